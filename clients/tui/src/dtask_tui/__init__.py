@@ -1,0 +1,1 @@
+"""dtask-tui: the urwid terminal view of a dtask cluster."""

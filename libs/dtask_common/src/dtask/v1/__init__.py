@@ -1,0 +1,1 @@
+"""Generated protobuf code of the dtask wire contract (package dtask.v1)."""

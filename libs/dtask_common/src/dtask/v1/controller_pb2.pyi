@@ -1,0 +1,452 @@
+import datetime
+
+from dtask.v1 import common_pb2 as _common_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Hello(_message.Message):
+    __slots__ = ("name", "runner_address", "capacity", "labels", "running", "unreported_results", "version", "protocol_version", "draining")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    UNREPORTED_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    runner_address: str
+    capacity: _common_pb2.Capacity
+    labels: _containers.ScalarMap[str, str]
+    running: _containers.RepeatedCompositeFieldContainer[_common_pb2.RunningAttempt]
+    unreported_results: _containers.RepeatedCompositeFieldContainer[AttemptFinished]
+    version: str
+    protocol_version: int
+    draining: bool
+    def __init__(self, name: _Optional[str] = ..., runner_address: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., running: _Optional[_Iterable[_Union[_common_pb2.RunningAttempt, _Mapping]]] = ..., unreported_results: _Optional[_Iterable[_Union[AttemptFinished, _Mapping]]] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., draining: _Optional[bool] = ...) -> None: ...
+
+class UsageReport(_message.Message):
+    __slots__ = ("sample",)
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    sample: _common_pb2.UsageSample
+    def __init__(self, sample: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ...) -> None: ...
+
+class ProgressUpdate(_message.Message):
+    __slots__ = ("task_id", "attempt", "progress")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    progress: _common_pb2.Progress
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ...) -> None: ...
+
+class OutputChunk(_message.Message):
+    __slots__ = ("task_id", "attempt", "offset", "data")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    offset: int
+    data: bytes
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AttemptFinished(_message.Message):
+    __slots__ = ("task_id", "attempt", "state", "exit_code", "signal", "result", "error", "started_at", "finished_at", "peak_rss_bytes", "cpu_time_s")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_S_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    state: _common_pb2.TaskState
+    exit_code: int
+    signal: int
+    result: _struct_pb2.Struct
+    error: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    peak_rss_bytes: int
+    cpu_time_s: float
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ...) -> None: ...
+
+class DrainState(_message.Message):
+    __slots__ = ("draining",)
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    draining: bool
+    def __init__(self, draining: _Optional[bool] = ...) -> None: ...
+
+class RunnerMessage(_message.Message):
+    __slots__ = ("hello", "usage", "progress", "output", "finished", "drain")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    usage: UsageReport
+    progress: ProgressUpdate
+    output: OutputChunk
+    finished: AttemptFinished
+    drain: DrainState
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s")
+    CONTROLLER_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    controller_name: str
+    version: str
+    protocol_version: int
+    executor_name: str
+    usage_interval_s: float
+    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ...) -> None: ...
+
+class Assign(_message.Message):
+    __slots__ = ("task_id", "attempt", "spec", "gpu_ids")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    spec: _common_pb2.TaskSpec
+    gpu_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_common_pb2.TaskSpec, _Mapping]] = ..., gpu_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Cancel(_message.Message):
+    __slots__ = ("task_id", "attempt", "reason")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    reason: str
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("task_id", "attempt")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class ControllerMessage(_message.Message):
+    __slots__ = ("welcome", "assign", "cancel", "ack")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    assign: Assign
+    cancel: Cancel
+    ack: Ack
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Identity(_message.Message):
+    __slots__ = ("role", "name", "controller_name", "version")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    name: str
+    controller_name: str
+    version: str
+    def __init__(self, role: _Optional[str] = ..., name: _Optional[str] = ..., controller_name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ListExecutorsRequest(_message.Message):
+    __slots__ = ("include_gone",)
+    INCLUDE_GONE_FIELD_NUMBER: _ClassVar[int]
+    include_gone: bool
+    def __init__(self, include_gone: _Optional[bool] = ...) -> None: ...
+
+class ListExecutorsResponse(_message.Message):
+    __slots__ = ("executors",)
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    executors: _containers.RepeatedCompositeFieldContainer[_common_pb2.ExecutorInfo]
+    def __init__(self, executors: _Optional[_Iterable[_Union[_common_pb2.ExecutorInfo, _Mapping]]] = ...) -> None: ...
+
+class GetExecutorRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetResourceUsageRequest(_message.Message):
+    __slots__ = ("executor", "history")
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    executor: str
+    history: int
+    def __init__(self, executor: _Optional[str] = ..., history: _Optional[int] = ...) -> None: ...
+
+class ExecutorUsage(_message.Message):
+    __slots__ = ("executor", "dead", "latest", "history")
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    DEAD_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    executor: str
+    dead: bool
+    latest: _common_pb2.UsageSample
+    history: _containers.RepeatedCompositeFieldContainer[_common_pb2.UsageSample]
+    def __init__(self, executor: _Optional[str] = ..., dead: _Optional[bool] = ..., latest: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_common_pb2.UsageSample, _Mapping]]] = ...) -> None: ...
+
+class GetResourceUsageResponse(_message.Message):
+    __slots__ = ("executors",)
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    executors: _containers.RepeatedCompositeFieldContainer[ExecutorUsage]
+    def __init__(self, executors: _Optional[_Iterable[_Union[ExecutorUsage, _Mapping]]] = ...) -> None: ...
+
+class ListTasksRequest(_message.Message):
+    __slots__ = ("states", "tag", "executor", "page_size", "page_token", "name_contains")
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAME_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    states: _containers.RepeatedScalarFieldContainer[_common_pb2.TaskState]
+    tag: str
+    executor: str
+    page_size: int
+    page_token: str
+    name_contains: str
+    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.TaskState, str]]] = ..., tag: _Optional[str] = ..., executor: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., name_contains: _Optional[str] = ...) -> None: ...
+
+class ListTasksResponse(_message.Message):
+    __slots__ = ("tasks", "next_page_token", "total")
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[_common_pb2.Task]
+    next_page_token: str
+    total: int
+    def __init__(self, tasks: _Optional[_Iterable[_Union[_common_pb2.Task, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class GetTaskRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
+class IsFinishedRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IsFinishedResponse(_message.Message):
+    __slots__ = ("finished", "queue")
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    finished: bool
+    queue: _common_pb2.QueueStatus
+    def __init__(self, finished: _Optional[bool] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ...) -> None: ...
+
+class GetTaskOutputRequest(_message.Message):
+    __slots__ = ("task_id", "attempt", "follow")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    follow: bool
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("exclude_usage", "exclude_progress")
+    EXCLUDE_USAGE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    exclude_usage: bool
+    exclude_progress: bool
+    def __init__(self, exclude_usage: _Optional[bool] = ..., exclude_progress: _Optional[bool] = ...) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ("tasks", "executors", "usage", "queue", "last")
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[_common_pb2.Task]
+    executors: _containers.RepeatedCompositeFieldContainer[_common_pb2.ExecutorInfo]
+    usage: _containers.RepeatedCompositeFieldContainer[ExecutorUsage]
+    queue: _common_pb2.QueueStatus
+    last: bool
+    def __init__(self, tasks: _Optional[_Iterable[_Union[_common_pb2.Task, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[_common_pb2.ExecutorInfo, _Mapping]]] = ..., usage: _Optional[_Iterable[_Union[ExecutorUsage, _Mapping]]] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class TaskEvent(_message.Message):
+    __slots__ = ("kind", "task")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[TaskEvent.Kind]
+        KIND_ADDED: _ClassVar[TaskEvent.Kind]
+        KIND_DISPATCHED: _ClassVar[TaskEvent.Kind]
+        KIND_FINISHED: _ClassVar[TaskEvent.Kind]
+        KIND_CANCELLED: _ClassVar[TaskEvent.Kind]
+        KIND_RETRIED: _ClassVar[TaskEvent.Kind]
+        KIND_UPDATED: _ClassVar[TaskEvent.Kind]
+    KIND_UNSPECIFIED: TaskEvent.Kind
+    KIND_ADDED: TaskEvent.Kind
+    KIND_DISPATCHED: TaskEvent.Kind
+    KIND_FINISHED: TaskEvent.Kind
+    KIND_CANCELLED: TaskEvent.Kind
+    KIND_RETRIED: TaskEvent.Kind
+    KIND_UPDATED: TaskEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    kind: TaskEvent.Kind
+    task: _common_pb2.Task
+    def __init__(self, kind: _Optional[_Union[TaskEvent.Kind, str]] = ..., task: _Optional[_Union[_common_pb2.Task, _Mapping]] = ...) -> None: ...
+
+class ProgressEvent(_message.Message):
+    __slots__ = ("task_id", "attempt", "progress")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    progress: _common_pb2.Progress
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ...) -> None: ...
+
+class ExecutorEvent(_message.Message):
+    __slots__ = ("kind", "executor")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[ExecutorEvent.Kind]
+        KIND_UP: _ClassVar[ExecutorEvent.Kind]
+        KIND_UPDATED: _ClassVar[ExecutorEvent.Kind]
+        KIND_DEAD: _ClassVar[ExecutorEvent.Kind]
+        KIND_GONE: _ClassVar[ExecutorEvent.Kind]
+    KIND_UNSPECIFIED: ExecutorEvent.Kind
+    KIND_UP: ExecutorEvent.Kind
+    KIND_UPDATED: ExecutorEvent.Kind
+    KIND_DEAD: ExecutorEvent.Kind
+    KIND_GONE: ExecutorEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    kind: ExecutorEvent.Kind
+    executor: _common_pb2.ExecutorInfo
+    def __init__(self, kind: _Optional[_Union[ExecutorEvent.Kind, str]] = ..., executor: _Optional[_Union[_common_pb2.ExecutorInfo, _Mapping]] = ...) -> None: ...
+
+class UsageEvent(_message.Message):
+    __slots__ = ("executor", "sample")
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    executor: str
+    sample: _common_pb2.UsageSample
+    def __init__(self, executor: _Optional[str] = ..., sample: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ...) -> None: ...
+
+class WatchEvent(_message.Message):
+    __slots__ = ("seq", "at", "snapshot", "task", "progress", "executor", "usage", "queue", "resync")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    RESYNC_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    at: _timestamp_pb2.Timestamp
+    snapshot: Snapshot
+    task: TaskEvent
+    progress: ProgressEvent
+    executor: ExecutorEvent
+    usage: UsageEvent
+    queue: _common_pb2.QueueStatus
+    resync: bool
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., task: _Optional[_Union[TaskEvent, _Mapping]] = ..., progress: _Optional[_Union[ProgressEvent, _Mapping]] = ..., executor: _Optional[_Union[ExecutorEvent, _Mapping]] = ..., usage: _Optional[_Union[UsageEvent, _Mapping]] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ..., resync: _Optional[bool] = ...) -> None: ...
+
+class SubmitTasksRequest(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[_common_pb2.TaskSpec]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[_common_pb2.TaskSpec, _Mapping]]] = ...) -> None: ...
+
+class SubmitTasksResponse(_message.Message):
+    __slots__ = ("task_ids",)
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FieldError(_message.Message):
+    __slots__ = ("index", "task_name", "field", "message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TASK_NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    task_name: str
+    field: str
+    message: str
+    def __init__(self, index: _Optional[int] = ..., task_name: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class TaskErrors(_message.Message):
+    __slots__ = ("errors",)
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedCompositeFieldContainer[FieldError]
+    def __init__(self, errors: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ...) -> None: ...
+
+class CancelTaskRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
+class RetryTaskRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
+class DrainExecutorRequest(_message.Message):
+    __slots__ = ("name", "undrain")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UNDRAIN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    undrain: bool
+    def __init__(self, name: _Optional[str] = ..., undrain: _Optional[bool] = ...) -> None: ...
+
+class PauseQueueRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResumeQueueRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,97 @@
+"""Role checks for every RPC: a server interceptor that reads the role from the peer certificate."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from dtask_common.roles import Role, needed_roles, parse_role_uri
+
+
+def peer_identity(context: Any) -> tuple[Role, str] | None:
+    """(role, name) from the dtask:// URI SAN of the peer certificate, or None."""
+    auth = context.auth_context()
+    for key in ("peer_uri", "x509_subject_alternative_name"):
+        for raw in auth.get(key, ()):
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            parsed = parse_role_uri(text)
+            if parsed:
+                return parsed
+    return None
+
+
+def denial(method: str, identity: tuple[Role, str] | None, allowed: frozenset[Role]) -> str | None:
+    """The PERMISSION_DENIED message for this call, or None when it is allowed."""
+    rpc = method.rsplit("/", 1)[-1]
+    need = " or ".join(sorted(r.value for r in allowed)) or "nobody"
+    if identity is None:
+        return (
+            f"{rpc} denied: the client certificate carries no dtask role (dtask://<role>/<name>); "
+            f"issue one with `dtask certs issue --role ...` ({need} needed)"
+        )
+    role, name = identity
+    if role in allowed:
+        return None
+    return f"{rpc} denied for role {role.value} ({name}): it needs the {need} role"
+
+
+class RoleInterceptor(aio.ServerInterceptor):
+    """Rejects every call whose certificate role the policy does not allow, before the handler runs."""
+
+    def __init__(self, policy: Mapping[str, frozenset[Role]]):
+        self._policy = policy
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        allowed = needed_roles(method, self._policy)
+        return _wrap(handler, lambda ctx: denial(method, peer_identity(ctx), allowed))
+
+
+def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None]) -> grpc.RpcMethodHandler:
+    async def guard(context: Any) -> None:
+        message = check(context)
+        if message is not None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+
+    def unary_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(request: Any, context: Any) -> Any:
+            await guard(context)
+            result = behavior(request, context)
+            return await result if inspect.isawaitable(result) else result
+
+        return run
+
+    def stream_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(request: Any, context: Any) -> Any:
+            await guard(context)
+            result = behavior(request, context)
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    yield item
+            else:
+                await result
+
+        return run
+
+    kw = dict(
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **kw)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **kw)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **kw)
+    return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **kw)

@@ -1,0 +1,268 @@
+"""The local certificate authority: create a CA, issue role certificates, inspect them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from dtask_common.roles import Role, role_uri
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")
+CA_DAYS = 3650
+LEAF_DAYS = 1825
+
+
+class CertError(Exception):
+    """A certificate problem, with the file and the fix in the message."""
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What a certificate says about its holder."""
+
+    path: Path
+    subject: str
+    issuer: str
+    role: str
+    name: str
+    dns: tuple[str, ...]
+    ips: tuple[str, ...]
+    not_after: dt.datetime
+
+
+def default_hosts() -> list[str]:
+    """SANs every server certificate carries: localhost, loopback and this host."""
+    hosts = ["localhost", "127.0.0.1"]
+    for h in (socket.gethostname(), socket.getfqdn()):
+        if h and h not in hosts:
+            hosts.append(h)
+    return hosts
+
+
+def cert_paths(certs_dir: Path, stem: str) -> tuple[Path, Path]:
+    return certs_dir / f"{stem}.crt", certs_dir / f"{stem}.key"
+
+
+def stem_for(role: Role, name: str) -> str:
+    """File stem of a role certificate: runner-<name>, or the role for the others."""
+    return f"runner-{name}" if role is Role.RUNNER else role.value
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _key_bytes(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def init_ca(certs_dir: Path, *, force: bool = False) -> Path:
+    """Create ca.crt/ca.key in certs_dir (kept if present unless force)."""
+    crt, key_path = cert_paths(certs_dir, "ca")
+    if crt.exists() and key_path.exists() and not force:
+        return crt
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"dtask CA {socket.gethostname()}")])
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(key_path, _key_bytes(key))
+    _write_public(crt, cert.public_bytes(serialization.Encoding.PEM))
+    return crt
+
+
+def _load_ca(certs_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    crt, key_path = cert_paths(certs_dir, "ca")
+    if not crt.exists() or not key_path.exists():
+        raise CertError(f"no CA in {certs_dir}: run `dtask certs init` first")
+    cert = x509.load_pem_x509_certificate(crt.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CertError(f"{key_path}: unsupported CA key type")
+    return cert, key
+
+
+def issue(
+    certs_dir: Path,
+    role: Role,
+    name: str,
+    *,
+    hosts: list[str] | None = None,
+    stem: str | None = None,
+) -> tuple[Path, Path]:
+    """Issue a certificate for role/name signed by the CA in certs_dir; return (crt, key)."""
+    if not NAME_RE.match(name):
+        raise CertError(
+            f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)"
+        )
+    ca_cert, ca_key = _load_ca(certs_dir)
+    key = _new_key()
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
+    for h in [*default_hosts(), *(hosts or [])]:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    sans = list(dict.fromkeys(sans))
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, name),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role.value),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    crt_path, key_path = cert_paths(certs_dir, stem or stem_for(role, name))
+    _write_private(key_path, _key_bytes(key))
+    _write_public(crt_path, cert.public_bytes(serialization.Encoding.PEM))
+    return crt_path, key_path
+
+
+def controller_name() -> str:
+    return f"ctrl@{socket.gethostname()}"
+
+
+def runner_default_name() -> str:
+    return f"exec@{socket.gethostname()}"
+
+
+def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False) -> list[Path]:
+    """Create the CA, the controller certificate and the operator and viewer certificates."""
+    made = []
+    ca_exists = (certs_dir / "ca.crt").exists()
+    init_ca(certs_dir, force=force)
+    if not ca_exists or force:
+        made.append(certs_dir / "ca.crt")
+    wanted = [
+        (Role.CONTROLLER, controller_name(), "controller", hosts),
+        (Role.OPERATOR, "operator", "operator", None),
+        (Role.VIEWER, "viewer", "viewer", None),
+    ]
+    for role, name, stem, extra in wanted:
+        crt, key = cert_paths(certs_dir, stem)
+        if force or hosts and stem == "controller" or not (crt.exists() and key.exists()):
+            issue(certs_dir, role, name, hosts=extra, stem=stem)
+            made.append(crt)
+    return made
+
+
+def ensure_runner(certs_dir: Path, name: str) -> tuple[Path, Path]:
+    """The runner certificate for name, issued from the local CA on first use."""
+    crt, key = cert_paths(certs_dir, stem_for(Role.RUNNER, name))
+    if crt.exists() and key.exists():
+        return crt, key
+    return issue(certs_dir, Role.RUNNER, name)
+
+
+def read_info(path: Path) -> CertInfo:
+    """Role, name, SANs and expiry of a certificate file."""
+    from dtask_common.roles import parse_role_uri
+
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise CertError(f"{path}: no such certificate file") from None
+    except ValueError as exc:
+        raise CertError(f"{path}: not a PEM certificate ({exc})") from None
+    role, name = "", ""
+    dns: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+            parsed = parse_role_uri(uri)
+            if parsed:
+                role, name = parsed[0].value, parsed[1]
+        dns = tuple(san.get_values_for_type(x509.DNSName))
+        ips = tuple(str(i) for i in san.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        pass
+    return CertInfo(
+        path=path,
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        role=role,
+        name=name,
+        dns=dns,
+        ips=ips,
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def check_signed_by(cert_path: Path, ca_path: Path) -> None:
+    """Raise CertError unless cert_path was issued by the CA in ca_path."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise CertError(f"{exc.filename}: no such file") from None
+    except ValueError as exc:
+        raise CertError(f"not a PEM certificate: {exc}") from None
+    try:
+        cert.verify_directly_issued_by(ca)
+    except Exception:
+        raise CertError(
+            f"{cert_path} was not issued by the CA {ca_path} ({ca.subject.rfc4514_string()}); "
+            "issue it again with `dtask certs issue` from that CA, or point --certs at the right directory"
+        ) from None

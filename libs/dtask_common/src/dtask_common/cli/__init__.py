@@ -1,0 +1,29 @@
+"""The `dtask` command line: one click group, one module per family of subcommands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dtask_common.cli import certs_cmd, serve_cmd
+from dtask_common.cli.context import CliContext, global_options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, **options: object) -> None:
+    """dtask: run many long shell-command tasks across your machines and watch them live."""
+    ctx.obj = CliContext.from_options(options)
+
+
+for module in (certs_cmd, serve_cmd):
+    module.register(cli)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

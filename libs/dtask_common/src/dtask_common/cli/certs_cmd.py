@@ -1,0 +1,97 @@
+"""`dtask certs`: create the CA, issue role certificates, show what a certificate holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dtask_common import certs
+from dtask_common.certs import CertError
+from dtask_common.cli.context import CliContext
+from dtask_common.roles import Role
+
+
+def _dir(ctx: CliContext) -> Path:
+    return ctx.config().certs_path
+
+
+@click.group("certs")
+def certs_group() -> None:
+    """Manage the certificates of mutual TLS (CA, controller, operator, viewer, runners)."""
+
+
+@certs_group.command("init")
+@click.option("--host", "hosts", multiple=True, help="Extra host name or IP the controller is reached at.")
+@click.option("--force", is_flag=True, help="Replace an existing CA and certificates.")
+@click.pass_obj
+def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
+    """Create the CA, the controller's certificate and the operator and viewer certificates."""
+    d = _dir(ctx)
+    try:
+        made = certs.init(d, list(hosts), force=force)
+    except CertError as exc:
+        raise click.ClickException(str(exc)) from None
+    for p in made:
+        click.echo(f"wrote {p}")
+    click.echo(f"certificates are in {d}")
+
+
+@certs_group.command("ensure", hidden=True)
+@click.pass_obj
+def ensure_cmd(ctx: CliContext) -> None:
+    """Create the local CA and certificates when missing (used by the make targets)."""
+    d = _dir(ctx)
+    made = certs.init(d)
+    if made:
+        click.echo(f"created a local CA and certificates in {d}")
+
+
+@certs_group.command("issue")
+@click.option("--role", type=click.Choice([r.value for r in (Role.RUNNER, Role.OPERATOR, Role.VIEWER)]),
+              required=True, help="What the holder may do.")
+@click.option("--name", required=True, help="The holder's name (a runner's executor name).")
+@click.option("--host", "hosts", multiple=True, help="Extra host name or IP (runners serve on it).")
+@click.option("--out", type=click.Path(file_okay=False), help="Write the files here (default the certs dir).")
+@click.pass_obj
+def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out: str | None) -> None:
+    """Issue a certificate for a runner, an operator or a viewer."""
+    d = _dir(ctx)
+    r = Role(role)
+    stem = certs.stem_for(r, name) if r is Role.RUNNER or name == r.value else f"{r.value}-{name}"
+    try:
+        crt, key = certs.issue(d, r, name, hosts=list(hosts), stem=stem)
+    except CertError as exc:
+        raise click.ClickException(str(exc)) from None
+    if out:
+        o = Path(out)
+        o.mkdir(parents=True, exist_ok=True)
+        for src in (crt, key, d / "ca.crt"):
+            dst = o / src.name
+            dst.write_bytes(src.read_bytes())
+            dst.chmod(src.stat().st_mode & 0o777)
+        crt, key = o / crt.name, o / key.name
+    click.echo(f"wrote {crt}\nwrote {key}")
+
+
+@certs_group.command("show")
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
+@click.pass_obj
+def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
+    """Show role, name, hosts and expiry of certificates (default: all in the certs dir)."""
+    files = [Path(p) for p in paths] or sorted(_dir(ctx).glob("*.crt"))
+    if not files:
+        raise click.ClickException(f"no certificates in {_dir(ctx)}; run `dtask certs init`")
+    for p in files:
+        try:
+            info = certs.read_info(p)
+        except CertError as exc:
+            raise click.ClickException(str(exc)) from None
+        who = f"{info.role}/{info.name}" if info.role else "CA"
+        hosts = ", ".join([*info.dns, *info.ips])
+        click.echo(f"{p}: {who}; subject {info.subject}; expires {info.not_after:%Y-%m-%d}"
+                   + (f"; hosts {hosts}" if hosts else ""))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(certs_group)

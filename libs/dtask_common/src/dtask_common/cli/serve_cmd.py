@@ -1,0 +1,74 @@
+"""`dtask controller` and `dtask runner`: start the long-running services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from dtask_common.certs import CertError
+from dtask_common.cli.context import CliContext
+from dtask_common.server import PortRangeFull
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
+    cfg = ctx.config(overrides)
+    setup_logging(ctx.verbose)
+    try:
+        if what == "controller":
+            from dtask_controller.main import run
+        else:
+            from dtask_runner.main import run
+    except ImportError:
+        raise click.ClickException(
+            f"the {what} is not installed here: pip install dtask-{what} (or `make install`)"
+        ) from None
+    try:
+        run(cfg)
+    except (PortRangeFull, CertError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("controller")
+@click.option("--host", help="Address to bind (default 0.0.0.0).")
+@click.option("--port-range", help="First-last port to try, e.g. 50051-50059.")
+@click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default $DTASK_HOME/controller.db).")
+@click.option("--tasks", type=click.Path(dir_okay=False, exists=True), help="Task file to queue at start.")
+@click.option("--name", help="Controller name (default ctrl@<host>).")
+@click.pass_obj
+def controller_cmd(ctx: CliContext, **flags: Any) -> None:
+    """Run the controller in the foreground."""
+    _run(ctx, "controller", {f"controller.{k}": v for k, v in flags.items()})
+
+
+@click.command("runner")
+@click.option("--controller", "controller_address", help="Controller address host:port.")
+@click.option("--name", help="Executor name (default exec@<host>).")
+@click.option("--slots", type=int, help="Concurrent tasks (default 1).")
+@click.option("--gpus", help="GPU indexes to offer: 0,1 | auto | none.")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Label tasks can require.")
+@click.option("--host", help="Address the Runner service binds (default 0.0.0.0).")
+@click.option("--port-range", help="First-last port to try, e.g. 50100-50199.")
+@click.option("--log-dir", type=click.Path(file_okay=False), help="Where attempt logs go.")
+@click.pass_obj
+def runner_cmd(ctx: CliContext, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
+    """Run a runner in the foreground: execute tasks the controller assigns."""
+    overrides = {f"runner.{k}": v for k, v in flags.items()}
+    overrides["runner.controller"] = controller_address or ctx.controller
+    if labels:
+        overrides["runner.labels"] = ",".join(labels)
+    _run(ctx, "runner", overrides)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(controller_cmd)
+    group.add_command(runner_cmd)

@@ -1,0 +1,228 @@
+"""dtask.toml: defaults, loading, validation and flag overrides for every component."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dtask_common.certs import controller_name, runner_default_name
+
+ENV_CONFIG = "DTASK_CONFIG"
+ENV_HOME = "DTASK_HOME"
+ENV_CONTROLLER = "DTASK_CONTROLLER"
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or value; the message names the key and the fix."""
+
+
+def dtask_home() -> Path:
+    """$DTASK_HOME, or ./.dtask in the working directory."""
+    return Path(os.environ.get(ENV_HOME) or Path.cwd() / ".dtask").absolute()
+
+
+@dataclass
+class ControllerConfig:
+    """[controller] section."""
+
+    name: str = field(default_factory=controller_name)
+    host: str = "0.0.0.0"
+    port_range: tuple[int, int] = (50051, 50059)
+    store: str = ""
+    tasks: str = ""
+    dead_after_s: float = 3.0
+    lost_after_s: float = 60.0
+    usage_history: int = 60
+    output_tail_bytes: int = 1024 * 1024
+    usage_interval_s: float = 1.0
+    shutdown_grace_s: float = 3.0
+    sync: str = "normal"
+
+
+@dataclass
+class RunnerConfig:
+    """[runner] section."""
+
+    name: str = field(default_factory=runner_default_name)
+    controller: str = "localhost:50051"
+    host: str = "0.0.0.0"
+    advertise_host: str = ""
+    port_range: tuple[int, int] = (50100, 50199)
+    slots: int = 1
+    cpus: float = 0.0
+    memory_mb: int = 0
+    gpus: str = "auto"
+    labels: dict[str, str] = field(default_factory=dict)
+    work_dir: str = ""
+    log_dir: str = ""
+    usage_interval_s: float = 1.0
+    kill_grace_s: float = 10.0
+    reconnect_max_s: float = 10.0
+
+
+@dataclass
+class ClientConfig:
+    """[client] section: how the CLI and TUI reach the controller."""
+
+    controller: str = "localhost:50051"
+    timeout_s: float = 10.0
+
+
+@dataclass
+class Config:
+    """The whole dtask.toml."""
+
+    home: str = ""
+    certs: str = ""
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser().absolute() if self.home else dtask_home()
+
+    @property
+    def certs_path(self) -> Path:
+        return Path(self.certs).expanduser().absolute() if self.certs else self.home_path / "certs"
+
+    @property
+    def store_path(self) -> Path:
+        s = self.controller.store
+        return Path(s).expanduser().absolute() if s else self.home_path / "controller.db"
+
+    def runner_log_dir(self) -> Path:
+        d = self.runner.log_dir
+        return Path(d).expanduser().absolute() if d else self.home_path / "runner" / self.runner.name / "logs"
+
+
+_SECTIONS = {"controller": ControllerConfig, "runner": RunnerConfig, "client": ClientConfig}
+_TOP = {"home", "certs"}
+
+
+def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load the config file (path, else $DTASK_CONFIG, else defaults) and apply dotted overrides."""
+    cfg = Config()
+    path = path or os.environ.get(ENV_CONFIG) or None
+    if path:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist; create it or drop --config/{ENV_CONFIG}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        _apply_tree(cfg, data, str(p))
+    if os.environ.get(ENV_CONTROLLER):
+        cfg.client.controller = os.environ[ENV_CONTROLLER]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_key(cfg, key, value, "flag")
+    _check(cfg)
+    return cfg
+
+
+def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            for sub, v in value.items():
+                set_key(cfg, f"{key}.{sub}", v, where)
+        elif key in _TOP:
+            set_key(cfg, key, value, where)
+        else:
+            known = ", ".join(sorted([*_TOP, *_SECTIONS]))
+            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {known}")
+
+
+def set_key(cfg: Config, dotted: str, value: Any, where: str = "flag") -> None:
+    """Set section.key (or a top-level key) with type checking; value may be a string from a flag."""
+    section_name, _, key = dotted.rpartition(".")
+    target: Any = getattr(cfg, section_name) if section_name in _SECTIONS else cfg if not section_name else None
+    if target is None:
+        raise ConfigError(f"{where}: unknown section in {dotted!r}; use one of {', '.join(_SECTIONS)}")
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if key not in fields:
+        raise ConfigError(f"{where}: unknown key {dotted!r}; known keys: {', '.join(sorted(fields))}")
+    current = getattr(target, key)
+    setattr(target, key, _coerce(dotted, current, value, where))
+
+
+def _coerce(dotted: str, current: Any, value: Any, where: str) -> Any:
+    def fail(expect: str) -> ConfigError:
+        return ConfigError(f"{where}: {dotted} must be {expect}, got {value!r}")
+
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise fail("true or false")
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            parts = value.replace("-", ",").split(",")
+            try:
+                value = [int(x) for x in parts]
+            except ValueError:
+                raise fail("two ports, e.g. [50051, 50059] or 50051-50059") from None
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)
+        ):
+            raise fail("two ports, e.g. [50051, 50059]")
+        lo, hi = value
+        if not (1 <= lo <= hi <= 65535):
+            raise fail("a range [first, last] with 1 <= first <= last <= 65535")
+        return (lo, hi)
+    if isinstance(current, int):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value) if isinstance(value, (int, str)) else _raise()
+        except (ValueError, TypeError):
+            raise fail("an integer") from None
+    if isinstance(current, float):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (ValueError, TypeError):
+            raise fail("a number") from None
+    if isinstance(current, dict):
+        if isinstance(value, str):
+            out = {}
+            for item in filter(None, value.split(",")):
+                k, sep, v = item.partition("=")
+                if not sep:
+                    raise fail("k=v pairs")
+                out[k.strip()] = v.strip()
+            return out
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise fail("a table of strings")
+        return dict(value)
+    if not isinstance(value, str):
+        raise fail("a string")
+    return value
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+def _check(cfg: Config) -> None:
+    for section, key in (("controller", "dead_after_s"), ("controller", "lost_after_s"),
+                         ("controller", "usage_interval_s"), ("runner", "usage_interval_s")):
+        if getattr(getattr(cfg, section), key) <= 0:
+            raise ConfigError(f"{section}.{key} must be > 0")
+    if cfg.controller.lost_after_s < cfg.controller.dead_after_s:
+        raise ConfigError("controller.lost_after_s must be >= controller.dead_after_s")
+    if cfg.runner.slots < 1:
+        raise ConfigError("runner.slots must be >= 1")
+    if cfg.controller.sync not in ("normal", "full"):
+        raise ConfigError("controller.sync must be 'normal' or 'full'")

@@ -1,0 +1,76 @@
+"""Roles carried in certificates, and which role may call which RPC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+URI_SCHEME = "dtask://"
+
+
+class Role(StrEnum):
+    """Who a certificate holder is."""
+
+    CONTROLLER = "controller"
+    RUNNER = "runner"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+def role_uri(role: Role, name: str) -> str:
+    return f"{URI_SCHEME}{role.value}/{name}"
+
+
+def parse_role_uri(uri: str) -> tuple[Role, str] | None:
+    """(role, name) from a dtask://role/name URI SAN, or None."""
+    if not uri.startswith(URI_SCHEME):
+        return None
+    role_text, _, name = uri[len(URI_SCHEME):].partition("/")
+    try:
+        role = Role(role_text)
+    except ValueError:
+        return None
+    return (role, name) if name else None
+
+
+READERS = frozenset({Role.VIEWER, Role.OPERATOR})
+OPERATORS = frozenset({Role.OPERATOR})
+RUNNERS = frozenset({Role.RUNNER})
+ANYONE = frozenset(Role)
+
+_C = "/dtask.v1.Controller/"
+CONTROLLER_POLICY: Mapping[str, frozenset[Role]] = {
+    _C + "Connect": RUNNERS,
+    _C + "WhoAmI": ANYONE,
+    _C + "ListExecutors": READERS,
+    _C + "GetExecutor": READERS,
+    _C + "GetResourceUsage": READERS,
+    _C + "ListTasks": READERS,
+    _C + "GetTask": READERS,
+    _C + "IsFinished": READERS,
+    _C + "GetTaskOutput": READERS,
+    _C + "Watch": READERS,
+    _C + "SubmitTasks": OPERATORS,
+    _C + "CancelTask": OPERATORS,
+    _C + "RetryTask": OPERATORS,
+    _C + "DrainExecutor": OPERATORS,
+    _C + "PauseQueue": OPERATORS,
+    _C + "ResumeQueue": OPERATORS,
+}
+
+_R = "/dtask.v1.Runner/"
+RUNNER_POLICY: Mapping[str, frozenset[Role]] = {
+    _R + "Status": READERS | {Role.CONTROLLER},
+    _R + "Drain": OPERATORS | {Role.CONTROLLER},
+}
+
+# Services every authenticated certificate may use (grpcurl list/describe, health checks).
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
+                 "/grpc.reflection.v1.ServerReflection/")
+
+
+def needed_roles(method: str, policy: Mapping[str, frozenset[Role]]) -> frozenset[Role]:
+    """Roles allowed to call method; empty when nobody may (unknown methods)."""
+    if method.startswith(OPEN_PREFIXES):
+        return ANYONE
+    return policy.get(method, frozenset())

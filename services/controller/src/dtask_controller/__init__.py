@@ -1,0 +1,1 @@
+"""dtask controller: durable task queue, scheduler, runner sessions and the Controller service."""

@@ -1,0 +1,40 @@
+"""Shared fixtures: a real CA and certificates, a DTASK_HOME per test, a running controller."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Proc, make_certs, start_controller
+
+
+@pytest.fixture(scope="session")
+def certs_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_certs(tmp_path_factory.mktemp("certs-template") / "certs")
+
+
+@pytest.fixture(scope="session")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, unrelated CA with its own operator and runner certificates."""
+    return make_certs(tmp_path_factory.mktemp("other-ca") / "certs", runners=("r1",))
+
+
+@pytest.fixture
+def home(tmp_path: Path, certs_template: Path) -> Path:
+    """A fresh DTASK_HOME holding a copy of the session's certificates."""
+    h = tmp_path / "home"
+    shutil.copytree(certs_template, h / "certs")
+    return h
+
+
+@pytest.fixture
+def controller(home: Path) -> Iterator[Proc]:
+    """A real controller process on 127.0.0.1 with real certificates."""
+    proc = start_controller(home)
+    try:
+        yield proc
+    finally:
+        proc.stop()

