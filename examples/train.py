@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""A simulated training run for dtask's examples: tqdm bars, eval-metric blocks and a JSON result.
+
+It needs nothing but Python (tqdm is used when installed, otherwise the same bar format is
+printed by hand). A learning rate of 1 or more diverges on purpose: the loss becomes NaN and
+the run fails with a RuntimeError line, as a real training script would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+
+class _Bar:
+    """Minimal stand-in for tqdm (same line format, carriage-return redraws on stderr)."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.n, self.start = total, desc, 0, time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        elapsed = time.monotonic() - self.start
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.n) / rate if rate else 0.0
+        pct = 100 * self.n // self.total
+        bar = "█" * (pct // 10) + " " * (10 - pct // 10)
+        sys.stderr.write(f"\r{self.desc}: {pct:3d}%|{bar}| {self.n}/{self.total} "
+                         f"[{_clock(elapsed)}<{_clock(eta)}, {rate:.2f}it/s]")
+        sys.stderr.flush()
+
+    def set_postfix(self, **kw: object) -> None:
+        pass
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _clock(s: float) -> str:
+    return f"{int(s) // 60:02d}:{int(s) % 60:02d}"
+
+
+def bar(total: int, desc: str):  # type: ignore[no-untyped-def]
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _Bar(total, desc)
+    return tqdm(total=total, desc=desc, mininterval=0.1, file=sys.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="mlp")
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20, help="steps per epoch")
+    ap.add_argument("--step-time", type=float, default=0.05, help="seconds per step")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = random.Random(f"{args.model}-{args.lr}-{args.seed}")
+    print(f"training {args.model} with lr={args.lr} for {args.epochs} epochs "
+          f"on GPUs {os.environ.get('CUDA_VISIBLE_DEVICES', 'none')}", flush=True)
+    loss = 2.5
+    metrics: dict[str, float] = {}
+    for epoch in range(1, args.epochs + 1):
+        pbar = bar(args.steps, f"Epoch {epoch}")
+        for step in range(args.steps):
+            time.sleep(args.step_time)
+            if args.lr >= 1.0:
+                loss *= 1.0 + args.lr
+                if step >= args.steps // 2:
+                    loss = math.nan
+            else:
+                loss = max(0.01, loss * (1 - args.lr * 2) + rng.uniform(-0.01, 0.01))
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss:.4f}")
+            if math.isnan(loss):
+                pbar.close()
+                print(f"RuntimeError: loss became NaN at epoch {epoch} step {step + 1} "
+                      f"(learning rate {args.lr} is too high)", flush=True)
+                return 1
+        pbar.close()
+        accuracy = round(min(0.99, 1 - loss / 3 + rng.uniform(0, 0.02)), 4)
+        metrics = {"epoch": epoch, "eval_loss": round(loss, 4), "eval_accuracy": accuracy}
+        print("***** eval metrics *****", flush=True)
+        for key, value in metrics.items():
+            print(f"  {key:<16}= {value}", flush=True)
+    result = {"model": args.model, "lr": args.lr, **metrics}
+    path = os.environ.get("DTASK_RESULT_FILE")
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f)
+    print(f"done: {json.dumps(result)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
