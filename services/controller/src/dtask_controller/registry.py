@@ -1,0 +1,155 @@
+"""Executors the controller knows: sessions, heartbeats, usage history and liveness (injected clock, no I/O)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from dtask_common.models import Capacity, ExecutorInfo, ExecutorState, ExecutorUsage, UsageSample
+
+
+@dataclass(slots=True)
+class ExecutorRecord:
+    """What the controller remembers of one executor."""
+
+    name: str
+    capacity: Capacity = Capacity()
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+    version: str = ""
+    protocol_version: int = 0
+    connected_since: float | None = None
+    last_seen: float = 0.0
+    session: int = 0
+    connected: bool = False
+    draining: bool = False
+    dead: bool = False
+    gone: bool = False
+    usage: deque[UsageSample] = field(default_factory=deque)
+
+
+class Registry:
+    """Sessions and liveness: dead after dead_after_s without a message, gone after lost_after_s."""
+
+    def __init__(self, dead_after_s: float, lost_after_s: float, history: int, clock: Callable[[], float]):
+        self.dead_after_s = dead_after_s
+        self.lost_after_s = lost_after_s
+        self.history = max(1, history)
+        self._clock = clock
+        self._records: dict[str, ExecutorRecord] = {}
+        self._next_session = 0
+
+    def get(self, name: str) -> ExecutorRecord | None:
+        return self._records.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._records)
+
+    def connect(self, name: str, *, capacity: Capacity, labels: Mapping[str, str], address: str, version: str,
+                protocol_version: int, draining: bool) -> tuple[int, bool]:
+        """Register a session; returns (session token, whether an older session was replaced)."""
+        now = self._clock()
+        rec = self._records.get(name)
+        replaced = bool(rec and rec.connected)
+        if rec is None:
+            rec = self._records[name] = ExecutorRecord(name, usage=deque(maxlen=self.history))
+        self._next_session += 1
+        rec.capacity, rec.labels, rec.address = capacity, dict(labels), address
+        rec.version, rec.protocol_version = version, protocol_version
+        rec.connected_since, rec.last_seen, rec.session = now, now, self._next_session
+        rec.connected, rec.dead, rec.gone = True, False, False
+        rec.draining = rec.draining or draining
+        return rec.session, replaced
+
+    def restore(self, name: str) -> None:
+        """An executor known from the store (controller restart): it has lost_after_s to reconnect."""
+        if name not in self._records:
+            self._records[name] = ExecutorRecord(name, last_seen=self._clock(), dead=True,
+                                                 usage=deque(maxlen=self.history))
+
+    def disconnect(self, name: str, session: int) -> bool:
+        """The session ended; False when a newer session already replaced it."""
+        rec = self._records.get(name)
+        if rec is None or rec.session != session:
+            return False
+        rec.connected = False
+        return True
+
+    def is_current(self, name: str, session: int) -> bool:
+        rec = self._records.get(name)
+        return bool(rec and rec.session == session and rec.connected)
+
+    def seen(self, name: str) -> bool:
+        """A message arrived; returns True when the executor was dead and is alive again."""
+        rec = self._records.get(name)
+        if rec is None:
+            return False
+        rec.last_seen = self._clock()
+        if rec.dead and not rec.gone:
+            rec.dead = False
+            return True
+        return False
+
+    def add_usage(self, name: str, sample: UsageSample) -> None:
+        rec = self._records.get(name)
+        if rec is not None:
+            rec.usage.append(sample)
+
+    def set_draining(self, name: str, draining: bool) -> None:
+        rec = self._records.get(name)
+        if rec is not None:
+            rec.draining = draining
+
+    def check(self) -> list[tuple[str, ExecutorState]]:
+        """Liveness transitions since the last check: (name, DEAD) or (name, GONE)."""
+        now = self._clock()
+        out: list[tuple[str, ExecutorState]] = []
+        for rec in self._records.values():
+            if rec.gone:
+                continue
+            silent = now - rec.last_seen
+            if silent >= self.lost_after_s and not rec.connected or silent >= self.lost_after_s * 2:
+                rec.dead = rec.gone = True
+                rec.connected = False
+                out.append((rec.name, ExecutorState.GONE))
+            elif silent >= self.dead_after_s and not rec.dead:
+                rec.dead = True
+                out.append((rec.name, ExecutorState.DEAD))
+        return out
+
+    def state(self, name: str, load: int) -> ExecutorState:
+        rec = self._records[name]
+        if rec.gone:
+            return ExecutorState.GONE
+        if rec.dead or not rec.connected and self._clock() - rec.last_seen >= self.dead_after_s:
+            return ExecutorState.DEAD
+        if rec.draining:
+            return ExecutorState.DRAINING
+        return ExecutorState.BUSY if load > 0 else ExecutorState.IDLE
+
+    def info(self, name: str, running_task_ids: tuple[str, ...]) -> ExecutorInfo:
+        rec = self._records[name]
+        return ExecutorInfo(
+            name=rec.name,
+            state=self.state(name, len(running_task_ids)),
+            capacity=rec.capacity,
+            labels=dict(rec.labels),
+            address=rec.address,
+            version=rec.version,
+            protocol_version=rec.protocol_version,
+            connected_since=rec.connected_since,
+            last_seen=rec.last_seen or None,
+            running_task_ids=running_task_ids,
+            last_usage=rec.usage[-1] if rec.usage else None,
+        )
+
+    def usage(self, name: str, history: int) -> ExecutorUsage:
+        rec = self._records[name]
+        samples = list(rec.usage)[-history:] if history > 0 else []
+        return ExecutorUsage(
+            executor=name,
+            dead=rec.dead or rec.gone,
+            latest=rec.usage[-1] if rec.usage else None,
+            history=tuple(samples),
+        )

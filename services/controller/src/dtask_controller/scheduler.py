@@ -1,0 +1,422 @@
+"""The pure scheduler: who runs what, task lifecycle, retries, dependencies and fencing (no I/O, no clock)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dtask_common.models import Capacity, TaskSpec, TaskState
+
+Shape = tuple[float, int, int, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Start attempt `attempt` of a task on an executor with these GPUs."""
+
+    task_id: str
+    attempt: int
+    executor: str
+    gpu_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A task reached a final state (the attempt, when any, ended as attempt_state)."""
+
+    task_id: str
+    state: TaskState
+    error: str = ""
+    attempt: int = 0
+    attempt_state: TaskState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """An attempt ended (failed or lost) and the task went back to the queue."""
+
+    task_id: str
+    attempt: int
+    attempt_state: TaskState
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAttempt:
+    """Ask the executor running this attempt to stop it."""
+
+    task_id: str
+    attempt: int
+    executor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A report about an attempt that is not the task's current running one (fenced off)."""
+
+    task_id: str
+    attempt: int
+    reason: str
+
+
+Effect = Dispatch | Finished | Requeued | CancelAttempt | Stale
+
+
+class SchedulerError(Exception):
+    """A command that does not fit the task's state; the message says what to do."""
+
+
+class UnknownTask(SchedulerError):
+    """The task is not active in the scheduler."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    id: str
+    seq: int
+    priority: int
+    shape: Shape
+    max_retries: int
+    attempts: int = 0
+    retries_used: int = 0
+    state: TaskState = TaskState.PENDING
+    unmet: set[str] = field(default_factory=set)
+    executor: str = ""
+    gpu_ids: tuple[int, ...] = ()
+    cancel_requested: bool = False
+
+
+@dataclass(slots=True)
+class _Executor:
+    name: str
+    capacity: Capacity
+    labels: dict[str, str]
+    free_slots: int
+    free_cpus: float
+    free_mem: int
+    free_gpus: list[int]
+    draining: bool = False
+    online: bool = True
+    running: set[str] = field(default_factory=set)
+
+    def fits(self, shape: Shape) -> bool:
+        cpus, mem, gpus, labels = shape
+        if self.free_slots < 1 or (self.capacity.cpus > 0 and cpus > self.free_cpus + 1e-9):
+            return False
+        if (self.capacity.memory_mb > 0 and mem > self.free_mem) or gpus > len(self.free_gpus):
+            return False
+        return all(self.labels.get(k) == v for k, v in labels)
+
+    @property
+    def usable(self) -> bool:
+        return self.online and not self.draining and self.free_slots > 0
+
+
+def shape_of(spec: TaskSpec) -> Shape:
+    r = spec.resources
+    return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(spec.labels.items())))
+
+
+class Scheduler:
+    """Holds every active (pending or running) task and every executor; decides dispatches.
+
+    Ready tasks sit in one heap per resource shape (cpus, memory, gpus, labels), ordered by
+    priority then submission order, so a dispatch round costs O(assignments x executors + shapes)
+    and never walks tasks that cannot run.
+    """
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._tasks: dict[str, _Entry] = {}
+        self._executors: dict[str, _Executor] = {}
+        self._heaps: dict[Shape, list[tuple[int, int, str]]] = {}
+        self._dependants: dict[str, set[str]] = {}
+
+    # ---- queries ----
+
+    def state(self, task_id: str) -> TaskState | None:
+        e = self._tasks.get(task_id)
+        return e.state if e else None
+
+    def current_attempt(self, task_id: str) -> int:
+        e = self._tasks.get(task_id)
+        return e.attempts if e else 0
+
+    def retries_used(self, task_id: str) -> int:
+        e = self._tasks.get(task_id)
+        return e.retries_used if e else 0
+
+    def running_on(self, executor: str) -> list[tuple[str, int]]:
+        ex = self._executors.get(executor)
+        if not ex:
+            return []
+        return sorted((t, self._tasks[t].attempts) for t in ex.running)
+
+    def executor_load(self, executor: str) -> int:
+        ex = self._executors.get(executor)
+        return len(ex.running) if ex else 0
+
+    def is_draining(self, executor: str) -> bool:
+        ex = self._executors.get(executor)
+        return bool(ex and ex.draining)
+
+    def counts(self) -> dict[TaskState, int]:
+        out = {TaskState.PENDING: 0, TaskState.RUNNING: 0}
+        for e in self._tasks.values():
+            out[e.state] += 1
+        return out
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    # ---- tasks ----
+
+    def add(self, task_id: str, spec: TaskSpec, deps: Iterable[str] = (),
+            finished_deps: Mapping[str, TaskState] | None = None, attempts: int = 0,
+            retries_used: int = 0) -> list[Effect]:
+        """Queue a task. deps are task ids; finished_deps gives the state of deps no longer active."""
+        finished_deps = finished_deps or {}
+        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts,
+                   retries_used=retries_used)
+        for dep in deps:
+            if dep in self._tasks:
+                e.unmet.add(dep)
+            else:
+                st = finished_deps.get(dep)
+                if st is not TaskState.SUCCEEDED:
+                    return [Finished(task_id, TaskState.FAILED, _dep_error(dep, st))]
+        self._tasks[task_id] = e
+        for dep in e.unmet:
+            self._dependants.setdefault(dep, set()).add(task_id)
+        if not e.unmet:
+            self._push(e)
+        return []
+
+    def restore_running(self, task_id: str, spec: TaskSpec, attempt: int, executor: str,
+                        gpu_ids: tuple[int, ...], retries_used: int = 0) -> None:
+        """Re-create a task that the store says is running (controller restart)."""
+        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempt,
+                   retries_used=retries_used, state=TaskState.RUNNING, executor=executor, gpu_ids=gpu_ids)
+        self._tasks[task_id] = e
+        ex = self._executors.get(executor)
+        if ex is None:
+            ex = self._executors[executor] = _Executor(executor, Capacity(), {}, 0, 0.0, 0, [], online=False)
+        self._take(ex, e)
+
+    def cancel(self, task_id: str) -> list[Effect]:
+        """Cancel a pending task now, or ask the runner to stop a running one."""
+        e = self._tasks.get(task_id)
+        if e is None:
+            raise UnknownTask(f"task {task_id} is not pending or running")
+        if e.state is TaskState.PENDING:
+            self._forget(e)
+            return [Finished(task_id, TaskState.CANCELLED, "cancelled by an operator"),
+                    *self._resolve(task_id, TaskState.CANCELLED)]
+        e.cancel_requested = True
+        ex = self._executors.get(e.executor)
+        if ex is None or not ex.online:
+            return []
+        return [CancelAttempt(task_id, e.attempts, e.executor)]
+
+    def cancel_requested(self, task_id: str) -> bool:
+        e = self._tasks.get(task_id)
+        return bool(e and e.cancel_requested)
+
+    # ---- attempts ----
+
+    def attempt_finished(self, task_id: str, attempt: int, state: TaskState, error: str = "") -> list[Effect]:
+        """A runner reported the end of an attempt; reports about non-current attempts are Stale."""
+        e = self._tasks.get(task_id)
+        if e is None or e.state is not TaskState.RUNNING or e.attempts != attempt:
+            cur = e.attempts if e else None
+            return [Stale(task_id, attempt, f"attempt {attempt} is not the running attempt (current: {cur})")]
+        self._release(e)
+        if e.cancel_requested and state is not TaskState.SUCCEEDED:
+            state = TaskState.CANCELLED
+        if state is TaskState.SUCCEEDED or state is TaskState.CANCELLED:
+            self._forget(e)
+            return [Finished(task_id, state, error if state is not TaskState.SUCCEEDED else "", attempt, state),
+                    *self._resolve(task_id, state)]
+        return self._retry_or_fail(e, attempt, state, error)
+
+    def attempt_lost(self, task_id: str, attempt: int, reason: str) -> list[Effect]:
+        """The attempt's runner vanished or does not know the attempt: LOST, then retry if allowed."""
+        e = self._tasks.get(task_id)
+        if e is None or e.state is not TaskState.RUNNING or e.attempts != attempt:
+            return [Stale(task_id, attempt, "not the running attempt")]
+        self._release(e)
+        if e.cancel_requested:
+            self._forget(e)
+            return [Finished(task_id, TaskState.CANCELLED, f"cancelled ({reason})", attempt, TaskState.LOST),
+                    *self._resolve(task_id, TaskState.CANCELLED)]
+        return self._retry_or_fail(e, attempt, TaskState.LOST, reason)
+
+    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str) -> list[Effect]:
+        if e.retries_used < e.max_retries:
+            e.retries_used += 1
+            e.state = TaskState.PENDING
+            e.executor, e.gpu_ids = "", ()
+            self._push(e)
+            return [Requeued(e.id, attempt, state, error)]
+        self._forget(e)
+        final = TaskState.LOST if state is TaskState.LOST else TaskState.FAILED
+        return [Finished(e.id, final, error, attempt, state), *self._resolve(e.id, final)]
+
+    def _resolve(self, task_id: str, state: TaskState) -> list[Effect]:
+        """Wake or fail the dependants of a task that reached a final state."""
+        out: list[Effect] = []
+        stack = [(task_id, state)]
+        while stack:
+            tid, st = stack.pop()
+            for dep_id in sorted(self._dependants.pop(tid, ()), key=int):
+                d = self._tasks.get(dep_id)
+                if d is None or d.state is not TaskState.PENDING:
+                    continue
+                d.unmet.discard(tid)
+                if st is TaskState.SUCCEEDED:
+                    if not d.unmet:
+                        self._push(d)
+                    continue
+                self._forget(d)
+                out.append(Finished(dep_id, TaskState.FAILED, _dep_error(tid, st)))
+                stack.append((dep_id, TaskState.FAILED))
+        return out
+
+    def retry(self, task_id: str, spec: TaskSpec, attempts: int) -> list[Effect]:
+        """Queue a new attempt of a finished task (attempts = attempts made so far)."""
+        if task_id in self._tasks:
+            raise SchedulerError(f"task {task_id} is still {self._tasks[task_id].state.value}; "
+                                 "retry it once it has finished, or cancel it first")
+        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts)
+        self._tasks[task_id] = e
+        self._push(e)
+        return []
+
+    # ---- executors ----
+
+    def executor_up(self, name: str, capacity: Capacity, labels: Mapping[str, str], draining: bool = False) -> None:
+        """An executor joined (or rejoined); attempts it already runs keep their resources."""
+        old = self._executors.get(name)
+        running = old.running if old else set()
+        gpus = list(capacity.gpus)
+        ex = _Executor(name, capacity, dict(labels), max(capacity.slots, 1), capacity.cpus, capacity.memory_mb,
+                       gpus, draining=draining or bool(old and old.draining))
+        self._executors[name] = ex
+        for tid in running:
+            e = self._tasks.get(tid)
+            if e and e.state is TaskState.RUNNING and e.executor == name:
+                self._take(ex, e)
+
+    def executor_down(self, name: str) -> None:
+        """The executor's session ended: no new work until it comes back (its attempts stay running)."""
+        ex = self._executors.get(name)
+        if ex:
+            ex.online = False
+
+    def executor_gone(self, name: str, reason: str) -> list[Effect]:
+        """No session for lost_after_s: every attempt running there is LOST."""
+        ex = self._executors.get(name)
+        if not ex:
+            return []
+        ex.online = False
+        out: list[Effect] = []
+        for tid, attempt in self.running_on(name):
+            out.extend(self.attempt_lost(tid, attempt, reason))
+        return out
+
+    def set_draining(self, name: str, draining: bool) -> None:
+        ex = self._executors.get(name)
+        if ex is None:
+            raise UnknownTask(f"no executor named {name!r}")
+        ex.draining = draining
+
+    def known_executor(self, name: str) -> bool:
+        return name in self._executors
+
+    # ---- dispatch ----
+
+    def assign(self) -> list[Dispatch]:
+        """Place ready tasks on executors: priority, then submission order, first fit."""
+        if self.paused:
+            return []
+        usable = [ex for ex in self._executors.values() if ex.usable]
+        if not usable:
+            return []
+        heads: list[tuple[int, int, Shape]] = []
+        for shape, heap in self._heaps.items():
+            self._clean(heap)
+            if heap:
+                heads.append((heap[0][0], heap[0][1], shape))
+        heapq.heapify(heads)
+        out: list[Dispatch] = []
+        while heads and usable:
+            _, _, shape = heapq.heappop(heads)
+            heap = self._heaps[shape]
+            self._clean(heap)
+            if not heap:
+                continue
+            ex = next((x for x in usable if x.fits(shape)), None)
+            if ex is None:
+                continue  # nothing free fits this shape this round; every task of it waits
+            _, _, tid = heapq.heappop(heap)
+            e = self._tasks[tid]
+            e.state = TaskState.RUNNING
+            e.attempts += 1
+            e.executor = ex.name
+            e.gpu_ids = tuple(sorted(ex.free_gpus)[: shape[2]])
+            self._take(ex, e)
+            out.append(Dispatch(tid, e.attempts, ex.name, e.gpu_ids))
+            if not ex.usable:
+                usable.remove(ex)
+            self._clean(heap)
+            if heap:
+                heapq.heappush(heads, (heap[0][0], heap[0][1], shape))
+        return out
+
+    # ---- internals ----
+
+    def _push(self, e: _Entry) -> None:
+        e.state = TaskState.PENDING
+        heapq.heappush(self._heaps.setdefault(e.shape, []), (-e.priority, e.seq, e.id))
+
+    def _clean(self, heap: list[tuple[int, int, str]]) -> None:
+        while heap:
+            e = self._tasks.get(heap[0][2])
+            if e is not None and e.state is TaskState.PENDING and not e.unmet:
+                return
+            heapq.heappop(heap)
+
+    def _take(self, ex: _Executor, e: _Entry) -> None:
+        cpus, mem, _, _ = e.shape
+        ex.running.add(e.id)
+        ex.free_slots -= 1
+        ex.free_cpus -= cpus
+        ex.free_mem -= mem
+        ex.free_gpus = [g for g in ex.free_gpus if g not in e.gpu_ids]
+
+    def _release(self, e: _Entry) -> None:
+        ex = self._executors.get(e.executor)
+        if ex and e.id in ex.running:
+            cpus, mem, _, _ = e.shape
+            ex.running.discard(e.id)
+            ex.free_slots += 1
+            ex.free_cpus += cpus
+            ex.free_mem += mem
+            ex.free_gpus = sorted({*ex.free_gpus, *(g for g in e.gpu_ids if g in ex.capacity.gpus)})
+
+    def _forget(self, e: _Entry) -> None:
+        self._tasks.pop(e.id, None)
+        for dep in e.unmet:
+            s = self._dependants.get(dep)
+            if s:
+                s.discard(e.id)
+        e.state = TaskState.CANCELLED  # any heap entry left behind is now skipped
+
+
+def _dep_error(dep: str, state: TaskState | None) -> str:
+    what = state.value if state else "unknown"
+    return f"dependency failed: task {dep} is {what}"

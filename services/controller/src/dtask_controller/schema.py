@@ -1,0 +1,84 @@
+"""The controller's SQLite schema as numbered migrations, applied in order on open."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: tasks, attempts, output tails, executors, settings
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        submitted_at REAL NOT NULL,
+        error TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        progress TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retries_used INTEGER NOT NULL DEFAULT 0,
+        executor TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX tasks_state ON tasks (state, id);
+    CREATE INDEX tasks_executor ON tasks (executor, id);
+    CREATE TABLE task_tags (tag TEXT NOT NULL, task_id INTEGER NOT NULL, PRIMARY KEY (tag, task_id)) WITHOUT ROWID;
+    CREATE TABLE task_deps (task_id INTEGER NOT NULL, dep_id INTEGER NOT NULL, PRIMARY KEY (task_id, dep_id))
+        WITHOUT ROWID;
+    CREATE TABLE attempts (
+        task_id INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        executor TEXT NOT NULL,
+        gpu_ids TEXT NOT NULL DEFAULT '[]',
+        dispatched_at REAL,
+        finished_at REAL,
+        state TEXT NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        peak_rss_bytes INTEGER NOT NULL DEFAULT 0,
+        cpu_time_s REAL NOT NULL DEFAULT 0,
+        duration_s REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (task_id, number)
+    );
+    CREATE INDEX attempts_running ON attempts (state, executor);
+    CREATE TABLE output (
+        task_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (task_id, attempt)
+    );
+    CREATE TABLE executors (
+        name TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        address TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL DEFAULT '',
+        capacity TEXT NOT NULL DEFAULT '{}',
+        labels TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+)
+
+VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The store was written by a newer dtask."""
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the database to VERSION; returns the version it had before."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > VERSION:
+        raise SchemaTooNew(
+            f"the store has schema version {current} but this controller knows up to {VERSION}; "
+            "upgrade dtask or point --store at another file"
+        )
+    for number in range(current, VERSION):
+        db.executescript("BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version = {number + 1}; COMMIT;")
+    return int(current)

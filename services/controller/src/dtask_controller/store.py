@@ -1,0 +1,353 @@
+"""The durable store: tasks, attempts, output tails and executors in SQLite (WAL), with a process lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dtask_common.models import (
+    Attempt,
+    Capacity,
+    Progress,
+    Resources,
+    Task,
+    TaskSpec,
+    TaskState,
+)
+
+from dtask_controller.schema import migrate
+
+
+class StoreLocked(RuntimeError):
+    """Another controller process holds the store."""
+
+
+def spec_to_json(spec: TaskSpec) -> str:
+    d = asdict(spec)
+    d["env"], d["labels"] = dict(spec.env), dict(spec.labels)
+    return json.dumps(d, separators=(",", ":"))
+
+
+def spec_from_json(text: str) -> TaskSpec:
+    d = json.loads(text)
+    d["resources"] = Resources(**d.get("resources", {}))
+    for key in ("argv", "depends_on", "tags"):
+        d[key] = tuple(d.get(key, ()))
+    return TaskSpec(**d)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveTask:
+    """A pending or running task as stored, to rebuild the scheduler after a restart."""
+
+    id: str
+    spec: TaskSpec
+    state: TaskState
+    attempts: int
+    retries_used: int
+    executor: str
+    gpu_ids: tuple[int, ...]
+    deps: tuple[str, ...]
+
+
+_TASK_COLS = "id, spec, state, submitted_at, error, result, progress"
+_ATTEMPT_COLS = ("task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
+                 "error, result, peak_rss_bytes, cpu_time_s, duration_s")
+
+
+class Store:
+    """One SQLite file per controller; every public write runs in a transaction committed before returning."""
+
+    def __init__(self, path: Path, *, sync: str = "normal", lock: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        if lock:
+            self._lock()
+        self._db = self._connect(sync)
+        migrate(self._db)
+        self._depth = 0
+
+    def _lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLocked(
+                f"another controller (pid {holder}) is using the store {self.path}; stop it first, "
+                "or give this one its own store with --store FILE"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _connect(self, sync: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        db.execute("PRAGMA foreign_keys=OFF")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def reader(self) -> sqlite3.Connection:
+        """A separate read connection (for snapshots that span many event-loop turns)."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes; the outermost block commits (or rolls back on error)."""
+        if self._depth == 0:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self._db.execute("COMMIT")
+
+    # ---- settings ----
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ---- task writes ----
+
+    def add_tasks(self, specs: Sequence[TaskSpec], deps: Sequence[Sequence[str]], now: float) -> list[str]:
+        """Insert tasks in order (ids ascending); deps[i] are the dependency ids of specs[i]."""
+        ids: list[str] = []
+        with self.transaction():
+            cur = self._db.cursor()
+            for spec, task_deps in zip(specs, deps, strict=True):
+                cur.execute(
+                    "INSERT INTO tasks (name, spec, state, priority, submitted_at) VALUES (?, ?, ?, ?, ?)",
+                    (spec.name, spec_to_json(spec), TaskState.PENDING.value, spec.priority, now),
+                )
+                tid = cur.lastrowid
+                assert tid is not None
+                ids.append(str(tid))
+                if spec.tags:
+                    cur.executemany("INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)",
+                                    [(t, tid) for t in spec.tags])
+                if task_deps:
+                    cur.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
+                                    [(tid, int(d)) for d in task_deps])
+        return ids
+
+    def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
+                 result: Any = ..., retries_used: int | None = None) -> None:
+        sets: list[str] = ["state = ?"]
+        args: list[Any] = [state.value]
+        if error is not None:
+            sets.append("error = ?")
+            args.append(error)
+        if result is not ...:
+            sets.append("result = ?")
+            args.append(_dumps(result))
+        if retries_used is not None:
+            sets.append("retries_used = ?")
+            args.append(retries_used)
+        with self.transaction():
+            self._db.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ?", (*args, int(task_id)))
+
+    def add_attempt(self, task_id: str, number: int, executor: str, gpu_ids: Sequence[int], now: float) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO attempts (task_id, number, executor, gpu_ids, dispatched_at, state) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (int(task_id), number, executor, json.dumps(list(gpu_ids)), now, TaskState.RUNNING.value),
+            )
+            self._db.execute(
+                "UPDATE tasks SET state = ?, attempts = ?, executor = ?, progress = NULL, error = '' WHERE id = ?",
+                (TaskState.RUNNING.value, number, executor, int(task_id)),
+            )
+
+    def finish_attempt(self, task_id: str, number: int, state: TaskState, *, finished_at: float,
+                       exit_code: int | None = None, signal: int | None = None, error: str = "",
+                       result: Any = None, peak_rss_bytes: int = 0, cpu_time_s: float = 0.0,
+                       started_at: float | None = None) -> None:
+        with self.transaction():
+            row = self._db.execute("SELECT dispatched_at FROM attempts WHERE task_id = ? AND number = ?",
+                                   (int(task_id), number)).fetchone()
+            start = started_at if started_at is not None else (row[0] if row else None)
+            duration = max(0.0, finished_at - start) if start is not None else 0.0
+            self._db.execute(
+                "UPDATE attempts SET state = ?, finished_at = ?, exit_code = ?, signal = ?, error = ?, result = ?, "
+                "peak_rss_bytes = ?, cpu_time_s = ?, duration_s = ? WHERE task_id = ? AND number = ?",
+                (state.value, finished_at, exit_code, signal, error, _dumps(result), peak_rss_bytes,
+                 cpu_time_s, duration, int(task_id), number),
+            )
+
+    def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:
+        with self.transaction():
+            self._db.executemany("UPDATE tasks SET progress = ? WHERE id = ?",
+                                 [(_dumps(asdict(p)), int(t)) for t, p in items])
+
+    def write_output(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """Store output tails: (task_id, attempt, offset of the first byte, bytes)."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO output (task_id, attempt, start, data) VALUES (?, ?, ?, ?)",
+                [(int(t), a, s, d) for t, a, s, d in items],
+            )
+
+    def upsert_executor(self, name: str, now: float, address: str, version: str, capacity: Capacity,
+                        labels: dict[str, str]) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO executors (name, first_seen, last_seen, address, version, capacity, labels) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, "
+                "address = excluded.address, version = excluded.version, capacity = excluded.capacity, "
+                "labels = excluded.labels",
+                (name, now, now, address, version, json.dumps(asdict(capacity)), json.dumps(labels)),
+            )
+
+    # ---- reads ----
+
+    def executors(self) -> list[tuple[str, float, Capacity, dict[str, str], str, str]]:
+        rows = self._db.execute("SELECT name, last_seen, capacity, labels, address, version FROM executors")
+        out = []
+        for name, seen, cap, labels, address, version in rows:
+            c = json.loads(cap)
+            c["gpus"] = tuple(c.get("gpus", ()))
+            out.append((name, seen, Capacity(**c), json.loads(labels), address, version))
+        return out
+
+    def counts(self) -> dict[TaskState, int]:
+        out = {s: 0 for s in TaskState}
+        for state, n in self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state"):
+            out[TaskState(state)] = n
+        return out
+
+    def max_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM tasks").fetchone()[0])
+
+    def task_states(self, ids: Iterable[str]) -> dict[str, TaskState]:
+        out: dict[str, TaskState] = {}
+        keys = [int(i) for i in ids if i.isdigit()]
+        for chunk in range(0, len(keys), 500):
+            part = keys[chunk:chunk + 500]
+            q = f"SELECT id, state FROM tasks WHERE id IN ({','.join('?' * len(part))})"
+            out.update({str(i): TaskState(s) for i, s in self._db.execute(q, part)})
+        return out
+
+    def active_tasks(self) -> Iterator[ActiveTask]:
+        """Pending and running tasks in submission order, with their current attempt."""
+        q = ("SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids FROM tasks t "
+             "LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
+             "WHERE t.state IN ('pending', 'running') ORDER BY t.id")
+        for tid, spec, state, attempts, retries, executor, gpus in self._db.execute(q).fetchall():
+            deps = tuple(str(d) for (d,) in self._db.execute(
+                "SELECT dep_id FROM task_deps WHERE task_id = ?", (tid,)))
+            yield ActiveTask(str(tid), spec_from_json(spec), TaskState(state), attempts, retries, executor,
+                             tuple(json.loads(gpus)) if gpus else (), deps)
+
+    def get_task(self, task_id: str, db: sqlite3.Connection | None = None) -> Task | None:
+        if not task_id.isdigit():
+            return None
+        tasks = self._load(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?", (int(task_id),), db)
+        return tasks[0] if tasks else None
+
+    def list_tasks(self, *, states: Sequence[TaskState] = (), tag: str = "", executor: str = "",
+                   name_contains: str = "", after: int = 0, limit: int = 100) -> tuple[list[Task], int]:
+        """One page of tasks in id order after id `after`, and the number matching over all pages."""
+        where, args = self._filter(states, tag, executor, name_contains)
+        total = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", args).fetchone()[0]
+        tasks = self._load(f"SELECT {_TASK_COLS} FROM tasks WHERE {where} AND id > ? ORDER BY id LIMIT ?",
+                           (*args, after, limit))
+        return tasks, int(total)
+
+    @staticmethod
+    def _filter(states: Sequence[TaskState], tag: str, executor: str, name_contains: str) -> tuple[str, list[Any]]:
+        clauses, args = ["1"], []  # type: ignore[var-annotated]
+        if states:
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(s.value for s in states)
+        if tag:
+            clauses.append("id IN (SELECT task_id FROM task_tags WHERE tag = ?)")
+            args.append(tag)
+        if executor:
+            clauses.append("executor = ?")
+            args.append(executor)
+        if name_contains:
+            clauses.append("instr(name, ?) > 0")
+            args.append(name_contains)
+        return " AND ".join(clauses), args
+
+    def iter_all(self, db: sqlite3.Connection, after: int, limit: int) -> list[Task]:
+        """A page of every task, read on db (a reader() connection inside its own transaction)."""
+        return self._load(f"SELECT {_TASK_COLS} FROM tasks WHERE id > ? ORDER BY id LIMIT ?", (after, limit), db)
+
+    def _load(self, query: str, args: Sequence[Any], db: sqlite3.Connection | None = None) -> list[Task]:
+        db = db or self._db
+        rows = db.execute(query, args).fetchall()
+        if not rows:
+            return []
+        tasks: dict[int, Task] = {}
+        for tid, spec, state, submitted, error, result, progress in rows:
+            tasks[tid] = Task(
+                id=str(tid), spec=spec_from_json(spec), state=TaskState(state), submitted_at=submitted,
+                error=error, result=_loads(result),
+                progress=Progress(**json.loads(progress)) if progress else None,
+            )
+        keys = list(tasks)
+        arows = db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE task_id IN ({','.join('?' * len(keys))}) "
+            "ORDER BY task_id, number", keys)
+        for row in arows:
+            t = tasks.get(row[0])
+            if t is not None:
+                t.attempts.append(_attempt(row))
+        return list(tasks.values())
+
+    def output(self, task_id: str, attempt: int) -> tuple[int, bytes] | None:
+        row = self._db.execute("SELECT start, data FROM output WHERE task_id = ? AND attempt = ?",
+                               (int(task_id), attempt)).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu,
+     duration) = row
+    return Attempt(
+        task_id=str(tid), number=number, executor=executor, gpu_ids=tuple(json.loads(gpus)),
+        dispatched_at=dispatched, finished_at=finished, state=TaskState(state), exit_code=exit_code,
+        signal=signal, error=error, result=_loads(result), peak_rss_bytes=rss, cpu_time_s=cpu,
+        duration_s=duration,
+    )
