@@ -1,0 +1,272 @@
+"""What the sync and asyncio clients share: settings, requests, conversions and the wait logic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from dtask.v1 import controller_pb2 as pb
+
+from dtask_common import config as config_mod
+from dtask_common import convert, taskfile
+from dtask_common import events as ev
+from dtask_common.certs import CertError
+from dtask_common.client.errors import CertificateError, InvalidTask
+from dtask_common.config import Config, ConfigError
+from dtask_common.models import (
+    FINISHED_STATES,
+    ExecutorInfo,
+    ExecutorUsage,
+    Identity,
+    QueueStatus,
+    Resources,
+    Task,
+    TaskSpec,
+    TaskState,
+)
+from dtask_common.tls import TlsFiles
+
+T = TypeVar("T")
+PAGE_SIZE = 500
+DEFAULT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the controller is and which certificate to present."""
+
+    address: str
+    files: TlsFiles
+    timeout: float
+
+
+def resolve(address: str | None = None, *, certs: str | Path | None = None, cert: str | Path | None = None,
+            key: str | Path | None = None, timeout: float | None = None, config: Config | None = None) -> Settings:
+    """Apply the defaults the CLI uses: $DTASK_CONTROLLER, $DTASK_HOME/certs, the operator certificate."""
+    if config is None:
+        try:
+            config = config_mod.load()
+        except ConfigError as exc:
+            raise CertificateError(f"cannot read the dtask configuration: {exc}", "CONFIG") from None
+    addr = address or os.environ.get(config_mod.ENV_CONTROLLER) or config.client.controller
+    certs_dir = Path(certs).expanduser().absolute() if certs else config.certs_path
+    default = TlsFiles.in_dir(certs_dir, "operator")
+    cert_path = Path(cert).expanduser().absolute() if cert else default.cert
+    if key:
+        key_path = Path(key).expanduser().absolute()
+    else:
+        key_path = cert_path.with_suffix(".key") if cert else default.key
+    files = TlsFiles(certs_dir / "ca.crt", cert_path, key_path)
+    try:
+        files.check()
+    except CertError as exc:
+        raise CertificateError(str(exc)) from None
+    return Settings(addr, files, float(timeout if timeout is not None else config.client.timeout_s))
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One unary call: the stub method's name, its request and how to turn the reply into models."""
+
+    method: str
+    request: Any
+    convert: Callable[[Any], T]
+
+
+def whoami() -> Call[Identity]:
+    return Call("WhoAmI", pb.WhoAmIRequest(), convert.identity_from_pb)
+
+
+def executors(include_gone: bool) -> Call[list[ExecutorInfo]]:
+    return Call("ListExecutors", pb.ListExecutorsRequest(include_gone=include_gone),
+                lambda r: [convert.executor_from_pb(e) for e in r.executors])
+
+
+def executor(name: str) -> Call[ExecutorInfo]:
+    return Call("GetExecutor", pb.GetExecutorRequest(name=name), convert.executor_from_pb)
+
+
+def finished() -> Call[bool]:
+    return Call("IsFinished", pb.IsFinishedRequest(), lambda r: bool(r.finished))
+
+
+def queue() -> Call[QueueStatus]:
+    return Call("IsFinished", pb.IsFinishedRequest(), lambda r: convert.queue_from_pb(r.queue))
+
+
+def resource_usage(executor: str | None, history: int) -> Call[list[ExecutorUsage]]:
+    return Call("GetResourceUsage", pb.GetResourceUsageRequest(executor=executor or "", history=history),
+                lambda r: [convert.executor_usage_from_pb(u) for u in r.executors])
+
+
+def states_of(states: Iterable[TaskState | str] | None) -> list[TaskState]:
+    """TaskStates from models or names ("running", "FAILED"); "finished" means every finished state."""
+    out: list[TaskState] = []
+    for s in states or ():
+        if isinstance(s, TaskState):
+            out.append(s)
+            continue
+        name = str(s).strip().lower()
+        if name == "finished":
+            out.extend(sorted(FINISHED_STATES, key=list(TaskState).index))
+            continue
+        try:
+            out.append(TaskState(name))
+        except ValueError:
+            known = ", ".join([*(t.value for t in TaskState), "finished"])
+            raise ValueError(f"unknown task state {s!r}; use one of {known}") from None
+    return list(dict.fromkeys(out))
+
+
+def list_tasks(states: list[TaskState], tag: str | None, executor: str | None, name_contains: str | None,
+               page_token: str) -> Call[tuple[list[Task], str]]:
+    req = pb.ListTasksRequest(states=[convert.state_to_pb(s) for s in states], tag=tag or "",
+                              executor=executor or "", name_contains=name_contains or "",
+                              page_size=PAGE_SIZE, page_token=page_token)
+    return Call("ListTasks", req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token))
+
+
+def task(task_id: str) -> Call[Task]:
+    return Call("GetTask", pb.GetTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def specs_of(specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[TaskSpec]:
+    """A spec, specs, or a task file path as a list of specs (a bad file raises InvalidTask)."""
+    if isinstance(specs, (str, Path)):
+        try:
+            return taskfile.load(specs)
+        except taskfile.TaskFileError as exc:
+            raise InvalidTask(str(exc)) from None
+    if isinstance(specs, TaskSpec):
+        return [specs]
+    out = list(specs)
+    for s in out:
+        if not isinstance(s, TaskSpec):
+            raise TypeError(f"submit() takes TaskSpec objects or a task file path, got {type(s).__name__}")
+    return out
+
+
+def submit(specs: list[TaskSpec]) -> Call[list[str]]:
+    return Call("SubmitTasks", pb.SubmitTasksRequest(tasks=convert.specs_to_pb(specs)), lambda r: list(r.task_ids))
+
+
+def cancel(task_id: str) -> Call[Task]:
+    return Call("CancelTask", pb.CancelTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def retry(task_id: str) -> Call[Task]:
+    return Call("RetryTask", pb.RetryTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def drain(name: str, undrain: bool) -> Call[ExecutorInfo]:
+    return Call("DrainExecutor", pb.DrainExecutorRequest(name=name, undrain=undrain), convert.executor_from_pb)
+
+
+def pause() -> Call[QueueStatus]:
+    return Call("PauseQueue", pb.PauseQueueRequest(), convert.queue_from_pb)
+
+
+def resume() -> Call[QueueStatus]:
+    return Call("ResumeQueue", pb.ResumeQueueRequest(), convert.queue_from_pb)
+
+
+def output_request(task_id: str, attempt: int, follow: bool) -> Any:
+    return pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=follow)
+
+
+def output_data(chunk: Any) -> bytes:
+    return bytes(chunk.data)
+
+
+def watch_request(include_usage: bool, include_progress: bool) -> Any:
+    return pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress)
+
+
+def event_of(msg: Any) -> ev.WatchEvent:
+    return convert.event_from_pb(msg)
+
+
+@dataclass
+class WaitState:
+    """Tracks tasks from a Watch stream until the awaited ones are all finished (no I/O)."""
+
+    ids: list[str] | None
+    tasks: dict[str, Task] = field(default_factory=dict)
+    _snapshot_done: bool = False
+
+    def apply(self, event: ev.WatchEvent) -> None:
+        body = event.body
+        if event.resync:
+            self._snapshot_done = False
+        if isinstance(body, ev.Snapshot):
+            for t in body.tasks:
+                self.tasks[t.id] = t
+            if body.last:
+                self._snapshot_done = True
+        elif isinstance(body, ev.TaskEvent):
+            self.tasks[body.task.id] = body.task
+        elif isinstance(body, ev.ProgressEvent):
+            current = self.tasks.get(body.task_id)
+            if current is not None:
+                current.progress = body.progress
+
+    def seed(self, tasks: Iterable[Task]) -> None:
+        for t in tasks:
+            self.tasks.setdefault(t.id, t)
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot_done
+
+    def watched(self) -> list[Task]:
+        if self.ids is None:
+            return sorted(self.tasks.values(), key=_id_key)
+        return [self.tasks[i] for i in self.ids if i in self.tasks]
+
+    def done(self) -> bool:
+        if not self._snapshot_done:
+            return False
+        if self.ids is not None and any(i not in self.tasks for i in self.ids):
+            return False
+        return all(t.state.finished for t in self.watched())
+
+
+def _id_key(t: Task) -> tuple[int, str]:
+    return (int(t.id), t.id) if t.id.isdigit() else (1 << 62, t.id)
+
+
+_SPEC_FIELDS = set(TaskSpec.__dataclass_fields__)
+
+
+def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, Any]) -> TaskSpec:
+    """A TaskSpec from keyword fields: command= (shell string or argv list), cpus/memory_mb/gpus, ...
+
+    A positional string or list is the command, so add_task("python train.py") works.
+    """
+    if isinstance(spec, TaskSpec):
+        return spec
+    values = dict(fields)
+    command = values.pop("command", spec)
+    if isinstance(command, str):
+        values.setdefault("shell", command)
+    elif command is not None:
+        values.setdefault("argv", tuple(command))
+    res = values.pop("resources", None)
+    res_fields = {k: values.pop(k) for k in ("cpus", "memory_mb", "gpus") if k in values}
+    if isinstance(res, Resources):
+        values["resources"] = res
+    elif res is not None or res_fields:
+        values["resources"] = Resources(**{**dict(res or {}), **res_fields})
+    if "retries" in values:
+        values["max_retries"] = values.pop("retries")
+    unknown = set(values) - _SPEC_FIELDS
+    if unknown:
+        raise TypeError(f"unknown task fields {', '.join(sorted(unknown))}; "
+                        f"use {', '.join(sorted(_SPEC_FIELDS | {'command', 'cpus', 'gpus', 'retries'}))}")
+    for k in ("argv", "depends_on", "tags"):
+        if k in values and not isinstance(values[k], tuple):
+            values[k] = (values[k],) if isinstance(values[k], str) else tuple(values[k])
+    return TaskSpec(**values)

@@ -1,0 +1,209 @@
+"""The synchronous client: `Controller`, for scripts, notebooks, the CLI and `dtask shell`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+from dtask.v1 import controller_pb2_grpc
+
+from dtask_common import events as ev
+from dtask_common.client import _connection as c
+from dtask_common.client.errors import ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
+from dtask_common.config import Config
+from dtask_common.models import (
+    FINISHED_STATES,
+    ExecutorInfo,
+    ExecutorUsage,
+    Identity,
+    QueueStatus,
+    Task,
+    TaskSpec,
+    TaskState,
+)
+from dtask_common.server import client_options
+from dtask_common.tls import channel_credentials
+
+T = TypeVar("T")
+
+
+class Controller:
+    """A connection to a dtask controller; every method returns dtask_common models.
+
+    Defaults match the `dtask` CLI: $DTASK_CONTROLLER (else localhost:50051), the certificates in
+    $DTASK_HOME/certs and the operator certificate there. Errors are DtaskError subclasses.
+    """
+
+    def __init__(self, address: str | None = None, *, certs: str | Path | None = None,
+                 cert: str | Path | None = None, key: str | Path | None = None,
+                 timeout: float | None = None, config: Config | None = None):
+        self._settings = c.resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config)
+        self._channel = grpc.secure_channel(
+            self._settings.address, channel_credentials(self._settings.files), options=client_options())
+        self._stub = controller_pb2_grpc.ControllerStub(self._channel)
+
+    # ---- plumbing ----
+
+    @property
+    def address(self) -> str:
+        return self._settings.address
+
+    @property
+    def timeout(self) -> float:
+        return self._settings.timeout
+
+    def _call(self, call: c.Call[T], timeout: float | None = None) -> T:
+        try:
+            reply = getattr(self._stub, call.method)(call.request, timeout=timeout or self._settings.timeout)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.address, call.method) from None
+        return call.convert(reply)
+
+    def _stream(self, method: str, request: Any, convert: Callable[[Any], T],
+                timeout: float | None = None) -> Iterator[T]:
+        call = getattr(self._stub, method)(request, timeout=timeout)
+        try:
+            for msg in call:
+                yield convert(msg)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED and call.cancelled():  # type: ignore[attr-defined]
+                return
+            raise from_rpc_error(exc, self.address, method) from None
+        finally:
+            call.cancel()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Controller({self.address!r}, cert={str(self._settings.files.cert)!r})"
+
+    # ---- queries ----
+
+    def whoami(self) -> Identity:
+        """Role and name of this client's certificate, as the controller sees it."""
+        return self._call(c.whoami())
+
+    def executors(self, include_gone: bool = False) -> list[ExecutorInfo]:
+        """Every executor (runner) the controller knows."""
+        return self._call(c.executors(include_gone))
+
+    def executor(self, name: str) -> ExecutorInfo:
+        return self._call(c.executor(name))
+
+    def finished(self) -> bool:
+        """True when nothing is pending or running."""
+        return self._call(c.finished())
+
+    def queue(self) -> QueueStatus:
+        """Task counts per state and whether dispatch is paused."""
+        return self._call(c.queue())
+
+    def resource_usage(self, executor: str | None = None, history: int = 60) -> list[ExecutorUsage]:
+        """Latest usage sample, dead flag and history of each executor."""
+        return self._call(c.resource_usage(executor, history))
+
+    def tasks(self, states: Iterable[TaskState | str] | None = None, tag: str | None = None,
+              executor: str | None = None, name_contains: str | None = None) -> list[Task]:
+        """Every task matching the filters (all pages)."""
+        wanted = c.states_of(states)
+        out: list[Task] = []
+        token = ""
+        while True:
+            page, token = self._call(c.list_tasks(wanted, tag, executor, name_contains, token))
+            out.extend(page)
+            if not token:
+                return out
+
+    def tasks_pending(self) -> list[Task]:
+        return self.tasks([TaskState.PENDING])
+
+    def tasks_running(self) -> list[Task]:
+        return self.tasks([TaskState.RUNNING])
+
+    def tasks_finished(self) -> list[Task]:
+        return self.tasks(FINISHED_STATES)
+
+    def task(self, task_id: str) -> Task:
+        return self._call(c.task(task_id))
+
+    # ---- commands ----
+
+    def submit(self, specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[str]:
+        """Queue a spec, a list of specs or a TOML task file (all or nothing); returns the new ids."""
+        return self._call(c.submit(c.specs_of(specs)))
+
+    def add_task(self, spec: TaskSpec | str | list[str] | None = None, /, **fields: Any) -> str:
+        """Queue one task, from a TaskSpec or from TaskSpec fields (command=... for a shell string)."""
+        return self.submit(c.spec_from_fields(spec, fields))[0]
+
+    def add_tasks(self, specs: Iterable[TaskSpec | dict[str, Any]] | str | Path) -> list[str]:
+        """Queue several tasks (TaskSpecs, dicts of TaskSpec fields, or a task file path)."""
+        if isinstance(specs, (str, Path)):
+            return self.submit(specs)
+        return self.submit([s if isinstance(s, TaskSpec) else c.spec_from_fields(None, s) for s in specs])
+
+    def cancel(self, task_id: str) -> Task:
+        return self._call(c.cancel(task_id))
+
+    def retry(self, task_id: str) -> Task:
+        return self._call(c.retry(task_id))
+
+    def drain(self, name: str, undrain: bool = False) -> ExecutorInfo:
+        return self._call(c.drain(name, undrain))
+
+    def pause(self) -> QueueStatus:
+        return self._call(c.pause())
+
+    def resume(self) -> QueueStatus:
+        return self._call(c.resume())
+
+    # ---- streams ----
+
+    def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> Iterator[bytes]:
+        """An attempt's output (0: the latest attempt); with follow, until the attempt ends."""
+        if not follow:
+            self.task(task_id)  # NotFound before streaming
+        return self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data)
+
+    def watch(self, include_usage: bool = True, include_progress: bool = True) -> Iterator[ev.WatchEvent]:
+        """A snapshot, then every change, until the iterator is closed."""
+        return self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of)
+
+    def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
+             on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
+        """Block until the given tasks (default: every task) are finished; returns them.
+
+        Raises WaitTimeout after timeout seconds. on_change is called with the watched tasks
+        whenever one of them changes.
+        """
+        wanted = [str(i) for i in ids] if ids is not None else None
+        state = c.WaitState(wanted)
+        if wanted is not None:
+            state.seed(self.task(i) for i in wanted)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of, timeout)
+        try:
+            for event in events:
+                state.apply(event)
+                if on_change is not None and state.ready:
+                    on_change(state.watched())
+                if state.done():
+                    return state.watched()
+        except ControllerUnavailable as exc:
+            if exc.code == "DEADLINE_EXCEEDED" and deadline is not None and time.monotonic() >= deadline - 0.05:
+                raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
+            raise
+        finally:
+            events.close()  # type: ignore[attr-defined]
+        raise DtaskError(f"the controller at {self.address} ended the watch stream before the tasks finished")

@@ -1,0 +1,143 @@
+"""Client errors as types, and the one mapping from gRPC status codes to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from dtask.v1 import controller_pb2 as pb
+
+from dtask_common import convert
+from dtask_common.models import FieldError
+
+TASK_ERRORS_KEY = "dtask-task-errors-bin"
+START_HINT = "start one with `make run-controller` or `dtask controller`, or pass --controller HOST:PORT"
+
+
+class DtaskError(Exception):
+    """Any error the dtask client reports; .message is the server's text, .code the gRPC status name."""
+
+    default_code = "UNKNOWN"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ControllerUnavailable(DtaskError):
+    """The controller cannot be reached (not running, wrong address, TLS handshake failed)."""
+
+    default_code = "UNAVAILABLE"
+
+
+class CertificateError(DtaskError):
+    """Local certificate files are missing, unreadable or not from the CA (raised before dialling)."""
+
+    default_code = "CERTIFICATE"
+
+
+class PermissionDenied(DtaskError):
+    """The certificate's role may not make this call."""
+
+    default_code = "PERMISSION_DENIED"
+
+
+class NotFound(DtaskError):
+    """No such task or executor."""
+
+    default_code = "NOT_FOUND"
+
+
+class InvalidTask(DtaskError):
+    """A submission (or another request) was rejected as invalid; .errors lists each bad field."""
+
+    default_code = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, code: str | None = None, errors: list[FieldError] | None = None):
+        super().__init__(message, code)
+        self.errors: list[FieldError] = list(errors or [])
+
+
+class Conflict(DtaskError):
+    """The request does not fit the current state (e.g. cancel of a finished task)."""
+
+    default_code = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(DtaskError):
+    """The controller refused for lack of capacity or a limit."""
+
+    default_code = "RESOURCE_EXHAUSTED"
+
+
+class WaitTimeout(DtaskError, TimeoutError):
+    """wait() gave up before the tasks finished."""
+
+    default_code = "DEADLINE_EXCEEDED"
+
+
+_BY_CODE: dict[grpc.StatusCode, type[DtaskError]] = {
+    grpc.StatusCode.UNAVAILABLE: ControllerUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: ControllerUnavailable,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: PermissionDenied,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidTask,
+    grpc.StatusCode.FAILED_PRECONDITION: Conflict,
+    grpc.StatusCode.ALREADY_EXISTS: Conflict,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+}
+
+_TLS_WORDS = ("ssl", "handshake", "certificate", "tls", "alert")
+
+
+def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskError:
+    """The typed error for a failed call (sync or asyncio), with a message that says what to do."""
+    code: grpc.StatusCode = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    details: str = (exc.details() if hasattr(exc, "details") else "") or ""  # type: ignore[attr-defined]
+    name = code.name if code is not None else "UNKNOWN"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        low = details.lower()
+        if any(w in low for w in _TLS_WORDS):
+            return ControllerUnavailable(
+                f"TLS handshake with the controller at {address} failed: check --certs/--cert/--key and "
+                "that the certificate and the controller's come from the same CA, and that the controller's "
+                "certificate names this host (`dtask certs init --host ...`)", name)
+        if "connection refused" in low or "failed to connect" in low or "dns" in low or "resolve" in low:
+            return ControllerUnavailable(f"cannot reach the controller at {address}: {START_HINT}", name)
+        return ControllerUnavailable(f"lost the controller at {address} ({details or 'unavailable'}); "
+                                     f"is it running? {START_HINT}", name)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ControllerUnavailable(
+            f"the controller at {address} did not answer {method or 'the call'} in time; is it running? "
+            f"{START_HINT}", name)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidTask(details or "invalid request", name, _task_errors(exc))
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return DtaskError(f"the controller at {address} does not serve {method or 'this call'} "
+                          f"(is it an older or newer dtask version?): {details}", name)
+    if code == grpc.StatusCode.INTERNAL and not details:
+        details = f"the controller at {address} closed the call unexpectedly"
+    cls = _BY_CODE.get(code, DtaskError)
+    return cls(details or name.lower().replace("_", " "), name)
+
+
+def _task_errors(exc: grpc.RpcError) -> list[FieldError]:
+    try:
+        trailing: Any = exc.trailing_metadata()  # type: ignore[attr-defined]
+    except Exception:
+        return []
+    for key, value in trailing or ():
+        if key == TASK_ERRORS_KEY and isinstance(value, bytes):
+            msg = pb.TaskErrors()
+            try:
+                msg.ParseFromString(value)
+            except Exception:
+                return []
+            return [convert.field_error_from_pb(e) for e in msg.errors]
+    return []
