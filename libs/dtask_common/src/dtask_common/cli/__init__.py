@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from dtask_common.cli import certs_cmd, serve_cmd
+from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd
 from dtask_common.cli.context import CliContext, global_options
 
 
@@ -18,7 +18,7 @@ def cli(ctx: click.Context, **options: object) -> None:
     ctx.obj = CliContext.from_options(options)
 
 
-for module in (certs_cmd, serve_cmd):
+for module in (certs_cmd, serve_cmd, submit_cmd, tasks_cmd, ops_cmd, shell_cmd):
     module.register(cli)
 
 

@@ -6,13 +6,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dtask_common import config as config_mod
 from dtask_common.config import Config, ConfigError
 from dtask_common.tls import TlsFiles
+
+if TYPE_CHECKING:
+    from dtask_common.client import Controller
 
 
 def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,3 +98,13 @@ class CliContext:
             cert.with_suffix(".key") if self.cert else default.key
         )
         return TlsFiles(certs_dir / "ca.crt", cert, key)
+
+    def client(self) -> Controller:
+        """A Controller client with this command line's address, certificates and config."""
+        from dtask_common.cli.errors import cli_error
+        from dtask_common.client import Controller, DtaskError
+
+        try:
+            return Controller(self.address, certs=self.certs, cert=self.cert, key=self.key, config=self.config())
+        except DtaskError as exc:
+            raise cli_error(exc) from None

@@ -1,0 +1,283 @@
+"""Human output of the CLI and `dtask shell`: aligned tables, state colours, times, and JSON shapes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+
+from dtask_common.export import iso, task_to_dict
+from dtask_common.models import (
+    Capacity,
+    ExecutorInfo,
+    ExecutorState,
+    ExecutorUsage,
+    Progress,
+    QueueStatus,
+    Task,
+    TaskState,
+    UsageSample,
+)
+
+STATE_COLOURS: dict[str, str] = {
+    TaskState.PENDING: "yellow",
+    TaskState.RUNNING: "cyan",
+    TaskState.SUCCEEDED: "green",
+    TaskState.FAILED: "red",
+    TaskState.CANCELLED: "magenta",
+    TaskState.LOST: "red",
+    ExecutorState.IDLE: "green",
+    ExecutorState.BUSY: "cyan",
+    ExecutorState.DRAINING: "yellow",
+    ExecutorState.DEAD: "red",
+    ExecutorState.GONE: "bright_black",
+}
+
+
+# ---- cells ----
+
+
+def clock(t: float | None, now: float | None = None) -> str:
+    """Local time: HH:MM:SS today, else YYYY-MM-DD HH:MM."""
+    if t is None:
+        return "-"
+    now = time.time() if now is None else now
+    lt, ln = time.localtime(t), time.localtime(now)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M:%S", lt)
+    return time.strftime("%Y-%m-%d %H:%M", lt)
+
+
+def duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def percent(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}%"
+
+
+def bar(fraction: float | None, width: int = 10) -> str:
+    if fraction is None:
+        return " " * width
+    full = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * full + "·" * (width - full)
+
+
+def progress_text(p: Progress | None) -> str:
+    """e.g. `████······ 45% 9/20 Epoch 1 eta 12s`."""
+    if p is None:
+        return ""
+    parts = [bar(p.fraction)]
+    if p.fraction is not None:
+        parts.append(f"{p.fraction * 100:3.0f}%")
+    parts.append(f"{p.step}/{p.total}" if p.total else str(p.step))
+    if p.label:
+        parts.append(p.label)
+    if p.eta_s is not None:
+        parts.append(f"eta {duration(p.eta_s)}")
+    return " ".join(parts)
+
+
+def task_progress(t: Task) -> str:
+    if t.state is TaskState.RUNNING:
+        return progress_text(t.progress) or "running"
+    if t.state.finished and t.error:
+        return _short(t.error, 60)
+    if t.state is TaskState.PENDING and t.spec.depends_on:
+        return "after " + ",".join(t.spec.depends_on)[:40]
+    return ""
+
+
+def _short(text: str, n: int) -> str:
+    line = text.strip().splitlines()[-1] if text.strip() else ""
+    return line if len(line) <= n else line[: n - 1] + "…"
+
+
+def state_cell(state: str) -> str:
+    return click.style(state, fg=STATE_COLOURS.get(state))
+
+
+# ---- tables ----
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Sequence[int] = (),
+          right: Sequence[int] = ()) -> str:
+    """Columns aligned on their plain text; cells in colour_cols coloured by state name."""
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    out = ["  ".join(click.style(h.ljust(widths[i]), bold=True) for i, h in enumerate(headers)).rstrip()]
+    for r in rows:
+        cells = []
+        for i, c in enumerate(r):
+            padded = c.rjust(widths[i]) if i in right else c.ljust(widths[i])
+            cells.append(click.style(padded, fg=STATE_COLOURS.get(c)) if i in colour_cols else padded)
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def tasks_table(tasks: Sequence[Task], now: float | None = None) -> str:
+    rows = []
+    for t in tasks:
+        tries = f"{len(t.attempts)}" if t.attempts else "0"
+        rows.append([t.id, t.name, t.state.value, tries, t.executor or "-", clock(t.submitted_at, now),
+                     duration(t.duration_s) if t.state.finished else _running_for(t, now), task_progress(t)])
+    return table(["ID", "NAME", "STATE", "TRIES", "EXECUTOR", "SUBMITTED", "TIME", "PROGRESS / ERROR"],
+                 rows, colour_cols=(2,), right=(0, 3))
+
+
+def _running_for(t: Task, now: float | None) -> str:
+    if t.state is TaskState.RUNNING and t.dispatched_at is not None:
+        return duration((time.time() if now is None else now) - t.dispatched_at)
+    return "-"
+
+
+def capacity_text(c: Capacity) -> str:
+    parts = [f"{c.slots} slot{'s' if c.slots != 1 else ''}"]
+    if c.cpus:
+        parts.append(f"{c.cpus:g} cpu")
+    if c.memory_mb:
+        parts.append(f"{c.memory_mb} MiB")
+    if c.gpus:
+        parts.append("gpu " + ",".join(str(g) for g in c.gpus))
+    return ", ".join(parts)
+
+
+def executors_table(executors: Sequence[ExecutorInfo]) -> str:
+    rows = []
+    for e in executors:
+        u = e.last_usage
+        rows.append([
+            e.name, e.state.value, f"{len(e.running_task_ids)}/{e.capacity.slots}",
+            ",".join(str(g) for g in e.capacity.gpus) or "-",
+            percent(u.cpu_percent if u else None), percent(u.ram_percent if u else None),
+            percent(u.gpu_percent if u else None), ",".join(e.running_task_ids) or "-",
+            ",".join(f"{k}={v}" for k, v in sorted(e.labels.items())) or "-", e.version or "-",
+        ])
+    return table(["NAME", "STATE", "BUSY", "GPUS", "CPU", "RAM", "GPU", "RUNNING", "LABELS", "VERSION"],
+                 rows, colour_cols=(1,), right=(2, 4, 5, 6))
+
+
+def usage_table(usage: Sequence[ExecutorUsage]) -> str:
+    rows = []
+    for u in usage:
+        s = u.latest
+        rows.append([
+            u.executor, "dead" if u.dead else "alive",
+            percent(s.cpu_percent if s else None), percent(s.ram_percent if s else None),
+            percent(s.swap_percent if s else None), percent(s.gpu_percent if s else None),
+            percent(s.vmem_percent if s else None),
+            " ".join(f"{x:.1f}" for x in s.load_avg) if s and s.load_avg else "-",
+            " ".join(f"{c:.0f}" for c in s.per_cpu_percent) if s else "-",
+        ])
+    out = table(["EXECUTOR", "", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows,
+                right=(2, 3, 4, 5, 6))
+    return out.replace(" dead ", click.style(" dead ", fg="red"))
+
+
+def queue_text(q: QueueStatus) -> str:
+    state = click.style("paused", fg="yellow") if q.paused else click.style("dispatching", fg="green")
+    return (f"queue {state}: {q.pending} pending, {q.running} running, {q.succeeded} succeeded, "
+            f"{q.failed} failed, {q.cancelled} cancelled, {q.lost} lost")
+
+
+def task_detail(t: Task, now: float | None = None) -> str:
+    """Everything about one task as labelled lines, then its attempts."""
+    s = t.spec
+    lines = [
+        ("id", t.id), ("name", t.name), ("state", state_cell(t.state.value)),
+        ("command", s.command_text + ("" if s.argv else "   (sh -c)")),
+    ]
+    if s.cwd:
+        lines.append(("cwd", s.cwd))
+    if s.env:
+        lines.append(("env", " ".join(f"{k}={v}" for k, v in s.env.items())))
+    r = s.resources
+    if r.cpus or r.memory_mb or r.gpus:
+        lines.append(("resources", f"cpus={r.cpus:g} memory_mb={r.memory_mb} gpus={r.gpus}"))
+    if s.labels:
+        lines.append(("labels", " ".join(f"{k}={v}" for k, v in s.labels.items())))
+    if s.tags:
+        lines.append(("tags", ", ".join(s.tags)))
+    if s.depends_on:
+        lines.append(("after", ", ".join(s.depends_on)))
+    lines += [
+        ("priority", str(s.priority)), ("retries", f"{max(0, len(t.attempts) - 1)} of {s.max_retries}"),
+        ("timeout", duration(s.timeout_s) if s.timeout_s else "none"),
+        ("executor", t.executor or "-"), ("submitted", clock(t.submitted_at, now)),
+        ("dispatched", clock(t.dispatched_at, now)), ("finished", clock(t.finished_at, now)),
+        ("duration", duration(t.duration_s) if t.state.finished else _running_for(t, now)),
+    ]
+    if t.progress is not None:
+        lines.append(("progress", progress_text(t.progress)))
+    if t.result:
+        lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))
+    if t.error:
+        lines.append(("error", click.style(t.error.strip(), fg="red")))
+    width = max(len(k) for k, _ in lines)
+    out = [f"{click.style(k.ljust(width), bold=True)}  {v}" for k, v in lines]
+    if t.attempts:
+        rows = [[str(a.number), a.executor or "-", a.state.value, clock(a.dispatched_at, now),
+                 duration(a.duration_s or (a.finished_at - a.dispatched_at
+                                           if a.finished_at and a.dispatched_at else None)),
+                 "-" if a.exit_code is None else str(a.exit_code), _short(a.error, 60)]
+                for a in t.attempts]
+        out += ["", table(["#", "EXECUTOR", "STATE", "DISPATCHED", "TIME", "EXIT", "ERROR"], rows,
+                          colour_cols=(2,), right=(0, 5))]
+    return "\n".join(out)
+
+
+# ---- JSON shapes (stable; documented in the README) ----
+
+
+def usage_sample_json(s: UsageSample | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "at": iso(s.at), "cpu_percent": s.cpu_percent, "per_cpu_percent": list(s.per_cpu_percent),
+        "ram_percent": s.ram_percent, "ram_used_bytes": s.ram_used_bytes, "ram_total_bytes": s.ram_total_bytes,
+        "swap_percent": s.swap_percent, "load_avg": list(s.load_avg),
+        "gpus": [{"index": g.index, "name": g.name, "util_percent": g.util_percent,
+                  "memory_percent": g.memory_percent, "memory_total_bytes": g.memory_total_bytes} for g in s.gpus],
+    }
+
+
+def executor_json(e: ExecutorInfo) -> dict[str, Any]:
+    return {
+        "name": e.name, "state": e.state.value,
+        "capacity": {"slots": e.capacity.slots, "cpus": e.capacity.cpus, "memory_mb": e.capacity.memory_mb,
+                     "gpus": list(e.capacity.gpus)},
+        "labels": dict(e.labels), "address": e.address, "version": e.version,
+        "protocol_version": e.protocol_version, "connected_since": iso(e.connected_since),
+        "last_seen": iso(e.last_seen), "running_task_ids": list(e.running_task_ids),
+        "last_usage": usage_sample_json(e.last_usage),
+    }
+
+
+def usage_json(u: ExecutorUsage, history: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"executor": u.executor, "dead": u.dead, "latest": usage_sample_json(u.latest)}
+    if history:
+        out["history"] = [usage_sample_json(s) for s in u.history]
+    return out
+
+
+def queue_json(q: QueueStatus) -> dict[str, Any]:
+    return {"paused": q.paused, "finished": q.finished, "pending": q.pending, "running": q.running,
+            "succeeded": q.succeeded, "failed": q.failed, "cancelled": q.cancelled, "lost": q.lost}
+
+
+def task_json(t: Task) -> dict[str, Any]:
+    return task_to_dict(t)
+

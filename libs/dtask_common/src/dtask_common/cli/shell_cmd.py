@@ -1,0 +1,134 @@
+"""`dtask shell`: an interactive Python prompt with a connected client and the original's query names."""
+
+from __future__ import annotations
+
+import builtins
+import code
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dtask_common import models
+from dtask_common.cli import output
+from dtask_common.cli.context import CliContext
+from dtask_common.cli.errors import handles_errors
+from dtask_common.client import Controller
+from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task
+
+#: Names of the original's remote shell, plus the rest of the client, bound to the connection.
+SHELL_NAMES = (
+    "executors", "finished", "resource_usage", "tasks", "tasks_pending", "tasks_running", "tasks_finished",
+    "add_task", "add_tasks", "task", "submit", "cancel", "retry", "drain", "pause", "resume", "wait",
+    "logs", "watch", "queue", "whoami", "executor",
+)
+
+
+def pretty(value: Any) -> str | None:
+    """Readable text for dtask models and lists of them; None for anything else."""
+    if isinstance(value, Task):
+        return _task_line(value)
+    if isinstance(value, ExecutorInfo):
+        return output.executors_table([value])
+    if isinstance(value, QueueStatus):
+        return output.queue_text(value)
+    if isinstance(value, list) and value:
+        if all(isinstance(v, Task) for v in value):
+            return output.tasks_table(value) + f"\n({len(value)} tasks)"
+        if all(isinstance(v, ExecutorInfo) for v in value):
+            return output.executors_table(value)
+        if all(isinstance(v, ExecutorUsage) for v in value):
+            return output.usage_table(value)
+    return None
+
+
+def _task_line(t: Task) -> str:
+    where = f" on {t.executor}" if t.executor else ""
+    extra = f" ({output.duration(t.duration_s)})" if t.duration_s is not None else ""
+    progress = f" {output.progress_text(t.progress)}" if t.state is models.TaskState.RUNNING and t.progress else ""
+    result = f" result={t.result}" if t.result else ""
+    error = f" error={t.error.strip().splitlines()[-1]!r}" if t.error.strip() else ""
+    return f"<Task {t.id} {t.name!r} {output.state_cell(t.state.value)}{where}{extra}{progress}{result}{error}>"
+
+
+def make_displayhook(colour: bool) -> Callable[[Any], None]:
+    """sys.displayhook that shows models readably and everything else as usual."""
+
+    def hook(value: Any) -> None:
+        if value is None:
+            return
+        builtins._ = None  # type: ignore[attr-defined]
+        text = pretty(value)
+        if text is None:
+            text = repr(value)
+        click.echo(text, color=colour)
+        builtins._ = value  # type: ignore[attr-defined]
+
+    return hook
+
+
+def namespace(client: Controller) -> dict[str, Any]:
+    ns: dict[str, Any] = {"dtask": client, "models": models}
+    for name in SHELL_NAMES:
+        ns[name] = getattr(client, name)
+    for name in ("TaskSpec", "Resources", "TaskState", "Task", "ExecutorInfo"):
+        ns[name] = getattr(models, name)
+    return ns
+
+
+def banner(client: Controller, role: str, name: str, controller_name: str, version: str) -> str:
+    return (
+        f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
+        f"(dtask {version}) as {role} {name!r}\n"
+        "  dtask            the client (help(dtask) lists every method)\n"
+        "  executors()  finished()  resource_usage()  tasks()  tasks_pending()  tasks_running()\n"
+        "  tasks_finished()  task(id)  add_task('cmd', name=..., gpus=...)  add_tasks([...] | 'file.toml')\n"
+        "  cancel(id)  retry(id)  drain(name)  pause()  resume()  wait()  logs(id)  watch()\n"
+        "Ctrl+D to leave."
+    )
+
+
+@click.command("shell")
+@click.option("-c", "command", help="Run these Python statements instead of an interactive prompt.")
+@click.pass_obj
+@handles_errors
+def shell_cmd(ctx: CliContext, command: str | None) -> None:
+    """An interactive Python prompt connected to the controller (IPython when installed)."""
+    client = ctx.client()
+    ident = client.whoami()
+    ns = namespace(client)
+    text = banner(client, ident.role, ident.name, ident.controller_name, ident.version)
+    colour = sys.stdout.isatty()
+    old_hook = sys.displayhook
+    sys.displayhook = make_displayhook(colour)
+    try:
+        if command is not None:
+            console = code.InteractiveConsole(ns)
+            for line in command.splitlines():
+                console.push(line)
+            console.push("")
+            return
+        if sys.stdin.isatty() and _ipython(ns, text):
+            return
+        code.InteractiveConsole(ns).interact(banner=text, exitmsg="")
+    finally:
+        sys.displayhook = old_hook
+        client.close()
+
+
+def _ipython(ns: dict[str, Any], text: str) -> bool:
+    try:
+        from IPython.terminal.embed import InteractiveShellEmbed  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    shell = InteractiveShellEmbed(banner1=text, user_ns=ns)
+    formatter = shell.display_formatter.formatters["text/plain"]
+    for cls in (Task, ExecutorInfo, QueueStatus, list):
+        formatter.for_type(cls, lambda v, p, cycle: p.text(pretty(v) or repr(v)))
+    shell()
+    return True
+
+
+def register(group: click.Group) -> None:
+    group.add_command(shell_cmd)

@@ -1,0 +1,153 @@
+"""`dtask submit FILE.toml` and `dtask submit [options] -- CMD ARGS...`: queue tasks, print their ids."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import click
+
+from dtask_common import taskfile
+from dtask_common.cli.context import CliContext
+from dtask_common.cli.errors import INVALID, CliError, handles_errors
+from dtask_common.export import to_json
+from dtask_common.models import PROGRESS_PARSERS, Resources, TaskSpec
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+
+
+def memory_mb(text: str) -> int:
+    """'512' or '512M' -> 512 MiB; '4G' -> 4096; 'K'/'T' also work."""
+    m = _SIZE.match(text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a size; use e.g. 512M or 4G (plain numbers are MiB)")
+    n, unit = float(m.group(1)), m.group(2).lower()
+    scale = {"": 1, "m": 1, "k": 1 / 1024, "g": 1024, "t": 1024 * 1024}[unit]
+    return max(1, round(n * scale)) if n else 0
+
+
+def seconds(text: str) -> float:
+    """'90', '90s', '10m', '2h', '1d' -> seconds."""
+    m = _TIME.match(text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90, 90s, 10m or 2h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[(m.group(2) or "").lower()]
+
+
+def pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k.strip():
+            raise click.BadParameter(f"{v!r}: use {what} KEY=VALUE")
+        out[k.strip()] = val
+    return out
+
+
+class SubmitCommand(click.Command):
+    """Remembers where `--` was, so `submit FILE` and `submit -- CMD` cannot be confused."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["dtask.after_dashdash"] = len(args) - args.index("--") - 1 if "--" in args else None
+        return super().parse_args(ctx, args)
+
+
+@click.command("submit", cls=SubmitCommand)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="FILE.toml | -- CMD [ARGS]...")
+@click.option("--name", help="Task name.")
+@click.option("--cpus", type=float, help="CPU cores the task needs.")
+@click.option("--memory", help="Memory the task needs, e.g. 512M or 4G (plain numbers are MiB).")
+@click.option("--gpus", type=int, help="Number of GPUs the task needs.")
+@click.option("--priority", type=int, help="Higher runs first (default 0).")
+@click.option("--retries", type=int, help="Attempts after the first on failure or loss (default 0).")
+@click.option("--timeout", help="Wall-clock limit of one attempt: 90, 90s, 10m, 2h.")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Runner label the task requires.")
+@click.option("--tag", "tags", multiple=True, help="Tag for filtering (repeatable).")
+@click.option("--after", "after", multiple=True, metavar="ID", help="Run only after task ID succeeded.")
+@click.option("--progress", type=click.Choice(PROGRESS_PARSERS), help="Progress parser (default auto).")
+@click.option("--progress-pattern", help="Regex with named groups step/total/percent (--progress regex).")
+@click.option("--cwd", help="Working directory on the runner.")
+@click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable for the task.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]} instead of one id per line.')
+@click.pass_context
+@handles_errors
+def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+    """Queue the tasks of a TOML task file, or one command given after `--`; print the new ids.
+
+    \b
+      dtask submit examples/sweep.toml
+      dtask submit --name hello --retries 2 -- python train.py --lr 0.1
+      dtask submit --gpus 1 -- 'python train.py > out.log'   (one argument: run with sh -c)
+    """
+    ctx: CliContext = click_ctx.obj
+    after = click_ctx.meta.get("dtask.after_dashdash")
+    if after is not None:
+        if len(args) > after:
+            raise click.UsageError("give either a task file or `-- CMD ARGS...`, not both")
+        if not args:
+            raise click.UsageError("nothing after `--`; give the command to run, e.g. -- python train.py")
+        specs = [_spec_from_flags(list(args[len(args) - after:]), opts)]
+    else:
+        if len(args) != 1:
+            raise click.UsageError("give one task file, or the command after `--` (dtask submit -- CMD ARGS...)")
+        given = [k for k, v in opts.items() if v not in (None, (), False)]
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} applies to `-- CMD` submissions; "
+                                   "in a task file set it in the [[task]] table")
+        specs = _load(args[0])
+    with ctx.client() as c:
+        ids = c.submit(specs)
+    if as_json:
+        click.echo(to_json({"ids": ids}))
+    else:
+        click.echo("\n".join(ids))
+        if sys.stderr.isatty():
+            click.echo(f"queued {len(ids)} task{'s' if len(ids) != 1 else ''}", err=True)
+
+
+def _load(path: str) -> list[TaskSpec]:
+    if path == "-":
+        return taskfile.parse(sys.stdin.read(), "<stdin>")
+    if not path.endswith(".toml"):
+        import os
+
+        if not os.path.exists(path) or os.access(path, os.X_OK):
+            raise click.UsageError(f"{path!r} is not a task file; to run a command put it after `--`: "
+                                   f"dtask submit -- {path}")
+    return taskfile.load(path)
+
+
+def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
+    argv: tuple[str, ...] = ()
+    shell = ""
+    if len(command) == 1 and any(ch.isspace() for ch in command[0]):
+        shell = command[0]
+    else:
+        argv = tuple(command)
+    spec = TaskSpec(
+        name=o["name"] or "",
+        argv=argv,
+        shell=shell,
+        cwd=o["cwd"] or "",
+        env=pairs(o["env"], "--env"),
+        resources=Resources(cpus=o["cpus"] or 0.0, memory_mb=memory_mb(o["memory"]) if o["memory"] else 0,
+                            gpus=o["gpus"] or 0),
+        labels=pairs(o["labels"], "--label"),
+        priority=o["priority"] or 0,
+        max_retries=o["retries"] or 0,
+        timeout_s=seconds(o["timeout"]) if o["timeout"] else 0.0,
+        depends_on=tuple(o["after"]),
+        tags=tuple(o["tags"]),
+        progress=o["progress"] or "auto",
+        progress_pattern=o["progress_pattern"] or "",
+    )
+    errors = spec.errors()
+    if errors:
+        raise CliError("invalid task: " + "; ".join(f"{e.field}: {e.message}" for e in errors), INVALID)
+    return spec
+
+
+def register(group: click.Group) -> None:
+    group.add_command(submit_cmd)

@@ -1,0 +1,145 @@
+"""`dtask tasks | task | logs | wait | export`: read tasks, their output, and wait for them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dtask_common.cli import output
+from dtask_common.cli.context import CliContext
+from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, handles_errors
+from dtask_common.export import export_tasks, to_json
+from dtask_common.models import Task, TaskState
+
+STATE_CHOICES = [s.value for s in TaskState] + ["finished"]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (shape in the README).")
+
+
+@click.command("tasks")
+@click.option("--state", "states", multiple=True, type=click.Choice(STATE_CHOICES, case_sensitive=False),
+              help="Only tasks in this state (repeatable; 'finished' = succeeded, failed, cancelled, lost).")
+@click.option("--tag", help="Only tasks carrying this tag.")
+@click.option("--executor", help="Only tasks whose latest attempt ran on this executor.")
+@click.option("--name", "name_contains", help="Only tasks whose name contains this text.")
+@json_option
+@click.pass_obj
+@handles_errors
+def tasks_cmd(ctx: CliContext, states: tuple[str, ...], tag: str | None, executor: str | None,
+              name_contains: str | None, as_json: bool) -> None:
+    """List tasks (all pages), oldest first."""
+    with ctx.client() as c:
+        tasks = c.tasks(states or None, tag=tag, executor=executor, name_contains=name_contains)
+    if as_json:
+        click.echo(to_json([output.task_json(t) for t in tasks]))
+    elif not tasks:
+        click.echo("no tasks" + (" match" if states or tag or executor or name_contains else ""), err=True)
+    else:
+        click.echo(output.tasks_table(tasks))
+
+
+@click.command("task")
+@click.argument("task_id")
+@json_option
+@click.pass_obj
+@handles_errors
+def task_cmd(ctx: CliContext, task_id: str, as_json: bool) -> None:
+    """Show one task: spec, state, attempts, progress, result and error."""
+    with ctx.client() as c:
+        t = c.task(task_id)
+    click.echo(to_json(output.task_json(t)) if as_json else output.task_detail(t))
+
+
+@click.command("logs")
+@click.argument("task_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the attempt ends.")
+@click.option("--attempt", type=int, default=0, show_default="latest", help="Attempt number.")
+@click.pass_obj
+@handles_errors
+def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
+    """Print a task's output (stdout and stderr as the task wrote them)."""
+    out = sys.stdout.buffer
+    with ctx.client() as c:
+        for data in c.logs(task_id, attempt=attempt, follow=follow):
+            out.write(data)
+            out.flush()
+
+
+@click.command("wait")
+@click.argument("task_ids", nargs=-1)
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit code 9).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary table.")
+@json_option
+@click.pass_obj
+@handles_errors
+def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, quiet: bool, as_json: bool) -> None:
+    """Block until the tasks (default: every task) are finished.
+
+    Exit code 0 when all succeeded, 1 when any failed, was cancelled or lost, 9 on --timeout.
+    """
+    tty = sys.stderr.isatty() and not quiet and not as_json
+    last = [""]
+
+    def show(tasks: list[Task]) -> None:
+        line = _progress_line(tasks)
+        if line != last[0]:
+            click.echo("\r\x1b[2K" + line, err=True, nl=False)
+            last[0] = line
+
+    from dtask_common.client import WaitTimeout
+
+    with ctx.client() as c:
+        try:
+            tasks = c.wait(list(task_ids) or None, timeout=timeout, on_change=show if tty else None)
+        except WaitTimeout as exc:
+            if tty:
+                click.echo("", err=True)
+            raise CliError(exc.message, TIMEOUT) from None
+    if tty:
+        click.echo("\r\x1b[2K" + _progress_line(tasks), err=True)
+    if as_json:
+        click.echo(to_json([output.task_json(t) for t in tasks]))
+    elif not quiet and tasks:
+        click.echo(output.tasks_table(tasks))
+    bad = [t for t in tasks if t.state is not TaskState.SUCCEEDED]
+    if bad and not as_json and not quiet:
+        click.echo(click.style(f"{len(bad)} of {len(tasks)} tasks did not succeed", fg="red"), err=True)
+    sys.exit(FAILED if bad else OK)
+
+
+def _progress_line(tasks: list[Task]) -> str:
+    counts = {s: 0 for s in TaskState}
+    for t in tasks:
+        counts[t.state] += 1
+    done = sum(n for s, n in counts.items() if s.finished)
+    parts = [f"{done}/{len(tasks)} finished"]
+    for s in TaskState:
+        if counts[s]:
+            parts.append(output.state_cell(f"{counts[s]} {s.value}"))
+    return output.bar(done / len(tasks) if tasks else 1.0, 20) + " " + " · ".join(parts)
+
+
+@click.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.pass_obj
+@handles_errors
+def export_cmd(ctx: CliContext, file: str | None) -> None:
+    """Write every task as JSON (spec, state, attempts, progress, result, timestamps) to FILE or stdout."""
+    with ctx.client() as c:
+        data = export_tasks(c.tasks(), c.address)
+    text = to_json(data) + "\n"
+    if not file or file == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {file}: {exc.strerror}") from None
+    click.echo(f"exported {len(data['tasks'])} tasks to {file}", err=True)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (tasks_cmd, task_cmd, logs_cmd, wait_cmd, export_cmd):
+        group.add_command(cmd)

@@ -1,0 +1,224 @@
+"""`dtask` command parsing, human output, JSON shapes and error exit codes (stand-in client)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from dtask_common.cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
+from dtask_common.cli.submit_cmd import memory_mb, seconds
+from dtask_common.client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
+from dtask_common.models import Resources, TaskState
+from tests.unit.cli.fakes import FakeController, specs_file
+
+Run = Callable[..., Result]
+ESC = "\x1b["
+
+
+def test_submit_file_prints_ids(run: Run, fake: FakeController, tmp_path: Path) -> None:
+    f = specs_file(tmp_path, '[[task]]\nname = "t"\ncommand = "echo {x}"\n[task.matrix]\nx = [1, 2]\n')
+    r = run("submit", str(f))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == ["100", "101"]
+    assert [s.shell for s in fake.submitted[0]] == ["echo 1", "echo 2"]
+
+
+def test_submit_command_after_dashdash_with_every_flag(run: Run, fake: FakeController) -> None:
+    r = run("submit", "--name", "hello", "--cpus", "1.5", "--memory", "2G", "--gpus", "1", "--priority", "7",
+            "--retries", "2", "--timeout", "10m", "--label", "zone=a", "--tag", "x", "--tag", "y",
+            "--after", "12", "--progress", "tqdm", "--env", "A=1", "--cwd", "/w",
+            "--", "python", "train.py", "--lr", "0.1")
+    assert r.exit_code == 0, r.output
+    [spec] = fake.submitted[0]
+    assert spec.argv == ("python", "train.py", "--lr", "0.1") and spec.shell == ""
+    assert spec.name == "hello" and spec.resources == Resources(cpus=1.5, memory_mb=2048, gpus=1)
+    assert (spec.priority, spec.max_retries, spec.timeout_s) == (7, 2, 600.0)
+    assert dict(spec.labels) == {"zone": "a"} and spec.tags == ("x", "y") and spec.depends_on == ("12",)
+    assert spec.progress == "tqdm" and dict(spec.env) == {"A": "1"} and spec.cwd == "/w"
+    assert r.stdout.strip() == "100"
+
+
+def test_submit_single_quoted_command_runs_in_a_shell(run: Run, fake: FakeController) -> None:
+    r = run("submit", "--json", "--", "echo hi | wc -c")
+    assert r.exit_code == 0, r.output
+    assert fake.submitted[0][0].shell == "echo hi | wc -c"
+    assert json.loads(r.stdout) == {"ids": ["100"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["submit"], "give one task file"),
+        (["submit", "a.toml", "--", "echo"], "not both"),
+        (["submit", "--"], "nothing after `--`"),
+        (["submit", "--gpus", "1", "x.toml"], "--gpus applies to `-- CMD`"),
+        (["submit", "--memory", "lots", "--", "x"], "is not a size"),
+        (["submit", "--timeout", "soon", "--", "x"], "is not a duration"),
+        (["submit", "--label", "novalue", "--", "x"], "KEY=VALUE"),
+        (["tasks", "--state", "bogus"], "Invalid value for '--state'"),
+    ],
+)
+def test_usage_errors(run: Run, fake: FakeController, args: list[str], message: str) -> None:
+    r = run(*args)
+    assert r.exit_code == USAGE, r.output
+    assert message in r.stderr
+    assert not fake.submitted
+
+
+def test_invalid_task_file_names_file_task_and_field(run: Run, fake: FakeController, tmp_path: Path) -> None:
+    f = specs_file(tmp_path, '[[task]]\nname = "a"\ncommand = "x"\npriority = "high"\ncolour = 1\n')
+    r = run("submit", str(f))
+    assert r.exit_code == INVALID
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: {f}: task 'a' (#1): unknown key 'colour'")
+    assert f"{f}: task 'a' (#1): priority: must be an integer, got 'high'" in lines[1]
+    assert "Traceback" not in r.output and not fake.submitted
+
+
+def test_invalid_flag_task_is_rejected_locally(run: Run, fake: FakeController) -> None:
+    r = run("submit", "--retries", "1000", "--", "x")
+    assert r.exit_code == INVALID and "max_retries: must be an integer from 0 to 100" in r.stderr
+
+
+def test_tasks_table_and_filters(run: Run, fake: FakeController) -> None:
+    r = run("tasks")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:5] == ["ID", "NAME", "STATE", "TRIES", "EXECUTOR"]
+    assert ESC not in r.stdout  # no colour when not a terminal
+    row = {ln.split()[0]: ln for ln in lines[1:]}
+    assert "succeeded" in row["1"] and "failed" in row["2"] and "RuntimeError: nan" in row["2"]
+    assert " 2 " in row["2"]  # two tries
+    assert "45%" in row["3"] and "9/20" in row["3"] and "Epoch 1" in row["3"]
+    # columns are aligned: every STATE cell starts at the same offset
+    col = lines[0].index("STATE")
+    assert all(ln[col:].split()[0] in {s.value for s in TaskState} for ln in lines[1:])
+    r = run("tasks", "--state", "finished", "--tag", "sweep", "--executor", "r1", "--name", "train")
+    assert r.exit_code == 0
+    states, tag, executor, name = fake.calls[-1][1]
+    assert set(states) == {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.LOST}
+    assert (tag, executor, name) == ("sweep", "r1", "train")
+
+
+def test_tasks_colours_on_a_terminal(run: Run, fake: FakeController) -> None:
+    r = run("tasks", color=True)
+    assert f"{ESC}32msucceeded" in r.stdout and f"{ESC}31mfailed" in r.stdout
+
+
+def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
+    r = run("tasks", "--json")
+    data = json.loads(r.stdout)
+    assert [t["id"] for t in data] == ["1", "2", "3", "4"]
+    t = data[1]
+    assert set(t) == {"id", "name", "state", "spec", "submitted_at", "dispatched_at", "finished_at",
+                      "duration_s", "executor", "attempts", "progress", "result", "error"}
+    assert t["state"] == "failed" and len(t["attempts"]) == 2 and t["attempts"][1]["executor"] == "r2"
+    assert t["spec"]["argv"] == ["python", "train.py"] and t["spec"]["max_retries"] == 1
+    assert t["submitted_at"] == "2023-11-14T22:12:20.000Z"
+    assert data[2]["progress"]["percent"] == 45.0 and data[0]["result"] == {"eval_loss": 0.12}
+
+
+def test_task_detail_and_json(run: Run, fake: FakeController) -> None:
+    r = run("task", "2")
+    assert r.exit_code == 0
+    assert "RuntimeError: nan" in r.stdout and "1 of 1" in r.stdout  # retries used of allowed
+    assert "EXECUTOR" in r.stdout and "r2" in r.stdout
+    assert json.loads(run("task", "2", "--json").stdout)["id"] == "2"
+
+
+def test_logs_writes_raw_bytes(run: Run, fake: FakeController) -> None:
+    r = run("logs", "3", "-f")
+    assert r.exit_code == 0
+    assert r.stdout_bytes == b"line 1\n\xffbad utf8\n"
+    assert fake.calls[-1] == ("logs", ("3", 0, True))
+
+
+def test_wait_exit_codes(run: Run, fake: FakeController) -> None:
+    r = run("wait", "1", "3")
+    assert r.exit_code == 0, r.output
+    assert fake.calls[-1] == ("wait", (["1", "3"], None))
+    r = run("wait")
+    assert r.exit_code == 1 and "1 of 4 tasks did not succeed" in r.stderr
+    data = json.loads(run("wait", "--json", "2").stdout)
+    assert data[0]["state"] == "failed"
+
+
+def test_export_to_file(run: Run, fake: FakeController, tmp_path: Path) -> None:
+    out = tmp_path / "e.json"
+    r = run("export", str(out))
+    assert r.exit_code == 0 and "exported 4 tasks" in r.stderr
+    data = json.loads(out.read_text())
+    assert set(data) == {"exported_at", "controller", "tasks"}
+    assert data["controller"] == "127.0.0.1:50051" and len(data["tasks"]) == 4
+    assert data["exported_at"].endswith("Z")
+    assert json.loads(run("export").stdout)["tasks"][0]["id"] == "1"
+
+
+def test_executors_and_usage(run: Run, fake: FakeController) -> None:
+    r = run("executors")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "STATE", "BUSY"]
+    assert "r1" in lines[1] and "idle" in lines[1] and "38%" in lines[1] and "zone=a" in lines[1]
+    assert "dead" in lines[2] and "0,1" in lines[2]
+    data = json.loads(run("executors", "--json").stdout)
+    assert data[0]["capacity"] == {"slots": 2, "cpus": 0.0, "memory_mb": 0, "gpus": []}
+    assert data[0]["last_usage"]["per_cpu_percent"] == [50.0, 25.0]
+    r = run("usage")
+    assert "PER-CORE" in r.stdout and "50 25" in r.stdout and "dead" in r.stdout
+    data = json.loads(run("usage", "--json", "--history", "5").stdout)
+    assert data[0]["executor"] == "r1" and len(data[0]["history"]) == 1 and data[1]["dead"] is True
+    assert fake.calls[-1] == ("usage", (None, 5))
+
+
+def test_commands(run: Run, fake: FakeController) -> None:
+    r = run("cancel", "3", "4")
+    assert r.exit_code == 0 and r.stdout.count("cancelled") == 2
+    assert "pending" in run("retry", "2").stdout
+    assert "draining" in run("drain", "r1").stdout
+    assert fake.calls[-1] == ("drain", ("r1", False))
+    assert "paused" in run("pause").stdout and "dispatching" in run("resume").stdout
+    s = run("status")
+    assert "you are operator" in s.stdout and "1 pending" in s.stdout
+
+
+def test_cancel_reports_each_failure(run: Run, fake: FakeController) -> None:
+    r = run("cancel", "3", "99")
+    assert r.exit_code == NOT_FOUND
+    assert "3  eval  cancelled" in r.stdout and "99: no task 99" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ControllerUnavailable("cannot reach the controller at 127.0.0.1:50051: start one with `make run-controller`"),
+         UNAVAILABLE),
+        (PermissionDenied("CancelTask denied for role viewer (viewer): it needs the operator role"), PERMISSION),
+        (NotFound("no task 42"), NOT_FOUND),
+        (Conflict("task 1 is succeeded; only pending or running tasks can be cancelled"), CONFLICT),
+    ],
+)
+@pytest.mark.parametrize("args", [["tasks"], ["cancel", "1"], ["task", "1"], ["executors", "--json"]])
+def test_client_errors_are_one_line_with_exit_codes(run: Run, fake: FakeController, error: Exception, code: int,
+                                                     args: list[str]) -> None:
+    fake.fail = error
+    r = run(*args)
+    assert r.exit_code == code
+    assert r.stderr == f"error: {error}\n"
+    assert r.stdout == ""
+
+
+def test_missing_certificates(run: Run, tmp_path: Path) -> None:
+    r = run("--certs", str(tmp_path / "none"), "tasks")
+    assert r.exit_code == CERTIFICATE
+    assert r.stderr.startswith("error: CA certificate ") and "dtask certs init" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sizes_and_durations() -> None:
+    assert [memory_mb(x) for x in ("512", "512M", "4G", "4GiB", "1024K", "0")] == [512, 512, 4096, 4096, 1, 0]
+    assert [seconds(x) for x in ("90", "90s", "10m", "2h", "1.5d")] == [90, 90, 600, 7200, 129600]
