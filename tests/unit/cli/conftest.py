@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
-
 from dtask_common.cli import cli
 from dtask_common.cli.context import CliContext
+
 from tests.unit.cli.fakes import FakeController
 
 

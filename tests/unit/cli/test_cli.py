@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-
 from dtask_common.cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
 from dtask_common.cli.submit_cmd import memory_mb, seconds
 from dtask_common.client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
 from dtask_common.models import Resources, TaskState
+
 from tests.unit.cli.fakes import FakeController, specs_file
 
 Run = Callable[..., Result]
