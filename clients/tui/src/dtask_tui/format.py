@@ -1,0 +1,173 @@
+"""Pure text formatting for the TUI: bars, sparklines, charts, durations, times, sizes."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from dtask_common.models import Progress
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+CHART_CHARS = " ▁▂▃▄▅▆▇█"
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def clip(text: str, width: int) -> str:
+    """Text cut to width characters, with an ellipsis when cut."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 1 else text[:width]
+
+
+def fit(text: str, width: int, align: str = "left") -> str:
+    """Text clipped and padded to exactly width characters."""
+    text = clip(text, width)
+    return text.rjust(width) if align == "right" else text.ljust(width)
+
+
+def pct(value: float | None, width: int = 0) -> str:
+    """A percentage like '45%' ('-' when unknown)."""
+    text = "-" if value is None else f"{value:.0f}%"
+    return text.rjust(width) if width else text
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown)."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d}"
+    if s < 86400:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def clock(at: float | None, now: float | None = None) -> str:
+    """A timestamp as HH:MM:SS today, else 'MM-DD HH:MM' ('-' when unknown)."""
+    if at is None:
+        return "-"
+    now = time.time() if now is None else now
+    lt, ln = time.localtime(at), time.localtime(now)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M:%S", lt)
+    return time.strftime("%m-%d %H:%M", lt)
+
+
+def stamp(at: float | None) -> str:
+    """A full local timestamp ('-' when unknown)."""
+    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def size(nbytes: float | None) -> str:
+    """Bytes in binary units: '512B', '1.5K', '3.2G'."""
+    if nbytes is None:
+        return "-"
+    value = float(nbytes)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(value) < 1024 or unit == "T":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return "-"
+
+
+def level(value: float | None, lo: float = 0.0, hi: float = 100.0) -> str:
+    """One block character for value in lo..hi (space when unknown)."""
+    if value is None:
+        return " "
+    span = hi - lo or 1.0
+    i = int((min(max(value, lo), hi) - lo) / span * (len(BLOCKS) - 1) + 0.5)
+    return BLOCKS[i]
+
+
+def sparkline(values: Sequence[float | None], width: int, lo: float = 0.0, hi: float = 100.0) -> str:
+    """The last width values as one block character each, right-aligned."""
+    if width <= 0:
+        return ""
+    tail = list(values)[-width:]
+    return ("".join(level(v, lo, hi) for v in tail)).rjust(width)
+
+
+def squeeze(values: Sequence[float], width: int) -> list[float]:
+    """values averaged into at most width buckets (order kept)."""
+    n = len(values)
+    if n <= width or width <= 0:
+        return list(values)
+    out = []
+    for i in range(width):
+        a, b = i * n // width, (i + 1) * n // width
+        chunk = values[a:max(b, a + 1)]
+        out.append(sum(chunk) / len(chunk))
+    return out
+
+
+def core_bar(per_core: Sequence[float], width: int) -> str:
+    """One character per core (▁..█); cores are averaged in groups when they exceed width."""
+    return "".join(level(v) for v in squeeze(per_core, width))
+
+
+def chart(values: Sequence[float | None], width: int, height: int, lo: float = 0.0,
+          hi: float = 100.0) -> list[str]:
+    """A bar chart height rows tall of the last width values, top row first."""
+    if width <= 0 or height <= 0:
+        return []
+    tail: list[float | None] = list(values)[-width:]
+    pad: list[float | None] = [None] * (width - len(tail))
+    tail = pad + tail
+    span = hi - lo or 1.0
+    eighths = [0 if v is None else int((min(max(v, lo), hi) - lo) / span * height * 8 + 0.5) for v in tail]
+    rows = []
+    for r in range(height - 1, -1, -1):
+        base = r * 8
+        rows.append("".join(CHART_CHARS[min(8, max(0, e - base))] for e in eighths))
+    return rows
+
+
+def bar_cells(fraction: float | None, width: int) -> tuple[int, str]:
+    """(full cells, partial character) of a horizontal bar width cells long at fraction."""
+    if fraction is None or width <= 0:
+        return 0, ""
+    eighths = int(max(0.0, min(1.0, fraction)) * width * 8 + 0.5)
+    full, part = divmod(eighths, 8)
+    return full, (EIGHTHS[part] if part and full < width else "")
+
+
+def meter(value: float | None, width: int) -> str:
+    """A text meter '████▌    ' of a 0..100 value, width cells."""
+    full, part = bar_cells(None if value is None else value / 100.0, width)
+    return ("█" * full + part).ljust(width)
+
+
+def progress_text(p: Progress | None, now: float | None = None) -> str:
+    """'45/100 45% ETA 0:15' style summary of a progress report."""
+    if p is None:
+        return ""
+    parts = []
+    if p.total:
+        parts.append(f"{p.step}/{p.total}")
+    elif p.step:
+        parts.append(str(p.step))
+    frac = p.fraction
+    if frac is not None:
+        parts.append(f"{frac * 100:.0f}%")
+    if p.eta_s is not None:
+        parts.append(f"ETA {duration(p.eta_s)}")
+    return " ".join(parts)
+
+
+def progress_bar(p: Progress | None, width: int) -> list[tuple[str, str]]:
+    """Markup pieces (attr, text) of a progress bar width wide with its summary drawn over it."""
+    if width <= 0:
+        return []
+    frac = p.fraction if p is not None else None
+    label = progress_text(p) or "running"
+    text = fit(f" {label}", width)
+    if frac is None:
+        return [("bar_todo", text)]
+    done = int(frac * width + 0.5)
+    return [("bar_done", text[:done]), ("bar_todo", text[done:])]

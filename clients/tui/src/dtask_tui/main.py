@@ -1,0 +1,46 @@
+"""`dtask-tui`: the console entry point; takes the same connection options as the `dtask` CLI."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from dtask_common.cli.context import CliContext, global_options
+from dtask_common.client import AsyncController, DtaskError
+
+from dtask_tui.app import TuiApp
+from dtask_tui.keys import markdown_table
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@global_options
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Write a debug log here (the screen is the UI).")
+@click.option("--keys-markdown", is_flag=True, help="Print the key bindings as a Markdown table and exit.")
+def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
+    """Watch and steer a dtask cluster in the terminal: tasks, progress, executors, usage."""
+    if keys_markdown:
+        click.echo(markdown_table())
+        return
+    ctx = CliContext.from_options(options)
+    if log_file:
+        logging.basicConfig(filename=log_file, level=logging.DEBUG if ctx.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        logging.basicConfig(level=logging.CRITICAL)
+    cfg = ctx.config()
+    files = ctx.tls_files()
+    try:
+        client = AsyncController(ctx.address, certs=cfg.certs_path, cert=files.cert, key=files.key, config=cfg)
+    except DtaskError as exc:
+        raise click.ClickException(exc.message) from None
+    app = TuiApp(client, export_dir=Path.cwd())
+    app.run()
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,111 @@
+"""The Executors tab: one row per runner with usage figures and per-core CPU."""
+
+from __future__ import annotations
+
+from dtask_common.models import ExecutorInfo, ExecutorState
+
+from dtask_tui.format import core_bar, pct
+from dtask_tui.widgets.base import Markup
+from dtask_tui.widgets.palette import EXECUTOR_ATTR, level_attr
+from dtask_tui.widgets.table import Column, TableView, layout_columns
+
+CORE_CELL = 3  # "100"
+
+
+class ExecutorTable(TableView):
+    """Executors by name: state, tasks/slots, GPU, VMem, RAM, swap, CPU total and per core."""
+
+    def row_ids(self) -> list[str]:
+        return self.state.executor_view()
+
+    def empty_text(self) -> str:
+        if not self.state.synced:
+            return "waiting for the controller…"
+        return "no executors: start one with `make run-runner` or `dtask runner`"
+
+    def _cores(self, ids: list[str]) -> int:
+        n = 0
+        for key in ids:
+            u = self.state.executors[key].last_usage
+            if u is not None:
+                n = max(n, len(u.per_cpu_percent))
+        return n
+
+    def columns(self, cols: int, ids: list[str]) -> list[Column]:
+        fixed = [
+            Column("name", "Executor", 0, "left", 10, flex=True),
+            Column("state", "State", 8, "left", 9),
+            Column("tasks", "Run", 5, "right", 8),
+            Column("gpu", "GPU", 4, "right", 7),
+            Column("vmem", "VMem", 4, "right", 6),
+            Column("ram", "RAM", 4, "right", 7),
+            Column("swap", "Swap", 4, "right", 4),
+            Column("cpu", "CPU", 4, "right", 7),
+        ]
+        base = layout_columns(fixed, cols, min_flex=10)
+        used = sum(c.width for c in base) + len(base) - 1
+        cores = self._cores(ids)
+        if not cores:
+            return base
+        name = next(c for c in base if c.flex)
+        spare = name.width - 12  # keep at least 12 for the name
+        per_core = cores * (CORE_CELL + 1)
+        if spare >= per_core:
+            cols_out = [c if not c.flex else Column(c.key, c.title, c.width - per_core, c.align, c.priority, True)
+                        for c in base]
+            return cols_out + [Column(f"core{i}", f"c{i}", CORE_CELL, "right", 1) for i in range(cores)]
+        room = max(4, min(cores, spare - 1)) if spare > 5 else max(0, cols - used - 1)
+        if room < 4:
+            return base
+        title = f"Cores ({cores})"
+        cols_out = [c if not c.flex else Column(c.key, c.title, c.width - room - 1, c.align, c.priority, True)
+                    for c in base]
+        return cols_out + [Column("cores", title if len(title) <= room else f"{cores}c", room, "left", 1)]
+
+    def row_attr(self, key: str) -> str:
+        ex = self.state.executors[key]
+        return "dead" if ex.dead else "row"
+
+    def cells(self, key: str, columns: list[Column]) -> list[Markup]:
+        ex: ExecutorInfo = self.state.executors[key]
+        u = ex.last_usage
+        dead = ex.dead
+        state_attr = EXECUTOR_ATTR.get(ex.state, "row")
+
+        def val(v: float | None) -> Markup:
+            return [("dead" if dead else level_attr(v), pct(v))]
+
+        out: list[Markup] = []
+        for c in columns:
+            k = c.key
+            if k == "name":
+                out.append([(state_attr if dead else "row", ex.name)])
+            elif k == "state":
+                out.append([(state_attr, ex.state.value)])
+            elif k == "tasks":
+                running = len(ex.running_task_ids)
+                out.append([("dead" if dead else "row", f"{running}/{ex.capacity.slots}")])
+            elif u is None:
+                out.append([("dim", "-")])
+            elif k == "gpu":
+                out.append(val(u.gpu_percent))
+            elif k == "vmem":
+                out.append(val(u.vmem_percent))
+            elif k == "ram":
+                out.append(val(u.ram_percent))
+            elif k == "swap":
+                out.append(val(u.swap_percent))
+            elif k == "cpu":
+                out.append(val(u.cpu_percent))
+            elif k == "cores":
+                bar = core_bar(u.per_cpu_percent, c.width)
+                out.append([("dead" if dead else "running", bar)])
+            elif k.startswith("core"):
+                i = int(k[4:])
+                v = u.per_cpu_percent[i] if i < len(u.per_cpu_percent) else None
+                out.append([("dead" if dead else level_attr(v), "-" if v is None else f"{v:.0f}")])
+        return out
+
+
+def executor_is_draining(ex: ExecutorInfo) -> bool:
+    return ex.state is ExecutorState.DRAINING

@@ -1,0 +1,109 @@
+"""The Tasks tab: filter bar and the task table (state colours, progress bars for running tasks)."""
+
+from __future__ import annotations
+
+from dtask_common.models import TaskState
+
+from dtask_tui.format import clock, duration, fit, progress_bar
+from dtask_tui.state import Filter, TuiState
+from dtask_tui.widgets.base import LineBar, Markup
+from dtask_tui.widgets.palette import STATE_ATTR
+from dtask_tui.widgets.table import Column, TableView, layout_columns
+
+
+class TaskTable(TableView):
+    """All tasks passing the filter and search, sorted; only visible rows are drawn."""
+
+    def row_ids(self) -> list[str]:
+        return self.state.view()
+
+    def empty_text(self) -> str:
+        if not self.state.synced:
+            return "waiting for the controller…"
+        if self.state.tasks:
+            return "no task matches the filter or search"
+        return "no tasks yet: submit some with `dtask submit FILE`"
+
+    def columns(self, cols: int, ids: list[str]) -> list[Column]:
+        id_w = max([2, *(len(i) for i in ids)])
+        id_w = min(id_w, 14)
+        bar_w = 24 if cols < 120 else 32
+        return layout_columns([
+            Column("id", "#", id_w, "left", 9),
+            Column("name", "Task", 0, "left", 10, flex=True),
+            Column("state", "State / progress", bar_w, "left", 9),
+            Column("executor", "Executor", 12, "left", 5),
+            Column("dispatched", "Dispatched", 11, "left", 6),
+            Column("finished", "Finished", 11, "left", 3),
+            Column("duration", "Duration", 8, "right", 4),
+            Column("attempts", "Att", 3, "right", 2),
+        ], cols, min_flex=14)
+
+    def row_attr(self, key: str) -> str:
+        return "row"
+
+    def cells(self, key: str, columns: list[Column]) -> list[Markup]:
+        st = self.state
+        t = st.tasks[key]
+        attr = STATE_ATTR.get(t.state, "row")
+        out: list[Markup] = []
+        for c in columns:
+            if c.key == "id":
+                out.append([(attr, t.id)])
+            elif c.key == "name":
+                out.append([(attr, t.name)])
+            elif c.key == "state":
+                if t.state is TaskState.RUNNING:
+                    out.append(progress_bar(t.progress, c.width))
+                else:
+                    out.append([(attr, t.state.value)])
+            elif c.key == "executor":
+                out.append([(attr, t.executor or "-")])
+            elif c.key == "dispatched":
+                out.append([(attr, clock(t.dispatched_at, st.clock()))])
+            elif c.key == "finished":
+                out.append([(attr, clock(t.finished_at, st.clock()))])
+            elif c.key == "duration":
+                out.append([(attr, duration(st.elapsed(t)))])
+            elif c.key == "attempts":
+                out.append([(attr, str(len(t.attempts)))])
+        return out
+
+    def header(self, columns: list[Column], cols: int, total: int) -> Markup:
+        st = self.state
+        arrow = "↓" if st.reverse else "↑"
+        titles = []
+        for c in columns:
+            title = c.title + (arrow if c.key == st.sort else "")
+            titles.append(fit(title, c.width, c.align))
+        pos = f" {st.focus_index() + 1}/{total}" if total else ""
+        text = " ".join(titles)
+        return [("header", fit(text, cols - len(pos))), ("header", pos)]
+
+
+FILTER_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pending", Filter.RUNNING: "Running",
+                 Filter.SUCCEEDED: "Succeeded", Filter.FAILED: "Failed", Filter.CANCELLED: "Cancelled"}
+
+
+class FilterBar(LineBar):
+    """State filters with their counts, the search text and the sort order."""
+
+    def __init__(self, state: TuiState):
+        super().__init__()
+        self.state = state
+
+    def line(self, cols: int) -> Markup:
+        st = self.state
+        counts = st.filter_counts()
+        out: Markup = []
+        for i, f in enumerate(Filter, start=1):
+            attr = "tab_active" if f is st.task_filter else "tab"
+            out.append((attr, f" {i} {FILTER_LABELS[f]} {counts[f]} "))
+            out.append(("footer", " "))
+        if st.search:
+            out.append(("key", f" /{st.search} "))
+        out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
+        used = sum(len(t) for _, t in out)
+        if used < cols:
+            out.append(("footer", " " * (cols - used)))
+        return out
