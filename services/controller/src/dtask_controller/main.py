@@ -1,10 +1,12 @@
-"""Controller process: build the server from the config, serve until SIGINT/SIGTERM."""
+"""Controller process: open the store (one controller per store), serve, stop cleanly on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
+from pathlib import Path
 
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, server
@@ -12,9 +14,39 @@ from dtask_common.config import Config
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_controller.engine import Engine, InvalidTasks, Settings
+from dtask_controller.schema import SchemaTooNew
 from dtask_controller.service import ControllerService
+from dtask_controller.store import Store, StoreLocked
 
 log = logging.getLogger("dtask.controller")
+
+
+def settings_of(cfg: Config) -> Settings:
+    c = cfg.controller
+    return Settings(name=c.name, dead_after_s=c.dead_after_s, lost_after_s=c.lost_after_s,
+                    usage_history=c.usage_history, output_tail_bytes=c.output_tail_bytes,
+                    usage_interval_s=c.usage_interval_s)
+
+
+def load_task_file(engine: Engine, path: str) -> None:
+    """Queue the tasks of a task file once per store (a restart with the same file queues nothing new)."""
+    from dtask_common import taskfile  # the task-file parser shared with the CLI
+
+    p = Path(path)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    key = f"tasks_file:{p.absolute()}:{digest}"
+    if engine.store.get_meta(key):
+        log.info("task file %s already queued in this store (ids %s); not queuing it again", p,
+                 engine.store.get_meta(key))
+        return
+    specs = taskfile.load(p)
+    try:
+        ids = engine.submit(specs)
+    except InvalidTasks as exc:
+        raise SystemExit(f"task file {p}: {exc}") from None
+    engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
+    log.info("task file %s: queued %d tasks", p, len(ids))
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
@@ -26,21 +58,38 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    grpc_server = server.new_server(CONTROLLER_POLICY)
-    service = ControllerService(cfg)
-    controller_pb2_grpc.add_ControllerServicer_to_server(service, grpc_server)
-    await server.add_health_and_reflection(grpc_server, ["dtask.v1.Controller"])
-    creds = server_credentials(TlsFiles.in_dir(cfg.certs_path, "controller"))
-    port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
-    await grpc_server.start()
-    log.info(
-        "controller %s %s listening on %s:%d (certificates in %s)",
-        cfg.controller.name, __version__, cfg.controller.host, port, cfg.certs_path,
-    )
-    await stop.wait()
-    log.info("controller stopping")
-    await grpc_server.stop(cfg.controller.shutdown_grace_s)
-    log.info("controller stopped")
+    try:
+        store = Store(cfg.store_path, sync=cfg.controller.sync)
+    except (StoreLocked, SchemaTooNew) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    try:
+        engine = Engine(store, settings_of(cfg))
+        engine.restore()
+        if cfg.controller.tasks:
+            from dtask_common.taskfile import TaskFileError
+
+            try:
+                load_task_file(engine, cfg.controller.tasks)
+            except TaskFileError as exc:
+                raise SystemExit(f"error: {exc}") from None
+        grpc_server = server.new_server(CONTROLLER_POLICY)
+        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(engine), grpc_server)
+        await server.add_health_and_reflection(grpc_server, ["dtask.v1.Controller"])
+        creds = server_credentials(TlsFiles.in_dir(cfg.certs_path, "controller"))
+        port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
+        await grpc_server.start()
+        engine.start()
+        log.info("controller %s %s listening on %s:%d (store %s, certificates in %s)", cfg.controller.name,
+                 __version__, cfg.controller.host, port, store.path, cfg.certs_path)
+        await stop.wait()
+        log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
+        await engine.stop()
+        await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s),
+                               cfg.controller.shutdown_grace_s + 2)
+        engine.flush()
+        log.info("controller stopped")
+    finally:
+        store.close()
 
 
 def run(cfg: Config) -> None:

@@ -157,6 +157,9 @@ class Scheduler:
         ex = self._executors.get(executor)
         return len(ex.running) if ex else 0
 
+    def running_count(self) -> int:
+        return sum(len(ex.running) for ex in self._executors.values())
+
     def is_draining(self, executor: str) -> bool:
         ex = self._executors.get(executor)
         return bool(ex and ex.draining)

@@ -1,28 +1,176 @@
-"""The Controller servicer (foundation stub: identity only)."""
+"""The Controller servicer: validates requests, converts proto<->model, calls the engine, maps errors."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
+from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common import __version__
+from dtask_common import __version__, convert
 from dtask_common.authz import peer_identity
-from dtask_common.config import Config
+from dtask_common.models import TaskState, ValidationError
+
+from dtask_controller import session, views
+from dtask_controller.engine import Conflict, Engine, InvalidTasks, NotFound, TooLarge
+
+log = logging.getLogger("dtask.controller")
+T = TypeVar("T")
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+ERRORS_KEY = "dtask-task-errors-bin"
+
+_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+
+
+async def _fail(context: Any, exc: Exception) -> None:
+    if isinstance(exc, InvalidTasks):
+        errors = pb.TaskErrors(errors=[convert.field_error_to_pb(e) for e in exc.errors])
+        context.set_trailing_metadata(((ERRORS_KEY, errors.SerializeToString()),))
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            await context.abort(code, str(exc))
+    raise exc
+
+
+def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Turn domain errors into gRPC statuses whose messages say what to do."""
+    @functools.wraps(fn)
+    async def run(self: Any, request: Any, context: Any) -> T:
+        try:
+            return await fn(self, request, context)
+        except (NotFound, Conflict, TooLarge, ValueError) as exc:
+            await _fail(context, exc)
+            raise  # unreachable: abort raises
+    return run
+
+
+def _states(values: Any) -> list[TaskState]:
+    out = []
+    for v in values:
+        try:
+            out.append(convert.state_from_pb(v))
+        except ValueError:
+            raise ValueError(f"unknown task state {v}; use PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED or LOST") from None
+    return out
 
 
 class ControllerService(controller_pb2_grpc.ControllerServicer):
-    """Answers WhoAmI; the rest of the API is not served yet."""
+    """Every Controller RPC; role checks already happened in the interceptor."""
 
-    def __init__(self, cfg: Config):
-        self._cfg = cfg
+    def __init__(self, engine: Engine):
+        self.engine = engine
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Any) -> pb.Identity:
         ident = peer_identity(context)
         role, name = (ident[0].value, ident[1]) if ident else ("", "")
-        return pb.Identity(role=role, name=name, controller_name=self._cfg.controller.name, version=__version__)
+        return pb.Identity(role=role, name=name, controller_name=self.engine.settings.name, version=__version__)
 
-    async def Connect(self, request_iterator: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Connect is not served yet")
-        yield pb.ControllerMessage()
+    def Connect(self, request_iterator: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
+        return session.connect(self.engine, request_iterator, context)
+
+    # ---- queries ----
+
+    @mapped
+    async def ListExecutors(self, request: pb.ListExecutorsRequest, context: Any) -> pb.ListExecutorsResponse:
+        return pb.ListExecutorsResponse(
+            executors=[convert.executor_to_pb(e) for e in self.engine.executors(request.include_gone)])
+
+    @mapped
+    async def GetExecutor(self, request: pb.GetExecutorRequest, context: Any) -> cpb.ExecutorInfo:
+        return convert.executor_to_pb(self.engine.executor(request.name))
+
+    @mapped
+    async def GetResourceUsage(self, request: pb.GetResourceUsageRequest, context: Any) -> pb.GetResourceUsageResponse:
+        if request.history < 0:
+            raise ValueError("history must be >= 0 (0: the default of 60 samples)")
+        history = request.history or self.engine.settings.usage_history
+        names = [self.engine.executor(request.executor).name] if request.executor else [
+            e.name for e in self.engine.executors()]
+        return pb.GetResourceUsageResponse(executors=[
+            convert.executor_usage_to_pb(self.engine.registry.usage(n, history)) for n in names])
+
+    @mapped
+    async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
+        if request.page_size < 0:
+            raise ValueError("page_size must be >= 0 (0: 100, at most 1000)")
+        size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+        after = 0
+        if request.page_token:
+            if not request.page_token.startswith("after:") or not request.page_token[6:].isdigit():
+                raise ValueError(f"page_token {request.page_token!r} is not one this controller gave; "
+                                 "pass the next_page_token of the previous page, or none for the first page")
+            after = int(request.page_token[6:])
+        tasks, total = self.engine.store.list_tasks(
+            states=_states(request.states), tag=request.tag, executor=request.executor,
+            name_contains=request.name_contains, after=after, limit=size + 1)
+        more = len(tasks) > size
+        tasks = tasks[:size]
+        return pb.ListTasksResponse(
+            tasks=[convert.task_to_pb(self.engine.overlay(t)) for t in tasks],
+            next_page_token=f"after:{tasks[-1].id}" if more else "", total=total)
+
+    @mapped
+    async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
+        return convert.task_to_pb(self.engine.task(request.task_id))
+
+    @mapped
+    async def IsFinished(self, request: pb.IsFinishedRequest, context: Any) -> pb.IsFinishedResponse:
+        q = self.engine.queue()
+        return pb.IsFinishedResponse(finished=q.finished, queue=convert.queue_to_pb(q))
+
+    async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
+        try:
+            async for chunk in views.output(self.engine, request.task_id, request.attempt, request.follow):
+                yield convert.output_to_pb(chunk)
+        except (NotFound, Conflict, ValueError) as exc:
+            await _fail(context, exc)
+
+    async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
+        async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
+                                       self.engine.settings.usage_history):
+            yield convert.event_to_pb(event)
+
+    # ---- commands ----
+
+    @mapped
+    async def SubmitTasks(self, request: pb.SubmitTasksRequest, context: Any) -> pb.SubmitTasksResponse:
+        if len(request.tasks) > 10_000:
+            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most 10000 are accepted per call: "
+                           "split the batch into several submissions")
+        specs = [convert.spec_from_pb(s) for s in request.tasks]
+        try:
+            ids = self.engine.submit(specs)
+        except ValidationError as exc:  # pragma: no cover - validate_batch reports, never raises
+            raise InvalidTasks(exc.errors, len(specs)) from None
+        return pb.SubmitTasksResponse(task_ids=ids)
+
+    @mapped
+    async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> cpb.Task:
+        return convert.task_to_pb(self.engine.cancel(request.task_id))
+
+    @mapped
+    async def RetryTask(self, request: pb.RetryTaskRequest, context: Any) -> cpb.Task:
+        return convert.task_to_pb(self.engine.retry(request.task_id))
+
+    @mapped
+    async def DrainExecutor(self, request: pb.DrainExecutorRequest, context: Any) -> cpb.ExecutorInfo:
+        return convert.executor_to_pb(self.engine.drain(request.name, request.undrain))
+
+    @mapped
+    async def PauseQueue(self, request: pb.PauseQueueRequest, context: Any) -> cpb.QueueStatus:
+        return convert.queue_to_pb(self.engine.set_paused(True))
+
+    @mapped
+    async def ResumeQueue(self, request: pb.ResumeQueueRequest, context: Any) -> cpb.QueueStatus:
+        return convert.queue_to_pb(self.engine.set_paused(False))

@@ -170,6 +170,18 @@ class Store:
                                     [(tid, int(d)) for d in task_deps])
         return ids
 
+    def add_deps(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record (task id, dependency id) pairs."""
+        with self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
+                                 [(int(t), int(d)) for t, d in pairs])
+
+    def spec(self, task_id: str) -> TaskSpec:
+        row = self._db.execute("SELECT spec FROM tasks WHERE id = ?", (int(task_id),)).fetchone()
+        if row is None:
+            raise KeyError(task_id)
+        return spec_from_json(row[0])
+
     def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
                  result: Any = ..., retries_used: int | None = None) -> None:
         sets: list[str] = ["state = ?"]

@@ -1,0 +1,631 @@
+"""The controller's domain core: ties store, scheduler, registry, output tails and the Watch hub (no gRPC)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dtask_common import events as ev
+from dtask_common.models import (
+    FINISHED_STATES,
+    AttemptResult,
+    Capacity,
+    ExecutorInfo,
+    ExecutorState,
+    FieldError,
+    Progress,
+    QueueStatus,
+    RunningAttempt,
+    Task,
+    TaskSpec,
+    TaskState,
+    UsageSample,
+    validate_batch,
+)
+
+from dtask_controller.hub import Hub
+from dtask_controller.output import OutputTails
+from dtask_controller.registry import Registry
+from dtask_controller.scheduler import (
+    CancelAttempt,
+    Dispatch,
+    Effect,
+    Finished,
+    Requeued,
+    Scheduler,
+    SchedulerError,
+    Stale,
+)
+from dtask_controller.store import Store
+
+log = logging.getLogger("dtask.controller")
+
+MAX_SUBMIT = 10_000
+
+
+class NotFound(LookupError):
+    """An unknown task or executor; the message says how to list the known ones."""
+
+
+class Conflict(RuntimeError):
+    """The command does not fit the current state; the message says what to do instead."""
+
+
+class TooLarge(ValueError):
+    """A request too large to serve in one call."""
+
+
+class InvalidTasks(ValueError):
+    """A rejected submission; `errors` lists every problem."""
+
+    def __init__(self, errors: Sequence[FieldError], total: int):
+        self.errors = list(errors)
+        bad = len({e.index for e in self.errors})
+        first = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again "
+                         "(nothing was queued)")
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The first message of a runner session."""
+
+    name: str
+    address: str = ""
+    capacity: Capacity = Capacity()
+    labels: dict[str, str] = field(default_factory=dict)
+    running: tuple[RunningAttempt, ...] = ()
+    unreported: tuple[AttemptResult, ...] = ()
+    version: str = ""
+    protocol_version: int = 0
+    draining: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeCmd:
+    controller_name: str
+    executor_name: str
+    usage_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssignCmd:
+    task_id: str
+    attempt: int
+    spec: TaskSpec
+    gpu_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCmd:
+    task_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckCmd:
+    task_id: str
+    attempt: int
+
+
+Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd
+
+
+@dataclass(eq=False)
+class Session:
+    """One runner stream: commands go down through the outbox; None ends the stream."""
+
+    name: str
+    token: int
+    outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, cmd: Command | None) -> None:
+        self.outbox.put_nowait(cmd)
+
+
+@dataclass
+class Settings:
+    """What the engine needs from the [controller] config section."""
+
+    name: str = "ctrl@localhost"
+    dead_after_s: float = 3.0
+    lost_after_s: float = 60.0
+    usage_history: int = 60
+    output_tail_bytes: int = 1024 * 1024
+    usage_interval_s: float = 1.0
+    flush_interval_s: float = 0.5
+    watch_queue: int = 20_000
+
+
+def _added(task: Task) -> ev.TaskEvent:
+    return ev.TaskEvent(ev.TaskEventKind.ADDED, task)
+
+
+class Engine:
+    """Every state change goes: scheduler decides -> store commits -> then runners are told and watchers see it."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.scheduler = Scheduler()
+        self.registry = Registry(settings.dead_after_s, settings.lost_after_s, settings.usage_history, clock)
+        self.hub = Hub(clock, settings.watch_queue)
+        self.tails = OutputTails(settings.output_tail_bytes)
+        self.sessions: dict[str, Session] = {}
+        self.progress: dict[str, Progress] = {}
+        self._dirty_progress: set[str] = set()
+        self._finished_counts: dict[TaskState, int] = {}
+        self._post: list[Callable[..., Any]] = []
+        self._depth = 0
+        self._dispatch_scheduled = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle ----
+
+    def restore(self) -> None:
+        """Rebuild the in-memory state from the store (start or restart)."""
+        counts = self.store.counts()
+        self._finished_counts = {s: counts[s] for s in FINISHED_STATES}
+        self.scheduler.paused = self.store.get_meta("paused") == "1"
+        running_on: set[str] = set()
+        pending = 0
+        for t in self.store.active_tasks():
+            if t.state is TaskState.RUNNING:
+                self.scheduler.restore_running(t.id, t.spec, t.attempts, t.executor, t.gpu_ids, t.retries_used)
+                stored = self.store.output(t.id, t.attempts)
+                self.tails.open(t.id, t.attempts, *(stored or (0, b"")))
+                running_on.add(t.executor)
+        for t in self.store.active_tasks():
+            if t.state is TaskState.PENDING:
+                pending += 1
+                deps = [d for d in t.deps]
+                finished = self.store.task_states(d for d in deps if d not in self.scheduler)
+                self._apply(self.scheduler.add(t.id, t.spec, deps, finished, t.attempts, t.retries_used))
+        for name, _seen, cap, labels, address, version in self.store.executors():
+            self.registry.restore(name)
+            rec = self.registry.get(name)
+            if rec is not None:
+                rec.capacity, rec.labels, rec.address, rec.version = cap, labels, address, version
+                if name not in running_on:
+                    rec.gone = True
+        log.info("store %s: %d pending, %d running on %d executors, %d finished%s", self.store.path, pending,
+                 sum(len(self.scheduler.running_on(n)) for n in running_on), len(running_on),
+                 sum(self._finished_counts.values()), " (queue paused)" if self.scheduler.paused else "")
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._every(self._liveness_interval(), self.check_liveness)),
+                       asyncio.create_task(self._every(self.settings.flush_interval_s, self.flush))]
+        self._kick()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for s in list(self.sessions.values()):
+            s.send(None)
+        self.hub.close_all()
+        self.flush()
+
+    def _liveness_interval(self) -> float:
+        return max(0.05, min(0.5, self.settings.dead_after_s / 5))
+
+    async def _every(self, interval: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                fn()
+            except Exception:  # keep the controller serving; the log says what broke
+                log.exception("periodic %s failed", getattr(fn, "__name__", fn))
+
+    # ---- the commit-then-tell discipline ----
+
+    @contextlib.contextmanager
+    def change(self) -> Iterator[None]:
+        """A transaction; actions queued with after() run only once it has committed."""
+        self._depth += 1
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._post.clear()
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            post, self._post = self._post, []
+            for action in post:
+                action()
+
+    def after(self, action: Callable[..., Any]) -> None:
+        self._post.append(action)
+
+    def publish(self, make: Callable[[], ev.EventBody]) -> None:
+        """Publish after commit; the event body is only built when someone watches."""
+        self.after(lambda: self.hub.publish(make()) if self.hub.active else None)
+
+    def _task_event(self, kind: ev.TaskEventKind, task_id: str) -> None:
+        self.publish(lambda: ev.TaskEvent(kind, self.task(task_id)))
+
+    def _kick(self) -> None:
+        if not self._dispatch_scheduled:
+            self._dispatch_scheduled = True
+            asyncio.get_running_loop().call_soon(self.dispatch)
+
+    # ---- effects of the scheduler ----
+
+    def _apply(self, effects: Sequence[Effect], result: dict[str, Any] | None = None) -> None:
+        now = self.clock()
+        with self.change():
+            for e in effects:
+                if isinstance(e, Finished):
+                    if e.attempt and e.attempt_state is TaskState.LOST:
+                        self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
+                    self.store.set_task(e.task_id, e.state, error=e.error,
+                                        result=result if e.attempt else None)
+                    self._finished_counts[e.state] = self._finished_counts.get(e.state, 0) + 1
+                    self._end_attempt(e.task_id, e.attempt)
+                    kind = ev.TaskEventKind.CANCELLED if e.state is TaskState.CANCELLED else ev.TaskEventKind.FINISHED
+                    self._task_event(kind, e.task_id)
+                    self.after(lambda e=e: log.info("task %s %s%s", e.task_id, e.state.value,
+                                                    f": {e.error}" if e.error else ""))
+                elif isinstance(e, Requeued):
+                    if e.attempt_state is TaskState.LOST:
+                        self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
+                    self.store.set_task(e.task_id, TaskState.PENDING, error=e.error,
+                                        retries_used=self.scheduler.retries_used(e.task_id))
+                    self._end_attempt(e.task_id, e.attempt)
+                    self._task_event(ev.TaskEventKind.UPDATED, e.task_id)
+                    self.after(lambda e=e: log.info("task %s attempt %d %s, queued again%s", e.task_id, e.attempt,
+                                                    e.attempt_state.value, f": {e.error}" if e.error else ""))
+                    self.after(self._kick)
+                elif isinstance(e, CancelAttempt):
+                    self.after(lambda e=e: self._send(e.executor, CancelCmd(e.task_id, e.attempt,
+                                                                            "cancelled by an operator")))
+                elif isinstance(e, Stale):
+                    self.after(lambda e=e: log.info("task %s attempt %d report ignored: %s", e.task_id, e.attempt,
+                                                    e.reason))
+                elif isinstance(e, Dispatch):  # pragma: no cover - dispatches come from dispatch()
+                    raise TypeError("dispatch effects are applied by dispatch()")
+
+    def _end_attempt(self, task_id: str, attempt: int) -> None:
+        self.progress.pop(task_id, None)
+        self._dirty_progress.discard(task_id)
+        tail = self.tails.get(task_id, attempt) if attempt else None
+        if tail is not None:
+            self.store.write_output([(task_id, attempt, tail.start, bytes(tail.buf))])
+            self.after(lambda: self.tails.finish(task_id, attempt))
+
+    def _send(self, executor: str, cmd: Command) -> None:
+        s = self.sessions.get(executor)
+        if s is not None:
+            s.send(cmd)
+
+    # ---- dispatch ----
+
+    def dispatch(self) -> None:
+        """One dispatch round: place what fits, commit the attempts, then tell the runners."""
+        self._dispatch_scheduled = False
+        placed = self.scheduler.assign()
+        if not placed:
+            return
+        now = self.clock()
+        with self.change():
+            for d in placed:
+                self.store.add_attempt(d.task_id, d.attempt, d.executor, d.gpu_ids, now)
+                spec = self.store.spec(d.task_id)
+                self.tails.open(d.task_id, d.attempt)
+                self.after(lambda d=d, spec=spec: self._send(d.executor, AssignCmd(d.task_id, d.attempt, spec,
+                                                                                    d.gpu_ids)))
+                self._task_event(ev.TaskEventKind.DISPATCHED, d.task_id)
+                self.after(lambda d=d, spec=spec: log.info(
+                    "task %s (%s) dispatched to %s, attempt %d%s", d.task_id, spec.name or spec.command_text[:40],
+                    d.executor, d.attempt, f", gpus {list(d.gpu_ids)}" if d.gpu_ids else ""))
+        self._publish_busy({d.executor for d in placed})
+
+    def _publish_busy(self, names: set[str]) -> None:
+        if self.hub.active:
+            for name in sorted(names):
+                if self.registry.get(name):
+                    self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(name)))
+
+    # ---- commands ----
+
+    def submit(self, specs: Sequence[TaskSpec]) -> list[str]:
+        """Validate the whole batch, then queue it in one transaction; returns the ids in order."""
+        if len(specs) > MAX_SUBMIT:
+            raise TooLarge(f"{len(specs)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
+                           "split the batch into several submissions")
+        if not specs:
+            raise InvalidTasks([FieldError("tasks", "the submission holds no task; give at least one")], 1)
+        errors = validate_batch(specs)
+        deps, order, dep_errors = self._resolve_deps(specs)
+        errors.extend(dep_errors)
+        if errors:
+            raise InvalidTasks(sorted(errors, key=lambda e: e.index), len(specs))
+        now = self.clock()
+        with self.change():
+            ids = self.store.add_tasks(specs, [[] for _ in specs], now)
+            id_deps = [[ids[int(d[1:])] if d.startswith("#") else d for d in ds] for ds in deps]
+            self.store.add_deps([(ids[i], d) for i in range(len(specs)) for d in id_deps[i]])
+            if self.hub.active:
+                for i, tid in enumerate(ids):
+                    self.publish(functools.partial(_added, Task(tid, specs[i], submitted_at=now)))
+            for i in order:
+                finished = self.store.task_states(d for d in id_deps[i] if d not in self.scheduler)
+                self._apply(self.scheduler.add(ids[i], specs[i], id_deps[i], finished))
+        log.info("queued %d task%s: %s", len(ids), "" if len(ids) == 1 else "s",
+                 ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
+        self._kick()
+        return ids
+
+    def _resolve_deps(self, specs: Sequence[TaskSpec]) -> tuple[list[list[str]], list[int], list[FieldError]]:
+        """Dependencies as '#index' (same batch) or existing ids; a topological order; the errors."""
+        names = {s.name: i for i, s in enumerate(specs) if s.name}
+        wanted = {d for s in specs for d in s.depends_on if d not in names and d.isdigit()}
+        existing = self.store.task_states(wanted) if wanted else {}
+        deps: list[list[str]] = []
+        errors: list[FieldError] = []
+        for i, s in enumerate(specs):
+            out = []
+            for j, d in enumerate(s.depends_on):
+                if d in names:
+                    if names[d] != i:
+                        out.append(f"#{names[d]}")
+                elif d in existing:
+                    out.append(d)
+                else:
+                    errors.append(FieldError(f"depends_on[{j}]", f"{d!r} is neither the name of a task in this "
+                                             "submission nor the id of an existing task", i, s.name))
+            deps.append(sorted(set(out)))
+        order: list[int] = []
+        state = [0] * len(specs)  # 0 new, 1 visiting, 2 done
+        for root in range(len(specs)):
+            stack = [(root, iter(deps[root]))]
+            if state[root]:
+                continue
+            state[root] = 1
+            while stack:
+                node, it = stack[-1]
+                nxt = next((d for d in it if d.startswith("#")), None)
+                if nxt is None:
+                    state[node] = 2
+                    order.append(node)
+                    stack.pop()
+                    continue
+                k = int(nxt[1:])
+                if state[k] == 1:
+                    errors.append(FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}",
+                                             node, specs[node].name))
+                elif state[k] == 0:
+                    state[k] = 1
+                    stack.append((k, iter(deps[k])))
+        return deps, order, errors
+
+    def _existing(self, task_id: str) -> Task:
+        t = self.store.get_task(task_id)
+        if t is None:
+            raise NotFound(f"no task with id {task_id!r}; list tasks with ListTasks (dtask tasks)")
+        return t
+
+    def cancel(self, task_id: str) -> Task:
+        if task_id not in self.scheduler:
+            t = self._existing(task_id)
+            raise Conflict(f"task {task_id} already {t.state.value}; nothing to cancel "
+                           "(RetryTask runs it again)")
+        running = self.scheduler.state(task_id) is TaskState.RUNNING
+        self._apply(self.scheduler.cancel(task_id))
+        if running:
+            log.info("task %s: cancel sent to %s", task_id, self.task(task_id).executor)
+        return self.task(task_id)
+
+    def retry(self, task_id: str) -> Task:
+        t = self._existing(task_id)
+        if task_id in self.scheduler:
+            raise Conflict(f"task {task_id} is still {t.state.value}; retry it once it has finished, or cancel it")
+        try:
+            effects = self.scheduler.retry(task_id, t.spec, len(t.attempts))
+        except SchedulerError as exc:
+            raise Conflict(str(exc)) from None
+        with self.change():
+            self.store.set_task(task_id, TaskState.PENDING, error="", result=None, retries_used=0)
+            self._finished_counts[t.state] -= 1
+            self._apply(effects)
+            self._task_event(ev.TaskEventKind.RETRIED, task_id)
+        log.info("task %s queued again by an operator (was %s)", task_id, t.state.value)
+        self._kick()
+        return self.task(task_id)
+
+    def drain(self, name: str, undrain: bool = False) -> ExecutorInfo:
+        if self.registry.get(name) is None:
+            raise NotFound(f"no executor named {name!r}; list them with ListExecutors (dtask executors)")
+        self.registry.set_draining(name, not undrain)
+        if self.scheduler.known_executor(name):
+            self.scheduler.set_draining(name, not undrain)
+        log.info("executor %s %s", name, "takes work again" if undrain else "draining: no new work")
+        if self.hub.active:
+            self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(name)))
+        self._kick()
+        return self.executor(name)
+
+    def set_paused(self, paused: bool) -> QueueStatus:
+        with self.change():
+            self.store.set_meta("paused", "1" if paused else "0")
+            self.scheduler.paused = paused
+            self.publish(lambda: ev.QueueEvent(self.queue()))
+        log.info("queue %s", "paused: nothing is dispatched" if paused else "resumed")
+        self._kick()
+        return self.queue()
+
+    # ---- queries ----
+
+    def queue(self) -> QueueStatus:
+        running = self.scheduler.running_count()
+        pending = len(self.scheduler) - running
+        f = self._finished_counts
+        return QueueStatus(paused=self.scheduler.paused, pending=pending, running=running,
+                           succeeded=f.get(TaskState.SUCCEEDED, 0), failed=f.get(TaskState.FAILED, 0),
+                           cancelled=f.get(TaskState.CANCELLED, 0), lost=f.get(TaskState.LOST, 0))
+
+    def task(self, task_id: str) -> Task:
+        t = self._existing(task_id)
+        return self.overlay(t)
+
+    def overlay(self, t: Task) -> Task:
+        """Put the latest in-memory progress on a task read from the store."""
+        p = self.progress.get(t.id)
+        if p is not None and t.state is TaskState.RUNNING:
+            t.progress = p
+        return t
+
+    def executor(self, name: str) -> ExecutorInfo:
+        if self.registry.get(name) is None:
+            raise NotFound(f"no executor named {name!r}; list them with ListExecutors (dtask executors)")
+        return self.registry.info(name, tuple(t for t, _ in self.scheduler.running_on(name)))
+
+    def executors(self, include_gone: bool = False) -> list[ExecutorInfo]:
+        out = [self.executor(n) for n in self.registry.names()]
+        return [e for e in out if include_gone or e.state is not ExecutorState.GONE]
+
+    # ---- runner sessions ----
+
+    def runner_connected(self, hello: Hello) -> Session:
+        """Register a session, send Welcome, reconcile what the runner reports; returns the session."""
+        name = hello.name
+        token, replaced = self.registry.connect(
+            name, capacity=hello.capacity, labels=hello.labels, address=hello.address, version=hello.version,
+            protocol_version=hello.protocol_version, draining=hello.draining)
+        old = self.sessions.get(name)
+        session = self.sessions[name] = Session(name, token)
+        if old is not None:
+            old.send(None)
+        session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s))
+        self.scheduler.executor_up(name, hello.capacity, hello.labels,
+                                   draining=bool(self.registry.get(name) and self.registry.get(name).draining))  # type: ignore[union-attr]
+        with self.change():
+            self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,
+                                       hello.labels)
+            for res in hello.unreported:
+                self.attempt_finished(name, res)
+            reported = {(r.task_id, r.attempt) for r in hello.running}
+            reported |= {(r.task_id, r.attempt) for r in hello.unreported}
+            for r in hello.running:
+                keep = (self.scheduler.state(r.task_id) is TaskState.RUNNING
+                        and self.scheduler.current_attempt(r.task_id) == r.attempt
+                        and (r.task_id, r.attempt) in set(self.scheduler.running_on(name)))
+                if not keep:
+                    self.after(lambda r=r: session.send(CancelCmd(
+                        r.task_id, r.attempt, "this attempt is not current on the controller")))
+                elif self.scheduler.cancel_requested(r.task_id):
+                    self.after(lambda r=r: session.send(CancelCmd(r.task_id, r.attempt, "cancelled by an operator")))
+            for tid, attempt in self.scheduler.running_on(name):
+                if (tid, attempt) not in reported:
+                    self._apply(self.scheduler.attempt_lost(
+                        tid, attempt, f"executor {name} did not report attempt {attempt} when it reconnected"))
+            self.publish(lambda: ev.ExecutorEvent(ev.ExecutorEventKind.UP, self.executor(name)))
+        log.info("executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
+                 name, " (replaced its previous session)" if replaced else "", hello.capacity.slots,
+                 hello.capacity.cpus, hello.capacity.memory_mb, list(hello.capacity.gpus), hello.labels or {},
+                 hello.version or "?", hello.address or "?")
+        self._kick()
+        return session
+
+    def runner_disconnected(self, session: Session) -> None:
+        if not self.registry.disconnect(session.name, session.token):
+            return
+        if self.sessions.get(session.name) is session:
+            del self.sessions[session.name]
+        self.scheduler.executor_down(session.name)
+        log.info("executor %s disconnected; its attempts keep running for up to %gs", session.name,
+                 self.settings.lost_after_s)
+        if self.hub.active:
+            self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(session.name)))
+
+    def seen(self, session: Session) -> bool:
+        """A message from a runner; False when the session was replaced (ignore the message)."""
+        if not self.registry.is_current(session.name, session.token):
+            return False
+        if self.registry.seen(session.name):
+            log.info("executor %s alive again", session.name)
+            if self.hub.active:
+                self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(session.name)))
+        return True
+
+    def usage(self, name: str, sample: UsageSample) -> None:
+        self.registry.add_usage(name, sample)
+        if self.hub.active:
+            self.hub.publish(ev.UsageEvent(name, sample))
+
+    def report_progress(self, name: str, task_id: str, attempt: int, progress: Progress) -> None:
+        if self.scheduler.current_attempt(task_id) != attempt or self.scheduler.state(task_id) is not TaskState.RUNNING:
+            return
+        self.progress[task_id] = progress
+        self._dirty_progress.add(task_id)
+        if self.hub.active:
+            self.hub.publish(ev.ProgressEvent(task_id, attempt, progress))
+
+    def output(self, task_id: str, attempt: int, offset: int, data: bytes) -> None:
+        tail = self.tails.get(task_id, attempt)
+        if tail is not None:
+            tail.append(offset, data)
+
+    def set_runner_draining(self, name: str, draining: bool) -> None:
+        self.registry.set_draining(name, draining)
+        if self.scheduler.known_executor(name):
+            self.scheduler.set_draining(name, draining)
+        self._kick()
+
+    def attempt_finished(self, name: str, r: AttemptResult) -> None:
+        """Record a result (also of a superseded attempt), apply it, and ack it once committed."""
+        session = self.sessions.get(name)
+        with self.change():
+            self.store.finish_attempt(r.task_id, r.attempt, r.state, finished_at=r.finished_at or self.clock(),
+                                      exit_code=r.exit_code, signal=r.signal, error=r.error, result=r.result,
+                                      peak_rss_bytes=r.peak_rss_bytes, cpu_time_s=r.cpu_time_s,
+                                      started_at=r.started_at)
+            self._apply(self.scheduler.attempt_finished(r.task_id, r.attempt, r.state, r.error), result=r.result)
+            if session is not None:
+                self.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))
+        self._kick()
+        self._publish_busy({name})
+
+    def check_liveness(self) -> None:
+        for name, state in self.registry.check():
+            if state is ExecutorState.DEAD:
+                log.warning("executor %s dead: no message for %gs", name, self.settings.dead_after_s)
+                if self.hub.active:
+                    self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.DEAD, self.executor(name)))
+                continue
+            log.warning("executor %s gone: no session for %gs; its attempts are lost", name,
+                        self.settings.lost_after_s)
+            s = self.sessions.pop(name, None)
+            if s is not None:
+                s.send(None)
+            self._apply(self.scheduler.executor_gone(name, f"executor {name} is gone (no session for "
+                                                           f"{self.settings.lost_after_s:g}s)"))
+            if self.hub.active:
+                self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.GONE, self.executor(name)))
+            self._kick()
+
+    def flush(self) -> None:
+        """Write output tails and progress that changed (not state: state is committed as it changes)."""
+        out = self.tails.take_dirty()
+        prog = [(t, self.progress[t]) for t in self._dirty_progress if t in self.progress]
+        self._dirty_progress.clear()
+        if out or prog:
+            with self.store.transaction():
+                if out:
+                    self.store.write_output(out)
+                if prog:
+                    self.store.set_progress(prog)

@@ -1,0 +1,81 @@
+"""The Watch hub: numbered events fanned out to watchers through bounded queues (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from dtask_common.events import EventBody, ProgressEvent, UsageEvent, WatchEvent
+
+
+class Watcher:
+    """One Watch stream's queue; when it overflows the watcher is told to resync from a snapshot."""
+
+    def __init__(self, limit: int, exclude_usage: bool, exclude_progress: bool):
+        self.limit = limit
+        self.exclude_usage = exclude_usage
+        self.exclude_progress = exclude_progress
+        self.queue: deque[WatchEvent] = deque()
+        self.overflowed = False
+        self.closed = False
+        self.wakeup = asyncio.Event()
+
+    def wants(self, body: EventBody) -> bool:
+        if self.exclude_usage and isinstance(body, UsageEvent):
+            return False
+        return not (self.exclude_progress and isinstance(body, ProgressEvent))
+
+    def put(self, event: WatchEvent) -> None:
+        if self.overflowed:
+            return
+        if len(self.queue) >= self.limit:
+            self.queue.clear()  # free the memory now; the stream sends a fresh snapshot instead
+            self.overflowed = True
+        else:
+            self.queue.append(event)
+        self.wakeup.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+
+
+class Hub:
+    """Assigns sequence numbers and delivers every event to every watcher, never blocking the caller."""
+
+    def __init__(self, clock: Callable[[], float], queue_limit: int = 20_000):
+        self.seq = 0
+        self.queue_limit = queue_limit
+        self._clock = clock
+        self._watchers: set[Watcher] = set()
+
+    @property
+    def active(self) -> bool:
+        """Whether anyone listens (callers skip building events otherwise)."""
+        return bool(self._watchers)
+
+    def subscribe(self, exclude_usage: bool = False, exclude_progress: bool = False) -> Watcher:
+        w = Watcher(self.queue_limit, exclude_usage, exclude_progress)
+        self._watchers.add(w)
+        return w
+
+    def unsubscribe(self, w: Watcher) -> None:
+        self._watchers.discard(w)
+
+    def publish(self, body: EventBody) -> None:
+        self.seq += 1
+        if not self._watchers:
+            return
+        event = WatchEvent(self.seq, self._clock(), body)
+        for w in self._watchers:
+            if w.wants(body):
+                w.put(event)
+
+    def close_all(self) -> None:
+        for w in list(self._watchers):
+            w.close()
+        self._watchers.clear()
+
+    def __len__(self) -> int:
+        return len(self._watchers)

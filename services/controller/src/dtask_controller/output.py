@@ -1,0 +1,91 @@
+"""Bounded output tails of running attempts, with wake-ups for followers (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Tail:
+    """The last `limit` bytes of one attempt's output; `start` is the offset of buf[0]."""
+
+    limit: int
+    start: int = 0
+    buf: bytearray = field(default_factory=bytearray)
+    done: bool = False
+    dirty: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.buf)
+
+    def append(self, offset: int, data: bytes) -> None:
+        if offset + len(data) <= self.end:
+            return  # a repeat of bytes already held (e.g. resent after a reconnect)
+        if offset < self.end:
+            data = data[self.end - offset:]
+            offset = self.end
+        if offset > self.end:  # a gap: bytes the controller never got; start over from here
+            self.buf.clear()
+            self.start = offset
+        self.buf += data
+        if len(self.buf) > self.limit:
+            cut = len(self.buf) - self.limit
+            del self.buf[:cut]
+            self.start += cut
+        self.dirty = True
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    def read(self, offset: int) -> tuple[int, bytes]:
+        """Bytes from offset (or from the oldest byte held, when offset fell out of the tail)."""
+        offset = max(offset, self.start)
+        return offset, bytes(self.buf[offset - self.start:])
+
+    def _wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class OutputTails:
+    """Tails of attempts that are running (or finished but not yet written to the store)."""
+
+    def __init__(self, limit: int):
+        self.limit = max(1024, limit)
+        self._tails: dict[tuple[str, int], Tail] = {}
+
+    def open(self, task_id: str, attempt: int, start: int = 0, data: bytes = b"") -> Tail:
+        tail = self._tails.get((task_id, attempt))
+        if tail is None:
+            tail = self._tails[(task_id, attempt)] = Tail(self.limit, start, bytearray(data))
+        return tail
+
+    def get(self, task_id: str, attempt: int) -> Tail | None:
+        return self._tails.get((task_id, attempt))
+
+    def append(self, task_id: str, attempt: int, offset: int, data: bytes) -> None:
+        self.open(task_id, attempt).append(offset, data)
+
+    def finish(self, task_id: str, attempt: int) -> Tail | None:
+        """Mark an attempt ended (followers stop) and stop holding it; returns it for a last write."""
+        tail = self._tails.pop((task_id, attempt), None)
+        if tail is not None:
+            tail.finish()
+        return tail
+
+    def take_dirty(self) -> list[tuple[str, int, int, bytes]]:
+        """(task_id, attempt, start, bytes) of every tail changed since the last call."""
+        out = []
+        for (tid, attempt), tail in self._tails.items():
+            if tail.dirty:
+                tail.dirty = False
+                out.append((tid, attempt, tail.start, bytes(tail.buf)))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._tails)

@@ -1,0 +1,111 @@
+"""Controller.Connect: one runner session stream (Hello checks, then commands down and reports up)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from dtask.v1 import controller_pb2 as pb
+from dtask_common import PROTOCOL_VERSION, __version__, convert
+from dtask_common.authz import peer_identity
+
+from dtask_controller.engine import AckCmd, AssignCmd, CancelCmd, Command, Engine, Hello, Session
+
+log = logging.getLogger("dtask.controller")
+HELLO_TIMEOUT_S = 30.0
+
+
+def hello_from_pb(h: pb.Hello, name: str) -> Hello:
+    return Hello(
+        name=name,
+        address=h.runner_address,
+        capacity=convert.capacity_from_pb(h.capacity),
+        labels=dict(h.labels),
+        running=tuple(convert.running_from_pb(r) for r in h.running),
+        unreported=tuple(convert.attempt_result_from_pb(r) for r in h.unreported_results),
+        version=h.version,
+        protocol_version=h.protocol_version,
+        draining=h.draining,
+    )
+
+
+def command_to_pb(cmd: Command) -> pb.ControllerMessage:
+    if isinstance(cmd, AssignCmd):
+        return pb.ControllerMessage(assign=pb.Assign(task_id=cmd.task_id, attempt=cmd.attempt,
+                                                     spec=convert.spec_to_pb(cmd.spec), gpu_ids=list(cmd.gpu_ids)))
+    if isinstance(cmd, AckCmd):
+        return pb.ControllerMessage(ack=pb.Ack(task_id=cmd.task_id, attempt=cmd.attempt))
+    if isinstance(cmd, CancelCmd):
+        return pb.ControllerMessage(cancel=pb.Cancel(task_id=cmd.task_id, attempt=cmd.attempt, reason=cmd.reason))
+    return pb.ControllerMessage(welcome=pb.Welcome(
+        controller_name=cmd.controller_name, version=__version__, protocol_version=PROTOCOL_VERSION,
+        executor_name=cmd.executor_name, usage_interval_s=cmd.usage_interval_s))
+
+
+async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
+    """Serve one runner stream until it ends, is replaced, or the controller stops."""
+    ident = peer_identity(context)
+    cert_name = ident[1] if ident else ""
+    try:
+        first = await asyncio.wait_for(requests.__anext__(), HELLO_TIMEOUT_S)
+    except (TimeoutError, StopAsyncIteration):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                            "the runner sent no Hello; the first message of Connect must be Hello")
+    if first.WhichOneof("msg") != "hello":
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                            f"the first message of Connect must be Hello, got {first.WhichOneof('msg')}")
+    h = first.hello
+    if h.protocol_version != PROTOCOL_VERSION:
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"runner {h.version or '?'} speaks protocol {h.protocol_version} but controller {__version__} speaks "
+            f"protocol {PROTOCOL_VERSION}; install the same dtask version on both")
+    if h.name and h.name != cert_name:
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
+            f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)")
+    session = engine.runner_connected(hello_from_pb(h, cert_name))
+    reader = asyncio.create_task(_read(engine, session, requests))
+    try:
+        while True:
+            cmd = await session.outbox.get()
+            if cmd is None:
+                return
+            yield command_to_pb(cmd)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        engine.runner_disconnected(session)
+
+
+async def _read(engine: Engine, session: Session, requests: Any) -> None:
+    try:
+        async for msg in requests:
+            if not engine.seen(session):
+                break
+            kind = msg.WhichOneof("msg")
+            if kind == "usage":
+                engine.usage(session.name, convert.usage_from_pb(msg.usage.sample))
+            elif kind == "output":
+                engine.output(msg.output.task_id, msg.output.attempt, msg.output.offset, msg.output.data)
+            elif kind == "progress":
+                engine.report_progress(session.name, msg.progress.task_id, msg.progress.attempt,
+                                       convert.progress_from_pb(msg.progress.progress))
+            elif kind == "finished":
+                engine.attempt_finished(session.name, convert.attempt_result_from_pb(msg.finished))
+            elif kind == "drain":
+                engine.set_runner_draining(session.name, msg.drain.draining)
+            else:
+                log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a broken stream ends the session; the runner reconnects
+        log.info("executor %s stream ended: %s", session.name, exc)
+    finally:
+        session.send(None)
