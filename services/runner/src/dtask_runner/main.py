@@ -1,51 +1,68 @@
-"""Runner process: serve the Runner service (foundation stub) until SIGINT/SIGTERM."""
+"""Runner process: the Runner service, the controller session and usage sampling until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from typing import Any
+import socket
 
-from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, certs, server
 from dtask_common.config import Config
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_runner.runner import Runner
+from dtask_runner.service import RunnerService
+from dtask_runner.session import Session
+
 log = logging.getLogger("dtask.runner")
 
 
-class RunnerService(runner_pb2_grpc.RunnerServicer):
-    """Local introspection of this runner."""
-
-    def __init__(self, cfg: Config):
-        self._cfg = cfg
-
-    async def Status(self, request: rpb.StatusRequest, context: Any) -> rpb.RunnerStatus:
-        return rpb.RunnerStatus(name=self._cfg.runner.name, version=__version__,
-                                controller=self._cfg.runner.controller)
+def advertised(cfg: Config, port: int) -> str:
+    """The Runner service address the controller and clients should use."""
+    rc = cfg.runner
+    host = rc.advertise_host or (rc.host if rc.host not in ("", "0.0.0.0", "::", "[::]") else socket.getfqdn())
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
+    """Run the runner until stop is set (or a signal arrives); stop its tasks on the way out."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     certs.ensure_runner(cfg.certs_path, cfg.runner.name)
-    grpc_server = server.new_server(RUNNER_POLICY)
-    runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(cfg), grpc_server)
-    await server.add_health_and_reflection(grpc_server, ["dtask.v1.Runner"])
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
+    runner = Runner(cfg)
+    grpc_server = server.new_server(RUNNER_POLICY)
+    runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(runner), grpc_server)
+    await server.add_health_and_reflection(grpc_server, ["dtask.v1.Runner"])
     port = server.bind_in_range(grpc_server, cfg.runner.host, cfg.runner.port_range, server_credentials(files))
     await grpc_server.start()
-    log.info("runner %s listening on %s:%d", cfg.runner.name, cfg.runner.host, port)
-    await stop.wait()
-    await grpc_server.stop(2)
+    runner.address = advertised(cfg, port)
+    c = runner.capacity
+    log.info("runner %s %s listening on %s:%d (advertised as %s); %d slots, %g cpus, %d MiB, GPUs %s, labels %s",
+             runner.name, __version__, cfg.runner.host, port, runner.address, c.slots, c.cpus, c.memory_mb,
+             ",".join(map(str, c.gpus)) or "none", runner.labels or "none")
+    log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
+    session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
+    runner.uplink = session
+    tasks = [loop.create_task(session.run(), name="session"), loop.create_task(runner.usage_loop(), name="usage")]
+    try:
+        await stop.wait()
+        log.info("runner stopping: ending %d running attempts", len(runner.running()))
+        await runner.close()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+        await grpc_server.stop(1)
+        log.info("runner stopped")
 
 
 def run(cfg: Config) -> None:

@@ -1,0 +1,262 @@
+"""Progress parsers for task output (tqdm bars, `label: N / M`, user regexes); pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dtask_common.models import PROGRESS_GROUPS, Progress
+
+# How much of the newest output one feed() looks at: progress is "latest wins".
+SCAN_BYTES = 16 * 1024
+MAX_SEGMENTS = 64
+MAX_CARRY = 8 * 1024
+MAX_LINE = 2048
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
+_SI = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
+_NUM = r"\d+(?:\.\d+)?[kMGTPEZY]?"
+
+# `desc: 45%|████▌     | 45/100 [00:12<00:15,  3.60it/s, loss=0.5]`
+_TQDM_BAR = re.compile(
+    r"^(?:(?P<label>.*?):\s*)?(?P<pct>\d{1,3})%\|.*\|\s*(?P<n>" + _NUM + r")/(?P<total>" + _NUM + r"|\?)"
+    r"\s*\[(?P<elapsed>[^<\],]*)(?:<(?P<eta>[^,\]]*))?(?:,\s*(?P<rate>[^,\]]*))?[^\]]*\]$"
+)
+# `desc: 45it [00:12, 3.60it/s]` (unknown total)
+_TQDM_COUNT = re.compile(
+    r"^(?:(?P<label>.*?):\s*)?(?P<n>" + _NUM + r")(?P<unit>[^\s\[\d][^\s\[]*)?\s*"
+    r"\[(?P<elapsed>(?:\d+d )?\d+(?::\d\d){1,2})(?:,\s*(?P<rate>[^,\]]*))?[^\]]*\]$"
+)
+# `label: N / M`
+_FRACTION = re.compile(r"^(?P<label>.*?):\s*(?P<step>\d+)\s*/\s*(?P<total>\d+)$")
+_RATE = re.compile(r"^(?P<v>\d+(?:\.\d+)?)(?P<si>[kMGTPEZY]?)(?P<unit>.*)$")
+
+
+def _si_number(text: str) -> float:
+    if text and text[-1] in _SI:
+        return float(text[:-1]) * _SI[text[-1]]
+    return float(text)
+
+
+def parse_interval(text: str | None) -> float | None:
+    """Seconds from tqdm's `MM:SS`, `H:MM:SS` or `Nd H:MM:SS`; None for `?` or junk."""
+    if not text:
+        return None
+    text = text.strip()
+    days = 0
+    if "d " in text:
+        d, _, text = text.partition("d ")
+        if not d.isdigit():
+            return None
+        days = int(d)
+    parts = text.split(":")
+    if not parts or not all(p.isdigit() for p in parts) or len(parts) > 3:
+        return None
+    seconds = 0
+    for p in parts:
+        seconds = seconds * 60 + int(p)
+    return float(days * 86400 + seconds)
+
+
+def parse_rate(text: str | None) -> float | None:
+    """Steps per second from `3.60it/s`, `7.42MB/s` or `1.23s/it`; None for `?it/s`."""
+    if not text:
+        return None
+    text = text.strip()
+    m = _RATE.match(text)
+    if not m:
+        return None
+    value = float(m.group("v")) * _SI[m.group("si")]
+    unit = m.group("unit")
+    if unit.startswith("s/"):
+        return 1.0 / value if value > 0 else None
+    if unit.endswith("/s"):
+        return value
+    return None
+
+
+def _percent(step: float, total: float | None) -> float | None:
+    if total is None or total <= 0:
+        return None
+    return max(0.0, min(100.0, 100.0 * step / total))
+
+
+def parse_tqdm(line: str) -> Progress | None:
+    """A tqdm bar as tqdm writes it (with or without description, known or unknown total)."""
+    m = _TQDM_BAR.match(line)
+    if m:
+        try:
+            n = _si_number(m.group("n"))
+            total = None if m.group("total") == "?" else _si_number(m.group("total"))
+        except ValueError:
+            return None
+        pct = _percent(n, total)
+        return Progress(
+            label=(m.group("label") or "").strip(),
+            step=int(n),
+            total=int(total) if total is not None else None,
+            percent=pct if pct is not None else float(m.group("pct")),
+            rate=parse_rate(m.group("rate")),
+            elapsed_s=parse_interval(m.group("elapsed")),
+            eta_s=parse_interval(m.group("eta")),
+        )
+    m = _TQDM_COUNT.match(line)
+    if m:
+        try:
+            n = _si_number(m.group("n"))
+        except ValueError:
+            return None
+        return Progress(
+            label=(m.group("label") or "").strip(),
+            step=int(n),
+            rate=parse_rate(m.group("rate")),
+            elapsed_s=parse_interval(m.group("elapsed")),
+        )
+    return None
+
+
+def parse_fraction(line: str) -> Progress | None:
+    """`label: N / M` as the original printed it."""
+    m = _FRACTION.match(line)
+    if not m:
+        return None
+    step, total = int(m.group("step")), int(m.group("total"))
+    return Progress(label=m.group("label").strip(), step=step, total=total, percent=_percent(step, total))
+
+
+def regex_matcher(pattern: str) -> Callable[[str], Progress | None]:
+    """A matcher for a user pattern with named groups label, step, total, percent."""
+    rx = re.compile(pattern)
+    groups = set(rx.groupindex) & set(PROGRESS_GROUPS)
+
+    def match(line: str) -> Progress | None:
+        m = rx.search(line)
+        if not m:
+            return None
+        values = {g: m.group(g) for g in groups if m.group(g) is not None}
+        try:
+            step = float(values["step"]) if "step" in values else None
+            total = float(values["total"]) if "total" in values else None
+            pct = float(values["percent"]) if "percent" in values else None
+        except ValueError:
+            return None
+        if step is None and pct is None:
+            return None
+        if pct is None and step is not None:
+            pct = _percent(step, total)
+        return Progress(
+            label=values.get("label", "").strip(),
+            step=int(step) if step is not None else 0,
+            total=int(total) if total is not None else None,
+            percent=max(0.0, min(100.0, pct)) if pct is not None else None,
+        )
+
+    return match
+
+
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    parse: Callable[[str], Progress | None]
+    # May an unterminated last line be parsed (tqdm redraws without a newline)?
+    partial_ok: bool
+    # A cheap test on the raw segment: False means parse() cannot match it.
+    hint: Callable[[bytes], bool] | None = None
+
+
+def _tqdm_hint(seg: bytes) -> bool:
+    return b"]" in seg[-16:]
+
+
+def _fraction_hint(seg: bytes) -> bool:
+    return b"/" in seg and b":" in seg
+
+
+class ProgressParser:
+    """Feed raw output bytes; get the newest progress they carry (or None)."""
+
+    def __init__(self, matchers: list[_Matcher]):
+        self._matchers = matchers
+        self._carry = b""
+        self._carry_start = 0  # absolute offset of _carry[0] in the output
+        self._reported = -1  # absolute start of the newest segment already returned
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._matchers)
+
+    def parse_line(self, line: str, *, partial: bool = False) -> Progress | None:
+        """Parse one line (ANSI escapes and surrounding blanks ignored)."""
+        line = _ANSI.sub("", line).strip()
+        if not line or len(line) > MAX_LINE:
+            return None
+        for matcher in self._matchers:
+            if partial and not matcher.partial_ok:
+                continue
+            try:
+                p = matcher.parse(line)
+            except (ValueError, OverflowError, ZeroDivisionError):
+                p = None
+            if p is not None:
+                return p
+        return None
+
+    def _may_match(self, seg: bytes) -> bool:
+        return any(m.hint is None or m.hint(seg) for m in self._matchers)
+
+    def feed(self, data: bytes) -> Progress | None:
+        """The newest progress that data brought; None when it brought none."""
+        if not self._matchers:
+            return None
+        start = self._carry_start
+        buf = self._carry + data
+        cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
+        complete, tail = (buf[:cut], buf[cut + 1:]) if cut >= 0 else (b"", buf)
+        tail_start = start + len(buf) - len(tail)
+        self._carry = tail[-MAX_CARRY:]
+        self._carry_start = start + len(buf) - len(self._carry)
+        if tail and tail_start > self._reported and self._may_match(tail[-MAX_LINE:]):
+            p = self.parse_line(tail[-MAX_LINE:].decode("utf-8", "replace"), partial=True)
+            if p is not None:
+                self._reported = tail_start
+                return p
+        # Complete segments, newest first, each identified by its absolute start offset.
+        pos, scanned = len(complete), 0
+        for _ in range(MAX_SEGMENTS):
+            if pos <= 0 and not complete:
+                break
+            prev = max(complete.rfind(b"\r", 0, pos), complete.rfind(b"\n", 0, pos))
+            seg_start = start + prev + 1
+            if seg_start <= self._reported or scanned > SCAN_BYTES:
+                break
+            seg = complete[prev + 1:pos]
+            scanned += len(seg) + 1
+            if seg and len(seg) <= MAX_LINE * 4 and self._may_match(seg):
+                p = self.parse_line(seg.decode("utf-8", "replace"))
+                if p is not None:
+                    self._reported = seg_start
+                    return p
+            if prev < 0:
+                break
+            pos = prev
+        return None
+
+
+BUILTIN = {
+    "tqdm": [_Matcher(parse_tqdm, True, _tqdm_hint)],
+    "fraction": [_Matcher(parse_fraction, False, _fraction_hint)],
+    "auto": [_Matcher(parse_tqdm, True, _tqdm_hint), _Matcher(parse_fraction, False, _fraction_hint)],
+    "none": [],
+}
+
+
+def parser_for(kind: str = "auto", pattern: str = "") -> ProgressParser:
+    """The parser a task spec asks for: auto (default), tqdm, fraction, regex (with pattern) or none."""
+    kind = kind or "auto"
+    if kind == "regex":
+        if not pattern:
+            raise ValueError("progress = 'regex' needs a progress_pattern with named groups")
+        return ProgressParser([_Matcher(regex_matcher(pattern), False)])
+    if kind not in BUILTIN:
+        raise ValueError(f"unknown progress parser {kind!r}; use auto, tqdm, fraction, regex or none")
+    return ProgressParser(list(BUILTIN[kind]))

@@ -1,0 +1,429 @@
+"""Running one attempt: spawn in its own session, stream output, time out, cancel, reap, measure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
+from dtask_common.progress import ProgressParser, parser_for
+
+from dtask_runner.results import ResultCapture
+from dtask_runner.watchdog import Watchdog
+
+log = logging.getLogger("dtask.runner.executor")
+
+READ_SIZE = 64 * 1024
+PIPE_SIZE = 1024 * 1024
+STATS_INTERVAL_S = 0.5
+# After the main process exits, how long to wait for the output pipe to close.
+DRAIN_TIMEOUT_S = 2.0
+
+
+class Sink(Protocol):
+    """Where an execution reports while it runs."""
+
+    def on_output(self, execution: Execution) -> None: ...
+
+    def on_progress(self, execution: Execution, progress: Progress) -> None: ...
+
+
+class SpawnError(Exception):
+    """The attempt could not start (missing executable, bad cwd, ...); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRequest:
+    """An attempt the controller asked this runner to run."""
+
+    task_id: str
+    attempt: int
+    spec: TaskSpec
+    gpu_ids: tuple[int, ...] = ()
+
+
+def safe_stem(task_id: str, attempt: int) -> str:
+    """A file-name stem for an attempt."""
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', task_id)[:100]}.{attempt}"
+
+
+def pdeathsig_prefix() -> list[str]:
+    """`setpriv --pdeathsig KILL --` when this system's setpriv supports it, else nothing."""
+    path = shutil.which("setpriv")
+    if not path:
+        return []
+    try:
+        ok = subprocess.run([path, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return [path, "--pdeathsig", "KILL", "--"] if ok else []
+
+
+class Executor:
+    """Starts attempts on this machine; owns the watchdog that outlives nothing."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        work_dir: Path,
+        *,
+        kill_grace_s: float = 10.0,
+        base_env: Mapping[str, str] | None = None,
+        hide_gpus: bool = False,
+        watchdog: bool = True,
+    ):
+        self.log_dir = log_dir
+        self.work_dir = work_dir
+        self.kill_grace_s = kill_grace_s
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.hide_gpus = hide_gpus
+        log_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.watchdog = Watchdog() if watchdog else None
+        self.prefix = pdeathsig_prefix()
+        self.running: dict[tuple[str, int], Execution] = {}
+
+    def start(self, req: AttemptRequest, sink: Sink) -> Execution:
+        """Start the attempt now; await `execution.done` for its result."""
+        execution = Execution(self, req, sink)
+        self.running[(req.task_id, req.attempt)] = execution
+        execution.start()
+        return execution
+
+    async def close(self, reason: str = "the runner is stopping") -> None:
+        """Cancel every running attempt and stop the watchdog."""
+        executions = list(self.running.values())
+        for e in executions:
+            e.cancel(reason)
+        if executions:
+            await asyncio.gather(*(e.done for e in executions), return_exceptions=True)
+        if self.watchdog is not None:
+            self.watchdog.close()
+
+    def _build(self, req: AttemptRequest, result_file: Path) -> tuple[list[str], str, dict[str, str]]:
+        spec = req.spec
+        cwd = os.path.expanduser(spec.cwd) if spec.cwd else str(self.work_dir)
+        if not os.path.isabs(cwd):
+            cwd = str(self.work_dir / cwd)
+        if not os.path.isdir(cwd):
+            raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
+        env = dict(self.base_env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(spec.env)
+        env["DTASK_TASK_ID"] = req.task_id
+        env["DTASK_ATTEMPT"] = str(req.attempt)
+        env["DTASK_RESULT_FILE"] = str(result_file)
+        if req.gpu_ids:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
+        elif self.hide_gpus and "CUDA_VISIBLE_DEVICES" not in spec.env:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
+        program = argv[0]
+        if "/" in program:
+            path = program if os.path.isabs(program) else os.path.join(cwd, program)
+            if not os.path.isfile(path):
+                raise SpawnError(f"executable {program!r} does not exist on this runner")
+            if not os.access(path, os.X_OK):
+                raise SpawnError(f"{program!r} is not executable (chmod +x it, or run it through an interpreter)")
+            argv[0] = path
+        else:
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            if not found:
+                raise SpawnError(f"executable {program!r} was not found on PATH ({env.get('PATH', os.defpath)})")
+            argv[0] = found
+        return self.prefix + argv, cwd, env
+
+
+class Execution:
+    """One running attempt: its process group, output log, progress and result."""
+
+    def __init__(self, executor: Executor, req: AttemptRequest, sink: Sink):
+        self.executor = executor
+        self.req = req
+        self.sink = sink
+        stem = safe_stem(req.task_id, req.attempt)
+        self.log_path = executor.log_dir / f"{stem}.log"
+        self.result_path = executor.log_dir / f"{stem}.result.json"
+        self.started_at = time.time()
+        self.written = 0
+        self.pid = 0
+        self.progress: Progress | None = None
+        self.done: asyncio.Future[AttemptResult] = asyncio.get_running_loop().create_future()
+        self._cancel_reason = ""
+        self._timed_out = False
+        self._stop_requested = asyncio.Event()
+        self._parser: ProgressParser = parser_for("none")
+        self._capture = ResultCapture(req.spec.result_marker)
+        self._log_fd = -1
+        self._peak_rss = 0
+        self._cpu_time = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.req.task_id, self.req.attempt)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"attempt {self.key}")
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the attempt: SIGTERM to its group, the grace period, then SIGKILL."""
+        if not self._cancel_reason:
+            self._cancel_reason = reason or "cancelled"
+        self._stop_requested.set()
+
+    # ---- the attempt ----
+
+    async def _run(self) -> None:
+        try:
+            result = await self._execute()
+        except Exception as exc:  # a bug must not leave the attempt hanging
+            log.exception("attempt %s crashed in the runner", self.key)
+            result = self._result(TaskState.FAILED, error=f"runner error: {exc}")
+        finally:
+            self.executor.running.pop(self.key, None)
+            if self._log_fd >= 0:
+                os.close(self._log_fd)
+                self._log_fd = -1
+        if not self.done.done():
+            self.done.set_result(result)
+
+    def _emit(self, data: bytes) -> None:
+        os.write(self._log_fd, data)
+        self.written += len(data)
+        self._capture.feed(data)
+        p = self._parser.feed(data)
+        if p is not None:
+            p.updated_at = time.time()
+            self.progress = p
+            self.sink.on_progress(self, p)
+        self.sink.on_output(self)
+
+    async def _execute(self) -> AttemptResult:
+        self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with contextlib.suppress(FileNotFoundError):
+            self.result_path.unlink()
+        spec = self.req.spec
+        try:
+            self._parser = parser_for(spec.progress, spec.progress_pattern)
+            argv, cwd, env = self.executor._build(self.req, self.result_path)
+            if self._stop_requested.is_set():
+                raise SpawnError(self._cancel_reason)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+        except (SpawnError, OSError, ValueError) as exc:
+            message = _spawn_message(exc)
+            self._emit(f"dtask: {message}\n".encode())
+            if self._cancel_reason:
+                return self._result(TaskState.CANCELLED, error=f"cancelled before it started: {self._cancel_reason}")
+            return self._result(TaskState.FAILED, error=message)
+        self.pid = pgid = proc.pid
+        watchdog = self.executor.watchdog
+        if watchdog is not None:
+            watchdog.add(pgid)
+        log.info("attempt %s/%d started: pid %d", self.req.task_id, self.req.attempt, pgid)
+        try:
+            status, rusage = await self._supervise(proc)
+        finally:
+            _killpg(pgid, signal.SIGKILL)  # stray background children of the task go too
+            if watchdog is not None:
+                watchdog.remove(pgid)
+        proc.returncode = status  # reaped here; keep Popen from waiting again
+        if rusage is not None:
+            # A child's ru_maxrss starts at the runner's own high-water mark (fork/exec inherits
+            # it), so it only tells about the task when it is above that.
+            maxrss = rusage.ru_maxrss * 1024  # type: ignore[attr-defined]
+            if maxrss > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024:
+                self._peak_rss = max(self._peak_rss, maxrss)
+            self._cpu_time = max(self._cpu_time, rusage.ru_utime + rusage.ru_stime)  # type: ignore[attr-defined]
+        return self._decide(status)
+
+    async def _supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int, object]:
+        loop = asyncio.get_running_loop()
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        with contextlib.suppress(OSError):
+            import fcntl
+
+            fcntl.fcntl(fd, 1031, PIPE_SIZE)  # F_SETPIPE_SZ: fewer wakeups under heavy output
+        os.set_blocking(fd, False)
+        eof: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._emit(data)
+            else:
+                loop.remove_reader(fd)
+                if not eof.done():
+                    eof.set_result(None)
+
+        loop.add_reader(fd, readable)
+        exited = _wait_exit(loop, proc.pid)
+        stats = loop.create_task(self._poll_stats(proc.pid))
+        timeout = self.req.spec.timeout_s or None
+        try:
+            stop: asyncio.Future[Any] = loop.create_task(self._stop_requested.wait())
+            done, _ = await asyncio.wait({exited, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if exited not in done:
+                if not done:
+                    self._timed_out = True
+                await self._terminate(proc.pid, exited)
+            stop.cancel()
+            status, rusage = await exited
+            # The main process is gone: kill what it left in its group so the pipe closes.
+            _killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
+        finally:
+            stats.cancel()
+            loop.remove_reader(fd)
+            proc.stdout.close()
+        self._capture.close()
+        return status, rusage
+
+    async def _terminate(self, pgid: int, exited: asyncio.Future[tuple[int, object]]) -> None:
+        _killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), self.executor.kill_grace_s)
+        _killpg(pgid, signal.SIGKILL)
+
+    async def _poll_stats(self, pid: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            delay = 0.05
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(STATS_INTERVAL_S, delay * 3)
+                rss, cpu = 0, 0.0
+                procs = [root]
+                with contextlib.suppress(psutil.Error):
+                    procs += root.children(recursive=True)
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
+                        t = p.cpu_times()
+                        cpu += t.user + t.system + (t.children_user + t.children_system if p is root else 0.0)
+                self._peak_rss = max(self._peak_rss, rss)
+                self._cpu_time = max(self._cpu_time, cpu)
+
+    # ---- outcome ----
+
+    def _decide(self, status: int) -> AttemptResult:
+        code = os.waitstatus_to_exitcode(status)
+        exit_code, sig = (code, None) if code >= 0 else (None, -code)
+        cap = self._capture
+        if self._cancel_reason:
+            return self._result(TaskState.CANCELLED, exit_code, sig, f"cancelled: {self._cancel_reason}")
+        if self._timed_out:
+            return self._result(TaskState.FAILED, exit_code, sig, f"timed out after {self.req.spec.timeout_s:g} s")
+        if sig is not None:
+            detail = f": {cap.last_error_line}" if cap.last_error_line else ""
+            return self._result(TaskState.FAILED, exit_code, sig, f"killed by {_signame(sig)}{detail}")
+        if exit_code:
+            detail = f": {cap.last_error_line}" if cap.last_error_line else ""
+            return self._result(TaskState.FAILED, exit_code, sig, f"exit code {exit_code}{detail}")
+        if cap.runtime_error:
+            return self._result(TaskState.FAILED, exit_code, sig, cap.last_error_line or "RuntimeError in the output")
+        return self._result(TaskState.SUCCEEDED, exit_code, sig, "")
+
+    def _result(self, state: TaskState, exit_code: int | None = None, sig: int | None = None,
+                error: str = "") -> AttemptResult:
+        try:
+            raw: bytes | None = self.result_path.read_bytes()
+        except OSError:
+            raw = None
+        result, problem = self._capture.result(raw)
+        if problem and not error:
+            error = problem
+        return AttemptResult(
+            task_id=self.req.task_id,
+            attempt=self.req.attempt,
+            state=state,
+            exit_code=exit_code,
+            signal=sig,
+            result=result,
+            error=error,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            peak_rss_bytes=self._peak_rss,
+            cpu_time_s=round(self._cpu_time, 3),
+        )
+
+
+def _wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[tuple[int, object]]:
+    """A future of (wait status, rusage) for a child, reaped with wait4 when its pidfd is readable."""
+    fut: asyncio.Future[tuple[int, object]] = loop.create_future()
+
+    def reap() -> bool:
+        try:
+            wpid, status, rusage = os.wait4(pid, os.WNOHANG)
+        except ChildProcessError:
+            if not fut.done():
+                fut.set_result((0, None))
+            return True
+        if wpid == 0:
+            return False
+        if not fut.done():
+            fut.set_result((status, rusage))
+        return True
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        async def poll() -> None:
+            while not reap():
+                await asyncio.sleep(0.02)
+
+        loop.create_task(poll())
+        return fut
+
+    def on_ready() -> None:
+        if reap():
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+
+    loop.add_reader(pidfd, on_ready)
+    return fut
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _spawn_message(exc: BaseException) -> str:
+    if isinstance(exc, SpawnError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"could not start: {exc.strerror}: {exc.filename!r}"
+    if isinstance(exc, PermissionError):
+        return f"could not start: permission denied: {exc.filename!r}"
+    return f"could not start: {exc}"

@@ -1,0 +1,107 @@
+"""Streaming an attempt's log file to the controller in coalesced chunks; throttling progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from dtask_common.models import OutputChunk
+
+MAX_CHUNK = 64 * 1024
+FLUSH_AFTER_S = 0.1
+
+
+class OutputPump:
+    """Sends new bytes of a log file as OutputChunks (≤ MAX_CHUNK, at most FLUSH_AFTER_S late).
+
+    The log file is the buffer: a slow or absent controller only delays the pump, never the task.
+    """
+
+    def __init__(self, path: Path, task_id: str, attempt: int,
+                 send: Callable[[OutputChunk], Awaitable[None]], *,
+                 max_chunk: int = MAX_CHUNK, flush_after_s: float = FLUSH_AFTER_S):
+        self.path = path
+        self.task_id = task_id
+        self.attempt = attempt
+        self.sent = 0
+        self.written = 0
+        self._send = send
+        self._max_chunk = max_chunk
+        self._flush_after_s = flush_after_s
+        self._more = asyncio.Event()
+        self._final = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"output {task_id}/{attempt}")
+
+    def notify(self, written: int) -> None:
+        """The log file now holds `written` bytes."""
+        if written > self.written:
+            self.written = written
+            self._more.set()
+
+    async def finish(self, written: int) -> None:
+        """The log is complete at `written` bytes; return once all of it was sent."""
+        self.notify(written)
+        self._final = True
+        self._more.set()
+        await asyncio.shield(self._task)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        fd = -1
+        try:
+            while True:
+                if self.sent >= self.written:
+                    if self._final:
+                        return
+                    self._more.clear()
+                    await self._more.wait()
+                    continue
+                if self.written - self.sent < self._max_chunk and not self._final:
+                    # Coalesce: give the task a moment to write more before sending.
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._full_or_final(), self._flush_after_s)
+                if fd < 0:
+                    fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                size = min(self._max_chunk, self.written - self.sent)
+                data = os.pread(fd, size, self.sent)
+                if not data:
+                    # The file is shorter than reported (truncated by hand?): stop here.
+                    return
+                await self._send(OutputChunk(self.task_id, self.attempt, self.sent, data))
+                self.sent += len(data)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    async def _full_or_final(self) -> None:
+        while self.written - self.sent < self._max_chunk and not self._final:
+            self._more.clear()
+            await self._more.wait()
+
+
+class Throttle:
+    """At most one item per interval; the latest item wins (pure: the caller passes the time)."""
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self.last_sent = -math.inf
+        self.pending: object | None = None
+
+    def offer(self, now: float, item: object) -> float:
+        """Record item; return 0 to send it now, else the delay after which flush() is due."""
+        self.pending = item
+        wait = self.last_sent + self.interval_s - now
+        return 0.0 if wait <= 0 else wait
+
+    def take(self, now: float) -> object | None:
+        """The pending item (and mark it sent), or None."""
+        item, self.pending = self.pending, None
+        if item is not None:
+            self.last_sent = now
+        return item

@@ -1,0 +1,248 @@
+"""The runner's core: accepts assignments, runs them, keeps results until acknowledged, samples usage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+from dtask_common import PROTOCOL_VERSION, __version__
+from dtask_common.config import Config
+from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
+
+from dtask_runner.executor import AttemptRequest, Execution, Executor
+from dtask_runner.output import OutputPump, Throttle
+from dtask_runner.store import ResultStore
+from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
+
+log = logging.getLogger("dtask.runner")
+
+PROGRESS_INTERVAL_S = 0.2
+SHUTDOWN_REPORT_S = 3.0
+
+
+class Uplink(Protocol):
+    """What the runner sends to the controller (implemented by the session)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def progress(self, task_id: str, attempt: int, progress: Progress) -> None: ...
+
+    def usage(self, sample: UsageSample) -> None: ...
+
+    def drain(self, draining: bool) -> None: ...
+
+    async def output(self, chunk: OutputChunk) -> None: ...
+
+    def finished(self, result: AttemptResult) -> None: ...
+
+
+class _Offline:
+    """The uplink before a session exists: drops everything (results stay in the store)."""
+
+    connected = False
+
+    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
+        pass
+
+    def usage(self, sample: UsageSample) -> None:
+        pass
+
+    def drain(self, draining: bool) -> None:
+        pass
+
+    async def output(self, chunk: OutputChunk) -> None:
+        await asyncio.Event().wait()
+
+    def finished(self, result: AttemptResult) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class HelloInfo:
+    """Everything the first message of a session carries."""
+
+    name: str
+    address: str
+    capacity: Capacity
+    labels: dict[str, str]
+    running: list[RunningAttempt]
+    unreported: list[AttemptResult]
+    draining: bool
+    version: str = __version__
+    protocol_version: int = PROTOCOL_VERSION
+
+
+@dataclass
+class _Attempt:
+    execution: Execution
+    pump: OutputPump
+    throttle: Throttle = field(default_factory=lambda: Throttle(PROGRESS_INTERVAL_S))
+    flush: asyncio.TimerHandle | None = None
+
+
+class Runner:
+    """Runs what the controller assigns; reports through an Uplink."""
+
+    def __init__(self, cfg: Config, *, gpu_reader: GpuReader | None | bool = True):
+        rc = cfg.runner
+        self.cfg = cfg
+        self.name = rc.name
+        self.controller = rc.controller
+        self.state_dir = cfg.home_path / "runner" / rc.name
+        self.log_dir = cfg.runner_log_dir()
+        self.work_dir = Path(rc.work_dir).expanduser().absolute() if rc.work_dir else self.state_dir / "work"
+        self.gpu_reader: GpuReader | None = open_gpu_reader() if gpu_reader is True else (gpu_reader or None)
+        gpus = detect_gpus(rc.gpus, self.gpu_reader)
+        self.capacity = Capacity(
+            slots=rc.slots,
+            cpus=rc.cpus or float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1),
+            memory_mb=rc.memory_mb or psutil.virtual_memory().total // (1024 * 1024),
+            gpus=gpus,
+        )
+        self.labels = dict(rc.labels)
+        self.usage_interval_s = rc.usage_interval_s
+        self.store = ResultStore(self.state_dir / "results")
+        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus))
+        self.sampler = UsageSampler(self.gpu_reader)
+        self.last_usage: UsageSample | None = None
+        self.draining = False
+        self.address = ""
+        self.uplink: Uplink = _Offline()
+        self._attempts: dict[tuple[str, int], _Attempt] = {}
+        self._finishers: set[asyncio.Task[None]] = set()
+        self._acked = asyncio.Event()
+
+    # ---- session callbacks ----
+
+    def hello_info(self) -> HelloInfo:
+        return HelloInfo(
+            name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
+            running=self.running(), unreported=self.store.pending(), draining=self.draining,
+        )
+
+    def on_welcome(self, usage_interval_s: float) -> None:
+        if usage_interval_s > 0:
+            self.usage_interval_s = usage_interval_s
+
+    def on_assign(self, req: AttemptRequest) -> None:
+        key = (req.task_id, req.attempt)
+        if key in self._attempts:
+            log.info("attempt %s/%d is already running here; ignoring the repeated assignment", *key)
+            return
+        done = self.store.get(*key)
+        if done is not None:
+            log.info("attempt %s/%d already finished here; reporting its result again", *key)
+            self.uplink.finished(done)
+            return
+        if len(self._attempts) >= self.capacity.slots:
+            log.warning("attempt %s/%d assigned beyond %d slots; running it anyway", *key, self.capacity.slots)
+        execution = self.executor.start(req, self)
+        pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
+        self._attempts[key] = _Attempt(execution, pump)
+        task = asyncio.get_running_loop().create_task(self._finish(key))
+        self._finishers.add(task)
+        task.add_done_callback(self._finishers.discard)
+
+    def on_cancel(self, task_id: str, attempt: int, reason: str) -> None:
+        a = self._attempts.get((task_id, attempt))
+        if a is not None:
+            log.info("cancelling attempt %s/%d: %s", task_id, attempt, reason or "no reason given")
+            a.execution.cancel(reason or "cancelled by the controller")
+            return
+        done = self.store.get(task_id, attempt)
+        if done is not None:
+            self.uplink.finished(done)
+        else:
+            log.info("cancel of attempt %s/%d, which is not running here", task_id, attempt)
+
+    def on_ack(self, task_id: str, attempt: int) -> None:
+        self.store.ack(task_id, attempt)
+        if not len(self.store):
+            self._acked.set()
+
+    # ---- executor sink ----
+
+    def on_output(self, execution: Execution) -> None:
+        a = self._attempts.get(execution.key)
+        if a is not None:
+            a.pump.notify(execution.written)
+
+    def on_progress(self, execution: Execution, progress: Progress) -> None:
+        a = self._attempts.get(execution.key)
+        if a is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = a.throttle.offer(loop.time(), progress)
+        if delay == 0:
+            self._flush_progress(execution.key)
+        elif a.flush is None:
+            a.flush = loop.call_later(delay, self._flush_progress, execution.key)
+
+    def _flush_progress(self, key: tuple[str, int]) -> None:
+        a = self._attempts.get(key)
+        if a is None:
+            return
+        a.flush = None
+        p = a.throttle.take(asyncio.get_running_loop().time())
+        if isinstance(p, Progress):
+            self.uplink.progress(key[0], key[1], p)
+
+    async def _finish(self, key: tuple[str, int]) -> None:
+        a = self._attempts[key]
+        try:
+            result = await a.execution.done
+            self.store.put(result)
+            self._acked.clear()
+            log.info("attempt %s/%d %s%s", key[0], key[1], result.state.value,
+                     f": {result.error}" if result.error else "")
+            if a.flush is not None:
+                a.flush.cancel()
+            self._flush_progress(key)
+            await a.pump.finish(a.execution.written)
+        finally:
+            self._attempts.pop(key, None)
+        self.uplink.finished(result)
+
+    # ---- status, drain, usage ----
+
+    def running(self) -> list[RunningAttempt]:
+        return [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()]
+
+    def set_draining(self, draining: bool) -> None:
+        if draining != self.draining:
+            self.draining = draining
+            log.info("draining %s", "on: taking no new work" if draining else "off: taking work again")
+            self.uplink.drain(draining)
+
+    async def usage_loop(self) -> None:
+        """Sample usage every usage_interval_s and send it (the sample is the heartbeat)."""
+        while True:
+            started = time.monotonic()
+            try:
+                sample = await asyncio.to_thread(self.sampler.sample)
+            except Exception:
+                log.exception("usage sample failed")
+            else:
+                self.last_usage = sample
+                self.uplink.usage(sample)
+            await asyncio.sleep(max(0.05, self.usage_interval_s - (time.monotonic() - started)))
+
+    async def close(self) -> None:
+        """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""
+        self.draining = True
+        await self.executor.close()
+        if self._finishers:
+            await asyncio.wait(set(self._finishers), timeout=SHUTDOWN_REPORT_S)
+        if len(self.store) and self.uplink.connected:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), SHUTDOWN_REPORT_S)
+        for a in list(self._attempts.values()):
+            a.pump.stop()

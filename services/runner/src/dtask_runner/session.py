@@ -1,0 +1,219 @@
+"""The runner's session with the controller: one Connect stream, reconnected with backoff and jitter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from dtask.v1 import controller_pb2 as pb
+from dtask.v1 import controller_pb2_grpc
+from dtask_common import convert
+from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
+from dtask_common.server import client_options
+from dtask_common.tls import TlsFiles, channel_credentials
+
+from dtask_runner.executor import AttemptRequest
+from dtask_runner.runner import Runner
+
+log = logging.getLogger("dtask.runner.session")
+
+BACKOFF_FIRST_S = 0.2
+WELCOME_TIMEOUT_S = 15.0
+_FATAL_HINTS = {
+    grpc.StatusCode.FAILED_PRECONDITION: "the controller refused this runner",
+    grpc.StatusCode.PERMISSION_DENIED: "the controller refused this runner's certificate",
+    grpc.StatusCode.UNAUTHENTICATED: "the controller did not accept this runner's certificate",
+    grpc.StatusCode.UNIMPLEMENTED: "the controller does not serve runner sessions",
+}
+
+
+def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Any:
+    """Exponential backoff with jitter: each delay is in [d/2, d] for d = first·2ⁿ capped at cap."""
+    d = first
+    while True:
+        yield min(cap, d) * (0.5 + 0.5 * rng())
+        d = min(cap, d * 2)
+
+
+class Session:
+    """Keeps a Connect stream open to the controller; the runner's Uplink."""
+
+    def __init__(self, runner: Runner, address: str, files: TlsFiles, *, reconnect_max_s: float = 10.0):
+        self.runner = runner
+        self.address = address
+        self.files = files
+        self.reconnect_max_s = max(reconnect_max_s, BACKOFF_FIRST_S)
+        self.controller_name = ""
+        self._call: Any = None
+        self._write_lock = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._gen = 0
+        self._reported: dict[tuple[str, int], int] = {}
+        self._sends: set[asyncio.Task[bool]] = set()
+        self.sessions = 0
+
+    # ---- Uplink ----
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
+        self._send_soon(pb.RunnerMessage(progress=pb.ProgressUpdate(
+            task_id=task_id, attempt=attempt, progress=convert.progress_to_pb(progress))))
+
+    def usage(self, sample: UsageSample) -> None:
+        self._send_soon(pb.RunnerMessage(usage=pb.UsageReport(sample=convert.usage_to_pb(sample))))
+
+    def drain(self, draining: bool) -> None:
+        self._send_soon(pb.RunnerMessage(drain=pb.DrainState(draining=draining)))
+
+    def finished(self, result: AttemptResult) -> None:
+        key = (result.task_id, result.attempt)
+        if not self.connected or self._reported.get(key) == self._gen:
+            return  # the next Hello carries it (or this session's Hello already did)
+        self._reported[key] = self._gen
+        self._send_soon(pb.RunnerMessage(finished=convert.attempt_result_to_pb(result)))
+
+    async def output(self, chunk: OutputChunk) -> None:
+        """Send a chunk, waiting through disconnections until it went out."""
+        msg = pb.RunnerMessage(output=convert.output_to_pb(chunk))
+        while True:
+            await self._connected.wait()
+            if await self._write(msg):
+                return
+
+    # ---- writing ----
+
+    def _send_soon(self, msg: pb.RunnerMessage) -> None:
+        """Best effort: dropped when not connected (results stay in the store, usage is periodic)."""
+        if not self.connected:
+            return
+        task = asyncio.get_running_loop().create_task(self._write(msg))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _write(self, msg: pb.RunnerMessage) -> bool:
+        async with self._write_lock:
+            call = self._call
+            if call is None or not self.connected:
+                return False
+            try:
+                await call.write(msg)
+                return True
+            except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError) as exc:
+                log.debug("write failed, the session is breaking: %s", exc)
+                self._connected.clear()
+                return False
+
+    # ---- the session loop ----
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect forever (until cancelled)."""
+        delays = backoff_delays(BACKOFF_FIRST_S, self.reconnect_max_s)
+        creds = channel_credentials(self.files)
+        while True:
+            welcomed = self.sessions
+            try:
+                async with grpc.aio.secure_channel(self.address, creds, options=client_options()) as channel:
+                    await self._session(controller_pb2_grpc.ControllerStub(channel))
+            except asyncio.CancelledError:
+                raise
+            except grpc.RpcError as exc:
+                self._log_break(exc)
+            except (TimeoutError, ConnectionError) as exc:
+                log.warning("session with %s ended: %s", self.address, exc or "no welcome in time")
+            except Exception:
+                log.exception("session with %s failed", self.address)
+            finally:
+                self._connected.clear()
+                self._call = None
+            if self.sessions != welcomed:
+                delays = backoff_delays(BACKOFF_FIRST_S, self.reconnect_max_s)
+            delay = next(delays)
+            log.info("reconnecting to %s in %.1f s", self.address, delay)
+            await asyncio.sleep(delay)
+
+    def _log_break(self, exc: grpc.RpcError) -> None:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        if code in _FATAL_HINTS:
+            log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
+        elif code == grpc.StatusCode.UNAVAILABLE:
+            log.warning("controller %s unavailable: %s", self.address, details)
+        else:
+            log.warning("session with %s ended: %s %s", self.address, code.name if code else "", details)
+
+    async def _session(self, stub: controller_pb2_grpc.ControllerStub) -> None:
+        call = stub.Connect()
+        info = self.runner.hello_info()
+        hello = pb.Hello(
+            name=info.name,
+            runner_address=info.address,
+            capacity=convert.capacity_to_pb(info.capacity),
+            labels=info.labels,
+            running=[convert.running_to_pb(r) for r in info.running],
+            unreported_results=[convert.attempt_result_to_pb(r) for r in info.unreported],
+            version=info.version,
+            protocol_version=info.protocol_version,
+            draining=info.draining,
+        )
+        await call.write(hello)
+        first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
+        if first is grpc.aio.EOF:
+            await call  # raises the status the controller ended with
+            raise ConnectionError("the controller closed the session before welcoming this runner")
+        if first.WhichOneof("msg") != "welcome":
+            raise ConnectionError(f"the controller sent {first.WhichOneof('msg')} before welcome")
+        w = first.welcome
+        self.controller_name = w.controller_name
+        self.runner.on_welcome(w.usage_interval_s)
+        self._gen += 1
+        for r in info.unreported:
+            self._reported[(r.task_id, r.attempt)] = self._gen
+        self._call = call
+        self._connected.set()
+        self.sessions += 1
+        log.info("connected to controller %s (%s) as %s: %d running, %d results to report",
+                 self.address, w.controller_name, w.executor_name or info.name,
+                 len(info.running), len(info.unreported))
+        if self.runner.last_usage is not None:
+            self.usage(self.runner.last_usage)
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                await call
+                raise ConnectionError("the controller ended the session")
+            self._handle(msg)
+
+    def _handle(self, msg: pb.ControllerMessage) -> None:
+        which = msg.WhichOneof("msg")
+        if which == "assign":
+            a = msg.assign
+            try:
+                spec = convert.spec_from_pb(a.spec)
+            except ValueError as exc:
+                log.error("assignment %s/%d is unreadable: %s", a.task_id, a.attempt, exc)
+                return
+            self.runner.on_assign(AttemptRequest(a.task_id, a.attempt, spec, tuple(a.gpu_ids)))
+        elif which == "cancel":
+            self.runner.on_cancel(msg.cancel.task_id, msg.cancel.attempt, msg.cancel.reason)
+        elif which == "ack":
+            self._reported.pop((msg.ack.task_id, msg.ack.attempt), None)
+            self.runner.on_ack(msg.ack.task_id, msg.ack.attempt)
+        elif which == "welcome":
+            self.runner.on_welcome(msg.welcome.usage_interval_s)
+        else:
+            log.warning("ignoring an unknown message from the controller (%s)", which)
+
+    async def close(self) -> None:
+        for t in list(self._sends):
+            t.cancel()
+        with contextlib.suppress(Exception):
+            if self._call is not None:
+                await self._call.done_writing()

@@ -1,0 +1,165 @@
+"""Machine resource usage: CPU, RAM, swap and load through psutil; GPUs through NVML or nvidia-smi."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+from typing import Any, Protocol
+
+import psutil
+from dtask_common.models import GpuUsage, UsageSample
+
+log = logging.getLogger("dtask.runner.usage")
+
+SMI_TIMEOUT_S = 5.0
+
+
+class GpuReader(Protocol):
+    """Reads every GPU of the machine."""
+
+    name: str
+
+    def read(self) -> list[GpuUsage]: ...
+
+
+class NvmlReader:
+    """GPUs through NVML (the nvidia-ml-py package)."""
+
+    name = "nvml"
+
+    def __init__(self) -> None:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        self._nvml: Any = pynvml
+        self._count = pynvml.nvmlDeviceGetCount()
+
+    def read(self) -> list[GpuUsage]:
+        nv = self._nvml
+        out = []
+        for i in range(self._count):
+            h = nv.nvmlDeviceGetHandleByIndex(i)
+            util = nv.nvmlDeviceGetUtilizationRates(h)
+            mem = nv.nvmlDeviceGetMemoryInfo(h)
+            name = nv.nvmlDeviceGetName(h)
+            out.append(GpuUsage(
+                index=i,
+                name=name.decode() if isinstance(name, bytes) else str(name),
+                util_percent=float(util.gpu),
+                memory_percent=100.0 * mem.used / mem.total if mem.total else 0.0,
+                memory_total_bytes=int(mem.total),
+            ))
+        return out
+
+
+class SmiReader:
+    """GPUs through `nvidia-smi --query-gpu`."""
+
+    name = "nvidia-smi"
+
+    def __init__(self, path: str):
+        self._path = path
+        self.read()  # raise now when it does not work
+
+    def read(self) -> list[GpuUsage]:
+        proc = subprocess.run(
+            [self._path, "--query-gpu=index,name,utilization.gpu,memory.used,memory.total",
+             "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=SMI_TIMEOUT_S, check=True,
+        )
+        return parse_smi(proc.stdout)
+
+
+def parse_smi(text: str) -> list[GpuUsage]:
+    """GpuUsage rows from nvidia-smi's `csv,noheader,nounits` output (bad rows skipped)."""
+    out = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5:
+            continue
+        try:
+            index, util, used, total = int(parts[0]), _num(parts[2]), _num(parts[3]), _num(parts[4])
+        except ValueError:
+            continue
+        out.append(GpuUsage(
+            index=index,
+            name=parts[1],
+            util_percent=util,
+            memory_percent=100.0 * used / total if total else 0.0,
+            memory_total_bytes=int(total * 1024 * 1024),
+        ))
+    return out
+
+
+def _num(text: str) -> float:
+    return 0.0 if text.startswith("[") else float(text)  # "[N/A]" on some boards
+
+
+def open_gpu_reader() -> GpuReader | None:
+    """NVML when it works, else nvidia-smi when it works, else None."""
+    with contextlib.suppress(Exception):
+        return NvmlReader()
+    path = shutil.which("nvidia-smi")
+    if path:
+        with contextlib.suppress(Exception):
+            return SmiReader(path)
+    return None
+
+
+def detect_gpus(setting: str, reader: GpuReader | None) -> tuple[int, ...]:
+    """GPU indexes to offer: `auto` (what the reader sees), `none`, or a list like `0,1`."""
+    setting = (setting or "auto").strip().lower()
+    if setting == "none" or setting == "":
+        return ()
+    if setting == "auto":
+        if reader is None:
+            return ()
+        with contextlib.suppress(Exception):
+            return tuple(g.index for g in reader.read())
+        return ()
+    try:
+        indexes = tuple(sorted({int(x) for x in setting.split(",") if x.strip()}))
+    except ValueError:
+        raise ValueError(f"gpus must be auto, none or indexes like 0,1; got {setting!r}") from None
+    if any(i < 0 for i in indexes):
+        raise ValueError(f"GPU indexes must be >= 0; got {setting!r}")
+    return indexes
+
+
+class UsageSampler:
+    """One call of sample() = one UsageSample (CPU percentages are since the previous call)."""
+
+    def __init__(self, gpu_reader: GpuReader | None = None):
+        self._gpu = gpu_reader
+        psutil.cpu_percent(percpu=True)  # start the measuring window
+
+    def sample(self) -> UsageSample:
+        per_cpu = tuple(float(x) for x in psutil.cpu_percent(percpu=True))
+        vm = psutil.virtual_memory()
+        swap = psutil.swap_memory()
+        try:
+            load = tuple(float(x) for x in os.getloadavg())
+        except OSError:
+            load = ()
+        gpus: tuple[GpuUsage, ...] = ()
+        if self._gpu is not None:
+            try:
+                gpus = tuple(self._gpu.read())
+            except Exception as exc:
+                log.warning("reading GPUs through %s failed, GPU usage is off from now on: %s", self._gpu.name, exc)
+                self._gpu = None
+        return UsageSample(
+            at=time.time(),
+            cpu_percent=sum(per_cpu) / len(per_cpu) if per_cpu else 0.0,
+            per_cpu_percent=per_cpu,
+            ram_percent=float(vm.percent),
+            swap_percent=float(swap.percent) if swap.total > 0 else None,
+            load_avg=load,
+            gpus=gpus,
+            ram_total_bytes=int(vm.total),
+            ram_used_bytes=int(vm.total - vm.available),
+        )

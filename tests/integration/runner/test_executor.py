@@ -1,0 +1,250 @@
+"""The executor with real processes: argv/shell, env/cwd, exits, signals, timeout, cancel, trees, volume."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
+from dtask_runner.executor import AttemptRequest, Execution, Executor
+
+
+class Recorder:
+    """A sink that keeps what an execution reports."""
+
+    def __init__(self) -> None:
+        self.progress: list[Progress] = []
+        self.outputs = 0
+
+    def on_output(self, execution: Execution) -> None:
+        self.outputs += 1
+
+    def on_progress(self, execution: Execution, progress: Progress) -> None:
+        self.progress.append(progress)
+
+
+def run_async(tmp_path: Path, body: Callable[[Executor], Awaitable[Any]], **kw: Any) -> Any:
+    async def main() -> Any:
+        ex = Executor(tmp_path / "logs", tmp_path / "work", kill_grace_s=kw.pop("grace", 2.0), **kw)
+        try:
+            return await asyncio.wait_for(body(ex), 60)
+        finally:
+            await ex.close()
+
+    return asyncio.run(main())
+
+
+def run_one(tmp_path: Path, spec: TaskSpec, **kw: Any) -> tuple[AttemptResult, bytes, Recorder]:
+    rec = Recorder()
+    gpu_ids = kw.pop("gpu_ids", ())
+
+    async def body(ex: Executor) -> tuple[AttemptResult, bytes]:
+        e = ex.start(AttemptRequest("t1", 1, spec, gpu_ids), rec)
+        r = await e.done
+        return r, e.log_path.read_bytes()
+
+    result, log = run_async(tmp_path, body, **kw)
+    return result, log, rec
+
+
+def test_argv_without_a_shell(tmp_path: Path) -> None:
+    r, log, _ = run_one(tmp_path, TaskSpec(argv=("printf", "%s|", "a b", "$HOME", "*")))
+    assert r.state is TaskState.SUCCEEDED and r.exit_code == 0 and r.signal is None
+    assert log == b"a b|$HOME|*|"
+    assert r.finished_at is not None and r.started_at is not None and r.finished_at >= r.started_at
+
+
+def test_shell_string_env_cwd_and_dtask_variables(tmp_path: Path) -> None:
+    (tmp_path / "here").mkdir()
+    spec = TaskSpec(shell='echo "$FOO|$(pwd)|$DTASK_TASK_ID|$DTASK_ATTEMPT|$CUDA_VISIBLE_DEVICES|$PATH_KEPT" > out.txt; '
+                    'echo "$DTASK_RESULT_FILE"', cwd=str(tmp_path / "here"), env={"FOO": "bar baz"})
+    r, log, _ = run_one(tmp_path, spec, gpu_ids=(0, 2), base_env={"PATH": os.environ["PATH"], "PATH_KEPT": "yes"})
+    assert r.state is TaskState.SUCCEEDED
+    assert (tmp_path / "here" / "out.txt").read_text().strip() == f"bar baz|{tmp_path / 'here'}|t1|1|0,2|yes"
+    assert log.decode().strip().endswith(".result.json")
+
+
+def test_gpus_hidden_when_none_assigned_on_a_gpu_runner(tmp_path: Path) -> None:
+    r, log, _ = run_one(tmp_path, TaskSpec(shell='echo "[${CUDA_VISIBLE_DEVICES-unset}]"'), hide_gpus=True)
+    assert log == b"[]\n"
+    r, log, _ = run_one(tmp_path, TaskSpec(shell='echo "[${CUDA_VISIBLE_DEVICES-unset}]"'),
+                        base_env={"PATH": os.environ["PATH"]})
+    assert log == b"[unset]\n"
+
+
+def test_exit_codes_and_error_line(tmp_path: Path) -> None:
+    r, _, _ = run_one(tmp_path, TaskSpec(shell="echo 'ValueError: bad input' >&2; exit 3"))
+    assert r.state is TaskState.FAILED and r.exit_code == 3 and r.error == "exit code 3: ValueError: bad input"
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", "raise RuntimeError('boom')")))
+    assert r.state is TaskState.FAILED and r.exit_code == 1 and r.error.endswith("RuntimeError: boom")
+    # The original's rule: a RuntimeError line fails the attempt even with exit code 0.
+    r, _, _ = run_one(tmp_path, TaskSpec(shell="echo 'RuntimeError: nan loss'; exit 0"))
+    assert r.state is TaskState.FAILED and r.exit_code == 0 and r.error == "RuntimeError: nan loss"
+
+
+def test_signal_death(tmp_path: Path) -> None:
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", "import os,signal; os.kill(os.getpid(), signal.SIGSEGV)")))
+    assert r.state is TaskState.FAILED and r.signal == signal.SIGSEGV and r.exit_code is None
+    assert "SIGSEGV" in r.error
+
+
+def test_missing_executable_and_bad_cwd_fail_clearly(tmp_path: Path) -> None:
+    r, log, _ = run_one(tmp_path, TaskSpec(argv=("no-such-program-xyz", "--help")))
+    assert r.state is TaskState.FAILED and "no-such-program-xyz" in r.error and "not found" in r.error
+    assert b"no-such-program-xyz" in log
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=("./missing.sh",)))
+    assert r.state is TaskState.FAILED and "does not exist" in r.error
+    r, _, _ = run_one(tmp_path, TaskSpec(shell="true", cwd="/no/such/dir"))
+    assert r.state is TaskState.FAILED and "/no/such/dir" in r.error and "does not exist" in r.error
+    script = tmp_path / "work" / "noexec.sh"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("#!/bin/sh\necho hi\n")
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=("./noexec.sh",)))
+    assert r.state is TaskState.FAILED and "not executable" in r.error
+
+
+def _pids_in(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()]
+
+
+def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Wait (on pidfds, which become readable when a process exits) until every pid is gone."""
+    fds = {}
+    for pid in pids:
+        try:
+            fds[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:
+            pass
+    try:
+        deadline = time.monotonic() + timeout
+        pending = set(fds)
+        while pending and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(pending), [], [], deadline - time.monotonic())
+            pending -= set(ready)
+        return sorted(fds[fd] for fd in pending)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+TREE = "sleep 600 & echo $! > {pids}; sleep 600 & echo $! >> {pids}; echo $$ >> {pids}; echo started; wait"
+
+
+async def _wait_started(e: Execution, needle: bytes = b"started") -> None:
+    while not e.log_path.exists() or needle not in e.log_path.read_bytes():
+        await asyncio.sleep(0.01)  # bounded by the test's wait_for
+
+
+def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    t0 = time.monotonic()
+    r, _, _ = run_one(tmp_path, TaskSpec(shell=TREE.format(pids=pids), timeout_s=0.5))
+    assert r.state is TaskState.FAILED and "timed out after 0.5 s" in r.error
+    assert time.monotonic() - t0 < 5
+    assert len(_pids_in(pids)) == 3 and _wait_gone(_pids_in(pids)) == []
+
+
+def test_cancel_kills_background_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    async def body(ex: Executor) -> AttemptResult:
+        e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
+                     Recorder())
+        await _wait_started(e)
+        e.cancel("operator asked")
+        return await e.done
+
+    r = run_async(tmp_path, body)
+    assert r.state is TaskState.CANCELLED and r.error == "cancelled: operator asked"
+    assert _wait_gone(_pids_in(pids)) == []
+
+
+def test_sigterm_ignored_then_sigkill_after_grace(tmp_path: Path) -> None:
+    async def body(ex: Executor) -> tuple[AttemptResult, float]:
+        e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="trap '' TERM; echo started; sleep 600")), Recorder())
+        await _wait_started(e)
+        t0 = time.monotonic()
+        e.cancel("stop")
+        r = await e.done
+        return r, time.monotonic() - t0
+
+    r, took = run_async(tmp_path, body, grace=0.5)
+    assert r.state is TaskState.CANCELLED and 0.4 < took < 5
+
+
+def test_leftover_background_process_is_killed_when_main_exits(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    r, _, _ = run_one(tmp_path, TaskSpec(shell=f"sleep 600 & echo $! > {pids}; echo bye"))
+    assert r.state is TaskState.SUCCEEDED
+    assert _wait_gone(_pids_in(pids)) == []
+
+
+def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
+    async def body(ex: Executor) -> list[AttemptResult]:
+        out: list[AttemptResult] = []
+        for batch in range(100):
+            es = [ex.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder()) for i in range(10)]
+            out += await asyncio.gather(*(e.done for e in es))
+        return out
+
+    results = run_async(tmp_path, body)
+    assert len(results) == 1000 and all(r.state is TaskState.SUCCEEDED for r in results)
+    me = psutil.Process()
+    zombies = [c for c in me.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+    assert zombies == []
+    assert len(os.listdir(f"/proc/{os.getpid()}/fd")) < 100  # no leaked pipes or pidfds
+
+
+def test_200_mb_of_output_without_deadlock(tmp_path: Path) -> None:
+    rec = Recorder()
+    code = ("import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
+            "for i in range(100):\n    sys.stdout.buffer.write(line); sys.stderr.buffer.write(line)\n")
+
+    async def body(ex: Executor) -> tuple[AttemptResult, int, float]:
+        t0 = time.monotonic()
+        e = ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", code))), rec)
+        r = await e.done
+        return r, e.written, time.monotonic() - t0
+
+    r, written, took = run_async(tmp_path, body)
+    assert r.state is TaskState.SUCCEEDED
+    assert written == 200 * 1024 * 1024 == (tmp_path / "logs" / "big.1.log").stat().st_size
+    assert took < 30
+
+
+def test_invalid_utf8_and_nul_bytes_pass_through(tmp_path: Path) -> None:
+    raw = b"\xff\xfe\x00ok\x00\xc3\x28\n\x80 tail"
+    r, log, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", f"import sys; sys.stdout.buffer.write({raw!r})")))
+    assert r.state is TaskState.SUCCEEDED and log == raw
+
+
+def test_progress_result_file_and_metrics(tmp_path: Path) -> None:
+    code = (
+        "import json, os\n"
+        "from tqdm import tqdm\n"
+        "for _ in tqdm(range(30), desc='train', mininterval=0): pass\n"
+        "print('***** eval metrics *****')\nprint('  eval_loss = 0.25')\n"
+    )
+    r, _, rec = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", code)))
+    assert r.state is TaskState.SUCCEEDED and r.result == {"eval_loss": 0.25}
+    assert rec.progress and rec.progress[-1].label == "train" and rec.progress[-1].step == 30
+    assert rec.progress[-1].updated_at is not None
+    code2 = "import json, os\njson.dump({'acc': 0.5}, open(os.environ['DTASK_RESULT_FILE'], 'w'))\nprint('x = 1')\n"
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", code2)))
+    assert r.result == {"acc": 0.5}
+
+
+def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
+    code = "import time\nb = bytearray(200 * 1024 * 1024)\nb[::4096] = b'x' * len(b[::4096])\nt = time.time()\nwhile time.time() - t < 0.6: pass\n"
+    r, _, _ = run_one(tmp_path, TaskSpec(shell=f"{sys.executable} -c \"{code}\""))
+    assert r.state is TaskState.SUCCEEDED, r.error
+    assert r.peak_rss_bytes > 150 * 1024 * 1024
+    assert r.cpu_time_s > 0.3

@@ -1,0 +1,94 @@
+"""Pure and local parts of the runner: throttle, backoff, GPU settings, nvidia-smi parsing, usage, store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from dtask_common.models import AttemptResult, OutputChunk, TaskState
+from dtask_runner.output import OutputPump, Throttle
+from dtask_runner.session import backoff_delays
+from dtask_runner.store import ResultStore
+from dtask_runner.usage import UsageSampler, detect_gpus, parse_smi
+
+
+def test_throttle_latest_wins() -> None:
+    t = Throttle(0.2)
+    assert t.offer(10.0, "a") == 0
+    assert t.take(10.0) == "a"
+    assert t.offer(10.05, "b") == pytest.approx(0.15)
+    assert t.offer(10.1, "c") == pytest.approx(0.1)
+    assert t.take(10.2) == "c" and t.take(10.2) is None
+
+
+def test_backoff_grows_with_jitter_and_caps() -> None:
+    gen = backoff_delays(0.2, 5.0, rng=lambda: 1.0)
+    assert [round(next(gen), 3) for _ in range(7)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    low = backoff_delays(0.2, 5.0, rng=lambda: 0.0)
+    assert [round(next(low), 3) for _ in range(3)] == [0.1, 0.2, 0.4]
+
+
+def test_detect_gpus() -> None:
+    assert detect_gpus("0,1", None) == (0, 1)
+    assert detect_gpus("none", None) == ()
+    assert detect_gpus("auto", None) == ()
+    with pytest.raises(ValueError):
+        detect_gpus("zero", None)
+
+
+def test_parse_smi() -> None:
+    rows = parse_smi("0, NVIDIA A100-SXM4-40GB, 87, 20480, 40960\n1, Tesla T4, [N/A], 0, 15360\nbad line\n")
+    assert [(g.index, g.util_percent, g.memory_percent) for g in rows] == [(0, 87.0, 50.0), (1, 0.0, 0.0)]
+    assert rows[0].memory_total_bytes == 40960 * 1024 * 1024 and rows[1].name == "Tesla T4"
+
+
+def test_usage_sample_without_gpus() -> None:
+    s = UsageSampler(None).sample()
+    assert s.per_cpu_percent and 0 <= s.cpu_percent <= 100 and 0 < s.ram_percent <= 100
+    assert s.gpus == () and len(s.load_avg) == 3 and s.ram_total_bytes > 0
+    import psutil
+
+    assert (s.swap_percent is None) == (psutil.swap_memory().total == 0)
+
+
+def test_store_survives_restart_and_forgets_on_ack(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, fsync=False)
+    r = AttemptResult("7", 2, TaskState.FAILED, exit_code=3, result={"a": [1, 2]}, error="x", started_at=1.0,
+                      finished_at=2.0, peak_rss_bytes=10, cpu_time_s=0.5)
+    store.put(r)
+    (tmp_path / "junk.json").write_text("{not json")
+    again = ResultStore(tmp_path)
+    assert again.pending() == [r]
+    assert again.ack("7", 2) and not again.ack("7", 2)
+    assert ResultStore(tmp_path).pending() == []
+
+
+def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:
+    async def main() -> list[OutputChunk]:
+        log = tmp_path / "a.log"
+        sent: list[OutputChunk] = []
+
+        async def send(c: OutputChunk) -> None:
+            sent.append(c)
+
+        pump = OutputPump(log, "t", 1, send, max_chunk=1000, flush_after_s=0.05)
+        data = b""
+        with log.open("wb") as f:
+            for i in range(300):
+                piece = f"line {i}\n".encode()
+                f.write(piece)
+                f.flush()
+                data += piece
+                pump.notify(len(data))
+                if i % 50 == 0:
+                    await asyncio.sleep(0)
+        await asyncio.wait_for(pump.finish(len(data)), 5)
+        assert b"".join(c.data for c in sent) == data
+        return sent
+
+    sent = asyncio.run(main())
+    offsets = [c.offset for c in sent]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert all(len(c.data) <= 1000 for c in sent)
+    assert len(sent) < 20  # coalesced, not one message per line
