@@ -141,7 +141,6 @@ class TuiApp:
     def request_redraw(self) -> None:
         """Ask for a redraw; many requests within 100 ms make one redraw."""
         if self.loop is None or self._redraw_pending:
-            self._redraw_pending = self.loop is None
             return
         self._redraw_pending = True
         delay = max(0.0, self._last_draw + MIN_REDRAW_INTERVAL - time.monotonic())

@@ -29,10 +29,9 @@ def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     else:
         logging.basicConfig(level=logging.CRITICAL)
-    cfg = ctx.config()
-    files = ctx.tls_files()
     try:
-        client = AsyncController(ctx.address, certs=cfg.certs_path, cert=files.cert, key=files.key, config=cfg)
+        # the same resolution as `dtask`: --controller/DTASK_CONTROLLER, --certs, --cert/--key, --config, --set
+        client = AsyncController(ctx.address, certs=ctx.certs, cert=ctx.cert, key=ctx.key, config=ctx.config())
     except DtaskError as exc:
         raise click.ClickException(exc.message) from None
     app = TuiApp(client, export_dir=Path.cwd())

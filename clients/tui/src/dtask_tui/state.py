@@ -445,13 +445,10 @@ class TuiState:
     def focused_task(self) -> Task | None:
         if not self.tasks:
             return None
-        if self.focus_task not in self.tasks or self.focus_task not in self._view_pos:
-            view = self.view()
-            if not view:
-                return self.tasks.get(self.focus_task or "")
-            if self.focus_task not in self._view_pos:
-                self.focus_task = view[0]
-        return self.tasks.get(self.focus_task or "")
+        view = self.view()
+        if view and self.focus_task not in self._view_pos:
+            self.focus_task = view[0]
+        return self.tasks.get(self.focus_task or "") if view else None
 
     def focused_executor(self) -> ExecutorInfo | None:
         if self.focus_executor not in self.executors:

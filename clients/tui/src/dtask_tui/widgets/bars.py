@@ -94,7 +94,12 @@ class BottomBar(LineBar):
         out.append(("footer", " │"))
         msg = st.current_message()
         if msg is not None:
-            out.append(("msg_error" if msg.level == "error" else "msg_info", fit(f" {msg.text}", cols - 21)))
+            attr = "msg_error" if msg.level == "error" else "msg_info"
+            used = sum(len(t) for _, t in out)
+            if len(msg.text) + 1 > cols - used:
+                out = []  # a long message gets the whole bar
+                used = 0
+            out.append((attr, fit(f" {msg.text}", cols - used)))
             return pad_line(out, cols, "footer")
         can_act = st.connection.can_act
         items: list[tuple[str, str, Command]] = []

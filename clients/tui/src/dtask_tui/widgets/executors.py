@@ -43,7 +43,6 @@ class ExecutorTable(TableView):
             Column("cpu", "CPU", 4, "right", 7),
         ]
         base = layout_columns(fixed, cols, min_flex=10)
-        used = sum(c.width for c in base) + len(base) - 1
         cores = self._cores(ids)
         if not cores:
             return base
@@ -54,10 +53,10 @@ class ExecutorTable(TableView):
             cols_out = [c if not c.flex else Column(c.key, c.title, c.width - per_core, c.align, c.priority, True)
                         for c in base]
             return cols_out + [Column(f"core{i}", f"c{i}", CORE_CELL, "right", 1) for i in range(cores)]
-        room = max(4, min(cores, spare - 1)) if spare > 5 else max(0, cols - used - 1)
+        title = f"Cores ({cores})"
+        room = min(max(cores, len(title)), spare - 1)
         if room < 4:
             return base
-        title = f"Cores ({cores})"
         cols_out = [c if not c.flex else Column(c.key, c.title, c.width - room - 1, c.align, c.priority, True)
                     for c in base]
         return cols_out + [Column("cores", title if len(title) <= room else f"{cores}c", room, "left", 1)]
