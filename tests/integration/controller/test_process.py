@@ -26,7 +26,7 @@ def test_kill_9_and_restart_loses_nothing_acknowledged(home: Path) -> None:
         r1 = ScriptedRunner(ctl.address, home / "certs", "r1", slots=2)
         await r1.connect()
         ids = await submit(s, *[shell(f"t{i}") for i in range(50)])
-        a, b = await r1.assign(), await r1.assign()
+        a, _ = await r1.assign(), await r1.assign()
         r1.output(a.task_id, 1, 0, b"partial output\n")
         r1.finish(a.task_id, 1, result={"acc": 0.5})
         await r1.recv("ack")  # acknowledged: must survive
@@ -117,8 +117,8 @@ def test_task_file_is_queued_once_at_start(home: Path, tmp_path: Path) -> None:
     for round_ in range(2):
         ctl = start_fast_controller(home, "--tasks", str(tasks), port_range=ports)
         try:
-            async def check() -> None:
-                ch, s = stub(ctl.address, home)
+            async def check(address: str) -> None:
+                ch, s = stub(address, home)
                 listed = await s.ListTasks(pb.ListTasksRequest())
                 assert listed.total == 3
                 names = [t.spec.name for t in listed.tasks]
@@ -126,7 +126,7 @@ def test_task_file_is_queued_once_at_start(home: Path, tmp_path: Path) -> None:
                 assert all(list(t.spec.depends_on) for t in listed.tasks[1:])
                 await ch.close()
 
-            run(check())
+            run(check(ctl.address))
             if round_:
                 ctl.wait_for("already queued in this store")
         finally:
