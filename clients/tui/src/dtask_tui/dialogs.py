@@ -28,7 +28,8 @@ class Dialog(urwid.WidgetWrap[urwid.Widget]):
         self.buttons = [urwid.AttrMap(urwid.Button(label, on_press=_caller(fn)), "button", "button_f")
                         for label, fn in buttons]
         row = urwid.Columns([("pack", b) for b in self.buttons], dividechars=2)
-        pile = urwid.Pile([*body, urwid.Divider(), urwid.Padding(row, "center", "pack")])
+        row_width = sum(len(label) + 4 for label, _ in buttons) + 2 * (len(buttons) - 1)
+        pile = urwid.Pile([*body, urwid.Divider(), urwid.Padding(row, "center", row_width)])
         box = urwid.LineBox(urwid.Padding(pile, left=1, right=1), title=title)
         super().__init__(urwid.AttrMap(box, "dialog"))
         self.pile = pile

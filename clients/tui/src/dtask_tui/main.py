@@ -27,6 +27,8 @@ def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
     if log_file:
         logging.basicConfig(filename=log_file, level=logging.DEBUG if ctx.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in ("urwid", "grpc", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     else:
         logging.basicConfig(level=logging.CRITICAL)
     try:
