@@ -35,7 +35,6 @@ from dtask_common.models import (
     TaskState,
     UsageSample,
 )
-
 from dtask_tui.app import TuiApp
 from dtask_tui.state import ConnState, Layout, Tab, TuiState
 
