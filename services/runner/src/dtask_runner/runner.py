@@ -209,12 +209,13 @@ class Runner:
             await a.pump.finish(a.execution.written)
         finally:
             self._attempts.pop(key, None)
-        self.uplink.finished(result)
+        if self.store.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
+            self.uplink.finished(result)
 
     # ---- status, drain, usage ----
 
     def running(self) -> list[RunningAttempt]:
-        return [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()]
+        return [RunningAttempt(k[0], k[1], e.started_at) for k, e in self.executor.running.items()]
 
     def set_draining(self, draining: bool) -> None:
         if draining != self.draining:
@@ -238,10 +239,11 @@ class Runner:
     async def close(self) -> None:
         """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""
         self.draining = True
+        stopped = bool(self.executor.running)
         await self.executor.close()
         if self._finishers:
             await asyncio.wait(set(self._finishers), timeout=SHUTDOWN_REPORT_S)
-        if len(self.store) and self.uplink.connected:
+        if stopped and len(self.store) and self.uplink.connected:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._acked.wait(), SHUTDOWN_REPORT_S)
         for a in list(self._attempts.values()):

@@ -163,7 +163,7 @@ class Session:
             protocol_version=info.protocol_version,
             draining=info.draining,
         )
-        await call.write(hello)
+        await call.write(pb.RunnerMessage(hello=hello))
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
         if first is grpc.aio.EOF:
             await call  # raises the status the controller ended with
