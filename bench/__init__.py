@@ -1,0 +1,1 @@
+"""dtask benchmarks (run from the repository root: python -m bench)."""
