@@ -71,7 +71,7 @@ class AsyncController:
         return call.convert(reply)
 
     async def _stream(self, method: str, request: Any, convert: Callable[[Any], T],
-                      timeout: float | None = None) -> AsyncIterator[T]:
+                      timeout: float | None = None, quiet_deadline: bool = False) -> AsyncIterator[T]:
         call = getattr(self._get_stub(), method)(request, timeout=timeout)
         try:
             async for msg in call:
@@ -80,6 +80,8 @@ class AsyncController:
             raise
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED and call.cancelled():  # type: ignore[attr-defined]
+                return
+            if quiet_deadline and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 return
             raise from_rpc_error(exc, self.address, method) from None
         finally:
@@ -180,8 +182,10 @@ class AsyncController:
         async for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data):
             yield data
 
-    async def watch(self, include_usage: bool = True, include_progress: bool = True) -> AsyncIterator[ev.WatchEvent]:
-        async for event in self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of):
+    async def watch(self, include_usage: bool = True, include_progress: bool = True,
+                    timeout: float | None = None) -> AsyncIterator[ev.WatchEvent]:
+        async for event in self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of,
+                                        timeout, quiet_deadline=True):
             yield event
 
     async def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,

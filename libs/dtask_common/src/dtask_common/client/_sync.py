@@ -64,13 +64,15 @@ class Controller:
         return call.convert(reply)
 
     def _stream(self, method: str, request: Any, convert: Callable[[Any], T],
-                timeout: float | None = None) -> Iterator[T]:
+                timeout: float | None = None, quiet_deadline: bool = False) -> Iterator[T]:
         call = getattr(self._stub, method)(request, timeout=timeout)
         try:
             for msg in call:
                 yield convert(msg)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED and call.cancelled():  # type: ignore[attr-defined]
+                return
+            if quiet_deadline and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 return
             raise from_rpc_error(exc, self.address, method) from None
         finally:
@@ -176,9 +178,11 @@ class Controller:
             self.task(task_id)  # NotFound before streaming
         return self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data)
 
-    def watch(self, include_usage: bool = True, include_progress: bool = True) -> Iterator[ev.WatchEvent]:
-        """A snapshot, then every change, until the iterator is closed."""
-        return self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of)
+    def watch(self, include_usage: bool = True, include_progress: bool = True,
+              timeout: float | None = None) -> Iterator[ev.WatchEvent]:
+        """A snapshot, then every change, until the iterator is closed (or timeout seconds passed)."""
+        return self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of,
+                            timeout, quiet_deadline=True)
 
     def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
              on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
