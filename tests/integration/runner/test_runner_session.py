@@ -4,8 +4,6 @@ GPUs, reconnection, cancel, kill -9, and the Runner service."""
 from __future__ import annotations
 
 import json
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
 
 from tests.integration.runner.fake_controller import FakeController
+from tests.integration.runner.helpers import gone, wait_file
 from tests.support import Proc, free_port_range, grpcurl_args, start_dtask, sync_channel, tls
 
 TQDM_TASK = (
@@ -50,35 +49,6 @@ def runner(home: Path, fake: FakeController) -> Iterator[Proc]:
         yield proc
     finally:
         proc.stop()
-
-
-def gone(pids: list[int], timeout: float = 10.0) -> bool:
-    """Wait on pidfds until every pid has exited."""
-    fds = []
-    for pid in pids:
-        try:
-            fds.append(os.pidfd_open(pid))
-        except ProcessLookupError:
-            pass
-    try:
-        deadline = time.monotonic() + timeout
-        pending = set(fds)
-        while pending and time.monotonic() < deadline:
-            ready, _, _ = select.select(list(pending), [], [], deadline - time.monotonic())
-            pending -= set(ready)
-        return not pending
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def wait_file(path: Path, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # bounded poll: the task writes the file, no event reaches the test
-        if path.exists() and path.read_text().count("\n") >= 3:
-            return path.read_text()
-        time.sleep(0.02)
-    raise TimeoutError(f"{path} not written")
 
 
 def test_hello_tqdm_task_output_progress_result_and_ack(home: Path, fake: FakeController, runner: Proc) -> None:
