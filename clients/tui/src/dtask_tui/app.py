@@ -189,8 +189,8 @@ class TuiApp:
             body = urwid.Overlay(urwid.AttrMap(urwid.LineBox(self.help, title="Help"), "row"), body,
                                  "center", max(20, min(cols - 2, 90)), "middle", max(5, rows - 4))
         if self.dialog is not None:
-            body = urwid.Overlay(self.dialog, body, "center", min(cols - 2, self.dialog.width),
-                                 "middle", self.dialog.height())
+            width = min(cols - 2, self.dialog.width)
+            body = urwid.Overlay(self.dialog, body, "center", width, "middle", min(rows, self.dialog.height(width)))
         footer: list[urwid.Widget] = []
         if self.search_edit is not None:
             footer.append(urwid.AttrMap(self.search_edit, "edit"))

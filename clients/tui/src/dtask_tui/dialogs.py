@@ -35,8 +35,8 @@ class Dialog(urwid.WidgetWrap[urwid.Widget]):
         self.pile = pile
         self.button_row = row
 
-    def height(self) -> int:
-        return int(self._w.rows((self.width,)))  # type: ignore[attr-defined]
+    def height(self, width: int | None = None) -> int:
+        return int(self._w.rows((width or self.width,)))  # type: ignore[attr-defined]
 
     def keypress(self, size: tuple[int], key: str) -> str | None:  # type: ignore[override]
         if key == "esc":
@@ -77,7 +77,8 @@ class ExportDialog(Dialog):
             urwid.Divider(),
             urwid.AttrMap(self.edit, "edit"),
         ]
-        super().__init__("Export tasks", body, [("Export", self._ok), ("Cancel", on_cancel)], on_cancel, width=70)
+        super().__init__("Export tasks", body, [("Export", self._ok), ("Cancel", on_cancel)], on_cancel,
+                         width=max(70, len(default_path) + 14))
         self.pile.focus_position = 2
 
     @property

@@ -1,0 +1,196 @@
+"""dtask-tui in a real terminal: tmux at a fixed size against a real controller and runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import BIN, Proc, free_port_range, start_controller, start_dtask
+
+COLS, ROWS = 120, 32
+
+
+def ensure_tmux() -> str:
+    """tmux, installed with apt-get when missing and possible; else skip saying why."""
+    found = shutil.which("tmux")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("tmux is not installed and cannot be installed here (needs root and apt-get): "
+                    "install tmux to run the terminal test")
+    done = subprocess.run(["apt-get", "install", "-y", "-q", "tmux"], capture_output=True, text=True, timeout=180,
+                          env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if done.returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=180)
+        done = subprocess.run(["apt-get", "install", "-y", "-q", "tmux"], capture_output=True, text=True,
+                              timeout=180, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    found = shutil.which("tmux")
+    if not found:
+        pytest.skip(f"tmux could not be installed: {done.stderr.strip()[-300:]}")
+    return found
+
+
+class Tmux:
+    """One tmux server on a private socket running one program at a fixed size."""
+
+    def __init__(self, tmux: str, socket: str):
+        self.tmux = tmux
+        self.socket = socket
+
+    def cmd(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        if check and out.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} failed: {out.stderr}")
+        return out.stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        exports = [f"{k}={v}" for k, v in env.items()]
+        self.cmd("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", str(COLS), "-y", str(ROWS),
+                 "env", *exports, *command)
+        self.cmd("set-option", "-t", "tui", "remain-on-exit", "on")
+
+    def keys(self, *keys: str) -> None:
+        self.cmd("send-keys", "-t", "tui", *keys)
+
+    def screen(self) -> str:
+        return self.cmd("capture-pane", "-p", "-t", "tui")
+
+    def dead(self) -> bool:
+        return self.cmd("display-message", "-p", "-t", "tui", "#{pane_dead}", check=False).strip() == "1"
+
+    def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """Poll the screen until pattern shows (tmux has no change event to wait on; bounded)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if m := rx.search(text):
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not on screen after {timeout}s:\n{text}")
+            time.sleep(0.1)
+
+    def wait_gone(self, pattern: str, timeout: float = 15.0) -> None:
+        """Poll the screen until pattern no longer shows (bounded)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while rx.search(text := self.screen()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} still on screen after {timeout}s:\n{text}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        self.cmd("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    t = Tmux(ensure_tmux(), f"dtask-e2e-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+@pytest.fixture
+def cluster(home: Path) -> Iterator[tuple[Proc, Proc]]:
+    ctrl = start_controller(home)
+    lo, hi = free_port_range()
+    runner = start_dtask(["runner", "--controller", ctrl.address, "--name", "r1", "--slots", "2", "--gpus", "none",
+                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    try:
+        yield ctrl, runner
+    finally:
+        runner.stop()
+        ctrl.stop()
+
+
+def dtask(home: Path, address: str, *args: str) -> str:
+    env = dict(os.environ, DTASK_HOME=str(home))
+    env.pop("DTASK_CONFIG", None)
+    out = subprocess.run([str(BIN / "dtask"), "--controller", address, *args], capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.timeout(90)
+def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc, Proc], tmux: Tmux,
+                                                 tmp_path: Path) -> None:
+    ctrl, _runner = cluster
+    quick = dtask(home, ctrl.address, "submit", "--name", "quick", "--", "echo 'loss = 0.25'").strip()
+    long_id = dtask(home, ctrl.address, "submit", "--name", "long", "--",
+                    "for i in $(seq 1 600); do echo \"step: $i / 600\"; sleep 0.05; done").strip()
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    env = {"DTASK_HOME": str(home), "PYTHONUNBUFFERED": "1", "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    tmux.start(["sh", "-c", f"cd {workdir} && exec {BIN / 'dtask-tui'} --controller {ctrl.address}"], env)
+
+    # top bar: who ⇆ where, connected; the live progress bar of the long task moves
+    tmux.wait_for(r"operator \(operator\) ⇆ .*" + re.escape(ctrl.address))
+    first = int(tmux.wait_for(r"long\s+(\d+)/600")[1])
+    later = first
+    deadline = time.monotonic() + 10
+    while later <= first and time.monotonic() < deadline:
+        time.sleep(0.2)
+        later = int(tmux.wait_for(r"long\s+(\d+)/600")[1])
+    assert later > first, "the progress bar did not move"
+    tmux.wait_for(r"quick\s+succeeded")
+
+    # Executors tab: r1 with usage figures
+    tmux.keys("e")
+    tmux.wait_for(r"Executor\s+State\s+Run\s+GPU\s+VMem\s+RAM\s+Swap\s+CPU")
+    tmux.wait_for(r"r1\s+busy\s+1/2")
+    tmux.keys("t")
+
+    # search, then cancel the long task through the yes/no dialog
+    tmux.keys("/", "long", "Enter")
+    tmux.wait_for(r"/long")
+    assert "quick" not in tmux.screen().split("────")[0]
+    tmux.keys("c")
+    tmux.wait_for(r"Cancel task long \(" + long_id + r", running\)\?")
+    tmux.keys("y")
+    tmux.wait_for(r"long\s+cancelled")
+    assert json.loads(dtask(home, ctrl.address, "task", long_id, "--json"))["state"] == "cancelled"
+    tmux.keys("Escape")  # clears the search
+    tmux.wait_gone(r"/long")
+
+    # filters: succeeded only
+    tmux.keys("4")
+    tmux.wait_for(r"quick\s+succeeded")
+    assert not re.search(r"long\s+cancelled", tmux.screen())
+    tmux.keys("1")
+
+    # export through the dialog; the file equals what `dtask export` writes
+    tmux.keys("C-e")
+    m = tmux.wait_for(r"Path: (\S+tasks_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.json)")
+    tmux.keys("Enter")
+    tmux.wait_for(r"exported 2 tasks")
+    exported = json.loads(Path(m[1]).read_text())
+    assert Path(m[1]).parent == workdir
+    other = tmp_path / "cli.json"
+    dtask(home, ctrl.address, "export", str(other))
+    expected = json.loads(other.read_text())
+    exported.pop("exported_at")
+    expected.pop("exported_at")
+    assert exported == expected
+    assert {t["id"] for t in exported["tasks"]} == {quick, long_id}
+
+    # help panel from the bindings table, then quit
+    tmux.keys("?")
+    tmux.wait_for(r"Export all tasks to a JSON file")
+    tmux.keys("Escape")
+    tmux.wait_gone(r"Export all tasks to a JSON file")
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while not tmux.dead():
+        assert time.monotonic() < deadline, "dtask-tui did not exit on q"
+        time.sleep(0.1)
