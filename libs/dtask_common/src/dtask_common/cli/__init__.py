@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import click
+# gRPC core logs failed TLS handshakes at info level on stderr; the CLI reports them itself, in one line.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd
-from dtask_common.cli.context import CliContext, global_options
+import click  # noqa: E402
+
+from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
+from dtask_common.cli.context import CliContext, global_options  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -118,7 +118,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Se
     for r in rows:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
-    out = ["  ".join(click.style(h.ljust(widths[i]), bold=True) for i, h in enumerate(headers)).rstrip()]
+    out = [click.style("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip(), bold=True)]
     for r in rows:
         cells = []
         for i, c in enumerate(r):
@@ -220,7 +220,7 @@ def task_detail(t: Task, now: float | None = None) -> str:
         ("dispatched", clock(t.dispatched_at, now)), ("finished", clock(t.finished_at, now)),
         ("duration", duration(t.duration_s) if t.state.finished else _running_for(t, now)),
     ]
-    if t.progress is not None:
+    if t.progress is not None and not t.state.finished:
         lines.append(("progress", progress_text(t.progress)))
     if t.result:
         lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))

@@ -1,0 +1,154 @@
+"""The `dtask` command end to end: a real controller and runners, real subprocesses, real certificates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tests.e2e.cli.conftest import Dtask, run_dtask
+from tests.integration.client.cluster import Cluster
+from tests.support import free_port_range
+
+PY = sys.executable
+REPO = Path(__file__).resolve().parents[3]
+
+
+def lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def test_submit_file_wait_tasks_task_logs_export(dtask: Dtask, tmp_path: Path) -> None:
+    f = tmp_path / "jobs.toml"
+    f.write_text(
+        "[defaults]\ntags = [\"cli-file\"]\n\n"
+        "[[task]]\nname = \"hello-{n}\"\n"
+        "command = \"echo hello {n}; echo '***** eval metrics *****'; echo '  score = {n}'\"\n"
+        "[task.matrix]\nn = [1, 2]\n\n"
+        "[[task]]\nname = \"boom\"\ncommand = \"echo about to fail; exit 3\"\nmax_retries = 1\n"
+    )
+    r = dtask("submit", str(f))
+    assert r.returncode == 0, r.stderr
+    ids = r.stdout.split()
+    assert len(ids) == 3 and all(i.isdigit() for i in ids)
+    w = dtask("wait", *ids)
+    assert w.returncode == 1, w.stderr  # boom failed
+    assert "1 of 3 tasks did not succeed" in w.stderr
+    table = {ln.split()[0]: ln for ln in lines(w.stdout)[1:]}
+    assert "succeeded" in table[ids[0]] and "failed" in table[ids[2]] and " 2 " in table[ids[2]]
+    assert dtask("wait", ids[0], ids[1]).returncode == 0
+
+    t = dtask("tasks", "--tag", "cli-file", "--state", "failed")
+    assert [ln.split()[0] for ln in lines(t.stdout)[1:]] == [ids[2]]
+    data = json.loads(dtask("tasks", "--tag", "cli-file", "--json").stdout)
+    assert [d["id"] for d in data] == ids
+    assert data[0]["result"] == {"score": 1} and data[0]["spec"]["tags"] == ["cli-file"]
+    assert data[2]["state"] == "failed" and len(data[2]["attempts"]) == 2
+    assert data[2]["attempts"][0]["exit_code"] == 3 and data[2]["finished_at"].endswith("Z")
+
+    detail = dtask("task", ids[2]).stdout
+    assert "boom" in detail and "failed" in detail and "1 of 1" in detail
+    assert json.loads(dtask("task", ids[0], "--json").stdout)["name"] == "hello-1[n=1]"
+
+    assert dtask("logs", ids[0]).stdout.startswith("hello 1\n")
+    assert "about to fail" in dtask("logs", ids[2], "--attempt", "1").stdout
+
+    out = tmp_path / "export.json"
+    e = dtask("export", str(out))
+    assert e.returncode == 0, e.stderr
+    exported = json.loads(out.read_text())
+    assert set(exported) == {"exported_at", "controller", "tasks"}
+    assert set(ids) <= {t["id"] for t in exported["tasks"]}
+    assert json.loads(dtask("export").stdout)["tasks"][0]["spec"]["command"]
+
+
+def test_submit_command_and_follow_logs(dtask: Dtask) -> None:
+    code = "import time\nfor i in range(5):\n    print('tick', i, flush=True)\n    time.sleep(0.2)"
+    r = dtask("submit", "--name", "ticker", "--tag", "cli-cmd", "--retries", "1", "--", PY, "-u", "-c", code)
+    assert r.returncode == 0, r.stderr
+    [tid] = r.stdout.split()
+    f = dtask("logs", tid, "-f")
+    assert f.returncode == 0 and f.stdout.split("\n")[:5] == [f"tick {i}" for i in range(5)]
+    d = json.loads(dtask("task", tid, "--json").stdout)
+    assert d["spec"]["argv"][:2] == [PY, "-u"] and d["spec"]["max_retries"] == 1
+    assert dtask("wait", tid).returncode == 0
+
+
+def test_cancel_retry_and_conflict(dtask: Dtask) -> None:
+    [tid] = dtask("submit", "--name", "sleeper", "--", "sleep 60").stdout.split()
+    c = dtask("cancel", tid)
+    assert c.returncode == 0 and tid in c.stdout
+    w = dtask("wait", tid, "--json")
+    assert w.returncode == 1 and json.loads(w.stdout)[0]["state"] == "cancelled"
+    again = dtask("cancel", tid)
+    assert again.returncode == 8 and again.stderr.startswith("error: ") and len(lines(again.stderr)) == 1
+    r = dtask("retry", tid)
+    assert r.returncode == 0 and tid in r.stdout
+    dtask("cancel", tid)
+    assert dtask("wait", tid, "--timeout", "20").returncode == 1
+
+
+def test_wait_timeout(dtask: Dtask) -> None:
+    [tid] = dtask("submit", "--", "sleep 30").stdout.split()
+    w = dtask("wait", tid, "--timeout", "0.5")
+    assert w.returncode == 9 and "unfinished after 0.5 s" in w.stderr
+    dtask("cancel", tid)
+
+
+def test_executors_usage_pause_drain_json(dtask: Dtask) -> None:
+    ex = json.loads(dtask("executors", "--json").stdout)
+    assert {e["name"] for e in ex} == {"r1", "r2"}
+    assert set(ex[0]) >= {"name", "state", "capacity", "labels", "address", "version", "running_task_ids"}
+    table = dtask("executors").stdout
+    assert lines(table)[0].split()[:2] == ["NAME", "STATE"] and "r1" in table and "r2" in table
+    u = json.loads(dtask("usage", "--json", "--history", "3").stdout)
+    assert {x["executor"] for x in u} == {"r1", "r2"} and all(len(x["history"]) <= 3 for x in u)
+    assert "PER-CORE" in dtask("usage").stdout
+    assert "draining" in dtask("drain", "r2").stdout
+    assert "draining" not in dtask("drain", "--undo", "r2").stdout
+    assert "paused" in dtask("pause").stdout
+    assert "dispatching" in dtask("resume").stdout
+    s = json.loads(dtask("status", "--json").stdout)
+    assert s["role"] == "operator" and s["queue"]["paused"] is False
+
+
+def test_errors_one_line_with_exit_codes(live: Cluster, dtask: Dtask, tmp_path: Path, other_ca: Path) -> None:
+    def one_line(r: object, code: int, *needles: str) -> None:
+        assert r.returncode == code, (r.returncode, r.stderr)  # type: ignore[attr-defined]
+        err = r.stderr  # type: ignore[attr-defined]
+        assert err.startswith("error: ") and len(lines(err)) == 1 and "Traceback" not in err, err
+        for n in needles:
+            assert n in err, err
+
+    lo, _ = free_port_range(1)
+    one_line(run_dtask(live.home, f"127.0.0.1:{lo}", "tasks"), 3, f"127.0.0.1:{lo}", "make run-controller")
+    one_line(dtask("--certs", str(tmp_path / "nowhere"), "tasks"), 4, "nowhere/ca.crt", "dtask certs init")
+    one_line(dtask("--certs", str(other_ca), "tasks"), 3, "TLS handshake", "CA")
+    one_line(dtask("--cert", str(live.certs / "viewer.crt"), "submit", "--", "true"), 5, "viewer", "operator")
+    one_line(dtask("task", "987654321"), 6, "987654321")
+    one_line(dtask("logs", "987654321"), 6)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[task]]\nname = "x"\ncommand = "true"\ntimeout_s = "soon"\n')
+    one_line(dtask("submit", str(bad)), 7, f"{bad}: task 'x' (#1): timeout_s: must be a number")
+    viewer_reads = dtask("--cert", str(live.certs / "viewer.crt"), "tasks")
+    assert viewer_reads.returncode == 0
+
+
+def test_shell_through_a_pipe(dtask: Dtask) -> None:
+    [tid] = dtask("submit", "--name", "for-shell", "--", "echo shell").stdout.split()
+    assert dtask("wait", tid).returncode == 0
+    r = dtask("shell", input=f"executors()\ntasks_finished()\nfinished()\ndtask.task('{tid}').state.value\n")
+    assert r.returncode == 0, r.stderr
+    assert "connected to" in r.stderr and "as operator" in r.stderr
+    out = r.stdout
+    assert "NAME" in out and "r1" in out and "r2" in out  # executors() as a table
+    assert "for-shell" in out and "succeeded" in out and "tasks)" in out  # tasks_finished() as a table
+    assert "'succeeded'" in out
+
+
+def test_shell_names_of_the_original(dtask: Dtask) -> None:
+    code = ("print(sorted(n for n in ('executors', 'finished', 'resource_usage', 'tasks', 'tasks_pending', "
+            "'tasks_running', 'tasks_finished', 'add_task', 'add_tasks') if callable(globals()[n])))")
+    r = dtask("shell", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("'") == 18
