@@ -165,7 +165,7 @@ class _Matcher:
 
 
 def _tqdm_hint(seg: bytes) -> bool:
-    return b"]" in seg[-16:]
+    return b"]" in seg
 
 
 def _fraction_hint(seg: bytes) -> bool:
@@ -221,6 +221,8 @@ class ProgressParser:
                 self._reported = tail_start
                 return p
         # Complete segments, newest first, each identified by its absolute start offset.
+        if not self._may_match(complete[-SCAN_BYTES:]):
+            return None
         pos, scanned = len(complete), 0
         for _ in range(MAX_SEGMENTS):
             if pos <= 0 and not complete:

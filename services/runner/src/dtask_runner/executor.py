@@ -26,7 +26,7 @@ from dtask_runner.watchdog import Watchdog
 
 log = logging.getLogger("dtask.runner.executor")
 
-READ_SIZE = 64 * 1024
+READ_SIZE = 256 * 1024
 PIPE_SIZE = 1024 * 1024
 STATS_INTERVAL_S = 0.5
 # After the main process exits, how long to wait for the output pipe to close.

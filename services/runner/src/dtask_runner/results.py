@@ -24,9 +24,9 @@ _ERROR = re.compile(
 # The original failed an attempt that printed a `RuntimeError:` line, whatever its exit code.
 _RUNTIME_ERROR = re.compile(r"^\s*RuntimeError:")
 # Lines worth a closer look (C-speed skip over everything else).
-_INTERESTING = re.compile(
-    rb"\*\*\*|Error|Exception|Interrupt|Traceback|error|ERROR|fatal|FATAL|Fatal|Killed|Segmentation"
-)
+_LITERALS = (b"***", b"Error", b"Exception", b"Interrupt", b"Traceback", b"error", b"ERROR", b"fatal", b"FATAL",
+             b"Fatal", b"Killed", b"Segmentation")
+_INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
 
 
 def convert_value(text: str) -> Any:

@@ -1,0 +1,121 @@
+"""Runner benchmarks: end-to-end throughput of /bin/true tasks through a controller and 2 runners
+(1 slot each) beside `xargs -P 2` on the same machine in the same run, and the output throughput
+of one task printing 200 MB (through the whole system, and through the executor alone).
+
+Run from the repository root: .venv/bin/python -m bench.runner_bench [--tasks 2000] [--mb 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dtask_common.client import Controller
+from dtask_common.models import TaskSpec, TaskState
+
+from tests.support import Proc, free_port_range, make_certs, start_dtask
+
+PRINTER = (
+    "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
+    "for _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
+)
+
+
+def xargs_floor(n: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(f"seq {n} | xargs -P 2 -n 1 /bin/true", shell=True, check=True)
+    return time.perf_counter() - t0
+
+
+def cluster(home: Path) -> tuple[Proc, list[Proc]]:
+    lo, hi = free_port_range()
+    ctl = start_dtask(["--set", "controller.dead_after_s=30", "--set", "controller.lost_after_s=60", "controller",
+                       "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    runners = []
+    for name in ("r1", "r2"):
+        rlo, rhi = free_port_range()
+        p = start_dtask(["runner", "--controller", ctl.address, "--name", name, "--slots", "1",
+                         "--host", "127.0.0.1", "--port-range", f"{rlo}-{rhi}"], home)
+        p.wait_for(rf"connected to controller .* as {name}")
+        runners.append(p)
+    return ctl, runners
+
+
+def through_system(c: Controller, specs: list[TaskSpec], timeout: float) -> tuple[float, list[str]]:
+    t0 = time.perf_counter()
+    ids = c.submit(specs)
+    tasks = c.wait(ids, timeout=timeout)
+    took = time.perf_counter() - t0
+    bad = [t.id for t in tasks if t.state is not TaskState.SUCCEEDED]
+    return took, bad
+
+
+def executor_alone(mb: int, tmp: Path) -> float:
+    from dtask_runner.executor import AttemptRequest, Executor
+
+    class Sink:
+        def on_output(self, execution: object) -> None:
+            pass
+
+        def on_progress(self, execution: object, progress: object) -> None:
+            pass
+
+    async def main() -> float:
+        ex = Executor(tmp / "logs", tmp / "work")
+        try:
+            t0 = time.perf_counter()
+            r = await ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))),
+                               Sink()).done
+            assert r.state is TaskState.SUCCEEDED, r.error
+            return time.perf_counter() - t0
+        finally:
+            await ex.close()
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--mb", type=int, default=200)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        home = Path(d) / "home"
+        make_certs(home / "certs")
+        ctl, runners = cluster(home)
+        try:
+            with Controller(ctl.address, certs=home / "certs", timeout=60) as c:
+                # warm up both runners
+                through_system(c, [TaskSpec(name=f"warm{i}", argv=("/bin/true",)) for i in range(20)], 60)
+                floor = xargs_floor(args.tasks)
+                took, bad = through_system(
+                    c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
+                floor2 = xargs_floor(args.tasks)
+                print(f"{args.tasks} /bin/true tasks, controller + 2 runners x 1 slot: {took:.2f} s "
+                      f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}")
+                best = min(floor, floor2)
+                print(f"seq {args.tasks} | xargs -P 2 -n 1 /bin/true (floor, before/after): {floor:.2f} s / "
+                      f"{floor2:.2f} s ({args.tasks / best:.0f} tasks/s); dtask/xargs time ratio {took / best:.1f}x")
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", PRINTER.format(mb=args.mb)], stdout=subprocess.DEVNULL, check=True)
+                raw = time.perf_counter() - t0
+                took, bad = through_system(
+                    c, [TaskSpec(name="printer", argv=(sys.executable, "-c", PRINTER.format(mb=args.mb)))], 600)
+                print(f"one task printing {args.mb} MB through controller + runner: {took:.2f} s "
+                      f"({args.mb / took:.0f} MB/s){'; NOT OK' if bad else ''}; the printer alone into /dev/null: "
+                      f"{raw:.2f} s")
+        finally:
+            for p in [*runners, ctl]:
+                p.stop()
+        alone = executor_alone(args.mb, Path(d))
+        print(f"one task printing {args.mb} MB through the executor alone (log file, parsers): {alone:.2f} s "
+              f"({args.mb / alone:.0f} MB/s)")
+
+
+if __name__ == "__main__":
+    main()
