@@ -106,6 +106,7 @@ def test_executors_tab_dead_row_is_red_and_128_cores_render(size: tuple[int, int
     bar = [ch for ch in lines[r_big] if ch in BLOCKS]
     assert len(bar) >= 20  # compact one-character-per-core bar, squeezed to fit
     find(lines, "Cores (128)")
+    assert "2 live 1 dead" in lines[1] and "slots 2/4 busy" in lines[1] and "136 cores" in lines[1]
     # details of the focused executor (big-1 sorts first): charts or sparklines and GPUs
     find(lines, "GPU 0")
     find(lines, "Usage, last 60 samples")

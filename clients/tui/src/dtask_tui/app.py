@@ -23,7 +23,7 @@ from dtask_tui.keys import ACTIONS, FILTER_COMMANDS, Command, Context
 from dtask_tui.state import Layout, Tab, TuiState
 from dtask_tui.widgets.bars import Banner, BottomBar, HelpView, TopBar
 from dtask_tui.widgets.details import DetailsView
-from dtask_tui.widgets.executors import ExecutorTable
+from dtask_tui.widgets.executors import ClusterBar, ExecutorTable
 from dtask_tui.widgets.output import OutputView
 from dtask_tui.widgets.palette import palette
 from dtask_tui.widgets.tasks import FilterBar, TaskTable
@@ -80,6 +80,7 @@ class TuiApp:
         self.filterbar = FilterBar(st)
         self.task_table = TaskTable(st)
         self.exec_table = ExecutorTable(st)
+        self.cluster_bar = ClusterBar(st)
         self.details = DetailsView(st)
         self.output_view = OutputView(st)
         self.help = HelpView()
@@ -176,7 +177,7 @@ class TuiApp:
             if st.tab is Tab.TASKS:
                 table = urwid.Pile([("pack", self.filterbar), self.task_table])
             else:
-                table = self.exec_table
+                table = urwid.Pile([("pack", self.cluster_bar), self.exec_table])
             if st.layout is Layout.TABLE:
                 body = table
             elif st.layout is Layout.HORIZONTAL:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dtask_common.models import ExecutorInfo, ExecutorState
 
 from dtask_tui.format import core_bar, pct
-from dtask_tui.widgets.base import Markup
+from dtask_tui.state import TuiState
+from dtask_tui.widgets.base import LineBar, Markup, pad_line
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, level_attr
 from dtask_tui.widgets.table import Column, TableView, layout_columns
 
@@ -63,16 +64,19 @@ class ExecutorTable(TableView):
 
     def row_attr(self, key: str) -> str:
         ex = self.state.executors[key]
+        if ex.state is ExecutorState.GONE:
+            return "gone"
         return "dead" if ex.dead else "row"
 
     def cells(self, key: str, columns: list[Column]) -> list[Markup]:
         ex: ExecutorInfo = self.state.executors[key]
         u = ex.last_usage
         dead = ex.dead
+        dead_attr = "gone" if ex.state is ExecutorState.GONE else "dead"
         state_attr = EXECUTOR_ATTR.get(ex.state, "row")
 
         def val(v: float | None) -> Markup:
-            return [("dead" if dead else level_attr(v), pct(v))]
+            return [(dead_attr if dead else level_attr(v), pct(v))]
 
         out: list[Markup] = []
         for c in columns:
@@ -83,7 +87,7 @@ class ExecutorTable(TableView):
                 out.append([(state_attr, ex.state.value)])
             elif k == "tasks":
                 running = len(ex.running_task_ids)
-                out.append([("dead" if dead else "row", f"{running}/{ex.capacity.slots}")])
+                out.append([(dead_attr if dead else "row", f"{running}/{ex.capacity.slots}")])
             elif u is None:
                 out.append([("dim", "-")])
             elif k == "gpu":
@@ -98,13 +102,47 @@ class ExecutorTable(TableView):
                 out.append(val(u.cpu_percent))
             elif k == "cores":
                 bar = core_bar(u.per_cpu_percent, c.width)
-                out.append([("dead" if dead else "running", bar)])
+                out.append([(dead_attr if dead else "running", bar)])
             elif k.startswith("core"):
                 i = int(k[4:])
                 v = u.per_cpu_percent[i] if i < len(u.per_cpu_percent) else None
-                out.append([("dead" if dead else level_attr(v), "-" if v is None else f"{v:.0f}")])
+                out.append([(dead_attr if dead else level_attr(v), "-" if v is None else f"{v:.0f}")])
         return out
 
 
 def executor_is_draining(ex: ExecutorInfo) -> bool:
     return ex.state is ExecutorState.DRAINING
+
+
+class ClusterBar(LineBar):
+    """Cluster totals above the executor table: live executors, busy slots, mean CPU/RAM, GPUs."""
+
+    def __init__(self, state: TuiState):
+        super().__init__()
+        self.state = state
+
+    def line(self, cols: int) -> Markup:
+        execs = list(self.state.executors.values())
+        live = [e for e in execs if not e.dead]
+        dead = len(execs) - len(live)
+        draining = sum(1 for e in live if e.state is ExecutorState.DRAINING)
+        slots = sum(e.capacity.slots for e in live)
+        busy = sum(len(e.running_task_ids) for e in live)
+        samples = [e.last_usage for e in live if e.last_usage is not None]
+        cores = sum(len(u.per_cpu_percent) for u in samples)
+        gpus = [g for u in samples for g in u.gpus]
+
+        def mean(values: list[float]) -> float | None:
+            return sum(values) / len(values) if values else None
+
+        cpu = mean([u.cpu_percent for u in samples])
+        ram = mean([u.ram_percent for u in samples])
+        out: Markup = [("footer", f" {len(live)} live"),
+                       ("tab_active" if dead else "footer", f" {dead} dead " if dead else ""),
+                       ("footer", f" {draining} draining" if draining else ""),
+                       ("footer", f" │ slots {busy}/{slots} busy │ {cores} cores CPU "),
+                       ("key", pct(cpu)), ("footer", " RAM "), ("key", pct(ram))]
+        if gpus:
+            out += [("footer", f" │ {len(gpus)} GPUs util "), ("key", pct(mean([g.util_percent for g in gpus]))),
+                    ("footer", " mem "), ("key", pct(mean([g.memory_percent for g in gpus])))]
+        return pad_line([p for p in out if p[1]], cols, "footer")

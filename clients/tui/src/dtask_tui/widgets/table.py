@@ -11,6 +11,8 @@ from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import Markup, to_canvas
 from dtask_tui.widgets.palette import focus
 
+ESSENTIAL = 9  # columns of this priority or more are never dropped
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -33,7 +35,7 @@ def layout_columns(columns: list[Column], cols: int, min_flex: int = 12) -> list
         room = cols - fixed
         if room >= min_flex * len(flex) or len(chosen) <= 2:
             break
-        droppable = [c for c in chosen if not c.flex]
+        droppable = [c for c in chosen if not c.flex and c.priority < ESSENTIAL]
         if not droppable:
             break
         chosen.remove(min(droppable, key=lambda c: c.priority))

@@ -37,7 +37,7 @@ class TaskTable(TableView):
             Column("finished", "Finished", 11, "left", 3),
             Column("duration", "Duration", 8, "right", 4),
             Column("attempts", "Att", 3, "right", 2),
-        ], cols, min_flex=14)
+        ], cols, min_flex=20)
 
     def row_attr(self, key: str) -> str:
         return "row"
@@ -85,6 +85,10 @@ FILTER_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pending", Filter.RUNNING: "
                  Filter.SUCCEEDED: "Succeeded", Filter.FAILED: "Failed", Filter.CANCELLED: "Cancelled"}
 
 
+SHORT_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pend", Filter.RUNNING: "Run",
+                Filter.SUCCEEDED: "OK", Filter.FAILED: "Fail", Filter.CANCELLED: "Canc"}
+
+
 class FilterBar(LineBar):
     """State filters with their counts, the search text and the sort order."""
 
@@ -93,17 +97,23 @@ class FilterBar(LineBar):
         self.state = state
 
     def line(self, cols: int) -> Markup:
+        out = self._line(FILTER_LABELS)
+        if sum(len(t) for _, t in out) > cols:
+            out = self._line(SHORT_LABELS)
+        used = sum(len(t) for _, t in out)
+        if used < cols:
+            out.append(("footer", " " * (cols - used)))
+        return out
+
+    def _line(self, labels: dict[Filter, str]) -> Markup:
         st = self.state
         counts = st.filter_counts()
         out: Markup = []
         for i, f in enumerate(Filter, start=1):
             attr = "tab_active" if f is st.task_filter else "tab"
-            out.append((attr, f" {i} {FILTER_LABELS[f]} {counts[f]} "))
+            out.append((attr, f" {i} {labels[f]} {counts[f]} "))
             out.append(("footer", " "))
         if st.search:
             out.append(("key", f" /{st.search} "))
         out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
-        used = sum(len(t) for _, t in out)
-        if used < cols:
-            out.append(("footer", " " * (cols - used)))
         return out
