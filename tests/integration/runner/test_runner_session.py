@@ -44,7 +44,7 @@ def start_runner(home: Path, controller: str, *extra: str, name: str = "r1") -> 
 @pytest.fixture
 def runner(home: Path, fake: FakeController) -> Iterator[Proc]:
     proc = start_runner(home, fake.address, "--gpus", "0,1", "--label", "zone=a", "--label", "kind=gpu",
-                        "--slots", "3")
+                        "--slots", "3", "--cpus", "3.5", "--memory-mb", "2048", "--advertise-host", "gpu-box-1")
     try:
         yield proc
     finally:
@@ -55,9 +55,9 @@ def test_hello_tqdm_task_output_progress_result_and_ack(home: Path, fake: FakeCo
     s = fake.session()
     h = s.hello
     assert h.name == "r1" and s.peer_name == "r1" and h.protocol_version == 1 and h.version
-    assert h.capacity.slots == 3 and list(h.capacity.gpus) == [0, 1] and h.capacity.cpus >= 1
-    assert h.capacity.memory_mb > 0 and dict(h.labels) == {"zone": "a", "kind": "gpu"}
-    assert h.runner_address.endswith(runner.address.rsplit(":", 1)[1])
+    assert h.capacity.slots == 3 and list(h.capacity.gpus) == [0, 1] and h.capacity.cpus == 3.5
+    assert h.capacity.memory_mb == 2048 and dict(h.labels) == {"zone": "a", "kind": "gpu"}
+    assert h.runner_address == "gpu-box-1:" + runner.address.rsplit(":", 1)[1]
     runner.wait_for(r"connected to controller 127\.0\.0\.1:\d+ \(fake\) as r1")
     usage = s.next("usage")
     assert usage.sample.per_cpu_percent and usage.sample.ram_percent > 0 and not usage.sample.gpus

@@ -59,6 +59,10 @@ def controller_cmd(ctx: CliContext, **flags: Any) -> None:
 @click.option("--host", help="Address the Runner service binds (default 0.0.0.0).")
 @click.option("--port-range", help="First-last port to try, e.g. 50100-50199.")
 @click.option("--log-dir", type=click.Path(file_okay=False), help="Where attempt logs go.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Working directory of tasks without a cwd.")
+@click.option("--cpus", type=float, help="CPU cores to offer (default: this machine's).")
+@click.option("--memory-mb", type=int, help="Memory in MiB to offer (default: this machine's).")
+@click.option("--advertise-host", help="Host name the controller and clients use for the Runner service.")
 @click.pass_obj
 def runner_cmd(ctx: CliContext, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""
