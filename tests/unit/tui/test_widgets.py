@@ -152,7 +152,9 @@ def test_only_visible_rows_are_built() -> None:
     lines = [b.decode() for b in table.render((120, 30)).text]
     assert len(built) == 29
     assert any("train-5000" in line for line in lines)
-    assert "5001/10000" in lines[0]
+    from dtask_tui.widgets.tasks import FilterBar
+
+    assert "row 5001/10000" in FilterBar(st).render((160,)).text[0].decode()
 
 
 def test_viewer_sees_actions_as_unavailable() -> None:

@@ -38,6 +38,8 @@ def duration(seconds: float | None) -> str:
     """A duration as '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown)."""
     if seconds is None or math.isnan(seconds) or seconds < 0:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
     s = int(seconds)
     if s < 60:
         return f"{s}s"

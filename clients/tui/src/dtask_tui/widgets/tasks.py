@@ -25,16 +25,21 @@ class TaskTable(TableView):
         return "no tasks yet: submit some with `dtask submit FILE`"
 
     def columns(self, cols: int, ids: list[str]) -> list[Column]:
-        id_w = max([2, *(len(i) for i in ids)])
-        id_w = min(id_w, 14)
+        st = self.state
+        tasks = [st.tasks[i] for i in ids]
+        now = st.clock()
+        id_w = min(14, max([2, *(len(i) for i in ids)]))
+        ex_w = min(12, max([8, *(len(t.executor) for t in tasks)]))
+        times = [clock(x, now) for t in tasks for x in (t.dispatched_at, t.finished_at)]
+        time_w = max([10, *(len(x) for x in times)])
         bar_w = 24 if cols < 120 else 32
         return layout_columns([
             Column("id", "#", id_w, "left", 9),
             Column("name", "Task", 0, "left", 10, flex=True),
             Column("state", "State / progress", bar_w, "left", 9),
-            Column("executor", "Executor", 12, "left", 5),
-            Column("dispatched", "Dispatched", 11, "left", 6),
-            Column("finished", "Finished", 11, "left", 3),
+            Column("executor", "Executor", ex_w, "left", 5),
+            Column("dispatched", "Dispatched", time_w, "left", 6),
+            Column("finished", "Finished", time_w, "left", 3),
             Column("duration", "Duration", 8, "right", 4),
             Column("attempts", "Att", 3, "right", 2),
         ], cols, min_flex=20)
@@ -76,9 +81,7 @@ class TaskTable(TableView):
         for c in columns:
             title = c.title + (arrow if c.key == st.sort else "")
             titles.append(fit(title, c.width, c.align))
-        pos = f" {st.focus_index() + 1}/{total}" if total else ""
-        text = " ".join(titles)
-        return [("header", fit(text, cols - len(pos))), ("header", pos)]
+        return [("header", fit(" ".join(titles), cols))]
 
 
 FILTER_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pending", Filter.RUNNING: "Running",
@@ -116,4 +119,7 @@ class FilterBar(LineBar):
         if st.search:
             out.append(("key", f" /{st.search} "))
         out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
+        shown = len(st.view())
+        if shown:
+            out.append(("footer", f"  row {st.focus_index() + 1}/{shown}"))
         return out
