@@ -14,7 +14,8 @@ from dtask_common.config import Config
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller.engine import Engine, InvalidTasks, Settings
+from dtask_controller.domain import InvalidTasks, Settings
+from dtask_controller.engine import Engine
 from dtask_controller.schema import SchemaTooNew
 from dtask_controller.service import ControllerService
 from dtask_controller.store import Store, StoreLocked

@@ -16,7 +16,8 @@ from dtask_common.authz import peer_identity
 from dtask_common.models import TaskState, ValidationError
 
 from dtask_controller import session, views
-from dtask_controller.engine import Conflict, Engine, InvalidTasks, NotFound, TooLarge
+from dtask_controller.domain import Conflict, InvalidTasks, NotFound, TooLarge
+from dtask_controller.engine import Engine
 
 log = logging.getLogger("dtask.controller")
 T = TypeVar("T")

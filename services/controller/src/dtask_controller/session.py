@@ -13,7 +13,8 @@ from dtask.v1 import controller_pb2 as pb
 from dtask_common import PROTOCOL_VERSION, __version__, convert
 from dtask_common.authz import peer_identity
 
-from dtask_controller.engine import AckCmd, AssignCmd, CancelCmd, Command, Engine, Hello, Session
+from dtask_controller.domain import AckCmd, AssignCmd, CancelCmd, Command, Hello, Session
+from dtask_controller.engine import Engine
 
 log = logging.getLogger("dtask.controller")
 HELLO_TIMEOUT_S = 30.0

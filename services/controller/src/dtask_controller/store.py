@@ -215,15 +215,12 @@ class Store:
                        result: Any = None, peak_rss_bytes: int = 0, cpu_time_s: float = 0.0,
                        started_at: float | None = None) -> None:
         with self.transaction():
-            row = self._db.execute("SELECT dispatched_at FROM attempts WHERE task_id = ? AND number = ?",
-                                   (int(task_id), number)).fetchone()
-            start = started_at if started_at is not None else (row[0] if row else None)
-            duration = max(0.0, finished_at - start) if start is not None else 0.0
             self._db.execute(
                 "UPDATE attempts SET state = ?, finished_at = ?, exit_code = ?, signal = ?, error = ?, result = ?, "
-                "peak_rss_bytes = ?, cpu_time_s = ?, duration_s = ? WHERE task_id = ? AND number = ?",
+                "peak_rss_bytes = ?, cpu_time_s = ?, duration_s = MAX(0.0, ? - COALESCE(?, dispatched_at, ?)) "
+                "WHERE task_id = ? AND number = ?",
                 (state.value, finished_at, exit_code, signal, error, _dumps(result), peak_rss_bytes,
-                 cpu_time_s, duration, int(task_id), number),
+                 cpu_time_s, finished_at, started_at, finished_at, int(task_id), number),
             )
 
     def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:

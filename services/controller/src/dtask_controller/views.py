@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from dtask_common import events as ev
 from dtask_common.models import OutputChunk
 
-from dtask_controller.engine import Conflict, Engine, NotFound
+from dtask_controller.domain import Conflict, NotFound
+from dtask_controller.engine import Engine
 from dtask_controller.hub import Watcher
 
 SNAPSHOT_TASKS = 500

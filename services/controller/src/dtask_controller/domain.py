@@ -1,0 +1,107 @@
+"""Domain messages of the controller: runner commands and reports, sessions, settings and errors (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dtask_common.models import AttemptResult, Capacity, FieldError, RunningAttempt, TaskSpec
+
+MAX_SUBMIT = 10_000
+
+
+class NotFound(LookupError):
+    """An unknown task or executor; the message says how to list the known ones."""
+
+
+class Conflict(RuntimeError):
+    """The command does not fit the current state; the message says what to do instead."""
+
+
+class TooLarge(ValueError):
+    """A request too large to serve in one call."""
+
+
+class InvalidTasks(ValueError):
+    """A rejected submission; `errors` lists every problem."""
+
+    def __init__(self, errors: Sequence[FieldError], total: int):
+        self.errors = list(errors)
+        bad = len({e.index for e in self.errors})
+        first = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again "
+                         "(nothing was queued)")
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The first message of a runner session."""
+
+    name: str
+    address: str = ""
+    capacity: Capacity = Capacity()
+    labels: dict[str, str] = field(default_factory=dict)
+    running: tuple[RunningAttempt, ...] = ()
+    unreported: tuple[AttemptResult, ...] = ()
+    version: str = ""
+    protocol_version: int = 0
+    draining: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeCmd:
+    controller_name: str
+    executor_name: str
+    usage_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssignCmd:
+    task_id: str
+    attempt: int
+    spec: TaskSpec
+    gpu_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCmd:
+    task_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckCmd:
+    task_id: str
+    attempt: int
+
+
+Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd
+
+
+@dataclass(eq=False)
+class Session:
+    """One runner stream: commands go down through the outbox; None ends the stream."""
+
+    name: str
+    token: int
+    outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, cmd: Command | None) -> None:
+        self.outbox.put_nowait(cmd)
+
+
+@dataclass
+class Settings:
+    """What the engine needs from the [controller] config section."""
+
+    name: str = "ctrl@localhost"
+    dead_after_s: float = 3.0
+    lost_after_s: float = 60.0
+    usage_history: int = 60
+    output_tail_bytes: int = 1024 * 1024
+    usage_interval_s: float = 1.0
+    flush_interval_s: float = 0.5
+    watch_queue: int = 20_000
