@@ -1,0 +1,114 @@
+"""The engine with a real SQLite file and a fake clock, no network: liveness, requeue, Watch resync."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from dtask_common import events as ev
+from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState
+from dtask_controller import views
+from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, WelcomeCmd
+from dtask_controller.engine import Engine
+from dtask_controller.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def engine(tmp_path: Path, clock: Clock, **kw: object) -> Engine:
+    e = Engine(Store(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=60, **kw), clock)  # type: ignore[arg-type]
+    e.restore()
+    return e
+
+
+def drain(s: Session) -> list[object]:
+    out = []
+    while not s.outbox.empty():
+        out.append(s.outbox.get_nowait())
+    return out
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def test_dead_then_gone_requeues_with_fake_clock(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        e = engine(tmp_path, clock)
+        s = e.runner_connected(Hello("r1", capacity=Capacity(slots=1), protocol_version=1))
+        (tid,) = e.submit([TaskSpec(name="a", shell="true", max_retries=1)])
+        await settle()
+        cmds = drain(s)
+        assert isinstance(cmds[0], WelcomeCmd) and cmds[1] == AssignCmd(tid, 1, e.store.spec(tid), ())
+        clock.t += 3.5
+        e.check_liveness()
+        assert e.executor("r1").state.value == "dead" and e.task(tid).state is TaskState.RUNNING
+        e.runner_disconnected(s)
+        clock.t += 60
+        e.check_liveness()
+        t = e.task(tid)
+        assert t.state is TaskState.PENDING and t.attempts[0].state is TaskState.LOST
+        assert e.executor("r1").state.value == "gone"
+        s2 = e.runner_connected(Hello("r2", capacity=Capacity(), protocol_version=1))
+        await settle()
+        assert [c for c in drain(s2) if isinstance(c, AssignCmd)] == [AssignCmd(tid, 2, e.store.spec(tid), ())]
+        e.attempt_finished("r2", AttemptResult(tid, 2, TaskState.SUCCEEDED, exit_code=0, result={"ok": 1}))
+        assert drain(s2) == [AckCmd(tid, 2)]
+        assert e.queue().finished and e.queue().succeeded == 1
+        e.store.close()
+
+    asyncio.run(go())
+
+
+def test_restart_rebuilds_queue_running_and_counts(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        e = engine(tmp_path, clock)
+        e.runner_connected(Hello("r1", capacity=Capacity(slots=1), protocol_version=1))
+        ids = e.submit([TaskSpec(name=f"t{i}", shell="true") for i in range(3)])
+        await settle()
+        e.attempt_finished("r1", AttemptResult(ids[0], 1, TaskState.FAILED, exit_code=1, error="x"))
+        await settle()
+        e.store.close()  # no clean shutdown
+        e2 = engine(tmp_path, clock)
+        q = e2.queue()
+        assert (q.failed, q.running, q.pending) == (1, 1, 1)
+        assert e2.scheduler.running_on("r1") == [(ids[1], 1)]
+        clock.t += 61
+        e2.check_liveness()  # r1 never came back: its attempt is lost, no retries left
+        assert e2.task(ids[1]).state is TaskState.LOST
+        e2.store.close()
+
+    asyncio.run(go())
+
+
+def test_watch_snapshot_and_resync_after_overflow(tmp_path: Path) -> None:
+    async def go() -> None:
+        e = engine(tmp_path, Clock(), watch_queue=5)
+        e.submit([TaskSpec(name="a", shell="true")])
+        stream = views.watch(e)
+        first = await anext(stream)
+        assert isinstance(first.body, ev.Snapshot) and first.body.last and [t.id for t in first.body.tasks] == ["1"]
+        assert not first.resync
+        e.submit([TaskSpec(name="b", shell="true")])
+        nxt = await anext(stream)
+        assert isinstance(nxt.body, ev.TaskEvent) and nxt.body.kind is ev.TaskEventKind.ADDED and nxt.seq > first.seq
+        e.submit([TaskSpec(name=f"c{i}", shell="true") for i in range(10)])  # more than the watcher may hold
+        again = await anext(stream)
+        assert again.resync and isinstance(again.body, ev.Snapshot) and len(again.body.tasks) == 12
+        e.set_paused(True)
+        q = await anext(stream)
+        assert isinstance(q.body, ev.QueueEvent) and q.body.queue.paused
+        await stream.aclose()
+        assert not e.hub.active
+        e.store.close()
+
+    asyncio.run(go())
