@@ -17,10 +17,10 @@ from dtask_common.models import ExecutorState, TaskState
 
 from dtask_tui import keys
 from dtask_tui.client import ControllerClient
-from dtask_tui.connection import Feed
+from dtask_tui.connection import Feed, is_connection_loss
 from dtask_tui.dialogs import ConfirmDialog, Dialog, ExportDialog, suggested_export_name
 from dtask_tui.keys import ACTIONS, FILTER_COMMANDS, Command, Context
-from dtask_tui.state import Layout, Tab, TuiState
+from dtask_tui.state import Layout, OutputTail, Tab, TuiState
 from dtask_tui.widgets.bars import Banner, BottomBar, HelpView, TopBar
 from dtask_tui.widgets.details import DetailsView
 from dtask_tui.widgets.executors import ClusterBar, ExecutorTable
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MIN_REDRAW_INTERVAL = 0.1  # at most 10 redraws per second
 TICK_SECONDS = 1.0
 OUTPUT_DEBOUNCE_S = 0.15
+OUTPUT_RETRY_S = 1.0
 
 
 def layout_for_width(cols: int) -> Layout:
@@ -479,15 +480,22 @@ class TuiApp:
 
     async def _follow(self, task_id: str, attempt: int) -> None:
         await asyncio.sleep(OUTPUT_DEBOUNCE_S)  # focus moving row by row does not open a stream per row
-        tail = self.state.output_for(task_id, attempt)
         task = self.state.tasks.get(task_id)
         follow = task is not None and not task.state.finished
+        fresh = OutputTail(task_id, attempt)  # the stream starts from the beginning of the kept tail
         try:
             async for chunk in self.client.logs(task_id, attempt=attempt, follow=follow):
-                tail.add(chunk)
+                if self.state.output is not fresh:
+                    self.state.output = fresh
+                fresh.add(chunk)
                 self.request_redraw()
-            tail.done = True
+            self.state.output = fresh
+            fresh.done = True
         except DtaskError as exc:
-            tail.error = exc.message
-            tail.done = True
+            self.state.output = fresh
+            fresh.error = exc.message
+            fresh.done = True
+            if is_connection_loss(exc):
+                await asyncio.sleep(OUTPUT_RETRY_S)
+                self._output_key = None  # the next redraw opens the stream again
         self.request_redraw()

@@ -23,6 +23,9 @@ def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
     if keys_markdown:
         click.echo(markdown_table())
         return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.ClickException("dtask-tui needs a terminal; in scripts use `dtask tasks`, `dtask executors` "
+                                   "or `dtask export` instead")
     ctx = CliContext.from_options(options)
     if log_file:
         logging.basicConfig(filename=log_file, level=logging.DEBUG if ctx.verbose else logging.INFO,
@@ -37,7 +40,10 @@ def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
     except DtaskError as exc:
         raise click.ClickException(exc.message) from None
     app = TuiApp(client, export_dir=Path.cwd())
-    app.run()
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def main() -> None:
