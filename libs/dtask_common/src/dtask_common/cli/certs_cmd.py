@@ -42,6 +42,8 @@ def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
 def ensure_cmd(ctx: CliContext) -> None:
     """Create the local CA and certificates when missing (used by the make targets)."""
     d = _dir(ctx)
+    if (d / "ca.crt").exists() and not (d / "ca.key").exists():
+        return  # certificates copied from the CA's machine (e.g. a runner's): nothing to create here
     made = certs.init(d)
     if made:
         click.echo(f"created a local CA and certificates in {d}")

@@ -69,7 +69,9 @@ def make_displayhook(colour: bool) -> Callable[[Any], None]:
 
 
 def namespace(client: Controller) -> dict[str, Any]:
-    ns: dict[str, Any] = {"dtask": client, "models": models}
+    import os
+
+    ns: dict[str, Any] = {"dtask": client, "models": models, "os": os}
     for name in SHELL_NAMES:
         ns[name] = getattr(client, name)
     for name in ("TaskSpec", "Resources", "TaskState", "Task", "ExecutorInfo"):
