@@ -17,7 +17,6 @@ import random
 import sys
 import time
 
-
 STABILITY = {"mlp": 1.0, "cnn": 2.0}
 
 
