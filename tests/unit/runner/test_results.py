@@ -51,6 +51,8 @@ def test_result_file_wins_over_metrics_and_bad_file_falls_back() -> None:
     result, problem = cap.result(b"[1, 2]")
     assert result and result["eval_samples"] == 500 and "JSON object" in problem
     assert cap.result(b"")[0] == cap.result()[0]
+    result, problem = cap.result(b'{"x": "' + b"y" * (2 * 1024 * 1024) + b'"}')
+    assert result == cap.result()[0] and "larger than" in problem
 
 
 def test_marker_lines_carry_json() -> None:

@@ -103,11 +103,11 @@ class Executor:
         execution.start()
         return execution
 
-    async def close(self, reason: str = "the runner is stopping") -> None:
-        """Cancel every running attempt and stop the watchdog."""
+    async def close(self, reason: str = "the runner stopped while the attempt ran") -> None:
+        """Stop every running attempt (as FAILED, so that it may be retried) and the watchdog."""
         executions = list(self.running.values())
         for e in executions:
-            e.cancel(reason)
+            e.cancel(reason, outcome=TaskState.FAILED)
         if executions:
             await asyncio.gather(*(e.done for e in executions), return_exceptions=True)
         if self.watchdog is not None:
@@ -163,6 +163,7 @@ class Execution:
         self.progress: Progress | None = None
         self.done: asyncio.Future[AttemptResult] = asyncio.get_running_loop().create_future()
         self._cancel_reason = ""
+        self._cancel_outcome = TaskState.CANCELLED
         self._timed_out = False
         self._stop_requested = asyncio.Event()
         self._parser: ProgressParser = parser_for("none")
@@ -179,10 +180,14 @@ class Execution:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"attempt {self.key}")
 
-    def cancel(self, reason: str = "cancelled") -> None:
-        """Stop the attempt: SIGTERM to its group, the grace period, then SIGKILL."""
+    def cancel(self, reason: str = "cancelled", *, outcome: TaskState = TaskState.CANCELLED) -> None:
+        """Stop the attempt: SIGTERM to its group, the grace period, then SIGKILL.
+
+        The attempt ends as `outcome`: CANCELLED when asked to, FAILED when the runner stops.
+        """
         if not self._cancel_reason:
             self._cancel_reason = reason or "cancelled"
+            self._cancel_outcome = outcome
         self._stop_requested.set()
 
     # ---- the attempt ----
@@ -230,7 +235,7 @@ class Execution:
             message = _spawn_message(exc)
             self._emit(f"dtask: {message}\n".encode())
             if self._cancel_reason:
-                return self._result(TaskState.CANCELLED, error=f"cancelled before it started: {self._cancel_reason}")
+                return self._result(self._cancel_outcome, error=f"stopped before it started: {self._cancel_reason}")
             return self._result(TaskState.FAILED, error=message)
         self.pid = pgid = proc.pid
         watchdog = self.executor.watchdog
@@ -334,7 +339,9 @@ class Execution:
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
         cap = self._capture
         if self._cancel_reason:
-            return self._result(TaskState.CANCELLED, exit_code, sig, f"cancelled: {self._cancel_reason}")
+            if self._cancel_outcome is TaskState.CANCELLED:
+                return self._result(TaskState.CANCELLED, exit_code, sig, f"cancelled: {self._cancel_reason}")
+            return self._result(self._cancel_outcome, exit_code, sig, self._cancel_reason)
         if self._timed_out:
             return self._result(TaskState.FAILED, exit_code, sig, f"timed out after {self.req.spec.timeout_s:g} s")
         if sig is not None:

@@ -24,8 +24,13 @@ log = logging.getLogger("dtask.runner")
 def advertised(cfg: Config, port: int) -> str:
     """The Runner service address the controller and clients should use."""
     rc = cfg.runner
-    host = rc.advertise_host or (rc.host if rc.host not in ("", "0.0.0.0", "::", "[::]") else socket.getfqdn())
+    host = rc.advertise_host or (rc.host if rc.host not in ("", "0.0.0.0", "::", "[::]") else _this_host())
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _this_host() -> str:
+    fqdn = socket.getfqdn()
+    return fqdn if fqdn and not fqdn.startswith("localhost") else socket.gethostname()
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:

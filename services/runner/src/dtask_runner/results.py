@@ -8,7 +8,7 @@ from typing import Any
 
 MAX_LINE = 16 * 1024
 MAX_METRICS = 1000
-MAX_RESULT_FILE = 4 * 1024 * 1024
+MAX_RESULT_FILE = 1024 * 1024
 
 # `***** train metrics *****`
 _HEADER = re.compile(r"^\s*\*{3,}\s*(?P<title>.*?)\s*\*{3,}\s*$")
@@ -115,8 +115,11 @@ class ResultCapture:
     def result(self, result_file: bytes | None = None) -> tuple[dict[str, Any] | None, str]:
         """(result, problem): the result file's object, else the marker's, else the metrics."""
         problem = ""
-        if result_file is not None and result_file.strip():
-            obj = _json_object(result_file[:MAX_RESULT_FILE].decode("utf-8", "replace"))
+        if result_file is not None and len(result_file) > MAX_RESULT_FILE:
+            problem = (f"DTASK_RESULT_FILE is larger than {MAX_RESULT_FILE // 1024} KiB; keep results small "
+                       "(store big artefacts in files); using the captured metrics instead")
+        elif result_file is not None and result_file.strip():
+            obj = _json_object(result_file.decode("utf-8", "replace"))
             if obj is not None:
                 return obj, ""
             problem = "DTASK_RESULT_FILE does not hold a JSON object; using the captured metrics instead"

@@ -132,6 +132,14 @@ class Runner:
         if usage_interval_s > 0:
             self.usage_interval_s = usage_interval_s
 
+    def on_connected(self) -> None:
+        """A session began: send what was dropped while there was none (latest usage and progress)."""
+        if self.last_usage is not None:
+            self.uplink.usage(self.last_usage)
+        for key, a in self._attempts.items():
+            if a.execution.progress is not None and a.execution.key in self.executor.running:
+                self.uplink.progress(key[0], key[1], a.execution.progress)
+
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)
         if key in self._attempts:

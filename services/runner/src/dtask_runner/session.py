@@ -24,6 +24,7 @@ log = logging.getLogger("dtask.runner.session")
 
 BACKOFF_FIRST_S = 0.2
 WELCOME_TIMEOUT_S = 15.0
+HELLO_RESULTS_BYTES = 4 * 1024 * 1024
 _FATAL_HINTS = {
     grpc.StatusCode.FAILED_PRECONDITION: "the controller refused this runner",
     grpc.StatusCode.PERMISSION_DENIED: "the controller refused this runner's certificate",
@@ -152,13 +153,21 @@ class Session:
     async def _session(self, stub: controller_pb2_grpc.ControllerStub) -> None:
         call = stub.Connect()
         info = self.runner.hello_info()
+        # Keep the Hello well under the message limit; the rest follow as AttemptFinished.
+        carried: list[AttemptResult] = []
+        late: list[AttemptResult] = []
+        size = 0
+        for r in info.unreported:
+            msg = convert.attempt_result_to_pb(r)
+            size += msg.ByteSize()
+            (carried if size <= HELLO_RESULTS_BYTES else late).append(r)
         hello = pb.Hello(
             name=info.name,
             runner_address=info.address,
             capacity=convert.capacity_to_pb(info.capacity),
             labels=info.labels,
             running=[convert.running_to_pb(r) for r in info.running],
-            unreported_results=[convert.attempt_result_to_pb(r) for r in info.unreported],
+            unreported_results=[convert.attempt_result_to_pb(r) for r in carried],
             version=info.version,
             protocol_version=info.protocol_version,
             draining=info.draining,
@@ -174,16 +183,17 @@ class Session:
         self.controller_name = w.controller_name
         self.runner.on_welcome(w.usage_interval_s)
         self._gen += 1
-        for r in info.unreported:
+        for r in carried:
             self._reported[(r.task_id, r.attempt)] = self._gen
         self._call = call
         self._connected.set()
         self.sessions += 1
         log.info("connected to controller %s (%s) as %s: %d running, %d results to report",
                  self.address, w.controller_name, w.executor_name or info.name,
-                 len(info.running), len(info.unreported))
-        if self.runner.last_usage is not None:
-            self.usage(self.runner.last_usage)
+                 len(info.running), len(carried) + len(late))
+        for r in late:
+            self.finished(r)
+        self.runner.on_connected()
         while True:
             msg = await call.read()
             if msg is grpc.aio.EOF:
