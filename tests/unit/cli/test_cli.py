@@ -222,3 +222,17 @@ def test_missing_certificates(run: Run, tmp_path: Path) -> None:
 def test_sizes_and_durations() -> None:
     assert [memory_mb(x) for x in ("512", "512M", "4G", "4GiB", "1024K", "0")] == [512, 512, 4096, 4096, 1, 0]
     assert [seconds(x) for x in ("90", "90s", "10m", "2h", "1.5d")] == [90, 90, 600, 7200, 129600]
+
+
+def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path) -> None:
+    """A runner machine holds ca.crt and its own certificate but no CA key: nothing is created there."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    (d / "ca.crt").write_text("copied")
+    r = run("--certs", str(d), "certs", "ensure")
+    assert r.exit_code == 0 and r.output == ""
+    assert sorted(p.name for p in d.iterdir()) == ["ca.crt"] and (d / "ca.crt").read_text() == "copied"
+    fresh = tmp_path / "fresh"
+    r = run("--certs", str(fresh), "certs", "ensure")
+    assert r.exit_code == 0 and "created a local CA" in r.output
+    assert {"ca.crt", "ca.key", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
