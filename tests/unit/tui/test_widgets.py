@@ -76,6 +76,7 @@ def test_failed_task_shows_its_error_in_details(size: tuple[int, int]) -> None:
     lines = app.render_text(size)
     find(lines, "Error")
     find(lines, "RuntimeError: CUDA out of memory")
+    find(lines, "Schedule   retries 1")
     find(lines, "failed")
 
 
@@ -107,6 +108,8 @@ def test_executors_tab_dead_row_is_red_and_128_cores_render(size: tuple[int, int
     assert len(bar) >= 20  # compact one-character-per-core bar, squeezed to fit
     find(lines, "Cores (128)")
     assert "2 live 1 dead" in lines[1] and "slots 2/4 busy" in lines[1] and "136 cores" in lines[1]
+    if size[0] >= 160:  # room for the load history sparkline (GPU utilisation on GPU machines)
+        assert "Load history" in lines[2] and lines[r_big].split("│")[0].rstrip().endswith("GPU")
     # details of the focused executor (big-1 sorts first): charts or sparklines and GPUs
     find(lines, "GPU 0")
     find(lines, "Usage, last 60 samples")

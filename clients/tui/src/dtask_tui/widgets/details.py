@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
-from dtask_tui.format import chart, clip, duration, fit, pct, progress_bar, size, sparkline, stamp
+from dtask_tui.format import chart, clip, duration, fit, meter, pct, progress_bar, size, sparkline, stamp
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, STATE_ATTR, level_attr
@@ -72,6 +72,17 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
     out.append(kv("Resources", res_text + (f"   labels {labels}" if labels else "")))
     if spec.tags:
         out.append(kv("Tags", ", ".join(spec.tags)))
+    rules = []
+    if spec.priority:
+        rules.append(f"priority {spec.priority}")
+    if spec.timeout_s:
+        rules.append(f"timeout {duration(spec.timeout_s)}")
+    if spec.max_retries:
+        rules.append(f"retries {spec.max_retries}")
+    if spec.depends_on:
+        rules.append("after " + ", ".join(spec.depends_on))
+    if rules:
+        out.append(kv("Schedule", clip("   ".join(rules), cols - LABEL_W)))
     times = f"submitted {stamp(t.submitted_at)}"
     if t.dispatched_at:
         times += f"   started {stamp(t.dispatched_at)}"
@@ -177,8 +188,10 @@ def executor_lines(st: TuiState, ex: ExecutorInfo, cols: int, rows: int) -> list
         for g in u.gpus:
             mem = f" of {size(g.memory_total_bytes)}" if g.memory_total_bytes else ""
             out.append([("label", fit(f"  GPU {g.index}", LABEL_W)),
-                        (level_attr(g.util_percent), pct(g.util_percent, 4)), ("label", " util  "),
-                        (level_attr(g.memory_percent), pct(g.memory_percent, 4)),
+                        (level_attr(g.util_percent), meter(g.util_percent, 10)),
+                        (level_attr(g.util_percent), pct(g.util_percent, 5)), ("label", " util  "),
+                        (level_attr(g.memory_percent), meter(g.memory_percent, 10)),
+                        (level_attr(g.memory_percent), pct(g.memory_percent, 5)),
                         ("label", f" mem{mem}  "), ("dim", g.name)])
     history = list(st.usage.get(ex.name, ()))
     out += usage_charts(history, cols, rows - len(out))

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from dtask_common.models import ExecutorInfo, ExecutorState
 
-from dtask_tui.format import core_bar, pct
+from dtask_tui.format import core_bar, pct, sparkline
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import LineBar, Markup, pad_line
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, level_attr
 from dtask_tui.widgets.table import Column, TableView, layout_columns
 
 CORE_CELL = 3  # "100"
+NAME_MIN = 12
+HISTORY_W = 30
+HISTORY_MIN = 12
+
+
+def _spare(columns: list[Column]) -> int:
+    """Characters the flexible (name) column can give away."""
+    return sum(c.width - NAME_MIN for c in columns if c.flex)
+
+
+def _take(columns: list[Column], extra: list[Column]) -> list[Column]:
+    """columns plus extra, the flexible column shrunk to make room."""
+    need = sum(c.width + 1 for c in extra)
+    shrunk = [Column(c.key, c.title, c.width - need, c.align, c.priority, True) if c.flex else c for c in columns]
+    return shrunk + extra
 
 
 class ExecutorTable(TableView):
@@ -43,24 +58,20 @@ class ExecutorTable(TableView):
             Column("swap", "Swap", 4, "right", 4),
             Column("cpu", "CPU", 4, "right", 7),
         ]
-        base = layout_columns(fixed, cols, min_flex=10)
+        out = layout_columns(fixed, cols, min_flex=10)
         cores = self._cores(ids)
-        if not cores:
-            return base
-        name = next(c for c in base if c.flex)
-        spare = name.width - 12  # keep at least 12 for the name
-        per_core = cores * (CORE_CELL + 1)
-        if spare >= per_core:
-            cols_out = [c if not c.flex else Column(c.key, c.title, c.width - per_core, c.align, c.priority, True)
-                        for c in base]
-            return cols_out + [Column(f"core{i}", f"c{i}", CORE_CELL, "right", 1) for i in range(cores)]
-        title = f"Cores ({cores})"
-        room = min(max(cores, len(title)), spare - 1)
-        if room < 4:
-            return base
-        cols_out = [c if not c.flex else Column(c.key, c.title, c.width - room - 1, c.align, c.priority, True)
-                    for c in base]
-        return cols_out + [Column("cores", title if len(title) <= room else f"{cores}c", room, "left", 1)]
+        spare = _spare(out)
+        history = HISTORY_MIN + 1 if spare >= HISTORY_MIN + 1 + 16 else 0  # room kept for the history
+        if cores:
+            per_core = cores * (CORE_CELL + 1)
+            title = f"Cores ({cores})"
+            if spare >= per_core + history:
+                out = _take(out, [Column(f"core{i}", f"c{i}", CORE_CELL, "right", 1) for i in range(cores)])
+            elif (room := min(max(cores, len(title)), spare - 1 - history)) >= 4:
+                out = _take(out, [Column("cores", title if len(title) <= room else f"{cores}c", room, "left", 1)])
+        if (room := min(HISTORY_W, _spare(out) - 1)) >= HISTORY_MIN:
+            out = _take(out, [Column("history", "Load history", room, "left", 1)])
+        return out
 
     def row_attr(self, key: str) -> str:
         ex = self.state.executors[key]
@@ -100,6 +111,12 @@ class ExecutorTable(TableView):
                 out.append(val(u.swap_percent))
             elif k == "cpu":
                 out.append(val(u.cpu_percent))
+            elif k == "history":
+                hist = self.state.usage.get(ex.name, ())
+                gpu = u.gpus and any(s.gpus for s in hist)
+                values = [(s.gpu_percent if gpu else s.cpu_percent) for s in hist]
+                out.append([(dead_attr if dead else "running", sparkline(values, c.width - 4)),
+                            ("dim", " GPU" if gpu else " CPU")])
             elif k == "cores":
                 bar = core_bar(u.per_cpu_percent, c.width)
                 out.append([(dead_attr if dead else "running", bar)])
