@@ -73,12 +73,12 @@ def test_watch_snapshot_then_events_in_order(ctl: Proc, home: Path) -> None:
 def test_output_tail_and_follow(ctl: Proc, home: Path) -> None:
     async def go() -> None:
         ch, s = stub(ctl.address, home)
+        (tid,) = await submit(s, shell("talk"))
+        follow = s.GetTaskOutput(pb.GetTaskOutputRequest(task_id=tid, follow=True))  # pending: waits for dispatch
         r1 = ScriptedRunner(ctl.address, home / "certs", "r1")
         await r1.connect()
-        (tid,) = await submit(s, shell("talk"))
         await r1.assign()
         r1.output(tid, 1, 0, b"hello ")
-        follow = s.GetTaskOutput(pb.GetTaskOutputRequest(task_id=tid, follow=True))
         got = b""
         while got != b"hello ":
             chunk = await asyncio.wait_for(follow.read(), 10)

@@ -112,3 +112,52 @@ def test_watch_snapshot_and_resync_after_overflow(tmp_path: Path) -> None:
         e.store.close()
 
     asyncio.run(go())
+
+
+def test_follow_waits_for_dispatch_then_streams_until_the_end(tmp_path: Path) -> None:
+    async def go() -> None:
+        e = engine(tmp_path, Clock())
+        (tid,) = e.submit([TaskSpec(name="a", shell="true")])
+        got: list[bytes] = []
+
+        async def follow() -> None:
+            async for chunk in views.output(e, tid, 0, follow=True):
+                got.append(chunk.data)
+
+        reader = asyncio.create_task(follow())
+        await settle()
+        assert not reader.done() and not got  # pending: the follower waits
+        e.runner_connected(Hello("r1", capacity=Capacity(), protocol_version=1))
+        await settle()
+        e.output(tid, 1, 0, b"line 1\n")
+        await settle()
+        assert got == [b"line 1\n"]
+        e.output(tid, 1, 7, b"line 2\n")
+        e.attempt_finished("r1", AttemptResult(tid, 1, TaskState.SUCCEEDED, exit_code=0))
+        await asyncio.wait_for(reader, 2)
+        assert b"".join(got) == b"line 1\nline 2\n"
+        assert e.store.output(tid, 1) == (0, b"line 1\nline 2\n")
+        e.store.close()
+
+    asyncio.run(go())
+
+
+def test_operator_drain_survives_restart(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        e = engine(tmp_path, clock)
+        e.runner_connected(Hello("r1", capacity=Capacity(), protocol_version=1))
+        e.drain("r1")
+        e.store.close()
+        e2 = engine(tmp_path, clock)
+        s = e2.runner_connected(Hello("r1", capacity=Capacity(), protocol_version=1))
+        e2.submit([TaskSpec(name="a", shell="true")])
+        await settle()
+        assert not [c for c in drain(s) if isinstance(c, AssignCmd)]
+        assert e2.executor("r1").state.value == "draining"
+        e2.drain("r1", undrain=True)
+        await settle()
+        assert [c.task_id for c in drain(s) if isinstance(c, AssignCmd)] == ["1"]
+        e2.store.close()
+
+    asyncio.run(go())

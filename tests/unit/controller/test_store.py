@@ -72,7 +72,9 @@ def test_schema_version_and_executors(tmp_path: Path) -> None:
     assert st._db.execute("PRAGMA user_version").fetchone()[0] == VERSION
     st.upsert_executor("r1", 5.0, "h:1", "0.1.0", Capacity(slots=2, gpus=(0, 1)), {"a": "b"})
     st.upsert_executor("r1", 6.0, "h:2", "0.1.0", Capacity(slots=2, gpus=(0, 1)), {"a": "b"})
-    assert st.executors() == [("r1", 6.0, Capacity(slots=2, gpus=(0, 1)), {"a": "b"}, "h:2", "0.1.0")]
+    assert st.executors() == [("r1", 6.0, Capacity(slots=2, gpus=(0, 1)), {"a": "b"}, "h:2", "0.1.0", False)]
+    st.set_executor_drained("r1", True)
+    assert st.executors()[0][-1] is True
     st.close()
 
 
@@ -105,4 +107,19 @@ def test_recovery_after_kill_9(tmp_path: Path) -> None:
     running = [a for a in st.active_tasks() if a.state is TaskState.RUNNING]
     assert [(a.id, a.attempts, a.executor) for a in running] == [("8", 1, "r1")]
     assert st.max_id() == 500
+    st.close()
+
+
+def test_migrates_an_older_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    from dtask_controller.schema import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    db.executescript("BEGIN;" + MIGRATIONS[0] + "; PRAGMA user_version = 1; COMMIT;")
+    db.execute("INSERT INTO executors (name, first_seen, last_seen) VALUES ('old', 1, 2)")
+    db.close()
+    st = Store(tmp_path / "c.db")
+    assert st._db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+    assert st.executors()[0][0] == "old" and st.executors()[0][-1] is False
     st.close()

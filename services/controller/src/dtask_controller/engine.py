@@ -82,6 +82,7 @@ class Engine:
         self._depth = 0
         self._dispatch_scheduled = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._task_waiters: dict[str, asyncio.Event] = {}
 
     # ---- lifecycle ----
 
@@ -104,11 +105,12 @@ class Engine:
                 deps = [d for d in t.deps]
                 finished = self.store.task_states(d for d in deps if d not in self.scheduler)
                 self._apply(self.scheduler.add(t.id, t.spec, deps, finished, t.attempts, t.retries_used))
-        for name, _seen, cap, labels, address, version in self.store.executors():
+        for name, _seen, cap, labels, address, version, drained in self.store.executors():
             self.registry.restore(name)
             rec = self.registry.get(name)
             if rec is not None:
                 rec.capacity, rec.labels, rec.address, rec.version = cap, labels, address, version
+                rec.drained = drained
                 if name not in running_on:
                     rec.gone = True
         log.info("store %s: %d pending, %d running on %d executors, %d finished%s", self.store.path, pending,
@@ -171,6 +173,15 @@ class Engine:
 
     def _task_event(self, kind: ev.TaskEventKind, task_id: str) -> None:
         self.publish(lambda: ev.TaskEvent(kind, self.task(task_id)))
+        if task_id in self._task_waiters:
+            self.after(lambda: self._task_waiters.pop(task_id).set() if task_id in self._task_waiters else None)
+
+    def task_changed(self, task_id: str) -> asyncio.Event:
+        """An event set the next time the task changes (dispatched, finished, requeued, ...)."""
+        event = self._task_waiters.get(task_id)
+        if event is None:
+            event = self._task_waiters[task_id] = asyncio.Event()
+        return event
 
     def _kick(self) -> None:
         if not self._dispatch_scheduled:
@@ -366,9 +377,11 @@ class Engine:
     def drain(self, name: str, undrain: bool = False) -> ExecutorInfo:
         if self.registry.get(name) is None:
             raise NotFound(f"no executor named {name!r}; list them with ListExecutors (dtask executors)")
-        self.registry.set_draining(name, not undrain)
+        with self.change():
+            self.store.set_executor_drained(name, not undrain)
+            draining = self.registry.set_draining(name, not undrain)
         if self.scheduler.known_executor(name):
-            self.scheduler.set_draining(name, not undrain)
+            self.scheduler.set_draining(name, draining)
         log.info("executor %s %s", name, "takes work again" if undrain else "draining: no new work")
         if self.hub.active:
             self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(name)))
@@ -427,8 +440,7 @@ class Engine:
         if old is not None:
             old.send(None)
         session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s))
-        self.scheduler.executor_up(name, hello.capacity, hello.labels,
-                                   draining=bool(self.registry.get(name) and self.registry.get(name).draining))  # type: ignore[union-attr]
+        self.scheduler.executor_up(name, hello.capacity, hello.labels, draining=self.registry.draining(name))
         with self.change():
             self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,
                                        hello.labels)
@@ -497,9 +509,10 @@ class Engine:
             tail.append(offset, data)
 
     def set_runner_draining(self, name: str, draining: bool) -> None:
-        self.registry.set_draining(name, draining)
+        now = self.registry.set_draining(name, draining, by_runner=True)
         if self.scheduler.known_executor(name):
-            self.scheduler.set_draining(name, draining)
+            self.scheduler.set_draining(name, now)
+        log.info("executor %s %s", name, "drains (its own request)" if draining else "no longer drains itself")
         self._kick()
 
     def attempt_finished(self, name: str, r: AttemptResult) -> None:

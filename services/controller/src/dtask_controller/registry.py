@@ -23,10 +23,15 @@ class ExecutorRecord:
     last_seen: float = 0.0
     session: int = 0
     connected: bool = False
-    draining: bool = False
+    drained: bool = False  # by an operator (kept across sessions and restarts)
+    runner_draining: bool = False  # the runner said so itself
     dead: bool = False
     gone: bool = False
     usage: deque[UsageSample] = field(default_factory=deque)
+
+    @property
+    def draining(self) -> bool:
+        return self.drained or self.runner_draining
 
 
 class Registry:
@@ -59,7 +64,7 @@ class Registry:
         rec.version, rec.protocol_version = version, protocol_version
         rec.connected_since, rec.last_seen, rec.session = now, now, self._next_session
         rec.connected, rec.dead, rec.gone = True, False, False
-        rec.draining = rec.draining or draining
+        rec.runner_draining = draining
         return rec.session, replaced
 
     def restore(self, name: str) -> None:
@@ -96,10 +101,20 @@ class Registry:
         if rec is not None:
             rec.usage.append(sample)
 
-    def set_draining(self, name: str, draining: bool) -> None:
+    def set_draining(self, name: str, draining: bool, *, by_runner: bool = False) -> bool:
+        """Record an operator's (or the runner's own) drain; returns whether the executor drains now."""
         rec = self._records.get(name)
-        if rec is not None:
-            rec.draining = draining
+        if rec is None:
+            return False
+        if by_runner:
+            rec.runner_draining = draining
+        else:
+            rec.drained = draining
+        return rec.draining
+
+    def draining(self, name: str) -> bool:
+        rec = self._records.get(name)
+        return bool(rec and rec.draining)
 
     def check(self) -> list[tuple[str, ExecutorState]]:
         """Liveness transitions since the last check: (name, DEAD) or (name, GONE)."""

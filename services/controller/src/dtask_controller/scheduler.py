@@ -307,7 +307,7 @@ class Scheduler:
         running = old.running if old else set()
         gpus = list(capacity.gpus)
         ex = _Executor(name, capacity, dict(labels), max(capacity.slots, 1), capacity.cpus, capacity.memory_mb,
-                       gpus, draining=draining or bool(old and old.draining))
+                       gpus, draining=draining)
         self._executors[name] = ex
         for tid in running:
             e = self._tasks.get(tid)

@@ -62,6 +62,10 @@ MIGRATIONS: tuple[str, ...] = (
         labels TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: an operator's drain survives restarts
+    """
+    ALTER TABLE executors ADD COLUMN drained INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

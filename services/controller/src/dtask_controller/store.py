@@ -249,13 +249,17 @@ class Store:
 
     # ---- reads ----
 
-    def executors(self) -> list[tuple[str, float, Capacity, dict[str, str], str, str]]:
-        rows = self._db.execute("SELECT name, last_seen, capacity, labels, address, version FROM executors")
+    def set_executor_drained(self, name: str, drained: bool) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE executors SET drained = ? WHERE name = ?", (int(drained), name))
+
+    def executors(self) -> list[tuple[str, float, Capacity, dict[str, str], str, str, bool]]:
+        rows = self._db.execute("SELECT name, last_seen, capacity, labels, address, version, drained FROM executors")
         out = []
-        for name, seen, cap, labels, address, version in rows:
+        for name, seen, cap, labels, address, version, drained in rows:
             c = json.loads(cap)
             c["gpus"] = tuple(c.get("gpus", ()))
-            out.append((name, seen, Capacity(**c), json.loads(labels), address, version))
+            out.append((name, seen, Capacity(**c), json.loads(labels), address, version, bool(drained)))
         return out
 
     def counts(self) -> dict[TaskState, int]:

@@ -70,8 +70,12 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int) -> A
 async def output(engine: Engine, task_id: str, attempt: int, follow: bool) -> AsyncIterator[OutputChunk]:
     """The stored tail of an attempt; with follow, new output until the attempt ends."""
     task = engine.task(task_id)
+    while follow and not task.attempts and not task.state.finished:
+        await engine.task_changed(task_id).wait()  # wait for the first dispatch
+        task = engine.task(task_id)
     if not task.attempts:
-        raise Conflict(f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched")
+        raise Conflict(f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched, "
+                       "or follow it (follow waits for the dispatch)")
     number = attempt or task.attempts[-1].number
     if number > len(task.attempts) or number < 0:
         raise NotFound(f"task {task_id} has no attempt {attempt}; it has {len(task.attempts)}")
