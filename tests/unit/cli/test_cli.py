@@ -236,3 +236,13 @@ def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path)
     r = run("--certs", str(fresh), "certs", "ensure")
     assert r.exit_code == 0 and "created a local CA" in r.output
     assert {"ca.crt", "ca.key", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
+
+
+def test_wait_progress_line() -> None:
+    from dtask_common.cli.tasks_cmd import _progress_line
+
+    from tests.unit.cli.fakes import sample_tasks
+
+    line = _progress_line(sample_tasks())
+    assert line.startswith("██████████··········  2/4 finished".replace("  ", " "))
+    assert "\x1b[33m1 pending\x1b[0m" in line and "\x1b[31m1 failed\x1b[0m" in line

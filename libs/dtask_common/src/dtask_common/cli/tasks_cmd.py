@@ -117,7 +117,7 @@ def _progress_line(tasks: list[Task]) -> str:
     parts = [f"{done}/{len(tasks)} finished"]
     for s in TaskState:
         if counts[s]:
-            parts.append(output.state_cell(f"{counts[s]} {s.value}"))
+            parts.append(click.style(f"{counts[s]} {s.value}", fg=output.STATE_COLOURS.get(s)))
     return output.bar(done / len(tasks) if tasks else 1.0, 20) + " " + " · ".join(parts)
 
 
