@@ -148,7 +148,7 @@ def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc
     # Executors tab: r1 with usage figures
     tmux.keys("e")
     tmux.wait_for(r"Executor\s+State\s+Run\s+GPU\s+VMem\s+RAM\s+Swap\s+CPU")
-    tmux.wait_for(r"r1\s+busy\s+1/2")
+    tmux.wait_for(r"r1\s+(busy|idle)\s+1/2")
     tmux.keys("t")
 
     # search, then cancel the long task through the yes/no dialog

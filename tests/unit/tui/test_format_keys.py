@@ -72,3 +72,10 @@ def test_markdown_table_lists_every_binding() -> None:
     assert md.count("\n") == len(BINDINGS) + 1
     assert "| global | `Ctrl+E` | Export all tasks to a JSON file |" in md
     assert "`?`, `F1`" in md
+
+
+def test_readme_key_table_is_generated_from_the_bindings() -> None:
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[3] / "clients" / "tui" / "README.md"
+    assert keys.markdown_table() in readme.read_text(), "regenerate with `dtask-tui --keys-markdown`"
