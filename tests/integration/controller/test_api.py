@@ -127,6 +127,9 @@ def test_error_codes(ctl: Proc, home: Path) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "cycle" in msg
         code, msg, _ = await code_of(s.SubmitTasks(pb.SubmitTasksRequest(tasks=[shell("x")] * 10_001)))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "split the batch" in msg
+        huge = [shell(f"h{i}", "echo " + "x" * 100_000) for i in range(200)]  # 20 MB: over the 16 MiB limit
+        code, msg, _ = await code_of(s.SubmitTasks(pb.SubmitTasksRequest(tasks=huge)))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
         code, msg, _ = await code_of(s.ListTasks(pb.ListTasksRequest(page_token="garbage")))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "next_page_token" in msg
         (tid,) = await submit(s, shell("one"))

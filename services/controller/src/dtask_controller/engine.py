@@ -518,6 +518,12 @@ class Engine:
     def attempt_finished(self, name: str, r: AttemptResult) -> None:
         """Record a result (also of a superseded attempt), apply it, and ack it once committed."""
         session = self.sessions.get(name)
+        if not r.task_id.isdigit() or self.store.get_task(r.task_id) is None:
+            log.warning("executor %s reported attempt %d of unknown task %r; acknowledged and ignored", name,
+                        r.attempt, r.task_id)
+            if session is not None:
+                session.send(AckCmd(r.task_id, r.attempt))
+            return
         with self.change():
             self.store.finish_attempt(r.task_id, r.attempt, r.state, finished_at=r.finished_at or self.clock(),
                                       exit_code=r.exit_code, signal=r.signal, error=r.error, result=r.result,
