@@ -194,3 +194,26 @@ def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc
     while not tmux.dead():
         assert time.monotonic() < deadline, "dtask-tui did not exit on q"
         time.sleep(0.1)
+
+
+@pytest.mark.timeout(60)
+def test_tui_with_a_viewer_certificate_shows_actions_unavailable(home: Path, cluster: tuple[Proc, Proc],
+                                                                  tmux: Tmux) -> None:
+    ctrl, _runner = cluster
+    task_id = dtask(home, ctrl.address, "submit", "--name", "sleeper", "--", "sleep 30").strip()
+    certs = home / "certs"
+    env = {"DTASK_HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    tmux.start([str(BIN / "dtask-tui"), "--controller", ctrl.address, "--cert", str(certs / "viewer.crt"),
+                "--key", str(certs / "viewer.key")], env)
+    tmux.wait_for(r"viewer \(viewer\) ⇆ .*connected")
+    tmux.wait_for(r"sleeper\s+running")
+    tmux.wait_for(r"\(viewer: read-only\)")
+    tmux.keys("c")
+    tmux.wait_for(r"cancel is unavailable: this is a viewer certificate")
+    assert "Cancel task" not in tmux.screen()
+    assert json.loads(dtask(home, ctrl.address, "task", task_id, "--json"))["state"] == "running"
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while not tmux.dead():
+        assert time.monotonic() < deadline, "dtask-tui did not exit on q"
+        time.sleep(0.1)
