@@ -168,6 +168,7 @@ class TuiState:
         self._view: list[str] | None = None
         self._view_pos: dict[str, int] = {}
         self._exec_view: list[str] | None = None
+        self._natural_keys: dict[str, tuple[object, ...]] = {}
 
     # ---- events -------------------------------------------------------------------------
     def apply(self, event: WatchEvent) -> None:
@@ -357,21 +358,31 @@ class TuiState:
 
     def _sort_key(self) -> Callable[[Task], Any]:
         key = self.sort
+        nat = self._natural
         if key == "name":
-            return lambda t: (natural(t.name), natural(t.id))
+            return lambda t: (nat(t.name), nat(t.id))
         if key == "state":
-            return lambda t: (STATE_RANK.get(t.state, 9), natural(t.id))
+            return lambda t: (STATE_RANK.get(t.state, 9), nat(t.id))
         if key == "executor":
-            return lambda t: (t.executor == "", t.executor, natural(t.id))
+            return lambda t: (t.executor == "", t.executor, nat(t.id))
         if key == "dispatched":
-            return lambda t: (_num(t.dispatched_at), natural(t.id))
+            return lambda t: (_num(t.dispatched_at), nat(t.id))
         if key == "finished":
-            return lambda t: (_num(t.finished_at), natural(t.id))
+            return lambda t: (_num(t.finished_at), nat(t.id))
         if key == "duration":
-            return lambda t: (_num(self.elapsed(t)), natural(t.id))
+            return lambda t: (_num(self.elapsed(t)), nat(t.id))
         if key == "attempts":
-            return lambda t: (len(t.attempts), natural(t.id))
-        return lambda t: (_num(t.submitted_at), natural(t.id))
+            return lambda t: (len(t.attempts), nat(t.id))
+        return lambda t: (_num(t.submitted_at), nat(t.id))
+
+    def _natural(self, text: str) -> tuple[object, ...]:
+        """natural(text), remembered (ids and names repeat on every sort)."""
+        key = self._natural_keys.get(text)
+        if key is None:
+            if len(self._natural_keys) > 200_000:
+                self._natural_keys.clear()
+            key = self._natural_keys[text] = natural(text)
+        return key
 
     def view(self) -> list[str]:
         """Ids of the tasks shown, in display order (recomputed only after a relevant change)."""
