@@ -152,3 +152,13 @@ def test_shell_names_of_the_original(dtask: Dtask) -> None:
     r = dtask("shell", "-c", code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("'") == 18
+
+
+def test_follow_logs_of_a_task_that_has_not_started(dtask: Dtask) -> None:
+    [first] = dtask("submit", "--name", "first", "--", "sleep 1.5").stdout.split()
+    [second] = dtask("submit", "--name", "second", "--after", first, "--", "echo second ran").stdout.split()
+    assert json.loads(dtask("task", second, "--json").stdout)["state"] == "pending"
+    f = dtask("logs", "-f", second, timeout=30)
+    assert f.returncode == 0, f.stderr
+    assert f.stdout == "second ran\n"
+    assert dtask("logs", second).stdout == "second ran\n"

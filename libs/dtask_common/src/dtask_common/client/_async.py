@@ -14,7 +14,7 @@ from grpc import aio
 
 from dtask_common import events as ev
 from dtask_common.client import _connection as c
-from dtask_common.client.errors import ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
+from dtask_common.client.errors import Conflict, ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
@@ -179,8 +179,20 @@ class AsyncController:
     async def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> AsyncIterator[bytes]:
         if not follow:
             await self.task(task_id)
-        async for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data):
-            yield data
+        while True:
+            started = False
+            try:
+                async for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow),
+                                               c.output_data):
+                    started = True
+                    yield data
+                return
+            except Conflict:
+                if not follow or started or (await self.task(task_id)).state is not TaskState.PENDING:
+                    raise
+            async for event in self.watch(include_usage=False, include_progress=False):
+                if c.dispatched(event, task_id):
+                    break
 
     async def watch(self, include_usage: bool = True, include_progress: bool = True,
                     timeout: float | None = None) -> AsyncIterator[ev.WatchEvent]:

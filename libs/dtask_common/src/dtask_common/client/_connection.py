@@ -270,3 +270,10 @@ def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, 
         if k in values and not isinstance(values[k], tuple):
             values[k] = (values[k],) if isinstance(values[k], str) else tuple(values[k])
     return TaskSpec(**values)
+
+
+def dispatched(event: ev.WatchEvent, task_id: str) -> bool:
+    """True when the event shows the task past PENDING (its output can be followed)."""
+    body = event.body
+    tasks = body.tasks if isinstance(body, ev.Snapshot) else [body.task] if isinstance(body, ev.TaskEvent) else []
+    return any(t.id == task_id and t.state is not TaskState.PENDING for t in tasks)

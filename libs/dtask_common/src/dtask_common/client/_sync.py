@@ -13,7 +13,7 @@ from dtask.v1 import controller_pb2_grpc
 
 from dtask_common import events as ev
 from dtask_common.client import _connection as c
-from dtask_common.client.errors import ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
+from dtask_common.client.errors import Conflict, ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
@@ -173,10 +173,29 @@ class Controller:
     # ---- streams ----
 
     def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> Iterator[bytes]:
-        """An attempt's output (0: the latest attempt); with follow, until the attempt ends."""
+        """An attempt's output (0: the latest attempt); with follow, until the attempt ends.
+
+        Following a task that has not started yet waits for its dispatch first.
+        """
         if not follow:
             self.task(task_id)  # NotFound before streaming
-        return self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data)
+            return self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data)
+        return self._follow(task_id, attempt)
+
+    def _follow(self, task_id: str, attempt: int) -> Iterator[bytes]:
+        while True:
+            started = False
+            try:
+                for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, True), c.output_data):
+                    started = True
+                    yield data
+                return
+            except Conflict:
+                if started or self.task(task_id).state is not TaskState.PENDING:
+                    raise
+            for event in self.watch(include_usage=False, include_progress=False):
+                if c.dispatched(event, task_id):
+                    break
 
     def watch(self, include_usage: bool = True, include_progress: bool = True,
               timeout: float | None = None) -> Iterator[ev.WatchEvent]:
