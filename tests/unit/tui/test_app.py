@@ -345,3 +345,20 @@ def test_dtask_tui_does_not_import_the_wire_protocol() -> None:
     offenders = [p.name for p in src.rglob("*.py") if re.search(r"^\s*(from|import)\s+(dtask\.v1|grpc)\b",
                                                                  p.read_text(), re.M)]
     assert offenders == []
+
+
+def test_mouse_click_focuses_a_row_and_wheel_scrolls() -> None:
+    async def t() -> None:
+        app = await started(FakeController())
+        app.state.set_layout(Layout.TABLE)
+        app.render_text(SIZE)
+        # rows: top bar, filter bar, table header, then tasks t1..t6
+        assert app.root.mouse_event(SIZE, "mouse press", 1, 5, 3 + 3, True)
+        assert app.state.focus_task == "t4"
+        app.root.mouse_event(SIZE, "mouse press", 5, 5, 10, True)
+        assert app.state.focus_task == "t6"
+        app.root.mouse_event(SIZE, "mouse press", 4, 5, 10, True)
+        assert app.state.focus_task == "t3"
+        await app.stop()
+
+    run(t)

@@ -59,6 +59,15 @@ class Root(urwid.WidgetWrap[urwid.Widget]):
         self.app.keypress(key)
         return None
 
+    def mouse_event(self, size: tuple[int, int], event: str, button: int, col: int, row: int,  # type: ignore[override]
+                    focus: bool) -> bool | None:
+        if self.app.dialog is not None:
+            return True  # the dialog is modal: keys only
+        handled = self._w.mouse_event(size, event, button, col, row, focus)
+        if handled:
+            self.app.refresh()
+        return handled
+
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
         if size != self.app.size:
             self.app.size = size
@@ -69,7 +78,8 @@ class TuiApp:
     """State + widgets + controller feed + actions; run() owns the terminal."""
 
     def __init__(self, client: ControllerClient, state: TuiState | None = None, *,
-                 export_dir: Path | None = None, poll_interval: float = 1.0):
+                 export_dir: Path | None = None, poll_interval: float = 1.0, mouse: bool = True):
+        self.mouse = mouse
         self.client = client
         self.state = state or TuiState(client.address)
         self.export_dir = export_dir or Path.cwd()
@@ -121,7 +131,7 @@ class TuiApp:
         screen = urwid.display.raw.Screen()
         cols, _rows = screen.get_cols_rows()
         self.state.set_layout(layout_for_width(cols))
-        self.loop = urwid.MainLoop(self.root, palette(), screen=screen, handle_mouse=False,
+        self.loop = urwid.MainLoop(self.root, palette(), screen=screen, handle_mouse=self.mouse,
                                    event_loop=urwid.AsyncioEventLoop(loop=aloop))
         with contextlib.suppress(Exception):
             # Ctrl+Q and Ctrl+S reach the program instead of pausing the terminal

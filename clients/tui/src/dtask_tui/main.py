@@ -17,8 +17,9 @@ from dtask_tui.keys import markdown_table
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @global_options
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Write a debug log here (the screen is the UI).")
+@click.option("--no-mouse", is_flag=True, help="Leave the mouse to the terminal (text selection).")
 @click.option("--keys-markdown", is_flag=True, help="Print the key bindings as a Markdown table and exit.")
-def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
+def cli(log_file: str | None, no_mouse: bool, keys_markdown: bool, **options: object) -> None:
     """Watch and steer a dtask cluster in the terminal: tasks, progress, executors, usage."""
     if keys_markdown:
         click.echo(markdown_table())
@@ -39,7 +40,7 @@ def cli(log_file: str | None, keys_markdown: bool, **options: object) -> None:
         client = AsyncController(ctx.address, certs=ctx.certs, cert=ctx.cert, key=ctx.key, config=ctx.config())
     except DtaskError as exc:
         raise click.ClickException(exc.message) from None
-    app = TuiApp(client, export_dir=Path.cwd())
+    app = TuiApp(client, export_dir=Path.cwd(), mouse=not no_mouse)
     try:
         app.run()
     except KeyboardInterrupt:

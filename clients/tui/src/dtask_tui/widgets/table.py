@@ -11,6 +11,7 @@ from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import Markup, to_canvas
 from dtask_tui.widgets.palette import focus
 
+WHEEL_ROWS = 3
 ESSENTIAL = 9  # columns of this priority or more are never dropped
 
 
@@ -74,6 +75,22 @@ class TableView(urwid.Widget):
 
     def empty_text(self) -> str:
         return "nothing to show"
+
+    # mouse ----------------------------------------------------------------------------------
+    def mouse_event(self, size: tuple[int, int], event: str, button: int, col: int, row: int,  # type: ignore[override]
+                    focus: bool) -> bool:
+        """Click focuses a row; the wheel moves the focus three rows."""
+        if event != "mouse press":
+            return False
+        if button == 1 and row >= 1:
+            index = self.top + row - 1
+            if index < len(self.row_ids()):
+                self.state.set_focus_index(index)
+            return True
+        if button in (4, 5):
+            self.state.move_focus(-WHEEL_ROWS if button == 4 else WHEEL_ROWS)
+            return True
+        return False
 
     # drawing --------------------------------------------------------------------------------
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
