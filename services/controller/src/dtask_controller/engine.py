@@ -132,6 +132,9 @@ class Engine:
             s.send(None)
         self.hub.close_all()
         self.flush()
+        self.tails.end_all()  # output followers end their streams
+        for event in self._task_waiters.values():
+            event.set()
 
     def _liveness_interval(self) -> float:
         return max(0.05, min(0.5, self.settings.dead_after_s / 5))

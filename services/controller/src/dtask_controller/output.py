@@ -78,6 +78,11 @@ class OutputTails:
             tail.finish()
         return tail
 
+    def end_all(self) -> None:
+        """Wake every follower for the last time (the controller stops)."""
+        for tail in self._tails.values():
+            tail.finish()
+
     def take_dirty(self) -> list[tuple[str, int, int, bytes]]:
         """(task_id, attempt, start, bytes) of every tail changed since the last call."""
         out = []
