@@ -30,6 +30,7 @@ from dtask_tui.widgets.tasks import FilterBar, TaskTable
 
 log = logging.getLogger(__name__)
 
+HELP_SCROLL = {"up": -1, "down": 1, "page up": -10, "page down": 10}
 MIN_REDRAW_INTERVAL = 0.1  # at most 10 redraws per second
 TICK_SECONDS = 1.0
 OUTPUT_DEBOUNCE_S = 0.15
@@ -94,7 +95,7 @@ class TuiApp:
         self.cluster_bar = ClusterBar(st)
         self.details = DetailsView(st)
         self.output_view = OutputView(st)
-        self.help = HelpView()
+        self.help = HelpView(st)
         self.dialog: Dialog | None = None
         self.search_edit: urwid.Edit | None = None
         self.root = Root(self)
@@ -198,8 +199,10 @@ class TuiApp:
                 body = urwid.Columns([("weight", 3, table), (1, urwid.AttrMap(urwid.SolidFill("│"), "dim")),
                                       ("weight", 2, self.details)])
         if st.show_help:
+            width = max(20, min(cols - 2, 140))
+            height = max(5, min(rows - 4, HelpView.wanted_rows(width - 2) + 2))
             body = urwid.Overlay(urwid.AttrMap(urwid.LineBox(self.help, title="Help"), "row"), body,
-                                 "center", max(20, min(cols - 2, 90)), "middle", max(5, rows - 4))
+                                 "center", width, "middle", height)
         if self.dialog is not None:
             width = min(cols - 2, self.dialog.width)
             body = urwid.Overlay(self.dialog, body, "center", width, "middle", min(rows, self.dialog.height(width)))
@@ -225,6 +228,8 @@ class TuiApp:
             self._search_key(key)
         elif self.state.show_help and key == "esc":
             self.state.show_help = False
+        elif self.state.show_help and key in HELP_SCROLL:
+            self.state.help_top = max(0, self.state.help_top + HELP_SCROLL[key])
         else:
             command = keys.lookup(self.context(), key)
             if command is not None:
@@ -259,7 +264,7 @@ class TuiApp:
         st = self.state
         return {
             Command.QUIT: self.quit,
-            Command.HELP: lambda: setattr(st, "show_help", not st.show_help),
+            Command.HELP: self._toggle_help,
             Command.TAB_TASKS: lambda: self._tab(Tab.TASKS),
             Command.TAB_EXECUTORS: lambda: self._tab(Tab.EXECUTORS),
             Command.NEXT_TAB: lambda: self._tab(Tab.EXECUTORS if st.tab is Tab.TASKS else Tab.TASKS),
@@ -287,6 +292,10 @@ class TuiApp:
             Command.DRAIN: self._drain,
             Command.EXPORT: self._open_export,
         }
+
+    def _toggle_help(self) -> None:
+        self.state.show_help = not self.state.show_help
+        self.state.help_top = 0
 
     def quit(self) -> None:
         self.quitting = True

@@ -152,6 +152,7 @@ class TuiState:
         self.tab = Tab.TASKS
         self.layout = Layout.HORIZONTAL
         self.show_help = False
+        self.help_top = 0
         self.task_filter = Filter.ALL
         self.search = ""
         self.sort = "id"

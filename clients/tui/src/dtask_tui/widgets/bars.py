@@ -139,17 +139,49 @@ def _clip(line: Markup, cols: int) -> Markup:
 
 
 class HelpView(LinesBox):
-    """Every key binding, from the bindings table."""
+    """Every key binding, from the bindings table; two columns when wide, scrolled with ↑↓ when tall."""
+
+    def __init__(self, state: TuiState):
+        super().__init__()
+        self.state = state
+
+    @staticmethod
+    def wanted_rows(cols: int) -> int:
+        """Rows that show every binding at this width."""
+        n = len(keys.help_rows()) + len({ctx for ctx, _, _ in keys.help_rows()})
+        return 1 + -(-n // (2 if cols >= 100 else 1))
 
     def lines(self, cols: int, rows: int) -> list[Markup]:
-        out: list[Markup] = [[("title", " Keys  (? or F1 or Esc closes)")]]
+        entries: list[Markup] = []
         last = ""
         for ctx, keys_text, text in keys.help_rows():
             if ctx != last:
-                out.append([("header", fit(f" {ctx}", cols))])
+                entries.append([("header", f" {ctx}")])
                 last = ctx
-            out.append([("key", fit(f"  {keys_text}", 22)), ("row", text)])
-        if len(out) > rows:
-            # two columns when tall enough is not possible: keep what fits
-            out = out[:rows]
+            entries.append([("key", f"  {keys_text}"), ("row", text)])
+        title: Markup = [("title", " Keys  (? F1 Esc close, ↑↓ scroll)")]
+        body = max(1, rows - 1)
+        ncols = 2 if cols >= 100 else 1
+        width = (cols - (ncols - 1) * 2) // ncols
+        per = -(-len(entries) // ncols)  # ceil
+        columns = [entries[i * per:(i + 1) * per] for i in range(ncols)]
+        height = max(len(c) for c in columns)
+        top = max(0, min(self.state.help_top, height - body))
+        self.state.help_top = top
+        out: list[Markup] = [title]
+        for r in range(top, min(height, top + body)):
+            line: Markup = []
+            for c, column in enumerate(columns):
+                cell = column[r] if r < len(column) else [("row", "")]
+                line += _cell(cell, width) + ([("row", "  ")] if c < ncols - 1 else [])
+            out.append(line)
         return out
+
+
+def _cell(cell: Markup, width: int) -> Markup:
+    """A help entry fitted to width: header rows span it, key rows align their text."""
+    if len(cell) == 1:
+        attr, text = cell[0]
+        return [(attr, fit(text, width))]
+    (kattr, ktext), (tattr, ttext) = cell
+    return [(kattr, fit(ktext, 22)), (tattr, fit(ttext, max(0, width - 22)))]
