@@ -369,14 +369,14 @@ def test_help_scrolls_on_a_small_terminal() -> None:
         app = await started(FakeController())
         press(app, "?")
         small = "\n".join(app.render_text((80, 24)))
-        assert "Tasks tab" in small and "Top of the output" not in small
+        assert "Switch tab" in small and "Top of the output" not in small
         press(app, *["down"] * 40)
         small = "\n".join(app.render_text((80, 24)))
-        assert "Top of the output" in small and "Tasks tab" not in small
+        assert "Top of the output" in small and "Switch tab" not in small
         press(app, "?", "?")  # reopening starts at the top again
-        assert "Tasks tab" in "\n".join(app.render_text((80, 24)))
+        assert "Switch tab" in "\n".join(app.render_text((80, 24)))
         wide = "\n".join(app.render_text((160, 48)))
-        assert "Tasks tab" in wide and "Top of the output" in wide  # two columns: everything fits
+        assert "Switch tab" in wide and "Top of the output" in wide  # two columns: everything fits
         await app.stop()
 
     run(t)
