@@ -46,10 +46,10 @@ run-runner: certs
 	$(BIN)/dtask runner --controller $(CONTROLLER) $(if $(NAME),--name $(NAME)) $(if $(SLOTS),--slots $(SLOTS)) $(if $(GPUS),--gpus $(GPUS)) $(foreach l,$(LABELS),--label $(l)) $(ARGS)
 
 tui: certs
-	$(BIN)/dtask-tui --controller $(CONTROLLER)
+	$(BIN)/dtask-tui --controller $(CONTROLLER) $(ARGS)
 
 demo: certs
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(ARGS)
 
 bench: install
 	$(BIN)/python -m bench
