@@ -380,3 +380,21 @@ def test_help_scrolls_on_a_small_terminal() -> None:
         await app.stop()
 
     run(t)
+
+
+def test_polling_that_loses_the_controller_shows_reconnecting() -> None:
+    async def t() -> None:
+        fc = FakeController(watch_error=DtaskError("the controller does not serve Watch", "UNIMPLEMENTED"))
+        app = await started(fc)
+        await until(lambda: app.state.connection.state is ConnState.POLLING)
+
+        async def gone(*_: Any, **__: Any) -> Any:
+            raise ControllerUnavailable("cannot reach the controller at 127.0.0.1:50051")
+
+        fc.tasks = gone  # type: ignore[method-assign]
+        await until(lambda: app.state.connection.state is ConnState.RECONNECTING)
+        assert "cannot reach the controller" in screen(app)
+        assert "train-1" in screen(app)  # the last picture stays on screen
+        await app.stop()
+
+    run(t)

@@ -252,7 +252,8 @@ class TuiApp:
         """Do what a command means in the current context."""
         st = self.state
         if command in ACTIONS and not st.connection.can_act:
-            st.say(f"{command.value} is unavailable: this is a viewer certificate (read-only)", "error")
+            verb = {Command.PAUSE: "pause/resume"}.get(command, command.value)
+            st.say(f"{verb} is unavailable: this is a viewer certificate (read-only)", "error")
             return
         handler = self._handlers().get(command)
         if handler is not None:

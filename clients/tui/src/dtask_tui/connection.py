@@ -89,6 +89,10 @@ class Feed:
     async def poll_once(self) -> None:
         """One complete picture from the unary queries."""
         c = self.client
-        tasks, executors, usage, queue = await asyncio.gather(
-            c.tasks(), c.executors(), c.resource_usage(history=self.state.history), c.queue())
-        self.state.replace_all(tasks, executors, usage, queue)
+        results = await asyncio.gather(c.tasks(), c.executors(), c.resource_usage(history=self.state.history),
+                                       c.queue(), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        tasks, executors, usage, queue = results
+        self.state.replace_all(tasks, executors, usage, queue)  # type: ignore[arg-type]
