@@ -265,8 +265,12 @@ def test_output_view_follows_the_task() -> None:
         assert "epoch 2 loss=0.7" in s
         assert ("logs", ("t1", 1, True)) in fc.calls
         press(app, "home")
-        assert "line 1-" in screen(app)
+        assert "line 1-3 of 3" in screen(app)
         press(app, "f")
+        assert "following" in screen(app)
+        press(app, "up")
+        assert "line 1-3 of 3" in screen(app)
+        press(app, "down")  # back at the end: follows again
         assert "following" in screen(app)
         press(app, "esc")
         assert not app.state.output_open and "Dispatched" in screen(app)

@@ -93,6 +93,9 @@ class TuiApp:
         self.task_table = TaskTable(st)
         self.exec_table = ExecutorTable(st)
         self.cluster_bar = ClusterBar(st)
+        for table in (self.task_table, self.exec_table):
+            table.on_select = st.set_focus_index
+            table.on_scroll = st.move_focus
         self.details = DetailsView(st)
         self.output_view = OutputView(st)
         self.help = HelpView(st)
@@ -229,7 +232,7 @@ class TuiApp:
         elif self.state.show_help and key == "esc":
             self.state.show_help = False
         elif self.state.show_help and key in HELP_SCROLL:
-            self.state.help_top = max(0, self.state.help_top + HELP_SCROLL[key])
+            self.state.help_top = max(0, min(self.help.max_top, self.state.help_top + HELP_SCROLL[key]))
         else:
             command = keys.lookup(self.context(), key)
             if command is not None:
@@ -316,8 +319,10 @@ class TuiApp:
         st = self.state
         if st.output_open:
             lines = len(st.output.lines()) if st.output else 0
-            top = st.output_top if st.output_top is not None else max(0, lines - self._page() - 1)
-            st.output_top = max(0, top + delta)
+            last = max(0, lines - self.output_view.body_rows)
+            top = st.output_top if st.output_top is not None else last
+            top = max(0, min(last, top + delta))
+            st.output_top = None if top >= last and delta > 0 else top  # scrolled to the end: follow again
         else:
             st.move_focus(delta)
 

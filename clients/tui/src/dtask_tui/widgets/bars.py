@@ -58,6 +58,7 @@ class Banner(LineBar):
     def __init__(self, state: TuiState):
         super().__init__()
         self.state = state
+        self.max_top = 0  # the last scroll position that still fills the panel (from the last render)
 
     @staticmethod
     def needed(state: TuiState) -> bool:
@@ -144,6 +145,7 @@ class HelpView(LinesBox):
     def __init__(self, state: TuiState):
         super().__init__()
         self.state = state
+        self.max_top = 0  # the last scroll position that still fills the panel (from the last render)
 
     @staticmethod
     def wanted_rows(cols: int) -> int:
@@ -167,7 +169,7 @@ class HelpView(LinesBox):
         columns = [entries[i * per:(i + 1) * per] for i in range(ncols)]
         height = max(len(c) for c in columns)
         top = max(0, min(self.state.help_top, height - body))
-        self.state.help_top = top
+        self.max_top = max(0, height - body)
         out: list[Markup] = [title]
         for r in range(top, min(height, top + body)):
             line: Markup = []

@@ -14,12 +14,14 @@ class OutputView(LinesBox):
         super().__init__()
         self.state = state
         self.page = 10
+        self.body_rows = 10
 
     def lines(self, cols: int, rows: int) -> list[Markup]:
         st = self.state
         o = st.output
         body = max(0, rows - 1)
         self.page = max(1, body - 1)
+        self.body_rows = body
         task = st.tasks.get(o.task_id) if o else None
         name = task.name if task else (o.task_id if o else "")
         lines = o.lines() if o else []
@@ -28,7 +30,6 @@ class OutputView(LinesBox):
             mode = "following"
         else:
             top = max(0, min(st.output_top, max(0, len(lines) - body)))
-            st.output_top = top
             mode = f"line {top + 1}-{min(len(lines), top + body)} of {len(lines)}"
         state = task.state.value if task else ""
         attempt = f" attempt {o.attempt}" if o and o.attempt else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import urwid
@@ -58,6 +59,8 @@ class TableView(urwid.Widget):
         self.state = state
         self.top = 0
         self.page = 10
+        self.on_select: Callable[[int], None] | None = None  # a click on row index
+        self.on_scroll: Callable[[int], None] | None = None  # the wheel: rows to move
 
     # subclasses -----------------------------------------------------------------------------
     def row_ids(self) -> list[str]:
@@ -84,11 +87,11 @@ class TableView(urwid.Widget):
             return False
         if button == 1 and row >= 1:
             index = self.top + row - 1
-            if index < len(self.row_ids()):
-                self.state.set_focus_index(index)
+            if index < len(self.row_ids()) and self.on_select is not None:
+                self.on_select(index)
             return True
-        if button in (4, 5):
-            self.state.move_focus(-WHEEL_ROWS if button == 4 else WHEEL_ROWS)
+        if button in (4, 5) and self.on_scroll is not None:
+            self.on_scroll(-WHEEL_ROWS if button == 4 else WHEEL_ROWS)
             return True
         return False
 
