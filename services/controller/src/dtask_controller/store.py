@@ -300,26 +300,32 @@ class Store:
     def list_tasks(self, *, states: Sequence[TaskState] = (), tag: str = "", executor: str = "",
                    name_contains: str = "", after: int = 0, limit: int = 100) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages."""
-        where, args = self._filter(states, tag, executor, name_contains)
-        total = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", args).fetchone()[0]
-        tasks = self._load(f"SELECT {_TASK_COLS} FROM tasks WHERE {where} AND id > ? ORDER BY id LIMIT ?",
-                           (*args, after, limit))
-        return tasks, int(total)
+        where, args = self._filter(states, executor, name_contains)
+        cols = ", ".join(f"tasks.{c.strip()}" for c in _TASK_COLS.split(","))
+        if tag:  # walk the tag index in id order instead of building the set of tagged ids
+            source = "task_tags JOIN tasks ON tasks.id = task_tags.task_id"
+            where, args = f"task_tags.tag = ? AND {where}", [tag, *args]
+            count_q = ("SELECT COUNT(*) FROM task_tags WHERE tag = ?" if len(args) == 1
+                       else f"SELECT COUNT(*) FROM {source} WHERE {where}")
+            page_q = (f"SELECT {cols} FROM {source} WHERE {where} AND task_tags.task_id > ? "
+                      "ORDER BY task_tags.task_id LIMIT ?")
+        else:
+            count_q = f"SELECT COUNT(*) FROM tasks WHERE {where}"
+            page_q = f"SELECT {cols} FROM tasks WHERE {where} AND tasks.id > ? ORDER BY tasks.id LIMIT ?"
+        total = self._db.execute(count_q, args).fetchone()[0]
+        return self._load(page_q, (*args, after, limit)), int(total)
 
     @staticmethod
-    def _filter(states: Sequence[TaskState], tag: str, executor: str, name_contains: str) -> tuple[str, list[Any]]:
+    def _filter(states: Sequence[TaskState], executor: str, name_contains: str) -> tuple[str, list[Any]]:
         clauses, args = ["1"], []  # type: ignore[var-annotated]
         if states:
-            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            clauses.append(f"tasks.state IN ({','.join('?' * len(states))})")
             args.extend(s.value for s in states)
-        if tag:
-            clauses.append("id IN (SELECT task_id FROM task_tags WHERE tag = ?)")
-            args.append(tag)
         if executor:
-            clauses.append("executor = ?")
+            clauses.append("tasks.executor = ?")
             args.append(executor)
         if name_contains:
-            clauses.append("instr(name, ?) > 0")
+            clauses.append("instr(tasks.name, ?) > 0")
             args.append(name_contains)
         return " AND ".join(clauses), args
 
