@@ -69,3 +69,25 @@ def test_drain_state() -> None:
     connect(r)
     r.set_draining("a", True)
     assert r.state("a", 1) is ExecutorState.DRAINING
+
+
+def test_gone_counts_from_the_end_of_the_session() -> None:
+    clock = Clock()
+    r = Registry(3.0, 60.0, 60, clock)
+    token = connect(r)
+    clock.t += 50  # silent but still connected: dead, not gone
+    assert r.check() == [("a", ExecutorState.DEAD)]
+    r.disconnect("a", token)
+    clock.t += 20
+    assert r.check() == []
+    clock.t += 40.5
+    assert r.check() == [("a", ExecutorState.GONE)]
+
+
+def test_connected_but_silent_for_twice_lost_after_is_gone() -> None:
+    clock = Clock()
+    r = Registry(3.0, 60.0, 60, clock)
+    connect(r)
+    clock.t += 121
+    assert r.check() == [("a", ExecutorState.GONE)]
+    assert not r.get("a").connected  # type: ignore[union-attr]

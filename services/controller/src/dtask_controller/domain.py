@@ -104,4 +104,4 @@ class Settings:
     output_tail_bytes: int = 1024 * 1024
     usage_interval_s: float = 1.0
     flush_interval_s: float = 0.5
-    watch_queue: int = 20_000
+    watch_queue: int = 10_000

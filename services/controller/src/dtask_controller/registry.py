@@ -21,6 +21,7 @@ class ExecutorRecord:
     protocol_version: int = 0
     connected_since: float | None = None
     last_seen: float = 0.0
+    disconnected_at: float = 0.0
     session: int = 0
     connected: bool = False
     drained: bool = False  # by an operator (kept across sessions and restarts)
@@ -70,7 +71,8 @@ class Registry:
     def restore(self, name: str) -> None:
         """An executor known from the store (controller restart): it has lost_after_s to reconnect."""
         if name not in self._records:
-            self._records[name] = ExecutorRecord(name, last_seen=self._clock(), dead=True,
+            now = self._clock()
+            self._records[name] = ExecutorRecord(name, last_seen=now, disconnected_at=now, dead=True,
                                                  usage=deque(maxlen=self.history))
 
     def disconnect(self, name: str, session: int) -> bool:
@@ -79,6 +81,7 @@ class Registry:
         if rec is None or rec.session != session:
             return False
         rec.connected = False
+        rec.disconnected_at = self._clock()
         return True
 
     def is_current(self, name: str, session: int) -> bool:
@@ -124,7 +127,9 @@ class Registry:
             if rec.gone:
                 continue
             silent = now - rec.last_seen
-            if silent >= self.lost_after_s and not rec.connected or silent >= self.lost_after_s * 2:
+            no_session = now - rec.disconnected_at if not rec.connected else 0.0
+            # gone: no session for lost_after_s (or a session silent for twice that long)
+            if no_session >= self.lost_after_s or silent >= self.lost_after_s * 2:
                 rec.dead = rec.gone = True
                 rec.connected = False
                 out.append((rec.name, ExecutorState.GONE))
