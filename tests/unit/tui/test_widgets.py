@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from dtask_common.models import Identity
 from dtask_tui.app import TuiApp
@@ -77,6 +79,7 @@ def test_failed_task_shows_its_error_in_details(size: tuple[int, int]) -> None:
     find(lines, "Error")
     find(lines, "RuntimeError: CUDA out of memory")
     find(lines, "Schedule   retries 1")
+    assert re.search(r"t4 train-4 +failed: RuntimeError", "\n".join(lines))
     find(lines, "failed")
 
 
@@ -174,6 +177,7 @@ def test_disconnected_banner_and_paused_indicator() -> None:
     app.state.set_connection(ConnState.RECONNECTING, "cannot reach the controller at 127.0.0.1:50051")
     lines = app.render_text((120, 30))
     assert "PAUSED" in lines[0]
+    assert "pending (paused)" in lines[find(lines, "t2 train-2")]
     assert "reconnecting" in lines[0]
     assert "Disconnected" in lines[1] and "cannot reach the controller" in lines[1]
     attrs = attrs_of_row(app.root, (120, 30), 0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dtask_common.models import TaskState
+import re
+
+from dtask_common.models import Task, TaskState
 
 from dtask_tui.format import clock, duration, fit, progress_bar
 from dtask_tui.state import Filter, TuiState
@@ -61,7 +63,7 @@ class TaskTable(TableView):
                 if t.state is TaskState.RUNNING:
                     out.append(progress_bar(t.progress, c.width))
                 else:
-                    out.append([(attr, t.state.value)])
+                    out.append([(attr, state_note(t, st.queue.paused))])
             elif c.key == "executor":
                 out.append([(attr, t.executor or "-")])
             elif c.key == "dispatched":
@@ -82,6 +84,22 @@ class TaskTable(TableView):
             title = c.title + (arrow if c.key == st.sort else "")
             titles.append(fit(title, c.width, c.align))
         return [("header", fit(" ".join(titles), cols))]
+
+
+EXIT_PREFIX = re.compile(r"^exit code (-?\d+):\s*")
+
+
+def state_note(t: Task, paused: bool) -> str:
+    """The state, with why when it helps: the error's first line, waiting on dependencies, paused."""
+    if t.state in (TaskState.FAILED, TaskState.LOST) and t.error:
+        first = EXIT_PREFIX.sub(r"exit \1: ", t.error.strip().splitlines()[0])
+        return f"{t.state.value}: {first}"
+    if t.state is TaskState.PENDING:
+        if paused:
+            return "pending (paused)"
+        if t.spec.depends_on:
+            return "pending (after " + ", ".join(t.spec.depends_on) + ")"
+    return t.state.value
 
 
 FILTER_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pending", Filter.RUNNING: "Running",
