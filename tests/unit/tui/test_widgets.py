@@ -194,3 +194,16 @@ def test_help_panel_lists_bindings() -> None:
     lines = app.render_text((160, 48))
     find(lines, "Export all tasks to a JSON file")
     find(lines, "Ctrl+E")
+
+
+def test_output_view_wraps_long_lines_and_follows_the_end() -> None:
+    app = make_app()
+    app.state.output_open = True
+    tail = app.state.output_for("t1", 1)
+    tail.add(("x" * 150 + "END\n").encode() + b"".join(f"line {i}\n".encode() for i in range(100)))
+    lines = app.render_text((80, 24))
+    assert "Output of train-1 (t1) attempt 1" in lines[1] and "following" in lines[1]
+    assert lines[-2].startswith("line 99")
+    app.state.output_top = 0
+    lines = app.render_text((80, 24))
+    assert lines[2] == "x" * 80 and lines[3].startswith("x" * 70 + "END")

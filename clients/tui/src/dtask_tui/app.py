@@ -318,8 +318,7 @@ class TuiApp:
     def _move(self, delta: int) -> None:
         st = self.state
         if st.output_open:
-            lines = len(st.output.lines()) if st.output else 0
-            last = max(0, lines - self.output_view.body_rows)
+            last = max(0, self.output_view.total - self.output_view.body_rows)
             top = st.output_top if st.output_top is not None else last
             top = max(0, min(last, top + delta))
             st.output_top = None if top >= last and delta > 0 else top  # scrolled to the end: follow again
