@@ -161,3 +161,23 @@ def test_operator_drain_survives_restart(tmp_path: Path) -> None:
         e2.store.close()
 
     asyncio.run(go())
+
+
+def test_restart_keeps_dependencies_on_later_tasks_of_a_submission(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        e = engine(tmp_path, clock)
+        ids = e.submit([TaskSpec(name="train", shell="true", depends_on=("prep",)),
+                        TaskSpec(name="prep", shell="true")])
+        e.store.close()
+        e2 = engine(tmp_path, clock)
+        assert e2.task(ids[0]).state is TaskState.PENDING  # waits for prep (a later id), not failed
+        s = e2.runner_connected(Hello("r1", capacity=Capacity(), protocol_version=1))
+        await settle()
+        assert [c.task_id for c in drain(s) if isinstance(c, AssignCmd)] == [ids[1]]
+        e2.attempt_finished("r1", AttemptResult(ids[1], 1, TaskState.SUCCEEDED, exit_code=0))
+        await settle()
+        assert [c.task_id for c in drain(s) if isinstance(c, AssignCmd)] == [ids[0]]
+        e2.store.close()
+
+    asyncio.run(go())

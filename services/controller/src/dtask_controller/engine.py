@@ -93,18 +93,33 @@ class Engine:
         self.scheduler.paused = self.store.get_meta("paused") == "1"
         running_on: set[str] = set()
         pending = 0
-        for t in self.store.active_tasks():
+        active = list(self.store.active_tasks())
+        for t in active:
             if t.state is TaskState.RUNNING:
                 self.scheduler.restore_running(t.id, t.spec, t.attempts, t.executor, t.gpu_ids, t.retries_used)
                 stored = self.store.output(t.id, t.attempts)
                 self.tails.open(t.id, t.attempts, *(stored or (0, b"")))
                 running_on.add(t.executor)
-        for t in self.store.active_tasks():
-            if t.state is TaskState.PENDING:
-                pending += 1
-                deps = [d for d in t.deps]
-                finished = self.store.task_states(d for d in deps if d not in self.scheduler)
-                self._apply(self.scheduler.add(t.id, t.spec, deps, finished, t.attempts, t.retries_used))
+        waiting = {t.id: t for t in active if t.state is TaskState.PENDING}
+        pending = len(waiting)
+        outside = {d for t in waiting.values() for d in t.deps if d not in waiting and d not in self.scheduler}
+        finished = self.store.task_states(outside)
+        added: set[str] = set()
+        for root in waiting:  # dependencies first: a task may depend on a later one of its submission
+            stack = [root]
+            while stack:
+                tid = stack[-1]
+                if tid in added:
+                    stack.pop()
+                    continue
+                todo = [d for d in waiting[tid].deps if d in waiting and d not in added and d not in stack]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                stack.pop()
+                added.add(tid)
+                t = waiting[tid]
+                self._apply(self.scheduler.add(t.id, t.spec, t.deps, finished, t.attempts, t.retries_used))
         for name, _seen, cap, labels, address, version, drained in self.store.executors():
             self.registry.restore(name)
             rec = self.registry.get(name)

@@ -281,15 +281,18 @@ class Store:
         return out
 
     def active_tasks(self) -> Iterator[ActiveTask]:
-        """Pending and running tasks in submission order, with their current attempt."""
+        """Pending and running tasks in submission order, with their current attempt and dependencies."""
+        deps: dict[int, list[str]] = {}
+        for tid, dep in self._db.execute(
+                "SELECT task_id, dep_id FROM task_deps WHERE task_id IN "
+                "(SELECT id FROM tasks WHERE state IN ('pending', 'running')) ORDER BY task_id, dep_id"):
+            deps.setdefault(tid, []).append(str(dep))
         q = ("SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids FROM tasks t "
              "LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
              "WHERE t.state IN ('pending', 'running') ORDER BY t.id")
         for tid, spec, state, attempts, retries, executor, gpus in self._db.execute(q).fetchall():
-            deps = tuple(str(d) for (d,) in self._db.execute(
-                "SELECT dep_id FROM task_deps WHERE task_id = ?", (tid,)))
             yield ActiveTask(str(tid), spec_from_json(spec), TaskState(state), attempts, retries, executor,
-                             tuple(json.loads(gpus)) if gpus else (), deps)
+                             tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())))
 
     def get_task(self, task_id: str, db: sqlite3.Connection | None = None) -> Task | None:
         if not task_id.isdigit():
