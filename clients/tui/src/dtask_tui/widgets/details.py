@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
-from dtask_tui.format import chart, clip, duration, fit, meter, pct, progress_bar, size, sparkline, stamp
+from dtask_tui.format import chart, clip, clock, duration, fit, meter, pct, progress_bar, size, sparkline, stamp
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, STATE_ATTR, level_attr
@@ -163,7 +163,11 @@ def executor_lines(st: TuiState, ex: ExecutorInfo, cols: int, rows: int) -> list
     cap = ex.capacity
     out: list[Markup] = [[("title", f" {ex.name}"), ("row", "  "), (attr, ex.state.value),
                           ("dim", f"  v{ex.version}" if ex.version else "")]]
-    out.append(kv("Address", ex.address or "-") + [("label", "   connected "), ("value", stamp(ex.connected_since))])
+    now = st.clock()
+    up = f" (up {duration(now - ex.connected_since)})" if ex.connected_since and not ex.dead else ""
+    out.append(kv("Address", ex.address or "-") + [("label", "   connected "),
+                                                     ("value", stamp(ex.connected_since) + up)])
+
     capacity = f"{cap.slots} slots"
     if cap.cpus:
         capacity += f", {cap.cpus:g} cpus"
@@ -184,7 +188,8 @@ def executor_lines(st: TuiState, ex: ExecutorInfo, cols: int, rows: int) -> list
             extra = f"   RAM {size(u.ram_used_bytes)}/{size(u.ram_total_bytes)}"
         if u.load_avg:
             extra += "   load " + " ".join(f"{x:.2f}" for x in u.load_avg)
-        out.append(kv("Sampled", stamp(u.at) + extra))
+        ago = f" ({duration(max(0.0, now - u.at))} ago)"
+        out.append(kv("Sampled", clock(u.at, now) + ago + extra, "dead" if ex.dead else "value"))
         for g in u.gpus:
             mem = f" of {size(g.memory_total_bytes)}" if g.memory_total_bytes else ""
             out.append([("label", fit(f"  GPU {g.index}", LABEL_W)),
