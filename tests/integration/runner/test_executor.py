@@ -248,3 +248,8 @@ def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
     assert r.state is TaskState.SUCCEEDED, r.error
     assert r.peak_rss_bytes > 150 * 1024 * 1024
     assert r.cpu_time_s > 0.3
+
+
+def test_stdin_is_empty(tmp_path: Path) -> None:
+    r, log, _ = run_one(tmp_path, TaskSpec(argv=("cat",), timeout_s=10))
+    assert r.state is TaskState.SUCCEEDED and log == b""

@@ -95,6 +95,7 @@ class Executor:
         self.watchdog = Watchdog() if watchdog else None
         self.prefix = pdeathsig_prefix()
         self.running: dict[tuple[str, int], Execution] = {}
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
     def start(self, req: AttemptRequest, sink: Sink) -> Execution:
         """Start the attempt now; await `execution.done` for its result."""
@@ -112,6 +113,8 @@ class Executor:
             await asyncio.gather(*(e.done for e in executions), return_exceptions=True)
         if self.watchdog is not None:
             self.watchdog.close()
+        with contextlib.suppress(OSError):
+            os.close(self.devnull)
 
     def _build(self, req: AttemptRequest, result_file: Path) -> tuple[list[str], str, dict[str, str]]:
         spec = req.spec
@@ -228,7 +231,7 @@ class Execution:
             if self._stop_requested.is_set():
                 raise SpawnError(self._cancel_reason)
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                argv, cwd=cwd, env=env, stdin=self.executor.devnull, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             )
         except (SpawnError, OSError, ValueError) as exc:
