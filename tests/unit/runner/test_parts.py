@@ -92,3 +92,22 @@ def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:
     assert offsets == sorted(offsets) and offsets[0] == 0
     assert all(len(c.data) <= 1000 for c in sent)
     assert len(sent) < 20  # coalesced, not one message per line
+
+
+def test_gpus_through_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU on this machine: a stand-in nvidia-smi prints what the real one prints for the query.
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\ncase \"$*\" in *--query-gpu*) printf '0, NVIDIA A100, 35, 1024, 40960\\n"
+                   "1, NVIDIA A100, 90, 30720, 40960\\n';; *) exit 9;; esac\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    from dtask_runner.usage import open_gpu_reader
+
+    reader = open_gpu_reader()
+    assert reader is not None and reader.name == "nvidia-smi"
+    assert detect_gpus("auto", reader) == (0, 1)
+    sample = UsageSampler(reader).sample()
+    assert [(g.index, g.util_percent, g.memory_percent) for g in sample.gpus] == [(0, 35.0, 2.5), (1, 90.0, 75.0)]
+    assert sample.gpu_percent == pytest.approx(62.5)
+    smi.write_text("#!/bin/sh\nexit 3\n")  # the driver goes away: GPU entries disappear, sampling goes on
+    assert UsageSampler(reader).sample().gpus == ()
