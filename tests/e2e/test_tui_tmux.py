@@ -149,6 +149,8 @@ def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc
     tmux.keys("e")
     tmux.wait_for(r"Executor\s+State\s+Run\s+GPU\s+VMem\s+RAM\s+Swap\s+CPU")
     tmux.wait_for(r"r1\s+(busy|idle)\s+1/2")
+    first_sample = tmux.wait_for(r"Sampled\s+(\d\d:\d\d:\d\d)")[1]
+    tmux.wait_for(r"Sampled\s+(?!" + first_sample + r")\d\d:\d\d:\d\d", 5)  # usage arrives every second
     tmux.keys("t")
 
     # search, then cancel the long task through the yes/no dialog
