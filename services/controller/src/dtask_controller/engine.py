@@ -209,6 +209,8 @@ class Engine:
     # ---- effects of the scheduler ----
 
     def _apply(self, effects: Sequence[Effect], result: dict[str, Any] | None = None) -> None:
+        if not effects:
+            return
         now = self.clock()
         with self.change():
             for e in effects:

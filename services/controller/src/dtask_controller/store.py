@@ -29,9 +29,14 @@ class StoreLocked(RuntimeError):
     """Another controller process holds the store."""
 
 
+_SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
+
+
 def spec_to_json(spec: TaskSpec) -> str:
-    d = asdict(spec)
+    d: dict[str, Any] = {f: getattr(spec, f) for f in _SPEC_FIELDS}
     d["env"], d["labels"] = dict(spec.env), dict(spec.labels)
+    r = spec.resources
+    d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return json.dumps(d, separators=(",", ":"))
 
 
