@@ -93,6 +93,9 @@ def test_grpcurl_list_describe_health(controller: Proc, home: Path) -> None:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "rpc SubmitTasks" in out.stdout and "all or nothing" in out.stdout
+    out = subprocess.run([*base, controller.address, "describe", "dtask.v1.Controller.ListTasks"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "rpc ListTasks" in out.stdout and "paged" in out.stdout, out.stderr
     out = subprocess.run([*base, controller.address, "describe", "dtask.v1.OutputChunk"],
                          capture_output=True, text=True, timeout=30)
     assert "bytes data = 4;" in out.stdout

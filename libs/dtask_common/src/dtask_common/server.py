@@ -98,7 +98,12 @@ class DocumentedReflection(ReflectionServicer):
         return self._swap(super()._file_by_filename(request, filename))
 
     def _file_containing_symbol(self, request, fully_qualified_name):  # type: ignore[no-untyped-def]
-        return self._swap(super()._file_containing_symbol(request, fully_qualified_name))
+        response = super()._file_containing_symbol(request, fully_qualified_name)
+        if response.HasField("error_response") and "." in fully_qualified_name:
+            # The descriptor pool does not index methods: look up the service that holds it.
+            parent = fully_qualified_name.rsplit(".", 1)[0]
+            response = super()._file_containing_symbol(request, parent)
+        return self._swap(response)
 
 
 def bind_in_range(
