@@ -269,3 +269,11 @@ def test_executor_down_takes_no_work() -> None:
     assert s.assign() == []
     s.executor_up("a", Capacity(), {})
     assert placed(s.assign()) == [("1", "a")]
+
+
+def test_work_spreads_over_executors() -> None:
+    s = sched_with(("a", Capacity(slots=4)), ("b", Capacity(slots=4)))
+    for i in range(1, 5):
+        s.add(str(i), spec())
+    got = placed(s.assign())
+    assert sorted(e for _, e in got) == ["a", "a", "b", "b"]

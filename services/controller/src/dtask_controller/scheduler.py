@@ -151,7 +151,7 @@ class Scheduler:
         ex = self._executors.get(executor)
         if not ex:
             return []
-        return sorted((t, self._tasks[t].attempts) for t in ex.running)
+        return sorted(((t, self._tasks[t].attempts) for t in ex.running), key=lambda x: int(x[0]))
 
     def executor_load(self, executor: str) -> int:
         ex = self._executors.get(executor)
@@ -343,7 +343,7 @@ class Scheduler:
     # ---- dispatch ----
 
     def assign(self) -> list[Dispatch]:
-        """Place ready tasks on executors: priority, then submission order, first fit."""
+        """Place ready tasks on executors: priority, then submission order; each on the least loaded that fits."""
         if self.paused:
             return []
         usable = [ex for ex in self._executors.values() if ex.usable]
@@ -362,7 +362,7 @@ class Scheduler:
             self._clean(heap)
             if not heap:
                 continue
-            ex = next((x for x in usable if x.fits(shape)), None)
+            ex = max((x for x in usable if x.fits(shape)), key=_spread, default=None)
             if ex is None:
                 continue  # nothing free fits this shape this round; every task of it waits
             _, _, tid = heapq.heappop(heap)
@@ -418,6 +418,11 @@ class Scheduler:
             if s:
                 s.discard(e.id)
         e.state = TaskState.CANCELLED  # any heap entry left behind is now skipped
+
+
+def _spread(ex: _Executor) -> tuple[float, int]:
+    """Prefer the executor with the largest share of free slots (spreads work over the cluster)."""
+    return ex.free_slots / max(ex.capacity.slots, 1), ex.free_slots
 
 
 def _dep_error(dep: str, state: TaskState | None) -> str:
