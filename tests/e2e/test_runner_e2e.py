@@ -3,6 +3,7 @@ progress through Watch; a controller restart mid-run; a runner killed with kill 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -194,3 +195,22 @@ def test_runner_kill9_attempt_lost_and_requeued(home: Path, tmp_path: Path) -> N
     finally:
         for p in (r1, r2, ctl):
             p.stop()
+
+
+def test_runner_whose_name_is_not_its_certificate_is_refused_clearly(home: Path) -> None:
+    certs = home / "certs"
+    for ext in ("crt", "key"):  # the certificate of r1 under another runner's name
+        shutil.copy(certs / f"runner-r1.{ext}", certs / f"runner-impostor.{ext}")
+    ctl = controller_proc(home)
+    lo, hi = free_port_range()
+    proc = start_dtask(["runner", "--controller", ctl.address, "--name", "impostor", "--host", "127.0.0.1",
+                        "--port-range", f"{lo}-{hi}"], home)
+    try:
+        m = proc.wait_for(r"ERROR .*refused.*")
+        assert "PERMISSION_DENIED" in m.group(0) and "'r1'" in m.group(0) and "--name r1" in m.group(0)
+        proc.wait_for(r"reconnecting to")
+        with client(home, ctl.address) as c:
+            assert [e.name for e in c.executors()] == []
+    finally:
+        proc.stop()
+        ctl.stop()

@@ -126,7 +126,7 @@ class Session:
             except asyncio.CancelledError:
                 raise
             except grpc.RpcError as exc:
-                self._log_break(exc)
+                self._log_break(exc, welcomed=self.sessions != welcomed)
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("session with %s ended: %s", self.address, exc or "no welcome in time")
             except Exception:
@@ -140,10 +140,14 @@ class Session:
             log.info("reconnecting to %s in %.1f s", self.address, delay)
             await asyncio.sleep(delay)
 
-    def _log_break(self, exc: grpc.RpcError) -> None:
+    def _log_break(self, exc: grpc.RpcError, *, welcomed: bool) -> None:
         code = exc.code() if hasattr(exc, "code") else None
         details = exc.details() if hasattr(exc, "details") else str(exc)
-        if code in _FATAL_HINTS:
+        if code == grpc.StatusCode.INTERNAL and not welcomed:
+            # grpc.aio may turn a refusal at the start of a stream into INTERNAL.
+            log.error("the controller refused this runner's session before welcoming it (%s); its log says why "
+                      "(name/certificate or version mismatch?)", details)
+        elif code in _FATAL_HINTS:
             log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
         elif code == grpc.StatusCode.UNAVAILABLE:
             log.warning("controller %s unavailable: %s", self.address, details)
