@@ -124,6 +124,15 @@ def test_regex_parser_named_groups() -> None:
         parser_for("bogus")
 
 
+def test_parser_for_a_spec() -> None:
+    from dtask_common.models import TaskSpec
+
+    spec = TaskSpec(shell="x", progress="regex", progress_pattern=r"it (?P<step>\d+)")
+    p = parser_for(spec).feed(b"it 5\n")
+    assert p is not None and p.step == 5
+    assert parser_for(TaskSpec(shell="x", progress="none")).feed(b"a: 1 / 2\n") is None
+
+
 def test_none_and_noise() -> None:
     assert parser_for("none").feed(b"train: 1 / 2\n") is None
     auto = parser_for("auto")

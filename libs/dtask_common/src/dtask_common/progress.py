@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dtask_common.models import PROGRESS_GROUPS, Progress
+from dtask_common.models import PROGRESS_GROUPS, Progress, TaskSpec
 
 # How much of the newest output one feed() looks at: progress is "latest wins".
 SCAN_BYTES = 16 * 1024
@@ -252,9 +252,14 @@ BUILTIN = {
 }
 
 
-def parser_for(kind: str = "auto", pattern: str = "") -> ProgressParser:
-    """The parser a task spec asks for: auto (default), tqdm, fraction, regex (with pattern) or none."""
-    kind = kind or "auto"
+def parser_for(kind: str | TaskSpec = "auto", pattern: str = "") -> ProgressParser:
+    """The parser a task spec asks for: auto (default), tqdm, fraction, regex (with pattern) or none.
+
+    `kind` may also be the TaskSpec itself (its progress and progress_pattern are used).
+    """
+    if isinstance(kind, TaskSpec):
+        kind, pattern = kind.progress, kind.progress_pattern
+    kind = str(kind or "auto")
     if kind == "regex":
         if not pattern:
             raise ValueError("progress = 'regex' needs a progress_pattern with named groups")

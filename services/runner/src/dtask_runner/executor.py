@@ -226,7 +226,7 @@ class Execution:
             self.result_path.unlink()
         spec = self.req.spec
         try:
-            self._parser = parser_for(spec.progress, spec.progress_pattern)
+            self._parser = parser_for(spec)
             argv, cwd, env = self.executor._build(self.req, self.result_path)
             if self._stop_requested.is_set():
                 raise SpawnError(self._cancel_reason)
