@@ -258,8 +258,10 @@ def parser_for(kind: str | TaskSpec = "auto", pattern: str = "") -> ProgressPars
     `kind` may also be the TaskSpec itself (its progress and progress_pattern are used).
     """
     if isinstance(kind, TaskSpec):
-        kind, pattern = kind.progress, kind.progress_pattern
-    kind = str(kind or "auto")
+        name, pattern = kind.progress, kind.progress_pattern
+    else:
+        name = kind
+    kind = name or "auto"
     if kind == "regex":
         if not pattern:
             raise ValueError("progress = 'regex' needs a progress_pattern with named groups")
