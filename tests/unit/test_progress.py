@@ -122,6 +122,8 @@ def test_regex_parser_named_groups() -> None:
         parser_for("regex", "")
     with pytest.raises(ValueError):
         parser_for("bogus")
+    with pytest.raises(ValueError, match="regular expression"):
+        parser_for("regex", "(?P<step>")
 
 
 def test_parser_for_a_spec() -> None:

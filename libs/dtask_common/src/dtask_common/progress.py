@@ -127,7 +127,10 @@ def parse_fraction(line: str) -> Progress | None:
 
 def regex_matcher(pattern: str) -> Callable[[str], Progress | None]:
     """A matcher for a user pattern with named groups label, step, total, percent."""
-    rx = re.compile(pattern)
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"progress_pattern is not a valid regular expression: {exc}") from None
     groups = set(rx.groupindex) & set(PROGRESS_GROUPS)
 
     def match(line: str) -> Progress | None:
