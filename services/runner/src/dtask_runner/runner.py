@@ -150,7 +150,7 @@ class Runner:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        if len(self._attempts) >= self.capacity.slots:
+        if len(self.executor.running) >= self.capacity.slots:
             log.warning("attempt %s/%d assigned beyond %d slots; running it anyway", *key, self.capacity.slots)
         execution = self.executor.start(req, self)
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
