@@ -112,7 +112,8 @@ def test_reconnect_keeps_tasks_running_and_reports_once(home: Path, tmp_path: Pa
     try:
         s = fake.session()
         gate = tmp_path / "gate"
-        s.assign("long", 1, shell=f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second")
+        s.assign("long", 1, shell=f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; "
+                                  f"head -c 3000000 /dev/zero | tr '\\0' y; echo second")
         s.next("output", lambda o: o.task_id == "long")
         s.assign("quick", 1, shell="echo quick")
         fin = s.next("finished", lambda f: f.task_id == "quick")  # not acknowledged
@@ -126,6 +127,15 @@ def test_reconnect_keeps_tasks_running_and_reports_once(home: Path, tmp_path: Pa
         unreported = {(r.task_id, r.attempt): r for r in s2.hello.unreported_results}
         assert set(unreported) == {("long", 1), ("quick", 1)}
         assert unreported[("quick", 1)] == fin and unreported[("long", 1)].state == 3
+        # The output written while no controller was there follows, from where it stopped.
+        log = (home / "runner" / "r1" / "logs" / "long.1.log").read_bytes()
+        assert len(log) == len("first\n") + 3_000_000 + len("second\n")
+        got = b""
+        while len(got) < len(log) - 6:
+            chunk = s2.next("output", lambda o: o.task_id == "long")
+            assert chunk.offset == 6 + len(got) and len(chunk.data) <= 64 * 1024
+            got += chunk.data
+        assert b"first\n" + got == log
         # Results in the Hello are not sent again on this session; after the ack they are gone.
         s2.ack("long", 1)
         s2.ack("quick", 1)
