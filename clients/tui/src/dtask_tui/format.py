@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
+from dtask_common.humanize import clock as clock  # shared with the CLI
+from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -34,31 +35,8 @@ def pct(value: float | None, width: int = 0) -> str:
     return text.rjust(width) if width else text
 
 
-def duration(seconds: float | None) -> str:
-    """A duration as '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown)."""
-    if seconds is None or math.isnan(seconds) or seconds < 0:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}:{s % 60:02d}"
-    if s < 86400:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def clock(at: float | None, now: float | None = None) -> str:
-    """A timestamp as HH:MM:SS today, else 'MM-DD HH:MM' ('-' when unknown)."""
-    if at is None:
-        return "-"
-    now = time.time() if now is None else now
-    lt, ln = time.localtime(at), time.localtime(now)
-    if lt[:3] == ln[:3]:
-        return time.strftime("%H:%M:%S", lt)
-    return time.strftime("%m-%d %H:%M", lt)
 
 
 def stamp(at: float | None) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from dtask_common.export import iso, task_to_dict
+from dtask_common.humanize import clock, duration, percent
 from dtask_common.models import (
     Capacity,
     ExecutorInfo,
@@ -39,31 +40,10 @@ STATE_COLOURS: dict[str, str] = {
 # ---- cells ----
 
 
-def clock(t: float | None, now: float | None = None) -> str:
-    """Local time: HH:MM:SS today, else YYYY-MM-DD HH:MM."""
-    if t is None:
-        return "-"
-    now = time.time() if now is None else now
-    lt, ln = time.localtime(t), time.localtime(now)
-    if lt[:3] == ln[:3]:
-        return time.strftime("%H:%M:%S", lt)
-    return time.strftime("%Y-%m-%d %H:%M", lt)
 
 
-def duration(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 60:
-        return f"{s:.1f}s"
-    m, sec = divmod(int(s), 60)
-    if m < 60:
-        return f"{m}m{sec:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
 
 
-def percent(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}%"
 
 
 def bar(fraction: float | None, width: int = 10) -> str:

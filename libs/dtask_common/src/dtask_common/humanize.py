@@ -1,0 +1,38 @@
+"""Human-readable durations, clock times and percentages, shared by the CLI and the TUI."""
+
+from __future__ import annotations
+
+import math
+import time
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as '4.2s', '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown)."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d}"
+    if s < 86400:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def clock(at: float | None, now: float | None = None, *, year: bool = False) -> str:
+    """Local time: HH:MM:SS today, else 'MM-DD HH:MM' (with the year when asked); '-' when unknown."""
+    if at is None:
+        return "-"
+    now = time.time() if now is None else now
+    lt, ln = time.localtime(at), time.localtime(now)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M:%S", lt)
+    return time.strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M", lt)
+
+
+def percent(value: float | None) -> str:
+    """A percentage like '45%' ('-' when unknown)."""
+    return "-" if value is None else f"{value:.0f}%"
