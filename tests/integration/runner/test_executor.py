@@ -253,3 +253,17 @@ def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
 def test_stdin_is_empty(tmp_path: Path) -> None:
     r, log, _ = run_one(tmp_path, TaskSpec(argv=("cat",), timeout_s=10))
     assert r.state is TaskState.SUCCEEDED and log == b""
+
+
+def test_a_killed_watchdog_is_replaced(tmp_path: Path) -> None:
+    async def body(ex: Executor) -> tuple[int, int]:
+        assert ex.watchdog is not None
+        first = ex.watchdog.pid
+        os.kill(first, signal.SIGKILL)
+        assert _wait_gone([first]) == []
+        r = await ex.start(AttemptRequest("w", 1, TaskSpec(argv=("true",))), Recorder()).done
+        assert r.state is TaskState.SUCCEEDED
+        return first, ex.watchdog.pid
+
+    first, second = run_async(tmp_path, body)
+    assert first != second

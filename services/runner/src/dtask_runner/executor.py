@@ -97,6 +97,16 @@ class Executor:
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
+    def live_watchdog(self) -> Watchdog | None:
+        """The watchdog, started again (with every running group) if something killed it."""
+        if self.watchdog is not None and not self.watchdog.alive:
+            log.warning("the watchdog process %d is gone; starting a new one", self.watchdog.pid)
+            self.watchdog = Watchdog()
+            for e in self.running.values():
+                if e.pid:
+                    self.watchdog.add(e.pid)
+        return self.watchdog
+
     def start(self, req: AttemptRequest, sink: Sink) -> Execution:
         """Start the attempt now; await `execution.done` for its result."""
         execution = Execution(self, req, sink)
@@ -241,7 +251,7 @@ class Execution:
                 return self._result(self._cancel_outcome, error=f"stopped before it started: {self._cancel_reason}")
             return self._result(TaskState.FAILED, error=message)
         self.pid = pgid = proc.pid
-        watchdog = self.executor.watchdog
+        watchdog = self.executor.live_watchdog()
         if watchdog is not None:
             watchdog.add(pgid)
         log.info("attempt %s/%d started: pid %d", self.req.task_id, self.req.attempt, pgid)

@@ -51,6 +51,10 @@ class Watchdog:
     def pid(self) -> int:
         return self._proc.pid
 
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def _send(self, line: str) -> None:
         stdin = self._proc.stdin
         if stdin is None:
