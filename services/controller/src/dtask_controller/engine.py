@@ -279,7 +279,7 @@ class Engine:
                 self.after(lambda d=d, spec=spec: log.info(
                     "task %s (%s) dispatched to %s, attempt %d%s", d.task_id, spec.name or spec.command_text[:40],
                     d.executor, d.attempt, f", gpus {list(d.gpu_ids)}" if d.gpu_ids else ""))
-        self._publish_busy({d.executor for d in placed})
+            self.after(lambda: self._publish_busy({d.executor for d in placed}))
 
     def _publish_busy(self, names: set[str]) -> None:
         if self.hub.active:
@@ -538,7 +538,7 @@ class Engine:
     def attempt_finished(self, name: str, r: AttemptResult) -> None:
         """Record a result (also of a superseded attempt), apply it, and ack it once committed."""
         session = self.sessions.get(name)
-        if not r.task_id.isdigit() or self.store.get_task(r.task_id) is None:
+        if r.task_id not in self.scheduler and not self.store.has_task(r.task_id):
             log.warning("executor %s reported attempt %d of unknown task %r; acknowledged and ignored", name,
                         r.attempt, r.task_id)
             if session is not None:
@@ -552,8 +552,8 @@ class Engine:
             self._apply(self.scheduler.attempt_finished(r.task_id, r.attempt, r.state, r.error), result=r.result)
             if session is not None:
                 self.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))
-        self._kick()
-        self._publish_busy({name})
+            self.dispatch()  # refill the freed slot within the same commit
+            self.after(lambda: self._publish_busy({name}))
 
     def check_liveness(self) -> None:
         for name, state in self.registry.check():

@@ -299,6 +299,10 @@ class Store:
             yield ActiveTask(str(tid), spec_from_json(spec), TaskState(state), attempts, retries, executor,
                              tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())))
 
+    def has_task(self, task_id: str) -> bool:
+        return task_id.isdigit() and self._db.execute(
+            "SELECT 1 FROM tasks WHERE id = ?", (int(task_id),)).fetchone() is not None
+
     def get_task(self, task_id: str, db: sqlite3.Connection | None = None) -> Task | None:
         if not task_id.isdigit():
             return None
