@@ -128,6 +128,8 @@ class Engine:
                 rec.drained = drained
                 if name not in running_on:
                     rec.gone = True
+        for name in running_on:
+            self.registry.restore(name)  # no-op when known; else it gets lost_after_s to come back
         log.info("store %s: %d pending, %d running on %d executors, %d finished%s", self.store.path, pending,
                  sum(len(self.scheduler.running_on(n)) for n in running_on), len(running_on),
                  sum(self._finished_counts.values()), " (queue paused)" if self.scheduler.paused else "")
