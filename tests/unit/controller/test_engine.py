@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from dtask_common import events as ev
 from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState
 from dtask_controller import views
-from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, WelcomeCmd
+from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, SlowWatcher, WelcomeCmd
 from dtask_controller.engine import Engine
 from dtask_controller.store import Store
 
@@ -179,5 +180,21 @@ def test_restart_keeps_dependencies_on_later_tasks_of_a_submission(tmp_path: Pat
         await settle()
         assert [c.task_id for c in drain(s) if isinstance(c, AssignCmd)] == [ids[0]]
         e2.store.close()
+
+    asyncio.run(go())
+
+
+def test_watcher_that_stops_reading_its_snapshot_is_dropped(tmp_path: Path) -> None:
+    async def go() -> None:
+        e = engine(tmp_path, Clock())
+        e.submit([TaskSpec(name=f"t{i}", shell="true") for i in range(1200)])
+        stream = views.watch(e, deadline_s=0.05)
+        first = await anext(stream)
+        assert isinstance(first.body, ev.Snapshot) and not first.body.last
+        await asyncio.sleep(0.2)  # the watcher does not read on: its read transaction is closed
+        with pytest.raises(SlowWatcher, match="was not read within"):
+            await anext(stream)
+        assert not e.hub.active
+        e.store.close()
 
     asyncio.run(go())

@@ -23,6 +23,10 @@ class TooLarge(ValueError):
     """A request too large to serve in one call."""
 
 
+class SlowWatcher(RuntimeError):
+    """A watcher too slow to take its snapshot; it is dropped."""
+
+
 class InvalidTasks(ValueError):
     """A rejected submission; `errors` lists every problem."""
 

@@ -16,7 +16,7 @@ from dtask_common.authz import peer_identity
 from dtask_common.models import TaskState, ValidationError
 
 from dtask_controller import session, views
-from dtask_controller.domain import Conflict, InvalidTasks, NotFound, TooLarge
+from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
 
 log = logging.getLogger("dtask.controller")
@@ -29,6 +29,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (SlowWatcher, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
@@ -138,9 +139,12 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             await _fail(context, exc)
 
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
-        async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
-                                       self.engine.settings.usage_history):
-            yield convert.event_to_pb(event)
+        try:
+            async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
+                                           self.engine.settings.usage_history):
+                yield convert.event_to_pb(event)
+        except SlowWatcher as exc:
+            await _fail(context, exc)
 
     # ---- commands ----
 

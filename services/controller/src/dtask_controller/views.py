@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 
 from dtask_common import events as ev
 from dtask_common.models import OutputChunk
 
-from dtask_controller.domain import Conflict, NotFound
+from dtask_controller.domain import Conflict, NotFound, SlowWatcher
 from dtask_controller.engine import Engine
 from dtask_controller.hub import Watcher
 
 SNAPSHOT_TASKS = 500
 CHUNK_BYTES = 64 * 1024
+SNAPSHOT_DEADLINE_S = 60.0
 
 
 async def watch(engine: Engine, exclude_usage: bool = False, exclude_progress: bool = False,
-                history: int = 60) -> AsyncIterator[ev.WatchEvent]:
+                history: int = 60, deadline_s: float = SNAPSHOT_DEADLINE_S) -> AsyncIterator[ev.WatchEvent]:
     """A consistent snapshot in pieces, then every change in order; a fresh snapshot after an overflow."""
     w = engine.hub.subscribe(exclude_usage, exclude_progress)
     try:
         resync = False
         while True:
-            async for item in _snapshot(engine, w, resync, history):
+            async for item in _snapshot(engine, w, resync, history, deadline_s):
                 yield item
             while True:
                 while w.queue and not w.overflowed:
@@ -38,7 +41,8 @@ async def watch(engine: Engine, exclude_usage: bool = False, exclude_progress: b
         engine.hub.unsubscribe(w)
 
 
-async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int) -> AsyncIterator[ev.WatchEvent]:
+async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
+                    deadline_s: float) -> AsyncIterator[ev.WatchEvent]:
     # Everything up to the first read happens in one event-loop turn: no commit can slip between
     # the sequence number, the in-memory state and the store read transaction.
     w.queue.clear()
@@ -46,6 +50,8 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int) -> A
     seq = engine.hub.seq
     at = engine.clock()
     db = engine.store.reader()
+    # A watcher that stops reading must not hold the read transaction (and the WAL) forever.
+    timer = asyncio.get_running_loop().call_later(deadline_s, db.close)
     try:
         db.execute("BEGIN")
         page = engine.store.iter_all(db, 0, SNAPSHOT_TASKS)
@@ -63,7 +69,11 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int) -> A
             if not nxt:
                 return
             page = nxt
+    except sqlite3.ProgrammingError:
+        raise SlowWatcher(f"the snapshot was not read within {deadline_s:g}s; this watcher was dropped, "
+                          "watch again from a client that keeps up") from None
     finally:
+        timer.cancel()
         db.close()
 
 
