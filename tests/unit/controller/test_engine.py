@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from dtask_common import events as ev
-from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState
+from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState, UsageSample
 from dtask_controller import views
 from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, SlowWatcher, WelcomeCmd
 from dtask_controller.engine import Engine
@@ -195,6 +195,31 @@ def test_watcher_that_stops_reading_its_snapshot_is_dropped(tmp_path: Path) -> N
         with pytest.raises(SlowWatcher, match="was not read within"):
             await anext(stream)
         assert not e.hub.active
+        e.store.close()
+
+    asyncio.run(go())
+
+
+def test_snapshot_pieces_stay_small(tmp_path: Path) -> None:
+    async def go() -> None:
+        e = engine(tmp_path, Clock())
+        stream = views.watch(e)
+        empty = await anext(stream)  # no task, no executor: one piece with the queue
+        assert isinstance(empty.body, ev.Snapshot) and empty.body.last and empty.body.queue is not None
+        await stream.aclose()
+        e.runner_connected(Hello("r1", capacity=Capacity(), protocol_version=1))
+        for i in range(60):
+            e.usage("r1", UsageSample(at=float(i), per_cpu_percent=(1.0,) * 64))
+        e.submit([TaskSpec(name=f"t{i}", shell="x" * 20_000) for i in range(120)])  # 2.4 MB of commands
+        pieces = []
+        async for item in views.watch(e):
+            pieces.append(item.body)
+            if item.body.last:  # type: ignore[union-attr]
+                break
+        assert len(pieces) >= 3 and all(isinstance(p, ev.Snapshot) for p in pieces)
+        assert pieces[0].executors and pieces[0].usage and pieces[0].queue  # type: ignore[union-attr]
+        assert sum(len(p.tasks) for p in pieces) == 120  # type: ignore[union-attr]
+        assert all(sum(len(t.spec.shell) for t in p.tasks) <= 1024 * 1024 for p in pieces)  # type: ignore[union-attr]
         e.store.close()
 
     asyncio.run(go())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
 
 from dtask_common import events as ev
-from dtask_common.models import OutputChunk
+from dtask_common.models import ExecutorUsage, OutputChunk, Task
 
 from dtask_controller.domain import Conflict, NotFound, SlowWatcher
 from dtask_controller.engine import Engine
@@ -16,6 +17,8 @@ from dtask_controller.hub import Watcher
 SNAPSHOT_TASKS = 500
 CHUNK_BYTES = 64 * 1024
 SNAPSHOT_DEADLINE_S = 60.0
+PIECE_BYTES = 1024 * 1024
+T = TypeVar("T")
 
 
 async def watch(engine: Engine, exclude_usage: bool = False, exclude_progress: bool = False,
@@ -58,15 +61,24 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
         executors = engine.executors(include_gone=True)
         usage = [engine.registry.usage(e.name, history) for e in executors]
         queue = engine.queue()
-        first = True
+        # Pieces stay under PIECE_BYTES (roughly): executors and queue first, then usage, then tasks.
+        head = ev.Snapshot(executors=executors, queue=queue, last=False)
+        for chunk in _pieces(usage, _usage_size):
+            head.usage = chunk
+            yield ev.WatchEvent(seq, at, head, resync=resync)
+            head, resync = ev.Snapshot(last=False), False
         while True:
             nxt = engine.store.iter_all(db, int(page[-1].id), SNAPSHOT_TASKS) if len(page) == SNAPSHOT_TASKS else []
-            body = ev.Snapshot(tasks=[engine.overlay(t) for t in page], last=not nxt)
-            if first:
-                body.executors, body.usage, body.queue = executors, usage, queue
-            yield ev.WatchEvent(seq, at, body, resync=resync and first)
-            first = False
+            chunks = list(_pieces([engine.overlay(t) for t in page], _task_size))
+            for i, tasks in enumerate(chunks):
+                head.tasks = tasks
+                head.last = not nxt and i == len(chunks) - 1
+                yield ev.WatchEvent(seq, at, head, resync=resync)
+                head, resync = ev.Snapshot(last=False), False
             if not nxt:
+                if not chunks:  # no task at all: the last piece is still to be sent
+                    head.last = True
+                    yield ev.WatchEvent(seq, at, head, resync=resync)
                 return
             page = nxt
     except sqlite3.ProgrammingError:
@@ -75,6 +87,35 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
     finally:
         timer.cancel()
         db.close()
+
+
+def _pieces(items: list[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """Split items into lists of about PIECE_BYTES each (at least one item per list)."""
+    piece: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if piece and total + n > PIECE_BYTES:
+            yield piece
+            piece, total = [], 0
+        piece.append(item)
+        total += n
+    if piece:
+        yield piece
+
+
+def _task_size(t: Task) -> int:
+    s = t.spec
+    n = 300 + len(s.shell) + sum(len(a) for a in s.argv) + len(s.cwd) + len(t.error)
+    n += sum(len(k) + len(v) for k, v in s.env.items()) + sum(len(k) + len(v) for k, v in s.labels.items())
+    n += sum(len(x) for x in s.tags) + sum(len(x) for x in s.depends_on)
+    n += len(repr(t.result)) if t.result else 0
+    return n + sum(200 + len(a.error) + (len(repr(a.result)) if a.result else 0) for a in t.attempts)
+
+
+def _usage_size(u: ExecutorUsage) -> int:
+    samples = [*u.history, *([u.latest] if u.latest else [])]
+    return 100 + sum(100 + 9 * len(x.per_cpu_percent) + 60 * len(x.gpus) for x in samples)
 
 
 async def output(engine: Engine, task_id: str, attempt: int, follow: bool) -> AsyncIterator[OutputChunk]:
