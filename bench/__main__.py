@@ -1,6 +1,8 @@
-"""`python -m bench`: run every benchmark."""
+"""`python -m bench`: run every benchmark (controller, runner end to end, TUI)."""
 
-from bench import controller_bench
+from bench import controller_bench, runner_bench, tui_bench
 
 if __name__ == "__main__":
     controller_bench.main()
+    runner_bench.main()
+    tui_bench.main()
