@@ -88,6 +88,9 @@ def test_exit_codes_and_error_line(tmp_path: Path) -> None:
     # The original's rule: a RuntimeError line fails the attempt even with exit code 0.
     r, _, _ = run_one(tmp_path, TaskSpec(shell="echo 'RuntimeError: nan loss'; exit 0"))
     assert r.state is TaskState.FAILED and r.exit_code == 0 and r.error == "RuntimeError: nan loss"
+    # No error-looking line: the last line of output says what went wrong.
+    r, _, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "no-such-script.py")))
+    assert r.exit_code == 2 and r.error.startswith("exit code 2: ") and "can't open file" in r.error
 
 
 def test_signal_death(tmp_path: Path) -> None:

@@ -75,6 +75,18 @@ def test_last_error_line_and_runtime_error() -> None:
     assert capture(b"all is well\nerrors = 0 seen\n").last_error_line == ""
 
 
+def test_last_line_stands_in_when_no_line_looks_like_an_error() -> None:
+    out = b"python3: can't open file '/w/train.py': [Errno 2] No such file or directory\n\n"
+    for size in (0, 7):
+        cap = capture(out, size=size)
+        assert cap.last_error_line == ""
+        assert cap.error_line == "python3: can't open file '/w/train.py': [Errno 2] No such file or directory"
+    cap = capture(b"ValueError: bad shape\nshutting down\n")
+    assert cap.error_line == "ValueError: bad shape" and cap.last_line == "shutting down"
+    assert capture(b"partial line without newline", size=5).error_line == "partial line without newline"
+    assert capture(b"").error_line == ""
+
+
 def test_values() -> None:
     assert convert_value("12") == 12 and convert_value("-1.5e3") == -1500.0
     assert convert_value("nan") == "nan" and convert_value("True") is True

@@ -358,10 +358,10 @@ class Execution:
         if self._timed_out:
             return self._result(TaskState.FAILED, exit_code, sig, f"timed out after {self.req.spec.timeout_s:g} s")
         if sig is not None:
-            detail = f": {cap.last_error_line}" if cap.last_error_line else ""
+            detail = f": {cap.error_line}" if cap.error_line else ""
             return self._result(TaskState.FAILED, exit_code, sig, f"killed by {_signame(sig)}{detail}")
         if exit_code:
-            detail = f": {cap.last_error_line}" if cap.last_error_line else ""
+            detail = f": {cap.error_line}" if cap.error_line else ""
             return self._result(TaskState.FAILED, exit_code, sig, f"exit code {exit_code}{detail}")
         if cap.runtime_error:
             return self._result(TaskState.FAILED, exit_code, sig, cap.last_error_line or "RuntimeError in the output")

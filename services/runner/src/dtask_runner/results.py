@@ -59,6 +59,7 @@ class ResultCapture:
         self.metrics: dict[str, Any] = {}
         self.marker_result: dict[str, Any] | None = None
         self.last_error_line = ""
+        self.last_line = ""
         self.runtime_error = False
 
     def feed(self, data: bytes) -> None:
@@ -68,14 +69,27 @@ class ResultCapture:
             self._carry = buf[-MAX_LINE:]
             return
         complete, self._carry = buf[: cut + 1], buf[cut + 1:][-MAX_LINE:]
+        self._remember_last_line(complete)
         self._scan(complete)
 
     def close(self) -> None:
         """End of output: the unterminated last line counts too."""
         if self._carry:
             carry, self._carry = self._carry, b""
+            self._remember_last_line(carry)
             self._scan(carry + b"\n")
         self._in_block = False
+
+    def _remember_last_line(self, text: bytes) -> None:
+        """Keep the last non-blank line: the error of a failure that printed no error-looking line."""
+        tail = text[-MAX_LINE:].rstrip()
+        if tail:
+            self.last_line = tail[tail.rfind(b"\n") + 1:].decode("utf-8", "replace").strip()
+
+    @property
+    def error_line(self) -> str:
+        """The last error-looking line, else the last line of output."""
+        return self.last_error_line or self.last_line
 
     def _scan(self, text: bytes) -> None:
         pos, end = 0, len(text)
