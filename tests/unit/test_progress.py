@@ -81,6 +81,13 @@ def test_feed_returns_latest_in_any_chunking(tqdm_output: bytes) -> None:
         assert last is not None and (last.label, last.step, last.total) == ("Epoch 1: loss", 4, 10), size
 
 
+def test_eta_under_a_second_comes_from_the_rate() -> None:
+    p = parser_for("tqdm").feed(b"\rEpoch 3:  72%|#######2  | 36/50 [00:01<00:00, 20.00it/s]")
+    assert p is not None and p.eta_s == pytest.approx(0.7)
+    p = parser_for("tqdm").feed(b"\rEpoch 3: 100%|##########| 50/50 [00:02<00:00, 20.00it/s]")
+    assert p is not None and p.eta_s == 0
+
+
 def test_unterminated_redraw_is_seen_at_once() -> None:
     parser = parser_for("auto")
     p = parser.feed(b"\rtrain:  45%|####5     | 45/100 [00:12<00:15,  3.60it/s]")

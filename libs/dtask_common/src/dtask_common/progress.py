@@ -92,14 +92,18 @@ def parse_tqdm(line: str) -> Progress | None:
         except ValueError:
             return None
         pct = _percent(n, total)
+        rate = parse_rate(m.group("rate"))
+        eta = parse_interval(m.group("eta"))
+        if eta == 0 and rate and total is not None and total > n:
+            eta = (total - n) / rate  # tqdm rounds the last second down to 00:00
         return Progress(
             label=(m.group("label") or "").strip(),
             step=int(n),
             total=int(total) if total is not None else None,
             percent=pct if pct is not None else float(m.group("pct")),
-            rate=parse_rate(m.group("rate")),
+            rate=rate,
             elapsed_s=parse_interval(m.group("elapsed")),
-            eta_s=parse_interval(m.group("eta")),
+            eta_s=eta,
         )
     m = _TQDM_COUNT.match(line)
     if m:
