@@ -64,3 +64,22 @@ def test_parse_role_uri() -> None:
     assert parse_role_uri("dtask://root/x") is None
     assert parse_role_uri("https://x") is None
     assert parse_role_uri("dtask://viewer/") is None
+
+
+def test_runner_certificate_missing_without_ca_key_says_what_to_copy(tmp_path: Path) -> None:
+    """A runner machine holding only copied files: the error names the files and where they come from."""
+    ca_side = tmp_path / "ca"
+    certs.init(ca_side)
+    runner_side = tmp_path / "runner"
+    runner_side.mkdir()
+    (runner_side / "ca.crt").write_bytes((ca_side / "ca.crt").read_bytes())
+    with pytest.raises(CertError) as info:
+        certs.ensure_runner(runner_side, "gpu2")
+    msg = str(info.value)
+    assert f"runner-gpu2.crt and runner-gpu2.key missing in {runner_side}" in msg
+    assert "dtask certs issue --role runner --name gpu2 --out DIR" in msg
+    assert msg.endswith(f"copy DIR/runner-gpu2.crt, DIR/runner-gpu2.key into {runner_side}/")
+    assert sorted(p.name for p in runner_side.iterdir()) == ["ca.crt"]  # nothing made up locally
+    empty = tmp_path / "empty"
+    with pytest.raises(CertError, match=r"DIR/runner-gpu2.key, DIR/ca.crt into "):
+        certs.ensure_runner(empty, "gpu2")

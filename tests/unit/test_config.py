@@ -84,3 +84,26 @@ def test_port_range_flag_forms() -> None:
     assert config.load(None, {"controller.port_range": "7000-7002"}).controller.port_range == (7000, 7002)
     with pytest.raises(ConfigError, match="port_range"):
         config.load(None, {"controller.port_range": "x-y"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"runner.slot": "2"}, "command line: unknown key 'runner.slot' (did you mean 'runner.slots'?); known keys: "),
+        ({"runer.slots": "2"}, "command line: unknown section 'runer' in 'runer.slots' (did you mean 'runner'?)"),
+        ({"client": "x"}, "command line: 'client' is a section; set one of its keys, e.g. client.controller"),
+        ({"client.timeout_s": "abc"}, "command line: client.timeout_s must be a number, got 'abc'"),
+    ],
+)
+def test_override_mistakes_name_the_fix(overrides: dict[str, str], message: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DTASK_CONFIG", raising=False)
+    with pytest.raises(ConfigError) as info:
+        config.load(None, overrides)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_file_key_typo_suggests(tmp_path: Path) -> None:
+    p = write(tmp_path, "[clients]\ncontroller = 'x:1'\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'clients' \(did you mean 'client'\?\)"):
+        config.load(p)

@@ -194,7 +194,7 @@ progress = "bogus"
         ('[[task]]\nname = "n"\n', "t.toml: task 'n' (#1): command: is missing"),
         ('[[task]]\ncommand = 5\n', "t.toml: task #1: command: must be a shell string or a list of strings"),
         ('[[task]]\ncommand = "x"\n[task.matrix]\nlr = [1]\n', "t.toml: task #1: name: is required with a matrix"),
-        ('[[task]]\nname = "m"\ncommand = "x"\n[task.matrix]\nlr = []\n', "t.toml: task 'm' (#1): matrix.lr: must be a non-empty list"),
+        ('[[task]]\nname = "m"\ncommand = "x"\n[task.matrix]\nlr = []\n', "t.toml: task 'm' (#1): matrix.lr: is empty"),
         ('[[task]]\nname = "m"\ncommand = "x"\nretries = 1\nmax_retries = 2\n', "t.toml: task 'm' (#1): retries: is another spelling"),
         ('[[task]]\nname = "m"\ncommand = "x"\nenv = { A = [1] }\n', "t.toml: task 'm' (#1): env.A: must be a string or a number"),
         ('[[task]]\nname = "m"\ncommand = "x"\nmax_retries = 1000\n', "t.toml: task 'm' (#1): max_retries: must be an integer from 0 to 100"),
@@ -218,3 +218,48 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_examples_parse(name: str) -> None:
     specs = taskfile.load(REPO / "examples" / name)
     assert specs and all(not s.errors() for s in specs)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[task]]\nname = "a"\ncommand = "x"\nprogrss = "tqdm"\n',
+         "t.toml: task 'a' (#1): unknown key 'progrss' (did you mean 'progress'?)"),
+        ('[[task]]\nname = "a"\ncomand = "x"\n', "unknown key 'comand' (did you mean 'command'?)"),
+        ('[[task]]\nname = "a"\ncommand = "x"\nresources = { gpu = 1 }\n',
+         "resources.gpu: unknown resource (did you mean 'gpus'?)"),
+        ('[[tasks]]\nname = "a"\ncommand = "x"\n', "unknown top-level key 'tasks' (did you mean 'task'?)"),
+        ('[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["aa"]\n[[task]]\nname = "b"\ncommand = "x"\n',
+         "depends_on: no task named 'aa' in this file (did you mean 'a'?)"),
+        ('name = "a"\ncommand = "x"\n', "t.toml: name, command outside a task: put a [[task]] line above name = ..."),
+        ('[[task]]\nname = "m"\ncommand = "x {lr}"\n[task.matrix]\nlr = 0.1\n',
+         "matrix.lr: must be a list of values, got 0.1; write lr = [0.1]"),
+        ('[[task]]\nname = "a"\ncommand = "x"\ntimeout_s = "2h"\n',
+         "timeout_s: must be a number of seconds, e.g. timeout_s = 7200 for 2 hours, got '2h'"),
+    ],
+)
+def test_mistakes_name_the_fix(text: str, expected: str) -> None:
+    out = problems(text)
+    assert any(expected in p for p in out), out
+
+
+def test_far_off_key_lists_the_allowed_ones() -> None:
+    [line] = problems('[[task]]\nname = "a"\ncommand = "x"\nzzz = 1\n')
+    assert "unknown key 'zzz'; allowed: name, command," in line and "did you mean" not in line
+
+
+def test_unknown_default_key_is_reported_once() -> None:
+    out = problems('[defaults]\nmax_retires = 1\n[[task]]\nname = "a"\ncommand = "x"\n'
+                   '[[task]]\nname = "b"\ncommand = "x"\n')
+    assert out == ["t.toml: defaults: unknown key 'max_retires' (did you mean 'max_retries'?)"]
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'[[task]]\nname = "x"\ncommand = "echo caf\xe9"\n')
+    with pytest.raises(TaskFileError) as info:
+        taskfile.load(latin1)
+    assert info.value.problems == [f"{latin1}: line 3: byte 0xe9 is not UTF-8; save the file as UTF-8"]
+    with pytest.raises(TaskFileError) as info:
+        taskfile.load(tmp_path)
+    assert info.value.problems == [f"{tmp_path}: is a directory; give a .toml task file"]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from tests.e2e.cli.conftest import Dtask, run_dtask
 from tests.integration.client.cluster import Cluster
-from tests.support import free_port_range
+from tests.support import BIN, free_port_range
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parents[3]
@@ -47,7 +57,7 @@ def test_submit_file_wait_tasks_task_logs_export(dtask: Dtask, tmp_path: Path) -
     assert data[2]["attempts"][0]["exit_code"] == 3 and data[2]["finished_at"].endswith("Z")
 
     detail = dtask("task", ids[2]).stdout
-    assert "boom" in detail and "failed" in detail and "1 of 1" in detail
+    assert "boom" in detail and "failed" in detail and "2 (max_retries 1)" in detail
     assert json.loads(dtask("task", ids[0], "--json").stdout)["name"] == "hello-1[n=1]"
 
     assert dtask("logs", ids[0]).stdout.startswith("hello 1\n")
@@ -186,3 +196,94 @@ def test_examples_chain_and_gpu_run(live: Cluster, dtask: Dtask) -> None:
         assert "on GPUs 0,1" in dtask("logs", big["id"]).stdout
     finally:
         gpubox.stop()
+
+
+def _env(live: Cluster) -> dict[str, str]:
+    env = dict(os.environ, DTASK_HOME=str(live.home), DTASK_CONTROLLER=live.address, PYTHONUNBUFFERED="1")
+    env.pop("DTASK_CONFIG", None)
+    return env
+
+
+def test_ctrl_c_during_logs_follow_and_wait_exits_130_quietly(live: Cluster, dtask: Dtask) -> None:
+    [tid] = dtask("submit", "--name", "interrupted", "--", "echo started; sleep 60").stdout.split()
+    try:
+        logs = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", tid], env=_env(live), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert logs.stdout is not None
+        assert logs.stdout.readline() == b"started\n"  # following: the task's first line arrived
+        logs.send_signal(signal.SIGINT)
+        _, err = logs.communicate(timeout=15)
+        assert logs.returncode == 130 and b"Traceback" not in err and b"Aborted" not in err, err
+
+        master, slave = pty.openpty()  # wait draws its progress line on a terminal: proof it is waiting
+        wait = subprocess.Popen([str(BIN / "dtask"), "wait", tid], env=_env(live), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"running" not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 4096)
+        wait.send_signal(signal.SIGINT)
+        assert wait.wait(15) == 130
+        with contextlib.suppress(OSError):
+            while select.select([master], [], [], 0.5)[0]:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        os.close(master)
+        assert b"Traceback" not in seen and b"Aborted" not in seen, seen
+    finally:
+        dtask("cancel", tid)
+
+
+def test_shell_c_errors_are_one_line_with_exit_codes(dtask: Dtask) -> None:
+    r = dtask("shell", "-c", "task('987654321')")
+    assert r.returncode == 6 and r.stderr.startswith("error: no task with id '987654321'"), r.stderr
+    assert "Traceback" not in r.stderr and len(lines(r.stderr)) == 1
+    r = dtask("shell", "-c", "x = (")
+    assert r.returncode == 2 and r.stderr.startswith("error: -c: ") and len(lines(r.stderr)) == 1, r.stderr
+    r = dtask("shell", "-c", "x = finished()\nprint('finished:', x)\nx")
+    assert r.returncode == 0 and r.stdout.splitlines()[0] in ("finished: True", "finished: False"), r.stderr
+    r = dtask("shell", input="task('987654321')\nprint('still here')\n")
+    assert r.returncode == 0 and "NotFound: no task with id '987654321'" in r.stderr
+    assert "Traceback" not in r.stderr and "still here" in r.stdout
+
+
+def test_command_line_mistakes(live: Cluster, dtask: Dtask, tmp_path: Path) -> None:
+    r = dtask("submit", "--name", "latin1", "--", "echo", os.fsdecode(b"caf\xe9"))
+    assert r.returncode == 7 and "Traceback" not in r.stderr, r.stderr
+    assert "task 'latin1' (#1): argv[1]: is not valid UTF-8 (byte 0xe9)" in r.stderr
+    r = dtask("--controller", "localhost", "tasks")
+    assert r.returncode == 2 and "has no port" in r.stderr and len(lines(r.stderr)) == 1
+    r = run_dtask(live.home, live.runners[0].address, "tasks")
+    assert r.returncode == 1 and "is not a dtask controller (a runner's port?" in r.stderr, r.stderr
+
+    with socket.socket() as srv:  # a web server where the controller was expected
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        r = run_dtask(live.home, f"127.0.0.1:{srv.getsockname()[1]}", "tasks")
+    assert r.returncode == 3 and "answers, but not with TLS: it is not a dtask controller" in r.stderr, r.stderr
+
+
+def test_runner_without_its_certificate_says_what_to_copy(live: Cluster, tmp_path: Path) -> None:
+    """A second machine with only ca.crt copied: the runner names the files to fetch, creates nothing."""
+    home = tmp_path / "gpu-box"
+    (home / "certs").mkdir(parents=True)
+    shutil.copy(live.certs / "ca.crt", home / "certs" / "ca.crt")
+    r = run_dtask(home, None, "runner", "--controller", live.address, "--name", "gpu9", timeout=30)
+    assert r.returncode == 4 and len(lines(r.stderr)) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "dtask certs issue --role runner --name gpu9 --out DIR" in r.stderr
+    assert f"copy DIR/runner-gpu9.crt, DIR/runner-gpu9.key into {home / 'certs'}/" in r.stderr
+    assert sorted(p.name for p in (home / "certs").iterdir()) == ["ca.crt"]

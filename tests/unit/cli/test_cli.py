@@ -11,7 +11,7 @@ from click.testing import Result
 from dtask_common.cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
 from dtask_common.cli.submit_cmd import memory_mb, seconds
 from dtask_common.client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
-from dtask_common.models import Resources, TaskState
+from dtask_common.models import Resources, TaskSpec, TaskState
 
 from tests.unit.cli.fakes import FakeController, specs_file
 
@@ -59,14 +59,73 @@ def test_submit_single_quoted_command_runs_in_a_shell(run: Run, fake: FakeContro
         (["submit", "--memory", "lots", "--", "x"], "is not a size"),
         (["submit", "--timeout", "soon", "--", "x"], "is not a duration"),
         (["submit", "--label", "novalue", "--", "x"], "KEY=VALUE"),
-        (["tasks", "--state", "bogus"], "Invalid value for '--state'"),
+        (["tasks", "--state", "bogus"], "'bogus' is not a state"),
+        (["tasks", "--state", "runing"], "(did you mean 'running'?)"),
     ],
 )
 def test_usage_errors(run: Run, fake: FakeController, args: list[str], message: str) -> None:
     r = run(*args)
     assert r.exit_code == USAGE, r.output
     assert message in r.stderr
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr  # one line, no usage block
+    assert "--help`)" in r.stderr and r.stdout == ""
     assert not fake.submitted
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("localhost", "controller address 'localhost' has no port; use HOST:PORT, e.g. localhost:50051"),
+        ("localhost:50O51", "port '50O51' is not a number from 1 to 65535"),
+        ("localhost:99999", "port '99999' is not a number from 1 to 65535"),
+        (":50051", "controller address ':50051' has no host"),
+        ("http://ctrl:50051", "give HOST:PORT without a scheme"),
+        ("::1", "write an IPv6 address in brackets, e.g. [::1]:50051"),
+    ],
+)
+def test_bad_controller_address_is_a_usage_error(run: Run, address: str, message: str) -> None:
+    r = run("--controller", address, "tasks")
+    assert r.exit_code == USAGE, r.output
+    assert r.stderr.startswith(f"error: controller address {address!r}") and message in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_good_controller_addresses_pass() -> None:
+    from dtask_common.client.errors import check_address
+
+    for a in ("localhost:50051", "10.0.0.5:1", "[::1]:50051", "ctrl.example.org:65535"):
+        assert check_address(a) == a
+
+
+def test_non_utf8_command_line_bytes_are_field_errors() -> None:
+    from dtask_common.client import InvalidTask
+    from dtask_common.client._connection import specs_of
+
+    bad = "caf\udce9"  # what Python makes of the byte 0xe9 in argv under a UTF-8 locale
+    with pytest.raises(InvalidTask) as info:
+        specs_of([TaskSpec(name="n", argv=("echo", bad), env={"A": bad})])
+    fields = [(e.field, e.index) for e in info.value.errors]
+    assert fields == [("argv[1]", 0), ("env.A", 0)]
+    assert "is not valid UTF-8 (byte 0xe9)" in info.value.errors[0].message
+
+
+def test_unexpected_exception_is_one_line(run: Run, fake: FakeController) -> None:
+    fake.fail = RuntimeError("boom")
+    r = run("tasks")
+    assert r.exit_code == 1
+    assert r.stderr == "error: internal error: RuntimeError: boom (set DTASK_DEBUG=1 for the traceback)\n"
+
+
+def test_certs_issue_out_lists_every_file_and_where_to_copy(run: Run, tmp_path: Path) -> None:
+    d, out = tmp_path / "certs", tmp_path / "gpu1"
+    assert run("--certs", str(d), "certs", "init").exit_code == 0
+    r = run("--certs", str(d), "certs", "issue", "--role", "runner", "--name", "gpu1", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == ["wrote", str(out / "runner-gpu1.crt"), "wrote", str(out / "runner-gpu1.key"),
+                                "wrote", str(out / "ca.crt")]
+    assert "copy runner-gpu1.crt, runner-gpu1.key, ca.crt into $DTASK_HOME/certs/ on the runner machine" in r.stderr
+    r = run("--certs", str(d), "certs", "init", "--host", "ctrl.example.org")
+    assert "restart a running controller" in r.stderr
 
 
 def test_invalid_task_file_names_file_task_and_field(run: Run, fake: FakeController, tmp_path: Path) -> None:
@@ -125,7 +184,7 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
 def test_task_detail_and_json(run: Run, fake: FakeController) -> None:
     r = run("task", "2")
     assert r.exit_code == 0
-    assert "RuntimeError: nan" in r.stdout and "1 of 1" in r.stdout  # retries used of allowed
+    assert "RuntimeError: nan" in r.stdout and "2 (max_retries 1)" in r.stdout  # attempts, retries allowed
     assert "EXECUTOR" in r.stdout and "r2" in r.stdout
     assert json.loads(run("task", "2", "--json").stdout)["id"] == "2"
 
@@ -208,7 +267,7 @@ def test_client_errors_are_one_line_with_exit_codes(run: Run, fake: FakeControll
     fake.fail = error
     r = run(*args)
     assert r.exit_code == code
-    assert r.stderr == f"error: {error}\n"
+    assert r.stderr.startswith(f"error: {error}") and r.stderr.count("\n") == 1
     assert r.stdout == ""
 
 

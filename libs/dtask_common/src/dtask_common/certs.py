@@ -116,7 +116,8 @@ def init_ca(certs_dir: Path, *, force: bool = False) -> Path:
 def _load_ca(certs_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     crt, key_path = cert_paths(certs_dir, "ca")
     if not crt.exists() or not key_path.exists():
-        raise CertError(f"no CA in {certs_dir}: run `dtask certs init` first")
+        raise CertError(f"no CA key in {certs_dir} (ca.key) to issue certificates: run this on the machine that "
+                        "holds the CA (where `dtask certs init` ran), or run `dtask certs init` to create one here")
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -212,6 +213,14 @@ def ensure_runner(certs_dir: Path, name: str) -> tuple[Path, Path]:
     crt, key = cert_paths(certs_dir, stem_for(Role.RUNNER, name))
     if crt.exists() and key.exists():
         return crt, key
+    if not (certs_dir / "ca.key").exists():
+        missing = " and ".join(p.name for p in (crt, key) if not p.exists())
+        files = [crt.name, key.name] + ([] if (certs_dir / "ca.crt").exists() else ["ca.crt"])
+        raise CertError(
+            f"no certificate for runner {name!r} here ({missing} missing in {certs_dir}) and no CA key to issue "
+            f"one: on the controller's machine run `dtask certs issue --role runner --name {name} --out DIR`, "
+            f"then copy {', '.join('DIR/' + f for f in files)} into {certs_dir}/"
+        )
     return issue(certs_dir, Role.RUNNER, name)
 
 

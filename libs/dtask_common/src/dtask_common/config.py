@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] |
         cfg.client.controller = os.environ[ENV_CONTROLLER]
     for key, value in (overrides or {}).items():
         if value is not None:
-            set_key(cfg, key, value, "flag")
+            set_key(cfg, key, value, "command line")
     _check(cfg)
     return cfg
 
@@ -136,19 +137,40 @@ def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
         elif key in _TOP:
             set_key(cfg, key, value, where)
         else:
-            known = ", ".join(sorted([*_TOP, *_SECTIONS]))
-            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {known}")
+            known = sorted([*_TOP, *_SECTIONS])
+            hint = _hint(key, known)
+            raise ConfigError(f"{where}: unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                              + f"; known keys: {', '.join(known)}")
 
 
-def set_key(cfg: Config, dotted: str, value: Any, where: str = "flag") -> None:
+def _hint(word: str, choices: list[str]) -> str:
+    """The closest of choices to a mistyped word, or ''."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def _first_key(section: str) -> str:
+    return dataclasses.fields(_SECTIONS[section])[0].name
+
+
+def set_key(cfg: Config, dotted: str, value: Any, where: str = "command line") -> None:
     """Set section.key (or a top-level key) with type checking; value may be a string from a flag."""
     section_name, _, key = dotted.rpartition(".")
     target: Any = getattr(cfg, section_name) if section_name in _SECTIONS else cfg if not section_name else None
     if target is None:
-        raise ConfigError(f"{where}: unknown section in {dotted!r}; use one of {', '.join(_SECTIONS)}")
+        hint = _hint(section_name, [*_SECTIONS])
+        raise ConfigError(f"{where}: unknown section {section_name!r} in {dotted!r}"
+                          + (f" (did you mean {hint!r}?)" if hint else "") + f"; use one of {', '.join(_SECTIONS)}")
     fields = {f.name: f for f in dataclasses.fields(target)}
+    if not section_name and key in _SECTIONS:
+        raise ConfigError(f"{where}: {key!r} is a section; set one of its keys, e.g. {key}.{_first_key(key)}")
     if key not in fields:
-        raise ConfigError(f"{where}: unknown key {dotted!r}; known keys: {', '.join(sorted(fields))}")
+        names = [n for n in sorted(fields) if n not in _SECTIONS]
+        prefix = f"{section_name}." if section_name else ""
+        hint = _hint(key, names)
+        raise ConfigError(f"{where}: unknown key {dotted!r}"
+                          + (f" (did you mean '{prefix}{hint}'?)" if hint else "")
+                          + f"; known keys: {', '.join(prefix + n for n in names)}")
     current = getattr(target, key)
     setattr(target, key, _coerce(dotted, current, value, where))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import tomllib
@@ -51,8 +52,15 @@ def load(path: str | Path) -> list[TaskSpec]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TaskFileError(str(p), [f"{p}: no such task file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaskFileError(str(p), [f"{p}: cannot read: {exc}"]) from None
+    except IsADirectoryError:
+        raise TaskFileError(str(p), [f"{p}: is a directory; give a .toml task file"]) from None
+    except UnicodeDecodeError as exc:
+        raw = p.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TaskFileError(str(p), [f"{p}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; "
+                                     "save the file as UTF-8"]) from None
+    except OSError as exc:
+        raise TaskFileError(str(p), [f"{p}: cannot read: {exc.strerror or exc}"]) from None
     return parse(text, str(p), base_dir=p.absolute().parent)
 
 
@@ -63,16 +71,22 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
     except tomllib.TOMLDecodeError as exc:
         raise TaskFileError(source, [f"{source}: not valid TOML: {exc}"]) from None
     problems: list[str] = []
+    stray = [key for key in data if key not in TOP_KEYS and key in TASK_KEYS]
+    if stray:
+        problems.append(f"{source}: {', '.join(stray)} outside a task: put a [[task]] line above "
+                        f"{stray[0]} = ...")
     for key in data:
-        if key not in TOP_KEYS:
-            problems.append(f"{source}: unknown top-level key {key!r}; use [[task]] tables and an optional [defaults]")
+        if key not in TOP_KEYS and key not in TASK_KEYS:
+            problems.append(f"{source}: unknown top-level key {key!r}{_did_you_mean(key, TOP_KEYS)}; "
+                            "use [[task]] tables and an optional [defaults]")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append(f"{source}: defaults: must be a table ([defaults])")
         defaults = {}
-    for key in defaults:
+    for key in list(defaults):
         if key not in DEFAULT_KEYS:
-            problems.append(f"{source}: defaults: unknown key {key!r}; allowed: {', '.join(DEFAULT_KEYS)}")
+            problems.append(f"{source}: defaults: {_unknown_key(key, DEFAULT_KEYS)}")
+            defaults = {k: v for k, v in defaults.items() if k != key}  # reported once, not for every task
     tables = data.get("task", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         problems.append(f"{source}: task: write each task as a [[task]] table")
@@ -101,6 +115,18 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
     if problems:
         raise TaskFileError(source, problems)
     return specs
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    """`unknown key 'progrss' (did you mean 'progress'?)`, or the allowed keys when nothing is close."""
+    hint = _did_you_mean(key, allowed)
+    return f"unknown key {key!r}{hint}" if hint else f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
 def _where(source: str, entry: _Entry | None = None, *, index: int = 0, name: str = "") -> str:
@@ -140,7 +166,7 @@ def _expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str
     where = _where(source, index=index, name=base)
     for key in table:
         if key not in TASK_KEYS:
-            problems.append(where + f"unknown key {key!r}; allowed: {', '.join(k for k in TASK_KEYS if k != 'retries')}")
+            problems.append(where + _unknown_key(key, tuple(k for k in TASK_KEYS if k != "retries")))
     matrix = table.pop("matrix", None)
     if matrix is None:
         return [_Entry(index, base, _substitute(base, extra), _substitute_all(table, extra))]
@@ -152,8 +178,11 @@ def _expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str
         return []
     axes: list[tuple[str, list[Any]]] = []
     for key, values in matrix.items():
-        if not isinstance(values, list) or not values:
-            problems.append(where + f"matrix.{key}: must be a non-empty list, e.g. {key} = [1, 2]")
+        if not isinstance(values, list):
+            problems.append(where + f"matrix.{key}: must be a list of values, got {values!r}; "
+                            f"write {key} = [{_toml(values)}] (or more values) to sweep it")
+        elif not values:
+            problems.append(where + f"matrix.{key}: is empty; give at least one value, e.g. {key} = [1, 2]")
         elif not all(isinstance(v, (str, int, float, bool)) for v in values):
             problems.append(where + f"matrix.{key}: values must be strings, numbers or booleans")
         elif key == TASKFILE_DIR:
@@ -168,6 +197,14 @@ def _expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str
         name = f"{_substitute(base, params)}[{','.join(f'{k}={v}' for k, v in params.items())}]"
         out.append(_Entry(index, base, name, _substitute_all(table, {**extra, **params})))
     return out
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value) if isinstance(value, (int, float)) else "..."
 
 
 def _fmt(value: Any) -> str:
@@ -230,7 +267,8 @@ def _resolve_depends(source: str, entries: list[_Entry], problems: list[str]) ->
             elif dep.isdigit():
                 resolved.append(dep)  # id of a task queued earlier
             else:
-                problems.append(_where(source, e) + f"depends_on: no task named {dep!r} in this file "
+                hint = _did_you_mean(dep, sorted(names | set(by_base)))
+                problems.append(_where(source, e) + f"depends_on: no task named {dep!r} in this file{hint} "
                                 "(give a task name from this file or the id of a queued task)")
         e.values["depends_on"] = list(dict.fromkeys(resolved))
 
@@ -288,7 +326,8 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
 
     def number(key: str, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            bad(key, f"must be a number, got {value!r}")
+            unit = " of seconds, e.g. timeout_s = 7200 for 2 hours" if key == "timeout_s" else ""
+            bad(key, f"must be a number{unit}, got {value!r}")
             return 0.0
         return float(value)
 
@@ -310,7 +349,7 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
     else:
         for k in res:
             if k not in RESOURCE_KEYS:
-                bad(f"resources.{k}", f"unknown resource; use {', '.join(RESOURCE_KEYS)}")
+                bad(f"resources.{k}", f"unknown resource{_did_you_mean(k, RESOURCE_KEYS)}; use {', '.join(RESOURCE_KEYS)}")
         cpus = number("resources.cpus", res.get("cpus", 0))
         mem = res.get("memory_mb", 0)
         gpus = res.get("gpus", 0)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-# gRPC core logs failed TLS handshakes at info level on stderr; the CLI reports them itself, in one line.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+# gRPC core logs bind failures and TLS handshakes on stderr; the CLI and the services report
+# what matters themselves, in one line (GRPC_VERBOSITY=ERROR or DEBUG shows gRPC's own lines again).
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import click  # noqa: E402
 
 from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
 from dtask_common.cli.context import CliContext, global_options  # noqa: E402
+from dtask_common.cli.errors import DtaskGroup  # noqa: E402
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=DtaskGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @global_options
 @click.pass_context
-def cli(ctx: click.Context, **options: object) -> None:
+def cli(ctx: click.Context, **options: Any) -> None:
     """dtask: run many long shell-command tasks across your machines and watch them live."""
     ctx.obj = CliContext.from_options(options)
 
@@ -27,7 +30,5 @@ for module in (certs_cmd, serve_cmd, submit_cmd, tasks_cmd, ops_cmd, shell_cmd):
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    cli.main(prog_name="dtask")
+    sys.exit(0)

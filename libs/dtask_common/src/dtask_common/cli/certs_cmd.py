@@ -9,6 +9,7 @@ import click
 from dtask_common import certs
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
+from dtask_common.cli.errors import CERTIFICATE, CliError
 from dtask_common.roles import Role
 
 
@@ -31,10 +32,12 @@ def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
     try:
         made = certs.init(d, list(hosts), force=force)
     except CertError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), CERTIFICATE) from None
     for p in made:
         click.echo(f"wrote {p}")
     click.echo(f"certificates are in {d}")
+    if hosts and d / "controller.crt" in made:
+        click.echo("restart a running controller to serve the new controller certificate", err=True)
 
 
 @certs_group.command("ensure", hidden=True)
@@ -64,16 +67,23 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
     try:
         crt, key = certs.issue(d, r, name, hosts=list(hosts), stem=stem)
     except CertError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), CERTIFICATE) from None
+    written = [crt, key]
     if out:
         o = Path(out)
         o.mkdir(parents=True, exist_ok=True)
+        written = []
         for src in (crt, key, d / "ca.crt"):
             dst = o / src.name
             dst.write_bytes(src.read_bytes())
             dst.chmod(src.stat().st_mode & 0o777)
-        crt, key = o / crt.name, o / key.name
-    click.echo(f"wrote {crt}\nwrote {key}")
+            written.append(dst)
+    for p in written:
+        click.echo(f"wrote {p}")
+    if out:
+        target = "the runner machine" if r is Role.RUNNER else "the holder's machine"
+        click.echo(f"copy {', '.join(p.name for p in written)} into $DTASK_HOME/certs/ on {target} "
+                   "(<checkout>/.dtask/certs with make)", err=True)
 
 
 @certs_group.command("show")
@@ -83,12 +93,12 @@ def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
     """Show role, name, hosts and expiry of certificates (default: all in the certs dir)."""
     files = [Path(p) for p in paths] or sorted(_dir(ctx).glob("*.crt"))
     if not files:
-        raise click.ClickException(f"no certificates in {_dir(ctx)}; run `dtask certs init`")
+        raise CliError(f"no certificates in {_dir(ctx)}; run `dtask certs init`", CERTIFICATE)
     for p in files:
         try:
             info = certs.read_info(p)
         except CertError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CliError(str(exc), CERTIFICATE) from None
         who = f"{info.role}/{info.name}" if info.role else "CA"
         hosts = ", ".join([*info.dns, *info.ips])
         click.echo(f"{p}: {who}; subject {info.subject}; expires {info.not_after:%Y-%m-%d}"

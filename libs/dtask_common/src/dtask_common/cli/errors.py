@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
 from typing import IO, Any, TypeVar
 
 import click
 
 from dtask_common.certs import CertError
 from dtask_common.client import (
+    BadAddress,
     CertificateError,
     Conflict,
     ControllerUnavailable,
@@ -35,9 +40,11 @@ NOT_FOUND = 6
 INVALID = 7
 CONFLICT = 8
 TIMEOUT = 9
+INTERRUPTED = 130  # Ctrl+C
 
 EXIT_CODES: list[tuple[type[DtaskError], int]] = [
     (WaitTimeout, TIMEOUT),
+    (BadAddress, USAGE),
     (ControllerUnavailable, UNAVAILABLE),
     (CertificateError, CERTIFICATE),
     (PermissionDenied, PERMISSION),
@@ -73,6 +80,8 @@ def cli_error(exc: Exception) -> CliError:
         if exc.errors and "\n" not in msg:
             msg = "\n".join([msg.split(":")[0] + ":", *("  " + line for line in describe(exc.errors))])
         return CliError(msg, INVALID)
+    if isinstance(exc, PermissionDenied):
+        return CliError(f"{exc.message}; pass an operator certificate with --cert FILE", PERMISSION)
     if isinstance(exc, DtaskError):
         return CliError(exc.message, exit_code_of(exc))
     if isinstance(exc, TaskFileError):
@@ -93,3 +102,69 @@ def handles_errors(f: F) -> F:
             raise cli_error(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class StateChoice(click.Choice):
+    """click.Choice whose error names the closest valid value."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            hint = did_you_mean(str(value).lower(), [str(c) for c in self.choices])
+            self.fail(f"{value!r} is not a state{hint}; use one of {', '.join(map(str, self.choices))}",
+                      param, ctx)
+
+
+def _show_usage_error(exc: click.UsageError) -> None:
+    """One line: `error: MESSAGE (see dtask CMD --help)`."""
+    where = exc.ctx.command_path if exc.ctx is not None else "dtask"
+    message = exc.format_message().rstrip(".")
+    click.echo(click.style("error: ", fg="red", bold=True) + f"{message} (see `{where} --help`)", err=True)
+
+
+class DtaskGroup(click.Group):
+    """The `dtask` group: every error is one line on stderr with its exit code; Ctrl+C exits 130 quietly."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            _show_usage_error(exc)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if not isinstance(exc, CliError):
+                exc = CliError(exc.format_message(), exc.exit_code)
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("", err=True)  # end a progress line or the ^C echo
+            sys.exit(INTERRUPTED)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `dtask tasks | head`: the reader left; nothing more to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(FAILED)
+        except (DtaskError, TaskFileError, CertError) as exc:
+            err = cli_error(exc)
+            err.show()
+            sys.exit(err.exit_code)
+        except Exception as exc:  # a bug in dtask: say so in one line, the traceback with DTASK_DEBUG=1
+            if os.environ.get("DTASK_DEBUG"):
+                traceback.print_exc()
+            click.echo(click.style("error: ", fg="red", bold=True)
+                       + f"internal error: {type(exc).__name__}: {exc} (set DTASK_DEBUG=1 for the traceback)",
+                       err=True)
+            sys.exit(FAILED)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else OK)
+        return rv

@@ -10,6 +10,7 @@ from dtask_common.cli.errors import handles_errors
 from dtask_common.cli.tasks_cmd import json_option
 from dtask_common.client import DtaskError
 from dtask_common.export import to_json
+from dtask_common.models import TaskState
 
 
 @click.command("executors")
@@ -78,7 +79,9 @@ def _each(ctx: CliContext, task_ids: tuple[str, ...], what: str) -> None:
                 first = first or exc
                 click.echo(click.style("error: ", fg="red", bold=True) + f"{tid}: {exc.message}", err=True)
                 continue
-            click.echo(f"{t.id}  {t.name}  {output.state_cell(t.state.value)}")
+            stopping = " (stopping: SIGTERM, then SIGKILL after the grace)" if (
+                what == "cancel" and t.state is TaskState.RUNNING) else ""
+            click.echo(f"{t.id}  {t.name}  {output.state_cell(t.state.value)}{stopping}")
     if first is not None:
         from dtask_common.cli.errors import CliError, exit_code_of
 

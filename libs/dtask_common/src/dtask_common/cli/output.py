@@ -40,12 +40,6 @@ STATE_COLOURS: dict[str, str] = {
 # ---- cells ----
 
 
-
-
-
-
-
-
 def bar(fraction: float | None, width: int = 10) -> str:
     if fraction is None:
         return " " * width
@@ -162,7 +156,7 @@ def usage_table(usage: Sequence[ExecutorUsage]) -> str:
             " ".join(f"{x:.1f}" for x in s.load_avg) if s and s.load_avg else "-",
             " ".join(f"{c:.0f}" for c in s.per_cpu_percent) if s else "-",
         ])
-    out = table(["EXECUTOR", "", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows,
+    out = table(["EXECUTOR", "STATE", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows,
                 right=(2, 3, 4, 5, 6))
     return out.replace(" dead ", click.style(" dead ", fg="red"))
 
@@ -194,7 +188,7 @@ def task_detail(t: Task, now: float | None = None) -> str:
     if s.depends_on:
         lines.append(("after", ", ".join(s.depends_on)))
     lines += [
-        ("priority", str(s.priority)), ("retries", f"{max(0, len(t.attempts) - 1)} of {s.max_retries}"),
+        ("priority", str(s.priority)), ("attempts", f"{len(t.attempts)} (max_retries {s.max_retries})"),
         ("timeout", duration(s.timeout_s) if s.timeout_s else "none"),
         ("executor", t.executor or "-"), ("submitted", clock(t.submitted_at, now)),
         ("dispatched", clock(t.dispatched_at, now)), ("finished", clock(t.finished_at, now)),

@@ -9,6 +9,7 @@ import click
 
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
+from dtask_common.cli.errors import CERTIFICATE, CliError
 from dtask_common.server import PortRangeFull
 
 
@@ -34,8 +35,10 @@ def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
         ) from None
     try:
         run(cfg)
-    except (PortRangeFull, CertError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except CertError as exc:
+        raise CliError(str(exc), CERTIFICATE) from None
+    except PortRangeFull as exc:
+        raise CliError(str(exc)) from None
 
 
 @click.command("controller")

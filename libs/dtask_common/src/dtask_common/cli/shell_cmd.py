@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import code
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +15,8 @@ import click
 from dtask_common import models
 from dtask_common.cli import output
 from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import handles_errors
-from dtask_common.client import Controller
+from dtask_common.cli.errors import FAILED, USAGE, CliError, handles_errors
+from dtask_common.client import Controller, DtaskError
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task
 
 #: Names of the original's remote shell, plus the rest of the client, bound to the connection.
@@ -106,17 +108,41 @@ def shell_cmd(ctx: CliContext, command: str | None) -> None:
     sys.displayhook = make_displayhook(colour)
     try:
         if command is not None:
-            console = code.InteractiveConsole(ns)
-            for line in command.splitlines():
-                console.push(line)
-            console.push("")
+            run_code(command, ns)
             return
         if sys.stdin.isatty() and _ipython(ns, text):
             return
-        code.InteractiveConsole(ns).interact(banner=text, exitmsg="")
+        Console(ns).interact(banner=text, exitmsg="")
     finally:
         sys.displayhook = old_hook
         client.close()
+
+
+def run_code(command: str, ns: dict[str, Any]) -> None:
+    """Run -c statements; expression values are shown like at the prompt; dtask errors end the command."""
+    try:
+        tree = ast.parse(command, "<dtask shell -c>")
+    except SyntaxError as exc:
+        raise CliError(f"-c: {exc.msg} (line {exc.lineno}): {(exc.text or '').strip()}", USAGE) from None
+    compiled = compile(ast.Interactive(body=tree.body), "<dtask shell -c>", "single")
+    try:
+        exec(compiled, ns)
+    except DtaskError:
+        raise
+    except Exception:
+        traceback.print_exc()
+        raise CliError("-c: the code above raised an exception", FAILED) from None
+
+
+class Console(code.InteractiveConsole):
+    """The plain prompt: a dtask error is one line, not a traceback."""
+
+    def showtraceback(self) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, DtaskError):
+            self.write(f"{type(exc).__name__}: {exc.message}\n")
+            return
+        super().showtraceback()
 
 
 def _ipython(ns: dict[str, Any], text: str) -> bool:

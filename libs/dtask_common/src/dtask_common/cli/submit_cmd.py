@@ -110,9 +110,11 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
 def _load(path: str) -> list[TaskSpec]:
     if path == "-":
         return taskfile.parse(sys.stdin.read(), "<stdin>")
-    if not path.endswith(".toml"):
-        import os
+    import os
 
+    if os.path.isdir(path):
+        raise click.UsageError(f"{path!r} is a directory; give a task file (FILE.toml), e.g. examples/sweep.toml")
+    if not path.endswith(".toml"):
         if not os.path.exists(path) or os.access(path, os.X_OK):
             raise click.UsageError(f"{path!r} is not a task file; to run a command put it after `--`: "
                                    f"dtask submit -- {path}")

@@ -9,7 +9,7 @@ import click
 
 from dtask_common.cli import output
 from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, handles_errors
+from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import Task, TaskState
 
@@ -19,7 +19,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 
 @click.command("tasks")
-@click.option("--state", "states", multiple=True, type=click.Choice(STATE_CHOICES, case_sensitive=False),
+@click.option("--state", "states", multiple=True, type=StateChoice(STATE_CHOICES, case_sensitive=False),
               help="Only tasks in this state (repeatable; 'finished' = succeeded, failed, cancelled, lost).")
 @click.option("--tag", help="Only tasks carrying this tag.")
 @click.option("--executor", help="Only tasks whose latest attempt ran on this executor.")

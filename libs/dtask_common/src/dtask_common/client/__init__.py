@@ -3,6 +3,7 @@
 from dtask_common.client._async import AsyncController
 from dtask_common.client._sync import Controller
 from dtask_common.client.errors import (
+    BadAddress,
     CertificateError,
     Conflict,
     ControllerUnavailable,
@@ -16,6 +17,7 @@ from dtask_common.client.errors import (
 
 __all__ = [
     "AsyncController",
+    "BadAddress",
     "CertificateError",
     "Conflict",
     "Controller",

@@ -14,12 +14,13 @@ from dtask_common import config as config_mod
 from dtask_common import convert, taskfile
 from dtask_common import events as ev
 from dtask_common.certs import CertError
-from dtask_common.client.errors import CertificateError, InvalidTask
+from dtask_common.client.errors import CertificateError, InvalidTask, check_address
 from dtask_common.config import Config, ConfigError
 from dtask_common.models import (
     FINISHED_STATES,
     ExecutorInfo,
     ExecutorUsage,
+    FieldError,
     Identity,
     QueueStatus,
     Resources,
@@ -51,7 +52,7 @@ def resolve(address: str | None = None, *, certs: str | Path | None = None, cert
             config = config_mod.load()
         except ConfigError as exc:
             raise CertificateError(f"cannot read the dtask configuration: {exc}", "CONFIG") from None
-    addr = address or os.environ.get(config_mod.ENV_CONTROLLER) or config.client.controller
+    addr = check_address(address or os.environ.get(config_mod.ENV_CONTROLLER) or config.client.controller)
     certs_dir = Path(certs).expanduser().absolute() if certs else config.certs_path
     default = TlsFiles.in_dir(certs_dir, "operator")
     cert_path = Path(cert).expanduser().absolute() if cert else default.cert
@@ -146,6 +147,33 @@ def specs_of(specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[TaskSpec
     for s in out:
         if not isinstance(s, TaskSpec):
             raise TypeError(f"submit() takes TaskSpec objects or a task file path, got {type(s).__name__}")
+    errors = [e for i, s in enumerate(out) for e in not_utf8(i, s)]
+    if errors:
+        raise InvalidTask(f"{len(errors)} task field{'s are' if len(errors) > 1 else ' is'} not UTF-8 text",
+                          errors=errors)
+    return out
+
+
+def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:
+    """A FieldError per string of the spec that cannot travel (e.g. undecodable bytes from a command line)."""
+    values: list[tuple[str, str]] = [("name", spec.name), ("shell", spec.shell), ("cwd", spec.cwd),
+                                      ("progress_pattern", spec.progress_pattern),
+                                      ("result_marker", spec.result_marker)]
+    values += [(f"argv[{i}]", a) for i, a in enumerate(spec.argv)]
+    values += [(f"env.{k}", f"{k}={v}") for k, v in spec.env.items()]
+    values += [(f"labels.{k}", f"{k}={v}") for k, v in spec.labels.items()]
+    values += [(f"tags[{i}]", t) for i, t in enumerate(spec.tags)]
+    values += [(f"depends_on[{i}]", d) for i, d in enumerate(spec.depends_on)]
+    out = []
+    for fieldname, text in values:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(text[exc.start])
+            shown = f" (byte 0x{code - 0xDC00:02x})" if 0xDC80 <= code <= 0xDCFF else ""
+            out.append(FieldError(fieldname, f"is not valid UTF-8{shown}; dtask sends text: produce such bytes "
+                                  "inside the command (e.g. printf) or use a UTF-8 locale", index,
+                                  spec.name.encode("utf-8", "replace").decode()))
     return out
 
 
