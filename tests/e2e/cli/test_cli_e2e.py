@@ -287,3 +287,55 @@ def test_runner_without_its_certificate_says_what_to_copy(live: Cluster, tmp_pat
     assert "dtask certs issue --role runner --name gpu9 --out DIR" in r.stderr
     assert f"copy DIR/runner-gpu9.crt, DIR/runner-gpu9.key into {home / 'certs'}/" in r.stderr
     assert sorted(p.name for p in (home / "certs").iterdir()) == ["ca.crt"]
+
+
+def test_certificate_the_controller_refuses_or_that_expired(live: Cluster, tmp_path: Path, other_ca: Path) -> None:
+    """A controller trusting another CA closes the connection: the error says the certificate may be refused."""
+    from tests.support import start_controller
+
+    picky = tmp_path / "picky"
+    (picky / "certs").mkdir(parents=True)
+    shutil.copy(other_ca / "ca.crt", picky / "certs" / "ca.crt")  # trusts clients of the other CA only
+    for f in ("controller.crt", "controller.key"):
+        shutil.copy(live.certs / f, picky / "certs" / f)
+    ctl = start_controller(picky)
+    try:
+        r = run_dtask(live.home, ctl.address, "tasks")
+    finally:
+        ctl.stop()
+    assert r.returncode == 3 and len(lines(r.stderr)) == 1, r.stderr
+    assert "closed the connection: it may refuse your certificate" in r.stderr
+
+    expired = expired_operator(live.certs, tmp_path)
+    r = run_dtask(live.home, live.address, "--cert", str(expired), "tasks")
+    assert r.returncode == 4 and len(lines(r.stderr)) == 1, r.stderr
+    assert f"{expired} expired on " in r.stderr and "dtask certs issue --role operator --name old" in r.stderr
+
+
+def expired_operator(certs_dir: Path, out: Path) -> Path:
+    """An operator certificate from the cluster's CA that expired yesterday."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from dtask_common.roles import Role, role_uri
+
+    ca = x509.load_pem_x509_certificate((certs_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((certs_dir / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(now - dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(role_uri(Role.OPERATOR, "old"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    crt = out / "old.crt"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (out / "old.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    return crt

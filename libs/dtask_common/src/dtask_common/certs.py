@@ -275,3 +275,12 @@ def check_signed_by(cert_path: Path, ca_path: Path) -> None:
             f"{cert_path} was not issued by the CA {ca_path} ({ca.subject.rfc4514_string()}); "
             "issue it again with `dtask certs issue` from that CA, or point --certs at the right directory"
         ) from None
+    now = _now()
+    if cert.not_valid_after_utc < now:
+        info = read_info(cert_path)
+        who = f"--role {info.role} --name {info.name}" if info.role else "--role ROLE --name NAME"
+        raise CertError(f"{cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; issue a new one on "
+                        f"the CA's machine: `dtask certs issue {who}`")
+    if cert.not_valid_before_utc > now:
+        raise CertError(f"{cert_path} is valid only from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: "
+                        "check this machine's clock")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -101,7 +102,10 @@ def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
             raise CliError(str(exc), CERTIFICATE) from None
         who = f"{info.role}/{info.name}" if info.role else "CA"
         hosts = ", ".join([*info.dns, *info.ips])
-        click.echo(f"{p}: {who}; subject {info.subject}; expires {info.not_after:%Y-%m-%d}"
+        expired = info.not_after < dt.datetime.now(dt.UTC)
+        when = click.style(f"EXPIRED {info.not_after:%Y-%m-%d}", fg="red") if expired else \
+            f"expires {info.not_after:%Y-%m-%d}"
+        click.echo(f"{p}: {who}; subject {info.subject}; {when}"
                    + (f"; hosts {hosts}" if hosts else ""))
 
 

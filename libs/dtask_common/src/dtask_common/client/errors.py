@@ -155,6 +155,11 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
             host = address.rpartition(":")[0] or address
             return ControllerUnavailable(f"cannot resolve the controller's host {host!r} (in {address}): "
                                          "check the name, or use its IP address", name)
+        if "socket closed" in low or "connection reset" in low:
+            return ControllerUnavailable(
+                f"the controller at {address} closed the connection: it may refuse your certificate (expired, "
+                "or from another CA: `dtask certs show FILE`), or it was stopping; "
+                "its log says which", name)
         if "connection refused" in low or "failed to connect" in low:
             return ControllerUnavailable(f"cannot reach the controller at {address}: {START_HINT}", name)
         return ControllerUnavailable(f"lost the controller at {address} ({details or 'unavailable'}); "
