@@ -107,3 +107,10 @@ def test_file_key_typo_suggests(tmp_path: Path) -> None:
     p = write(tmp_path, "[clients]\ncontroller = 'x:1'\n")
     with pytest.raises(ConfigError, match=r"unknown key 'clients' \(did you mean 'client'\?\)"):
         config.load(p)
+
+
+def test_unknown_client_key_lists_every_client_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "[client]\ntimout_s = 5\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(p)
+    assert str(info.value).endswith("(did you mean 'client.timeout_s'?); known keys: client.controller, client.timeout_s")

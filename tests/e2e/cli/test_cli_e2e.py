@@ -310,6 +310,7 @@ def test_certificate_the_controller_refuses_or_that_expired(live: Cluster, tmp_p
     r = run_dtask(live.home, live.address, "--cert", str(expired), "tasks")
     assert r.returncode == 4 and len(lines(r.stderr)) == 1, r.stderr
     assert f"{expired} expired on " in r.stderr and "dtask certs issue --role operator --name old" in r.stderr
+    assert "operator/old; subject CN=old; EXPIRED " in run_dtask(live.home, None, "certs", "show", str(expired)).stdout
 
 
 def expired_operator(certs_dir: Path, out: Path) -> Path:

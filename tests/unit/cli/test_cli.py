@@ -126,6 +126,9 @@ def test_certs_issue_out_lists_every_file_and_where_to_copy(run: Run, tmp_path: 
     assert "copy runner-gpu1.crt, runner-gpu1.key, ca.crt into $DTASK_HOME/certs/ on the runner machine" in r.stderr
     r = run("--certs", str(d), "certs", "init", "--host", "ctrl.example.org")
     assert "restart a running controller" in r.stderr
+    r = run("--certs", str(d), "certs", "issue", "--role", "operator", "--name", "alice", "--out", str(out))
+    assert "--certs DIR --cert DIR/operator-alice.crt" in r.stderr
+    assert "EXPIRED" not in run("--certs", str(d), "certs", "show").stdout
 
 
 def test_invalid_task_file_names_file_task_and_field(run: Run, fake: FakeController, tmp_path: Path) -> None:

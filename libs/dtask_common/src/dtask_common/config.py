@@ -165,7 +165,7 @@ def set_key(cfg: Config, dotted: str, value: Any, where: str = "command line") -
     if not section_name and key in _SECTIONS:
         raise ConfigError(f"{where}: {key!r} is a section; set one of its keys, e.g. {key}.{_first_key(key)}")
     if key not in fields:
-        names = [n for n in sorted(fields) if n not in _SECTIONS]
+        names = sorted(fields) if section_name else [n for n in sorted(fields) if n not in _SECTIONS]
         prefix = f"{section_name}." if section_name else ""
         hint = _hint(key, names)
         raise ConfigError(f"{where}: unknown key {dotted!r}"

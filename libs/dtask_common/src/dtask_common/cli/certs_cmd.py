@@ -81,10 +81,15 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
             written.append(dst)
     for p in written:
         click.echo(f"wrote {p}")
-    if out:
-        target = "the runner machine" if r is Role.RUNNER else "the holder's machine"
-        click.echo(f"copy {', '.join(p.name for p in written)} into $DTASK_HOME/certs/ on {target} "
+    files = ", ".join(p.name for p in written)
+    if out and r is Role.RUNNER:
+        click.echo(f"copy {files} into $DTASK_HOME/certs/ on the runner machine "
                    "(<checkout>/.dtask/certs with make)", err=True)
+    elif out:
+        click.echo(f"copy {files} into a directory DIR on the holder's machine and use them with "
+                   f"--certs DIR --cert DIR/{crt.name}", err=True)
+    elif r is not Role.RUNNER:
+        click.echo(f"use it with --cert {crt}", err=True)
 
 
 @certs_group.command("show")
