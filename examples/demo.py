@@ -108,6 +108,8 @@ def main() -> int:
         ids = subprocess.run([DTASK, "submit", str(HERE / "sweep.toml")], env=env, check=True,
                              capture_output=True, text=True).stdout.split()
         print(f"demo: submitted examples/sweep.toml as tasks {', '.join(ids)}", flush=True)
+        reach = "" if address.endswith(":50051") else f"DTASK_CONTROLLER={address} "
+        print(f"demo: from another terminal in this directory: {reach}.venv/bin/dtask tasks", flush=True)
         if interactive:
             print("demo: opening the TUI (q to quit; the demo stops everything it started)", flush=True)
             subprocess.run([str(BIN / "dtask-tui"), "--controller", address], env=env)
