@@ -92,6 +92,7 @@ def test_cancel_retry_and_conflict(dtask: Dtask) -> None:
     assert w.returncode == 1 and json.loads(w.stdout)[0]["state"] == "cancelled"
     again = dtask("cancel", tid)
     assert again.returncode == 8 and again.stderr.startswith("error: ") and len(lines(again.stderr)) == 1
+    assert f"dtask retry {tid}" in again.stderr  # the fix a CLI user can type
     r = dtask("retry", tid)
     assert r.returncode == 0 and tid in r.stdout
     dtask("cancel", tid)

@@ -372,7 +372,7 @@ class Engine:
         if task_id not in self.scheduler:
             t = self._existing(task_id)
             raise Conflict(f"task {task_id} already {t.state.value}; nothing to cancel "
-                           "(RetryTask runs it again)")
+                           f"(RetryTask runs it again: dtask retry {task_id})")
         running = self.scheduler.state(task_id) is TaskState.RUNNING
         self._apply(self.scheduler.cancel(task_id))
         if running:
