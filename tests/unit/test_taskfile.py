@@ -234,6 +234,8 @@ def test_examples_parse(name: str) -> None:
         ('name = "a"\ncommand = "x"\n', "t.toml: name, command outside a task: put a [[task]] line above name = ..."),
         ('[[task]]\nname = "m"\ncommand = "x {lr}"\n[task.matrix]\nlr = 0.1\n',
          "matrix.lr: must be a list of values, got 0.1; write lr = [0.1]"),
+        ('[[task]]\nname = "a"\ncommand = "x"\ngpu = 1\n',
+         "unknown key 'gpu' (did you mean resources.gpus? e.g. resources = { gpus = 1 })"),
         ('[[task]]\nname = "a"\ncommand = "x"\ntimeout_s = "2h"\n',
          "timeout_s: must be a number of seconds, e.g. timeout_s = 7200 for 2 hours, got '2h'"),
     ],

@@ -126,6 +126,9 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
     """`unknown key 'progrss' (did you mean 'progress'?)`, or the allowed keys when nothing is close."""
     hint = _did_you_mean(key, allowed)
+    resource = difflib.get_close_matches(key, RESOURCE_KEYS, n=1, cutoff=0.6)
+    if not hint and resource:
+        return f"unknown key {key!r} (did you mean resources.{resource[0]}? e.g. resources = {{ {resource[0]} = 1 }})"
     return f"unknown key {key!r}{hint}" if hint else f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
@@ -267,9 +270,9 @@ def _resolve_depends(source: str, entries: list[_Entry], problems: list[str]) ->
             elif dep.isdigit():
                 resolved.append(dep)  # id of a task queued earlier
             else:
-                hint = _did_you_mean(dep, sorted(names | set(by_base)))
-                problems.append(_where(source, e) + f"depends_on: no task named {dep!r} in this file{hint} "
-                                "(give a task name from this file or the id of a queued task)")
+                hint = _did_you_mean(dep, sorted(names | set(by_base))) or (
+                    " (give a task name from this file or the id of a queued task)")
+                problems.append(_where(source, e) + f"depends_on: no task named {dep!r} in this file{hint}")
         e.values["depends_on"] = list(dict.fromkeys(resolved))
 
 
