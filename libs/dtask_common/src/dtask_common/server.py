@@ -25,6 +25,8 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
+    # grpcio >= 1.5x waits ping_timeout (default 60 s), not keepalive_timeout, for a keepalive ack.
+    ("grpc.http2.ping_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_pings_without_data", 0),
@@ -34,10 +36,15 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 
 
 def client_options() -> list[tuple[str, int | str]]:
-    """Channel options matching SERVER_OPTIONS' keepalive policy."""
+    """Channel options matching SERVER_OPTIONS' keepalive policy.
+
+    A peer that stops answering (a blackholed or half-open connection) is noticed within
+    keepalive_time + ping_timeout = 11 s; pings stay further apart than the server's 5 s minimum.
+    """
     return [
-        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_time_ms", 6_000),
         ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.http2.ping_timeout_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

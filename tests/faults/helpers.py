@@ -1,0 +1,60 @@
+"""Starting a real controller and runners with short liveness timeouts; bounded waits on task state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dtask_common.client import Controller
+from dtask_common.models import Task, TaskState
+
+from tests.support import Proc, free_port_range, start_dtask
+
+
+def controller_proc(home: Path, *settings: str, port_range: tuple[int, int] | None = None,
+                    dead_after_s: float = 1.0, lost_after_s: float = 2.0) -> Proc:
+    lo, hi = port_range or free_port_range()
+    sets = ["--set", f"controller.dead_after_s={dead_after_s}", "--set", f"controller.lost_after_s={lost_after_s}"]
+    for s in settings:
+        sets += ["--set", s]
+    return start_dtask([*sets, "controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+
+
+def runner_proc(home: Path, controller: str, name: str, *extra: str, settings: tuple[str, ...] = (),
+                wait: bool = True) -> Proc:
+    lo, hi = free_port_range()
+    sets = ["--set", "runner.reconnect_max_s=0.5"]
+    for s in settings:
+        sets += ["--set", s]
+    proc = start_dtask([*sets, "runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",
+                        "--port-range", f"{lo}-{hi}", *extra], home)
+    if wait:
+        proc.wait_for(rf"connected to controller .* as {name}")
+    return proc
+
+
+def client(home: Path, address: str, timeout: float = 10) -> Controller:
+    return Controller(address, certs=home / "certs", timeout=timeout)
+
+
+def until(c: Controller, task_id: str, check: Callable[[Task], bool], timeout: float = 20.0,
+          what: str = "") -> Task:
+    """Poll GetTask until check(task) holds (bounded: the controller pushes no event for every change)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        t = c.task(task_id)
+        if check(t):
+            return t
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"task {task_id}: {what or 'condition'} not reached; last seen {t}")
+        time.sleep(0.05)
+
+
+def running_on(c: Controller, task_id: str, timeout: float = 20.0) -> Task:
+    return until(c, task_id, lambda t: t.state is TaskState.RUNNING and bool(t.attempts), timeout, "running")
+
+
+def stop_all(*procs: Proc) -> None:
+    for p in procs:
+        p.stop()
