@@ -4,6 +4,7 @@ GPUs, reconnection, cancel, kill -9, and the Runner service."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -196,6 +197,17 @@ def test_kill9_of_the_runner_kills_its_tasks(home: Path, tmp_path: Path, fake: F
     pids = [int(x) for x in wait_file(p1).split()] + [int(x) for x in wait_file(p2).split()]
     proc.kill9()
     assert gone(pids)
+
+
+def test_kill9_of_the_runner_kills_what_left_the_task_group(home: Path, tmp_path: Path, fake: FakeController) -> None:
+    proc = start_runner(home, fake.address)
+    s = fake.session()
+    p = tmp_path / "p"
+    s.assign("a", 1, shell=f"setsid sleep 600 & echo $! > {p}; sleep 600 & echo $! >> {p}; echo $$ >> {p}; wait")
+    escaped, child, shell = (int(x) for x in wait_file(p).split())
+    assert os.getsid(escaped) == escaped != os.getsid(shell)  # its own session: no group kill reaches it
+    proc.kill9()
+    assert gone([escaped, child, shell])
 
 
 def test_sigterm_stops_tasks_and_reports_them(home: Path, tmp_path: Path, fake: FakeController) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
 from dtask_common.progress import ProgressParser, parser_for
 
 from dtask_runner.results import ResultCapture
-from dtask_runner.watchdog import Watchdog
+from dtask_runner.watchdog import TOKEN_ENV, Watchdog
 
 log = logging.getLogger("dtask.runner.executor")
 
@@ -60,20 +61,12 @@ def safe_stem(task_id: str, attempt: int) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', task_id)[:100]}.{attempt}"
 
 
-def pdeathsig_prefix() -> list[str]:
-    """`setpriv --pdeathsig KILL --` when this system's setpriv supports it, else nothing."""
-    path = shutil.which("setpriv")
-    if not path:
-        return []
-    try:
-        ok = subprocess.run([path, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return [path, "--pdeathsig", "KILL", "--"] if ok else []
-
-
 class Executor:
-    """Starts attempts on this machine; owns the watchdog that outlives nothing."""
+    """Starts attempts on this machine; owns the watchdog that outlives nothing.
+
+    Every task carries this executor's token in DTASK_RUNNER_TOKEN, by which the watchdog finds
+    what is left of them if the runner dies (see dtask_runner.watchdog).
+    """
 
     def __init__(
         self,
@@ -92,8 +85,8 @@ class Executor:
         self.hide_gpus = hide_gpus
         log_dir.mkdir(parents=True, exist_ok=True)
         work_dir.mkdir(parents=True, exist_ok=True)
-        self.watchdog = Watchdog() if watchdog else None
-        self.prefix = pdeathsig_prefix()
+        self.token = secrets.token_hex(8)
+        self.watchdog = Watchdog(self.token) if watchdog else None
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
@@ -101,7 +94,7 @@ class Executor:
         """The watchdog, started again (with every running group) if something killed it."""
         if self.watchdog is not None and not self.watchdog.alive:
             log.warning("the watchdog process %d is gone; starting a new one", self.watchdog.pid)
-            self.watchdog = Watchdog()
+            self.watchdog = Watchdog(self.token)
             for e in self.running.values():
                 if e.pid:
                     self.watchdog.add(e.pid)
@@ -139,6 +132,7 @@ class Executor:
         env["DTASK_TASK_ID"] = req.task_id
         env["DTASK_ATTEMPT"] = str(req.attempt)
         env["DTASK_RESULT_FILE"] = str(result_file)
+        env[TOKEN_ENV] = self.token
         if req.gpu_ids:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
         elif self.hide_gpus and "CUDA_VISIBLE_DEVICES" not in spec.env:
@@ -157,7 +151,7 @@ class Executor:
             if not found:
                 raise SpawnError(f"executable {program!r} was not found on PATH ({env.get('PATH', os.defpath)})")
             argv[0] = found
-        return self.prefix + argv, cwd, env
+        return argv, cwd, env
 
 
 class Execution:

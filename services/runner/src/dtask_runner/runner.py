@@ -232,7 +232,7 @@ class Runner:
             self.uplink.drain(draining)
 
     async def usage_loop(self) -> None:
-        """Sample usage every usage_interval_s and send it (the sample is the heartbeat)."""
+        """Sample usage every usage_interval_s and send it (the sample is the heartbeat); keep the watchdog alive."""
         while True:
             started = time.monotonic()
             try:
@@ -242,6 +242,7 @@ class Runner:
             else:
                 self.last_usage = sample
                 self.uplink.usage(sample)
+            self.executor.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
             await asyncio.sleep(max(0.05, self.usage_interval_s - (time.monotonic() - started)))
 
     async def close(self) -> None:

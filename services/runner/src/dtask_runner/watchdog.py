@@ -1,9 +1,13 @@
-"""Watchdog process: kills every task process group when the runner dies, even by SIGKILL.
+"""Watchdog process: kills every task process when the runner dies, even by SIGKILL.
 
-The runner starts one watchdog (`python -m dtask_runner.watchdog`) in its own session with a
-pipe on its stdin, and writes `+PGID` / `-PGID` lines as task groups start and end. When the
-pipe reaches end of file (the runner exited or was killed), the watchdog sends SIGKILL to every
-group still registered and exits.
+The runner starts one watchdog (`python -m dtask_runner.watchdog TOKEN`) in its own session with
+a pipe on its stdin, and writes `+PGID` / `-PGID` lines as task groups start and end. Every task
+also carries `DTASK_RUNNER_TOKEN=TOKEN` in its environment. When the pipe reaches end of file
+(the runner exited or was killed), the watchdog sends SIGKILL to every group still registered,
+then to every process whose environment carries the token: that covers a task started in the
+instant before its group was registered, and descendants that left their group (setsid). Scans
+repeat until one finds nothing. A runner that stops cleanly writes `.` first: it has stopped its
+tasks and starts none, so only the registered groups are killed.
 """
 
 from __future__ import annotations
@@ -13,39 +17,88 @@ import os
 import signal
 import subprocess
 import sys
+import time
+
+TOKEN_ENV = "DTASK_RUNNER_TOKEN"
+# After an unclean end, scan again this long after the first scan: a task whose spawn was under
+# way when the runner died has executed by then and shows the token.
+RESCAN_AFTER_S = 0.1
+MAX_SCANS = 50
 
 
-def main() -> int:
+def _carrying(token: bytes) -> list[int]:
+    """Pids of this user's processes whose environment holds TOKEN_ENV=token."""
+    needle = f"{TOKEN_ENV}=".encode() + token + b"\0"
+    me = os.getpid()
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if env.startswith(needle) or b"\0" + needle in env:
+            found.append(int(name))
+    return found
+
+
+def _kill_carriers(token: bytes) -> None:
+    for scan in range(MAX_SCANS):
+        pids = _carrying(token)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not pids and scan > 0:
+            return
+        time.sleep(RESCAN_AFTER_S if not pids else 0.01)
+
+
+def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    token = argv[0].encode() if argv else b""
     groups: set[int] = set()
+    clean = False
     stdin = sys.stdin.buffer
     for raw in stdin:
-        line = raw.strip()
-        if len(line) < 2 or not line[1:].isdigit():
-            continue
-        pgid = int(line[1:])
-        if line[:1] == b"+":
-            groups.add(pgid)
-        elif line[:1] == b"-":
-            groups.discard(pgid)
+        for line in raw.split():
+            if line == b".":
+                clean = True
+                continue
+            if len(line) < 2 or not line[1:].isdigit():
+                continue
+            pgid = int(line[1:])
+            if line[:1] == b"+":
+                groups.add(pgid)
+            elif line[:1] == b"-":
+                groups.discard(pgid)
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    if token and not clean:
+        _kill_carriers(token)
     return 0
 
 
 class Watchdog:
     """The runner's handle on its watchdog process."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str = "") -> None:
+        self.token = token
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "dtask_runner.watchdog"],
+            [sys.executable, "-m", "dtask_runner.watchdog", *([token] if token else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
         )
+        self._fd = self._proc.stdin.fileno() if self._proc.stdin is not None else -1
 
     @property
     def pid(self) -> int:
@@ -55,24 +108,24 @@ class Watchdog:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def _send(self, line: str) -> None:
-        stdin = self._proc.stdin
-        if stdin is None:
+    def _send(self, line: bytes) -> None:
+        if self._fd < 0:
             return
         try:
-            stdin.write(line.encode())
-            stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
+            os.write(self._fd, line)  # short lines into a pipe: one atomic write
+        except OSError:
             pass
 
     def add(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
+        self._send(b"+%d\n" % pgid)
 
     def remove(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
+        self._send(b"-%d\n" % pgid)
 
     def close(self) -> None:
-        """Stop the watchdog (it kills what is still registered)."""
+        """Stop the watchdog (it kills what is still registered or carries the token)."""
+        self._send(b".\n")
+        self._fd = -1
         if self._proc.stdin is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._proc.stdin.close()
@@ -84,4 +137,4 @@ class Watchdog:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
