@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -29,7 +30,9 @@ log = logging.getLogger("dtask.runner.executor")
 
 READ_SIZE = 256 * 1024
 PIPE_SIZE = 1024 * 1024
+STATS_FIRST_S = 0.05
 STATS_INTERVAL_S = 0.5
+F_SETPIPE_SZ = 1031
 # After the main process exits, how long to wait for the output pipe to close.
 DRAIN_TIMEOUT_S = 2.0
 
@@ -172,7 +175,8 @@ class Execution:
         self._cancel_reason = ""
         self._cancel_outcome = TaskState.CANCELLED
         self._timed_out = False
-        self._stop_requested = asyncio.Event()
+        self._stop_requested = False
+        self._wake: asyncio.Future[None] | None = None  # resolved to stop waiting for the process
         self._parser: ProgressParser = parser_for("none")
         self._capture = ResultCapture(req.spec.result_marker)
         self._log_fd = -1
@@ -195,7 +199,12 @@ class Execution:
         if not self._cancel_reason:
             self._cancel_reason = reason or "cancelled"
             self._cancel_outcome = outcome
-        self._stop_requested.set()
+        self._stop_requested = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     # ---- the attempt ----
 
@@ -232,7 +241,7 @@ class Execution:
         try:
             self._parser = parser_for(spec)
             argv, cwd, env = self.executor._build(self.req, self.result_path)
-            if self._stop_requested.is_set():
+            if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=self.executor.devnull, stdout=subprocess.PIPE,
@@ -270,9 +279,7 @@ class Execution:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         with contextlib.suppress(OSError):
-            import fcntl
-
-            fcntl.fcntl(fd, 1031, PIPE_SIZE)  # F_SETPIPE_SZ: fewer wakeups under heavy output
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)  # fewer wakeups under heavy output
         os.set_blocking(fd, False)
         eof: asyncio.Future[None] = loop.create_future()
 
@@ -292,23 +299,36 @@ class Execution:
 
         loop.add_reader(fd, readable)
         exited = _wait_exit(loop, proc.pid)
-        stats = loop.create_task(self._poll_stats(proc.pid))
+        stats = _Stats(self, proc.pid, exited)
         timeout = self.req.spec.timeout_s or None
         try:
-            stop: asyncio.Future[Any] = loop.create_task(self._stop_requested.wait())
-            done, _ = await asyncio.wait({exited, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if exited not in done:
-                if not done:
-                    self._timed_out = True
+            if not exited.done() and not self._stop_requested:
+                # One future, woken by the exit, a cancel or the timeout (no helper tasks).
+                wake = self._wake = loop.create_future()
+                exited.add_done_callback(lambda _: self._wake_up())
+
+                def time_out() -> None:
+                    if not exited.done():
+                        self._timed_out = True
+                        self._wake_up()
+
+                timer = loop.call_later(timeout, time_out) if timeout else None
+                try:
+                    await wake
+                finally:
+                    self._wake = None
+                    if timer is not None:
+                        timer.cancel()
+            if not exited.done():
                 await self._terminate(proc.pid, exited)
-            stop.cancel()
             status, rusage = await exited
             # The main process is gone: kill what it left in its group so the pipe closes.
             _killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
+            if not eof.done():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
         finally:
-            stats.cancel()
+            stats.stop()
             loop.remove_reader(fd)
             proc.stdout.close()
         self._capture.close()
@@ -320,24 +340,9 @@ class Execution:
             await asyncio.wait_for(asyncio.shield(exited), self.executor.kill_grace_s)
         _killpg(pgid, signal.SIGKILL)
 
-    async def _poll_stats(self, pid: int) -> None:
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(pid)
-            delay = 0.05
-            while True:
-                await asyncio.sleep(delay)
-                delay = min(STATS_INTERVAL_S, delay * 3)
-                rss, cpu = 0, 0.0
-                procs = [root]
-                with contextlib.suppress(psutil.Error):
-                    procs += root.children(recursive=True)
-                for p in procs:
-                    with contextlib.suppress(psutil.Error):
-                        rss += p.memory_info().rss
-                        t = p.cpu_times()
-                        cpu += t.user + t.system + (t.children_user + t.children_system if p is root else 0.0)
-                self._peak_rss = max(self._peak_rss, rss)
-                self._cpu_time = max(self._cpu_time, cpu)
+    def _account(self, rss: int, cpu: float) -> None:
+        self._peak_rss = max(self._peak_rss, rss)
+        self._cpu_time = max(self._cpu_time, cpu)
 
     # ---- outcome ----
 
@@ -383,6 +388,48 @@ class Execution:
             peak_rss_bytes=self._peak_rss,
             cpu_time_s=round(self._cpu_time, 3),
         )
+
+
+class _Stats:
+    """Samples the task tree's memory and CPU: first after STATS_FIRST_S (a task that ends sooner
+    costs nothing but a timer), then every STATS_INTERVAL_S; wait4's rusage covers the rest."""
+
+    def __init__(self, execution: Execution, pid: int, exited: asyncio.Future[Any]):
+        self._execution = execution
+        self._pid = pid
+        self._exited = exited
+        self._loop = asyncio.get_running_loop()
+        self._root: psutil.Process | None = None
+        self._delay = STATS_FIRST_S
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._delay, self._sample)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sample(self) -> None:
+        self._timer = None
+        if self._exited.done():  # reaped: the pid may belong to someone else now
+            return
+        try:
+            if self._root is None:
+                self._root = psutil.Process(self._pid)
+            root = self._root
+            rss, cpu = 0, 0.0
+            procs = [root]
+            with contextlib.suppress(psutil.Error):
+                procs += root.children(recursive=True)
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    cpu += t.user + t.system + (t.children_user + t.children_system if p is root else 0.0)
+        except psutil.Error:
+            return
+        self._execution._account(rss, cpu)
+        self._delay = min(STATS_INTERVAL_S, self._delay * 3)
+        self._timer = self._loop.call_later(self._delay, self._sample)
 
 
 def _wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[tuple[int, object]]:
