@@ -18,7 +18,7 @@ from dtask_controller.domain import InvalidTasks, Settings
 from dtask_controller.engine import Engine
 from dtask_controller.schema import SchemaTooNew
 from dtask_controller.service import ControllerService
-from dtask_controller.store import Store, StoreLocked
+from dtask_controller.store import Store, StoreLocked, StoreUnusable
 
 log = logging.getLogger("dtask.controller")
 
@@ -61,7 +61,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             pass
     try:
         store = Store(cfg.store_path, sync=cfg.controller.sync)
-    except (StoreLocked, SchemaTooNew) as exc:
+    except (StoreLocked, StoreUnusable, SchemaTooNew) as exc:
         raise SystemExit(f"error: {exc}") from None
     try:
         engine = Engine(store, settings_of(cfg))

@@ -29,6 +29,22 @@ class StoreLocked(RuntimeError):
     """Another controller process holds the store."""
 
 
+class StoreUnusable(RuntimeError):
+    """The store file cannot be created or opened, or is not a dtask store; the message names the fix."""
+
+
+def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return StoreUnusable(f"the store {path} is not a dtask store or is damaged (SQLite: {exc}); move it aside "
+                             "to start with an empty store, or point --store at the right file")
+    if path.parent.exists() and not path.parent.is_dir():
+        reason = f"{path.parent} is a file, not a directory"
+    else:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StoreUnusable(f"cannot use the store {path}: {reason}; make its directory writable or point --store "
+                         "at a file in a writable directory")
+
+
 _SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
 
 
@@ -80,12 +96,21 @@ class Store:
 
     def __init__(self, path: Path, *, sync: str = "normal", lock: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = None
-        if lock:
-            self._lock()
-        self._db = self._connect(sync)
-        migrate(self._db)
+        db: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if lock:
+                self._lock()
+            db = self._connect(sync)
+            migrate(db)
+        except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+            raise _unusable(self.path, exc) from None
+        self._db = db
         self._depth = 0
 
     def _lock(self) -> None:
