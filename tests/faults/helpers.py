@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from dtask_common.client import Controller
 from dtask_common.models import Task, TaskState
 
-from tests.support import Proc, free_port_range, start_dtask
+from tests.support import BIN, Proc, free_port_range, start_dtask
 
 
 def controller_proc(home: Path, *settings: str, port_range: tuple[int, int] | None = None,
@@ -58,3 +62,45 @@ def running_on(c: Controller, task_id: str, timeout: float = 20.0) -> Task:
 def stop_all(*procs: Proc) -> None:
     for p in procs:
         p.stop()
+
+
+def start_in_readonly_view(args: list[str], home: Path, readonly: Path) -> Proc:
+    """`dtask ARGS` seeing `readonly` as a read-only directory: chmod for a normal user; for root (whom
+    permissions do not stop), a read-only bind mount in a private mount namespace."""
+    env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("DTASK_CONFIG", None)
+    argv = [str(BIN / "dtask"), *args]
+    if os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        if unshare is None or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode != 0:
+            pytest.skip("running as root without mount namespaces: cannot make a directory read-only")
+        argv = [unshare, "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(readonly), *argv]
+    else:
+        readonly.chmod(0o555)
+    popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             errors="replace", start_new_session=True)
+    proc = Proc(popen)
+    proc.start_reader()
+    return proc
+
+
+def assert_clear_error(rc: int, out: str, *must: str) -> None:
+    assert rc != 0, out
+    assert "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, out
+    for text in must:
+        assert text in errors[0], out
+
+
+def exit_output(proc: Proc, timeout: float = 20.0) -> tuple[int, str]:
+    """Wait for a process that must exit by itself; its exit code and its whole output."""
+    try:
+        rc = proc.popen.wait(timeout)
+    finally:
+        proc.kill9()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the reader thread ends the queue with None at end of output
+        if proc._q.get(timeout=max(0.01, deadline - time.monotonic())) is None:
+            break
+    return rc, "".join(proc.lines)

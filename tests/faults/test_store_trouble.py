@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.support import BIN, Proc, free_port_range, start_dtask
+from tests.faults.helpers import assert_clear_error, exit_output, start_in_readonly_view
+from tests.support import free_port_range, start_dtask
 
 
 def start_fails(home: Path, store: Path, *, readonly: Path | None = None) -> tuple[int, str]:
@@ -19,42 +16,8 @@ def start_fails(home: Path, store: Path, *, readonly: Path | None = None) -> tup
     if readonly is None:
         proc = start_dtask(args, home, listen=False)
     else:
-        proc = _start_in_readonly_view(args, home, readonly)
-    try:
-        rc = proc.popen.wait(20)
-    finally:
-        proc.kill9()
-    out = "".join(proc.lines) if proc.lines else ""
-    return rc, out
-
-
-def _start_in_readonly_view(args: list[str], home: Path, readonly: Path) -> Proc:
-    """`dtask ARGS` seeing `readonly` as a read-only directory: chmod for a normal user; for root (whom
-    permissions do not stop), a read-only bind mount in a private mount namespace."""
-    env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
-    env.pop("DTASK_CONFIG", None)
-    argv = [str(BIN / "dtask"), *args]
-    if os.geteuid() == 0:
-        unshare = shutil.which("unshare")
-        if unshare is None or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode != 0:
-            pytest.skip("running as root without mount namespaces: cannot make a directory read-only")
-        argv = [unshare, "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(readonly), *argv]
-    else:
-        readonly.chmod(0o555)
-    popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             errors="replace", start_new_session=True)
-    proc = Proc(popen)
-    proc.start_reader()
-    return proc
-
-
-def assert_clear_error(rc: int, out: str, *must: str) -> None:
-    assert rc != 0, out
-    assert "Traceback" not in out, out
-    errors = [line for line in out.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, out
-    for text in must:
-        assert text in errors[0], out
+        proc = start_in_readonly_view(args, home, readonly)
+    return exit_output(proc)
 
 
 def test_store_in_a_read_only_directory(home: Path, tmp_path: Path) -> None:

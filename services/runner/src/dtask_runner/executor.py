@@ -223,7 +223,13 @@ class Execution:
             self.done.set_result(result)
 
     def _emit(self, data: bytes) -> None:
-        os.write(self._log_fd, data)
+        try:
+            n = os.write(self._log_fd, data)
+            while n < len(data):  # a short write (the disk filling up?): the rest, or the error
+                n += os.write(self._log_fd, data[n:])
+        except OSError as exc:
+            self._log_broken(exc)
+            return
         self.written += len(data)
         self._capture.feed(data)
         p = self._parser.feed(data)
@@ -233,8 +239,20 @@ class Execution:
             self.sink.on_progress(self, p)
         self.sink.on_output(self)
 
+    def _log_broken(self, exc: OSError) -> None:
+        """The log takes no more output (disk full, I/O error): stop the attempt as FAILED, saying why."""
+        if not self._stop_requested:
+            reason = (f"cannot write its log {self.log_path}: {exc.strerror or exc}; free space there or give "
+                      "the runner another --log-dir")
+            log.error("attempt %s/%d: %s", self.req.task_id, self.req.attempt, reason)
+            self.cancel(reason, outcome=TaskState.FAILED)
+
     async def _execute(self) -> AttemptResult:
-        self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            return self._result(TaskState.FAILED, error=f"cannot create its log {self.log_path}: "
+                                f"{exc.strerror or exc}; make the runner's --log-dir writable")
         with contextlib.suppress(FileNotFoundError):
             self.result_path.unlink()
         spec = self.req.spec

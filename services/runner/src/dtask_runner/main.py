@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 
@@ -33,6 +34,25 @@ def _this_host() -> str:
     return fqdn if fqdn and not fqdn.startswith("localhost") else socket.gethostname()
 
 
+def usable_runner(cfg: Config) -> Runner:
+    """The Runner, once its directories are there and writable; else exit with one line that says what to do."""
+    try:
+        runner = Runner(cfg)
+    except OSError as exc:
+        raise SystemExit(f"error: the runner cannot use {exc.filename or 'its directories'}: "
+                         f"{exc.strerror or exc}; make it a writable directory or choose others with "
+                         "--log-dir / --work-dir (DTASK_HOME holds the runner's state)") from None
+    for where, flag in ((runner.log_dir, "--log-dir"), (runner.work_dir, "--work-dir")):
+        probe = where / f".dtask-write-test-{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SystemExit(f"error: the runner cannot write in {where}: {exc.strerror or exc}; make it "
+                             f"writable or choose another directory with {flag}") from None
+    return runner
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     """Run the runner until stop is set (or a signal arrives); stop its tasks on the way out."""
     stop = stop or asyncio.Event()
@@ -42,7 +62,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     certs.ensure_runner(cfg.certs_path, cfg.runner.name)
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
-    runner = Runner(cfg)
+    runner = usable_runner(cfg)
     grpc_server = server.new_server(RUNNER_POLICY)
     runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(runner), grpc_server)
     await server.add_health_and_reflection(grpc_server, ["dtask.v1.Runner"])
