@@ -134,3 +134,29 @@ def test_half_open_connection_runner_reconnects_before_the_attempt_is_lost(home:
             assert not any("queued again" in line for line in ctl.lines)
         finally:
             stop_all(r1, ctl)
+
+
+def test_flapping_link_loses_no_output_and_runs_the_attempt_once(home: Path, tmp_path: Path) -> None:
+    """Connections reset every 0.3 s while the task prints: one attempt, every byte once, in order."""
+    ctl = controller_proc(home, dead_after_s=1, lost_after_s=8)
+    with proxy_to(ctl.address) as proxy:
+        r1 = runner_proc(home, proxy.address, "r1")
+        try:
+            with client(home, ctl.address) as c:
+                tid = c.add_task(f"i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.01; done; "
+                                 f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done",
+                                 name="flapping", max_retries=2)
+                running_on(c, tid)
+                resets = 0
+                for _ in range(10):
+                    r1.lines.clear()
+                    resets += proxy.reset()
+                    r1.wait_for(r"connected to controller .* as r1: 1 running", timeout=10)
+                assert resets >= 10
+                (tmp_path / "go").touch()
+                [t] = c.wait([tid], timeout=20)
+                assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
+                expected = b"".join(b"line %d\n" % i for i in range(1, 301)) + b"done\n"
+                assert b"".join(c.logs(tid)) == expected
+        finally:
+            stop_all(r1, ctl)

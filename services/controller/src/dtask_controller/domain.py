@@ -59,6 +59,8 @@ class WelcomeCmd:
     controller_name: str
     executor_name: str
     usage_interval_s: float
+    # (task_id, attempt, offset): output held of each attempt running there; the runner sends on from offset.
+    output_offsets: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -461,7 +461,10 @@ class Engine:
         session = self.sessions[name] = Session(name, token)
         if old is not None:
             old.send(None)
-        session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s))
+        # Chunks sent into a broken session may be lost: the runner resends from what each tail holds.
+        offsets = tuple((tid, attempt, tail.end) for tid, attempt in self.scheduler.running_on(name)
+                        if (tail := self.tails.get(tid, attempt)) is not None)
+        session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s, offsets))
         self.scheduler.executor_up(name, hello.capacity, hello.labels, draining=self.registry.draining(name))
         with self.change():
             self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,

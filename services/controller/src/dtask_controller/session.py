@@ -44,7 +44,8 @@ def command_to_pb(cmd: Command) -> pb.ControllerMessage:
         return pb.ControllerMessage(cancel=pb.Cancel(task_id=cmd.task_id, attempt=cmd.attempt, reason=cmd.reason))
     return pb.ControllerMessage(welcome=pb.Welcome(
         controller_name=cmd.controller_name, version=__version__, protocol_version=PROTOCOL_VERSION,
-        executor_name=cmd.executor_name, usage_interval_s=cmd.usage_interval_s))
+        executor_name=cmd.executor_name, usage_interval_s=cmd.usage_interval_s,
+        output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets]))
 
 
 async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:

@@ -22,7 +22,7 @@ class OutputPump:
     """
 
     def __init__(self, path: Path, task_id: str, attempt: int,
-                 send: Callable[[OutputChunk], Awaitable[None]], *,
+                 send: Callable[[OutputChunk], Awaitable[bool | None]], *,
                  max_chunk: int = MAX_CHUNK, flush_after_s: float = FLUSH_AFTER_S):
         self.path = path
         self.task_id = task_id
@@ -34,6 +34,7 @@ class OutputPump:
         self._flush_after_s = flush_after_s
         self._more = asyncio.Event()
         self._final = False
+        self._resume: int | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"output {task_id}/{attempt}")
 
     def notify(self, written: int) -> None:
@@ -49,6 +50,11 @@ class OutputPump:
         self._more.set()
         await asyncio.shield(self._task)
 
+    def resume(self, offset: int) -> None:
+        """A new session: the controller holds the output before offset; send on from there."""
+        self._resume = offset
+        self._more.set()
+
     def stop(self) -> None:
         self._task.cancel()
 
@@ -56,6 +62,8 @@ class OutputPump:
         fd = -1
         try:
             while True:
+                if self._resume is not None:
+                    self.sent, self._resume = max(0, min(self._resume, self.written)), None
                 if self.sent >= self.written:
                     if self._final:
                         return
@@ -73,7 +81,8 @@ class OutputPump:
                 if not data:
                     # The file is shorter than reported (truncated by hand?): stop here.
                     return
-                await self._send(OutputChunk(self.task_id, self.attempt, self.sent, data))
+                if await self._send(OutputChunk(self.task_id, self.attempt, self.sent, data)) is False:
+                    continue  # not sent (the session broke): again, from where the next session resumes
                 self.sent += len(data)
         finally:
             if fd >= 0:

@@ -39,7 +39,7 @@ class Uplink(Protocol):
 
     def drain(self, draining: bool) -> None: ...
 
-    async def output(self, chunk: OutputChunk) -> None: ...
+    async def output(self, chunk: OutputChunk) -> bool: ...
 
     def finished(self, result: AttemptResult) -> None: ...
 
@@ -58,8 +58,9 @@ class _Offline:
     def drain(self, draining: bool) -> None:
         pass
 
-    async def output(self, chunk: OutputChunk) -> None:
+    async def output(self, chunk: OutputChunk) -> bool:
         await asyncio.Event().wait()
+        return False
 
     def finished(self, result: AttemptResult) -> None:
         pass
@@ -139,6 +140,12 @@ class Runner:
         for key, a in self._attempts.items():
             if a.execution.progress is not None and a.execution.key in self.executor.running:
                 self.uplink.progress(key[0], key[1], a.execution.progress)
+
+    def resume_output(self, task_id: str, attempt: int, offset: int) -> None:
+        """The controller holds the attempt's output before offset: its pump sends on from there."""
+        a = self._attempts.get((task_id, attempt))
+        if a is not None:
+            a.pump.resume(offset)
 
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)

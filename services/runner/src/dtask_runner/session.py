@@ -81,13 +81,13 @@ class Session:
         self._reported[key] = self._gen
         self._send_soon(pb.RunnerMessage(finished=convert.attempt_result_to_pb(result)))
 
-    async def output(self, chunk: OutputChunk) -> None:
-        """Send a chunk, waiting through disconnections until it went out."""
-        msg = pb.RunnerMessage(output=convert.output_to_pb(chunk))
-        while True:
+    async def output(self, chunk: OutputChunk) -> bool:
+        """Send a chunk in the current session. Without one, wait for the next and return False: its
+        Welcome says where the controller wants the output from (what went into a broken one may be lost)."""
+        if not self.connected:
             await self._connected.wait()
-            if await self._write(msg):
-                return
+            return False
+        return await self._write(pb.RunnerMessage(output=convert.output_to_pb(chunk)))
 
     # ---- writing ----
 
@@ -186,6 +186,8 @@ class Session:
         w = first.welcome
         self.controller_name = w.controller_name
         self.runner.on_welcome(w.usage_interval_s)
+        for o in w.output_offsets:
+            self.runner.resume_output(o.task_id, o.attempt, o.offset)
         self._gen += 1
         for r in carried:
             self._reported[(r.task_id, r.attempt)] = self._gen

@@ -118,18 +118,30 @@ class RunnerMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s")
+    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets")
     CONTROLLER_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_NAME_FIELD_NUMBER: _ClassVar[int]
     USAGE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     controller_name: str
     version: str
     protocol_version: int
     executor_name: str
     usage_interval_s: float
-    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ...) -> None: ...
+    output_offsets: _containers.RepeatedCompositeFieldContainer[OutputOffset]
+    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ..., output_offsets: _Optional[_Iterable[_Union[OutputOffset, _Mapping]]] = ...) -> None: ...
+
+class OutputOffset(_message.Message):
+    __slots__ = ("task_id", "attempt", "offset")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    offset: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class Assign(_message.Message):
     __slots__ = ("task_id", "attempt", "spec", "gpu_ids")
