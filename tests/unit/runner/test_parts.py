@@ -64,6 +64,35 @@ def test_store_survives_restart_and_forgets_on_ack(tmp_path: Path) -> None:
     assert ResultStore(tmp_path).pending() == []
 
 
+def test_store_journal_takes_over_old_files_skips_a_cut_line_and_compacts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from dtask_runner import store as st
+
+    old = AttemptResult("old", 1, TaskState.SUCCEEDED, finished_at=1.0)
+    (tmp_path / "old.1.json").write_text(json.dumps(st.result_to_json(old)))  # an earlier version's file
+    store = ResultStore(tmp_path)
+    assert store.pending() == [old] and not (tmp_path / "old.1.json").exists()
+    r = AttemptResult("a", 1, TaskState.SUCCEEDED, finished_at=2.0)
+    store.put(r)
+    with open(tmp_path / st.JOURNAL, "ab") as f:
+        f.write(b'{"put":{"task_id":"cut"')  # killed in the middle of a write: never reported
+    again = ResultStore(tmp_path)
+    assert again.pending() == [old, r]
+    monkeypatch.setattr(st, "COMPACT_BYTES", 2000)
+    for i in range(40):
+        again.put(AttemptResult(f"t{i}", 1, TaskState.SUCCEEDED, finished_at=3.0))
+        assert again.ack(f"t{i}", 1)
+    assert (tmp_path / st.JOURNAL).stat().st_size < 2400  # rewritten as it grew
+    assert ResultStore(tmp_path).pending() == [old, r]
+    for _ in range(20):
+        again.put(AttemptResult("b", 1, TaskState.FAILED, finished_at=4.0))
+        again.ack("b", 1)
+    assert again.ack("old", 1) and again.ack("a", 1)
+    assert ResultStore(tmp_path).pending() == []
+
+
 def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:
     async def main() -> list[OutputChunk]:
         log = tmp_path / "a.log"

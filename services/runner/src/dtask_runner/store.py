@@ -1,4 +1,4 @@
-"""Finished attempts kept on the runner's disk (one JSON file each) until the controller acknowledges them."""
+"""Finished attempts kept on the runner's disk (an append-only journal) until the controller acknowledges them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from typing import Any
 
 from dtask_common.models import AttemptResult, TaskState
 
-from dtask_runner.executor import safe_stem
-
 log = logging.getLogger("dtask.runner.store")
+
+JOURNAL = "results.jsonl"
+# Rewrite the journal once it is this large and at least twice the size of what it still holds.
+COMPACT_BYTES = 1024 * 1024
 
 
 def result_to_json(r: AttemptResult) -> dict[str, Any]:
@@ -33,50 +35,121 @@ def result_from_json(d: dict[str, Any]) -> AttemptResult:
     )
 
 
-class ResultStore:
-    """Unacknowledged results: written (atomically: temp file + rename) before they are reported, deleted on Ack.
+def _put_line(r: AttemptResult) -> bytes:
+    return json.dumps({"put": result_to_json(r)}, default=str, separators=(",", ":")).encode() + b"\n"
 
-    A runner killed at any moment keeps every result it reported; with fsync a power loss does too.
+
+class ResultStore:
+    """Unacknowledged results, in `results.jsonl`: a `put` line is appended (one write) before a
+    result is reported, an `ack` line when the controller acknowledges it.
+
+    A runner killed at any moment keeps every result it reported: a write that returned is in the
+    file, and a line cut short by the kill belongs to a result that was never reported (it is
+    skipped). With fsync a power loss keeps them too. An ack line lost in a crash only makes the
+    runner report an acknowledged result again, which the controller acknowledges again.
+    The journal is rewritten on open (dropping acknowledged results and any cut line) and emptied
+    or rewritten as it grows. Result files of earlier versions (`*.json`) are taken over on open.
     """
 
     def __init__(self, directory: Path, *, fsync: bool = False):
         self.dir = directory
         self.fsync = fsync
         directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / JOURNAL
         self._results: dict[tuple[str, int], AttemptResult] = {}
-        for path in sorted(directory.glob("*.json")):
+        self._sizes: dict[tuple[str, int], int] = {}  # journal bytes of each held result
+        self._live = 0  # their sum
+        legacy = self._load_legacy()
+        self._load_journal()
+        self._fd = -1
+        self._size = 0
+        self._rewrite()
+        for path in legacy:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if self._results:
+            log.info("%d finished attempts await acknowledgement", len(self._results))
+
+    def _load_legacy(self) -> list[Path]:
+        taken = []
+        for path in sorted(self.dir.glob("*.json")):
             try:
                 r = result_from_json(json.loads(path.read_text()))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring unreadable result file %s: %s", path, exc)
                 continue
             self._results[(r.task_id, r.attempt)] = r
-        if self._results:
-            log.info("%d finished attempts await acknowledgement", len(self._results))
+            taken.append(path)
+        return taken
 
-    def _path(self, task_id: str, attempt: int) -> Path:
-        return self.dir / f"{safe_stem(task_id, attempt)}.json"
+    def _load_journal(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        lines = data.split(b"\n")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if "put" in entry:
+                    r = result_from_json(entry["put"])
+                    self._results[(r.task_id, r.attempt)] = r
+                else:
+                    task_id, attempt = entry["ack"]
+                    self._results.pop((str(task_id), int(attempt)), None)
+            except (ValueError, KeyError, TypeError) as exc:
+                if n < len(lines):  # the last line may have been cut short by a kill: never reported
+                    log.warning("ignoring unreadable line %d of %s: %s", n, self.path, exc)
 
-    def put(self, r: AttemptResult) -> None:
-        path = self._path(r.task_id, r.attempt)
-        tmp = path.with_suffix(".tmp")
-        data = json.dumps(result_to_json(r), default=str).encode()
+    def _rewrite(self) -> None:
+        """Write the journal afresh with what it holds now (temp file + rename)."""
+        tmp = self.path.with_suffix(".tmp")
+        lines = {key: _put_line(r) for key, r in self._results.items()}
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, data)
+            os.write(fd, b"".join(lines.values()))
             if self.fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-        self._results[(r.task_id, r.attempt)] = r
+        os.replace(tmp, self.path)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._sizes = {key: len(line) for key, line in lines.items()}
+        self._size = self._live = sum(self._sizes.values())
+
+    def _append(self, line: bytes) -> None:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._size += len(line)
+
+    def put(self, r: AttemptResult) -> None:
+        key = (r.task_id, r.attempt)
+        line = _put_line(r)
+        self._append(line)
+        if self.fsync:
+            os.fsync(self._fd)
+        self._results[key] = r
+        self._live += len(line) - self._sizes.get(key, 0)
+        self._sizes[key] = len(line)
 
     def ack(self, task_id: str, attempt: int) -> bool:
         """Forget a result; False when it was not held."""
-        if self._results.pop((task_id, attempt), None) is None:
+        key = (task_id, attempt)
+        if self._results.pop(key, None) is None:
             return False
-        with contextlib.suppress(FileNotFoundError):
-            self._path(task_id, attempt).unlink()
+        self._live -= self._sizes.pop(key, 0)
+        if not self._results and self._size >= COMPACT_BYTES:
+            os.ftruncate(self._fd, 0)  # nothing held: start the journal again
+            self._size = 0
+            return True
+        self._append(json.dumps({"ack": [task_id, attempt]}, separators=(",", ":")).encode() + b"\n")
+        if self._size >= COMPACT_BYTES and self._size >= 2 * self._live:
+            self._rewrite()
         return True
 
     def get(self, task_id: str, attempt: int) -> AttemptResult | None:
@@ -84,6 +157,11 @@ class ResultStore:
 
     def pending(self) -> list[AttemptResult]:
         return sorted(self._results.values(), key=lambda r: (r.finished_at or 0.0, r.task_id, r.attempt))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __len__(self) -> int:
         return len(self._results)
