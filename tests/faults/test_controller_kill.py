@@ -1,0 +1,40 @@
+"""kill -9 of the controller while a task prints: after the restart the runner sends on from what the store
+kept, so the controller's copy of the output is complete, and the attempt runs once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dtask_common.models import TaskState
+
+from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all
+from tests.support import free_port_range
+
+
+def test_output_complete_after_controller_kill9_mid_stream(home: Path, tmp_path: Path) -> None:
+    port_range = free_port_range()
+    ctl = controller_proc(home, port_range=port_range, dead_after_s=1, lost_after_s=10)
+    r1 = runner_proc(home, ctl.address, "r1")
+    try:
+        with client(home, ctl.address) as c:
+            tid = c.add_task(f"i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.005; done; "
+                             f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done", name="printer")
+            running_on(c, tid)
+            deadline = time.monotonic() + 20
+            while b"line 100\n" not in b"".join(c.logs(tid)):  # bounded: output has no event of its own here
+                assert time.monotonic() < deadline, "no output reached the controller"
+                time.sleep(0.02)
+        r1.lines.clear()
+        ctl.kill9()
+        r1.wait_for(r"unavailable|session with .* ended")
+        ctl = controller_proc(home, port_range=port_range, dead_after_s=1, lost_after_s=10)
+        r1.wait_for(r"connected to controller .* as r1: 1 running", timeout=15)
+        (tmp_path / "go").touch()
+        with client(home, ctl.address) as c:
+            [t] = c.wait([tid], timeout=20)
+            assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
+            expected = b"".join(b"line %d\n" % i for i in range(1, 401)) + b"done\n"
+            assert b"".join(c.logs(tid)) == expected
+    finally:
+        stop_all(r1, ctl)
