@@ -104,3 +104,39 @@ def exit_output(proc: Proc, timeout: float = 20.0) -> tuple[int, str]:
         if proc._q.get(timeout=max(0.01, deadline - time.monotonic())) is None:
             break
     return rc, "".join(proc.lines)
+
+
+def start_on_small_fs(args: list[str], home: Path, mount: Path, size: str = "64k") -> Proc:
+    """`dtask ARGS` with a tmpfs of `size` mounted on `mount`, in a private mount namespace (root only).
+    The test reaches that filesystem through /proc/PID/root (see fill_fs)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode:
+        pytest.skip("needs root and mount namespaces to give a process a small filesystem")
+    mount.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("DTASK_CONFIG", None)
+    argv = [unshare, "-m", "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"', str(mount),
+            str(BIN / "dtask"), *args]
+    popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             errors="replace", start_new_session=True)
+    proc = Proc(popen)
+    proc.start_reader()
+    return proc
+
+
+def fill_fs(proc: Proc, mount: Path) -> int:
+    """Fill the process's small filesystem on `mount` to the last byte; returns the bytes written."""
+    filler = Path(f"/proc/{proc.popen.pid}/root") / mount.relative_to("/") / "filler"
+    written = 0
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                written += f.write(b"\0" * 4096)
+        except OSError:
+            pass
+        try:
+            while True:
+                written += f.write(b"\0")
+        except OSError:
+            pass
+    return written

@@ -14,8 +14,10 @@ from tests.faults.helpers import (
     client,
     controller_proc,
     exit_output,
+    fill_fs,
     runner_proc,
     start_in_readonly_view,
+    start_on_small_fs,
     stop_all,
 )
 from tests.support import free_port_range, start_dtask
@@ -61,6 +63,27 @@ def test_full_disk_fails_the_attempt_with_the_reason(home: Path, tmp_path: Path,
             error = t.attempts[0].error
             assert "No space left on device" in error and str(logs) in error, error
         r1.wait_for(rf"attempt {tid}/1 failed")
+        assert not any("Traceback" in line for line in r1.lines), "".join(r1.lines)
+    finally:
+        stop_all(r1, ctl)
+
+
+def test_full_disk_for_results_still_reports_the_result(home: Path, tmp_path: Path) -> None:
+    """The runner's result journal cannot grow: the result is still reported (held in memory), nothing hangs."""
+    ctl = controller_proc(home)
+    results = home / "runner" / "r1" / "results"
+    lo, hi = free_port_range()
+    r1 = start_on_small_fs(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address,
+                            "--name", "r1", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
+                            "--log-dir", str(tmp_path / "logs")], home, results)
+    try:
+        r1.wait_for(r"connected to controller .* as r1")
+        assert fill_fs(r1, results) > 0
+        with client(home, ctl.address) as c:
+            tid = c.add_task("echo '***** m *****'; echo '  value = 7'", name="no-room-for-results")
+            [t] = c.wait([tid], timeout=15)
+            assert t.state is TaskState.SUCCEEDED and t.result == {"value": 7}, t
+        r1.wait_for(rf"ERROR .*result of attempt {tid}/1.*No space left on device")
         assert not any("Traceback" in line for line in r1.lines), "".join(r1.lines)
     finally:
         stop_all(r1, ctl)

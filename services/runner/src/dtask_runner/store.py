@@ -121,18 +121,33 @@ class ResultStore:
         self._sizes = {key: len(line) for key, line in lines.items()}
         self._size = self._live = sum(self._sizes.values())
 
-    def _append(self, line: bytes) -> None:
+    def _append(self, line: bytes) -> OSError | None:
+        """Append a line; on a write error (disk full) take back what part of it got in, return the error."""
         view = memoryview(line)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            return exc
         self._size += len(line)
+        return None
 
     def put(self, r: AttemptResult) -> None:
         key = (r.task_id, r.attempt)
         line = _put_line(r)
-        self._append(line)
-        if self.fsync:
-            os.fsync(self._fd)
+        error = self._append(line)
+        if error is None and self.fsync:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                error = exc
+        if error is not None:  # still reported: held in memory until acknowledged
+            log.error("cannot record the result of attempt %s/%d in %s: %s; it is held in memory until the "
+                      "controller acknowledges it (a runner restart before then loses it)", r.task_id, r.attempt,
+                      self.path, error.strerror or error)
+            line = b""
         self._results[key] = r
         self._live += len(line) - self._sizes.get(key, 0)
         self._sizes[key] = len(line)
@@ -147,9 +162,15 @@ class ResultStore:
             os.ftruncate(self._fd, 0)  # nothing held: start the journal again
             self._size = 0
             return True
-        self._append(json.dumps({"ack": [task_id, attempt]}, separators=(",", ":")).encode() + b"\n")
-        if self._size >= COMPACT_BYTES and self._size >= 2 * self._live:
-            self._rewrite()
+        error = self._append(json.dumps({"ack": [task_id, attempt]}, separators=(",", ":")).encode() + b"\n")
+        if error is not None:
+            log.warning("cannot record the acknowledgement of attempt %s/%d in %s: %s; a restarted runner reports "
+                        "it again", task_id, attempt, self.path, error.strerror or error)
+        elif self._size >= COMPACT_BYTES and self._size >= 2 * self._live:
+            try:
+                self._rewrite()
+            except OSError as exc:
+                log.warning("cannot compact %s: %s", self.path, exc.strerror or exc)
         return True
 
     def get(self, task_id: str, attempt: int) -> AttemptResult | None:
