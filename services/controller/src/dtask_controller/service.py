@@ -18,6 +18,7 @@ from dtask_common.models import TaskState, ValidationError
 from dtask_controller import session, views
 from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
+from dtask_controller.store import StoreFull
 
 log = logging.getLogger("dtask.controller")
 T = TypeVar("T")
@@ -30,6 +31,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (SlowWatcher, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (StoreFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
@@ -51,7 +53,7 @@ def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     async def run(self: Any, request: Any, context: Any) -> T:
         try:
             return await fn(self, request, context)
-        except (NotFound, Conflict, TooLarge, ValueError) as exc:
+        except (NotFound, Conflict, TooLarge, StoreFull, ValueError) as exc:
             await _fail(context, exc)
             raise  # unreachable: abort raises
     return run

@@ -29,6 +29,10 @@ class StoreLocked(RuntimeError):
     """Another controller process holds the store."""
 
 
+class StoreFull(RuntimeError):
+    """A write failed because the store's disk is full; it was rolled back whole."""
+
+
 class StoreUnusable(RuntimeError):
     """The store file cannot be created or opened, or is not a dtask store; the message names the fix."""
 
@@ -158,14 +162,26 @@ class Store:
         self._depth += 1
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
             if self._depth == 0:
-                self._db.execute("ROLLBACK")
+                self._end_failed(exc)
             raise
         self._depth -= 1
         if self._depth == 0:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._end_failed(exc)
+                raise
+
+    def _end_failed(self, exc: BaseException) -> None:
+        """Roll back (SQLite may have done so already, e.g. on a full disk); a full disk is StoreFull."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+            raise StoreFull(f"the store {self.path} is full (no space left on its disk); nothing of this request "
+                            "was stored: free space there and try again") from exc
 
     # ---- settings ----
 
