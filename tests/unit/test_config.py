@@ -114,3 +114,12 @@ def test_unknown_client_key_lists_every_client_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(p)
     assert str(info.value).endswith("(did you mean 'client.timeout_s'?); known keys: client.controller, client.timeout_s")
+
+
+@pytest.mark.parametrize("gpus", ["foo", "0,x", "-1"])
+def test_runner_gpus_setting_is_checked(gpus: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DTASK_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="runner.gpus must be auto, none or GPU indexes like 0,1"):
+        config.load(None, {"runner.gpus": gpus})
+    for ok in ("auto", "none", "0,1", " 2 "):
+        assert config.load(None, {"runner.gpus": ok}).runner.gpus == ok

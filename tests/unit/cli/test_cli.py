@@ -308,3 +308,11 @@ def test_wait_progress_line() -> None:
     line = _progress_line(sample_tasks())
     assert line.startswith("██████████··········  2/4 finished".replace("  ", " "))
     assert "\x1b[33m1 pending\x1b[0m" in line and "\x1b[31m1 failed\x1b[0m" in line
+
+
+def test_runner_with_a_bad_controller_address_stops_at_once(run: Run) -> None:
+    """Without a port gRPC would dial :443 and retry for ever; the runner refuses to start instead."""
+    r = run("runner", "--controller", "ctrl.example.org", "--name", "x1")
+    assert r.exit_code == USAGE and r.stderr.startswith("error: controller address 'ctrl.example.org' has no port")
+    r = run("runner", "--controller", "localhost:50051", "--name", "x1", "--gpus", "foo")
+    assert r.exit_code == 1 and r.stderr == "error: runner.gpus must be auto, none or GPU indexes like 0,1; got 'foo'\n"

@@ -248,3 +248,6 @@ def _check(cfg: Config) -> None:
         raise ConfigError("runner.slots must be >= 1")
     if cfg.controller.sync not in ("normal", "full"):
         raise ConfigError("controller.sync must be 'normal' or 'full'")
+    gpus = cfg.runner.gpus.strip().lower()
+    if gpus not in ("", "auto", "none") and not all(x.strip().isdigit() for x in gpus.split(",") if x.strip()):
+        raise ConfigError(f"runner.gpus must be auto, none or GPU indexes like 0,1; got {cfg.runner.gpus!r}")

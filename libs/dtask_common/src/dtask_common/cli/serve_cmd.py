@@ -9,7 +9,7 @@ import click
 
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import CERTIFICATE, CliError
+from dtask_common.cli.errors import CERTIFICATE, USAGE, CliError
 from dtask_common.server import PortRangeFull
 
 
@@ -23,6 +23,14 @@ def setup_logging(verbose: bool) -> None:
 
 def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
     cfg = ctx.config(overrides)
+    if what == "runner":
+        from dtask_common.client import BadAddress
+        from dtask_common.client.errors import check_address
+
+        try:
+            check_address(cfg.runner.controller)
+        except BadAddress as exc:
+            raise CliError(exc.message, USAGE) from None
     setup_logging(ctx.verbose)
     try:
         if what == "controller":
