@@ -45,17 +45,17 @@ class _Link:
         except OSError:
             self.close()
             return
-        threading.Thread(target=self._pump, args=(self.client, self.upstream), daemon=True).start()
-        self._pump(self.upstream, self.client)
+        threading.Thread(target=self._pump, args=(self.client, self.upstream, "up"), daemon=True).start()
+        self._pump(self.upstream, self.client, "down")
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, direction: str = "") -> None:
         while not self.closed.is_set():
             try:
                 data = src.recv(BUF)
             except OSError:
                 data = b""
             # While blackholed, what was read waits here: nothing passes, nothing is closed.
-            if not self.proxy._wait_flowing(self):
+            if not self.proxy._wait_flowing(self, direction):
                 return
             if not data:
                 with contextlib.suppress(OSError):
@@ -97,6 +97,10 @@ class TcpProxy:
         self._links: set[_Link] = set()
         self._flowing = threading.Event()
         self._flowing.set()
+        # Per direction: "up" is client → target, "down" is target → client.
+        self._one_way = {"up": threading.Event(), "down": threading.Event()}
+        for e in self._one_way.values():
+            e.set()
         self._refusing = False
         self._stopped = False
         self.accepted = 0
@@ -117,9 +121,10 @@ class TcpProxy:
                 self._links.add(link)
             link.start()
 
-    def _wait_flowing(self, link: _Link) -> bool:
-        """Block while blackholed (the whole proxy or this link); False once the link was closed meanwhile."""
-        while not (self._flowing.wait(0.05) and link.flowing.wait(0.05)):
+    def _wait_flowing(self, link: _Link, direction: str = "") -> bool:
+        """Block while blackholed (the whole proxy, this link, or this direction); False once the link closed."""
+        one_way = self._one_way.get(direction, self._flowing)
+        while not (self._flowing.wait(0.05) and link.flowing.wait(0.05) and one_way.wait(0.05)):
             if link.closed.is_set():
                 return False
         return not link.closed.is_set()
@@ -132,9 +137,13 @@ class TcpProxy:
             link.close()
         return len(links)
 
-    def blackhole(self) -> None:
-        """Stop forwarding without closing anything (a silent partition: TCP just waits)."""
-        self._flowing.clear()
+    def blackhole(self, direction: str = "both") -> None:
+        """Stop forwarding without closing anything (a silent partition: TCP just waits); "up" or "down"
+        holds one direction only."""
+        if direction == "both":
+            self._flowing.clear()
+        else:
+            self._one_way[direction].clear()
 
     def half_open(self) -> None:
         """Blackhole the current connections for good; new ones pass (a NAT or firewall that forgot them)."""
@@ -153,6 +162,8 @@ class TcpProxy:
         """Forward again; held bytes and held connections go through."""
         with self._lock:
             self._refusing = False
+        for e in self._one_way.values():
+            e.set()
         self._flowing.set()
 
     def close(self) -> None:

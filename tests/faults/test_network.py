@@ -160,3 +160,33 @@ def test_flapping_link_loses_no_output_and_runs_the_attempt_once(home: Path, tmp
                 assert b"".join(c.logs(tid)) == expected
         finally:
             stop_all(r1, ctl)
+
+
+def test_result_delivered_but_ack_lost_lands_once(home: Path, tmp_path: Path) -> None:
+    """Controller → runner is cut while the attempt ends: the controller has the result, the runner never
+    sees the ack, reconnects and reports it again in its Hello; nothing is counted or changed twice."""
+    ctl = controller_proc(home, dead_after_s=1, lost_after_s=8)
+    with proxy_to(ctl.address) as proxy:
+        r1 = runner_proc(home, proxy.address, "r1")
+        try:
+            with client(home, ctl.address) as c:
+                tid = c.add_task(GATED.format(d=tmp_path), name="ack-lost", max_retries=2)
+                running_on(c, tid)
+                r1.wait_for(rf"attempt {tid}/1 started")
+                proxy.blackhole("down")
+                (tmp_path / "gate-1").touch()
+                ctl.wait_for(rf"task {tid} succeeded")
+                r1.lines.clear()
+                proxy.reset()
+                proxy.restore()
+                r1.wait_for(r"connected to controller .* as r1: 0 running, 1 results to report", timeout=10)
+                r1.lines.clear()
+                proxy.reset()  # once more: the repeated report was acknowledged this time
+                r1.wait_for(r"connected to controller .* as r1: 0 running, 0 results to report", timeout=10)
+                t = c.task(tid)
+                assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
+                assert t.result == {"value": 1} and t.attempts[0].state is TaskState.SUCCEEDED
+                q = c.queue()
+                assert (q.succeeded, q.pending, q.running) == (1, 0, 0), q
+        finally:
+            stop_all(r1, ctl)
