@@ -256,7 +256,8 @@ def test_shell_c_errors_are_one_line_with_exit_codes(dtask: Dtask) -> None:
 def test_command_line_mistakes(live: Cluster, dtask: Dtask, tmp_path: Path) -> None:
     r = dtask("submit", "--name", "latin1", "--", "echo", os.fsdecode(b"caf\xe9"))
     assert r.returncode == 7 and "Traceback" not in r.stderr, r.stderr
-    assert "task 'latin1' (#1): argv[1]: is not valid UTF-8 (byte 0xe9)" in r.stderr
+    assert r.stderr.startswith("error: task 'latin1' (#1): argv[1]: is not valid UTF-8 (byte 0xe9)")
+    assert len(lines(r.stderr)) == 1
     r = dtask("--controller", "localhost", "tasks")
     assert r.returncode == 2 and "has no port" in r.stderr and len(lines(r.stderr)) == 1
     r = run_dtask(live.home, live.runners[0].address, "tasks")

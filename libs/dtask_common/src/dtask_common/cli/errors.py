@@ -77,7 +77,9 @@ def cli_error(exc: Exception) -> CliError:
     """The CliError for a client, certificate or task-file error."""
     if isinstance(exc, InvalidTask):
         msg = exc.message
-        if exc.errors and "\n" not in msg:
+        if len(exc.errors) == 1 and "\n" not in msg:
+            msg = describe(exc.errors)[0]
+        elif exc.errors and "\n" not in msg:
             msg = "\n".join([msg.split(":")[0] + ":", *("  " + line for line in describe(exc.errors))])
         return CliError(msg, INVALID)
     if isinstance(exc, PermissionDenied):
