@@ -316,3 +316,16 @@ def test_runner_with_a_bad_controller_address_stops_at_once(run: Run) -> None:
     assert r.exit_code == USAGE and r.stderr.startswith("error: controller address 'ctrl.example.org' has no port")
     r = run("runner", "--controller", "localhost:50051", "--name", "x1", "--gpus", "foo")
     assert r.exit_code == 1 and r.stderr == "error: runner.gpus must be auto, none or GPU indexes like 0,1; got 'foo'\n"
+
+
+def test_global_position_of_a_command_option_is_explained(run: Run, fake: FakeController) -> None:
+    r = run("--json", "tasks")
+    assert r.exit_code == USAGE
+    assert r.stderr == "error: No such option '--json'; --json is an option of `dtask tasks`: put it after the command\n"
+
+
+def test_add_task_keyword_typo_names_the_field() -> None:
+    from dtask_common.client._connection import spec_from_fields
+
+    with pytest.raises(TypeError, match=r"unknown task fields nmae \(did you mean 'name' for 'nmae'\?\)"):
+        spec_from_fields("echo", {"nmae": "x"})

@@ -124,11 +124,12 @@ class StateChoice(click.Choice):
                       param, ctx)
 
 
-def _show_usage_error(exc: click.UsageError) -> None:
+def _show_usage_error(exc: click.UsageError, hint: str = "") -> None:
     """One line: `error: MESSAGE (see dtask CMD --help)`."""
     where = exc.ctx.command_path if exc.ctx is not None else "dtask"
     message = exc.format_message().rstrip(".")
-    click.echo(click.style("error: ", fg="red", bold=True) + f"{message} (see `{where} --help`)", err=True)
+    tail = f"; {hint}" if hint else f" (see `{where} --help`)"
+    click.echo(click.style("error: ", fg="red", bold=True) + message + tail, err=True)
 
 
 class DtaskGroup(click.Group):
@@ -136,10 +137,11 @@ class DtaskGroup(click.Group):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
-            _show_usage_error(exc)
+            _show_usage_error(exc, self._misplaced(exc, argv))
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             if not isinstance(exc, CliError):
@@ -170,3 +172,13 @@ class DtaskGroup(click.Group):
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else OK)
         return rv
+
+    def _misplaced(self, exc: click.UsageError, argv: list[str]) -> str:
+        """For `dtask --json tasks`: the hint that the option belongs after the command."""
+        if not isinstance(exc, click.NoSuchOption) or exc.ctx is None or exc.ctx.command is not self:
+            return ""
+        name = next((a for a in argv if a in self.commands), None)
+        command = self.commands.get(name or "")
+        if command is None or not any(exc.option_name in p.opts for p in command.params):
+            return ""
+        return f"{exc.option_name} is an option of `dtask {name}`: put it after the command"

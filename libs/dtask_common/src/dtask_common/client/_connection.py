@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -292,8 +293,11 @@ def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, 
         values["max_retries"] = values.pop("retries")
     unknown = set(values) - _SPEC_FIELDS
     if unknown:
-        raise TypeError(f"unknown task fields {', '.join(sorted(unknown))}; "
-                        f"use {', '.join(sorted(_SPEC_FIELDS | {'command', 'cpus', 'gpus', 'retries'}))}")
+        known = sorted(_SPEC_FIELDS | {"command", "cpus", "gpus", "memory_mb", "retries"})
+        hints = [difflib.get_close_matches(u, known, n=1) for u in sorted(unknown)]
+        hint = ", ".join(f"{h[0]!r} for {u!r}" for u, h in zip(sorted(unknown), hints, strict=True) if h)
+        raise TypeError(f"unknown task fields {', '.join(sorted(unknown))}"
+                        + (f" (did you mean {hint}?)" if hint else "") + f"; use {', '.join(known)}")
     for k in ("argv", "depends_on", "tags"):
         if k in values and not isinstance(values[k], tuple):
             values[k] = (values[k],) if isinstance(values[k], str) else tuple(values[k])
