@@ -54,7 +54,7 @@ from dtask_controller.scheduler import (
     SchedulerError,
     Stale,
 )
-from dtask_controller.store import Store
+from dtask_controller.store import Store, StoreFull
 
 log = logging.getLogger("dtask.controller")
 
@@ -81,6 +81,7 @@ class Engine:
         self._post: list[Callable[..., Any]] = []
         self._depth = 0
         self._dispatch_scheduled = False
+        self._resyncing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._task_waiters: dict[str, asyncio.Event] = {}
 
@@ -91,8 +92,24 @@ class Engine:
         counts = self.store.counts()
         self._finished_counts = {s: counts[s] for s in FINISHED_STATES}
         self.scheduler.paused = self.store.get_meta("paused") == "1"
+        running_on, pending = self._load_tasks()
+        for name, _seen, cap, labels, address, version, drained in self.store.executors():
+            self.registry.restore(name)
+            rec = self.registry.get(name)
+            if rec is not None:
+                rec.capacity, rec.labels, rec.address, rec.version = cap, labels, address, version
+                rec.drained = drained
+                if name not in running_on:
+                    rec.gone = True
+        for name in running_on:
+            self.registry.restore(name)  # no-op when known; else it gets lost_after_s to come back
+        log.info("store %s: %d pending, %d running on %d executors, %d finished%s", self.store.path, pending,
+                 sum(len(self.scheduler.running_on(n)) for n in running_on), len(running_on),
+                 sum(self._finished_counts.values()), " (queue paused)" if self.scheduler.paused else "")
+
+    def _load_tasks(self) -> tuple[set[str], int]:
+        """Put the store's pending and running tasks into the scheduler; (executors running some, pending)."""
         running_on: set[str] = set()
-        pending = 0
         active = list(self.store.active_tasks())
         for t in active:
             if t.state is TaskState.RUNNING:
@@ -120,19 +137,26 @@ class Engine:
                 added.add(tid)
                 t = waiting[tid]
                 self._apply(self.scheduler.add(t.id, t.spec, t.deps, finished, t.attempts, t.retries_used))
-        for name, _seen, cap, labels, address, version, drained in self.store.executors():
-            self.registry.restore(name)
-            rec = self.registry.get(name)
-            if rec is not None:
-                rec.capacity, rec.labels, rec.address, rec.version = cap, labels, address, version
-                rec.drained = drained
-                if name not in running_on:
-                    rec.gone = True
-        for name in running_on:
-            self.registry.restore(name)  # no-op when known; else it gets lost_after_s to come back
-        log.info("store %s: %d pending, %d running on %d executors, %d finished%s", self.store.path, pending,
-                 sum(len(self.scheduler.running_on(n)) for n in running_on), len(running_on),
-                 sum(self._finished_counts.values()), " (queue paused)" if self.scheduler.paused else "")
+        return running_on, pending
+
+    def _resync(self) -> None:
+        """A commit failed (a full disk?) after the scheduler had moved on: rebuild it from the store."""
+        log.warning("a store commit failed; rebuilding the queue from the store")
+        self._resyncing = True
+        try:
+            counts = self.store.counts()
+            self._finished_counts = {s: counts[s] for s in FINISHED_STATES}
+            self.scheduler = Scheduler()
+            self.scheduler.paused = self.store.get_meta("paused") == "1"
+            self._load_tasks()
+            for name in self.sessions:
+                rec = self.registry.get(name)
+                if rec is not None and rec.connected:
+                    self.scheduler.executor_up(name, rec.capacity, rec.labels, draining=rec.draining)
+        finally:
+            self._resyncing = False
+        with contextlib.suppress(RuntimeError):  # no event loop (a test driving the engine directly)
+            self._kick()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._every(self._liveness_interval(), self.check_liveness)),
@@ -161,7 +185,9 @@ class Engine:
             await asyncio.sleep(interval)
             try:
                 fn()
-            except Exception:  # keep the controller serving; the log says what broke
+            except StoreFull as exc:  # keep the controller serving; the log says what broke
+                log.error("periodic %s failed: %s", getattr(fn, "__name__", fn), exc)
+            except Exception:
                 log.exception("periodic %s failed", getattr(fn, "__name__", fn))
 
     # ---- the commit-then-tell discipline ----
@@ -177,6 +203,8 @@ class Engine:
             self._depth -= 1
             if self._depth == 0:
                 self._post.clear()
+                if not self._resyncing:
+                    self._resync()  # the scheduler may hold changes the store rolled back
             raise
         self._depth -= 1
         if self._depth == 0:
@@ -251,8 +279,7 @@ class Engine:
         self._dirty_progress.discard(task_id)
         tail = self.tails.get(task_id, attempt) if attempt else None
         if tail is not None:
-            if tail.dirty:
-                tail.dirty = False
+            if tail.dirty:  # stays dirty until the commit drops the tail: a failed commit writes it again
                 self.store.write_output([(task_id, attempt, tail.start, bytes(tail.buf))])
             self.after(lambda: self.tails.finish(task_id, attempt))
 
@@ -584,8 +611,15 @@ class Engine:
         prog = [(t, self.progress[t]) for t in self._dirty_progress if t in self.progress]
         self._dirty_progress.clear()
         if out or prog:
-            with self.store.transaction():
-                if out:
-                    self.store.write_output(out)
-                if prog:
-                    self.store.set_progress(prog)
+            try:
+                with self.store.transaction():
+                    if out:
+                        self.store.write_output(out)
+                    if prog:
+                        self.store.set_progress(prog)
+            except Exception:  # not written (a full disk?): still to write, next time
+                for tid, attempt, _start, _data in out:
+                    if (tail := self.tails.get(tid, attempt)) is not None:
+                        tail.dirty = True
+                self._dirty_progress.update(t for t, _p in prog)
+                raise
