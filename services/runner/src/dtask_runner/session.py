@@ -41,6 +41,15 @@ def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.r
         d = min(cap, d * 2)
 
 
+async def _raise_status(call: Any) -> None:
+    """The stream ended: raise the status the controller ended it with, unless OK (a stream call is not
+    awaitable, unlike a unary one)."""
+    code = await call.code()
+    if code != grpc.StatusCode.OK:
+        raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
+                                   await call.details())
+
+
 class Session:
     """Keeps a Connect stream open to the controller; the runner's Uplink."""
 
@@ -179,7 +188,7 @@ class Session:
         await call.write(pb.RunnerMessage(hello=hello))
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
         if first is grpc.aio.EOF:
-            await call  # raises the status the controller ended with
+            await _raise_status(call)
             raise ConnectionError("the controller closed the session before welcoming this runner")
         if first.WhichOneof("msg") != "welcome":
             raise ConnectionError(f"the controller sent {first.WhichOneof('msg')} before welcome")
@@ -203,7 +212,7 @@ class Session:
         while True:
             msg = await call.read()
             if msg is grpc.aio.EOF:
-                await call
+                await _raise_status(call)
                 raise ConnectionError("the controller ended the session")
             self._handle(msg)
 
