@@ -2,6 +2,9 @@
 (1 slot each) beside `xargs -P 2` on the same machine in the same run, and the output throughput
 of one task printing 200 MB (through the whole system, and through the executor alone).
 
+The /bin/true figure waits as a user does (Controller.wait, which follows Watch); two more figures
+show the client's share (waiting by polling IsFinished instead) and 2 runners x 2 slots.
+
 Run from the repository root: .venv/bin/python -m bench.runner_bench [--tasks 2000] [--mb 200]
 """
 
@@ -26,9 +29,9 @@ PRINTER = (
 )
 
 
-def xargs_floor(n: int) -> float:
+def xargs_floor(n: int, parallel: int = 2) -> float:
     t0 = time.perf_counter()
-    subprocess.run(f"seq {n} | xargs -P 2 -n 1 /bin/true", shell=True, check=True)
+    subprocess.run(f"seq {n} | xargs -P {parallel} -n 1 /bin/true", shell=True, check=True)
     return time.perf_counter() - t0
 
 
@@ -36,14 +39,18 @@ def cluster(home: Path) -> tuple[Proc, list[Proc]]:
     lo, hi = free_port_range()
     ctl = start_dtask(["--set", "controller.dead_after_s=30", "--set", "controller.lost_after_s=60", "controller",
                        "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    return ctl, start_runners(ctl, home, 1)
+
+
+def start_runners(ctl: Proc, home: Path, slots: int) -> list[Proc]:
     runners = []
     for name in ("r1", "r2"):
         rlo, rhi = free_port_range()
-        p = start_dtask(["runner", "--controller", ctl.address, "--name", name, "--slots", "1",
+        p = start_dtask(["runner", "--controller", ctl.address, "--name", name, "--slots", str(slots),
                          "--host", "127.0.0.1", "--port-range", f"{rlo}-{rhi}"], home)
         p.wait_for(rf"connected to controller .* as {name}")
         runners.append(p)
-    return ctl, runners
+    return runners
 
 
 def through_system(c: Controller, specs: list[TaskSpec], timeout: float) -> tuple[float, list[str]]:
@@ -52,6 +59,18 @@ def through_system(c: Controller, specs: list[TaskSpec], timeout: float) -> tupl
     tasks = c.wait(ids, timeout=timeout)
     took = time.perf_counter() - t0
     bad = [t.id for t in tasks if t.state is not TaskState.SUCCEEDED]
+    return took, bad
+
+
+def through_system_polling(c: Controller, specs: list[TaskSpec], timeout: float) -> tuple[float, list[str]]:
+    """Like through_system, but waiting by polling IsFinished every 10 ms (a client that costs little)."""
+    t0 = time.perf_counter()
+    ids = set(c.submit(specs))
+    deadline = t0 + timeout
+    while not c.finished() and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    took = time.perf_counter() - t0
+    bad = [t.id for t in c.tasks() if t.id in ids and t.state is not TaskState.SUCCEEDED]
     return took, bad
 
 
@@ -96,11 +115,16 @@ def main() -> None:
                 took, bad = through_system(
                     c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
                 floor2 = xargs_floor(args.tasks)
+                polled, bad2 = through_system_polling(
+                    c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
                 print(f"{args.tasks} /bin/true tasks, controller + 2 runners x 1 slot: {took:.2f} s "
                       f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}")
                 best = min(floor, floor2)
                 print(f"seq {args.tasks} | xargs -P 2 -n 1 /bin/true (floor, before/after): {floor:.2f} s / "
                       f"{floor2:.2f} s ({args.tasks / best:.0f} tasks/s); dtask/xargs time ratio {took / best:.1f}x")
+                print(f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "
+                      f"({args.tasks / polled:.0f} tasks/s, ratio {polled / best:.1f}x)"
+                      f"{'; NOT OK: ' + str(len(bad2)) if bad2 else ''}")
                 t0 = time.perf_counter()
                 subprocess.run([sys.executable, "-c", PRINTER.format(mb=args.mb)], stdout=subprocess.DEVNULL, check=True)
                 raw = time.perf_counter() - t0
@@ -109,6 +133,16 @@ def main() -> None:
                 print(f"one task printing {args.mb} MB through controller + runner: {took:.2f} s "
                       f"({args.mb / took:.0f} MB/s){'; NOT OK' if bad else ''}; the printer alone into /dev/null: "
                       f"{raw:.2f} s")
+                for p in runners:
+                    p.stop()
+                runners = start_runners(ctl, home, 2)
+                through_system(c, [TaskSpec(name=f"warm2-{i}", argv=("/bin/true",)) for i in range(20)], 60)
+                took, bad = through_system(
+                    c, [TaskSpec(name=f"two{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
+                floor4 = xargs_floor(args.tasks, 4)
+                print(f"{args.tasks} /bin/true tasks, controller + 2 runners x 2 slots: {took:.2f} s "
+                      f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}; "
+                      f"xargs -P 4: {floor4:.2f} s, ratio {took / floor4:.1f}x")
         finally:
             for p in [*runners, ctl]:
                 p.stop()
