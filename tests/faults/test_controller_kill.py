@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dtask_common.models import TaskState
+from dtask_common.models import TaskSpec, TaskState
 
 from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all
 from tests.support import free_port_range
@@ -36,5 +36,31 @@ def test_output_complete_after_controller_kill9_mid_stream(home: Path, tmp_path:
             assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
             expected = b"".join(b"line %d\n" % i for i in range(1, 401)) + b"done\n"
             assert b"".join(c.logs(tid)) == expected
+    finally:
+        stop_all(r1, ctl)
+
+
+def test_controller_kill9_during_a_dispatch_burst_fails_no_task(home: Path) -> None:
+    """Assignments committed but never sent when the controller died: the same runner process does not know
+    them, so they are queued again without using a retry; with max_retries = 0 every task still succeeds."""
+    port_range = free_port_range()
+    ctl = controller_proc(home, port_range=port_range, dead_after_s=1, lost_after_s=10)
+    r1 = runner_proc(home, ctl.address, "r1", "--slots", "8")
+    try:
+        with client(home, ctl.address) as c:
+            ids = c.submit([TaskSpec(name=f"t{i}", shell="true", max_retries=0) for i in range(600)])
+            deadline = time.monotonic() + 30
+            while c.queue().succeeded < 150:  # bounded: kill in the middle of the burst
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        ctl.kill9()
+        ctl = controller_proc(home, port_range=port_range, dead_after_s=1, lost_after_s=10)
+        with client(home, ctl.address) as c:
+            tasks = c.wait(ids, timeout=60)
+        assert all(t.state is TaskState.SUCCEEDED for t in tasks), [t for t in tasks if t.state is not TaskState.SUCCEEDED]
+        for t in tasks:
+            *before, last = t.attempts
+            assert last.state is TaskState.SUCCEEDED
+            assert all(a.state is TaskState.LOST and "never got" in a.error for a in before), [(a.state, a.error) for a in t.attempts]
     finally:
         stop_all(r1, ctl)

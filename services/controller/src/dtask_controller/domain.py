@@ -52,6 +52,7 @@ class Hello:
     version: str = ""
     protocol_version: int = 0
     draining: bool = False
+    instance_id: str = ""  # new each time the runner process starts
 
 
 @dataclass(frozen=True, slots=True)

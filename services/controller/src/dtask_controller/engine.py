@@ -496,6 +496,8 @@ class Engine:
         with self.change():
             self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,
                                        hello.labels)
+            # What the runner should know of; not what refills the slots its results free (below).
+            given = self.scheduler.running_on(name)
             for res in hello.unreported:
                 self.attempt_finished(name, res)
             reported = {(r.task_id, r.attempt) for r in hello.running}
@@ -509,10 +511,16 @@ class Engine:
                         r.task_id, r.attempt, "this attempt is not current on the controller")))
                 elif self.scheduler.cancel_requested(r.task_id):
                     self.after(lambda r=r: session.send(CancelCmd(r.task_id, r.attempt, "cancelled by an operator")))
-            for tid, attempt in self.scheduler.running_on(name):
+            # The same runner process knows every attempt it was given: one it does not know never reached it.
+            key = f"runner_instance:{name}"
+            same_process = bool(hello.instance_id) and self.store.get_meta(key) == hello.instance_id
+            if hello.instance_id:
+                self.store.set_meta(key, hello.instance_id)
+            for tid, attempt in given:
                 if (tid, attempt) not in reported:
-                    self._apply(self.scheduler.attempt_lost(
-                        tid, attempt, f"executor {name} did not report attempt {attempt} when it reconnected"))
+                    why = (f"executor {name} never got attempt {attempt} (the assignment was lost with its session)"
+                           if same_process else f"executor {name} did not report attempt {attempt} when it reconnected")
+                    self._apply(self.scheduler.attempt_lost(tid, attempt, why, never_started=same_process))
             self.publish(lambda: ev.ExecutorEvent(ev.ExecutorEventKind.UP, self.executor(name)))
         log.info("executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
                  name, " (replaced its previous session)" if replaced else "", hello.capacity.slots,

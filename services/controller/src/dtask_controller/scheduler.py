@@ -246,8 +246,11 @@ class Scheduler:
                     *self._resolve(task_id, state)]
         return self._retry_or_fail(e, attempt, state, error)
 
-    def attempt_lost(self, task_id: str, attempt: int, reason: str) -> list[Effect]:
-        """The attempt's runner vanished or does not know the attempt: LOST, then retry if allowed."""
+    def attempt_lost(self, task_id: str, attempt: int, reason: str, *, never_started: bool = False) -> list[Effect]:
+        """The attempt's runner vanished or does not know the attempt: LOST, then retry if allowed.
+
+        never_started: the runner never got it (an assignment lost with its session); queued again
+        without using a retry."""
         e = self._tasks.get(task_id)
         if e is None or e.state is not TaskState.RUNNING or e.attempts != attempt:
             return [Stale(task_id, attempt, "not the running attempt")]
@@ -256,11 +259,12 @@ class Scheduler:
             self._forget(e)
             return [Finished(task_id, TaskState.CANCELLED, f"cancelled ({reason})", attempt, TaskState.LOST),
                     *self._resolve(task_id, TaskState.CANCELLED)]
-        return self._retry_or_fail(e, attempt, TaskState.LOST, reason)
+        return self._retry_or_fail(e, attempt, TaskState.LOST, reason, free=never_started)
 
-    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str) -> list[Effect]:
-        if e.retries_used < e.max_retries:
-            e.retries_used += 1
+    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str,
+                       free: bool = False) -> list[Effect]:
+        if free or e.retries_used < e.max_retries:
+            e.retries_used += 0 if free else 1
             e.state = TaskState.PENDING
             e.executor, e.gpu_ids = "", ()
             self._push(e)

@@ -31,6 +31,7 @@ def hello_from_pb(h: pb.Hello, name: str) -> Hello:
         version=h.version,
         protocol_version=h.protocol_version,
         draining=h.draining,
+        instance_id=h.instance_id,
     )
 
 

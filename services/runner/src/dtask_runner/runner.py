@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +78,7 @@ class HelloInfo:
     running: list[RunningAttempt]
     unreported: list[AttemptResult]
     draining: bool
+    instance_id: str = ""
     version: str = __version__
     protocol_version: int = PROTOCOL_VERSION
 
@@ -109,6 +111,7 @@ class Runner:
             gpus=gpus,
         )
         self.labels = dict(rc.labels)
+        self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
         self.store = ResultStore(self.state_dir / "results")
         self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus))
@@ -124,9 +127,16 @@ class Runner:
     # ---- session callbacks ----
 
     def hello_info(self) -> HelloInfo:
+        unreported = self.store.pending()
+        stored = {(r.task_id, r.attempt) for r in unreported}
+        # Every attempt given to this process is in one list: one whose process ended but whose result is
+        # not stored yet still counts as running.
+        running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
+                   if k not in stored]
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
-            running=self.running(), unreported=self.store.pending(), draining=self.draining,
+            running=running, unreported=unreported, draining=self.draining,
+            instance_id=self.instance_id,
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:

@@ -184,6 +184,7 @@ class Session:
             version=info.version,
             protocol_version=info.protocol_version,
             draining=info.draining,
+            instance_id=info.instance_id,
         )
         await call.write(pb.RunnerMessage(hello=hello))
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
