@@ -1,4 +1,5 @@
-"""Starting a real controller and runners with short liveness timeouts; bounded waits on task state."""
+"""Fault-test helpers: a real controller and runners with short liveness timeouts, bounded waits on task
+state, processes that see a read-only directory or a small filesystem, one-line error checks."""
 
 from __future__ import annotations
 
