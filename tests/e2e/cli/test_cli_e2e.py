@@ -165,13 +165,18 @@ def test_shell_names_of_the_original(dtask: Dtask) -> None:
     assert r.stdout.count("'") == 18
 
 
-def test_follow_logs_of_a_task_that_has_not_started(dtask: Dtask) -> None:
-    [first] = dtask("submit", "--name", "first", "--", "sleep 1.5").stdout.split()
+def test_follow_logs_of_a_task_that_has_not_started(live: Cluster, dtask: Dtask, tmp_path: Path) -> None:
+    mark = tmp_path / "first-may-end"
+    [first] = dtask("submit", "--name", "first", "--",
+                    f"while [ ! -e {mark} ]; do sleep 0.05; done").stdout.split()
     [second] = dtask("submit", "--name", "second", "--after", first, "--", "echo second ran").stdout.split()
     assert json.loads(dtask("task", second, "--json").stdout)["state"] == "pending"
-    f = dtask("logs", "-f", second, timeout=30)
-    assert f.returncode == 0, f.stderr
-    assert f.stdout == "second ran\n"
+    f = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", second], env=_env(live), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    mark.touch()
+    out, err = f.communicate(timeout=30)
+    assert f.returncode == 0, err
+    assert out == "second ran\n"
     assert dtask("logs", second).stdout == "second ran\n"
 
 
@@ -342,3 +347,65 @@ def expired_operator(certs_dir: Path, out: Path) -> Path:
     (out / "old.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                     serialization.NoEncryption()))
     return crt
+
+
+def test_logs_follow_and_wait_carry_on_across_a_controller_restart(home: Path, tmp_path: Path) -> None:
+    """A controller restart mid-command: `logs -f` goes on without repeating output, `wait` keeps waiting."""
+    from tests.integration.client.cluster import wait_for_executors
+    from tests.support import start_controller, start_dtask
+
+    port, _ = free_port_range(1)
+    ctl = start_controller(home, port_range=(port, port))
+    lo, hi = free_port_range()
+    runner = start_dtask(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address, "--name", "r1",
+                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--gpus", "none"], home)
+    mark = tmp_path / "go-on"
+    try:
+        wait_for_executors(ctl.address, home / "certs", {"r1"})
+        [tid] = run_dtask(home, ctl.address, "submit", "--name", "survivor", "--",
+                          f"echo first; while [ ! -e {mark} ]; do sleep 0.05; done; echo second; echo third"
+                          ).stdout.split()
+        env = dict(os.environ, DTASK_HOME=str(home), DTASK_CONTROLLER=ctl.address, PYTHONUNBUFFERED="1")
+        env.pop("DTASK_CONFIG", None)
+        logs = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", tid], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert logs.stdout is not None and logs.stdout.readline() == b"first\n"
+        master, slave = pty.openpty()  # wait's progress line on a terminal shows it is watching
+        wait = subprocess.Popen([str(BIN / "dtask"), "wait", tid], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        werr = read_until(master, b"1 running")
+        ctl.stop()
+        ctl = start_controller(home, port_range=(port, port))
+        wait_for_executors(ctl.address, home / "certs", {"r1"})
+        mark.touch()
+        out, err = logs.communicate(timeout=30)
+        assert logs.returncode == 0, err
+        assert out == b"second\nthird\n"  # the rest, nothing twice
+        assert b"waiting for the controller at" in err and b"Traceback" not in err
+        wout, _ = wait.communicate(timeout=30)
+        werr += read_until(master, None)
+        os.close(master)
+        assert wait.returncode == 0, werr
+        assert "survivor  succeeded" in wout
+        assert b"waiting for the controller at" in werr and b"Traceback" not in werr
+    finally:
+        runner.stop()
+        ctl.stop()
+
+
+def read_until(fd: int, needle: bytes | None, timeout: float = 20.0) -> bytes:
+    """Read a pty until needle appears (None: until the other side closed it)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle is None or needle not in seen:
+        assert time.monotonic() < deadline, seen
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the writer closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -62,6 +63,7 @@ def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
     """Print a task's output (stdout and stderr as the task wrote them)."""
     out = sys.stdout.buffer
     with ctx.client() as c:
+        c.on_reconnect = _reconnecting(c.address)
         for data in c.logs(task_id, attempt=attempt, follow=follow):
             out.write(data)
             out.flush()
@@ -91,6 +93,7 @@ def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, 
     from dtask_common.client import WaitTimeout
 
     with ctx.client() as c:
+        c.on_reconnect = _reconnecting(c.address, newline=tty)
         try:
             tasks = c.wait(list(task_ids) or None, timeout=timeout, on_change=show if tty else None)
         except WaitTimeout as exc:
@@ -107,6 +110,16 @@ def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, 
     if bad and not as_json and not quiet:
         click.echo(click.style(f"{len(bad)} of {len(tasks)} tasks did not succeed", fg="red"), err=True)
     sys.exit(FAILED if bad else OK)
+
+
+def _reconnecting(address: str, newline: bool = False) -> Callable[[str], None]:
+    """What the CLI says when the controller goes away mid-command (the client waits for it)."""
+
+    def say(reason: str) -> None:
+        click.echo(("\n" if newline else "") + click.style("warning: ", fg="yellow", bold=True)
+                   + f"{reason}; waiting for the controller at {address} to come back (Ctrl+C to stop)", err=True)
+
+    return say
 
 
 def _progress_line(tasks: list[Task]) -> str:

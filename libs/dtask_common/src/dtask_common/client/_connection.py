@@ -210,6 +210,27 @@ def output_data(chunk: Any) -> bytes:
     return bytes(chunk.data)
 
 
+def output_piece(chunk: Any) -> tuple[int, int, bytes]:
+    """(attempt, offset, data) of an output chunk, to resume a follow where it stopped."""
+    return int(chunk.attempt), int(chunk.offset), bytes(chunk.data)
+
+
+def unseen(offset: int, data: bytes, next_offset: int) -> bytes:
+    """The part of a chunk at offset not yet passed on (chunks repeat after a reconnect)."""
+    if offset + len(data) <= next_offset:
+        return b""
+    return data[max(0, next_offset - offset):]
+
+
+def attempt_over(task: Task, number: int) -> bool:
+    """True when attempt number (0: the latest) of the task has ended, or the task has no such attempt."""
+    attempts = task.attempts if number == 0 else [a for a in task.attempts if a.number == number]
+    if not attempts:
+        return task.state.finished
+    a = attempts[-1]
+    return a.finished_at is not None or a.state.finished
+
+
 def watch_request(include_usage: bool, include_progress: bool) -> Any:
     return pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress)
 

@@ -45,6 +45,8 @@ class Controller:
         self._channel = grpc.secure_channel(
             self._settings.address, channel_credentials(self._settings.files), options=client_options())
         self._stub = controller_pb2_grpc.ControllerStub(self._channel)
+        #: Called with the reason when wait() or logs(follow=True) lost the controller and wait for it to return.
+        self.on_reconnect: Callable[[str], None] | None = None
 
     # ---- plumbing ----
 
@@ -183,19 +185,52 @@ class Controller:
         return self._follow(task_id, attempt)
 
     def _follow(self, task_id: str, attempt: int) -> Iterator[bytes]:
+        """Follow one attempt to its end, across controller restarts (output is not repeated)."""
+        next_offset = 0
+        started = False
         while True:
-            started = False
             try:
-                for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, True), c.output_data):
+                for number, offset, data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, True),
+                                                         c.output_piece):
+                    attempt = attempt or number  # stay with the attempt being followed
                     started = True
-                    yield data
-                return
+                    new = c.unseen(offset, data, next_offset)
+                    next_offset = max(next_offset, offset + len(data))
+                    if new:
+                        yield new
+                if c.attempt_over(self.task(task_id), attempt):
+                    return
             except Conflict:
                 if started or self.task(task_id).state is not TaskState.PENDING:
                     raise
-            for event in self.watch(include_usage=False, include_progress=False):
-                if c.dispatched(event, task_id):
-                    break
+                for event in self.watch(include_usage=False, include_progress=False):
+                    if c.dispatched(event, task_id):
+                        break
+                continue
+            except ControllerUnavailable as exc:
+                if not started:
+                    raise
+                self._reconnect(exc, None)
+                continue
+            # the stream ended while the attempt runs on: the controller stopped; follow on when it is back
+            self._reconnect(ControllerUnavailable(f"the controller at {self.address} ended the output stream"), None)
+
+    def _reconnect(self, lost: DtaskError, deadline: float | None) -> None:
+        """Block until the controller answers again (it keeps everything across a restart)."""
+        if self.on_reconnect is not None:
+            self.on_reconnect(lost.message)
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise lost
+            try:
+                grpc.channel_ready_future(self._channel).result(timeout=remaining)
+                self._call(c.finished(), timeout=min(self.timeout, remaining or self.timeout))
+                return
+            except grpc.FutureTimeoutError:
+                raise lost from None
+            except ControllerUnavailable:
+                time.sleep(0.5)  # answered the connect but not the call (still starting): try again shortly
 
     def watch(self, include_usage: bool = True, include_progress: bool = True,
               timeout: float | None = None) -> Iterator[ev.WatchEvent]:
@@ -211,22 +246,37 @@ class Controller:
         whenever one of them changes.
         """
         wanted = [str(i) for i in ids] if ids is not None else None
-        state = c.WaitState(wanted)
-        if wanted is not None:
-            state.seed(self.task(i) for i in wanted)
         deadline = None if timeout is None else time.monotonic() + timeout
-        events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of, timeout)
-        try:
-            for event in events:
-                state.apply(event)
-                if on_change is not None and state.ready:
-                    on_change(state.watched())
-                if state.done():
-                    return state.watched()
-        except ControllerUnavailable as exc:
-            if exc.code == "DEADLINE_EXCEEDED" and deadline is not None and time.monotonic() >= deadline - 0.05:
-                raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
-            raise
-        finally:
-            events.close()  # type: ignore[attr-defined]
-        raise DtaskError(f"the controller at {self.address} ended the watch stream before the tasks finished")
+        connected = False
+        while True:
+            state = c.WaitState(wanted)
+            try:
+                if wanted is not None:
+                    state.seed(self.task(i) for i in wanted)
+                remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
+                events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of, remaining)
+                try:
+                    for event in events:
+                        state.apply(event)
+                        connected = connected or state.ready
+                        if on_change is not None and state.ready:
+                            on_change(state.watched())
+                        if state.done():
+                            return state.watched()
+                finally:
+                    events.close()  # type: ignore[attr-defined]
+                lost = ControllerUnavailable(
+                    f"the controller at {self.address} ended the watch stream before the tasks finished")
+            except ControllerUnavailable as exc:
+                if exc.code == "DEADLINE_EXCEEDED" and deadline is not None and time.monotonic() >= deadline - 0.05:
+                    raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
+                lost = exc
+            if not connected:
+                raise lost
+            # the controller went away mid-wait (a restart loses nothing): wait on once it is back
+            try:
+                self._reconnect(lost, deadline)
+            except ControllerUnavailable:
+                if deadline is not None and time.monotonic() >= deadline - 0.05:
+                    raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
+                raise

@@ -164,6 +164,9 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
             return ControllerUnavailable(f"cannot reach the controller at {address}: {START_HINT}", name)
         return ControllerUnavailable(f"lost the controller at {address} ({details or 'unavailable'}); "
                                      f"is it running? {START_HINT}", name)
+    if code == grpc.StatusCode.CANCELLED:  # not by us (the client's own cancel is filtered out before)
+        return ControllerUnavailable(f"the controller at {address} cancelled {method or 'the call'} "
+                                     f"({details or 'cancelled'}); it is probably stopping", name)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ControllerUnavailable(
             f"the controller at {address} did not answer {method or 'the call'} in time; is it running? "
