@@ -321,7 +321,7 @@ def test_runner_with_a_bad_controller_address_stops_at_once(run: Run) -> None:
 def test_global_position_of_a_command_option_is_explained(run: Run, fake: FakeController) -> None:
     r = run("--json", "tasks")
     assert r.exit_code == USAGE
-    assert r.stderr == "error: No such option '--json'; --json is an option of `dtask tasks`: put it after the command\n"
+    assert r.stderr == "error: --json is an option of `dtask tasks`: put it after the command (dtask tasks --json)\n"
 
 
 def test_add_task_keyword_typo_names_the_field() -> None:
@@ -329,3 +329,10 @@ def test_add_task_keyword_typo_names_the_field() -> None:
 
     with pytest.raises(TypeError, match=r"unknown task fields nmae \(did you mean 'name' for 'nmae'\?\)"):
         spec_from_fields("echo", {"nmae": "x"})
+
+
+def test_version(run: Run) -> None:
+    from dtask_common import __version__
+
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout == f"dtask {__version__}\n"

@@ -12,12 +12,14 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import click  # noqa: E402
 
+from dtask_common import __version__  # noqa: E402
 from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
 from dtask_common.cli.context import CliContext, global_options  # noqa: E402
 from dtask_common.cli.errors import DtaskGroup  # noqa: E402
 
 
 @click.group(cls=DtaskGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="dtask", message="%(prog)s %(version)s")
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:

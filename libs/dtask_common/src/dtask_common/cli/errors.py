@@ -127,9 +127,8 @@ class StateChoice(click.Choice):
 def _show_usage_error(exc: click.UsageError, hint: str = "") -> None:
     """One line: `error: MESSAGE (see dtask CMD --help)`."""
     where = exc.ctx.command_path if exc.ctx is not None else "dtask"
-    message = exc.format_message().rstrip(".")
-    tail = f"; {hint}" if hint else f" (see `{where} --help`)"
-    click.echo(click.style("error: ", fg="red", bold=True) + message + tail, err=True)
+    text = hint or exc.format_message().rstrip(".") + f" (see `{where} --help`)"
+    click.echo(click.style("error: ", fg="red", bold=True) + text, err=True)
 
 
 class DtaskGroup(click.Group):
@@ -181,4 +180,4 @@ class DtaskGroup(click.Group):
         command = self.commands.get(name or "")
         if command is None or not any(exc.option_name in p.opts for p in command.params):
             return ""
-        return f"{exc.option_name} is an option of `dtask {name}`: put it after the command"
+        return f"{exc.option_name} is an option of `dtask {name}`: put it after the command (dtask {name} {exc.option_name})"
