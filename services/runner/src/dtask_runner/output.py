@@ -19,6 +19,7 @@ class OutputPump:
     """Sends new bytes of a log file as OutputChunks (≤ MAX_CHUNK, at most FLUSH_AFTER_S late).
 
     The log file is the buffer: a slow or absent controller only delays the pump, never the task.
+    Its task starts with the first output: an attempt that prints nothing costs no task.
     """
 
     def __init__(self, path: Path, task_id: str, attempt: int,
@@ -35,28 +36,37 @@ class OutputPump:
         self._more = asyncio.Event()
         self._final = False
         self._resume: int | None = None
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"output {task_id}/{attempt}")
+        self._task: asyncio.Task[None] | None = None
+
+    def _start(self) -> None:
+        if self._task is None and self.written > 0:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"output {self.task_id}/{self.attempt}")
 
     def notify(self, written: int) -> None:
         """The log file now holds `written` bytes."""
         if written > self.written:
             self.written = written
             self._more.set()
+            self._start()
 
     async def finish(self, written: int) -> None:
         """The log is complete at `written` bytes; return once all of it was sent."""
         self.notify(written)
         self._final = True
         self._more.set()
-        await asyncio.shield(self._task)
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     def resume(self, offset: int) -> None:
         """A new session: the controller holds the output before offset; send on from there."""
         self._resume = offset
         self._more.set()
+        self._start()
 
     def stop(self) -> None:
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     async def _run(self) -> None:
         fd = -1
