@@ -1,7 +1,8 @@
 """Watchdog process: kills every task process when the runner dies, even by SIGKILL.
 
 The runner starts one watchdog (`python -m dtask_runner.watchdog TOKEN`) in its own session with
-a pipe on its stdin, and writes `+PGID` / `-PGID` lines as task groups start and end. Every task
+a pipe on its stdin, and writes `+PGID` / `-PGID` lines as task groups start and end (an end
+goes with the next start: one write, one wakeup of the watchdog per task). Every task
 also carries `DTASK_RUNNER_TOKEN=TOKEN` in its environment. When the pipe reaches end of file
 (the runner exited or was killed), the watchdog sends SIGKILL to every group still registered,
 then to every process whose environment carries the token: that covers a task started in the
@@ -12,6 +13,7 @@ tasks and starts none, so only the registered groups are killed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -23,6 +25,7 @@ TOKEN_ENV = "DTASK_RUNNER_TOKEN"
 # After an unclean end, scan again this long after the first scan: a task whose spawn was under
 # way when the runner died has executed by then and shows the token.
 RESCAN_AFTER_S = 0.1
+REMOVE_DELAY_S = 0.5
 MAX_SCANS = 50
 
 
@@ -99,6 +102,8 @@ class Watchdog:
             close_fds=True,
         )
         self._fd = self._proc.stdin.fileno() if self._proc.stdin is not None else -1
+        self._removed: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def pid(self) -> int:
@@ -117,14 +122,34 @@ class Watchdog:
             pass
 
     def add(self, pgid: int) -> None:
-        self._send(b"+%d\n" % pgid)
+        self._send(self._take_removed() + b"+%d\n" % pgid)
 
     def remove(self, pgid: int) -> None:
-        self._send(b"-%d\n" % pgid)
+        """Forget a group that is gone (told with the next add, or within REMOVE_DELAY_S: a group id
+        comes back only after the system has used every other process id)."""
+        self._removed.append(b"-%d\n" % pgid)
+        if self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(REMOVE_DELAY_S, self._flush_removed)
+            except RuntimeError:
+                self._flush_removed()
+
+    def _take_removed(self) -> bytes:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        removed, self._removed = b"".join(self._removed), []
+        return removed
+
+    def _flush_removed(self) -> None:
+        self._timer = None
+        removed = self._take_removed()
+        if removed:
+            self._send(removed)
 
     def close(self) -> None:
         """Stop the watchdog (it kills what is still registered or carries the token)."""
-        self._send(b".\n")
+        self._send(self._take_removed() + b".\n")
         self._fd = -1
         if self._proc.stdin is not None:
             with contextlib.suppress(OSError, ValueError):
