@@ -336,3 +336,15 @@ def test_version(run: Run) -> None:
 
     r = run("--version")
     assert r.exit_code == 0 and r.stdout == f"dtask {__version__}\n"
+
+
+def test_relative_script_without_cwd_gets_a_note(run: Run, fake: FakeController, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "train.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    r = run("submit", "--", "python3", "scripts/train.py")
+    assert r.exit_code == 0 and r.stdout.strip() == "100"
+    assert "note: scripts/train.py is relative to this directory" in r.stderr and '--cwd "$PWD"' in r.stderr
+    r = run("submit", "--cwd", str(tmp_path), "--", "python3 scripts/train.py --lr 1")
+    assert r.exit_code == 0 and "note:" not in r.stderr

@@ -97,6 +97,8 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
             raise click.UsageError(f"--{given[0].replace('_', '-')} applies to `-- CMD` submissions; "
                                    "in a task file set it in the [[task]] table")
         specs = _load(args[0])
+    if after is not None and not opts["cwd"]:
+        _hint_relative_paths(specs[0])
     with ctx.client() as c:
         ids = c.submit(specs)
     if as_json:
@@ -119,6 +121,21 @@ def _load(path: str) -> list[TaskSpec]:
             raise click.UsageError(f"{path!r} is not a task file; to run a command put it after `--`: "
                                    f"dtask submit -- {path}")
     return taskfile.load(path)
+
+
+def _hint_relative_paths(spec: TaskSpec) -> None:
+    """Warn when the command names a file relative to here: tasks run in the runner's work dir."""
+    import os
+    import shlex
+
+    try:
+        words = list(spec.argv) or shlex.split(spec.shell)
+    except ValueError:
+        return
+    local = [w for w in words[:8] if not os.path.isabs(w) and os.sep in w and os.path.isfile(w)]
+    if local:
+        click.echo(click.style("note: ", fg="yellow", bold=True) + f"{local[0]} is relative to this directory, "
+                   "but a task runs in the runner's work dir; add --cwd \"$PWD\" to run it here", err=True)
 
 
 def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
