@@ -123,3 +123,16 @@ def test_runner_gpus_setting_is_checked(gpus: str, monkeypatch: pytest.MonkeyPat
         config.load(None, {"runner.gpus": gpus})
     for ok in ("auto", "none", "0,1", " 2 "):
         assert config.load(None, {"runner.gpus": ok}).runner.gpus == ok
+
+
+def test_readme_configuration_block_is_valid_and_the_defaults(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """The README's dtask.toml loads as is and holds the defaults."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme.split("## Configuration", 1)[1], re.S)
+    assert block is not None
+    monkeypatch.delenv("DTASK_CONFIG", raising=False)
+    monkeypatch.delenv("DTASK_CONTROLLER", raising=False)
+    assert config.load(write(tmp_path, block.group(1))) == config.load(None)
