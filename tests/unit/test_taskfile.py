@@ -265,3 +265,14 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(TaskFileError) as info:
         taskfile.load(tmp_path)
     assert info.value.problems == [f"{tmp_path}: is a directory; give a .toml task file"]
+
+
+def test_readme_task_file_parses_as_documented() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme.split("## Task files", 1)[1], re.S)
+    assert block is not None
+    specs = taskfile.parse(block.group(1), "readme.toml")
+    assert len(specs) == 8 and specs[-1].name == "report"
+    assert len(specs[-1].depends_on) == 6  # "train" means every expansion of the 2 x 3 sweep
