@@ -9,7 +9,7 @@ from dtask_common.models import ExecutorState, TaskState
 
 from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all, until
 from tests.faults.proxy import proxy_to
-from tests.integration.runner.helpers import wait_file
+from tests.integration.runner.helpers import gone, wait_file
 
 # Prints a line, then 200 more once `cut` exists (while the link is down), then waits for `go`.
 STAGED = (
@@ -190,3 +190,37 @@ def test_result_delivered_but_ack_lost_lands_once(home: Path, tmp_path: Path) ->
                 assert (q.succeeded, q.pending, q.running) == (1, 0, 0), q
         finally:
             stop_all(r1, ctl)
+
+
+def test_runner_back_after_lost_with_the_attempt_still_running_is_told_to_stop_it(home: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Cut off past lost_after_s, r1 comes back still running attempt 1 (superseded by attempt 2 on r2): the
+    controller cancels it there, its CANCELLED report is recorded, and the task ends with attempt 2's result."""
+    ctl = controller_proc(home, dead_after_s=1, lost_after_s=2)
+    with proxy_to(ctl.address) as proxy:
+        r1 = runner_proc(home, proxy.address, "r1")
+        r2 = None
+        try:
+            with client(home, ctl.address) as c:
+                tid = c.add_task("echo $$ > " + str(tmp_path) + "/pid-$DTASK_ATTEMPT; " + GATED.format(d=tmp_path),
+                                 name="superseded", max_retries=1)
+                assert running_on(c, tid).attempts[0].executor == "r1"
+                r1.wait_for(rf"attempt {tid}/1 started")
+                r2 = runner_proc(home, ctl.address, "r2")
+                proxy.blackhole()
+                ctl.wait_for(r"executor r1 gone", timeout=15)
+                until(c, tid, lambda t: len(t.attempts) == 2 and t.attempts[1].executor == "r2", 10, "requeued")
+                pid = int(wait_file(tmp_path / "pid-1", lines=1))
+                r1.lines.clear()
+                proxy.restore()
+                r1.wait_for(r"connected to controller .* as r1: 1 running", timeout=20)
+                r1.wait_for(rf"cancelling attempt {tid}/1: this attempt is not current")
+                assert gone([pid])
+                t = until(c, tid, lambda t: t.attempts[0].state is TaskState.CANCELLED, 10, "cancel recorded")
+                assert t.state is TaskState.RUNNING and t.attempts[1].state is TaskState.RUNNING
+                (tmp_path / "gate-2").touch()
+                [t] = c.wait([tid], timeout=20)
+                assert t.state is TaskState.SUCCEEDED and t.result == {"value": 2}
+                assert [a.state for a in t.attempts] == [TaskState.CANCELLED, TaskState.SUCCEEDED]
+        finally:
+            stop_all(*(p for p in (r1, r2, ctl) if p is not None))
