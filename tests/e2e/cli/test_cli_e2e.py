@@ -296,16 +296,39 @@ def test_runner_without_its_certificate_says_what_to_copy(live: Cluster, tmp_pat
     assert sorted(p.name for p in (home / "certs").iterdir()) == ["ca.crt"]
 
 
+def test_services_check_their_own_certificate_before_serving(live: Cluster, tmp_path: Path, other_ca: Path) -> None:
+    """A runner certificate from another CA, a controller without its certificate: one line, exit 4, at once."""
+    home = tmp_path / "mixed"
+    (home / "certs").mkdir(parents=True)
+    shutil.copy(other_ca / "ca.crt", home / "certs" / "ca.crt")
+    for ext in ("crt", "key"):
+        shutil.copy(live.certs / f"runner-r1.{ext}", home / "certs" / f"runner-r1.{ext}")
+    r = run_dtask(home, None, "runner", "--controller", live.address, "--name", "r1", timeout=30)
+    assert r.returncode == 4 and len(lines(r.stderr)) == 1, r.stderr
+    assert f"{home / 'certs' / 'runner-r1.crt'} was not issued by the CA" in r.stderr
+    r = run_dtask(home, None, "controller", "--store", str(tmp_path / "c.db"), timeout=30)
+    assert r.returncode == 4 and len(lines(r.stderr)) == 1, r.stderr
+    assert "no controller certificate" in r.stderr and "on the machine that holds the CA" in r.stderr
+
+
 def test_certificate_the_controller_refuses_or_that_expired(live: Cluster, tmp_path: Path, other_ca: Path) -> None:
     """A controller trusting another CA closes the connection: the error says the certificate may be refused."""
-    from tests.support import start_controller
+    from tests.support import LISTEN_RE, Proc
 
     picky = tmp_path / "picky"
     (picky / "certs").mkdir(parents=True)
     shutil.copy(other_ca / "ca.crt", picky / "certs" / "ca.crt")  # trusts clients of the other CA only
     for f in ("controller.crt", "controller.key"):
         shutil.copy(live.certs / f, picky / "certs" / f)
-    ctl = start_controller(picky)
+    lo, hi = free_port_range()
+    code = ("import logging; logging.basicConfig(level=logging.INFO); from dtask_common import config; "
+            "from dtask_controller.main import run; "
+            f"run(config.load(None, {{'controller.host': '127.0.0.1', 'controller.port_range': '{lo}-{hi}'}}))")
+    # started past `dtask controller`, which would refuse its own certificate from another CA
+    ctl = Proc(subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, DTASK_HOME=str(picky)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True))
+    ctl.start_reader()
+    ctl.address = f"127.0.0.1:{ctl.wait_for(LISTEN_RE.pattern).group(2)}"
     try:
         r = run_dtask(live.home, ctl.address, "tasks")
     finally:

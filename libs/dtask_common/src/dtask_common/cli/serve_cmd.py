@@ -7,9 +7,12 @@ from typing import Any
 
 import click
 
+from dtask_common import certs
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import CERTIFICATE, USAGE, CliError
+from dtask_common.config import Config
+from dtask_common.roles import Role
 from dtask_common.server import PortRangeFull
 
 
@@ -31,6 +34,10 @@ def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
             check_address(cfg.runner.controller)
         except BadAddress as exc:
             raise CliError(exc.message, USAGE) from None
+    try:
+        _check_own_certificate(cfg, what)
+    except CertError as exc:
+        raise CliError(str(exc), CERTIFICATE) from None
     setup_logging(ctx.verbose)
     try:
         if what == "controller":
@@ -47,6 +54,30 @@ def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
         raise CliError(str(exc), CERTIFICATE) from None
     except PortRangeFull as exc:
         raise CliError(str(exc)) from None
+
+
+def _check_own_certificate(cfg: Config, what: str) -> None:
+    """Before serving: the service's certificate exists (a runner's is issued when the CA key is here),
+    holds the service's role, comes from ca.crt and has not expired; otherwise CertError names the fix.
+    (A runner certificate for another name is the controller's to refuse: it says which name to use.)"""
+    d = cfg.certs_path
+    if what == "runner":
+        crt, _ = certs.ensure_runner(d, cfg.runner.name)
+        role = Role.RUNNER
+        fix = f"issue one on the CA's machine: dtask certs issue --role runner --name {cfg.runner.name}"
+    else:
+        crt, role = d / "controller.crt", Role.CONTROLLER
+        fix = ("run `dtask certs init` (add --host NAME for the names runners dial) on the machine that holds "
+               "the CA, and run the controller there")
+        if not crt.exists():
+            raise CertError(f"no controller certificate {crt}: {fix}")
+    info = certs.read_info(crt)
+    if info.role != role.value:
+        held = f"a {info.role} certificate" if info.role else "not a dtask role certificate"
+        raise CertError(f"{crt} is {held}, not a {role.value} certificate: {fix}")
+    if not (d / "ca.crt").exists():
+        raise CertError(f"no CA certificate {d / 'ca.crt'}: copy it from the CA's machine")
+    certs.check_signed_by(crt, d / "ca.crt")
 
 
 @click.command("controller")
