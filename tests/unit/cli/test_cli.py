@@ -348,3 +348,9 @@ def test_relative_script_without_cwd_gets_a_note(run: Run, fake: FakeController,
     assert "note: scripts/train.py is relative to this directory" in r.stderr and '--cwd "$PWD"' in r.stderr
     r = run("submit", "--cwd", str(tmp_path), "--", "python3 scripts/train.py --lr 1")
     assert r.exit_code == 0 and "note:" not in r.stderr
+
+
+def test_wait_with_nothing_to_wait_for_says_so(run: Run, fake: FakeController) -> None:
+    fake.task_list = []
+    r = run("wait")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == "no tasks to wait for\n"

@@ -106,6 +106,8 @@ def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, 
         click.echo(to_json([output.task_json(t) for t in tasks]))
     elif not quiet and tasks:
         click.echo(output.tasks_table(tasks))
+    elif not quiet:
+        click.echo("no tasks to wait for", err=True)
     bad = [t for t in tasks if t.state is not TaskState.SUCCEEDED]
     if bad and not as_json and not quiet:
         click.echo(click.style(f"{len(bad)} of {len(tasks)} tasks did not succeed", fg="red"), err=True)
