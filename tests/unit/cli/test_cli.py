@@ -354,3 +354,13 @@ def test_wait_with_nothing_to_wait_for_says_so(run: Run, fake: FakeController) -
     fake.task_list = []
     r = run("wait")
     assert r.exit_code == 0 and r.stdout == "" and r.stderr == "no tasks to wait for\n"
+
+
+def test_too_big_task_file_says_to_split_it(run: Run, fake: FakeController, tmp_path: Path) -> None:
+    from dtask_common.client import ResourceExhausted
+
+    f = specs_file(tmp_path, '[[task]]\nname = "t"\ncommand = "echo {x}"\n[task.matrix]\nx = [1, 2]\n')
+    fake.fail = ResourceExhausted("2 tasks in one request; at most 1 are accepted per call")
+    r = run("submit", str(f))
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"error: {f}: 2 tasks in one request; at most 1 are accepted per call: split the task")

@@ -99,8 +99,16 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
         specs = _load(args[0])
     if after is not None and not opts["cwd"]:
         _hint_relative_paths(specs[0])
+    from dtask_common.client import ResourceExhausted
+
     with ctx.client() as c:
-        ids = c.submit(specs)
+        try:
+            ids = c.submit(specs)
+        except ResourceExhausted as exc:
+            if after is not None:
+                raise
+            raise CliError(f"{args[0]}: {exc.message}: split the task file, e.g. along a matrix axis (a task "
+                           "in a later file can depend on tasks of an earlier one by id)") from None
     if as_json:
         click.echo(to_json({"ids": ids}))
     else:
