@@ -201,13 +201,16 @@ def test_kill9_of_the_runner_kills_its_tasks(home: Path, tmp_path: Path, fake: F
 
 def test_kill9_of_the_runner_kills_what_left_the_task_group(home: Path, tmp_path: Path, fake: FakeController) -> None:
     proc = start_runner(home, fake.address)
-    s = fake.session()
-    p = tmp_path / "p"
-    s.assign("a", 1, shell=f"setsid sleep 600 & echo $! > {p}; sleep 600 & echo $! >> {p}; echo $$ >> {p}; wait")
-    escaped, child, shell = (int(x) for x in wait_file(p).split())
-    assert os.getsid(escaped) == escaped != os.getsid(shell)  # its own session: no group kill reaches it
-    proc.kill9()
-    assert gone([escaped, child, shell])
+    try:
+        s = fake.session()
+        p = tmp_path / "p"
+        s.assign("a", 1, shell=f"setsid sleep 600 & echo $! > {p}; sleep 600 & echo $! >> {p}; echo $$ >> {p}; wait")
+        escaped, child, shell = (int(x) for x in wait_file(p).split())
+        assert os.getsid(escaped) == escaped != os.getsid(shell)  # its own session: no group kill reaches it
+        proc.kill9()
+        assert gone([escaped, child, shell])
+    finally:
+        proc.kill9()  # a failure above must not leave the runner (or its tasks: the watchdog ends them)
 
 
 def test_sigterm_stops_tasks_and_reports_them(home: Path, tmp_path: Path, fake: FakeController) -> None:
