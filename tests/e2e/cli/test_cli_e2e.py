@@ -241,6 +241,8 @@ def test_ctrl_c_during_logs_follow_and_wait_exits_130_quietly(live: Cluster, dta
                 seen += chunk
         os.close(master)
         assert b"Traceback" not in seen and b"Aborted" not in seen, seen
+        c = dtask("cancel", tid)  # a running task is stopped after the reply: the reply says so
+        assert c.returncode == 0 and f"{tid}  interrupted  running (stopping: SIGTERM" in c.stdout, c.stdout
     finally:
         dtask("cancel", tid)
 
