@@ -52,7 +52,7 @@ def test_other_ca_detected(tmp_path: Path) -> None:
 
 
 def test_bad_name_and_missing_ca(tmp_path: Path) -> None:
-    with pytest.raises(CertError, match="run `dtask certs init`"):
+    with pytest.raises(CertError, match="where `dtask certs init` ran"):
         certs.issue(tmp_path, Role.RUNNER, "r1")
     certs.init(tmp_path)
     with pytest.raises(CertError, match="bad certificate name"):
@@ -83,3 +83,18 @@ def test_runner_certificate_missing_without_ca_key_says_what_to_copy(tmp_path: P
     empty = tmp_path / "empty"
     with pytest.raises(CertError, match=r"DIR/runner-gpu2.key, DIR/ca.crt into "):
         certs.ensure_runner(empty, "gpu2")
+
+
+def test_init_keeps_a_copied_ca_certificate(tmp_path: Path) -> None:
+    """A runner machine holds ca.crt without ca.key: init does not silently replace the controller's CA."""
+    ca_side, copy = tmp_path / "ca", tmp_path / "copy"
+    certs.init(ca_side)
+    copy.mkdir()
+    (copy / "ca.crt").write_bytes((ca_side / "ca.crt").read_bytes())
+    with pytest.raises(CertError, match="has no ca.key next to it: it was copied from the CA's machine"):
+        certs.init(copy)
+    assert (copy / "ca.crt").read_bytes() == (ca_side / "ca.crt").read_bytes()
+    with pytest.raises(CertError, match=r"no CA key in .* run this on the machine that holds the CA"):
+        certs.issue(copy, Role.OPERATOR, "alice")
+    certs.init(copy, force=True)
+    assert (copy / "ca.crt").read_bytes() != (ca_side / "ca.crt").read_bytes()

@@ -117,7 +117,7 @@ def _load_ca(certs_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
     crt, key_path = cert_paths(certs_dir, "ca")
     if not crt.exists() or not key_path.exists():
         raise CertError(f"no CA key in {certs_dir} (ca.key) to issue certificates: run this on the machine that "
-                        "holds the CA (where `dtask certs init` ran), or run `dtask certs init` to create one here")
+                        "holds the CA (where `dtask certs init` ran)")
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -192,6 +192,10 @@ def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False
     """Create the CA, the controller certificate and the operator and viewer certificates."""
     made = []
     ca_exists = (certs_dir / "ca.crt").exists()
+    if ca_exists and not (certs_dir / "ca.key").exists() and not force:
+        raise CertError(f"{certs_dir / 'ca.crt'} has no ca.key next to it: it was copied from the CA's machine, "
+                        "and a new CA here would not be trusted by that controller; issue certificates there "
+                        "(dtask certs issue), or pass --force to replace it with a CA of this machine")
     init_ca(certs_dir, force=force)
     if not ca_exists or force:
         made.append(certs_dir / "ca.crt")
