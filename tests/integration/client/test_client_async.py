@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
-from dtask_common.client import AsyncController, Conflict, NotFound, WaitTimeout
+from dtask_common.client import AsyncController, Conflict, ControllerUnavailable, NotFound, WaitTimeout
 from dtask_common.events import Snapshot
 from dtask_common.models import ExecutorState, TaskSpec, TaskState
 
 from tests.integration.client.cluster import Cluster
+from tests.support import Proc
 
 PY = sys.executable
 
@@ -55,3 +57,19 @@ def test_async_client(live: Cluster) -> None:
                 await c.task("987654321")
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_async_wait_reports_a_stopped_controller_as_unavailable(home: Path, controller: Proc) -> None:
+    """AsyncController.wait does not wait for a restart: the lost controller is ControllerUnavailable."""
+
+    async def scenario() -> None:
+        async with AsyncController(controller.address, certs=home / "certs") as c:
+            [tid] = await c.submit(TaskSpec(name="never-runs", shell="true"))  # no runner: stays pending
+            watching = asyncio.Event()
+            waiter = asyncio.create_task(c.wait([tid], on_change=lambda _: watching.set()))
+            await asyncio.wait_for(watching.wait(), 20)
+            await asyncio.to_thread(controller.stop)
+            with pytest.raises(ControllerUnavailable):
+                await asyncio.wait_for(waiter, 20)
+
+    asyncio.run(scenario())

@@ -14,7 +14,7 @@ from grpc import aio
 
 from dtask_common import events as ev
 from dtask_common.client import _connection as c
-from dtask_common.client.errors import Conflict, ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
+from dtask_common.client.errors import Conflict, ControllerUnavailable, WaitTimeout, from_rpc_error
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
@@ -218,7 +218,8 @@ class AsyncController:
                         return state.watched()
             finally:
                 await events.aclose()  # type: ignore[attr-defined]
-            raise DtaskError(f"the controller at {self.address} ended the watch stream before the tasks finished")
+            raise ControllerUnavailable(
+                f"the controller at {self.address} ended the watch stream before the tasks finished")
 
         try:
             return await asyncio.wait_for(run(), timeout)
