@@ -50,7 +50,8 @@ def ensure_cmd(ctx: CliContext) -> None:
         return  # certificates copied from the CA's machine (e.g. a runner's): nothing to create here
     made = certs.init(d)
     if made:
-        click.echo(f"created a local CA and certificates in {d}")
+        click.echo(f"created a local CA and certificates in {d} (to join a controller on another machine, "
+                   "use certificates copied from it instead: README, Running on several machines)")
 
 
 @certs_group.command("issue")
