@@ -3,6 +3,8 @@ kept, so the controller's copy of the output is complete, and the attempt runs o
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from pathlib import Path
 
@@ -63,4 +65,30 @@ def test_controller_kill9_during_a_dispatch_burst_fails_no_task(home: Path) -> N
             assert last.state is TaskState.SUCCEEDED
             assert all(a.state is TaskState.LOST and "never got" in a.error for a in before), [(a.state, a.error) for a in t.attempts]
     finally:
+        stop_all(r1, ctl)
+
+
+def test_controller_frozen_past_lost_after_loses_nothing(home: Path, tmp_path: Path) -> None:
+    """The controller itself stops (SIGSTOP: a paused VM, a suspended laptop) for longer than 2 x lost_after_s:
+    when it runs again, its runners were not the ones away; nothing is lost or run twice."""
+    ctl = controller_proc(home, dead_after_s=1, lost_after_s=1.5)
+    r1 = runner_proc(home, ctl.address, "r1")
+    try:
+        with client(home, ctl.address) as c:
+            tid = c.add_task(f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; "
+                             "echo '  value = 5'", name="outlives-a-pause", max_retries=1)
+            running_on(c, tid)
+            r1.wait_for(rf"attempt {tid}/1 started")
+            ctl.popen.send_signal(signal.SIGSTOP)
+            time.sleep(4)  # the fault itself is a span of time: no event to wait for
+            ctl.popen.send_signal(signal.SIGCONT)
+            ctl.wait_for(r"the controller stood still for")
+            (tmp_path / "go").touch()
+            [t] = c.wait([tid], timeout=20)
+            assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
+            assert t.result == {"value": 5}
+        assert not any("gone" in line or "lost" in line for line in ctl.lines), "".join(ctl.lines)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            ctl.popen.send_signal(signal.SIGCONT)
         stop_all(r1, ctl)

@@ -82,6 +82,7 @@ class Engine:
         self._depth = 0
         self._dispatch_scheduled = False
         self._resyncing = False
+        self._last_tick = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._task_waiters: dict[str, asyncio.Event] = {}
 
@@ -159,7 +160,7 @@ class Engine:
             self._kick()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._every(self._liveness_interval(), self.check_liveness)),
+        self._tasks = [asyncio.create_task(self._every(self._liveness_interval(), self._liveness_tick)),
                        asyncio.create_task(self._every(self.settings.flush_interval_s, self.flush))]
         self._kick()
 
@@ -176,6 +177,17 @@ class Engine:
         self.tails.end_all()  # output followers end their streams
         for event in self._task_waiters.values():
             event.set()
+
+    def _liveness_tick(self) -> None:
+        """check_liveness, first giving executors back the time this controller itself stood still."""
+        now = time.monotonic()
+        stalled = now - self._last_tick - self._liveness_interval() if self._last_tick else 0.0
+        self._last_tick = now
+        if stalled > self.settings.dead_after_s / 2:
+            log.warning("the controller stood still for %.1fs (paused or overloaded); that silence is not held "
+                        "against executors", stalled)
+            self.registry.forgive(stalled)
+        self.check_liveness()
 
     def _liveness_interval(self) -> float:
         return max(0.05, min(0.5, self.settings.dead_after_s / 5))

@@ -88,6 +88,14 @@ class Registry:
         rec = self._records.get(name)
         return bool(rec and rec.session == session and rec.connected)
 
+    def forgive(self, seconds: float) -> None:
+        """This controller stood still for `seconds` (paused, overloaded): that silence is not the executors'."""
+        for rec in self._records.values():
+            if not rec.gone:
+                rec.last_seen += seconds
+                if not rec.connected:
+                    rec.disconnected_at += seconds
+
     def seen(self, name: str) -> bool:
         """A message arrived; returns True when the executor was dead and is alive again."""
         rec = self._records.get(name)
