@@ -203,9 +203,12 @@ def test_kill9_of_the_runner_kills_what_left_the_task_group(home: Path, tmp_path
     proc = start_runner(home, fake.address)
     try:
         s = fake.session()
-        p = tmp_path / "p"
-        s.assign("a", 1, shell=f"setsid sleep 600 & echo $! > {p}; sleep 600 & echo $! >> {p}; echo $$ >> {p}; wait")
-        escaped, child, shell = (int(x) for x in wait_file(p).split())
+        p, q = tmp_path / "p", tmp_path / "q"
+        # The escaped process writes its own pid once it is in its new session.
+        s.assign("a", 1, shell=f"setsid sh -c 'echo $$ > {q}; exec sleep 600' & "
+                               f"sleep 600 & echo $! > {p}; echo $$ >> {p}; wait")
+        child, shell = (int(x) for x in wait_file(p, lines=2).split())
+        escaped = int(wait_file(q, lines=1))
         assert os.getsid(escaped) == escaped != os.getsid(shell)  # its own session: no group kill reaches it
         proc.kill9()
         assert gone([escaped, child, shell])
