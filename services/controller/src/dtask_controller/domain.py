@@ -94,6 +94,9 @@ class Session:
 
     name: str
     token: int
+    instance_id: str = ""
+    # Why the controller ended this session, when a runner should not simply reconnect.
+    ended_because: str = ""
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
 
     def send(self, cmd: Command | None) -> None:

@@ -497,8 +497,14 @@ class Engine:
             name, capacity=hello.capacity, labels=hello.labels, address=hello.address, version=hello.version,
             protocol_version=hello.protocol_version, draining=hello.draining)
         old = self.sessions.get(name)
-        session = self.sessions[name] = Session(name, token)
+        session = self.sessions[name] = Session(name, token, hello.instance_id)
         if old is not None:
+            if old.instance_id and hello.instance_id and old.instance_id != hello.instance_id:
+                old.ended_because = (
+                    f"another runner process connected as executor {name} from {hello.address or '?'} and "
+                    f"replaced this one; two runners cannot share a name: start one of them with another --name")
+                log.warning("executor %s: a different runner process took over the name (from %s)",
+                            name, hello.address or "?")
             old.send(None)
         # Chunks sent into a broken session may be lost: the runner resends from what each tail holds.
         offsets = tuple((tid, attempt, tail.end) for tid, attempt in self.scheduler.running_on(name)

@@ -78,6 +78,8 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
         while True:
             cmd = await session.outbox.get()
             if cmd is None:
+                if session.ended_because:
+                    await context.abort(grpc.StatusCode.ABORTED, session.ended_because)
                 return
             yield command_to_pb(cmd)
     finally:

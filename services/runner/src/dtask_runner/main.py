@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from dtask_common.tls import TlsFiles, server_credentials
 
 from dtask_runner.runner import Runner
 from dtask_runner.service import RunnerService
-from dtask_runner.session import Session
+from dtask_runner.session import NameTakenOver, Session
 
 log = logging.getLogger("dtask.runner")
 
@@ -32,6 +33,23 @@ def advertised(cfg: Config, port: int) -> str:
 def _this_host() -> str:
     fqdn = socket.getfqdn()
     return fqdn if fqdn and not fqdn.startswith("localhost") else socket.gethostname()
+
+
+def lock_name(runner: Runner) -> int:
+    """Hold a lock on the runner's state directory: one runner per name and DTASK_HOME on a machine."""
+    path = runner.state_dir / "runner.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise SystemExit(f"error: another runner (pid {holder}) is already running as {runner.name} with "
+                         f"{runner.state_dir}; give this one another name with --name (NAME=... for make "
+                         "run-runner)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def usable_runner(cfg: Config) -> Runner:
@@ -63,6 +81,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     certs.ensure_runner(cfg.certs_path, cfg.runner.name)
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
     runner = usable_runner(cfg)
+    lock = lock_name(runner)
     grpc_server = server.new_server(RUNNER_POLICY)
     runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(runner), grpc_server)
     await server.add_health_and_reflection(grpc_server, ["dtask.v1.Runner"])
@@ -76,18 +95,28 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
     session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session
-    tasks = [loop.create_task(session.run(), name="session"), loop.create_task(runner.usage_loop(), name="usage")]
+    session_task = loop.create_task(session.run(), name="session")
+    tasks = [session_task, loop.create_task(runner.usage_loop(), name="usage")]
+    stopped = loop.create_task(stop.wait())
+    taken_over: NameTakenOver | None = None
     try:
-        await stop.wait()
+        await asyncio.wait([stopped, session_task], return_when=asyncio.FIRST_COMPLETED)
+        if session_task.done() and isinstance(session_task.exception(), NameTakenOver):
+            taken_over = session_task.exception()  # type: ignore[assignment]
+            log.error("%s", taken_over)
         log.info("runner stopping: ending %d running attempts", len(runner.running()))
         await runner.close()
     finally:
+        stopped.cancel()
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await session.close()
         await grpc_server.stop(1)
+        os.close(lock)
         log.info("runner stopped")
+    if taken_over is not None:
+        raise SystemExit(f"error: {taken_over}")
 
 
 def run(cfg: Config) -> None:

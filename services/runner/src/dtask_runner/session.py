@@ -33,6 +33,10 @@ _FATAL_HINTS = {
 }
 
 
+class NameTakenOver(Exception):
+    """Another runner process connected under this runner's name: reconnecting would only fight over it."""
+
+
 def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Any:
     """Exponential backoff with jitter: each delay is in [d/2, d] for d = first·2ⁿ capped at cap."""
     d = first
@@ -135,6 +139,8 @@ class Session:
             except asyncio.CancelledError:
                 raise
             except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.ABORTED:
+                    raise NameTakenOver(exc.details() or "another runner took over this runner's name") from None
                 self._log_break(exc, welcomed=self.sessions != welcomed)
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("session with %s ended: %s", self.address, exc or "no welcome in time")
