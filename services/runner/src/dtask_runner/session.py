@@ -13,6 +13,7 @@ import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import convert
+from dtask_common.client.errors import from_rpc_error
 from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
@@ -165,7 +166,8 @@ class Session:
         elif code in _FATAL_HINTS:
             log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
         elif code == grpc.StatusCode.UNAVAILABLE:
-            log.warning("controller %s unavailable: %s", self.address, details)
+            # The client library's wording says what to do (TLS from another CA, wrong port, DNS, ...).
+            log.warning("controller unavailable: %s", from_rpc_error(exc, self.address).message)
         else:
             log.warning("session with %s ended: %s %s", self.address, code.name if code else "", details)
 
