@@ -204,14 +204,13 @@ class AsyncController:
                    on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
         wanted = [str(i) for i in ids] if ids is not None else None
         state = c.WaitState(wanted)
-        if wanted is not None:
-            state.seed([await self.task(i) for i in wanted])
 
         async def run() -> list[Task]:
             events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of)
             try:
                 async for event in events:
                     state.apply(event)
+                    state.check()
                     if on_change is not None and state.ready:
                         on_change(state.watched())
                     if state.done():

@@ -15,7 +15,7 @@ from dtask_common import config as config_mod
 from dtask_common import convert, taskfile
 from dtask_common import events as ev
 from dtask_common.certs import CertError
-from dtask_common.client.errors import CertificateError, InvalidTask, check_address
+from dtask_common.client.errors import CertificateError, InvalidTask, NotFound, check_address
 from dtask_common.config import Config, ConfigError
 from dtask_common.models import (
     FINISHED_STATES,
@@ -241,11 +241,19 @@ def event_of(msg: Any) -> ev.WatchEvent:
 
 @dataclass
 class WaitState:
-    """Tracks tasks from a Watch stream until the awaited ones are all finished (no I/O)."""
+    """Tracks tasks from a Watch stream until the awaited ones are all finished (no I/O).
+
+    Keeps the set of awaited tasks not yet finished, so each event costs O(1) whatever the queue size.
+    """
 
     ids: list[str] | None
     tasks: dict[str, Task] = field(default_factory=dict)
+    _unfinished: set[str] = field(default_factory=set)
     _snapshot_done: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ids is not None:
+            self._unfinished = set(self.ids)  # unknown until the snapshot shows them
 
     def apply(self, event: ev.WatchEvent) -> None:
         body = event.body
@@ -253,23 +261,37 @@ class WaitState:
             self._snapshot_done = False
         if isinstance(body, ev.Snapshot):
             for t in body.tasks:
-                self.tasks[t.id] = t
+                self._put(t)
             if body.last:
                 self._snapshot_done = True
         elif isinstance(body, ev.TaskEvent):
-            self.tasks[body.task.id] = body.task
+            self._put(body.task)
         elif isinstance(body, ev.ProgressEvent):
             current = self.tasks.get(body.task_id)
             if current is not None:
                 current.progress = body.progress
 
-    def seed(self, tasks: Iterable[Task]) -> None:
-        for t in tasks:
-            self.tasks.setdefault(t.id, t)
+    def _put(self, t: Task) -> None:
+        if self.ids is not None and t.id not in self._unfinished and t.id not in self.tasks:
+            return  # not awaited
+        self.tasks[t.id] = t
+        if t.state.finished:
+            self._unfinished.discard(t.id)
+        else:
+            self._unfinished.add(t.id)
 
     @property
     def ready(self) -> bool:
         return self._snapshot_done
+
+    def missing(self) -> list[str]:
+        """Awaited ids the controller does not know (meaningful once the snapshot is complete)."""
+        return [i for i in self.ids or () if i not in self.tasks]
+
+    def check(self) -> None:
+        """Raise NotFound for awaited ids that the complete snapshot does not hold."""
+        if self._snapshot_done and (gone := self.missing()):
+            raise NotFound(f"no task with id {gone[0]!r}; list tasks with ListTasks (dtask tasks)", "NOT_FOUND")
 
     def watched(self) -> list[Task]:
         if self.ids is None:
@@ -277,11 +299,7 @@ class WaitState:
         return [self.tasks[i] for i in self.ids if i in self.tasks]
 
     def done(self) -> bool:
-        if not self._snapshot_done:
-            return False
-        if self.ids is not None and any(i not in self.tasks for i in self.ids):
-            return False
-        return all(t.state.finished for t in self.watched())
+        return self._snapshot_done and not self._unfinished
 
 
 def _id_key(t: Task) -> tuple[int, str]:

@@ -251,13 +251,12 @@ class Controller:
         while True:
             state = c.WaitState(wanted)
             try:
-                if wanted is not None:
-                    state.seed(self.task(i) for i in wanted)
                 remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
                 events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of, remaining)
                 try:
                     for event in events:
                         state.apply(event)
+                        state.check()
                         connected = connected or state.ready
                         if on_change is not None and state.ready:
                             on_change(state.watched())
