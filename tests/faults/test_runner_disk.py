@@ -87,3 +87,22 @@ def test_full_disk_for_results_still_reports_the_result(home: Path, tmp_path: Pa
         assert not any("Traceback" in line for line in r1.lines), "".join(r1.lines)
     finally:
         stop_all(r1, ctl)
+
+
+def test_log_file_deleted_while_the_attempt_runs(home: Path, tmp_path: Path) -> None:
+    """Someone cleans the log dir under a running attempt: the output from then on is gone, the result is not."""
+    logs = tmp_path / "logs"
+    ctl = controller_proc(home)
+    r1 = runner_proc(home, ctl.address, "r1", "--log-dir", str(logs))
+    try:
+        with client(home, ctl.address) as c:
+            tid = c.add_task(f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; "
+                             "echo '  value = 9'", name="log-deleted")
+            r1.wait_for(rf"attempt {tid}/1 started")
+            (logs / f"{tid}.1.log").unlink()
+            (tmp_path / "go").touch()
+            [t] = c.wait([tid], timeout=15)
+            assert t.state is TaskState.SUCCEEDED and t.result == {"value": 9}, t
+        assert not any("Traceback" in line for line in r1.lines), "".join(r1.lines)
+    finally:
+        stop_all(r1, ctl)

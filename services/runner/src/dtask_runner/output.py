@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from dtask_common.models import OutputChunk
+
+log = logging.getLogger("dtask.runner.output")
 
 MAX_CHUNK = 64 * 1024
 FLUSH_AFTER_S = 0.1
@@ -84,10 +87,15 @@ class OutputPump:
                     # Coalesce: give the task a moment to write more before sending.
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._full_or_final(), self._flush_after_s)
-                if fd < 0:
-                    fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 size = min(self._max_chunk, self.written - self.sent)
-                data = os.pread(fd, size, self.sent)
+                try:
+                    if fd < 0:
+                        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                    data = os.pread(fd, size, self.sent)
+                except OSError as exc:  # the log was deleted or cannot be read: no more output to send
+                    log.warning("attempt %s/%d: cannot read its log %s (%s); no more of its output is sent",
+                                self.task_id, self.attempt, self.path, exc.strerror or exc)
+                    return
                 if not data:
                     # The file is shorter than reported (truncated by hand?): stop here.
                     return
