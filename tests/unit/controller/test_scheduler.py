@@ -202,6 +202,18 @@ def test_executor_gone_makes_attempts_lost_and_requeues() -> None:
     assert [(d.task_id, d.attempt, d.executor) for d in s.assign()] == [("1", 2, "b")]
 
 
+def test_an_assignment_that_never_arrived_costs_no_retry() -> None:
+    s = sched_with(("a", Capacity()))
+    s.add("1", spec(max_retries=0))
+    s.assign()
+    fx = s.attempt_lost("1", 1, "executor a never got attempt 1", never_started=True)
+    assert fx == [Requeued("1", 1, TaskState.LOST, "executor a never got attempt 1")]
+    assert [(d.task_id, d.attempt) for d in s.assign()] == [("1", 2)]
+    # A real loss of the new attempt still counts: with no retries left the task ends LOST.
+    fx = s.attempt_lost("1", 2, "executor a is gone")
+    assert fx[0] == Finished("1", TaskState.LOST, "executor a is gone", 2, TaskState.LOST)
+
+
 def test_superseded_attempt_is_fenced() -> None:
     s = sched_with(("a", Capacity()), ("b", Capacity()))
     s.add("1", spec(max_retries=1))
