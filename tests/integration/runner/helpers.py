@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 
-def gone(pids: list[int], timeout: float = 10.0) -> bool:
-    """Wait on pidfds (readable once a process exits) until every pid has exited."""
-    fds = []
+def survivors(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Wait on pidfds (readable once a process exits) until every pid has exited; the ones still alive."""
+    fds = {}
     for pid in pids:
         try:
-            fds.append(os.pidfd_open(pid))
+            fds[os.pidfd_open(pid)] = pid
         except ProcessLookupError:
             pass
     try:
@@ -22,10 +22,15 @@ def gone(pids: list[int], timeout: float = 10.0) -> bool:
         while pending and time.monotonic() < deadline:
             ready, _, _ = select.select(list(pending), [], [], max(0.0, deadline - time.monotonic()))
             pending -= set(ready)
-        return not pending
+        return sorted(fds[fd] for fd in pending)
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def gone(pids: list[int], timeout: float = 10.0) -> bool:
+    """Whether every pid exits within timeout."""
+    return not survivors(pids, timeout)
 
 
 def wait_file(path: Path, lines: int = 3, timeout: float = 20.0) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import signal
 import sys
 import time
@@ -15,6 +14,8 @@ from typing import Any
 import psutil
 from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
 from dtask_runner.executor import AttemptRequest, Execution, Executor
+
+from tests.integration.runner.helpers import survivors
 
 
 class Recorder:
@@ -118,26 +119,6 @@ def _pids_in(path: Path) -> list[int]:
     return [int(x) for x in path.read_text().split()]
 
 
-def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
-    """Wait (on pidfds, which become readable when a process exits) until every pid is gone."""
-    fds = {}
-    for pid in pids:
-        try:
-            fds[os.pidfd_open(pid)] = pid
-        except ProcessLookupError:
-            pass
-    try:
-        deadline = time.monotonic() + timeout
-        pending = set(fds)
-        while pending and time.monotonic() < deadline:
-            ready, _, _ = select.select(list(pending), [], [], deadline - time.monotonic())
-            pending -= set(ready)
-        return sorted(fds[fd] for fd in pending)
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
 TREE = "sleep 600 & echo $! > {pids}; sleep 600 & echo $! >> {pids}; echo $$ >> {pids}; echo started; wait"
 
 
@@ -152,7 +133,7 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
     r, _, _ = run_one(tmp_path, TaskSpec(shell=TREE.format(pids=pids), timeout_s=0.5))
     assert r.state is TaskState.FAILED and "timed out after 0.5 s" in r.error
     assert time.monotonic() - t0 < 5
-    assert len(_pids_in(pids)) == 3 and _wait_gone(_pids_in(pids)) == []
+    assert len(_pids_in(pids)) == 3 and survivors(_pids_in(pids)) == []
 
 
 def test_cancel_kills_background_children(tmp_path: Path) -> None:
@@ -167,7 +148,7 @@ def test_cancel_kills_background_children(tmp_path: Path) -> None:
 
     r = run_async(tmp_path, body)
     assert r.state is TaskState.CANCELLED and r.error == "cancelled: operator asked"
-    assert _wait_gone(_pids_in(pids)) == []
+    assert survivors(_pids_in(pids)) == []
 
 
 def test_sigterm_ignored_then_sigkill_after_grace(tmp_path: Path) -> None:
@@ -187,7 +168,7 @@ def test_leftover_background_process_is_killed_when_main_exits(tmp_path: Path) -
     pids = tmp_path / "pids"
     r, _, _ = run_one(tmp_path, TaskSpec(shell=f"sleep 600 & echo $! > {pids}; echo bye"))
     assert r.state is TaskState.SUCCEEDED
-    assert _wait_gone(_pids_in(pids)) == []
+    assert survivors(_pids_in(pids)) == []
 
 
 def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
@@ -263,7 +244,7 @@ def test_a_killed_watchdog_is_replaced(tmp_path: Path) -> None:
         assert ex.watchdog is not None
         first = ex.watchdog.pid
         os.kill(first, signal.SIGKILL)
-        assert _wait_gone([first]) == []
+        assert survivors([first]) == []
         r = await ex.start(AttemptRequest("w", 1, TaskSpec(argv=("true",))), Recorder()).done
         assert r.state is TaskState.SUCCEEDED
         return first, ex.watchdog.pid
