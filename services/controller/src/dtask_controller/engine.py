@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from dtask_common import events as ev
@@ -79,6 +79,7 @@ class Engine:
         self._dirty_progress: set[str] = set()
         self._finished_counts: dict[TaskState, int] = {}
         self._post: list[Callable[..., Any]] = []
+        self._busy: set[str] = set()  # executors whose ExecutorEvent is due once the open change commits
         self._depth = 0
         self._dispatch_scheduled = False
         self._resyncing = False
@@ -215,6 +216,7 @@ class Engine:
             self._depth -= 1
             if self._depth == 0:
                 self._post.clear()
+                self._busy.clear()
                 if not self._resyncing:
                     self._resync()  # the scheduler may hold changes the store rolled back
             raise
@@ -320,7 +322,17 @@ class Engine:
                 self.after(lambda d=d, spec=spec: log.info(
                     "task %s (%s) dispatched to %s, attempt %d%s", d.task_id, spec.name or spec.command_text[:40],
                     d.executor, d.attempt, f", gpus {list(d.gpu_ids)}" if d.gpu_ids else ""))
-            self.after(lambda: self._publish_busy({d.executor for d in placed}))
+            self._mark_busy(d.executor for d in placed)
+
+    def _mark_busy(self, names: Iterable[str]) -> None:
+        """Publish the executors' state after the commit, once each however often a change marks them."""
+        if not self._busy:
+            self.after(self._publish_marked)
+        self._busy.update(names)
+
+    def _publish_marked(self) -> None:
+        names, self._busy = self._busy, set()
+        self._publish_busy(names)
 
     def _publish_busy(self, names: set[str]) -> None:
         if self.hub.active:
@@ -611,7 +623,7 @@ class Engine:
             if session is not None:
                 self.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))
             self.dispatch()  # refill the freed slot within the same commit
-            self.after(lambda: self._publish_busy({name}))
+            self._mark_busy((name,))
 
     def check_liveness(self) -> None:
         for name, state in self.registry.check():
