@@ -12,6 +12,7 @@ from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, convert
+from dtask_common import events as ev
 from dtask_common.authz import peer_identity
 from dtask_common.models import TaskState, ValidationError
 
@@ -25,6 +26,7 @@ T = TypeVar("T")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 ERRORS_KEY = "dtask-task-errors-bin"
+CONVERTED_EVENTS = 1024  # recent events kept converted, so that every watcher shares one message
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
@@ -74,6 +76,20 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._converted: dict[int, tuple[ev.WatchEvent, pb.WatchEvent]] = {}
+
+    def _event_pb(self, event: ev.WatchEvent) -> pb.WatchEvent:
+        """Convert each published event once, however many watchers it goes to (snapshots: each time)."""
+        if isinstance(event.body, ev.Snapshot):
+            return convert.event_to_pb(event)
+        hit = self._converted.get(event.seq)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        out = convert.event_to_pb(event)
+        self._converted[event.seq] = (event, out)
+        if len(self._converted) > CONVERTED_EVENTS:
+            del self._converted[next(iter(self._converted))]
+        return out
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Any) -> pb.Identity:
         ident = peer_identity(context)
@@ -144,7 +160,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         try:
             async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
                                            self.engine.settings.usage_history):
-                yield convert.event_to_pb(event)
+                yield self._event_pb(event)
         except SlowWatcher as exc:
             await _fail(context, exc)
 
