@@ -90,6 +90,7 @@ class ActiveTask:
     deps: tuple[str, ...]
 
 
+SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watch event of a task)
 _TASK_COLS = "id, spec, state, submitted_at, error, result, progress"
 _ATTEMPT_COLS = ("task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
                  "error, result, peak_rss_bytes, cpu_time_s, duration_s")
@@ -116,6 +117,16 @@ class Store:
             raise _unusable(self.path, exc) from None
         self._db = db
         self._depth = 0
+        self._specs: dict[str, TaskSpec] = {}
+
+    def _spec(self, text: str) -> TaskSpec:
+        """The spec stored as text, parsed once while kept (a stored spec never changes; TaskSpec is frozen)."""
+        spec = self._specs.get(text)
+        if spec is None:
+            spec = self._specs[text] = spec_from_json(text)
+            if len(self._specs) > SPECS_KEPT:
+                del self._specs[next(iter(self._specs))]
+        return spec
 
     def _lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -226,7 +237,7 @@ class Store:
         row = self._db.execute("SELECT spec FROM tasks WHERE id = ?", (int(task_id),)).fetchone()
         if row is None:
             raise KeyError(task_id)
-        return spec_from_json(row[0])
+        return self._spec(row[0])
 
     def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
                  result: Any = ..., retries_used: int | None = None) -> None:
@@ -337,7 +348,7 @@ class Store:
              "LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
              "WHERE t.state IN ('pending', 'running') ORDER BY t.id")
         for tid, spec, state, attempts, retries, executor, gpus in self._db.execute(q).fetchall():
-            yield ActiveTask(str(tid), spec_from_json(spec), TaskState(state), attempts, retries, executor,
+            yield ActiveTask(str(tid), self._spec(spec), TaskState(state), attempts, retries, executor,
                              tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())))
 
     def has_task(self, task_id: str) -> bool:
@@ -394,7 +405,7 @@ class Store:
         tasks: dict[int, Task] = {}
         for tid, spec, state, submitted, error, result, progress in rows:
             tasks[tid] = Task(
-                id=str(tid), spec=spec_from_json(spec), state=TaskState(state), submitted_at=submitted,
+                id=str(tid), spec=self._spec(spec), state=TaskState(state), submitted_at=submitted,
                 error=error, result=_loads(result),
                 progress=Progress(**json.loads(progress)) if progress else None,
             )
