@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -75,21 +76,61 @@ def ts_from_pb(msg: Any, name: str) -> float | None:
     return ts.seconds + ts.nanos / 1e9
 
 
+def _plain(x: Any) -> bool:
+    """Whether x is made of JSON's own types only (what a JSON round trip gives back unchanged)."""
+    t = type(x)
+    if t is str or t is float or t is int or t is bool or x is None:
+        return True
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in x.items())
+    if t is list:
+        return all(_plain(v) for v in x)
+    return False
+
+
 def result_to_pb(result: dict[str, Any] | None) -> struct_pb2.Struct | None:
     if result is None:
         return None
     out = struct_pb2.Struct()
-    # Round-trip through JSON so that only JSON-representable values travel.
-    out.update(json.loads(json.dumps(result, default=str)))
+    # Round-trip through JSON so that only JSON-representable values travel (plain JSON data is
+    # already what that round trip would give).
+    try:
+        plain = _plain(result)
+    except RecursionError:  # nested too deep, or a cycle: JSON says which
+        plain = False
+    out.update(result if plain else json.loads(json.dumps(result, default=str)))
     return out
+
+
+def _value_from_pb(v: Any) -> Any:
+    """A google.protobuf.Value as json_format.MessageToDict gives it."""
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        x = v.number_value
+        if math.isinf(x) or math.isnan(x):
+            raise ValueError(f"Fail to serialize {'Infinity' if math.isinf(x) else 'NaN'} for "
+                             "Value.number_value, which would parse as string_value")
+        return x
+    if kind == "string_value":
+        return v.string_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return _struct_from_pb(v.struct_value)
+    if kind == "list_value":
+        return [_value_from_pb(x) for x in v.list_value.values]
+    return None
+
+
+def _struct_from_pb(s: struct_pb2.Struct) -> dict[str, Any]:
+    fields = s.fields
+    return {k: _value_from_pb(fields[k]) for k in fields}
 
 
 def result_from_pb(msg: Any, name: str) -> dict[str, Any] | None:
     if not msg.HasField(name):
         return None
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(getattr(msg, name))
+    return _struct_from_pb(getattr(msg, name))
 
 
 def _opt(msg: Any, name: str) -> Any:
