@@ -250,6 +250,7 @@ class WaitState:
     tasks: dict[str, Task] = field(default_factory=dict)
     _unfinished: set[str] = field(default_factory=set)
     _snapshot_done: bool = False
+    _snapshot_just_done: bool = False
 
     def __post_init__(self) -> None:
         if self.ids is not None:
@@ -263,7 +264,7 @@ class WaitState:
             for t in body.tasks:
                 self._put(t)
             if body.last:
-                self._snapshot_done = True
+                self._snapshot_done = self._snapshot_just_done = True
         elif isinstance(body, ev.TaskEvent):
             self._put(body.task)
         elif isinstance(body, ev.ProgressEvent):
@@ -289,8 +290,11 @@ class WaitState:
         return [i for i in self.ids or () if i not in self.tasks]
 
     def check(self) -> None:
-        """Raise NotFound for awaited ids that the complete snapshot does not hold."""
-        if self._snapshot_done and (gone := self.missing()):
+        """Raise NotFound for awaited ids that the snapshot just completed does not hold (once per snapshot)."""
+        if not self._snapshot_just_done:
+            return
+        self._snapshot_just_done = False
+        if gone := self.missing():
             raise NotFound(f"no task with id {gone[0]!r}; list tasks with ListTasks (dtask tasks)", "NOT_FOUND")
 
     def watched(self) -> list[Task]:
