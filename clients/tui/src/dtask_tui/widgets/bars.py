@@ -58,7 +58,6 @@ class Banner(LineBar):
     def __init__(self, state: TuiState):
         super().__init__()
         self.state = state
-        self.max_top = 0  # the last scroll position that still fills the panel (from the last render)
 
     @staticmethod
     def needed(state: TuiState) -> bool:
