@@ -227,7 +227,11 @@ def test_progress_result_file_and_metrics(tmp_path: Path) -> None:
 
 
 def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
-    code = "import time\nb = bytearray(200 * 1024 * 1024)\nb[::4096] = b'x' * len(b[::4096])\nwhile time.process_time() < 0.5: pass\n"
+    # The peak is held for 1 s of wall time so that the tree sampling (0.05 s, 0.15 s, then every
+    # 0.5 s) sees it: in this test process wait4's ru_maxrss cannot tell, because a child's
+    # ru_maxrss starts at its parent's high-water mark and pytest's is high after the 200 MB test.
+    code = ("import time\nb = bytearray(200 * 1024 * 1024)\nb[::4096] = b'x' * len(b[::4096])\n"
+            "t = time.monotonic()\nwhile time.process_time() < 0.5 or time.monotonic() - t < 1.0: pass\n")
     r, _, _ = run_one(tmp_path, TaskSpec(shell=f"{sys.executable} -c \"{code}\""))
     assert r.state is TaskState.SUCCEEDED, r.error
     assert r.peak_rss_bytes > 150 * 1024 * 1024
