@@ -86,6 +86,10 @@ class Engine:
         self._last_tick = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._task_waiters: dict[str, asyncio.Event] = {}
+        self.rejected_reports = 0  # runner reports and Hello claims on attempts not dispatched to that runner
+
+    def count_rejected_report(self) -> None:
+        self.rejected_reports += 1
 
     # ---- lifecycle ----
 

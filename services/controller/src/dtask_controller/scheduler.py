@@ -143,6 +143,11 @@ class Scheduler:
         e = self._tasks.get(task_id)
         return e.attempts if e else 0
 
+    def executor_of(self, task_id: str, attempt: int) -> str:
+        """The executor the running attempt was dispatched to; '' when that attempt is not the running one."""
+        e = self._tasks.get(task_id)
+        return e.executor if e is not None and e.state is TaskState.RUNNING and e.attempts == attempt else ""
+
     def retries_used(self, task_id: str) -> int:
         e = self._tasks.get(task_id)
         return e.retries_used if e else 0

@@ -15,6 +15,7 @@ from dtask_common.authz import peer_identity
 
 from dtask_controller.domain import AckCmd, AssignCmd, CancelCmd, Command, Hello, Session
 from dtask_controller.engine import Engine
+from dtask_controller.ownership import EngineOwners, ReportGuard
 
 log = logging.getLogger("dtask.controller")
 HELLO_TIMEOUT_S = 30.0
@@ -72,12 +73,18 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
             grpc.StatusCode.PERMISSION_DENIED,
             f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
             f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)")
-    session = engine.runner_connected(hello_from_pb(h, cert_name))
-    reader = asyncio.create_task(_read(engine, session, requests))
+    guard = ReportGuard(cert_name, EngineOwners(engine.scheduler, engine.store), engine.count_rejected_report)
+    hello, tell = guard.filter_hello(hello_from_pb(h, cert_name))
+    session = engine.runner_connected(hello)
+    for told in tell:
+        session.send(told)
+    reader = asyncio.create_task(_read(engine, session, requests, guard))
     try:
         while True:
             cmd = await session.outbox.get()
             if cmd is None:
+                if guard.refusal:
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, guard.refusal)
                 if session.ended_because:
                     await context.abort(grpc.StatusCode.ABORTED, session.ended_because)
                 return
@@ -89,7 +96,7 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
         engine.runner_disconnected(session)
 
 
-async def _read(engine: Engine, session: Session, requests: Any) -> None:
+async def _read(engine: Engine, session: Session, requests: Any, guard: ReportGuard) -> None:
     try:
         async for msg in requests:
             if not engine.seen(session):
@@ -98,16 +105,25 @@ async def _read(engine: Engine, session: Session, requests: Any) -> None:
             if kind == "usage":
                 engine.usage(session.name, convert.usage_from_pb(msg.usage.sample))
             elif kind == "output":
-                engine.output(msg.output.task_id, msg.output.attempt, msg.output.offset, msg.output.data)
+                o = msg.output
+                if guard.allows("output", o.task_id, o.attempt):
+                    engine.output(o.task_id, o.attempt, o.offset, o.data)
             elif kind == "progress":
-                engine.report_progress(session.name, msg.progress.task_id, msg.progress.attempt,
-                                       convert.progress_from_pb(msg.progress.progress))
+                p = msg.progress
+                if guard.allows("progress", p.task_id, p.attempt):
+                    engine.report_progress(session.name, p.task_id, p.attempt, convert.progress_from_pb(p.progress))
             elif kind == "finished":
-                engine.attempt_finished(session.name, convert.attempt_result_from_pb(msg.finished))
+                f = msg.finished
+                if guard.allows("a result", f.task_id, f.attempt):
+                    engine.attempt_finished(session.name, convert.attempt_result_from_pb(f))
+                else:
+                    session.send(AckCmd(f.task_id, f.attempt))  # not applied; the runner need not send it again
             elif kind == "drain":
                 engine.set_runner_draining(session.name, msg.drain.draining)
             else:
                 log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
+            if guard.refusal:
+                break
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a broken stream ends the session; the runner reconnects

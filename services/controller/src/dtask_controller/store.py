@@ -351,6 +351,14 @@ class Store:
             yield ActiveTask(str(tid), self._spec(spec), TaskState(state), attempts, retries, executor,
                              tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())))
 
+    def attempt_executor(self, task_id: str, number: int) -> str | None:
+        """The executor an attempt was dispatched to; None when the store has no such attempt."""
+        if not task_id.isdecimal() or len(task_id) > 18:
+            return None
+        row = self._db.execute("SELECT executor FROM attempts WHERE task_id = ? AND number = ?",
+                               (int(task_id), number)).fetchone()
+        return None if row is None else str(row[0])
+
     def has_task(self, task_id: str) -> bool:
         return task_id.isdigit() and self._db.execute(
             "SELECT 1 FROM tasks WHERE id = ?", (int(task_id),)).fetchone() is not None

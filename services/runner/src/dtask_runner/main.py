@@ -16,9 +16,10 @@ from dtask_common.config import Config
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_runner.refusal import Refused
 from dtask_runner.runner import Runner
 from dtask_runner.service import RunnerService
-from dtask_runner.session import NameTakenOver, Session
+from dtask_runner.session import Session
 
 log = logging.getLogger("dtask.runner")
 
@@ -98,12 +99,12 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     session_task = loop.create_task(session.run(), name="session")
     tasks = [session_task, loop.create_task(runner.usage_loop(), name="usage")]
     stopped = loop.create_task(stop.wait())
-    taken_over: NameTakenOver | None = None
+    refused: Refused | None = None
     try:
         await asyncio.wait([stopped, session_task], return_when=asyncio.FIRST_COMPLETED)
-        if session_task.done() and isinstance(session_task.exception(), NameTakenOver):
-            taken_over = session_task.exception()  # type: ignore[assignment]
-            log.error("%s", taken_over)
+        if session_task.done() and isinstance(session_task.exception(), Refused):
+            refused = session_task.exception()  # type: ignore[assignment]
+            log.error("%s", refused)
         log.info("runner stopping: ending %d running attempts", len(runner.running()))
         await runner.close()
     finally:
@@ -115,8 +116,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await grpc_server.stop(1)
         os.close(lock)
         log.info("runner stopped")
-    if taken_over is not None:
-        raise SystemExit(f"error: {taken_over}")
+    if refused is not None:
+        raise SystemExit(f"error: {refused}")
 
 
 def run(cfg: Config) -> None:

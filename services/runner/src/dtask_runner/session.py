@@ -19,6 +19,7 @@ from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 
 from dtask_runner.executor import AttemptRequest
+from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
 
 log = logging.getLogger("dtask.runner.session")
@@ -34,7 +35,7 @@ _FATAL_HINTS = {
 }
 
 
-class NameTakenOver(Exception):
+class NameTakenOver(Refused):
     """Another runner process connected under this runner's name: reconnecting would only fight over it."""
 
 
@@ -142,6 +143,8 @@ class Session:
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.ABORTED:
                     raise NameTakenOver(exc.details() or "another runner took over this runner's name") from None
+                if (why := refusal(exc.code(), exc.details() or "")) is not None:
+                    raise Refused(why) from None
                 self._log_break(exc, welcomed=self.sessions != welcomed)
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("session with %s ended: %s", self.address, exc or "no welcome in time")
