@@ -88,8 +88,8 @@ class ReportGuard:
             if self._strikes > self.limit and not self.refusal:
                 self.refusal = (
                     f"executor {self.name} sent {self._strikes} reports on attempts that were not dispatched to "
-                    f"it (the last: {what} of task {task_id} attempt {attempt}); a runner reports only on its "
-                    "own attempts: is another runner's state directory in use under this name?")
+                    f"it (the last: {what} of task {task_id} attempt {attempt}); none was applied and the session is "
+                    "ended: a runner may report only on the attempts the controller gave it")
                 log.warning("executor %s: session ended: %s", self.name, self.refusal)
         return False
 
