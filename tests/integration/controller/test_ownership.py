@@ -55,11 +55,12 @@ def test_foreign_reports_change_nothing_and_end_the_session(ctl: Proc, home: Pat
         assert (await s.GetTask(pb.GetTaskRequest(task_id=dep), timeout=10)).state == cpb.TASK_STATE_PENDING
         ex = await s.GetExecutor(pb.GetExecutorRequest(name="r1"), timeout=10)
         assert list(ex.running_task_ids) == [tid]
-        # It keeps doing so: past 20 foreign reports the controller ends its session.
-        for i in range(20):
+        # It keeps doing so: its 21st foreign report ends its session. (It sends no more: a write racing the
+        # end of the stream turns the status into INTERNAL on the client, grpc/grpc#36066.)
+        for i in range(18):
             r2.output(tid, 1, 12 + i, b"x")
         code, details = await _ended(r2)
-        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert code == grpc.StatusCode.PERMISSION_DENIED, details
         assert "not dispatched to it" in details and "r2" in details
         # The real runner's reports land as usual.
         r1.output(tid, 1, 5, b"done\n")
