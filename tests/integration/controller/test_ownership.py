@@ -76,7 +76,7 @@ def test_foreign_reports_change_nothing_and_end_the_session(ctl: Proc, home: Pat
         await ch.close()
 
     run(go())
-    ctl.wait_for(rf"runner certificate r2 \(executor r2\) reported output for task \d+ attempt 1, which was "
+    ctl.wait_for(r"runner certificate r2 \(executor r2\) reported output for task \d+ attempt 1, which was "
                  r"dispatched to r1; not applied")
     ctl.wait_for(r"executor r2: session ended: executor r2 sent 21 reports")
     # Logged once per attempt and session, not once per report.
