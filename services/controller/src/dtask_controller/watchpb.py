@@ -1,0 +1,48 @@
+"""Watch events converted to protobuf once per audience (operators; viewers, env values masked)."""
+
+from __future__ import annotations
+
+from dtask.v1 import controller_pb2 as pb
+from dtask_common import convert, redact
+from dtask_common import events as ev
+
+
+class _Converted:
+    """One published event and its messages, each built on first use."""
+
+    __slots__ = ("event", "full", "masked")
+
+    def __init__(self, event: ev.WatchEvent):
+        self.event = event
+        self.full: pb.WatchEvent | None = None
+        self.masked: pb.WatchEvent | None = None
+
+
+class ConvertedEvents:
+    """The recent events' messages, shared by every watcher; a viewer's differs only where env is."""
+
+    def __init__(self, keep: int = 1024):
+        self.keep = keep
+        self._recent: dict[int, _Converted] = {}
+
+    def get(self, event: ev.WatchEvent, masked: bool) -> pb.WatchEvent:
+        """The message for event; masked: as a viewer may see it (snapshots: built each time)."""
+        if isinstance(event.body, ev.Snapshot):
+            return convert.event_to_pb(redact.hide_event(event) if masked else event)
+        slot = self._recent.get(event.seq)
+        if slot is None or slot.event is not event:
+            slot = self._recent[event.seq] = _Converted(event)
+            if len(self._recent) > self.keep:
+                del self._recent[next(iter(self._recent))]
+        if slot.full is None and not masked:
+            slot.full = convert.event_to_pb(event)
+        if masked and slot.masked is None:
+            hidden = redact.hide_event(event)
+            if hidden is event:  # nothing to hide: the operators' message
+                slot.full = slot.full or convert.event_to_pb(event)
+                slot.masked = slot.full
+            else:
+                slot.masked = convert.event_to_pb(hidden)
+        out = slot.masked if masked else slot.full
+        assert out is not None
+        return out
