@@ -1,4 +1,6 @@
-"""Pure text formatting for the TUI: bars, sparklines, charts, durations, times, sizes."""
+"""Pure text formatting for the TUI: bars, sparklines, charts, durations, times, sizes.
+
+Text from the controller is shown with safetext.shown before it is measured (clip, fit, cells)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Sequence
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
+from dtask_common.safetext import shown as shown
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 CHART_CHARS = " ▁▂▃▄▅▆▇█"
@@ -15,9 +18,10 @@ EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
 def clip(text: str, width: int) -> str:
-    """Text cut to width characters, with an ellipsis when cut."""
+    """Text (control and bidi characters escaped) cut to width characters, with an ellipsis when cut."""
     if width <= 0:
         return ""
+    text = shown(text)
     if len(text) <= width:
         return text
     return text[: width - 1] + "…" if width > 1 else text[:width]

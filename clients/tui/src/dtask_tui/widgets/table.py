@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import urwid
 
-from dtask_tui.format import fit
+from dtask_tui.format import fit, shown
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import Markup, to_canvas
 from dtask_tui.widgets.palette import focus
@@ -132,6 +132,7 @@ class TableView(urwid.Widget):
                 line.append((base, " "))
                 used += 1
             width = col.width
+            cell = [(a, shown(t)) for a, t in cell]  # measured as drawn
             text_len = sum(len(t) for _, t in cell)
             if text_len > width:
                 cell = _clip_markup(cell, width)
