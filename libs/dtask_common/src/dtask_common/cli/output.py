@@ -12,7 +12,6 @@ import click
 
 from dtask_common.export import iso, task_to_dict
 from dtask_common.humanize import clock, duration, percent
-from dtask_common.safetext import shown
 from dtask_common.models import (
     Capacity,
     ExecutorInfo,
@@ -24,6 +23,7 @@ from dtask_common.models import (
     TaskState,
     UsageSample,
 )
+from dtask_common.safetext import shown
 
 STATE_COLOURS: dict[str, str] = {
     TaskState.PENDING: "yellow",
