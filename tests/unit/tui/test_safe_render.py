@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dtask_common.models import Identity, TaskState
 from dtask_tui.app import TuiApp
+from dtask_tui.format import cells
 from dtask_tui.state import ConnState, Layout, TuiState
 from dtask_tui.widgets.tasks import TaskTable
 
@@ -73,3 +74,15 @@ def test_output_view_and_confirm_dialog_escape() -> None:
     lines = app.render_text((100, 24))
     assert_clean(lines, 100)
     assert any(SHOWN[:30] in line for line in lines), "\n".join(lines)
+
+
+def test_wide_characters_take_two_cells_in_the_table() -> None:
+    app = hostile_app()
+    app.state.apply(task_event(3, task(8, TaskState.FAILED, name="日本語のタスク" * 8, executor="gpu-1", error="x")))
+    cols = 120
+    lines = [b.decode() for b in TaskTable(app.state).render((cols, 20)).text]
+    header = lines[0]
+    row = next(line for line in lines if "日本語" in line)
+    state_col = header.index("State / progress")
+    drawn = cells(row[:row.index("failed: x")])
+    assert drawn == state_col and cells(row) == cols and "…" in row  # cut to the column, in cells

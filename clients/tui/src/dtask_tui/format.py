@@ -5,8 +5,8 @@ Text from the controller is shown with safetext.shown before it is measured (cli
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Sequence
-
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
@@ -17,20 +17,44 @@ CHART_CHARS = " ▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
+def _cell(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def cells(text: str) -> int:
+    """Terminal cells text takes as drawn (a wide character 2, a combining one 0)."""
+    return len(text) if text.isascii() else sum(_cell(ch) for ch in text)
+
+
+def cut(text: str, width: int) -> str:
+    """The longest start of text that takes at most width cells."""
+    if cells(text) <= width:
+        return text
+    used = 0
+    for i, ch in enumerate(text):
+        used += _cell(ch)
+        if used > width:
+            return text[:i]
+    return text  # pragma: no cover - cells(text) > width
+
+
 def clip(text: str, width: int) -> str:
-    """Text (control and bidi characters escaped) cut to width characters, with an ellipsis when cut."""
+    """Text (control and bidi characters escaped) cut to width cells, with an ellipsis when cut."""
     if width <= 0:
         return ""
     text = shown(text)
-    if len(text) <= width:
+    if cells(text) <= width:
         return text
-    return text[: width - 1] + "…" if width > 1 else text[:width]
+    return cut(text, width - 1) + "…" if width > 1 else cut(text, width)
 
 
 def fit(text: str, width: int, align: str = "left") -> str:
-    """Text clipped and padded to exactly width characters."""
+    """Text clipped and padded to exactly width cells."""
     text = clip(text, width)
-    return text.rjust(width) if align == "right" else text.ljust(width)
+    pad = " " * (width - cells(text))
+    return pad + text if align == "right" else text + pad
 
 
 def pct(value: float | None, width: int = 0) -> str:
