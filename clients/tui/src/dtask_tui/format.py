@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Sequence
+
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
