@@ -50,3 +50,13 @@ def test_each_event_converted_once_per_audience() -> None:
     for seq in (4, 5):
         cache.get(ev.WatchEvent(seq, 0.0, ev.QueueEvent(QueueStatus())), False)
     assert cache.get(secret, False) is not full  # only the last `keep` events are kept
+
+
+def test_the_servicer_converts_tasks_and_events_in_one_place() -> None:
+    import inspect
+
+    from dtask_controller import service
+
+    source = inspect.getsource(service)
+    assert source.count("convert.task_to_pb(") == 1  # in task_pb, which masks for viewers
+    assert "event_to_pb" not in source and "snapshot_to_pb" not in source  # ConvertedEvents does it

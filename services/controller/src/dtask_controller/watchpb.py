@@ -34,15 +34,11 @@ class ConvertedEvents:
             slot = self._recent[event.seq] = _Converted(event)
             if len(self._recent) > self.keep:
                 del self._recent[next(iter(self._recent))]
-        if slot.full is None and not masked:
+        if masked:
+            if slot.masked is None:
+                hidden = redact.hide_event(event)  # the same object when there is nothing to hide
+                slot.masked = self.get(event, False) if hidden is event else convert.event_to_pb(hidden)
+            return slot.masked
+        if slot.full is None:
             slot.full = convert.event_to_pb(event)
-        if masked and slot.masked is None:
-            hidden = redact.hide_event(event)
-            if hidden is event:  # nothing to hide: the operators' message
-                slot.full = slot.full or convert.event_to_pb(event)
-                slot.masked = slot.full
-            else:
-                slot.masked = convert.event_to_pb(hidden)
-        out = slot.masked if masked else slot.full
-        assert out is not None
-        return out
+        return slot.full
