@@ -85,8 +85,8 @@ def namespace(client: Controller) -> dict[str, Any]:
 
 def banner(client: Controller, role: str, name: str, controller_name: str, version: str) -> str:
     return (
-        f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
-        f"(dtask {version}) as {role} {name!r}\n"
+        shown(f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
+              f"(dtask {version}) as {role} {name!r}") + "\n"
         "  dtask            the client (help(dtask) lists every method)\n"
         "  executors()  finished()  resource_usage()  tasks()  tasks_pending()  tasks_running()\n"
         "  tasks_finished()  task(id)  add_task('cmd', name=..., gpus=...)  add_tasks([...] | 'file.toml')\n"
