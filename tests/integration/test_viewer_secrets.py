@@ -99,3 +99,11 @@ def test_cli_with_viewer_certificate_masks(live: Cluster, done_id: str) -> None:
                                                                                  "EMPTY": HIDDEN}
     operator = run_dtask(live.home, live.address, "task", done_id)
     assert f"API_TOKEN={SECRET}" in operator.stdout
+
+
+def test_a_missing_program_does_not_quote_the_tasks_path(live: Cluster) -> None:
+    with live.client() as o:
+        (tid,) = o.submit(TaskSpec(name="no-such", argv=("no-such-program-x",), env={"PATH": "/opt/s3cret/bin"}))
+        (task,) = o.wait([tid], timeout=30)
+    assert task.state is TaskState.FAILED and "no-such-program-x" in task.error
+    assert "s3cret" not in task.error and "the task's env" in task.error
