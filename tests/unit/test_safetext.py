@@ -51,3 +51,10 @@ def test_json_text_escapes_what_json_dumps_leaves_raw() -> None:
     raw = json.dumps({"name": "\x1b[2J\x9b\u202e"}, ensure_ascii=False)
     assert "\x1b" not in raw and "\u202e" in raw and "\x9b" in raw  # json.dumps escapes C0, not C1 or bidi
     assert json_text(raw) == '{"name": "\\u001b[2J\\u009b\\u202e"}'
+
+
+def test_cells_and_cut() -> None:
+    from dtask_common.safetext import cells, cut
+
+    assert [cells(t) for t in ("abc", "日本語", "e\u0301", "🙂", "")] == [3, 6, 1, 2, 0]
+    assert cut("日本語", 5) == "日本" and cut("日本語", 6) == "日本語" and cut("abc", 0) == ""

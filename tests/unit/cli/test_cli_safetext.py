@@ -78,3 +78,13 @@ def test_json_is_exact_and_has_no_raw_c1_or_bidi(fake: FakeController, run: Call
     fake.task_list = [hostile_task()]
     out = clean(run("tasks", "--json"))
     assert json.loads(out)[0]["name"] == f"n{E}"
+
+
+def test_tables_align_wide_characters_in_cells(fake: FakeController, run: Callable[..., Result]) -> None:
+    from dtask_common.safetext import cells
+
+    fake.task_list = [hostile_task(), Task("10", TaskSpec(name="日本語のタスク", shell="true"), TaskState.PENDING, NOW)]
+    lines = clean(run("tasks")).splitlines()
+    state_at = {cells(line[:line.index(word)]) for line, word in zip(lines, ("STATE", "failed", "pending"),
+                                                                        strict=True)}
+    assert len(state_at) == 1

@@ -5,40 +5,18 @@ Text from the controller is shown with safetext.shown before it is measured (cli
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Sequence
 
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
+from dtask_common.safetext import cells as cells
+from dtask_common.safetext import cut as cut
 from dtask_common.safetext import shown as shown
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 CHART_CHARS = " ▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉█"
-
-
-def _cell(ch: str) -> int:
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def cells(text: str) -> int:
-    """Terminal cells text takes as drawn (a wide character 2, a combining one 0)."""
-    return len(text) if text.isascii() else sum(_cell(ch) for ch in text)
-
-
-def cut(text: str, width: int) -> str:
-    """The longest start of text that takes at most width cells."""
-    if cells(text) <= width:
-        return text
-    used = 0
-    for i, ch in enumerate(text):
-        used += _cell(ch)
-        if used > width:
-            return text[:i]
-    return text  # pragma: no cover - cells(text) > width
 
 
 def clip(text: str, width: int) -> str:

@@ -1,8 +1,9 @@
-"""Text from the controller made safe for a terminal: control and bidi characters shown as escapes."""
+"""Text from the controller made safe for a terminal (control and bidi characters shown as escapes), and its width."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0 controls (newline and tab included), DEL, C1 controls, the bidi controls (embeddings, overrides,
 # isolates, marks, the Arabic letter mark), the Unicode line and paragraph separators, and lone
@@ -42,3 +43,26 @@ def json_text(text: str) -> str:
     if _JSON_UNSAFE.search(text) is None:
         return text
     return _JSON_UNSAFE.sub(_json_escape, text)
+
+
+def _cell(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def cells(text: str) -> int:
+    """Terminal cells text takes as drawn (a wide character 2, a combining one 0)."""
+    return len(text) if text.isascii() else sum(_cell(ch) for ch in text)
+
+
+def cut(text: str, width: int) -> str:
+    """The longest start of text that takes at most width cells."""
+    if cells(text) <= width:
+        return text
+    used = 0
+    for i, ch in enumerate(text):
+        used += _cell(ch)
+        if used > width:
+            return text[:i]
+    return text  # pragma: no cover - cells(text) > width

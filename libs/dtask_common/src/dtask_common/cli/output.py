@@ -23,7 +23,7 @@ from dtask_common.models import (
     TaskState,
     UsageSample,
 )
-from dtask_common.safetext import shown
+from dtask_common.safetext import cells, cut, shown
 
 STATE_COLOURS: dict[str, str] = {
     TaskState.PENDING: "yellow",
@@ -77,7 +77,7 @@ def task_progress(t: Task) -> str:
 
 def _short(text: str, n: int) -> str:
     line = shown(text.strip().splitlines()[-1]) if text.strip() else ""
-    return line if len(line) <= n else line[: n - 1] + "…"
+    return line if cells(line) <= n else cut(line, n - 1) + "…"
 
 
 def _coloured(text: str, colour: str | None) -> str:
@@ -98,14 +98,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Se
     widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
+            widths[i] = max(widths[i], cells(c))  # terminal cells: a wide character takes two
     out = [click.style("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip(), bold=True)]
     for r in rows:
-        cells = []
+        line = []
         for i, c in enumerate(r):
-            padded = c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-            cells.append(click.style(padded, fg=STATE_COLOURS.get(c)) if i in colour_cols else padded)
-        out.append("  ".join(cells).rstrip())
+            pad = " " * (widths[i] - cells(c))
+            padded = pad + c if i in right else c + pad
+            line.append(click.style(padded, fg=STATE_COLOURS.get(c)) if i in colour_cols else padded)
+        out.append("  ".join(line).rstrip())
     return "\n".join(out)
 
 
