@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import urwid
+from dtask_common.safetext import shown
 
 
 def suggested_export_name(now: float | None = None) -> str:
@@ -30,7 +31,7 @@ class Dialog(urwid.WidgetWrap[urwid.Widget]):
         row = urwid.Columns([("pack", b) for b in self.buttons], dividechars=2)
         row_width = sum(len(label) + 4 for label, _ in buttons) + 2 * (len(buttons) - 1)
         pile = urwid.Pile([*body, urwid.Divider(), urwid.Padding(row, "center", row_width)])
-        box = urwid.LineBox(urwid.Padding(pile, left=1, right=1), title=title)
+        box = urwid.LineBox(urwid.Padding(pile, left=1, right=1), title=shown(title))
         super().__init__(urwid.AttrMap(box, "dialog"))
         self.pile = pile
         self.button_row = row
@@ -50,7 +51,7 @@ class ConfirmDialog(Dialog):
 
     def __init__(self, title: str, question: str, on_yes: Callable[[], None], on_no: Callable[[], None]):
         self.on_yes, self.on_no = on_yes, on_no
-        super().__init__(title, [urwid.Text(question)], [("Yes", on_yes), ("No", on_no)], on_no)
+        super().__init__(title, [urwid.Text(shown(question))], [("Yes", on_yes), ("No", on_no)], on_no)
         # focus "No" by default: Enter alone never destroys anything
         self.pile.focus_position = len(self.pile.contents) - 1
         self.button_row.focus_position = 1

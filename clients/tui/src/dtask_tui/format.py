@@ -1,4 +1,6 @@
-"""Pure text formatting for the TUI: bars, sparklines, charts, durations, times, sizes."""
+"""Pure text formatting for the TUI: bars, sparklines, charts, durations, times, sizes.
+
+Text from the controller is shown with safetext.shown before it is measured (clip, fit, cells)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from collections.abc import Sequence
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.models import Progress
+from dtask_common.safetext import cells as cells
+from dtask_common.safetext import cut as cut
+from dtask_common.safetext import shown as shown
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 CHART_CHARS = " ▁▂▃▄▅▆▇█"
@@ -15,18 +20,20 @@ EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
 def clip(text: str, width: int) -> str:
-    """Text cut to width characters, with an ellipsis when cut."""
+    """Text (control and bidi characters escaped) cut to width cells, with an ellipsis when cut."""
     if width <= 0:
         return ""
-    if len(text) <= width:
+    text = shown(text)
+    if cells(text) <= width:
         return text
-    return text[: width - 1] + "…" if width > 1 else text[:width]
+    return cut(text, width - 1) + "…" if width > 1 else cut(text, width)
 
 
 def fit(text: str, width: int, align: str = "left") -> str:
-    """Text clipped and padded to exactly width characters."""
+    """Text clipped and padded to exactly width cells."""
     text = clip(text, width)
-    return text.rjust(width) if align == "right" else text.ljust(width)
+    pad = " " * (width - cells(text))
+    return pad + text if align == "right" else text + pad
 
 
 def pct(value: float | None, width: int = 0) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dtask_common.models import Attempt, Progress, Resources, Task, TaskSpec
+from dtask_common.safetext import json_text
 
 
 def iso(t: float | None) -> str | None:
@@ -102,8 +103,9 @@ def export_tasks(tasks: Iterable[Task], controller: str = "", *, now: float | No
 
 
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    """JSON text as dtask writes it (UTF-8, keys in the documented order)."""
-    return json.dumps(data, indent=indent, ensure_ascii=False, default=_default)
+    """JSON text as dtask writes it (UTF-8, keys in the documented order; DEL, C1 and bidi controls
+    as \\u escapes, so that the text is safe on a terminal and decodes to the same data)."""
+    return json_text(json.dumps(data, indent=indent, ensure_ascii=False, default=_default))
 
 
 def _default(obj: Any) -> Any:

@@ -11,22 +11,22 @@ import grpc
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common import __version__, convert
-from dtask_common import events as ev
+from dtask_common import __version__, convert, redact
 from dtask_common.authz import peer_identity
-from dtask_common.models import TaskState, ValidationError
+from dtask_common.models import Task, TaskState, ValidationError
+from dtask_common.roles import Role
 
 from dtask_controller import session, views
 from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
 from dtask_controller.store import StoreFull
+from dtask_controller.watchpb import ConvertedEvents
 
 log = logging.getLogger("dtask.controller")
 T = TypeVar("T")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 ERRORS_KEY = "dtask-task-errors-bin"
-CONVERTED_EVENTS = 1024  # recent events kept converted, so that every watcher shares one message
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
@@ -71,25 +71,23 @@ def _states(values: Any) -> list[TaskState]:
     return out
 
 
+def masked(context: Any) -> bool:
+    """Whether the caller sees task env values masked: everyone but operators (runners get theirs on Connect)."""
+    ident = peer_identity(context)
+    return ident is None or ident[0] is not Role.OPERATOR
+
+
+def task_pb(task: Task, hide: bool) -> cpb.Task:
+    """A task as a client may see it: every task sent to clients goes through here."""
+    return convert.task_to_pb(redact.hide_env(task) if hide else task)
+
+
 class ControllerService(controller_pb2_grpc.ControllerServicer):
     """Every Controller RPC; role checks already happened in the interceptor."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._converted: dict[int, tuple[ev.WatchEvent, pb.WatchEvent]] = {}
-
-    def _event_pb(self, event: ev.WatchEvent) -> pb.WatchEvent:
-        """Convert each published event once, however many watchers it goes to (snapshots: each time)."""
-        if isinstance(event.body, ev.Snapshot):
-            return convert.event_to_pb(event)
-        hit = self._converted.get(event.seq)
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        out = convert.event_to_pb(event)
-        self._converted[event.seq] = (event, out)
-        if len(self._converted) > CONVERTED_EVENTS:
-            del self._converted[next(iter(self._converted))]
-        return out
+        self._events = ConvertedEvents()  # each published event converted once per audience
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Any) -> pb.Identity:
         ident = peer_identity(context)
@@ -136,13 +134,14 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             name_contains=request.name_contains, after=after, limit=size + 1)
         more = len(tasks) > size
         tasks = tasks[:size]
+        hide = masked(context)
         return pb.ListTasksResponse(
-            tasks=[convert.task_to_pb(self.engine.overlay(t)) for t in tasks],
+            tasks=[task_pb(self.engine.overlay(t), hide) for t in tasks],
             next_page_token=f"after:{tasks[-1].id}" if more else "", total=total)
 
     @mapped
     async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.task(request.task_id))
+        return task_pb(self.engine.task(request.task_id), masked(context))
 
     @mapped
     async def IsFinished(self, request: pb.IsFinishedRequest, context: Any) -> pb.IsFinishedResponse:
@@ -157,10 +156,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             await _fail(context, exc)
 
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
+        hide = masked(context)
         try:
             async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
                                            self.engine.settings.usage_history):
-                yield self._event_pb(event)
+                yield self._events.get(event, hide)
         except SlowWatcher as exc:
             await _fail(context, exc)
 
@@ -180,11 +180,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.cancel(request.task_id))
+        return task_pb(self.engine.cancel(request.task_id), masked(context))
 
     @mapped
     async def RetryTask(self, request: pb.RetryTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.retry(request.task_id))
+        return task_pb(self.engine.retry(request.task_id), masked(context))
 
     @mapped
     async def DrainExecutor(self, request: pb.DrainExecutorRequest, context: Any) -> cpb.ExecutorInfo:

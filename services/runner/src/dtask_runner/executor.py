@@ -152,7 +152,8 @@ class Executor:
         else:
             found = shutil.which(program, path=env.get("PATH", os.defpath))
             if not found:
-                raise SpawnError(f"executable {program!r} was not found on PATH ({env.get('PATH', os.defpath)})")
+                where = "the task's env" if "PATH" in spec.env else env.get("PATH", os.defpath)  # env values are secret
+                raise SpawnError(f"executable {program!r} was not found on PATH ({where})")
             argv[0] = found
         return argv, cwd, env
 

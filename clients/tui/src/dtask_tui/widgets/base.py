@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import urwid
+from dtask_common.safetext import shown
 
 Markup = list[tuple[str, str]]
 
@@ -17,7 +18,7 @@ def to_canvas(lines: list[Markup], cols: int, rows: int | None = None) -> urwid.
     for i, line in enumerate(lines):
         if i:
             markup.append("\n")
-        markup.extend(piece for piece in line if piece[1])
+        markup.extend((attr, shown(text)) for attr, text in line if text)  # never a raw control character
     if not lines:
         markup = [""]
     canvas = urwid.CompositeCanvas(urwid.Text(markup, wrap="clip").render((cols,)))
@@ -59,7 +60,7 @@ class LineBar(urwid.Widget):
 
 def pad_line(line: Markup, cols: int, attr: str) -> Markup:
     """line padded with attr-coloured spaces to cols characters."""
-    used = sum(len(t) for _, t in line)
+    used = sum(len(shown(t)) for _, t in line)
     if used < cols:
         line = [*line, (attr, " " * (cols - used))]
     return line

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
-from dtask_tui.format import chart, clip, clock, duration, fit, meter, pct, progress_bar, size, sparkline, stamp
+from dtask_tui.format import chart, clip, clock, duration, fit, meter, pct, progress_bar, shown, size, sparkline, stamp
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, STATE_ATTR, level_attr
@@ -23,7 +23,7 @@ def wrap(text: str, width: int, attr: str, indent: int = 0, limit: int = 20) -> 
     """Hard-wrapped lines of text (at most limit lines)."""
     width = max(1, width - indent)
     out: list[Markup] = []
-    for para in text.splitlines() or [""]:
+    for para in [shown(line) for line in text.splitlines()] or [""]:
         while True:
             out.append([("row", " " * indent), (attr, para[:width])])
             para = para[width:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtask_tui.format import fit
+from dtask_tui.format import fit, shown
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 
@@ -49,7 +49,7 @@ def wrap_lines(lines: list[str], cols: int) -> list[str]:
     if cols <= 0:
         return []
     out: list[str] = []
-    for line in lines:
+    for line in map(shown, lines):
         if len(line) <= cols:
             out.append(line)
         else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import urwid
 
-from dtask_tui.format import fit
+from dtask_tui.format import cells, cut, fit, shown
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import Markup, to_canvas
 from dtask_tui.widgets.palette import focus
@@ -132,10 +132,11 @@ class TableView(urwid.Widget):
                 line.append((base, " "))
                 used += 1
             width = col.width
-            text_len = sum(len(t) for _, t in cell)
+            cell = [(a, shown(t)) for a, t in cell]  # measured as drawn
+            text_len = sum(cells(t) for _, t in cell)
             if text_len > width:
                 cell = _clip_markup(cell, width)
-                text_len = width
+                text_len = sum(cells(t) for _, t in cell)  # a wide character may leave one cell
             pad = " " * (width - text_len)
             if col.align == "right":
                 line.append((base, pad))
@@ -157,8 +158,8 @@ def _clip_markup(cell: Markup, width: int) -> Markup:
     for attr, text in cell:
         if left <= 0:
             break
-        if len(text) > left:
-            text = text[: left - 1] + "…" if left > 1 else text[:left]
+        if cells(text) > left:
+            text = cut(text, left - 1) + "…" if left > 1 else cut(text, left)
         out.append((attr, text))
-        left -= len(text)
+        left -= cells(text)
     return out

@@ -6,7 +6,7 @@ import re
 
 from dtask_common.models import Task, TaskState
 
-from dtask_tui.format import clock, duration, fit, progress_bar
+from dtask_tui.format import cells, clock, duration, fit, progress_bar, shown
 from dtask_tui.state import Filter, TuiState
 from dtask_tui.widgets.base import LineBar, Markup
 from dtask_tui.widgets.palette import STATE_ATTR
@@ -30,8 +30,8 @@ class TaskTable(TableView):
         st = self.state
         tasks = [st.tasks[i] for i in ids]
         now = st.clock()
-        id_w = min(14, max([2, *(len(i) for i in ids)]))
-        ex_w = min(12, max([8, *(len(t.executor) for t in tasks)]))
+        id_w = min(14, max([2, *(cells(shown(i)) for i in ids)]))  # widths of the text as drawn
+        ex_w = min(12, max([8, *(cells(shown(t.executor)) for t in tasks)]))
         times = [clock(x, now) for t in tasks for x in (t.dispatched_at, t.finished_at)]
         time_w = max([10, *(len(x) for x in times)])
         bar_w = 24 if cols < 120 else 32

@@ -25,6 +25,7 @@ from dtask_common.client import (
     ResourceExhausted,
     WaitTimeout,
 )
+from dtask_common.safetext import shown
 from dtask_common.taskfile import TaskFileError, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,7 +64,8 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(click.style("error: ", fg="red", bold=True) + self.format_message(), err=True)
+        text = "\n".join(shown(line) for line in self.format_message().split("\n"))  # may quote the controller
+        click.echo(click.style("error: ", fg="red", bold=True) + text, err=True)
 
 
 def exit_code_of(exc: DtaskError) -> int:
@@ -165,7 +167,7 @@ class DtaskGroup(click.Group):
             if os.environ.get("DTASK_DEBUG"):
                 traceback.print_exc()
             click.echo(click.style("error: ", fg="red", bold=True)
-                       + f"internal error: {type(exc).__name__}: {exc} (set DTASK_DEBUG=1 for the traceback)",
+                       + shown(f"internal error: {type(exc).__name__}: {exc} (set DTASK_DEBUG=1 for the traceback)"),
                        err=True)
             sys.exit(FAILED)
         if standalone_mode:

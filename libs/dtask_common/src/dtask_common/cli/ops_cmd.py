@@ -11,6 +11,7 @@ from dtask_common.cli.tasks_cmd import json_option
 from dtask_common.client import DtaskError
 from dtask_common.export import to_json
 from dtask_common.models import TaskState
+from dtask_common.safetext import shown
 
 
 @click.command("executors")
@@ -77,11 +78,11 @@ def _each(ctx: CliContext, task_ids: tuple[str, ...], what: str) -> None:
                 if len(task_ids) == 1:
                     raise
                 first = first or exc
-                click.echo(click.style("error: ", fg="red", bold=True) + f"{tid}: {exc.message}", err=True)
+                click.echo(click.style("error: ", fg="red", bold=True) + shown(f"{tid}: {exc.message}"), err=True)
                 continue
             stopping = " (stopping: SIGTERM, then SIGKILL after the grace)" if (
                 what == "cancel" and t.state is TaskState.RUNNING) else ""
-            click.echo(f"{t.id}  {t.name}  {output.state_cell(t.state.value)}{stopping}")
+            click.echo(f"{shown(t.id)}  {shown(t.name)}  {output.state_cell(t.state.value)}{stopping}")
     if first is not None:
         from dtask_common.cli.errors import CliError, exit_code_of
 
@@ -97,7 +98,7 @@ def drain_cmd(ctx: CliContext, name: str, undrain: bool) -> None:
     """Stop giving new work to an executor (its running tasks finish)."""
     with ctx.client() as c:
         e = c.drain(name, undrain=undrain)
-    click.echo(f"{e.name}  {output.state_cell(e.state.value)}")
+    click.echo(f"{shown(e.name)}  {output.state_cell(e.state.value)}")
 
 
 @click.command("pause")
@@ -131,8 +132,8 @@ def status_cmd(ctx: CliContext, as_json: bool) -> None:
                             "version": ident.version, "role": ident.role, "name": ident.name,
                             "queue": output.queue_json(q)}))
         return
-    click.echo(f"controller {ident.controller_name} at {c.address} (dtask {ident.version}); "
-               f"you are {ident.role} {ident.name!r}")
+    click.echo(shown(f"controller {ident.controller_name} at {c.address} (dtask {ident.version}); "
+                     f"you are {ident.role} {ident.name!r}"))
     click.echo(output.queue_text(q))
 
 

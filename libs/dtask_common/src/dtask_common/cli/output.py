@@ -1,4 +1,6 @@
-"""Human output of the CLI and `dtask shell`: aligned tables, state colours, times, and JSON shapes."""
+"""Human output of the CLI and `dtask shell`: aligned tables, state colours, times, and JSON shapes.
+
+Every string from the controller goes through safetext.shown before it is measured or printed."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dtask_common.models import (
     TaskState,
     UsageSample,
 )
+from dtask_common.safetext import cells, cut, shown
 
 STATE_COLOURS: dict[str, str] = {
     TaskState.PENDING: "yellow",
@@ -73,8 +76,12 @@ def task_progress(t: Task) -> str:
 
 
 def _short(text: str, n: int) -> str:
-    line = text.strip().splitlines()[-1] if text.strip() else ""
-    return line if len(line) <= n else line[: n - 1] + "…"
+    line = shown(text.strip().splitlines()[-1]) if text.strip() else ""
+    return line if cells(line) <= n else cut(line, n - 1) + "…"
+
+
+def _coloured(text: str, colour: str | None) -> str:
+    return click.style(text, fg=colour) if colour else text
 
 
 def state_cell(state: str) -> str:
@@ -87,18 +94,19 @@ def state_cell(state: str) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Sequence[int] = (),
           right: Sequence[int] = ()) -> str:
     """Columns aligned on their plain text; cells in colour_cols coloured by state name."""
-    rows = [[str(c) for c in r] for r in rows]
+    rows = [[shown(str(c)) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
+            widths[i] = max(widths[i], cells(c))  # terminal cells: a wide character takes two
     out = [click.style("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip(), bold=True)]
     for r in rows:
-        cells = []
+        line = []
         for i, c in enumerate(r):
-            padded = c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-            cells.append(click.style(padded, fg=STATE_COLOURS.get(c)) if i in colour_cols else padded)
-        out.append("  ".join(cells).rstrip())
+            pad = " " * (widths[i] - cells(c))
+            padded = pad + c if i in right else c + pad
+            line.append(click.style(padded, fg=STATE_COLOURS.get(c)) if i in colour_cols else padded)
+        out.append("  ".join(line).rstrip())
     return "\n".join(out)
 
 
@@ -171,7 +179,7 @@ def task_detail(t: Task, now: float | None = None) -> str:
     """Everything about one task as labelled lines, then its attempts."""
     s = t.spec
     lines = [
-        ("id", t.id), ("name", t.name), ("state", state_cell(t.state.value)),
+        ("id", t.id), ("name", t.name), ("state", t.state.value),
         ("command", s.command_text + ("" if s.argv else "   (sh -c)")),
     ]
     if s.cwd:
@@ -199,9 +207,10 @@ def task_detail(t: Task, now: float | None = None) -> str:
     if t.result:
         lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))
     if t.error:
-        lines.append(("error", click.style(t.error.strip(), fg="red")))
+        lines.append(("error", t.error.strip()))
     width = max(len(k) for k, _ in lines)
-    out = [f"{click.style(k.ljust(width), bold=True)}  {v}" for k, v in lines]
+    colours = {"state": STATE_COLOURS.get(t.state), "error": "red"}
+    out = [f"{click.style(k.ljust(width), bold=True)}  {_coloured(shown(v), colours.get(k))}" for k, v in lines]
     if t.attempts:
         rows = [[str(a.number), a.executor or "-", a.state.value, clock(a.dispatched_at, now),
                  duration(a.duration_s or (a.finished_at - a.dispatched_at

@@ -18,6 +18,7 @@ from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import FAILED, USAGE, CliError, handles_errors
 from dtask_common.client import Controller, DtaskError
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task
+from dtask_common.safetext import shown
 
 #: Names of the original's remote shell, plus the rest of the client, bound to the connection.
 SHELL_NAMES = (
@@ -51,7 +52,8 @@ def _task_line(t: Task) -> str:
     progress = f" {output.progress_text(t.progress)}" if t.state is models.TaskState.RUNNING and t.progress else ""
     result = f" result={t.result}" if t.result else ""
     error = f" error={t.error.strip().splitlines()[-1]!r}" if t.error.strip() else ""
-    return f"<Task {t.id} {t.name!r} {output.state_cell(t.state.value)}{where}{extra}{progress}{result}{error}>"
+    text = shown(f"{where}{extra}{progress}{result}{error}")
+    return f"<Task {shown(t.id)} {shown(repr(t.name))} {output.state_cell(t.state.value)}{text}>"
 
 
 def make_displayhook(colour: bool) -> Callable[[Any], None]:
@@ -83,8 +85,8 @@ def namespace(client: Controller) -> dict[str, Any]:
 
 def banner(client: Controller, role: str, name: str, controller_name: str, version: str) -> str:
     return (
-        f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
-        f"(dtask {version}) as {role} {name!r}\n"
+        shown(f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
+              f"(dtask {version}) as {role} {name!r}") + "\n"
         "  dtask            the client (help(dtask) lists every method)\n"
         "  executors()  finished()  resource_usage()  tasks()  tasks_pending()  tasks_running()\n"
         "  tasks_finished()  task(id)  add_task('cmd', name=..., gpus=...)  add_tasks([...] | 'file.toml')\n"
@@ -140,7 +142,7 @@ class Console(code.InteractiveConsole):
     def showtraceback(self) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, DtaskError):
-            self.write(f"{type(exc).__name__}: {exc.message}\n")
+            self.write(f"{type(exc).__name__}: {shown(exc.message)}\n")
             return
         super().showtraceback()
 

@@ -13,6 +13,7 @@ from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import INVALID, CliError, handles_errors
 from dtask_common.export import to_json
 from dtask_common.models import PROGRESS_PARSERS, Resources, TaskSpec
+from dtask_common.safetext import shown
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -112,7 +113,7 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
     if as_json:
         click.echo(to_json({"ids": ids}))
     else:
-        click.echo("\n".join(ids))
+        click.echo("\n".join(shown(i) for i in ids))
         if sys.stderr.isatty():
             click.echo(f"queued {len(ids)} task{'s' if len(ids) != 1 else ''}", err=True)
 

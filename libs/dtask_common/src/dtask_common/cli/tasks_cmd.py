@@ -13,6 +13,7 @@ from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import Task, TaskState
+from dtask_common.safetext import shown
 
 STATE_CHOICES = [s.value for s in TaskState] + ["finished"]
 
@@ -61,6 +62,7 @@ def task_cmd(ctx: CliContext, task_id: str, as_json: bool) -> None:
 @handles_errors
 def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
     """Print a task's output (stdout and stderr as the task wrote them)."""
+    # Byte for byte, like cat: control characters are not escaped here (pipe through `cat -v` to see them).
     out = sys.stdout.buffer
     with ctx.client() as c:
         c.on_reconnect = _reconnecting(c.address)
@@ -119,7 +121,7 @@ def _reconnecting(address: str, newline: bool = False) -> Callable[[str], None]:
 
     def say(reason: str) -> None:
         click.echo(("\n" if newline else "") + click.style("warning: ", fg="yellow", bold=True)
-                   + f"{reason}; waiting for the controller at {address} to come back (Ctrl+C to stop)", err=True)
+                   + shown(f"{reason}; waiting for the controller at {address} to come back (Ctrl+C to stop)"), err=True)
 
     return say
 

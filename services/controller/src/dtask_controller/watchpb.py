@@ -1,0 +1,44 @@
+"""Watch events converted to protobuf once per audience (operators; viewers, env values masked)."""
+
+from __future__ import annotations
+
+from dtask.v1 import controller_pb2 as pb
+from dtask_common import convert, redact
+from dtask_common import events as ev
+
+
+class _Converted:
+    """One published event and its messages, each built on first use."""
+
+    __slots__ = ("event", "full", "masked")
+
+    def __init__(self, event: ev.WatchEvent):
+        self.event = event
+        self.full: pb.WatchEvent | None = None
+        self.masked: pb.WatchEvent | None = None
+
+
+class ConvertedEvents:
+    """The recent events' messages, shared by every watcher; a viewer's differs only where env is."""
+
+    def __init__(self, keep: int = 1024):
+        self.keep = keep
+        self._recent: dict[int, _Converted] = {}
+
+    def get(self, event: ev.WatchEvent, masked: bool) -> pb.WatchEvent:
+        """The message for event; masked: as a viewer may see it (snapshots: built each time)."""
+        if isinstance(event.body, ev.Snapshot):
+            return convert.event_to_pb(redact.hide_event(event) if masked else event)
+        slot = self._recent.get(event.seq)
+        if slot is None or slot.event is not event:
+            slot = self._recent[event.seq] = _Converted(event)
+            if len(self._recent) > self.keep:
+                del self._recent[next(iter(self._recent))]
+        if masked:
+            if slot.masked is None:
+                hidden = redact.hide_event(event)  # the same object when there is nothing to hide
+                slot.masked = self.get(event, False) if hidden is event else convert.event_to_pb(hidden)
+            return slot.masked
+        if slot.full is None:
+            slot.full = convert.event_to_pb(event)
+        return slot.full

@@ -1,0 +1,62 @@
+"""Watch messages per audience: a viewer's task env values masked, everything else shared with operators."""
+
+from __future__ import annotations
+
+from dtask_common import events as ev
+from dtask_common.models import QueueStatus, Task, TaskSpec
+from dtask_common.redact import HIDDEN, hide_env, hide_event
+from dtask_controller.watchpb import ConvertedEvents
+
+
+def task(env: dict[str, str]) -> Task:
+    return Task("1", TaskSpec(name="t", shell="true", env=env))
+
+
+def test_hide_env_keeps_keys_and_the_original() -> None:
+    t = task({"TOKEN": "s3cret", "EMPTY": ""})
+    hidden = hide_env(t)
+    assert dict(hidden.spec.env) == {"TOKEN": HIDDEN, "EMPTY": HIDDEN}
+    assert dict(t.spec.env) == {"TOKEN": "s3cret", "EMPTY": ""} and hidden.spec.shell == "true"
+    plain = task({})
+    assert hide_env(plain) is plain
+
+
+def test_hide_event_over_every_body() -> None:
+    secret = ev.WatchEvent(1, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({"TOKEN": "s3cret"})))
+    out = hide_event(secret)
+    assert isinstance(out.body, ev.TaskEvent) and dict(out.body.task.spec.env) == {"TOKEN": HIDDEN}
+    assert (out.seq, out.body.kind) == (1, ev.TaskEventKind.ADDED)
+    snap = ev.WatchEvent(2, 0.0, ev.Snapshot(tasks=[task({}), task({"TOKEN": "s3cret"})]))
+    shown = hide_event(snap)
+    assert isinstance(shown.body, ev.Snapshot)
+    assert [dict(t.spec.env) for t in shown.body.tasks] == [{}, {"TOKEN": HIDDEN}]
+    for harmless in (ev.WatchEvent(3, 0.0, ev.QueueEvent(QueueStatus())),
+                     ev.WatchEvent(4, 0.0, ev.Snapshot(tasks=[task({})])),
+                     ev.WatchEvent(5, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({})))):
+        assert hide_event(harmless) is harmless
+
+
+def test_each_event_converted_once_per_audience() -> None:
+    cache = ConvertedEvents(keep=2)
+    secret = ev.WatchEvent(1, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({"TOKEN": "s3cret"})))
+    full, masked = cache.get(secret, False), cache.get(secret, True)
+    assert full.task.task.spec.env["TOKEN"] == "s3cret" and masked.task.task.spec.env["TOKEN"] == HIDDEN
+    assert cache.get(secret, False) is full and cache.get(secret, True) is masked
+    plain = ev.WatchEvent(2, 0.0, ev.QueueEvent(QueueStatus(pending=3)))
+    assert cache.get(plain, True) is cache.get(plain, False)  # nothing to hide: one message for all
+    snap = ev.WatchEvent(3, 0.0, ev.Snapshot(tasks=[task({"TOKEN": "s3cret"})]))
+    assert cache.get(snap, True).snapshot.tasks[0].spec.env["TOKEN"] == HIDDEN
+    assert cache.get(snap, False).snapshot.tasks[0].spec.env["TOKEN"] == "s3cret"
+    for seq in (4, 5):
+        cache.get(ev.WatchEvent(seq, 0.0, ev.QueueEvent(QueueStatus())), False)
+    assert cache.get(secret, False) is not full  # only the last `keep` events are kept
+
+
+def test_the_servicer_converts_tasks_and_events_in_one_place() -> None:
+    import inspect
+
+    from dtask_controller import service
+
+    source = inspect.getsource(service)
+    assert source.count("convert.task_to_pb(") == 1  # in task_pb, which masks for viewers
+    assert "event_to_pb" not in source and "snapshot_to_pb" not in source  # ConvertedEvents does it
