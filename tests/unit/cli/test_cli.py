@@ -297,7 +297,8 @@ def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path)
     fresh = tmp_path / "fresh"
     r = run("--certs", str(fresh), "certs", "ensure")
     assert r.exit_code == 0 and "created a local CA" in r.output and "Running on several machines" in r.output
-    assert {"ca.crt", "ca.key", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
+    assert {"ca.crt", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
+    assert "ca.key" not in {p.name for p in fresh.iterdir()} and (tmp_path / "fresh-ca" / "ca.key").is_file()
 
 
 def test_wait_progress_line() -> None:
