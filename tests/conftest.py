@@ -27,7 +27,8 @@ def home(tmp_path: Path, certs_template: Path) -> Path:
     """A fresh DTASK_HOME holding a copy of the session's certificates."""
     h = tmp_path / "home"
     shutil.copytree(certs_template, h / "certs")
-    shutil.copytree(certs_template.parent / "ca", h / "ca")  # the CA key, kept apart from the certificates
+    if (certs_template.parent / "ca").is_dir():  # the CA key, kept apart from the certificates
+        shutil.copytree(certs_template.parent / "ca", h / "ca")
     return h
 
 
