@@ -11,7 +11,7 @@ from dtask_common import certs
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import CERTIFICATE, CliError
-from dtask_common.private import private_dir
+from dtask_common.private import private_dir, write_private
 from dtask_common.roles import Role
 
 
@@ -83,8 +83,10 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
         written = []
         for src in (crt, key, d / "ca.crt"):
             dst = o / src.name
-            dst.write_bytes(src.read_bytes())
-            dst.chmod(src.stat().st_mode & 0o777)
+            if src == key:
+                write_private(dst, src.read_bytes())  # 0600 from the start
+            else:
+                dst.write_bytes(src.read_bytes())
             written.append(dst)
     for p in written:
         click.echo(f"wrote {p}")
