@@ -36,6 +36,14 @@ def make_certs(d: Path, runners: tuple[str, ...] = ("r1", "r2")) -> Path:
     return d
 
 
+def copy_certs(certs_dir: Path, home: Path) -> Path:
+    """A DTASK_HOME holding a copy of certs_dir and, when there is one, of its CA key's directory."""
+    shutil.copytree(certs_dir, home / "certs")
+    if certs.ca_dir_for(certs_dir).is_dir():
+        shutil.copytree(certs.ca_dir_for(certs_dir), home / "ca")
+    return home
+
+
 def tls(certs_dir: Path, stem: str) -> TlsFiles:
     return TlsFiles.in_dir(certs_dir, stem)
 
