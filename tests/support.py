@@ -41,6 +41,7 @@ def copy_certs(certs_dir: Path, home: Path) -> Path:
     shutil.copytree(certs_dir, home / "certs")
     if certs.ca_dir_for(certs_dir).is_dir():
         shutil.copytree(certs.ca_dir_for(certs_dir), home / "ca")
+    home.chmod(0o700)  # as dtask makes it
     return home
 
 

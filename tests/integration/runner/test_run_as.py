@@ -97,7 +97,15 @@ def test_tasks_run_as_the_user_without_access_to_the_runners_keys(task_user: str
         fake.stop()
 
 
-def test_a_work_dir_inside_the_home_or_of_someone_else_is_refused(task_user: str, place: Path, home: Path) -> None:
+def test_a_loose_home_or_a_work_dir_inside_it_or_of_someone_else_is_refused(task_user: str, place: Path,
+                                                                            home: Path) -> None:
+    home.chmod(0o755)
+    loose = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir",
+                         str(place / "w")], home, listen=False)
+    assert loose.popen.wait(30) != 0
+    assert (f"{home} (dtask's home, with its keys) is mode 0755: its group and others may enter it; make it private "
+            f"with chmod 700 {home}: tasks run as {task_user} must not reach it") in "".join(loose.lines)
+    home.chmod(0o700)
     inside = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user], home, listen=False)
     assert inside.popen.wait(30) != 0
     assert f"is inside DTASK_HOME ({home}), which only root may enter" in "".join(inside.lines)

@@ -54,7 +54,7 @@ def write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def loose(path: Path) -> str:
+def loose(path: Path, what: str = "dtask's home, with its keys") -> str:
     """A one-line warning when an existing directory lets its group or others in ('' when not)."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -62,7 +62,7 @@ def loose(path: Path) -> str:
         return ""
     if not mode & 0o077:
         return ""
-    return (f"{path} (dtask's home, with its keys) is mode {mode:04o}: its group and others may enter it; "
+    return (f"{path} ({what}) is mode {mode:04o}: its group and others may enter it; "
             f"make it private with chmod 700 {path}")
 
 

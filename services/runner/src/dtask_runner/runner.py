@@ -20,7 +20,7 @@ from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, 
 from dtask_runner.executor import AttemptRequest, Execution, Executor
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.store import ResultStore
-from dtask_runner.taskuser import TaskUser, prepare_work_dir
+from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
 log = logging.getLogger("dtask.runner")
@@ -104,6 +104,7 @@ class Runner:
         self.log_dir = cfg.runner_log_dir()
         self.work_dir = Path(rc.work_dir).expanduser().absolute() if rc.work_dir else self.state_dir / "work"
         if user is not None:
+            check_private(cfg.home_path, {cfg.certs_path: "the certificates", self.log_dir: "the attempt logs"}, user)
             prepare_work_dir(self.work_dir, cfg.home_path, user)
         self.gpu_reader: GpuReader | None = open_gpu_reader() if gpu_reader is True else (gpu_reader or None)
         gpus = detect_gpus(rc.gpus, self.gpu_reader)

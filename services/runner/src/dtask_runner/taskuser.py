@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dtask_common.private import DIR_MODE, private_dir
+from dtask_common.private import DIR_MODE, loose, private_dir
 
 from dtask_runner.results import MAX_RESULT_FILE
 
@@ -54,6 +54,17 @@ def task_user(name: str) -> TaskUser | None:
                          f"useradd --system {name})") from None
     groups = tuple(sorted(g for g in os.getgrouplist(pw.pw_name, pw.pw_gid) if g != pw.pw_gid))
     return TaskUser(pw.pw_name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir or "/")
+
+
+def check_private(home: Path, others: dict[Path, str], user: TaskUser) -> None:
+    """With tasks of another user, a home they may enter is an error (not only a warning): so are the
+    certificates' and the logs' directories when they lie outside it and let others in."""
+    dirs = {home: "dtask's home, with its keys", **{d: what for d, what in others.items()
+                                                   if d != home and home not in d.parents}}
+    for d, what in dirs.items():
+        message = loose(d, what)
+        if message:
+            raise RunAsError(f"{message}: tasks run as {user.name} must not reach it")
 
 
 def prepare_work_dir(path: Path, home: Path, user: TaskUser) -> None:
