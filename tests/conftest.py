@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Proc, make_certs, start_controller
+from tests.support import Proc, copy_certs, make_certs, start_controller
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +24,7 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def home(tmp_path: Path, certs_template: Path) -> Path:
     """A fresh DTASK_HOME holding a copy of the session's certificates."""
-    h = tmp_path / "home"
-    shutil.copytree(certs_template, h / "certs")
-    return h
+    return copy_certs(certs_template, tmp_path / "home")
 
 
 @pytest.fixture

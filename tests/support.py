@@ -36,6 +36,15 @@ def make_certs(d: Path, runners: tuple[str, ...] = ("r1", "r2")) -> Path:
     return d
 
 
+def copy_certs(certs_dir: Path, home: Path) -> Path:
+    """A DTASK_HOME holding a copy of certs_dir and, when there is one, of its CA key's directory."""
+    shutil.copytree(certs_dir, home / "certs")
+    if certs.ca_dir_for(certs_dir).is_dir():
+        shutil.copytree(certs.ca_dir_for(certs_dir), home / "ca")
+    home.chmod(0o700)  # as dtask makes it
+    return home
+
+
 def tls(certs_dir: Path, stem: str) -> TlsFiles:
     return TlsFiles.in_dir(certs_dir, stem)
 
@@ -124,14 +133,14 @@ class Proc:
 
 
 def start_dtask(args: list[str], home: Path, *, env: dict[str, str] | None = None,
-                listen: bool = True) -> Proc:
-    """Start `dtask ARGS` with DTASK_HOME=home; wait for its listening line when listen."""
+                listen: bool = True, umask: int = -1) -> Proc:
+    """Start `dtask ARGS` with DTASK_HOME=home (and umask, when given); wait for its listening line when listen."""
     e = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
     e.pop("DTASK_CONFIG", None)
     e.update(env or {})
     popen = subprocess.Popen(
         [str(BIN / "dtask"), *args], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", start_new_session=True,
+        text=True, errors="replace", start_new_session=True, umask=umask,
     )
     proc = Proc(popen)
     proc.start_reader()

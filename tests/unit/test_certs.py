@@ -16,9 +16,14 @@ def test_init_writes_expected_files(tmp_path: Path) -> None:
     d = tmp_path / "certs"
     certs.init(d, ["gpu-box.lan", "10.0.0.5"])
     names = sorted(p.name for p in d.iterdir())
-    assert names == sorted(f"{s}.{x}" for s in ("ca", "controller", "operator", "viewer") for x in ("crt", "key"))
+    assert names == sorted(["ca.crt"] + [f"{s}.{x}" for s in ("controller", "operator", "viewer") for x in ("crt", "key")])
     for key in d.glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    # The CA key lives apart from what the services read, in a directory of its own.
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["ca.key"]
+    assert stat.S_IMODE((tmp_path / "ca").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "ca" / "ca.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
     info = certs.read_info(d / "controller.crt")
     assert {"localhost", socket.gethostname(), "gpu-box.lan"} <= set(info.dns)
     assert {"127.0.0.1", "10.0.0.5"} <= set(info.ips)
@@ -91,10 +96,41 @@ def test_init_keeps_a_copied_ca_certificate(tmp_path: Path) -> None:
     certs.init(ca_side)
     copy.mkdir()
     (copy / "ca.crt").write_bytes((ca_side / "ca.crt").read_bytes())
-    with pytest.raises(CertError, match="has no ca.key next to it: it was copied from the CA's machine"):
+    with pytest.raises(CertError, match="has no ca.key in .*copy-ca: it was copied from the CA's machine"):
         certs.init(copy)
     assert (copy / "ca.crt").read_bytes() == (ca_side / "ca.crt").read_bytes()
     with pytest.raises(CertError, match=r"no CA key in .* run this on the machine that holds the CA"):
         certs.issue(copy, Role.OPERATOR, "alice")
     certs.init(copy, force=True)
     assert (copy / "ca.crt").read_bytes() != (ca_side / "ca.crt").read_bytes()
+
+
+def test_ca_key_of_the_earlier_layout_still_issues_and_moves(tmp_path: Path) -> None:
+    """A CA key where earlier versions kept it (among the certificates) still issues; moving it keeps it working."""
+    d = tmp_path / "certs"
+    certs.init(d)
+    (tmp_path / "ca" / "ca.key").rename(d / "ca.key")
+    (tmp_path / "ca").rmdir()
+    assert certs.ca_key_path(d) == d / "ca.key"
+    crt, _ = certs.issue(d, Role.RUNNER, "old-layout")
+    certs.check_signed_by(crt, d / "ca.crt")
+    assert certs.init(d) == []  # the CA is there: nothing is replaced
+    moved = certs.move_legacy_ca_key(d)
+    assert moved == tmp_path / "ca" / "ca.key" and not (d / "ca.key").exists()
+    assert stat.S_IMODE(moved.stat().st_mode) == 0o600 and stat.S_IMODE(moved.parent.stat().st_mode) == 0o700
+    assert certs.move_legacy_ca_key(d) is None
+    crt, _ = certs.issue(d, Role.OPERATOR, "after-move")
+    certs.check_signed_by(crt, d / "ca.crt")
+
+
+def test_ca_key_offline_stops_issuing_but_not_the_certificates(tmp_path: Path) -> None:
+    d, offline = tmp_path / "certs", tmp_path / "usb-stick"
+    certs.init(d)
+    (tmp_path / "ca").rename(offline)
+    with pytest.raises(CertError, match=r"no CA key in .*/ca \(ca.key\)"):
+        certs.issue(d, Role.RUNNER, "gpu3")
+    with pytest.raises(CertError, match="has no ca.key in"):
+        certs.init(d)
+    crt, _ = certs.issue(d, Role.RUNNER, "gpu3", ca_dir=offline)  # `--set ca=DIR` with the key brought back
+    certs.check_signed_by(crt, d / "ca.crt")
+    assert certs.ca_dir_for(tmp_path / "x") == tmp_path / "x-ca"

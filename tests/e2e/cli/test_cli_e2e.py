@@ -356,7 +356,7 @@ def expired_operator(certs_dir: Path, out: Path) -> Path:
     from dtask_common.roles import Role, role_uri
 
     ca = x509.load_pem_x509_certificate((certs_dir / "ca.crt").read_bytes())
-    ca_key = serialization.load_pem_private_key((certs_dir / "ca.key").read_bytes(), None)
+    ca_key = serialization.load_pem_private_key((certs_dir.parent / "ca" / "ca.key").read_bytes(), None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 from dtask_common.client import Controller
 from dtask_common.events import ExecutorEvent, Snapshot
 
-from tests.support import Proc, free_port_range, start_controller, start_dtask
+from tests.support import Proc, copy_certs, free_port_range, start_controller, start_dtask
 
 
 @dataclass
@@ -55,8 +54,7 @@ def wait_for_executors(address: str, certs: Path, names: set[str], timeout: floa
 
 @contextmanager
 def cluster(base: Path, certs_template: Path, runners: tuple[str, ...] = ("r1",), slots: int = 2) -> Iterator[Cluster]:
-    home = base / "home"
-    shutil.copytree(certs_template, home / "certs")
+    home = copy_certs(certs_template, base / "home")
     ctl = start_controller(home, port_range=free_port_range())
     procs: list[Proc] = []
     try:

@@ -124,6 +124,7 @@ def test_certs_issue_out_lists_every_file_and_where_to_copy(run: Run, tmp_path: 
     assert r.stdout.split() == ["wrote", str(out / "runner-gpu1.crt"), "wrote", str(out / "runner-gpu1.key"),
                                 "wrote", str(out / "ca.crt")]
     assert "copy runner-gpu1.crt, runner-gpu1.key, ca.crt into $DTASK_HOME/certs/ on the runner machine" in r.stderr
+    assert (out.stat().st_mode & 0o777, (out / "runner-gpu1.key").stat().st_mode & 0o777) == (0o700, 0o600)
     r = run("--certs", str(d), "certs", "init", "--host", "ctrl.example.org")
     assert "restart a running controller" in r.stderr
     r = run("--certs", str(d), "certs", "issue", "--role", "operator", "--name", "alice", "--out", str(out))
@@ -297,7 +298,8 @@ def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path)
     fresh = tmp_path / "fresh"
     r = run("--certs", str(fresh), "certs", "ensure")
     assert r.exit_code == 0 and "created a local CA" in r.output and "Running on several machines" in r.output
-    assert {"ca.crt", "ca.key", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
+    assert {"ca.crt", "operator.crt", "viewer.crt", "controller.crt"} <= {p.name for p in fresh.iterdir()}
+    assert "ca.key" not in {p.name for p in fresh.iterdir()} and (tmp_path / "fresh-ca" / "ca.key").is_file()
 
 
 def test_wait_progress_line() -> None:
@@ -364,3 +366,17 @@ def test_too_big_task_file_says_to_split_it(run: Run, fake: FakeController, tmp_
     r = run("submit", str(f))
     assert r.exit_code == 1
     assert r.stderr.startswith(f"error: {f}: 2 tasks in one request; at most 1 are accepted per call: split the task")
+
+
+def test_certs_init_moves_a_ca_key_of_the_earlier_layout(run: Run, tmp_path: Path) -> None:
+    """A CA key among the certificates (where earlier versions kept it) moves to the CA dir with one line."""
+    d = tmp_path / "certs"
+    assert run("--certs", str(d), "certs", "init").exit_code == 0
+    assert (tmp_path / "ca" / "ca.key").is_file() and not (d / "ca.key").exists()
+    (tmp_path / "ca" / "ca.key").rename(d / "ca.key")
+    r = run("--certs", str(d), "certs", "issue", "--role", "operator", "--name", "bob")
+    assert r.exit_code == 0, r.output
+    assert f"moved the CA key {d / 'ca.key'} to {tmp_path / 'ca' / 'ca.key'}" in r.stderr
+    assert not (d / "ca.key").exists() and (tmp_path / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
+    r = run("--certs", str(d), "certs", "init")
+    assert r.exit_code == 0 and "moved" not in r.stderr and f"the CA key is in {tmp_path / 'ca'}" in r.stdout

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
-import os
 import re
 import socket
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dtask_common.private import private_dir, write_private
 from dtask_common.roles import Role, role_uri
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")
@@ -63,16 +64,35 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(path, 0o600)
+    write_private(path, data)
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     path.write_bytes(data)
+
+
+def ca_dir_for(certs_dir: Path) -> Path:
+    """Where the CA key is kept, apart from the certificates: `ca` next to a `certs` dir, else `<dir>-ca`."""
+    return certs_dir.parent / "ca" if certs_dir.name == "certs" else certs_dir.with_name(certs_dir.name + "-ca")
+
+
+def ca_key_path(certs_dir: Path, ca_dir: Path | None = None) -> Path | None:
+    """The CA key: in the CA dir, else where earlier versions kept it (certs_dir/ca.key); None when absent."""
+    for p in ((ca_dir or ca_dir_for(certs_dir)) / "ca.key", certs_dir / "ca.key"):
+        if p.exists():
+            return p
+    return None
+
+
+def move_legacy_ca_key(certs_dir: Path, ca_dir: Path | None = None) -> Path | None:
+    """Move a CA key kept among the certificates (earlier versions) into the CA dir; its new path, or None."""
+    old, new = certs_dir / "ca.key", (ca_dir or ca_dir_for(certs_dir)) / "ca.key"
+    if not old.exists() or new.exists():
+        return None
+    write_private(new, old.read_bytes())
+    old.unlink()
+    return new
 
 
 def _key_bytes(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -85,11 +105,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def init_ca(certs_dir: Path, *, force: bool = False) -> Path:
-    """Create ca.crt/ca.key in certs_dir (kept if present unless force)."""
-    crt, key_path = cert_paths(certs_dir, "ca")
-    if crt.exists() and key_path.exists() and not force:
+def init_ca(certs_dir: Path, *, force: bool = False, ca_dir: Path | None = None) -> Path:
+    """Create ca.crt in certs_dir and ca.key in the CA dir (kept if present unless force)."""
+    crt = certs_dir / "ca.crt"
+    if crt.exists() and ca_key_path(certs_dir, ca_dir) and not force:
         return crt
+    key_path = (ca_dir or ca_dir_for(certs_dir)) / "ca.key"
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"dtask CA {socket.gethostname()}")])
     now = _now()
@@ -109,15 +130,17 @@ def init_ca(certs_dir: Path, *, force: bool = False) -> Path:
         .sign(key, hashes.SHA256())
     )
     _write_private(key_path, _key_bytes(key))
+    with contextlib.suppress(FileNotFoundError):
+        (certs_dir / "ca.key").unlink()  # a replaced CA's key of the earlier layout
     _write_public(crt, cert.public_bytes(serialization.Encoding.PEM))
     return crt
 
 
-def _load_ca(certs_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    crt, key_path = cert_paths(certs_dir, "ca")
-    if not crt.exists() or not key_path.exists():
-        raise CertError(f"no CA key in {certs_dir} (ca.key) to issue certificates: run this on the machine that "
-                        "holds the CA (where `dtask certs init` ran)")
+def _load_ca(certs_dir: Path, ca_dir: Path | None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    crt, key_path = certs_dir / "ca.crt", ca_key_path(certs_dir, ca_dir)
+    if not crt.exists() or key_path is None:
+        raise CertError(f"no CA key in {ca_dir or ca_dir_for(certs_dir)} (ca.key) to issue certificates: run this on "
+                        "the machine that holds the CA (where `dtask certs init` ran), with its CA directory in place")
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -132,13 +155,14 @@ def issue(
     *,
     hosts: list[str] | None = None,
     stem: str | None = None,
+    ca_dir: Path | None = None,
 ) -> tuple[Path, Path]:
-    """Issue a certificate for role/name signed by the CA in certs_dir; return (crt, key)."""
+    """Issue a certificate for role/name signed by the CA (ca.crt in certs_dir, its key in ca_dir); return (crt, key)."""
     if not NAME_RE.match(name):
         raise CertError(
             f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)"
         )
-    ca_cert, ca_key = _load_ca(certs_dir)
+    ca_cert, ca_key = _load_ca(certs_dir, ca_dir)
     key = _new_key()
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
     for h in [*default_hosts(), *(hosts or [])]:
@@ -188,15 +212,17 @@ def runner_default_name() -> str:
     return f"exec@{socket.gethostname()}"
 
 
-def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False) -> list[Path]:
+def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False,
+         ca_dir: Path | None = None) -> list[Path]:
     """Create the CA, the controller certificate and the operator and viewer certificates."""
     made = []
     ca_exists = (certs_dir / "ca.crt").exists()
-    if ca_exists and not (certs_dir / "ca.key").exists() and not force:
-        raise CertError(f"{certs_dir / 'ca.crt'} has no ca.key next to it: it was copied from the CA's machine, "
-                        "and a new CA here would not be trusted by that controller; issue certificates there "
-                        "(dtask certs issue), or pass --force to replace it with a CA of this machine")
-    init_ca(certs_dir, force=force)
+    if ca_exists and not ca_key_path(certs_dir, ca_dir) and not force:
+        raise CertError(f"{certs_dir / 'ca.crt'} has no ca.key in {ca_dir or ca_dir_for(certs_dir)}: it was copied "
+                        "from the CA's machine (or its key is offline: put it back there), and a new CA here would not be trusted by that controller; issue "
+                        "certificates there (dtask certs issue), or pass --force to replace it with a CA of this "
+                        "machine")
+    init_ca(certs_dir, force=force, ca_dir=ca_dir)
     if not ca_exists or force:
         made.append(certs_dir / "ca.crt")
     wanted = [
@@ -207,17 +233,17 @@ def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False
     for role, name, stem, extra in wanted:
         crt, key = cert_paths(certs_dir, stem)
         if force or hosts and stem == "controller" or not (crt.exists() and key.exists()):
-            issue(certs_dir, role, name, hosts=extra, stem=stem)
+            issue(certs_dir, role, name, hosts=extra, stem=stem, ca_dir=ca_dir)
             made.append(crt)
     return made
 
 
-def ensure_runner(certs_dir: Path, name: str) -> tuple[Path, Path]:
+def ensure_runner(certs_dir: Path, name: str, ca_dir: Path | None = None) -> tuple[Path, Path]:
     """The runner certificate for name, issued from the local CA on first use."""
     crt, key = cert_paths(certs_dir, stem_for(Role.RUNNER, name))
     if crt.exists() and key.exists():
         return crt, key
-    if not (certs_dir / "ca.key").exists():
+    if not ca_key_path(certs_dir, ca_dir):
         missing = " and ".join(p.name for p in (crt, key) if not p.exists())
         files = [crt.name, key.name] + ([] if (certs_dir / "ca.crt").exists() else ["ca.crt"])
         raise CertError(
@@ -225,7 +251,7 @@ def ensure_runner(certs_dir: Path, name: str) -> tuple[Path, Path]:
             f"one: on the controller's machine run `dtask certs issue --role runner --name {name} --out DIR`, "
             f"then copy {', '.join('DIR/' + f for f in files)} into {certs_dir}/"
         )
-    return issue(certs_dir, Role.RUNNER, name)
+    return issue(certs_dir, Role.RUNNER, name, ca_dir=ca_dir)
 
 
 def read_info(path: Path) -> CertInfo:

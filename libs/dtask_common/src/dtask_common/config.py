@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtask_common.certs import controller_name, runner_default_name
+from dtask_common.certs import ca_dir_for, controller_name, runner_default_name
 
 ENV_CONFIG = "DTASK_CONFIG"
 ENV_HOME = "DTASK_HOME"
@@ -63,6 +63,7 @@ class RunnerConfig:
     usage_interval_s: float = 1.0
     kill_grace_s: float = 10.0
     reconnect_max_s: float = 10.0
+    run_as: str = ""
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Config:
 
     home: str = ""
     certs: str = ""
+    ca: str = ""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
@@ -92,6 +94,11 @@ class Config:
         return Path(self.certs).expanduser().absolute() if self.certs else self.home_path / "certs"
 
     @property
+    def ca_path(self) -> Path:
+        """The CA key's directory, apart from the certificates the services read."""
+        return Path(self.ca).expanduser().absolute() if self.ca else ca_dir_for(self.certs_path)
+
+    @property
     def store_path(self) -> Path:
         s = self.controller.store
         return Path(s).expanduser().absolute() if s else self.home_path / "controller.db"
@@ -102,7 +109,7 @@ class Config:
 
 
 _SECTIONS = {"controller": ControllerConfig, "runner": RunnerConfig, "client": ClientConfig}
-_TOP = {"home", "certs"}
+_TOP = {"home", "certs", "ca"}
 
 
 def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:

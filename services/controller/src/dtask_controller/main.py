@@ -11,6 +11,7 @@ from pathlib import Path
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, server
 from dtask_common.config import Config
+from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
@@ -59,6 +60,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    warn_if_loose(cfg.home_path, log)
     try:
         store = Store(cfg.store_path, sync=cfg.controller.sync)
     except (StoreLocked, StoreUnusable, SchemaTooNew) as exc:

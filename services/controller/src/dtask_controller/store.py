@@ -21,6 +21,7 @@ from dtask_common.models import (
     TaskSpec,
     TaskState,
 )
+from dtask_common.private import FILE_MODE, open_private, private_dir
 
 from dtask_controller.schema import migrate
 
@@ -47,6 +48,14 @@ def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return StoreUnusable(f"cannot use the store {path}: {reason}; make its directory writable or point --store "
                          "at a file in a writable directory")
+
+
+def _make_private(path: Path) -> None:
+    """The store file 0600 before SQLite opens it (its WAL and SHM files take the store's mode)."""
+    os.close(open_private(path, os.O_RDWR))
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(path.with_name(path.name + suffix), FILE_MODE)  # left by an earlier version
 
 
 _SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
@@ -104,9 +113,10 @@ class Store:
         self._lock_fd: int | None = None
         db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             if lock:
                 self._lock()
+            _make_private(self.path)
             db = self._connect(sync)
             migrate(db)
         except (OSError, sqlite3.Error) as exc:
@@ -130,7 +140,7 @@ class Store:
 
     def _lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(lock_path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -21,10 +21,14 @@ from typing import Any, Protocol
 
 import psutil
 from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
+from dtask_common.private import open_private, private_dir
 from dtask_common.progress import ProgressParser, parser_for
 
 from dtask_runner.results import ResultCapture
-from dtask_runner.watchdog import TOKEN_ENV, Watchdog
+from dtask_runner.taskenv import Attempt as TaskAttempt
+from dtask_runner.taskenv import task_env
+from dtask_runner.taskuser import TaskUser, read_result_file
+from dtask_runner.watchdog import Watchdog
 
 log = logging.getLogger("dtask.runner.executor")
 
@@ -80,14 +84,18 @@ class Executor:
         base_env: Mapping[str, str] | None = None,
         hide_gpus: bool = False,
         watchdog: bool = True,
+        user: TaskUser | None = None,
     ):
         self.log_dir = log_dir
         self.work_dir = work_dir
         self.kill_grace_s = kill_grace_s
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.hide_gpus = hide_gpus
-        log_dir.mkdir(parents=True, exist_ok=True)
-        work_dir.mkdir(parents=True, exist_ok=True)
+        self.user = user
+        # A task of another user writes its result file in its work dir (the log dir is root's).
+        self.result_dir = work_dir if user is not None else log_dir
+        private_dir(log_dir)
+        private_dir(work_dir)
         self.token = secrets.token_hex(8)
         self.watchdog = Watchdog(self.token) if watchdog else None
         self.running: dict[tuple[str, int], Execution] = {}
@@ -129,17 +137,8 @@ class Executor:
             cwd = str(self.work_dir / cwd)
         if not os.path.isdir(cwd):
             raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
-        env = dict(self.base_env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        env.update(spec.env)
-        env["DTASK_TASK_ID"] = req.task_id
-        env["DTASK_ATTEMPT"] = str(req.attempt)
-        env["DTASK_RESULT_FILE"] = str(result_file)
-        env[TOKEN_ENV] = self.token
-        if req.gpu_ids:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
-        elif self.hide_gpus and "CUDA_VISIBLE_DEVICES" not in spec.env:
-            env["CUDA_VISIBLE_DEVICES"] = ""
+        env = task_env(self.base_env, spec.env, TaskAttempt(req.task_id, req.attempt, str(result_file), self.token,
+                                                            req.gpu_ids), hide_gpus=self.hide_gpus, user=self.user)
         argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
         program = argv[0]
         if "/" in program:
@@ -167,7 +166,7 @@ class Execution:
         self.sink = sink
         stem = safe_stem(req.task_id, req.attempt)
         self.log_path = executor.log_dir / f"{stem}.log"
-        self.result_path = executor.log_dir / f"{stem}.result.json"
+        self.result_path = executor.result_dir / f"{stem}.result.json"
         self.started_at = time.time()
         self.written = 0
         self.pid = 0
@@ -250,7 +249,7 @@ class Execution:
 
     async def _execute(self) -> AttemptResult:
         try:
-            self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            self._log_fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
         except OSError as exc:
             return self._result(TaskState.FAILED, error=f"cannot create its log {self.log_path}: "
                                 f"{exc.strerror or exc}; make the runner's --log-dir writable")
@@ -265,6 +264,7 @@ class Execution:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=self.executor.devnull, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **(self.executor.user.spawn_args() if self.executor.user else {}),
             )
         except (SpawnError, OSError, ValueError) as exc:
             message = _spawn_message(exc)
@@ -387,10 +387,7 @@ class Execution:
 
     def _result(self, state: TaskState, exit_code: int | None = None, sig: int | None = None,
                 error: str = "") -> AttemptResult:
-        try:
-            raw: bytes | None = self.result_path.read_bytes()
-        except OSError:
-            raw = None
+        raw = read_result_file(self.result_path, self.executor.user)
         result, problem = self._capture.result(raw)
         if problem and not error:
             error = problem

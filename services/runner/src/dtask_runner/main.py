@@ -13,6 +13,7 @@ import socket
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, certs, server
 from dtask_common.config import Config
+from dtask_common.private import open_private, warn_if_loose
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
@@ -20,6 +21,7 @@ from dtask_runner.refusal import Refused
 from dtask_runner.runner import Runner
 from dtask_runner.service import RunnerService
 from dtask_runner.session import Session
+from dtask_runner.taskuser import RunAsError, TaskUser, task_user
 
 log = logging.getLogger("dtask.runner")
 
@@ -39,7 +41,7 @@ def _this_host() -> str:
 def lock_name(runner: Runner) -> int:
     """Hold a lock on the runner's state directory: one runner per name and DTASK_HOME on a machine."""
     path = runner.state_dir / "runner.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_private(path, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -53,10 +55,12 @@ def lock_name(runner: Runner) -> int:
     return fd
 
 
-def usable_runner(cfg: Config) -> Runner:
+def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
     """The Runner, once its directories are there and writable; else exit with one line that says what to do."""
     try:
-        runner = Runner(cfg)
+        runner = Runner(cfg, user=user)
+    except RunAsError as exc:
+        raise SystemExit(f"error: {exc}") from None
     except OSError as exc:
         raise SystemExit(f"error: the runner cannot use {exc.filename or 'its directories'}: "
                          f"{exc.strerror or exc}; make it a writable directory or choose others with "
@@ -79,9 +83,14 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    certs.ensure_runner(cfg.certs_path, cfg.runner.name)
+    try:
+        user = task_user(cfg.runner.run_as)
+    except RunAsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    warn_if_loose(cfg.home_path, log)
+    certs.ensure_runner(cfg.certs_path, cfg.runner.name, cfg.ca_path)
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
-    runner = usable_runner(cfg)
+    runner = usable_runner(cfg, user)
     lock = lock_name(runner)
     grpc_server = server.new_server(RUNNER_POLICY)
     runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(runner), grpc_server)
@@ -94,6 +103,9 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
              runner.name, __version__, cfg.runner.host, port, runner.address, c.slots, c.cpus, c.memory_mb,
              ",".join(map(str, c.gpus)) or "none", runner.labels or "none")
     log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
+    if user is not None:
+        log.info("tasks run as %s (uid %d, gid %d, groups %s)", user.name, user.uid, user.gid,
+                 ",".join(map(str, user.groups)) or "none")
     session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")

@@ -20,6 +20,7 @@ from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, 
 from dtask_runner.executor import AttemptRequest, Execution, Executor
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.store import ResultStore
+from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
 log = logging.getLogger("dtask.runner")
@@ -94,7 +95,7 @@ class _Attempt:
 class Runner:
     """Runs what the controller assigns; reports through an Uplink."""
 
-    def __init__(self, cfg: Config, *, gpu_reader: GpuReader | None | bool = True):
+    def __init__(self, cfg: Config, *, gpu_reader: GpuReader | None | bool = True, user: TaskUser | None = None):
         rc = cfg.runner
         self.cfg = cfg
         self.name = rc.name
@@ -102,6 +103,9 @@ class Runner:
         self.state_dir = cfg.home_path / "runner" / rc.name
         self.log_dir = cfg.runner_log_dir()
         self.work_dir = Path(rc.work_dir).expanduser().absolute() if rc.work_dir else self.state_dir / "work"
+        if user is not None:
+            check_private(cfg.home_path, {cfg.certs_path: "the certificates", self.log_dir: "the attempt logs"}, user)
+            prepare_work_dir(self.work_dir, cfg.home_path, user)
         self.gpu_reader: GpuReader | None = open_gpu_reader() if gpu_reader is True else (gpu_reader or None)
         gpus = detect_gpus(rc.gpus, self.gpu_reader)
         self.capacity = Capacity(
@@ -114,7 +118,8 @@ class Runner:
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
         self.store = ResultStore(self.state_dir / "results")
-        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus))
+        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
+                                 user=user)
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
         self.draining = False

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dtask_common.models import AttemptResult, TaskState
+from dtask_common.private import open_private, private_dir
 
 log = logging.getLogger("dtask.runner.store")
 
@@ -54,7 +55,7 @@ class ResultStore:
     def __init__(self, directory: Path, *, fsync: bool = False):
         self.dir = directory
         self.fsync = fsync
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self.path = directory / JOURNAL
         self._results: dict[tuple[str, int], AttemptResult] = {}
         self._sizes: dict[tuple[str, int], int] = {}  # journal bytes of each held result
@@ -107,7 +108,7 @@ class ResultStore:
         """Write the journal afresh with what it holds now (temp file + rename)."""
         tmp = self.path.with_suffix(".tmp")
         lines = {key: _put_line(r) for key, r in self._results.items()}
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, b"".join(lines.values()))
             if self.fsync:

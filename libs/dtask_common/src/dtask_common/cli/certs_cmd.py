@@ -11,6 +11,7 @@ from dtask_common import certs
 from dtask_common.certs import CertError
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import CERTIFICATE, CliError
+from dtask_common.private import private_dir, write_private
 from dtask_common.roles import Role
 
 
@@ -29,14 +30,16 @@ def certs_group() -> None:
 @click.pass_obj
 def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
     """Create the CA, the controller's certificate and the operator and viewer certificates."""
-    d = _dir(ctx)
+    d, ca = _dir(ctx), ctx.config().ca_path
+    _move_legacy_key(d, ca)
     try:
-        made = certs.init(d, list(hosts), force=force)
+        made = certs.init(d, list(hosts), force=force, ca_dir=ca)
     except CertError as exc:
         raise CliError(str(exc), CERTIFICATE) from None
     for p in made:
         click.echo(f"wrote {p}")
-    click.echo(f"certificates are in {d}")
+    click.echo(f"certificates are in {d}; the CA key is in {ca} (only `dtask certs issue` needs it: keep it "
+               "there or offline)")
     if hosts and d / "controller.crt" in made:
         click.echo("restart a running controller to serve the new controller certificate", err=True)
 
@@ -45,10 +48,11 @@ def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
 @click.pass_obj
 def ensure_cmd(ctx: CliContext) -> None:
     """Create the local CA and certificates when missing (used by the make targets)."""
-    d = _dir(ctx)
-    if (d / "ca.crt").exists() and not (d / "ca.key").exists():
-        return  # certificates copied from the CA's machine (e.g. a runner's): nothing to create here
-    made = certs.init(d)
+    d, ca = _dir(ctx), ctx.config().ca_path
+    _move_legacy_key(d, ca)
+    if (d / "ca.crt").exists() and not certs.ca_key_path(d, ca):
+        return  # certificates copied from the CA's machine (e.g. a runner's), or the CA key is offline
+    made = certs.init(d, ca_dir=ca)
     if made:
         click.echo(f"created a local CA and certificates in {d} (to join a controller on another machine, "
                    "use certificates copied from it instead: README, Running on several machines)")
@@ -66,19 +70,23 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
     d = _dir(ctx)
     r = Role(role)
     stem = certs.stem_for(r, name) if r is Role.RUNNER or name == r.value else f"{r.value}-{name}"
+    ca = ctx.config().ca_path
+    _move_legacy_key(d, ca)
     try:
-        crt, key = certs.issue(d, r, name, hosts=list(hosts), stem=stem)
+        crt, key = certs.issue(d, r, name, hosts=list(hosts), stem=stem, ca_dir=ca)
     except CertError as exc:
         raise CliError(str(exc), CERTIFICATE) from None
     written = [crt, key]
     if out:
         o = Path(out)
-        o.mkdir(parents=True, exist_ok=True)
+        private_dir(o)
         written = []
         for src in (crt, key, d / "ca.crt"):
             dst = o / src.name
-            dst.write_bytes(src.read_bytes())
-            dst.chmod(src.stat().st_mode & 0o777)
+            if src == key:
+                write_private(dst, src.read_bytes())  # 0600 from the start
+            else:
+                dst.write_bytes(src.read_bytes())
             written.append(dst)
     for p in written:
         click.echo(f"wrote {p}")
@@ -91,6 +99,19 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
                    f"--certs DIR --cert DIR/{crt.name}", err=True)
     elif r is not Role.RUNNER:
         click.echo(f"use it with --cert {crt}", err=True)
+
+
+def _move_legacy_key(certs_dir: Path, ca_dir: Path) -> Path | None:
+    """A CA key among the certificates (the earlier layout) goes to the CA dir, with a one-line notice."""
+    try:
+        moved = certs.move_legacy_ca_key(certs_dir, ca_dir)
+    except OSError as exc:
+        raise CliError(f"cannot move the CA key {certs_dir / 'ca.key'} to {ca_dir}: {exc.strerror or exc}",
+                       CERTIFICATE) from None
+    if moved:
+        click.echo(f"moved the CA key {certs_dir / 'ca.key'} to {moved}, apart from the certificates the services "
+                   "read", err=True)
+    return moved
 
 
 @certs_group.command("show")

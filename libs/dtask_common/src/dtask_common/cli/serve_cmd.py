@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import click
@@ -34,6 +35,9 @@ def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
             check_address(cfg.runner.controller)
         except BadAddress as exc:
             raise CliError(exc.message, USAGE) from None
+        if cfg.runner.run_as and os.geteuid() != 0:  # before touching any file: the runner checks it too
+            raise CliError(f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "
+                           f"this one runs as uid {os.geteuid()}: start it as root, or drop the option", USAGE)
     try:
         _check_own_certificate(cfg, what)
     except CertError as exc:
@@ -62,7 +66,7 @@ def _check_own_certificate(cfg: Config, what: str) -> None:
     (A runner certificate for another name is the controller's to refuse: it says which name to use.)"""
     d = cfg.certs_path
     if what == "runner":
-        crt, _ = certs.ensure_runner(d, cfg.runner.name)
+        crt, _ = certs.ensure_runner(d, cfg.runner.name, cfg.ca_path)
         role = Role.RUNNER
         fix = f"issue one on the CA's machine: dtask certs issue --role runner --name {cfg.runner.name}"
     else:
@@ -105,6 +109,7 @@ def controller_cmd(ctx: CliContext, **flags: Any) -> None:
 @click.option("--cpus", type=float, help="CPU cores to offer (default: this machine's).")
 @click.option("--memory-mb", type=int, help="Memory in MiB to offer (default: this machine's).")
 @click.option("--advertise-host", help="Host name the controller and clients use for the Runner service.")
+@click.option("--run-as", metavar="USER", help="Run every task as this user (the runner must run as root).")
 @click.pass_obj
 def runner_cmd(ctx: CliContext, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""
