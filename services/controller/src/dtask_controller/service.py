@@ -11,7 +11,7 @@ import grpc
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common import __version__, convert
+from dtask_common import __version__, convert, ids
 from dtask_common import events as ev
 from dtask_common.authz import peer_identity
 from dtask_common.models import TaskState, ValidationError
@@ -127,7 +127,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
         after = 0
         if request.page_token:
-            if not request.page_token.startswith("after:") or not request.page_token[6:].isdigit():
+            if not request.page_token.startswith("after:") or not ids.is_task_id(request.page_token[6:]):
                 raise ValueError(f"page_token {request.page_token!r} is not one this controller gave; "
                                  "pass the next_page_token of the previous page, or none for the first page")
             after = int(request.page_token[6:])
@@ -142,7 +142,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.task(request.task_id))
+        return convert.task_to_pb(self.engine.task(ids.task_id(request.task_id)))
 
     @mapped
     async def IsFinished(self, request: pb.IsFinishedRequest, context: Any) -> pb.IsFinishedResponse:
@@ -151,7 +151,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in views.output(self.engine, request.task_id, request.attempt, request.follow):
+            async for chunk in views.output(self.engine, ids.task_id(request.task_id), request.attempt,
+                                          request.follow):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
             await _fail(context, exc)
@@ -180,11 +181,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.cancel(request.task_id))
+        return convert.task_to_pb(self.engine.cancel(ids.task_id(request.task_id)))
 
     @mapped
     async def RetryTask(self, request: pb.RetryTaskRequest, context: Any) -> cpb.Task:
-        return convert.task_to_pb(self.engine.retry(request.task_id))
+        return convert.task_to_pb(self.engine.retry(ids.task_id(request.task_id)))
 
     @mapped
     async def DrainExecutor(self, request: pb.DrainExecutorRequest, context: Any) -> cpb.ExecutorInfo:
