@@ -11,6 +11,8 @@ import grpc
 from grpc import aio
 
 log = logging.getLogger("dtask.server")
+#: Characters of a status message: it travels in the trailer, which gRPC clients cap at 8-16 KiB.
+MAX_DETAILS = 1000
 
 
 class Undecodable:
@@ -39,6 +41,31 @@ def _reason(rpc: str, exc: Exception) -> str:
     if "utf-8" in detail.lower():
         detail += " (every string field must be valid UTF-8; send bytes fields for binary data)"
     return f"the {rpc} request is not a valid protobuf message: {detail}"
+
+
+def bounded(details: str) -> str:
+    """A status message cut to MAX_DETAILS characters (it may quote a client's long input)."""
+    if len(details) <= MAX_DETAILS:
+        return details
+    return f"{details[:MAX_DETAILS]}… ({len(details) - MAX_DETAILS} more characters)"
+
+
+class _BoundedContext:
+    """The servicer context, with every status message it sends cut to a size a trailer can hold."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Any):
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        await self._context.abort(code, bounded(details), trailing_metadata)
+
+    def set_details(self, details: str) -> None:
+        self._context.set_details(bounded(details))
 
 
 class GuardInterceptor(aio.ServerInterceptor):
@@ -89,7 +116,7 @@ def wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
             else:
                 await _refuse(request, context)
             try:
-                result = behavior(request, context)
+                result = behavior(request, _BoundedContext(context))
                 return await result if inspect.isawaitable(result) else result
             except Exception as exc:
                 if isinstance(exc, aio.AbortError):
@@ -105,7 +132,7 @@ def wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
             else:
                 await _refuse(request, context)
             try:
-                result = behavior(request, context)
+                result = behavior(request, _BoundedContext(context))
                 if inspect.isasyncgen(result):
                     async for item in result:
                         yield item

@@ -16,7 +16,7 @@ from dtask_common import events as ev
 from dtask_common.authz import peer_identity
 from dtask_common.models import TaskState, ValidationError
 
-from dtask_controller import session, views
+from dtask_controller import session, task_errors, views
 from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
 from dtask_controller.store import StoreFull
@@ -40,8 +40,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 
 async def _fail(context: Any, exc: Exception) -> None:
     if isinstance(exc, InvalidTasks):
-        errors = pb.TaskErrors(errors=[convert.field_error_to_pb(e) for e in exc.errors])
-        context.set_trailing_metadata(((ERRORS_KEY, errors.SerializeToString()),))
+        context.set_trailing_metadata(((ERRORS_KEY, task_errors.trailer(exc.errors)),))
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     for kind, code in _CODES:
         if isinstance(exc, kind):
