@@ -12,7 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 from dtask.v1 import common_pb2 as cpb
-from dtask.v1 import controller_pb2, runner_pb2
+from dtask.v1 import controller_pb2, controller_pb2_grpc, runner_pb2
+from dtask_common.client import InvalidTask
 from dtask_common.models import TaskSpec
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from grpc_health.v1 import health_pb2
@@ -184,6 +185,81 @@ def test_runner_session_garbage_after_hello_is_invalid_argument(live: Cluster) -
                 pass
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, exc.value.details()
     assert "UTF-8" in (exc.value.details() or "")
+
+
+
+def _status(fn: object, request: object) -> tuple[grpc.StatusCode, str, dict[str, bytes]]:
+    try:
+        result = fn(request, timeout=20)  # type: ignore[operator]
+        if hasattr(result, "__next__"):
+            next(result, None)
+        return grpc.StatusCode.OK, "", {}
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or "", dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("010", "write it without leading zeros (10)"), ("99999999999999999999999", "larger than the largest"),
+    ("-1", "without a sign"), ("", "it is empty"), (" 1", "remove the spaces"), ("\u0661", "decimal numbers"),
+])
+@pytest.mark.parametrize("rpc", ["GetTask", "CancelTask", "RetryTask", "GetTaskOutput"])
+def test_ids_that_are_not_canonical_are_invalid_argument(live: Cluster, rpc: str, text: str, why: str) -> None:
+    request = getattr(controller_pb2, f"{rpc}Request")(task_id=text)
+    with sync_channel(live.address, tls(live.certs, "operator")) as ch:
+        code, details, _ = _status(getattr(controller_pb2_grpc.ControllerStub(ch), rpc), request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert details.startswith(f"task_id {text!r} is not a task id: ") and why in details
+
+
+def test_a_canonical_id_of_no_task_is_not_found(live: Cluster) -> None:
+    with sync_channel(live.address, tls(live.certs, "operator")) as ch:
+        stub = controller_pb2_grpc.ControllerStub(ch)
+        for rpc in ("GetTask", "CancelTask", "RetryTask", "GetTaskOutput"):
+            request = getattr(controller_pb2, f"{rpc}Request")(task_id="9223372036854775807")
+            assert _status(getattr(stub, rpc), request)[0] == grpc.StatusCode.NOT_FOUND, rpc
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (b"\xff\xff\xff", "is not a valid protobuf message: Wire format was corrupt"),
+    (_len(1, BAD_UTF8), "UTF-8"),
+])
+def test_bytes_that_are_not_the_request_are_invalid_argument(live: Cluster, raw: bytes, why: str) -> None:
+    with sync_channel(live.address, tls(live.certs, "viewer")) as ch:
+        code, details, _ = _status(ch.unary_unary("/dtask.v1.Controller/GetTask"), raw)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and why in details
+    assert details.startswith("the GetTask request is not a valid protobuf message")
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    (cpb.TaskSpec(shell="true", timeout_s=math.inf), "timeout_s"),
+    (cpb.TaskSpec(shell="true", timeout_s=math.nan), "timeout_s"),
+    (cpb.TaskSpec(shell="true", timeout_s=-1), "timeout_s"),
+    (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=math.inf)), "resources.cpus"),
+    (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=-math.nan)), "resources.cpus"),
+    (cpb.TaskSpec(shell="true", resources=cpb.Resources(memory_mb=-1)), "resources.memory_mb"),
+    (cpb.TaskSpec(shell="true", depends_on=["010"]), "depends_on[0]"),
+    (cpb.TaskSpec(shell="true", depends_on=["99999999999999999999999"]), "depends_on[0]"),
+])
+def test_numbers_and_ids_in_a_submission_are_field_errors(live: Cluster, spec: cpb.TaskSpec, field: str) -> None:
+    with sync_channel(live.address, tls(live.certs, "operator")) as ch:
+        code, details, trailer = _status(controller_pb2_grpc.ControllerStub(ch).SubmitTasks,
+                                         controller_pb2.SubmitTasksRequest(tasks=[spec]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    errors = controller_pb2.TaskErrors.FromString(trailer["dtask-task-errors-bin"])
+    assert [e.field for e in errors.errors] == [field] and errors.omitted == 0
+    if spec.depends_on == ["010"]:
+        assert "without leading zeros (10)" in errors.errors[0].message
+
+
+def test_300_invalid_tasks_give_the_first_errors_and_the_count(live: Cluster) -> None:
+    specs = [TaskSpec(name=f"t{i}-" + "x" * 200, shell="true", depends_on=("999999999",)) for i in range(300)]
+    with live.client() as c, pytest.raises(InvalidTask) as info:
+        c.submit(specs)
+    err = info.value
+    assert err.code == "INVALID_ARGUMENT" and err.message.startswith("300 of 300 tasks are invalid")
+    assert 5 <= len(err.errors) < 300 and len(err.errors) + err.omitted == 300
+    assert [e.index for e in err.errors] == list(range(len(err.errors)))
+    assert all(e.field == "depends_on[0]" for e in err.errors)
 
 
 def test_the_servers_logged_no_traceback(live: Cluster) -> None:
