@@ -83,7 +83,7 @@ def test_a_stored_infinity_is_shown_and_exported_as_null(home: Path) -> None:
         for args in (("task", "1", "--json"), ("tasks", "--json"), ("export",)):
             r = run_dtask(home, ctl.address, *args)
             assert r.returncode == 0, r.stderr
-            data = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in dtask {' '.join(args)}"))
+            data = json.loads(r.stdout, parse_constant=lambda c, a=args: pytest.fail(f"{c} in dtask {a}"))
             row = data["tasks"][0] if args == ("export",) else data[0] if isinstance(data, list) else data
             assert row["spec"]["timeout_s"] is None and row["spec"]["resources"]["cpus"] is None
     finally:

@@ -249,11 +249,11 @@ def _check(cfg: Config) -> None:
                          ("controller", "usage_interval_s"), ("runner", "usage_interval_s")):
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{section}.{key} must be > 0")
-    for section in (cfg.controller, cfg.runner, cfg.client):  # seconds, cores, counts, sizes: none is negative
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
+    for name in ("controller", "runner", "client"):  # seconds, cores, counts, sizes: none is negative
+        part = getattr(cfg, name)
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                name = type(section).__name__.removesuffix("Config").lower()
                 raise ConfigError(f"{name}.{f.name} must be >= 0, got {value!r}")
     if cfg.controller.lost_after_s < cfg.controller.dead_after_s:
         raise ConfigError("controller.lost_after_s must be >= controller.dead_after_s")
