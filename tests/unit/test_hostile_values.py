@@ -148,3 +148,14 @@ def test_tui_shows_a_stored_non_finite_number(layout: Layout) -> None:
     assert any("odd-7" in line for line in lines)
     if layout is not Layout.TABLE:
         assert any("timeout ∞" in line for line in lines)
+
+
+def test_client_refuses_a_number_the_wire_cannot_carry_before_sending() -> None:
+    from dtask_common.client import InvalidTask
+    from dtask_common.client import _connection as conn
+
+    specs = [TaskSpec(shell="x"), TaskSpec(name="g", shell="x", resources=Resources(gpus=2**40))]
+    with pytest.raises(InvalidTask) as exc:
+        conn.submit(specs)
+    assert [(e.index, e.field) for e in exc.value.errors] == [(1, "resources.gpus")]
+    assert "1 of 2 tasks cannot be sent" in exc.value.message
