@@ -110,7 +110,9 @@ def test_error_codes(ctl: Proc, home: Path) -> None:
         nf = grpc.StatusCode.NOT_FOUND
         assert (await code_of(s.GetTask(pb.GetTaskRequest(task_id="999"))))[0] == nf
         assert (await code_of(s.CancelTask(pb.CancelTaskRequest(task_id="999"))))[0] == nf
-        assert (await code_of(s.RetryTask(pb.RetryTaskRequest(task_id="abc"))))[0] == nf
+        assert (await code_of(s.RetryTask(pb.RetryTaskRequest(task_id="999"))))[0] == nf
+        # not an id at all: refused as such, not looked up
+        assert (await code_of(s.RetryTask(pb.RetryTaskRequest(task_id="abc"))))[0] == grpc.StatusCode.INVALID_ARGUMENT
         assert (await code_of(s.GetExecutor(pb.GetExecutorRequest(name="nope"))))[0] == nf
         code, msg, _ = await code_of(s.DrainExecutor(pb.DrainExecutorRequest(name="nope")))
         assert code == nf and "ListExecutors" in msg

@@ -4,6 +4,7 @@ Text from the controller is shown with safetext.shown before it is measured (cli
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -47,8 +48,13 @@ def pct(value: float | None, width: int = 0) -> str:
 
 
 def stamp(at: float | None) -> str:
-    """A full local timestamp ('-' when unknown)."""
-    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    """A full local timestamp ('-' when unknown, '?' when no calendar can show it)."""
+    if at is None:
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    except (OverflowError, ValueError, OSError):
+        return "?"
 
 
 def size(nbytes: float | None) -> str:
@@ -64,8 +70,8 @@ def size(nbytes: float | None) -> str:
 
 
 def level(value: float | None, lo: float = 0.0, hi: float = 100.0) -> str:
-    """One block character for value in lo..hi (space when unknown)."""
-    if value is None:
+    """One block character for value in lo..hi (space when unknown or nan)."""
+    if value is None or math.isnan(value):
         return " "
     span = hi - lo or 1.0
     i = int((min(max(value, lo), hi) - lo) / span * (len(BLOCKS) - 1) + 0.5)
@@ -107,7 +113,7 @@ def chart(values: Sequence[float | None], width: int, height: int, lo: float = 0
     pad: list[float | None] = [None] * (width - len(tail))
     tail = pad + tail
     span = hi - lo or 1.0
-    eighths = [0 if v is None else int((min(max(v, lo), hi) - lo) / span * height * 8 + 0.5) for v in tail]
+    eighths = [0 if v is None or math.isnan(v) else int((min(max(v, lo), hi) - lo) / span * height * 8 + 0.5) for v in tail]
     rows = []
     for r in range(height - 1, -1, -1):
         base = r * 8

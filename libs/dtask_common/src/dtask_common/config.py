@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtask_common import numbers
 from dtask_common.certs import ca_dir_for, controller_name, runner_default_name
 
 ENV_CONFIG = "DTASK_CONFIG"
@@ -213,16 +214,22 @@ def _coerce(dotted: str, current: Any, value: Any, where: str) -> Any:
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return int(value) if isinstance(value, (int, str)) else _raise()
+            number = int(value) if isinstance(value, (int, str)) else _raise()
         except (ValueError, TypeError):
             raise fail("an integer") from None
+        if abs(number) > numbers.INT32_MAX:
+            raise fail(f"an integer of at most {numbers.INT32_MAX}")
+        return number
     if isinstance(current, float):
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
-        except (ValueError, TypeError):
+            number = float(value)
+        except (ValueError, TypeError, OverflowError):
             raise fail("a number") from None
+        if not numbers.is_finite(number):
+            raise fail("a finite number")
+        return number
     if isinstance(current, dict):
         if isinstance(value, str):
             out = {}
@@ -249,6 +256,12 @@ def _check(cfg: Config) -> None:
                          ("controller", "usage_interval_s"), ("runner", "usage_interval_s")):
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{section}.{key} must be > 0")
+    for name in ("controller", "runner", "client"):  # seconds, cores, counts, sizes: none is negative
+        part = getattr(cfg, name)
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{name}.{f.name} must be >= 0, got {value!r}")
     if cfg.controller.lost_after_s < cfg.controller.dead_after_s:
         raise ConfigError("controller.lost_after_s must be >= controller.dead_after_s")
     if cfg.runner.slots < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,7 +17,10 @@ def iso(t: float | None) -> str | None:
     """Epoch seconds as ISO 8601 UTC with milliseconds ("2025-01-31T12:00:00.000Z"), None stays None."""
     if t is None:
         return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # not a time a calendar can show (inf, nan, year 10000+)
+        return None
 
 
 def spec_to_dict(s: TaskSpec) -> dict[str, Any]:
@@ -103,9 +107,22 @@ def export_tasks(tasks: Iterable[Task], controller: str = "", *, now: float | No
 
 
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    """JSON text as dtask writes it (UTF-8, keys in the documented order; DEL, C1 and bidi controls
-    as \\u escapes, so that the text is safe on a terminal and decodes to the same data)."""
-    return json_text(json.dumps(data, indent=indent, ensure_ascii=False, default=_default))
+    """JSON text as dtask writes it (UTF-8, keys in the documented order, a non-finite number as null;
+    DEL, C1 and bidi controls as \\u escapes, so that the text is safe on a terminal and decodes to the
+    same data)."""
+    return json_text(json.dumps(finite_only(data), indent=indent, ensure_ascii=False, default=_default,
+                                allow_nan=False))
+
+
+def finite_only(data: Any) -> Any:
+    """data with every inf or nan replaced by None: JSON has no such numbers (Python would write Infinity)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_only(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple, set, frozenset)):
+        return [finite_only(v) for v in data]
+    return data
 
 
 def _default(obj: Any) -> Any:

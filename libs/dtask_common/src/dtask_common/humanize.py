@@ -7,9 +7,13 @@ import time
 
 
 def duration(seconds: float | None) -> str:
-    """A duration as '4.2s', '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown)."""
+    """A duration as '4.2s', '45s', '12:03', '3:04:05' or '2d03h' ('-' when unknown, '∞' when infinite)."""
     if seconds is None or math.isnan(seconds) or seconds < 0:
         return "-"
+    if math.isinf(seconds):
+        return "∞"
+    if seconds >= 100 * 365 * 86400:
+        return ">100y"
     if seconds < 10:
         return f"{seconds:.1f}s"
     s = int(seconds)
@@ -27,7 +31,10 @@ def clock(at: float | None, now: float | None = None, *, year: bool = False) -> 
     if at is None:
         return "-"
     now = time.time() if now is None else now
-    lt, ln = time.localtime(at), time.localtime(now)
+    try:
+        lt, ln = time.localtime(at), time.localtime(now)
+    except (OverflowError, ValueError, OSError):  # inf, nan, or beyond the calendar
+        return "?"
     if lt[:3] == ln[:3]:
         return time.strftime("%H:%M:%S", lt)
     return time.strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M", lt)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dtask_common import numbers
+
 MAX_NAME = 256
 MAX_COMMAND_BYTES = 128 * 1024
 MAX_PATH = 4096
@@ -88,12 +90,10 @@ class Resources:
 
     def errors(self) -> list[FieldError]:
         out = []
-        for name in ("cpus", "memory_mb", "gpus"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                out.append(FieldError(f"resources.{name}", f"must be a number, got {value!r}"))
-            elif value < 0:
-                out.append(FieldError(f"resources.{name}", f"must be >= 0, got {value}"))
+        for name, limit in (("cpus", None), ("memory_mb", numbers.INT64_MAX), ("gpus", INT32_MAX)):
+            problem = numbers.problem(getattr(self, name), maximum=limit)
+            if problem:
+                out.append(FieldError(f"resources.{name}", problem))
         return out
 
 
@@ -175,8 +175,8 @@ class TaskSpec:
             bad("priority", f"must be an integer within ±{INT32_MAX}, got {self.priority!r}")
         if not _is_int(self.max_retries) or not 0 <= self.max_retries <= MAX_RETRIES:
             bad("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
-        if not isinstance(self.timeout_s, (int, float)) or isinstance(self.timeout_s, bool) or self.timeout_s < 0:
-            bad("timeout_s", f"must be a number of seconds >= 0, got {self.timeout_s!r}")
+        if numbers.problem(self.timeout_s) is not None:
+            bad("timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}")
         if len(self.depends_on) > MAX_DEPENDS:
             bad("depends_on", f"has more than {MAX_DEPENDS} entries")
         for i, dep in enumerate(self.depends_on):

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from dtask_common.authz import RoleInterceptor
+from dtask_common.guard import GuardInterceptor
 from dtask_common.roles import Role
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ class PortRangeFull(RuntimeError):
 
 
 def new_server(policy: Mapping[str, frozenset[Role]]) -> aio.Server:
-    """An asyncio gRPC server that checks roles on every call."""
-    return aio.server(interceptors=[RoleInterceptor(policy)], options=list(SERVER_OPTIONS))
+    """An asyncio gRPC server that checks roles on every call and never answers UNKNOWN."""
+    return aio.server(interceptors=[RoleInterceptor(policy), GuardInterceptor()], options=list(SERVER_OPTIONS))
 
 
 async def add_health_and_reflection(server: aio.Server, service_names: Iterable[str]) -> health_aio.HealthServicer:

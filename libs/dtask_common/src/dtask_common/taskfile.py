@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dtask_common.models import FieldError, Resources, TaskSpec, validate_batch
+from dtask_common.numbers import is_finite
 
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
 TASK_KEYS = (
@@ -331,6 +332,10 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             unit = " of seconds, e.g. timeout_s = 7200 for 2 hours" if key == "timeout_s" else ""
             bad(key, f"must be a number{unit}, got {value!r}")
+            return 0.0
+        if not is_finite(value):
+            bad(key, f"must be a finite number, got {value!r}" if isinstance(value, float) else
+                f"must be a finite number, got an integer of {len(str(value))} digits")
             return 0.0
         return float(value)
 

@@ -33,7 +33,7 @@ class InvalidTasks(ValueError):
     def __init__(self, errors: Sequence[FieldError], total: int):
         self.errors = list(errors)
         bad = len({e.index for e in self.errors})
-        first = "; ".join(str(e) for e in self.errors[:5])
+        first = "; ".join(str(e) if len(str(e)) <= 300 else str(e)[:300] + "…" for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         super().__init__(f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again "
                          "(nothing was queued)")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from dtask_common import events as ev
+from dtask_common.ids import is_task_id, unknown_dependency
 from dtask_common.models import (
     FINISHED_STATES,
     AttemptResult,
@@ -377,7 +378,7 @@ class Engine:
     def _resolve_deps(self, specs: Sequence[TaskSpec]) -> tuple[list[list[str]], list[int], list[FieldError]]:
         """Dependencies as '#index' (same batch) or existing ids; a topological order; the errors."""
         names = {s.name: i for i, s in enumerate(specs) if s.name}
-        wanted = {d for s in specs for d in s.depends_on if d not in names and d.isdigit()}
+        wanted = {d for s in specs for d in s.depends_on if d not in names and is_task_id(d)}
         existing = self.store.task_states(wanted) if wanted else {}
         deps: list[list[str]] = []
         errors: list[FieldError] = []
@@ -390,8 +391,7 @@ class Engine:
                 elif d in existing:
                     out.append(d)
                 else:
-                    errors.append(FieldError(f"depends_on[{j}]", f"{d!r} is neither the name of a task in this "
-                                             "submission nor the id of an existing task", i, s.name))
+                    errors.append(FieldError(f"depends_on[{j}]", unknown_dependency(d), i, s.name))
             deps.append(sorted(set(out)))
         order: list[int] = []
         state = [0] * len(specs)  # 0 new, 1 visiting, 2 done

@@ -11,12 +11,12 @@ import grpc
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common import __version__, convert, redact
+from dtask_common import __version__, convert, ids, redact
 from dtask_common.authz import peer_identity
 from dtask_common.models import Task, TaskState, ValidationError
 from dtask_common.roles import Role
 
-from dtask_controller import session, views
+from dtask_controller import session, task_errors, views
 from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
 from dtask_controller.store import StoreFull
@@ -40,8 +40,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 
 async def _fail(context: Any, exc: Exception) -> None:
     if isinstance(exc, InvalidTasks):
-        errors = pb.TaskErrors(errors=[convert.field_error_to_pb(e) for e in exc.errors])
-        context.set_trailing_metadata(((ERRORS_KEY, errors.SerializeToString()),))
+        context.set_trailing_metadata(((ERRORS_KEY, task_errors.trailer(exc.errors)),))
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     for kind, code in _CODES:
         if isinstance(exc, kind):
@@ -125,7 +124,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
         after = 0
         if request.page_token:
-            if not request.page_token.startswith("after:") or not request.page_token[6:].isdigit():
+            if not request.page_token.startswith("after:") or not ids.is_task_id(request.page_token[6:]):
                 raise ValueError(f"page_token {request.page_token!r} is not one this controller gave; "
                                  "pass the next_page_token of the previous page, or none for the first page")
             after = int(request.page_token[6:])
@@ -141,7 +140,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.task(request.task_id), masked(context))
+        return task_pb(self.engine.task(ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def IsFinished(self, request: pb.IsFinishedRequest, context: Any) -> pb.IsFinishedResponse:
@@ -150,7 +149,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in views.output(self.engine, request.task_id, request.attempt, request.follow):
+            async for chunk in views.output(self.engine, ids.task_id(request.task_id), request.attempt,
+                                          request.follow):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
             await _fail(context, exc)
@@ -180,11 +180,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.cancel(request.task_id), masked(context))
+        return task_pb(self.engine.cancel(ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def RetryTask(self, request: pb.RetryTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.retry(request.task_id), masked(context))
+        return task_pb(self.engine.retry(ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def DrainExecutor(self, request: pb.DrainExecutorRequest, context: Any) -> cpb.ExecutorInfo:

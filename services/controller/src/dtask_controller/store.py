@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dtask_common.ids import is_task_id
 from dtask_common.models import (
     Attempt,
     Capacity,
@@ -340,7 +341,7 @@ class Store:
 
     def task_states(self, ids: Iterable[str]) -> dict[str, TaskState]:
         out: dict[str, TaskState] = {}
-        keys = [int(i) for i in ids if i.isdigit()]
+        keys = [int(i) for i in ids if is_task_id(i)]
         for chunk in range(0, len(keys), 500):
             part = keys[chunk:chunk + 500]
             q = f"SELECT id, state FROM tasks WHERE id IN ({','.join('?' * len(part))})"
@@ -370,11 +371,11 @@ class Store:
         return None if row is None else str(row[0])
 
     def has_task(self, task_id: str) -> bool:
-        return task_id.isdigit() and self._db.execute(
+        return is_task_id(task_id) and self._db.execute(
             "SELECT 1 FROM tasks WHERE id = ?", (int(task_id),)).fetchone() is not None
 
     def get_task(self, task_id: str, db: sqlite3.Connection | None = None) -> Task | None:
-        if not task_id.isdigit():
+        if not is_task_id(task_id):
             return None
         tasks = self._load(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?", (int(task_id),), db)
         return tasks[0] if tasks else None

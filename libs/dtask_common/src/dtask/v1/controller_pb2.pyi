@@ -432,10 +432,12 @@ class FieldError(_message.Message):
     def __init__(self, index: _Optional[int] = ..., task_name: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class TaskErrors(_message.Message):
-    __slots__ = ("errors",)
+    __slots__ = ("errors", "omitted")
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
     errors: _containers.RepeatedCompositeFieldContainer[FieldError]
-    def __init__(self, errors: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ...) -> None: ...
+    omitted: int
+    def __init__(self, errors: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ..., omitted: _Optional[int] = ...) -> None: ...
 
 class CancelTaskRequest(_message.Message):
     __slots__ = ("task_id",)

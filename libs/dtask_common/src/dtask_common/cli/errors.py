@@ -42,6 +42,7 @@ INVALID = 7
 CONFLICT = 8
 TIMEOUT = 9
 INTERRUPTED = 130  # Ctrl+C
+SHOWN_ERRORS = 20  # problems of a rejected submission printed; the rest are counted
 
 EXIT_CODES: list[tuple[type[DtaskError], int]] = [
     (WaitTimeout, TIMEOUT),
@@ -79,20 +80,33 @@ def cli_error(exc: Exception) -> CliError:
     """The CliError for a client, certificate or task-file error."""
     if isinstance(exc, InvalidTask):
         msg = exc.message
-        if len(exc.errors) == 1 and "\n" not in msg:
+        if len(exc.errors) == 1 and not exc.omitted and "\n" not in msg:
             msg = describe(exc.errors)[0]
         elif exc.errors and "\n" not in msg:
-            msg = "\n".join([msg.split(":")[0] + ":", *("  " + line for line in describe(exc.errors))])
+            lines = describe(exc.errors[:SHOWN_ERRORS])
+            more = len(exc.errors) - len(lines) + exc.omitted
+            msg = "\n".join([msg.split(":")[0] + ":", *("  " + line for line in lines),
+                             *([f"  … and {more} more"] if more else [])])
+        elif "\n" in msg:
+            msg = _first_lines(msg)
         return CliError(msg, INVALID)
     if isinstance(exc, PermissionDenied):
         return CliError(f"{exc.message}; pass an operator certificate with --cert FILE", PERMISSION)
     if isinstance(exc, DtaskError):
         return CliError(exc.message, exit_code_of(exc))
     if isinstance(exc, TaskFileError):
-        return CliError(str(exc), INVALID)
+        return CliError(_first_lines(str(exc)), INVALID)
     if isinstance(exc, CertError):
         return CliError(str(exc), CERTIFICATE)
     return CliError(str(exc), FAILED)
+
+
+def _first_lines(text: str) -> str:
+    """The first SHOWN_ERRORS lines of a list of problems, and how many more there are."""
+    lines = text.split("\n")
+    if len(lines) <= SHOWN_ERRORS + 1:
+        return text
+    return "\n".join([*lines[:SHOWN_ERRORS], f"… and {len(lines) - SHOWN_ERRORS} more"])
 
 
 def handles_errors(f: F) -> F:

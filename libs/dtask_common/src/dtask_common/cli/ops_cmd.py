@@ -7,6 +7,7 @@ import click
 from dtask_common.cli import output
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import handles_errors
+from dtask_common.cli.params import COUNT, TASK_ID
 from dtask_common.cli.tasks_cmd import json_option
 from dtask_common.client import DtaskError
 from dtask_common.export import to_json
@@ -33,7 +34,7 @@ def executors_cmd(ctx: CliContext, include_gone: bool, as_json: bool) -> None:
 
 @click.command("usage")
 @click.argument("executor", required=False)
-@click.option("--history", type=int, default=60, show_default=True, help="Samples of history (JSON only).")
+@click.option("--history", type=COUNT, default=60, show_default=True, help="Samples of history (JSON only).")
 @json_option
 @click.pass_obj
 @handles_errors
@@ -50,7 +51,7 @@ def usage_cmd(ctx: CliContext, executor: str | None, history: int, as_json: bool
 
 
 @click.command("cancel")
-@click.argument("task_ids", nargs=-1, required=True)
+@click.argument("task_ids", nargs=-1, required=True, type=TASK_ID)
 @click.pass_obj
 @handles_errors
 def cancel_cmd(ctx: CliContext, task_ids: tuple[str, ...]) -> None:
@@ -59,7 +60,7 @@ def cancel_cmd(ctx: CliContext, task_ids: tuple[str, ...]) -> None:
 
 
 @click.command("retry")
-@click.argument("task_ids", nargs=-1, required=True)
+@click.argument("task_ids", nargs=-1, required=True, type=TASK_ID)
 @click.pass_obj
 @handles_errors
 def retry_cmd(ctx: CliContext, task_ids: tuple[str, ...]) -> None:

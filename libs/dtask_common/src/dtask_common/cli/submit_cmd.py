@@ -11,8 +11,11 @@ import click
 from dtask_common import taskfile
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import INVALID, CliError, handles_errors
+from dtask_common.cli.params import COUNT, FINITE, PRIORITY, TASK_ID
 from dtask_common.export import to_json
+from dtask_common.ids import shown as quoted
 from dtask_common.models import PROGRESS_PARSERS, Resources, TaskSpec
+from dtask_common.numbers import INT64_MAX, is_finite
 from dtask_common.safetext import shown
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -26,6 +29,8 @@ def memory_mb(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a size; use e.g. 512M or 4G (plain numbers are MiB)")
     n, unit = float(m.group(1)), m.group(2).lower()
     scale = {"": 1, "m": 1, "k": 1 / 1024, "g": 1024, "t": 1024 * 1024}[unit]
+    if not is_finite(n * scale) or n * scale > INT64_MAX:
+        raise click.BadParameter(f"{quoted(text)} is larger than any machine's memory; use e.g. 512M or 4G")
     return max(1, round(n * scale)) if n else 0
 
 
@@ -34,7 +39,10 @@ def seconds(text: str) -> float:
     m = _TIME.match(text)
     if not m:
         raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90, 90s, 10m or 2h")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[(m.group(2) or "").lower()]
+    value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[(m.group(2) or "").lower()]
+    if not is_finite(value):
+        raise click.BadParameter(f"{quoted(text)} is too long a duration to write down; use e.g. 90, 90s, 10m or 2h")
+    return value
 
 
 def pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -58,15 +66,15 @@ class SubmitCommand(click.Command):
 @click.command("submit", cls=SubmitCommand)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="FILE.toml | -- CMD [ARGS]...")
 @click.option("--name", help="Task name.")
-@click.option("--cpus", type=float, help="CPU cores the task needs.")
+@click.option("--cpus", type=FINITE, help="CPU cores the task needs.")
 @click.option("--memory", help="Memory the task needs, e.g. 512M or 4G (plain numbers are MiB).")
-@click.option("--gpus", type=int, help="Number of GPUs the task needs.")
-@click.option("--priority", type=int, help="Higher runs first (default 0).")
-@click.option("--retries", type=int, help="Attempts after the first on failure or loss (default 0).")
+@click.option("--gpus", type=COUNT, help="Number of GPUs the task needs.")
+@click.option("--priority", type=PRIORITY, help="Higher runs first (default 0).")
+@click.option("--retries", type=COUNT, help="Attempts after the first on failure or loss (default 0).")
 @click.option("--timeout", help="Wall-clock limit of one attempt: 90, 90s, 10m, 2h.")
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Runner label the task requires.")
 @click.option("--tag", "tags", multiple=True, help="Tag for filtering (repeatable).")
-@click.option("--after", "after", multiple=True, metavar="ID", help="Run only after task ID succeeded.")
+@click.option("--after", "after", multiple=True, type=TASK_ID, help="Run only after task ID succeeded.")
 @click.option("--progress", type=click.Choice(PROGRESS_PARSERS), help="Progress parser (default auto).")
 @click.option("--progress-pattern", help="Regex with named groups step/total/percent (--progress regex).")
 @click.option("--cwd", help="Working directory on the runner.")

@@ -11,6 +11,7 @@ import click
 from dtask_common.cli import output
 from dtask_common.cli.context import CliContext
 from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
+from dtask_common.cli.params import COUNT, FINITE, TASK_ID
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import Task, TaskState
 from dtask_common.safetext import shown
@@ -43,7 +44,7 @@ def tasks_cmd(ctx: CliContext, states: tuple[str, ...], tag: str | None, executo
 
 
 @click.command("task")
-@click.argument("task_id")
+@click.argument("task_id", type=TASK_ID)
 @json_option
 @click.pass_obj
 @handles_errors
@@ -55,9 +56,9 @@ def task_cmd(ctx: CliContext, task_id: str, as_json: bool) -> None:
 
 
 @click.command("logs")
-@click.argument("task_id")
+@click.argument("task_id", type=TASK_ID)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the attempt ends.")
-@click.option("--attempt", type=int, default=0, show_default="latest", help="Attempt number.")
+@click.option("--attempt", type=COUNT, default=0, show_default="latest", help="Attempt number.")
 @click.pass_obj
 @handles_errors
 def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
@@ -72,8 +73,8 @@ def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
 
 
 @click.command("wait")
-@click.argument("task_ids", nargs=-1)
-@click.option("--timeout", type=float, help="Give up after this many seconds (exit code 9).")
+@click.argument("task_ids", nargs=-1, type=TASK_ID)
+@click.option("--timeout", type=FINITE, help="Give up after this many seconds (exit code 9).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary table.")
 @json_option
 @click.pass_obj

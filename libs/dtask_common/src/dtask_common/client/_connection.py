@@ -179,7 +179,14 @@ def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:
 
 
 def submit(specs: list[TaskSpec]) -> Call[list[str]]:
-    return Call("SubmitTasks", pb.SubmitTasksRequest(tasks=convert.specs_to_pb(specs)), lambda r: list(r.task_ids))
+    try:
+        tasks = convert.specs_to_pb(specs)
+    except (ValueError, TypeError, OverflowError):  # a number the wire cannot carry (e.g. gpus=2**40)
+        errors = [FieldError(e.field, e.message, i, s.name if isinstance(s.name, str) else "")
+                  for i, s in enumerate(specs) for e in s.errors()]
+        raise InvalidTask(f"{len({e.index for e in errors}) or 1} of {len(specs)} tasks cannot be sent: "
+                          + "; ".join(str(e) for e in errors[:5]), errors=errors) from None
+    return Call("SubmitTasks", pb.SubmitTasksRequest(tasks=tasks), lambda r: list(r.task_ids))
 
 
 def cancel(task_id: str) -> Call[Task]:

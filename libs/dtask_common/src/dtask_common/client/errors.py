@@ -59,13 +59,16 @@ class NotFound(DtaskError):
 
 
 class InvalidTask(DtaskError):
-    """A submission (or another request) was rejected as invalid; .errors lists each bad field."""
+    """A submission (or another request) was rejected as invalid; .errors lists the first bad fields,
+    .omitted counts those the controller left out (it sends as many as fit in a gRPC trailer)."""
 
     default_code = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, code: str | None = None, errors: list[FieldError] | None = None):
+    def __init__(self, message: str, code: str | None = None, errors: list[FieldError] | None = None,
+                 omitted: int = 0):
         super().__init__(message, code)
         self.errors: list[FieldError] = list(errors or [])
+        self.omitted = omitted
 
 
 class Conflict(DtaskError):
@@ -172,7 +175,7 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
             f"the controller at {address} did not answer {method or 'the call'} in time; is it running? "
             f"{START_HINT}", name)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidTask(details or "invalid request", name, _task_errors(exc))
+        return InvalidTask(details or "invalid request", name, *_task_errors(exc))
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return DtaskError(f"{address} does not serve dtask.v1.Controller/{method or 'this call'}: it is not a "
                           "dtask controller (a runner's port? runners serve 50100-50199) or runs another dtask "
@@ -183,17 +186,18 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
     return cls(details or name.lower().replace("_", " "), name)
 
 
-def _task_errors(exc: grpc.RpcError) -> list[FieldError]:
+def _task_errors(exc: grpc.RpcError) -> tuple[list[FieldError], int]:
+    """The field errors of a rejected submission, and how many more the controller left out."""
     try:
         trailing: Any = exc.trailing_metadata()  # type: ignore[attr-defined]
     except Exception:
-        return []
+        return [], 0
     for key, value in trailing or ():
         if key == TASK_ERRORS_KEY and isinstance(value, bytes):
             msg = pb.TaskErrors()
             try:
                 msg.ParseFromString(value)
             except Exception:
-                return []
-            return [convert.field_error_from_pb(e) for e in msg.errors]
-    return []
+                return [], 0
+            return [convert.field_error_from_pb(e) for e in msg.errors], max(0, msg.omitted)
+    return [], 0
