@@ -67,7 +67,7 @@ def test_task_detail_shows_every_field_escaped(fake: FakeController, run: Callab
 
 def test_error_messages_escaped(fake: FakeController, run: Callable[..., Result]) -> None:
     fake.fail = NotFound(f"no task {E}")
-    r = run("task", "x")
+    r = run("task", "9")
     assert r.exit_code == 6
     assert f"no task {SEEN}" in clean(r)
 
