@@ -42,11 +42,12 @@ def load_task_file(engine: Engine, path: str) -> None:
                  engine.store.get_meta(key))
         return
     specs = taskfile.load(p)
-    try:
-        ids = engine.submit(specs)
-    except InvalidTasks as exc:
-        raise SystemExit(f"task file {p}: {exc}") from None
-    engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
+    with engine.change():  # the tasks and the mark commit together: a failure between them stores neither
+        try:
+            ids = engine.submit(specs)
+        except InvalidTasks as exc:
+            raise SystemExit(f"task file {p}: {exc}") from None
+        engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
     log.info("task file %s: queued %d tasks", p, len(ids))
 
 
