@@ -3,35 +3,47 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 from grpc import aio
 
-from dtask_common.roles import Role, needed_roles, parse_role_uri
+from dtask_common.certs import uri_sans
+from dtask_common.roles import URI_SCHEME, Role, needed_roles, parse_role_uri
+
+
+def peer_role_uris(context: Any) -> list[str]:
+    """The distinct dtask:// URI SANs of the peer certificate, in its order (URI names only, never DNS names)."""
+    auth = context.auth_context()
+    raw = auth.get("peer_uri")
+    if raw is None:  # a gRPC without peer_uri: read the certificate itself
+        pem = auth.get("x509_pem_cert")
+        raw = uri_sans(pem[0]) if pem else []
+    texts = (r.decode("utf-8", "replace") if isinstance(r, bytes) else str(r) for r in raw)
+    return list(dict.fromkeys(t for t in texts if t.startswith(URI_SCHEME)))
 
 
 def peer_identity(context: Any) -> tuple[Role, str] | None:
-    """(role, name) from the dtask:// URI SAN of the peer certificate, or None."""
-    auth = context.auth_context()
-    for key in ("peer_uri", "x509_subject_alternative_name"):
-        for raw in auth.get(key, ()):
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            parsed = parse_role_uri(text)
-            if parsed:
-                return parsed
-    return None
+    """(role, name) from the one dtask:// URI SAN of the peer certificate; None for none or several."""
+    uris = peer_role_uris(context)
+    return parse_role_uri(uris[0]) if len(uris) == 1 else None
 
 
-def denial(method: str, identity: tuple[Role, str] | None, allowed: frozenset[Role]) -> str | None:
-    """The PERMISSION_DENIED message for this call, or None when it is allowed."""
+def denial(method: str, uris: Sequence[str], allowed: frozenset[Role]) -> str | None:
+    """The PERMISSION_DENIED message for a call by a certificate with these dtask:// URIs, or None when allowed."""
     rpc = method.rsplit("/", 1)[-1]
     need = " or ".join(sorted(r.value for r in allowed)) or "nobody"
+    identity = parse_role_uri(uris[0]) if len(uris) == 1 else None
+    if len(uris) > 1:
+        return (
+            f"{rpc} denied: the client certificate carries {len(uris)} dtask roles ({', '.join(uris)}) and must "
+            "carry exactly one; issue one certificate per role with `dtask certs issue --role ROLE --name NAME`"
+        )
     if identity is None:
         return (
-            f"{rpc} denied: the client certificate carries no dtask role (dtask://<role>/<name>); "
-            f"issue one with `dtask certs issue --role ...` ({need} needed)"
+            f"{rpc} denied: the client certificate carries no dtask role (dtask://<role>/<name>) and must carry "
+            f"exactly one; issue one with `dtask certs issue --role ...` ({need} needed)"
         )
     role, name = identity
     if role in allowed:
@@ -55,7 +67,7 @@ class RoleInterceptor(aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
         allowed = needed_roles(method, self._policy)
-        return _wrap(handler, lambda ctx: denial(method, peer_identity(ctx), allowed))
+        return _wrap(handler, lambda ctx: denial(method, peer_role_uris(ctx), allowed))
 
 
 def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None]) -> grpc.RpcMethodHandler:

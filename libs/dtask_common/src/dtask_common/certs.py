@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dtask_common.private import private_dir, write_private
-from dtask_common.roles import Role, role_uri
+from dtask_common.roles import URI_SCHEME, Role, role_uri
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")
+#: A DNS name for a certificate (an optional leading *. wildcard); IP addresses are checked apart.
+HOST_RE = re.compile(r"^(\*\.)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
 CA_DAYS = 3650
 LEAF_DAYS = 1825
 
@@ -165,11 +167,16 @@ def issue(
     ca_cert, ca_key = _load_ca(certs_dir, ca_dir)
     key = _new_key()
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
+    given = set(hosts or [])
     for h in [*default_hosts(), *(hosts or [])]:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
-            sans.append(x509.DNSName(h))
+            if HOST_RE.match(h):
+                sans.append(x509.DNSName(h))
+            elif h in given:  # never a name that reads as a URI (a second dtask:// role) or holds spaces
+                raise CertError(f"bad host {h!r}: give a host name or IP address (letters, digits and ._-, "
+                                "e.g. gpu1.example.com or 10.0.0.7)") from None
     sans = list(dict.fromkeys(sans))
     now = _now()
     cert = (
@@ -269,10 +276,11 @@ def read_info(path: Path) -> CertInfo:
     ips: tuple[str, ...] = ()
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-            parsed = parse_role_uri(uri)
-            if parsed:
-                role, name = parsed[0].value, parsed[1]
+        uris = [u for u in dict.fromkeys(san.get_values_for_type(x509.UniformResourceIdentifier))
+                if u.startswith(URI_SCHEME)]
+        parsed = parse_role_uri(uris[0]) if len(uris) == 1 else None  # several roles: none (refused)
+        if parsed:
+            role, name = parsed[0].value, parsed[1]
         dns = tuple(san.get_values_for_type(x509.DNSName))
         ips = tuple(str(i) for i in san.get_values_for_type(x509.IPAddress))
     except x509.ExtensionNotFound:
@@ -287,6 +295,16 @@ def read_info(path: Path) -> CertInfo:
         ips=ips,
         not_after=cert.not_valid_after_utc,
     )
+
+
+def uri_sans(pem: bytes) -> list[str]:
+    """The URI subject alternative names of a PEM certificate, in its order."""
+    cert = x509.load_pem_x509_certificate(pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return list(san.get_values_for_type(x509.UniformResourceIdentifier))
 
 
 def check_signed_by(cert_path: Path, ca_path: Path) -> None:

@@ -19,6 +19,8 @@ MAX_LABEL = 256
 MAX_TAGS = 64
 MAX_DEPENDS = 1024
 MAX_RETRIES = 100
+#: Tasks one SubmitTasks call (so one task file, matrices expanded) may hold.
+MAX_SUBMIT = 10_000
 PROGRESS_PARSERS = ("auto", "tqdm", "fraction", "regex", "none")
 PROGRESS_GROUPS = ("label", "step", "total", "percent")
 INT32_MAX = 2**31 - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dtask_common.models import FieldError, Resources, TaskSpec, validate_batch
+from dtask_common.depgraph import find_cycle
+from dtask_common.models import MAX_SUBMIT, FieldError, Resources, TaskSpec, validate_batch
 from dtask_common.numbers import is_finite
 
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
@@ -94,6 +96,7 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
         tables = []
     if not tables and not problems:
         problems.append(f"{source}: no tasks; add at least one [[task]] table with a command")
+    _check_size(source, tables, problems)
     extra = {TASKFILE_DIR: str(Path(base_dir).absolute())} if base_dir is not None else {}
     entries: list[_Entry] = []
     defaults = _alias(defaults, f"{source}: defaults: ", problems)
@@ -158,6 +161,33 @@ def _merge(defaults: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, A
         else:
             out[key] = value
     return out
+
+
+def _check_size(source: str, tables: list[dict[str, Any]], problems: list[str]) -> None:
+    """Count the tasks the file expands to before expanding any matrix; raise at once when too many."""
+    counts = [_matrix_size(t.get("matrix")) for t in tables]
+    total = sum(counts)
+    if total <= MAX_SUBMIT:
+        return
+    i = max(range(len(counts)), key=counts.__getitem__)
+    name = tables[i].get("name", "")
+    where = _where(source, index=i + 1, name=name if isinstance(name, str) else "")
+    limit = (f"a task file may hold at most {MAX_SUBMIT} tasks (one submission): sweep fewer values, "
+             "or split the file (a task in a later file can depend on tasks of an earlier one by id)")
+    if counts[i] > MAX_SUBMIT:
+        sizes = " x ".join(f"{k}: {len(v)}" for k, v in tables[i]["matrix"].items() if isinstance(v, list))
+        message = where + f"matrix: expands to {counts[i]} tasks ({sizes}); {limit}"
+    else:
+        entry = where.removeprefix(f"{source}: ").removesuffix(": ")
+        message = f"{source}: expands to {total} tasks (the largest entry, {entry}, gives {counts[i]}); {limit}"
+    raise TaskFileError(source, [*problems, message])
+
+
+def _matrix_size(matrix: Any) -> int:
+    """Tasks one [[task]] table gives: the product of its matrix list lengths (1 without a matrix)."""
+    if not isinstance(matrix, dict):
+        return 1
+    return math.prod(len(v) if isinstance(v, list) and v else 1 for v in matrix.values())
 
 
 def _expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str],
@@ -389,27 +419,13 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
 def _check_cycles(source: str, entries: list[_Entry], specs: list[TaskSpec], problems: list[str]) -> None:
     """Report a dependency cycle among the tasks of the file (it could never run)."""
     graph = {s.name: [d for d in s.depends_on if d != s.name] for s in specs if s.name}
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-    by_name = {e.name: e for e in entries}
-
-    def visit(node: str, path: list[str]) -> bool:
-        state[node] = 1
-        for dep in graph.get(node, []):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                cycle = path[path.index(dep):] + [dep] if dep in path else [node, dep]
-                problems.append(_where(source, by_name[node]) + "depends_on: dependency cycle "
-                                + " -> ".join(cycle))
-                return True
-            if state.get(dep) is None and visit(dep, [*path, dep]):
-                return True
-        state[node] = 2
-        return False
-
-    for name in graph:
-        if state.get(name) is None and visit(name, [name]):
-            return
+    found = find_cycle(graph)
+    if found is not None:
+        node, cycle = found
+        by_name = {e.name: e for e in entries}
+        if len(cycle) > 12:  # a long cycle by its ends: the message stays one readable line
+            cycle = [*cycle[:5], f"({len(cycle) - 10} more)", *cycle[-5:]]
+        problems.append(_where(source, by_name[node]) + "depends_on: dependency cycle " + " -> ".join(cycle))
 
 
 def describe(errors: Iterable[FieldError], source: str = "") -> list[str]:

@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from dtask_common.models import MAX_SUBMIT as MAX_SUBMIT
 from dtask_common.models import AttemptResult, Capacity, FieldError, RunningAttempt, TaskSpec
-
-MAX_SUBMIT = 10_000
 
 
 class NotFound(LookupError):

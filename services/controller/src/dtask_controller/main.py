@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import logging
 import signal
+import sqlite3
+import threading
 from pathlib import Path
 
 from dtask.v1 import controller_pb2_grpc
@@ -15,6 +17,7 @@ from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_controller import integrity
 from dtask_controller.domain import InvalidTasks, Settings
 from dtask_controller.engine import Engine
 from dtask_controller.schema import SchemaTooNew
@@ -43,11 +46,12 @@ def load_task_file(engine: Engine, path: str) -> None:
                  engine.store.get_meta(key))
         return
     specs = taskfile.load(p)
-    try:
-        ids = engine.submit(specs)
-    except InvalidTasks as exc:
-        raise SystemExit(f"task file {p}: {exc}") from None
-    engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
+    with engine.change():  # the tasks and the mark commit together: a failure between them stores neither
+        try:
+            ids = engine.submit(specs)
+        except InvalidTasks as exc:
+            raise SystemExit(f"task file {p}: {exc}") from None
+        engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
     log.info("task file %s: queued %d tasks", p, len(ids))
 
 
@@ -65,6 +69,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         store = Store(cfg.store_path, sync=cfg.controller.sync)
     except (StoreLocked, StoreUnusable, SchemaTooNew) as exc:
         raise SystemExit(f"error: {exc}") from None
+    cancel_check = threading.Event()
+    check: asyncio.Task[str] | None = None
     try:
         engine = Engine(store, settings_of(cfg))
         engine.restore()
@@ -82,6 +88,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
         await grpc_server.start()
         engine.start()
+        check = asyncio.create_task(integrity.watch(store.path, stop, cancel_check))
         log.info("controller %s %s listening on %s:%d (store %s, certificates in %s)", cfg.controller.name,
                  __version__, cfg.controller.host, port, store.path, cfg.certs_path)
         await stop.wait()
@@ -91,7 +98,17 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
                                cfg.controller.shutdown_grace_s + 2)
         engine.flush()
         log.info("controller stopped")
+        cancel_check.set()
+        if found := await check:
+            raise SystemExit(f"error: {integrity.damaged_message(store.path, found)}")
+    except sqlite3.DatabaseError as exc:
+        if not integrity.is_damage(exc):
+            raise
+        raise SystemExit(f"error: {integrity.damaged_message(store.path, str(exc))}") from None
     finally:
+        cancel_check.set()
+        if check is not None and not check.done():
+            await asyncio.wait([check])
         store.close()
 
 

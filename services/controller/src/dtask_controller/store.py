@@ -24,6 +24,7 @@ from dtask_common.models import (
 )
 from dtask_common.private import FILE_MODE, open_private, private_dir
 
+from dtask_controller.integrity import damaged_message
 from dtask_controller.schema import migrate
 
 
@@ -40,7 +41,9 @@ class StoreUnusable(RuntimeError):
 
 
 def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
-    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_CORRUPT":
+        return StoreUnusable(damaged_message(path, str(exc)))
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
         return StoreUnusable(f"the store {path} is not a dtask store or is damaged (SQLite: {exc}); move it aside "
                              "to start with an empty store, or point --store at the right file")
     if path.parent.exists() and not path.parent.is_dir():
