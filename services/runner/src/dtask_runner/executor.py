@@ -23,6 +23,7 @@ import psutil
 from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
 from dtask_common.progress import ProgressParser, parser_for
 
+from dtask_runner.containment import Box, Containment, open_containment
 from dtask_runner.results import ResultCapture
 from dtask_runner.watchdog import TOKEN_ENV, Watchdog
 
@@ -80,6 +81,7 @@ class Executor:
         base_env: Mapping[str, str] | None = None,
         hide_gpus: bool = False,
         watchdog: bool = True,
+        containment: Containment | None = None,
     ):
         self.log_dir = log_dir
         self.work_dir = work_dir
@@ -89,7 +91,8 @@ class Executor:
         log_dir.mkdir(parents=True, exist_ok=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_hex(8)
-        self.watchdog = Watchdog(self.token) if watchdog else None
+        self.containment = containment if containment is not None else open_containment("auto", "executor")
+        self.watchdog = Watchdog(self.token, self.containment.group) if watchdog else None
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
@@ -97,7 +100,7 @@ class Executor:
         """The watchdog, started again (with every running group) if something killed it."""
         if self.watchdog is not None and not self.watchdog.alive:
             log.warning("the watchdog process %d is gone; starting a new one", self.watchdog.pid)
-            self.watchdog = Watchdog(self.token)
+            self.watchdog = Watchdog(self.token, self.containment.group)
             for e in self.running.values():
                 if e.pid:
                     self.watchdog.add(e.pid)
@@ -117,6 +120,7 @@ class Executor:
             e.cancel(reason, outcome=TaskState.FAILED)
         if executions:
             await asyncio.gather(*(e.done for e in executions), return_exceptions=True)
+        self.containment.close()
         if self.watchdog is not None:
             self.watchdog.close()
         with contextlib.suppress(OSError):
@@ -183,6 +187,7 @@ class Execution:
         self._peak_rss = 0
         self._cpu_time = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._box: Box = executor.containment.attempt(req.task_id, req.attempt, executor.token)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -261,11 +266,14 @@ class Execution:
             argv, cwd, env = self.executor._build(self.req, self.result_path)
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
+            argv, stdin = self._box.spawn(argv, self.executor.devnull)
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=self.executor.devnull, stdout=subprocess.PIPE,
+                argv, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             )
+            self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
+            await self._box.close()
             message = _spawn_message(exc)
             self._emit(f"dtask: {message}\n".encode())
             if self._cancel_reason:
@@ -279,7 +287,7 @@ class Execution:
         try:
             status, rusage = await self._supervise(proc)
         finally:
-            _killpg(pgid, signal.SIGKILL)  # stray background children of the task go too
+            await self._box.close()  # everything the task started goes too, and its cgroup
             if watchdog is not None:
                 watchdog.remove(pgid)
         proc.returncode = status  # reaped here; keep Popen from waiting again
@@ -290,6 +298,8 @@ class Execution:
             if maxrss > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024:
                 self._peak_rss = max(self._peak_rss, maxrss)
             self._cpu_time = max(self._cpu_time, rusage.ru_utime + rusage.ru_stime)  # type: ignore[attr-defined]
+        if self._box.peak_bytes is not None:  # the cgroup's memory.peak, when it has one
+            self._peak_rss = self._box.peak_bytes
         return self._decide(status)
 
     async def _supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int, object]:
@@ -340,8 +350,8 @@ class Execution:
             if not exited.done():
                 await self._terminate(proc.pid, exited)
             status, rusage = await exited
-            # The main process is gone: kill what it left in its group so the pipe closes.
-            _killpg(proc.pid, signal.SIGKILL)
+            # The main process is gone: kill what it left (in its group, cgroup or by the sweep) so the pipe closes.
+            await self._box.kill()
             if not eof.done():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
@@ -353,10 +363,10 @@ class Execution:
         return status, rusage
 
     async def _terminate(self, pgid: int, exited: asyncio.Future[tuple[int, object]]) -> None:
-        _killpg(pgid, signal.SIGTERM)
+        await self._box.signal(signal.SIGTERM)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), self.executor.kill_grace_s)
-        _killpg(pgid, signal.SIGKILL)
+        await self._box.kill()
 
     def _account(self, rss: int, cpu: float) -> None:
         self._peak_rss = max(self._peak_rss, rss)
@@ -484,11 +494,6 @@ def _wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[tupl
 
     loop.add_reader(pidfd, on_ready)
     return fut
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _signame(sig: int) -> str:

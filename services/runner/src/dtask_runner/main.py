@@ -16,6 +16,7 @@ from dtask_common.config import Config
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_runner.containment import ContainmentError
 from dtask_runner.runner import Runner
 from dtask_runner.service import RunnerService
 from dtask_runner.session import NameTakenOver, Session
@@ -56,6 +57,8 @@ def usable_runner(cfg: Config) -> Runner:
     """The Runner, once its directories are there and writable; else exit with one line that says what to do."""
     try:
         runner = Runner(cfg)
+    except ContainmentError as exc:
+        raise SystemExit(f"error: {exc}") from None
     except OSError as exc:
         raise SystemExit(f"error: the runner cannot use {exc.filename or 'its directories'}: "
                          f"{exc.strerror or exc}; make it a writable directory or choose others with "
@@ -93,6 +96,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
              runner.name, __version__, cfg.runner.host, port, runner.address, c.slots, c.cpus, c.memory_mb,
              ",".join(map(str, c.gpus)) or "none", runner.labels or "none")
     log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
+    containment = runner.executor.containment
+    log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
     session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")

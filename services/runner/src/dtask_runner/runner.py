@@ -17,6 +17,7 @@ from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
 
+from dtask_runner.containment import open_containment
 from dtask_runner.executor import AttemptRequest, Execution, Executor
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.store import ResultStore
@@ -79,6 +80,7 @@ class HelloInfo:
     unreported: list[AttemptResult]
     draining: bool
     instance_id: str = ""
+    containment: str = ""
     version: str = __version__
     protocol_version: int = PROTOCOL_VERSION
 
@@ -114,7 +116,8 @@ class Runner:
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
         self.store = ResultStore(self.state_dir / "results")
-        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus))
+        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
+                                 containment=open_containment(rc.containment, rc.name))
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
         self.draining = False
@@ -136,7 +139,7 @@ class Runner:
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
             running=running, unreported=unreported, draining=self.draining,
-            instance_id=self.instance_id,
+            instance_id=self.instance_id, containment=self.executor.containment.describe(),
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:
