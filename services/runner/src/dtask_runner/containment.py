@@ -96,14 +96,16 @@ class Containment(Protocol):
         ...
 
 
-def open_containment(setting: str, runner_name: str) -> Containment:
-    """The containment runner.containment asks for: auto (cgroup where possible), cgroup or sweep."""
+def open_containment(setting: str, runner_name: str, base: Path | None = None) -> Containment:
+    """The containment runner.containment asks for: auto (cgroup where possible), cgroup or sweep.
+
+    The runner's group goes below base (default: the runner's own cgroup)."""
     match setting:
         case "sweep":
             return SweepContainment('runner.containment is "sweep"')
         case "auto" | "cgroup":
             try:
-                return CgroupContainment.create(runner_name)
+                return CgroupContainment.create(runner_name, base)
             except cgroup.CgroupError as exc:
                 if setting == "cgroup":
                     raise ContainmentError(f'runner.containment is "cgroup" but {exc}; set it to "auto" or '
