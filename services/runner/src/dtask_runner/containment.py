@@ -148,13 +148,20 @@ class CgroupContainment:
             raise cgroup.CgroupError(f"{base} is not a cgroup v2 group")
         if not os.access(SH, os.X_OK):
             raise cgroup.CgroupError(f"{SH} is missing (it puts each task into its group)")
-        root = base / f"dtask-{_safe(runner_name)}-{os.getpid()}"
-        try:
-            root.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise cgroup.CgroupError(
-                f"cannot create a cgroup in {base}: {exc.strerror or exc} (run the runner as root, or in a "
-                "cgroup2 subtree delegated to its user)") from None
+        stem = f"dtask-{_safe(runner_name)}-{os.getpid()}"
+        for n in range(100):  # a group of its own, also when one process holds several runners
+            root = base / (stem if n == 0 else f"{stem}.{n}")
+            try:
+                root.mkdir()
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise cgroup.CgroupError(
+                    f"cannot create a cgroup in {base}: {exc.strerror or exc} (run the runner as root, or in a "
+                    "cgroup2 subtree delegated to its user)") from None
+        else:
+            raise cgroup.CgroupError(f"cannot create a cgroup in {base}: {stem} and 99 more exist")
         if not os.access(base / "cgroup.procs", os.W_OK):
             root.rmdir()
             raise cgroup.CgroupError(f"cannot move processes out of {base}: its cgroup.procs is not writable")
