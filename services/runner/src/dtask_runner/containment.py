@@ -193,7 +193,7 @@ class CgroupBox:
         self.peak_bytes: int | None = None
         self._kill_file = kill_file
         self._memory = memory
-        self._pid = 0
+        self._pid = 0  # signalled as a process group only while it is not in the group
         self._gate = (-1, -1)
         self._made = False
         self._closed = False
@@ -215,6 +215,7 @@ class CgroupBox:
         try:
             cgroup.write(self.group, "cgroup.procs", str(pid))
             word = "go"
+            self._pid = 0  # in the group: the group reaches all of it (and a reaped pid is never signalled)
         except OSError as exc:
             word = f"cannot put the task into its cgroup {self.group}: {exc.strerror or exc}"
             log.error("%s", word)
