@@ -65,6 +65,7 @@ class RunnerConfig:
     kill_grace_s: float = 10.0
     reconnect_max_s: float = 10.0
     run_as: str = ""
+    containment: str = "auto"  # "auto" (a cgroup per attempt where possible), "cgroup" or "sweep"
 
 
 @dataclass
@@ -268,6 +269,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("runner.slots must be >= 1")
     if cfg.controller.sync not in ("normal", "full"):
         raise ConfigError("controller.sync must be 'normal' or 'full'")
+    if cfg.runner.containment not in ("auto", "cgroup", "sweep"):
+        raise ConfigError(f"runner.containment must be auto, cgroup or sweep; got {cfg.runner.containment!r}")
     gpus = cfg.runner.gpus.strip().lower()
     if gpus not in ("", "auto", "none") and not all(x.strip().isdigit() for x in gpus.split(",") if x.strip()):
         raise ConfigError(f"runner.gpus must be auto, none or GPU indexes like 0,1; got {cfg.runner.gpus!r}")

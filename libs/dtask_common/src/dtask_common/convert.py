@@ -394,6 +394,7 @@ def executor_to_pb(e: m.ExecutorInfo) -> cpb.ExecutorInfo:
         last_seen=ts_to_pb(e.last_seen),
         running_task_ids=list(e.running_task_ids),
         last_usage=usage_to_pb(e.last_usage) if e.last_usage else None,
+        containment=e.containment,
     )
 
 
@@ -410,6 +411,7 @@ def executor_from_pb(e: cpb.ExecutorInfo) -> m.ExecutorInfo:
         last_seen=ts_from_pb(e, "last_seen"),
         running_task_ids=tuple(e.running_task_ids),
         last_usage=usage_from_pb(e.last_usage) if e.HasField("last_usage") else None,
+        containment=e.containment,
     )
 
 

@@ -417,6 +417,7 @@ class ExecutorInfo:
     last_seen: float | None = None
     running_task_ids: tuple[str, ...] = ()
     last_usage: UsageSample | None = None
+    containment: str = ""  # "cgroup", or "sweep: <why no cgroup>"
 
     @property
     def dead(self) -> bool:

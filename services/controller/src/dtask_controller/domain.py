@@ -52,6 +52,7 @@ class Hello:
     protocol_version: int = 0
     draining: bool = False
     instance_id: str = ""  # new each time the runner process starts
+    containment: str = ""  # "cgroup", or "sweep: <why no cgroup>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -511,7 +511,7 @@ class Engine:
         name = hello.name
         token, replaced = self.registry.connect(
             name, capacity=hello.capacity, labels=hello.labels, address=hello.address, version=hello.version,
-            protocol_version=hello.protocol_version, draining=hello.draining)
+            protocol_version=hello.protocol_version, draining=hello.draining, containment=hello.containment)
         old = self.sessions.get(name)
         session = self.sessions[name] = Session(name, token, hello.instance_id)
         if old is not None:

@@ -19,6 +19,7 @@ class ExecutorRecord:
     address: str = ""
     version: str = ""
     protocol_version: int = 0
+    containment: str = ""
     connected_since: float | None = None
     last_seen: float = 0.0
     disconnected_at: float = 0.0
@@ -53,7 +54,7 @@ class Registry:
         return sorted(self._records)
 
     def connect(self, name: str, *, capacity: Capacity, labels: Mapping[str, str], address: str, version: str,
-                protocol_version: int, draining: bool) -> tuple[int, bool]:
+                protocol_version: int, draining: bool, containment: str = "") -> tuple[int, bool]:
         """Register a session; returns (session token, whether an older session was replaced)."""
         now = self._clock()
         rec = self._records.get(name)
@@ -62,7 +63,7 @@ class Registry:
             rec = self._records[name] = ExecutorRecord(name, usage=deque(maxlen=self.history))
         self._next_session += 1
         rec.capacity, rec.labels, rec.address = capacity, dict(labels), address
-        rec.version, rec.protocol_version = version, protocol_version
+        rec.version, rec.protocol_version, rec.containment = version, protocol_version, containment
         rec.connected_since, rec.last_seen, rec.session = now, now, self._next_session
         rec.connected, rec.dead, rec.gone = True, False, False
         rec.runner_draining = draining
@@ -170,6 +171,7 @@ class Registry:
             last_seen=rec.last_seen or None,
             running_task_ids=running_task_ids,
             last_usage=rec.usage[-1] if rec.usage else None,
+            containment=rec.containment,
         )
 
     def usage(self, name: str, history: int) -> ExecutorUsage:

@@ -33,6 +33,7 @@ def hello_from_pb(h: pb.Hello, name: str) -> Hello:
         protocol_version=h.protocol_version,
         draining=h.draining,
         instance_id=h.instance_id,
+        containment=h.containment,
     )
 
 

@@ -24,6 +24,7 @@ from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
 from dtask_common.private import open_private, private_dir
 from dtask_common.progress import ProgressParser, parser_for
 
+from dtask_runner.containment import Box, Containment, open_containment
 from dtask_runner.results import ResultCapture
 from dtask_runner.taskenv import Attempt as TaskAttempt
 from dtask_runner.taskenv import task_env
@@ -85,6 +86,7 @@ class Executor:
         hide_gpus: bool = False,
         watchdog: bool = True,
         user: TaskUser | None = None,
+        containment: Containment | None = None,
     ):
         self.log_dir = log_dir
         self.work_dir = work_dir
@@ -97,7 +99,8 @@ class Executor:
         private_dir(log_dir)
         private_dir(work_dir)
         self.token = secrets.token_hex(8)
-        self.watchdog = Watchdog(self.token) if watchdog else None
+        self.containment = containment if containment is not None else open_containment("auto", "executor")
+        self.watchdog = Watchdog(self.token, self.containment.group) if watchdog else None
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
@@ -105,7 +108,7 @@ class Executor:
         """The watchdog, started again (with every running group) if something killed it."""
         if self.watchdog is not None and not self.watchdog.alive:
             log.warning("the watchdog process %d is gone; starting a new one", self.watchdog.pid)
-            self.watchdog = Watchdog(self.token)
+            self.watchdog = Watchdog(self.token, self.containment.group)
             for e in self.running.values():
                 if e.pid:
                     self.watchdog.add(e.pid)
@@ -125,6 +128,7 @@ class Executor:
             e.cancel(reason, outcome=TaskState.FAILED)
         if executions:
             await asyncio.gather(*(e.done for e in executions), return_exceptions=True)
+        self.containment.close()
         if self.watchdog is not None:
             self.watchdog.close()
         with contextlib.suppress(OSError):
@@ -183,6 +187,7 @@ class Execution:
         self._peak_rss = 0
         self._cpu_time = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._box: Box = executor.containment.attempt(req.task_id, req.attempt, executor.token)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -261,12 +266,15 @@ class Execution:
             argv, cwd, env = self.executor._build(self.req, self.result_path)
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
+            argv, stdin = self._box.spawn(argv, self.executor.devnull)
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=self.executor.devnull, stdout=subprocess.PIPE,
+                argv, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 **(self.executor.user.spawn_args() if self.executor.user else {}),
             )
+            self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
+            await self._box.close()
             message = _spawn_message(exc)
             self._emit(f"dtask: {message}\n".encode())
             if self._cancel_reason:
@@ -280,7 +288,7 @@ class Execution:
         try:
             status, rusage = await self._supervise(proc)
         finally:
-            _killpg(pgid, signal.SIGKILL)  # stray background children of the task go too
+            await self._box.close()  # everything the task started goes too, and its cgroup
             if watchdog is not None:
                 watchdog.remove(pgid)
         proc.returncode = status  # reaped here; keep Popen from waiting again
@@ -291,6 +299,8 @@ class Execution:
             if maxrss > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024:
                 self._peak_rss = max(self._peak_rss, maxrss)
             self._cpu_time = max(self._cpu_time, rusage.ru_utime + rusage.ru_stime)  # type: ignore[attr-defined]
+        if self._box.peak_bytes is not None:  # the cgroup's memory.peak, when it has one
+            self._peak_rss = self._box.peak_bytes
         return self._decide(status)
 
     async def _supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int, object]:
@@ -341,8 +351,8 @@ class Execution:
             if not exited.done():
                 await self._terminate(proc.pid, exited)
             status, rusage = await exited
-            # The main process is gone: kill what it left in its group so the pipe closes.
-            _killpg(proc.pid, signal.SIGKILL)
+            # The main process is gone: kill what it left (in its group, cgroup or by the sweep) so the pipe closes.
+            await self._box.kill()
             if not eof.done():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
@@ -354,10 +364,10 @@ class Execution:
         return status, rusage
 
     async def _terminate(self, pgid: int, exited: asyncio.Future[tuple[int, object]]) -> None:
-        _killpg(pgid, signal.SIGTERM)
+        await self._box.signal(signal.SIGTERM)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), self.executor.kill_grace_s)
-        _killpg(pgid, signal.SIGKILL)
+        await self._box.kill()
 
     def _account(self, rss: int, cpu: float) -> None:
         self._peak_rss = max(self._peak_rss, rss)
@@ -482,11 +492,6 @@ def _wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[tupl
 
     loop.add_reader(pidfd, on_ready)
     return fut
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _signame(sig: int) -> str:

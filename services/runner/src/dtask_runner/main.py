@@ -17,6 +17,7 @@ from dtask_common.private import open_private, warn_if_loose
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
+from dtask_runner.containment import ContainmentError
 from dtask_runner.refusal import Refused
 from dtask_runner.runner import Runner
 from dtask_runner.service import RunnerService
@@ -59,7 +60,7 @@ def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
     """The Runner, once its directories are there and writable; else exit with one line that says what to do."""
     try:
         runner = Runner(cfg, user=user)
-    except RunAsError as exc:
+    except (RunAsError, ContainmentError) as exc:
         raise SystemExit(f"error: {exc}") from None
     except OSError as exc:
         raise SystemExit(f"error: the runner cannot use {exc.filename or 'its directories'}: "
@@ -106,6 +107,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     if user is not None:
         log.info("tasks run as %s (uid %d, gid %d, groups %s)", user.name, user.uid, user.gid,
                  ",".join(map(str, user.groups)) or "none")
+    containment = runner.executor.containment
+    log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
     session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")

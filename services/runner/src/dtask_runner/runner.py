@@ -17,6 +17,7 @@ from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
 
+from dtask_runner.containment import open_containment
 from dtask_runner.executor import AttemptRequest, Execution, Executor
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.store import ResultStore
@@ -80,6 +81,7 @@ class HelloInfo:
     unreported: list[AttemptResult]
     draining: bool
     instance_id: str = ""
+    containment: str = ""
     version: str = __version__
     protocol_version: int = PROTOCOL_VERSION
 
@@ -119,7 +121,7 @@ class Runner:
         self.usage_interval_s = rc.usage_interval_s
         self.store = ResultStore(self.state_dir / "results")
         self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
-                                 user=user)
+                                 user=user, containment=open_containment(rc.containment, rc.name))
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
         self.draining = False
@@ -141,7 +143,7 @@ class Runner:
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
             running=running, unreported=unreported, draining=self.draining,
-            instance_id=self.instance_id,
+            instance_id=self.instance_id, containment=self.executor.containment.describe(),
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:

@@ -196,6 +196,7 @@ class Session:
             protocol_version=info.protocol_version,
             draining=info.draining,
             instance_id=info.instance_id,
+            containment=info.containment,
         )
         await call.write(pb.RunnerMessage(hello=hello))
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)

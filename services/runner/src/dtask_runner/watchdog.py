@@ -8,7 +8,10 @@ also carries `DTASK_RUNNER_TOKEN=TOKEN` in its environment. When the pipe reache
 then to every process whose environment carries the token: that covers a task started in the
 instant before its group was registered, and descendants that left their group (setsid). Scans
 repeat until one finds nothing. A runner that stops cleanly writes `.` first: it has stopped its
-tasks and starts none, so only the registered groups are killed.
+tasks and starts none, so only the registered groups are killed. A runner whose attempts run in
+cgroups (`python -m dtask_runner.watchdog TOKEN CGROUP`) also has the watchdog kill and remove its
+cgroup, with every attempt's group below: that takes tasks that left both their group and their
+environment behind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from dtask_runner import cgroup
 
 TOKEN_ENV = "DTASK_RUNNER_TOKEN"
 # After an unclean end, scan again this long after the first scan: a task whose spawn was under
@@ -66,6 +72,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     token = argv[0].encode() if argv else b""
+    group = Path(argv[1]) if len(argv) > 1 and argv[1] else None
     groups: set[int] = set()
     clean = False
     stdin = sys.stdin.buffer
@@ -84,6 +91,8 @@ def main(argv: list[str]) -> int:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    if group is not None:
+        cgroup.kill_and_remove(group)
     if token and not clean:
         _kill_carriers(token)
     return 0
@@ -92,10 +101,10 @@ def main(argv: list[str]) -> int:
 class Watchdog:
     """The runner's handle on its watchdog process."""
 
-    def __init__(self, token: str = "") -> None:
+    def __init__(self, token: str = "", cgroup: str = "") -> None:
         self.token = token
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "dtask_runner.watchdog", *([token] if token else [])],
+            [sys.executable, "-m", "dtask_runner.watchdog", *([token, cgroup] if cgroup else [token] if token else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,

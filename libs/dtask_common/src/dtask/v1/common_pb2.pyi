@@ -222,7 +222,7 @@ class Capacity(_message.Message):
     def __init__(self, slots: _Optional[int] = ..., cpus: _Optional[float] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ExecutorInfo(_message.Message):
-    __slots__ = ("name", "state", "capacity", "labels", "address", "version", "protocol_version", "connected_since", "last_seen", "running_task_ids", "last_usage")
+    __slots__ = ("name", "state", "capacity", "labels", "address", "version", "protocol_version", "connected_since", "last_seen", "running_task_ids", "last_usage", "containment")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,7 @@ class ExecutorInfo(_message.Message):
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     RUNNING_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     LAST_USAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: ExecutorState
     capacity: Capacity
@@ -252,7 +253,8 @@ class ExecutorInfo(_message.Message):
     last_seen: _timestamp_pb2.Timestamp
     running_task_ids: _containers.RepeatedScalarFieldContainer[str]
     last_usage: UsageSample
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ExecutorState, str]] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_task_ids: _Optional[_Iterable[str]] = ..., last_usage: _Optional[_Union[UsageSample, _Mapping]] = ...) -> None: ...
+    containment: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ExecutorState, str]] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_task_ids: _Optional[_Iterable[str]] = ..., last_usage: _Optional[_Union[UsageSample, _Mapping]] = ..., containment: _Optional[str] = ...) -> None: ...
 
 class RunningAttempt(_message.Message):
     __slots__ = ("task_id", "attempt", "started_at")

@@ -18,7 +18,7 @@ class RunnerDrainRequest(_message.Message):
     def __init__(self, undrain: _Optional[bool] = ...) -> None: ...
 
 class RunnerStatus(_message.Message):
-    __slots__ = ("name", "capacity", "labels", "running", "last_usage", "draining", "connected", "controller", "version")
+    __slots__ = ("name", "capacity", "labels", "running", "last_usage", "draining", "connected", "controller", "version", "containment")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class RunnerStatus(_message.Message):
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     CONTROLLER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     capacity: _common_pb2.Capacity
     labels: _containers.ScalarMap[str, str]
@@ -44,4 +45,5 @@ class RunnerStatus(_message.Message):
     connected: bool
     controller: str
     version: str
-    def __init__(self, name: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., running: _Optional[_Iterable[_Union[_common_pb2.RunningAttempt, _Mapping]]] = ..., last_usage: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ..., draining: _Optional[bool] = ..., connected: _Optional[bool] = ..., controller: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    containment: str
+    def __init__(self, name: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., running: _Optional[_Iterable[_Union[_common_pb2.RunningAttempt, _Mapping]]] = ..., last_usage: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ..., draining: _Optional[bool] = ..., connected: _Optional[bool] = ..., controller: _Optional[str] = ..., version: _Optional[str] = ..., containment: _Optional[str] = ...) -> None: ...

@@ -147,9 +147,13 @@ def executors_table(executors: Sequence[ExecutorInfo]) -> str:
             percent(u.cpu_percent if u else None), percent(u.ram_percent if u else None),
             percent(u.gpu_percent if u else None), ",".join(e.running_task_ids) or "-",
             ",".join(f"{k}={v}" for k, v in sorted(e.labels.items())) or "-", e.version or "-",
+            e.containment.partition(":")[0] or "-",
         ])
-    return table(["NAME", "STATE", "BUSY", "GPUS", "CPU", "RAM", "GPU", "RUNNING", "LABELS", "VERSION"],
-                 rows, colour_cols=(1,), right=(2, 4, 5, 6))
+    out = table(["NAME", "STATE", "BUSY", "GPUS", "CPU", "RAM", "GPU", "RUNNING", "LABELS", "VERSION", "CONTAINMENT"],
+                rows, colour_cols=(1,), right=(2, 4, 5, 6))
+    # Why a runner has no cgroups (its tasks' leftovers are found by their environment only).
+    notes = [f"{e.name}: {e.containment}" for e in executors if e.containment.startswith("sweep:")]
+    return "\n".join([out, *notes])
 
 
 def usage_table(usage: Sequence[ExecutorUsage]) -> str:
@@ -245,7 +249,7 @@ def executor_json(e: ExecutorInfo) -> dict[str, Any]:
         "labels": dict(e.labels), "address": e.address, "version": e.version,
         "protocol_version": e.protocol_version, "connected_since": iso(e.connected_since),
         "last_seen": iso(e.last_seen), "running_task_ids": list(e.running_task_ids),
-        "last_usage": usage_sample_json(e.last_usage),
+        "last_usage": usage_sample_json(e.last_usage), "containment": e.containment,
     }
 
 
