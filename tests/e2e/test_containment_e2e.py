@@ -21,7 +21,7 @@ from tests.e2e.cli.conftest import run_dtask
 from tests.e2e.test_runner_e2e import client, controller_proc
 from tests.integration.runner.helpers import survivors, wait_file
 from tests.integration.runner.test_containment import ESCAPES, NO_TOKEN
-from tests.support import Proc, free_port_range, start_dtask, sync_channel, tls
+from tests.support import Proc, copy_certs, free_port_range, start_dtask, sync_channel, tls
 
 
 def _cgroup_problem() -> str:
@@ -52,10 +52,7 @@ def _runner(home: Path, controller: str, name: str, containment: str, *extra: st
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, certs_template: Path) -> Iterator[Live]:
-    import shutil
-
-    home = tmp_path_factory.mktemp("contain") / "home"
-    shutil.copytree(certs_template, home / "certs")
+    home = copy_certs(certs_template, tmp_path_factory.mktemp("contain") / "home")
     problem = _cgroup_problem()
     ctl = controller_proc(home)
     runners: dict[str, Proc] = {}
