@@ -1,0 +1,273 @@
+"""Reconnect storm: N runners, each holding one running attempt, come back after the controller is killed
+(kill -9) and restarted on the same store and port.
+
+The runners are simulated (bench/storm_fleet.py) but speak the real protocol through the runner's own Session
+(Hello listing the running attempt, backoff with jitter, one mTLS certificate per runner, usage at 1 Hz) from a
+few client processes. Measured: time from the restart to every session up and reconciled (each task RUNNING on
+its original runner with its original attempt, nothing LOST, no cancel, no new assignment), the spread of the
+reconnects (p50/p90/max after the restart), and the controller's peak RSS and CPU seconds. The floor, measured in
+the same run because the machine is shared: the same N fresh mTLS connections each making one unary WhoAmI call,
+all at once, against the same controller. The ratio is (listening -> all reconciled) / floor.
+
+Run from the repository root: .venv/bin/python -m bench.storm_bench [--runners 500] [--clients 2] [--hold 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import psutil
+from dtask.v1 import common_pb2 as cpb
+from dtask.v1 import controller_pb2 as pb
+from dtask.v1 import controller_pb2_grpc
+from dtask_common import certs
+from dtask_common.roles import Role
+
+from bench import storm_fleet
+from tests.support import Proc, free_port_range, make_certs, start_controller, sync_channel, tls
+
+
+@dataclass
+class Result:
+    """What one storm measured; problems lists every broken promise (empty when all came back reconciled)."""
+
+    runners: int
+    clients: int
+    certs_s: float = 0.0
+    floor_s: float = 0.0
+    listen_s: float = 0.0
+    all_s: float = 0.0
+    reconnect_s: list[float] = field(default_factory=list)
+    retries: int = 0
+    peak_rss_mb: float = 0.0
+    hwm_mb: float = 0.0
+    rss_up_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    cpu_start_s: float = 0.0
+    cpu_storm_s: float = 0.0
+    reconciled: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return (self.all_s - self.listen_s) / self.floor_s if self.floor_s else 0.0
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.reconnect_s)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0
+
+
+class Fleets:
+    """The client processes, each with its share of the runners."""
+
+    def __init__(self, address: str, certs_dir: Path, names: list[str], clients: int):
+        ctx = mp.get_context("spawn")
+        self.cmds: list[Connection] = []
+        self.events: list[Connection] = []
+        self.procs = []
+        for i in range(clients):
+            cmd_r, cmd_w = ctx.Pipe(duplex=False)
+            ev_r, ev_w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=storm_fleet.main, args=(address, str(certs_dir), names[i::clients], cmd_r, ev_w),
+                            daemon=True)
+            p.start()
+            self.cmds.append(cmd_w)
+            self.events.append(ev_r)
+            self.procs.append(p)
+
+    def send(self, *cmd: Any) -> None:
+        for c in self.cmds:
+            c.send(cmd)
+
+    def gather(self, kind: str, timeout: float, *, want: int = 0, tick: Any = None) -> list[tuple[Any, ...]]:
+        """The next `kind` event of every fleet (for "up": the one with `want` sessions each); tick() runs at
+        least every 20 ms meanwhile (sampling the controller)."""
+        got: dict[int, tuple[Any, ...]] = {}
+        deadline = time.monotonic() + timeout
+        while len(got) < len(self.events):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"fleets sent no {kind!r} within {timeout:g} s ({len(got)}/{len(self.events)})")
+            for conn in wait(self.events, min(left, 0.02)):
+                msg = conn.recv()  # type: ignore[union-attr]
+                if msg[0] == kind and (kind != "up" or msg[1] >= want):
+                    got[self.events.index(conn)] = msg  # type: ignore[arg-type]
+            if tick is not None:
+                tick()
+        return [got[i] for i in range(len(self.events))]
+
+    def close(self) -> None:
+        try:
+            self.send("stop")
+            self.gather("stopped", 30)
+        except (OSError, TimeoutError, EOFError):
+            pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+
+
+def _hwm_mb(pid: int) -> float:
+    """The kernel's peak resident set size of the process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _tasks(address: str, certs_dir: Path) -> list[cpb.Task]:
+    with sync_channel(address, tls(certs_dir, "operator")) as ch:
+        stub = controller_pb2_grpc.ControllerStub(ch)
+        out: list[cpb.Task] = []
+        token = ""
+        while True:
+            page = stub.ListTasks(pb.ListTasksRequest(page_size=1000, page_token=token), timeout=60)
+            out += page.tasks
+            token = page.next_page_token
+            if not token:
+                return out
+
+
+def _check(res: Result, address: str, certs_dir: Path, original: dict[str, tuple[str, str, int]],
+           stats: list[dict[str, Any]]) -> None:
+    """Every task RUNNING on its original runner with its only attempt; no cancel, no new assignment."""
+    for t in _tasks(address, certs_dir):
+        name, _tid, number = original.get(t.id, ("?", t.id, 0))
+        ok = (t.state == cpb.TASK_STATE_RUNNING and len(t.attempts) == 1 and t.attempts[0].number == number
+              and t.attempts[0].executor == name and t.attempts[0].state == cpb.TASK_STATE_RUNNING)
+        if ok:
+            res.reconciled += 1
+        elif len(res.problems) < 10:
+            res.problems.append(f"task {t.id}: {cpb.TaskState.Name(t.state)}, attempts "
+                                f"{[(a.number, a.executor, cpb.TaskState.Name(a.state)) for a in t.attempts]}, "
+                                f"was attempt {number} on {name}")
+    with sync_channel(address, tls(certs_dir, "operator")) as ch:
+        stub = controller_pb2_grpc.ControllerStub(ch)
+        q = stub.IsFinished(pb.IsFinishedRequest(), timeout=30).queue
+        execs = stub.ListExecutors(pb.ListExecutorsRequest(), timeout=30).executors
+    if q.lost or q.running != res.runners:
+        res.problems.append(f"queue: {q.running} running, {q.lost} lost, {q.pending} pending")
+    busy = sum(e.state == cpb.EXECUTOR_STATE_BUSY for e in execs)
+    if busy != res.runners:
+        res.problems.append(f"{busy} of {res.runners} executors busy")
+    for s in stats:
+        res.retries += s["retries"]
+        res.problems += [f"cancel {c}" for c in s["cancels"][:5]]
+        res.problems += [f"{n} was assigned {a}" for n, a in s["assigns"].items() if len(a) != 1][:5]
+        res.problems += [f"{n} had {k} sessions" for n, k in s["sessions"].items() if k != 2][:5]
+        res.problems += s["errors"] + s["failed"]
+        if s["acks"]:
+            res.problems.append(f"{s['acks']} acks (nothing finished)")
+
+
+def run(runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | None = None) -> Result:
+    """One storm; see the module docstring."""
+    root = root or Path(tempfile.mkdtemp(prefix="dtask-storm-"))
+    home = root / "home"
+    certs_dir = make_certs(home / "certs", runners=())
+    res = Result(runners, clients)
+    names = [f"s{i}" for i in range(runners)]
+    t0 = time.perf_counter()
+    for n in names:
+        certs.issue(certs_dir, Role.RUNNER, n)
+    res.certs_s = time.perf_counter() - t0
+    ports = free_port_range()
+    ctl: Proc | None = start_controller(home, port_range=ports)
+    assert ctl is not None
+    fleets = Fleets(ctl.address, certs_dir, names, clients)
+    try:
+        fleets.send("floor")
+        floors = fleets.gather("floor", 120)
+        res.floor_s = max(f[2] for f in floors) - min(f[1] for f in floors)
+        fleets.send("connect")
+        fleets.gather("up", 120, want=1)
+        with sync_channel(ctl.address, tls(certs_dir, "operator")) as ch:
+            controller_pb2_grpc.ControllerStub(ch).SubmitTasks(pb.SubmitTasksRequest(tasks=[
+                cpb.TaskSpec(name=f"long{i}", shell="sleep 1000000", max_retries=3) for i in range(runners)]),
+                timeout=60)
+        held = {name: (tid, att) for f in fleets.gather("assigned", 120) for name, (tid, att) in f[1].items()}
+        original = {tid: (name, tid, att) for name, (tid, att) in held.items()}
+        if len(original) != runners:
+            res.problems.append(f"{runners} runners hold {len(original)} distinct attempts")
+
+        ctl.kill9()
+        started = time.monotonic()
+        ctl = start_controller(home, port_range=ports)
+        listening = time.monotonic()
+        proc = psutil.Process(ctl.popen.pid)
+        res.listen_s = listening - started
+        res.cpu_start_s = sum(proc.cpu_times()[:2])
+        peak = [proc.memory_info().rss]
+
+        def sample() -> None:
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+        ups = fleets.gather("up", 120, want=2, tick=sample)
+        res.cpu_storm_s = sum(proc.cpu_times()[:2]) - res.cpu_start_s
+        res.rss_up_mb = proc.memory_info().rss / 2**20
+        back = {name: t for u in ups for name, t in u[2].items()}
+        res.reconnect_s = sorted(t - started for t in back.values())
+        res.all_s = res.reconnect_s[-1]
+        fleets.send("stats")
+        _check(res, ctl.address, certs_dir, original, [s[1] for s in fleets.gather("stats", 60)])
+        if hold_s > 0:  # usage keeps arriving at 1 Hz from every runner: memory must not grow with it
+            until = time.monotonic() + hold_s
+            while time.monotonic() < until:
+                sample()
+                time.sleep(0.05)  # sampling period, not synchronisation
+        res.rss_end_mb = proc.memory_info().rss / 2**20
+        res.peak_rss_mb = max(peak[0], proc.memory_info().rss) / 2**20
+        res.hwm_mb = _hwm_mb(ctl.popen.pid)
+        return res
+    finally:
+        fleets.close()
+        if ctl is not None:
+            ctl.stop()
+
+
+def report(r: Result) -> str:
+    p = r.reconnect_s
+    rows = [
+        ("runners (client processes)", f"{r.runners} ({r.clients})"),
+        (f"issue {r.runners} runner certificates", f"{r.certs_s:.2f} s"),
+        (f"floor: {r.runners} fresh mTLS connections + WhoAmI", f"{r.floor_s:.2f} s"),
+        ("restart -> listening", f"{r.listen_s:.2f} s"),
+        (f"restart -> all {r.runners} back and reconciled", f"{r.all_s:.2f} s"),
+        ("listening -> all reconciled / floor", f"{r.all_s - r.listen_s:.2f} s = {r.ratio:.1f}x floor"),
+        ("reconnect after restart p50 / p90 / max",
+         f"{r.pct(0.5):.2f} / {r.pct(0.9):.2f} / {max(p, default=0):.2f} s"
+         f" (mean {statistics.fmean(p) if p else 0:.2f})"),
+        ("failed connection attempts (while down)", f"{r.retries} ({r.retries / max(1, r.runners):.1f} per runner)"),
+        ("controller peak RSS (sampled / VmHWM)", f"{r.peak_rss_mb:.0f} / {r.hwm_mb:.0f} MiB"),
+        ("controller RSS all up -> end of hold", f"{r.rss_up_mb:.0f} -> {r.rss_end_mb:.0f} MiB"),
+        ("controller CPU: start -> listening / storm", f"{r.cpu_start_s:.2f} / {r.cpu_storm_s:.2f} s"),
+        ("reconciled (RUNNING, same runner, same attempt)", f"{r.reconciled}/{r.runners}"),
+        ("problems", "; ".join(r.problems) or "none"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runners", type=int, default=500, help="simulated runners (and long tasks)")
+    ap.add_argument("--clients", type=int, default=2, help="client processes the runners are spread over")
+    ap.add_argument("--hold", type=float, default=5.0, help="seconds to watch the controller's RSS after the storm")
+    args = ap.parse_args()
+    r = run(args.runners, args.clients, args.hold)
+    print(f"reconnect storm: {r.runners} runners each holding a running attempt; controller kill -9, restart on "
+          "the same store and port")
+    print(report(r))
+
+
+if __name__ == "__main__":
+    main()
