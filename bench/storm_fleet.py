@@ -41,11 +41,13 @@ class SimCore:
     assigns: list[tuple[str, int]] = field(default_factory=list)
     cancels: list[tuple[str, int, str]] = field(default_factory=list)
     acks: int = 0
-    ups: list[float] = field(default_factory=list)
+    hellos: list[float] = field(default_factory=list)  # when each connection attempt sent its Hello
+    ups: list[float] = field(default_factory=list)  # when each session was welcomed
     usage_interval_s: float = 1.0
     session: Session | None = None
 
     def hello_info(self) -> HelloInfo:
+        self.hellos.append(time.monotonic())
         return HelloInfo(name=self.name, address="", capacity=Capacity(slots=1, cpus=1.0, memory_mb=1024),
                          labels={}, running=[RunningAttempt(t, a, s) for (t, a), s in self.running.items()],
                          unreported=[], draining=False, instance_id=self.instance_id)
@@ -60,6 +62,13 @@ class SimCore:
     def on_connected(self) -> None:
         self.ups.append(time.monotonic())
         self.fleet.changed()
+
+    def back_since(self, t: float) -> tuple[float, float] | None:
+        """(Hello sent, welcomed) of the first session welcomed after t."""
+        up = next((u for u in self.ups if u > t), None)
+        if up is None:
+            return None
+        return max(h for h in self.hellos if h <= up), up
 
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)
@@ -108,7 +117,7 @@ class Fleet:
         self.certs_dir = certs_dir
         self.cores = [SimCore(n, self) for n in names]
         self.events = events
-        self._reported_ups = 0
+        self.since: float | None = None
         self._reported_assigned = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.counter = _Counter()
@@ -120,12 +129,17 @@ class Fleet:
     def files(self, name: str) -> TlsFiles:
         return TlsFiles.in_dir(self.certs_dir, f"runner-{name}")
 
+    def watch(self, since: float) -> None:
+        self.since = since
+        self.changed()
+
     def changed(self) -> None:
-        """Report when every runner here has one more session, and once when each holds an assignment."""
-        ups = min(len(c.ups) for c in self.cores)
-        if ups > self._reported_ups:
-            self._reported_ups = ups
-            self.events.send(("up", ups, {c.name: c.ups[ups - 1] for c in self.cores}))
+        """Report once every runner here was welcomed after `since`, and once when each holds an assignment."""
+        if self.since is not None:
+            back = {c.name: c.back_since(self.since) for c in self.cores}
+            if all(back.values()):
+                self.since = None
+                self.events.send(("back", back))
         if not self._reported_assigned and all(c.assigns for c in self.cores):
             self._reported_assigned = True
             self.events.send(("assigned", {c.name: c.assigns[0] for c in self.cores}))
@@ -153,7 +167,7 @@ class Fleet:
             "assigns": {c.name: list(c.assigns) for c in self.cores},
             "cancels": [(c.name, *x) for c in self.cores for x in c.cancels],
             "acks": sum(c.acks for c in self.cores),
-            "sessions": {c.name: len(c.ups) for c in self.cores},
+            "sessions": {c.name: [round(u, 2) for u in c.ups] for c in self.cores},
             "retries": self.counter.retries,
             "errors": list(self.counter.errors),
             "failed": [f"{t.get_name()}: {t.exception()!r}" for t in self._tasks if t.done() and not t.cancelled()
@@ -192,6 +206,8 @@ async def _serve(fleet: Fleet, commands: Connection) -> None:
                 await fleet.floor()
             case "connect":
                 fleet.connect()
+            case "watch":
+                fleet.watch(cmd[1])
             case "stats":
                 fleet.stats()
             case "stop":
