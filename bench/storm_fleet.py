@@ -41,7 +41,7 @@ class SimCore:
     assigns: list[tuple[str, int]] = field(default_factory=list)
     cancels: list[tuple[str, int, str]] = field(default_factory=list)
     acks: int = 0
-    hellos: list[float] = field(default_factory=list)  # when each connection attempt sent its Hello
+    hellos: list[float] = field(default_factory=list)  # when each connection attempt began (made its Hello)
     ups: list[float] = field(default_factory=list)  # when each session was welcomed
     usage_interval_s: float = 1.0
     session: Session | None = None
@@ -64,7 +64,7 @@ class SimCore:
         self.fleet.changed()
 
     def back_since(self, t: float) -> tuple[float, float] | None:
-        """(Hello sent, welcomed) of the first session welcomed after t."""
+        """(attempt began, welcomed) of the first session welcomed after t."""
         up = next((u for u in self.ups if u > t), None)
         if up is None:
             return None
