@@ -61,6 +61,8 @@ class SimCore:
 
     def on_connected(self) -> None:
         self.ups.append(time.monotonic())
+        if self.session is not None:  # as the runner does: the latest usage at once, then at the interval
+            self.session.usage(self.sample())
         self.fleet.changed()
 
     def back_since(self, t: float) -> tuple[float, float] | None:
@@ -85,12 +87,15 @@ class SimCore:
     def on_ack(self, task_id: str, attempt: int) -> None:
         self.acks += 1
 
+    @staticmethod
+    def sample() -> UsageSample:
+        return UsageSample(at=time.time(), cpu_percent=50.0, per_cpu_percent=(50.0, 50.0), ram_percent=30.0)
+
     async def usage_loop(self) -> None:
         await asyncio.sleep(random.random() * self.usage_interval_s)
         while True:
             if self.session is not None:
-                self.session.usage(UsageSample(at=time.time(), cpu_percent=50.0, per_cpu_percent=(50.0, 50.0),
-                                               ram_percent=30.0))
+                self.session.usage(self.sample())
             await asyncio.sleep(self.usage_interval_s)
 
 
