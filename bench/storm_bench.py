@@ -239,8 +239,9 @@ def run(runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | 
 
         spy = None
         if profile:
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "-p", str(ctl.popen.pid), "-o", profile, "-f",
-                                    "raw", "-r", "200", "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "-p", str(ctl.popen.pid), "-o", profile,
+                                    "-f", "raw", "-r", "200", "--gil", "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         back = {name: v for b in fleets.gather("back", 120, tick=sample) for name, v in b[1].items()}
         res.cpu_storm_s = sum(proc.cpu_times()[:2]) - res.cpu_start_s
         res.client_cpu_s = sum(sum(c.cpu_times()[:2]) for c in clients_cpu) - client0
