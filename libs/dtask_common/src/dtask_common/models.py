@@ -17,6 +17,7 @@ MAX_LABEL = 256
 MAX_TAGS = 64
 MAX_DEPENDS = 1024
 MAX_RETRIES = 100
+MAX_LOST_AFTER_S = 30 * 24 * 3600.0
 PROGRESS_PARSERS = ("auto", "tqdm", "fraction", "regex", "none")
 PROGRESS_GROUPS = ("label", "step", "total", "percent")
 INT32_MAX = 2**31 - 1
@@ -116,6 +117,7 @@ class TaskSpec:
     progress: str = "auto"
     progress_pattern: str = ""
     result_marker: str = ""
+    lost_after_s: float = 0.0  # 0: the controller's lost_after_s
 
     @property
     def command_text(self) -> str:
@@ -177,6 +179,10 @@ class TaskSpec:
             bad("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
         if not isinstance(self.timeout_s, (int, float)) or isinstance(self.timeout_s, bool) or self.timeout_s < 0:
             bad("timeout_s", f"must be a number of seconds >= 0, got {self.timeout_s!r}")
+        if (not isinstance(self.lost_after_s, (int, float)) or isinstance(self.lost_after_s, bool)
+                or not 0 <= self.lost_after_s <= MAX_LOST_AFTER_S):
+            bad("lost_after_s", f"must be a number of seconds from 0 (the controller's default) to "
+                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}")
         if len(self.depends_on) > MAX_DEPENDS:
             bad("depends_on", f"has more than {MAX_DEPENDS} entries")
         for i, dep in enumerate(self.depends_on):
@@ -299,6 +305,7 @@ class Task:
     progress: Progress | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    stale_since: float | None = None  # running on an executor out of touch since then
 
     @property
     def name(self) -> str:
@@ -310,11 +317,12 @@ class Task:
 
     @property
     def executor(self) -> str:
-        return self.attempts[-1].executor if self.attempts else ""
+        """The current attempt's executor; none while the task waits (also when queued again)."""
+        return self.attempts[-1].executor if self.attempts and self.state is not TaskState.PENDING else ""
 
     @property
     def dispatched_at(self) -> float | None:
-        return self.attempts[-1].dispatched_at if self.attempts else None
+        return self.attempts[-1].dispatched_at if self.attempts and self.state is not TaskState.PENDING else None
 
     @property
     def finished_at(self) -> float | None:
@@ -343,6 +351,7 @@ class AttemptResult:
     finished_at: float | None = None
     peak_rss_bytes: int = 0
     cpu_time_s: float = 0.0
+    output_bytes: int = 0  # size of its output log when it ended
 
 
 @dataclass(frozen=True, slots=True)
