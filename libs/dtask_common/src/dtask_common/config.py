@@ -63,6 +63,9 @@ class RunnerConfig:
     usage_interval_s: float = 1.0
     kill_grace_s: float = 10.0
     reconnect_max_s: float = 10.0
+    # Read by the controller: a task whose runner process died this many times in a row running it
+    # fails instead of being retried on the next runner (0: never).
+    poison_after: int = 3
 
 
 @dataclass
@@ -246,6 +249,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("controller.lost_after_s must be >= controller.dead_after_s")
     if cfg.runner.slots < 1:
         raise ConfigError("runner.slots must be >= 1")
+    if cfg.runner.poison_after < 0:
+        raise ConfigError("runner.poison_after must be >= 0 (0: never fail a task for killing its runners)")
     if cfg.controller.sync not in ("normal", "full"):
         raise ConfigError("controller.sync must be 'normal' or 'full'")
     gpus = cfg.runner.gpus.strip().lower()

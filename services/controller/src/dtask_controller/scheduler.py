@@ -271,15 +271,21 @@ class Scheduler:
     def adopt(self, task_id: str, attempt: int, executor: str) -> bool:
         """The runner of a LOST attempt is back with it and no newer attempt started: the attempt runs
         again there (with its GPUs) and the retry its loss used is given back."""
-        e, ex = self._tasks.get(task_id), self._executors.get(executor)
-        if (e is None or ex is None or e.lost is None or e.state is not TaskState.PENDING or e.attempts != attempt
-                or e.lost[:2] != (attempt, executor) or e.cancel_requested):
+        if not self.adoptable(task_id, attempt, executor):
             return False
+        e, ex = self._tasks[task_id], self._executors[executor]
+        assert e.lost is not None
         e.state, e.executor, e.gpu_ids = TaskState.RUNNING, executor, e.lost[2]
         e.retries_used -= int(e.lost[3])
         e.lost = None
         self._take(ex, e)
         return True
+
+    def adoptable(self, task_id: str, attempt: int, executor: str) -> bool:
+        """The task is queued again because this attempt on this executor was lost, and nothing newer started."""
+        e = self._tasks.get(task_id)
+        return (e is not None and executor in self._executors and e.lost is not None
+                and e.state is TaskState.PENDING and e.attempts == attempt and e.lost[:2] == (attempt, executor))
 
     def hold(self, executor: str, key: tuple[str, int], spec: TaskSpec | None, gpu_ids: tuple[int, ...]) -> None:
         """An attempt runs there that the controller is stopping: its resources stay taken until it ends."""

@@ -106,6 +106,8 @@ async def _read(engine: Engine, session: Session, requests: Any) -> None:
                 engine.attempt_finished(session.name, convert.attempt_result_from_pb(msg.finished))
             elif kind == "drain":
                 engine.set_runner_draining(session.name, msg.drain.draining)
+            elif kind == "refused":
+                engine.assignment_refused(session.name, msg.refused.task_id, msg.refused.attempt, msg.refused.reason)
             else:
                 log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
     except asyncio.CancelledError:
