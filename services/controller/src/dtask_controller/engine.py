@@ -454,9 +454,11 @@ class Engine:
             t.stale_since = away[0]
         return t
 
-    def _publish_stale(self, name: str) -> None:
+    def _publish_stale(self, name: str, only: set[str] | None = None) -> None:
         """The executor went out of touch or came back: its running tasks' stale marker changed."""
         for tid, _attempt in self.scheduler.running_on(name):
+            if only is not None and tid not in only:
+                continue
             if self._depth:
                 self.publish(functools.partial(self._updated, tid))
             elif self.hub.active:
@@ -496,11 +498,12 @@ class Engine:
         with self.change():
             self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,
                                        hello.labels)
+            stale = {tid for tid, _attempt in self.scheduler.running_on(name)}  # (one taken back has its event)
             offsets = reconcile.reconnect(self, hello, session)
             # First down the stream (what the change tells the runner goes after it, at commit).
             session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s, offsets))
             self.publish(lambda: ev.ExecutorEvent(ev.ExecutorEventKind.UP, self.executor(name)))
-            self._publish_stale(name)
+            self._publish_stale(name, stale)
         log.info("executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
                  name, " (replaced its previous session)" if replaced else "", hello.capacity.slots,
                  hello.capacity.cpus, hello.capacity.memory_mb, list(hello.capacity.gpus), hello.labels or {},
@@ -550,9 +553,13 @@ class Engine:
 
     def assignment_refused(self, name: str, task_id: str, attempt: int, reason: str) -> None:
         """The runner will not run an assignment: queued again without using a retry."""
+        if (task_id, attempt) not in self.scheduler.running_on(name):
+            log.warning("executor %s refused attempt %d of task %s, which is not assigned to it; ignored", name,
+                        attempt, task_id)
+            return
         log.warning("executor %s refused attempt %d of task %s: %s", name, attempt, task_id, reason)
-        if self.scheduler.executor_load(name) or self.scheduler.known_executor(name):
-            self.scheduler.hold(name, ("", 0), None, ())  # it is fuller than it looks: wait for a result
+        # It is fuller than the controller counts: one slot stays taken until it reports a result or reconnects.
+        self.scheduler.hold(name, ("", 0), None, ())
         self._apply(self.scheduler.attempt_lost(task_id, attempt, f"executor {name} refused it: {reason}",
                                                 never_started=True))
         self._kick()
