@@ -178,7 +178,7 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
     assert [t["id"] for t in data] == ["1", "2", "3", "4"]
     t = data[1]
     assert set(t) == {"id", "name", "state", "spec", "submitted_at", "dispatched_at", "finished_at",
-                      "duration_s", "executor", "attempts", "progress", "result", "error"}
+                      "duration_s", "executor", "attempts", "progress", "result", "error", "stale_since"}
     assert t["state"] == "failed" and len(t["attempts"]) == 2 and t["attempts"][1]["executor"] == "r2"
     assert t["spec"]["argv"] == ["python", "train.py"] and t["spec"]["max_retries"] == 1
     assert t["submitted_at"] == "2023-11-14T22:12:20.000Z"

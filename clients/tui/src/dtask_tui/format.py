@@ -153,6 +153,11 @@ def progress_text(p: Progress | None, now: float | None = None) -> str:
     return " ".join(parts)
 
 
+def stale_note(since: float | None, now: float) -> str:
+    """'stale 42s' for a running task whose executor is out of touch (its progress is that old), else ''."""
+    return "" if since is None else f"stale {duration(max(0.0, now - since))}"
+
+
 def progress_bar(p: Progress | None, width: int) -> list[tuple[str, str]]:
     """Markup pieces (attr, text) of a progress bar width wide with its summary drawn over it."""
     if width <= 0:

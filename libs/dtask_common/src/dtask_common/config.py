@@ -66,6 +66,9 @@ class RunnerConfig:
     reconnect_max_s: float = 10.0
     run_as: str = ""
     containment: str = "auto"  # "auto" (a cgroup per attempt where possible), "cgroup" or "sweep"
+    # Read by the controller: a task whose runner process died this many times in a row running it
+    # fails instead of being retried on the next runner (0: never).
+    poison_after: int = 3
 
 
 @dataclass
@@ -267,6 +270,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("controller.lost_after_s must be >= controller.dead_after_s")
     if cfg.runner.slots < 1:
         raise ConfigError("runner.slots must be >= 1")
+    if cfg.runner.poison_after < 0:
+        raise ConfigError("runner.poison_after must be >= 0 (0: never fail a task for killing its runners)")
     if cfg.controller.sync not in ("normal", "full"):
         raise ConfigError("controller.sync must be 'normal' or 'full'")
     if cfg.runner.containment not in ("auto", "cgroup", "sweep"):

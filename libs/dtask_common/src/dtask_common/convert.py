@@ -164,6 +164,7 @@ def spec_to_pb(s: m.TaskSpec) -> cpb.TaskSpec:
         progress=s.progress,
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
+        lost_after_s=float(s.lost_after_s),
     )
 
 
@@ -184,6 +185,7 @@ def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
         progress=s.progress or "auto",
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
+        lost_after_s=s.lost_after_s,
     )
 
 
@@ -261,6 +263,7 @@ def task_to_pb(t: m.Task) -> cpb.Task:
         progress=progress_to_pb(t.progress) if t.progress else None,
         result=result_to_pb(t.result),
         error=t.error,
+        stale_since=ts_to_pb(t.stale_since),
     )
 
 
@@ -274,6 +277,7 @@ def task_from_pb(t: cpb.Task) -> m.Task:
         progress=progress_from_pb(t.progress) if t.HasField("progress") else None,
         result=result_from_pb(t, "result"),
         error=t.error,
+        stale_since=ts_from_pb(t, "stale_since"),
     )
 
 
@@ -290,6 +294,7 @@ def attempt_result_to_pb(r: m.AttemptResult) -> pb.AttemptFinished:
         finished_at=ts_to_pb(r.finished_at),
         peak_rss_bytes=r.peak_rss_bytes,
         cpu_time_s=r.cpu_time_s,
+        output_bytes=r.output_bytes,
     )
 
 
@@ -306,6 +311,7 @@ def attempt_result_from_pb(r: pb.AttemptFinished) -> m.AttemptResult:
         finished_at=ts_from_pb(r, "finished_at"),
         peak_rss_bytes=r.peak_rss_bytes,
         cpu_time_s=r.cpu_time_s,
+        output_bytes=r.output_bytes,
     )
 
 

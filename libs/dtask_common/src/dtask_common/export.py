@@ -37,6 +37,7 @@ def spec_to_dict(s: TaskSpec) -> dict[str, Any]:
         "priority": s.priority,
         "max_retries": s.max_retries,
         "timeout_s": s.timeout_s,
+        "lost_after_s": s.lost_after_s,
         "depends_on": list(s.depends_on),
         "tags": list(s.tags),
         "progress": s.progress,
@@ -94,6 +95,7 @@ def task_to_dict(t: Task) -> dict[str, Any]:
         "progress": progress_to_dict(t.progress),
         "result": t.result,
         "error": t.error,
+        "stale_since": iso(t.stale_since),
     }
 
 

@@ -21,6 +21,7 @@ MAX_DEPENDS = 1024
 MAX_RETRIES = 100
 #: Tasks one SubmitTasks call (so one task file, matrices expanded) may hold.
 MAX_SUBMIT = 10_000
+MAX_LOST_AFTER_S = 30 * 24 * 3600.0
 PROGRESS_PARSERS = ("auto", "tqdm", "fraction", "regex", "none")
 PROGRESS_GROUPS = ("label", "step", "total", "percent")
 INT32_MAX = 2**31 - 1
@@ -118,6 +119,7 @@ class TaskSpec:
     progress: str = "auto"
     progress_pattern: str = ""
     result_marker: str = ""
+    lost_after_s: float = 0.0  # 0: the controller's lost_after_s
 
     @property
     def command_text(self) -> str:
@@ -179,6 +181,9 @@ class TaskSpec:
             bad("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
         if numbers.problem(self.timeout_s) is not None:
             bad("timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}")
+        if numbers.problem(self.lost_after_s) is not None or not 0 <= self.lost_after_s <= MAX_LOST_AFTER_S:
+            bad("lost_after_s", f"must be a finite number of seconds from 0 (the controller's default) to "
+                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}")
         if len(self.depends_on) > MAX_DEPENDS:
             bad("depends_on", f"has more than {MAX_DEPENDS} entries")
         for i, dep in enumerate(self.depends_on):
@@ -301,6 +306,7 @@ class Task:
     progress: Progress | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    stale_since: float | None = None  # running on an executor out of touch since then
 
     @property
     def name(self) -> str:
@@ -312,11 +318,12 @@ class Task:
 
     @property
     def executor(self) -> str:
-        return self.attempts[-1].executor if self.attempts else ""
+        """The current attempt's executor; none while the task waits (also when queued again)."""
+        return self.attempts[-1].executor if self.attempts and self.state is not TaskState.PENDING else ""
 
     @property
     def dispatched_at(self) -> float | None:
-        return self.attempts[-1].dispatched_at if self.attempts else None
+        return self.attempts[-1].dispatched_at if self.attempts and self.state is not TaskState.PENDING else None
 
     @property
     def finished_at(self) -> float | None:
@@ -345,6 +352,7 @@ class AttemptResult:
     finished_at: float | None = None
     peak_rss_bytes: int = 0
     cpu_time_s: float = 0.0
+    output_bytes: int = 0  # size of its output log when it ended
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from dtask_common.numbers import is_finite
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
 TASK_KEYS = (
     "name", "command", "cwd", "env", "resources", "labels", "priority", "max_retries", "retries",
-    "timeout_s", "depends_on", "tags", "progress", "progress_pattern", "result_marker", "matrix",
+    "timeout_s", "lost_after_s", "depends_on", "tags", "progress", "progress_pattern", "result_marker",
+    "matrix",
 )
 DEFAULT_KEYS = tuple(k for k in TASK_KEYS if k not in ("name", "matrix", "depends_on"))
 RESOURCE_KEYS = ("cpus", "memory_mb", "gpus")
@@ -360,7 +361,8 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
 
     def number(key: str, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            unit = " of seconds, e.g. timeout_s = 7200 for 2 hours" if key == "timeout_s" else ""
+            unit = (" of seconds, e.g. timeout_s = 7200 for 2 hours" if key == "timeout_s" else
+                    " of seconds, e.g. lost_after_s = 600" if key == "lost_after_s" else "")
             bad(key, f"must be a number{unit}, got {value!r}")
             return 0.0
         if not is_finite(value):
@@ -407,6 +409,7 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
         priority=integer("priority"),
         max_retries=integer("max_retries"),
         timeout_s=number("timeout_s", v.get("timeout_s", 0.0)),
+        lost_after_s=number("lost_after_s", v.get("lost_after_s", 0.0)),
         depends_on=string_list("depends_on"),
         tags=string_list("tags"),
         progress=string("progress") or "auto",

@@ -115,3 +115,4 @@ class Settings:
     usage_interval_s: float = 1.0
     flush_interval_s: float = 0.5
     watch_queue: int = 10_000
+    poison_after: int = 3  # runner.poison_after: a task whose runner died this many times in a row fails

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from dtask_common import events as ev
-from dtask_common.ids import is_task_id, unknown_dependency
 from dtask_common.models import (
     FINISHED_STATES,
     AttemptResult,
@@ -27,6 +26,8 @@ from dtask_common.models import (
     validate_batch,
 )
 
+from dtask_controller import liveness, reconcile
+from dtask_controller.deps import resolve_deps
 from dtask_controller.domain import (
     MAX_SUBMIT,
     AckCmd,
@@ -44,6 +45,7 @@ from dtask_controller.domain import (
 )
 from dtask_controller.hub import Hub
 from dtask_controller.output import OutputTails
+from dtask_controller.poison import Deaths
 from dtask_controller.registry import Registry
 from dtask_controller.scheduler import (
     CancelAttempt,
@@ -75,6 +77,7 @@ class Engine:
         self.registry = Registry(settings.dead_after_s, settings.lost_after_s, settings.usage_history, clock)
         self.hub = Hub(clock, settings.watch_queue)
         self.tails = OutputTails(settings.output_tail_bytes)
+        self.deaths = Deaths(settings.poison_after)
         self.sessions: dict[str, Session] = {}
         self.progress: dict[str, Progress] = {}
         self._dirty_progress: set[str] = set()
@@ -355,7 +358,7 @@ class Engine:
         if not specs:
             raise InvalidTasks([FieldError("tasks", "the submission holds no task; give at least one")], 1)
         errors = validate_batch(specs)
-        deps, order, dep_errors = self._resolve_deps(specs)
+        deps, order, dep_errors = resolve_deps(specs, self.store.task_states)
         errors.extend(dep_errors)
         if errors:
             raise InvalidTasks(sorted(errors, key=lambda e: e.index), len(specs))
@@ -374,48 +377,6 @@ class Engine:
                  ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
         self._kick()
         return ids
-
-    def _resolve_deps(self, specs: Sequence[TaskSpec]) -> tuple[list[list[str]], list[int], list[FieldError]]:
-        """Dependencies as '#index' (same batch) or existing ids; a topological order; the errors."""
-        names = {s.name: i for i, s in enumerate(specs) if s.name}
-        wanted = {d for s in specs for d in s.depends_on if d not in names and is_task_id(d)}
-        existing = self.store.task_states(wanted) if wanted else {}
-        deps: list[list[str]] = []
-        errors: list[FieldError] = []
-        for i, s in enumerate(specs):
-            out = []
-            for j, d in enumerate(s.depends_on):
-                if d in names:
-                    if names[d] != i:
-                        out.append(f"#{names[d]}")
-                elif d in existing:
-                    out.append(d)
-                else:
-                    errors.append(FieldError(f"depends_on[{j}]", unknown_dependency(d), i, s.name))
-            deps.append(sorted(set(out)))
-        order: list[int] = []
-        state = [0] * len(specs)  # 0 new, 1 visiting, 2 done
-        for root in range(len(specs)):
-            stack = [(root, iter(deps[root]))]
-            if state[root]:
-                continue
-            state[root] = 1
-            while stack:
-                node, it = stack[-1]
-                nxt = next((d for d in it if d.startswith("#")), None)
-                if nxt is None:
-                    state[node] = 2
-                    order.append(node)
-                    stack.pop()
-                    continue
-                k = int(nxt[1:])
-                if state[k] == 1:
-                    errors.append(FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}",
-                                             node, specs[node].name))
-                elif state[k] == 0:
-                    state[k] = 1
-                    stack.append((k, iter(deps[k])))
-        return deps, order, errors
 
     def _existing(self, task_id: str) -> Task:
         t = self.store.get_task(task_id)
@@ -493,7 +454,22 @@ class Engine:
         p = self.progress.get(t.id)
         if p is not None and t.state is TaskState.RUNNING:
             t.progress = p
+        if t.state is TaskState.RUNNING and (away := self.registry.out_of_touch(t.executor)) is not None:
+            t.stale_since = away[0]
         return t
+
+    def _publish_stale(self, name: str, only: set[str] | None = None) -> None:
+        """The executor went out of touch or came back: its running tasks' stale marker changed."""
+        for tid, _attempt in self.scheduler.running_on(name):
+            if only is not None and tid not in only:
+                continue
+            if self._depth:
+                self.publish(functools.partial(self._updated, tid))
+            elif self.hub.active:
+                self.hub.publish(self._updated(tid))
+
+    def _updated(self, task_id: str) -> ev.TaskEvent:
+        return ev.TaskEvent(ev.TaskEventKind.UPDATED, self.task(task_id))
 
     def executor(self, name: str) -> ExecutorInfo:
         if self.registry.get(name) is None:
@@ -522,40 +498,16 @@ class Engine:
                 log.warning("executor %s: a different runner process took over the name (from %s)",
                             name, hello.address or "?")
             old.send(None)
-        # Chunks sent into a broken session may be lost: the runner resends from what each tail holds.
-        offsets = tuple((tid, attempt, tail.end) for tid, attempt in self.scheduler.running_on(name)
-                        if (tail := self.tails.get(tid, attempt)) is not None)
-        session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s, offsets))
         self.scheduler.executor_up(name, hello.capacity, hello.labels, draining=self.registry.draining(name))
         with self.change():
             self.store.upsert_executor(name, self.clock(), hello.address, hello.version, hello.capacity,
                                        hello.labels)
-            # What the runner should know of; not what refills the slots its results free (below).
-            given = self.scheduler.running_on(name)
-            for res in hello.unreported:
-                self.attempt_finished(name, res)
-            reported = {(r.task_id, r.attempt) for r in hello.running}
-            reported |= {(r.task_id, r.attempt) for r in hello.unreported}
-            for r in hello.running:
-                keep = (self.scheduler.state(r.task_id) is TaskState.RUNNING
-                        and self.scheduler.current_attempt(r.task_id) == r.attempt
-                        and (r.task_id, r.attempt) in set(self.scheduler.running_on(name)))
-                if not keep:
-                    self.after(lambda r=r: session.send(CancelCmd(
-                        r.task_id, r.attempt, "this attempt is not current on the controller")))
-                elif self.scheduler.cancel_requested(r.task_id):
-                    self.after(lambda r=r: session.send(CancelCmd(r.task_id, r.attempt, "cancelled by an operator")))
-            # The same runner process knows every attempt it was given: one it does not know never reached it.
-            key = f"runner_instance:{name}"
-            same_process = bool(hello.instance_id) and self.store.get_meta(key) == hello.instance_id
-            if hello.instance_id:
-                self.store.set_meta(key, hello.instance_id)
-            for tid, attempt in given:
-                if (tid, attempt) not in reported:
-                    why = (f"executor {name} never got attempt {attempt} (the assignment was lost with its session)"
-                           if same_process else f"executor {name} did not report attempt {attempt} when it reconnected")
-                    self._apply(self.scheduler.attempt_lost(tid, attempt, why, never_started=same_process))
+            stale = {tid for tid, _attempt in self.scheduler.running_on(name)}  # (one taken back has its event)
+            offsets = reconcile.reconnect(self, hello, session)
+            # First down the stream (what the change tells the runner goes after it, at commit).
+            session.send(WelcomeCmd(self.settings.name, name, self.settings.usage_interval_s, offsets))
             self.publish(lambda: ev.ExecutorEvent(ev.ExecutorEventKind.UP, self.executor(name)))
+            self._publish_stale(name, stale)
         log.info("executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
                  name, " (replaced its previous session)" if replaced else "", hello.capacity.slots,
                  hello.capacity.cpus, hello.capacity.memory_mb, list(hello.capacity.gpus), hello.labels or {},
@@ -569,10 +521,12 @@ class Engine:
         if self.sessions.get(session.name) is session:
             del self.sessions[session.name]
         self.scheduler.executor_down(session.name)
+        self.tails.give_up(session.name)
         log.info("executor %s disconnected; its attempts keep running for up to %gs", session.name,
-                 self.settings.lost_after_s)
+                 max(self.settings.lost_after_s, liveness.keep_for(self).get(session.name, 0.0)))
         if self.hub.active:
             self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(session.name)))
+            self._publish_stale(session.name)
 
     def seen(self, session: Session) -> bool:
         """A message from a runner; False when the session was replaced (ignore the message)."""
@@ -582,6 +536,7 @@ class Engine:
             log.info("executor %s alive again", session.name)
             if self.hub.active:
                 self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.UPDATED, self.executor(session.name)))
+                self._publish_stale(session.name)
         return True
 
     def usage(self, name: str, sample: UsageSample) -> None:
@@ -598,9 +553,20 @@ class Engine:
             self.hub.publish(ev.ProgressEvent(task_id, attempt, progress))
 
     def output(self, task_id: str, attempt: int, offset: int, data: bytes) -> None:
-        tail = self.tails.get(task_id, attempt)
-        if tail is not None:
-            tail.append(offset, data)
+        self.tails.append(task_id, attempt, offset, data)
+
+    def assignment_refused(self, name: str, task_id: str, attempt: int, reason: str) -> None:
+        """The runner will not run an assignment: queued again without using a retry."""
+        if (task_id, attempt) not in self.scheduler.running_on(name):
+            log.warning("executor %s refused attempt %d of task %s, which is not assigned to it; ignored", name,
+                        attempt, task_id)
+            return
+        log.warning("executor %s refused attempt %d of task %s: %s", name, attempt, task_id, reason)
+        # It is fuller than the controller counts: one slot stays taken until it reports a result or reconnects.
+        self.scheduler.hold(name, ("", 0), None, ())
+        self._apply(self.scheduler.attempt_lost(task_id, attempt, f"executor {name} refused it: {reason}",
+                                                never_started=True))
+        self._kick()
 
     def set_runner_draining(self, name: str, draining: bool) -> None:
         now = self.registry.set_draining(name, draining, by_runner=True)
@@ -616,9 +582,16 @@ class Engine:
             log.warning("executor %s reported attempt %d of unknown task %r; acknowledged and ignored", name,
                         r.attempt, r.task_id)
             if session is not None:
-                session.send(AckCmd(r.task_id, r.attempt))
+                with self.change():
+                    self.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))
             return
+        self.scheduler.unhold(name, (r.task_id, r.attempt))
+        self.scheduler.unhold(name, ("", 0))
         with self.change():
+            reconcile.take_back(self, name, r.task_id, r.attempt)  # a LOST attempt's result, nothing newer
+            if self.scheduler.current_attempt(r.task_id) == r.attempt:
+                self.deaths.ended(r.task_id)
+                self.tails.await_rest(r.task_id, r.attempt, r.output_bytes, name)
             self.store.finish_attempt(r.task_id, r.attempt, r.state, finished_at=r.finished_at or self.clock(),
                                       exit_code=r.exit_code, signal=r.signal, error=r.error, result=r.result,
                                       peak_rss_bytes=r.peak_rss_bytes, cpu_time_s=r.cpu_time_s,
@@ -630,11 +603,14 @@ class Engine:
             self._mark_busy((name,))
 
     def check_liveness(self) -> None:
-        for name, state in self.registry.check():
+        if liveness.lose_overdue(self):
+            self._kick()
+        for name, state in self.registry.check(liveness.keep_for(self)):
             if state is ExecutorState.DEAD:
                 log.warning("executor %s dead: no message for %gs", name, self.settings.dead_after_s)
                 if self.hub.active:
                     self.hub.publish(ev.ExecutorEvent(ev.ExecutorEventKind.DEAD, self.executor(name)))
+                    self._publish_stale(name)
                 continue
             log.warning("executor %s gone: no session for %gs; its attempts are lost", name,
                         self.settings.lost_after_s)

@@ -31,7 +31,7 @@ def settings_of(cfg: Config) -> Settings:
     c = cfg.controller
     return Settings(name=c.name, dead_after_s=c.dead_after_s, lost_after_s=c.lost_after_s,
                     usage_history=c.usage_history, output_tail_bytes=c.output_tail_bytes,
-                    usage_interval_s=c.usage_interval_s)
+                    usage_interval_s=c.usage_interval_s, poison_after=cfg.runner.poison_after)
 
 
 def load_task_file(engine: Engine, path: str) -> None:

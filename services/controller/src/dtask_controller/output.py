@@ -15,6 +15,9 @@ class Tail:
     buf: bytearray = field(default_factory=bytearray)
     done: bool = False
     dirty: bool = False
+    # Ended, but the runner still sends output up to this offset (missed while its link was cut).
+    awaited: int = 0
+    awaited_from: str = ""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -58,6 +61,7 @@ class OutputTails:
     def __init__(self, limit: int):
         self.limit = max(1024, limit)
         self._tails: dict[tuple[str, int], Tail] = {}
+        self._released: list[tuple[str, int, int, bytes]] = []  # let go since the last take_dirty, unwritten
 
     def open(self, task_id: str, attempt: int, start: int = 0, data: bytes = b"") -> Tail:
         tail = self._tails.get((task_id, attempt))
@@ -69,14 +73,45 @@ class OutputTails:
         return self._tails.get((task_id, attempt))
 
     def append(self, task_id: str, attempt: int, offset: int, data: bytes) -> None:
-        self.open(task_id, attempt).append(offset, data)
+        """More output of a held attempt (ignored when none is held); an ended one awaiting its last
+        bytes is let go once they are in."""
+        tail = self._tails.get((task_id, attempt))
+        if tail is None:
+            return
+        tail.append(offset, data)
+        if tail.awaited_from and tail.end >= tail.awaited:
+            self._let_go((task_id, attempt))
+
+    def await_rest(self, task_id: str, attempt: int, size: int, executor: str) -> bool:
+        """The attempt ended with `size` bytes of output: when the tail has less, it stays held (and
+        followers follow) until the executor sends the rest; True then."""
+        tail = self._tails.get((task_id, attempt))
+        if tail is None or tail.end >= size:
+            return False
+        tail.awaited, tail.awaited_from = size, executor
+        return True
 
     def finish(self, task_id: str, attempt: int) -> Tail | None:
-        """Mark an attempt ended (followers stop) and stop holding it; returns it for a last write."""
+        """Mark an attempt ended (followers stop) and stop holding it; returns it for a last write. One
+        awaiting the rest of its output stays held."""
+        tail = self._tails.get((task_id, attempt))
+        if tail is not None and tail.awaited_from and tail.end < tail.awaited:
+            return None
         tail = self._tails.pop((task_id, attempt), None)
         if tail is not None:
             tail.finish()
         return tail
+
+    def give_up(self, executor: str) -> None:
+        """The executor's session ended: stop awaiting output from it (what came is written at the next flush)."""
+        for key in [k for k, t in self._tails.items() if t.awaited_from == executor]:
+            self._let_go(key)
+
+    def _let_go(self, key: tuple[str, int]) -> None:
+        tail = self._tails.pop(key)
+        tail.finish()
+        if tail.dirty:
+            self._released.append((key[0], key[1], tail.start, bytes(tail.buf)))
 
     def end_all(self) -> None:
         """Wake every follower for the last time (the controller stops)."""
@@ -85,7 +120,7 @@ class OutputTails:
 
     def take_dirty(self) -> list[tuple[str, int, int, bytes]]:
         """(task_id, attempt, start, bytes) of every tail changed since the last call."""
-        out = []
+        out, self._released = self._released, []
         for (tid, attempt), tail in self._tails.items():
             if tail.dirty:
                 tail.dirty = False

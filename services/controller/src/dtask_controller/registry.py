@@ -128,8 +128,20 @@ class Registry:
         rec = self._records.get(name)
         return bool(rec and rec.draining)
 
-    def check(self) -> list[tuple[str, ExecutorState]]:
-        """Liveness transitions since the last check: (name, DEAD) or (name, GONE)."""
+    def out_of_touch(self, name: str) -> tuple[float, float] | None:
+        """(since when, seconds) an executor has had no session (or a silent one, counted at half
+        speed: a silent session is lost at twice the limit); None while it is in touch."""
+        rec = self._records.get(name)
+        if rec is None or rec.connected and not rec.dead:
+            return None
+        now = self._clock()
+        if not rec.connected:
+            return rec.disconnected_at, now - rec.disconnected_at
+        return rec.last_seen, (now - rec.last_seen) / 2
+
+    def check(self, keep_for: Mapping[str, float] | None = None) -> list[tuple[str, ExecutorState]]:
+        """Liveness transitions since the last check: (name, DEAD) or (name, GONE). An executor is gone
+        after lost_after_s out of touch, or keep_for[name] when longer (attempts there wait longer)."""
         now = self._clock()
         out: list[tuple[str, ExecutorState]] = []
         for rec in self._records.values():
@@ -137,8 +149,9 @@ class Registry:
                 continue
             silent = now - rec.last_seen
             no_session = now - rec.disconnected_at if not rec.connected else 0.0
-            # gone: no session for lost_after_s (or a session silent for twice that long)
-            if no_session >= self.lost_after_s or silent >= self.lost_after_s * 2:
+            limit = max(self.lost_after_s, (keep_for or {}).get(rec.name, 0.0))
+            # gone: no session for the limit (or a session silent for twice that long)
+            if no_session >= limit or silent >= limit * 2:
                 rec.dead = rec.gone = True
                 rec.connected = False
                 out.append((rec.name, ExecutorState.GONE))

@@ -8,67 +8,21 @@ from dataclasses import dataclass, field
 
 from dtask_common.models import Capacity, TaskSpec, TaskState
 
+from dtask_controller.effects import (
+    CancelAttempt,
+    Dispatch,
+    Effect,
+    Finished,
+    Requeued,
+    SchedulerError,
+    Stale,
+    UnknownTask,
+)
+
+__all__ = ["CancelAttempt", "Dispatch", "Effect", "Finished", "Requeued", "Scheduler", "SchedulerError", "Stale",
+           "UnknownTask", "shape_of"]
+
 Shape = tuple[float, int, int, tuple[tuple[str, str], ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatch:
-    """Start attempt `attempt` of a task on an executor with these GPUs."""
-
-    task_id: str
-    attempt: int
-    executor: str
-    gpu_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """A task reached a final state (the attempt, when any, ended as attempt_state)."""
-
-    task_id: str
-    state: TaskState
-    error: str = ""
-    attempt: int = 0
-    attempt_state: TaskState | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Requeued:
-    """An attempt ended (failed or lost) and the task went back to the queue."""
-
-    task_id: str
-    attempt: int
-    attempt_state: TaskState
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAttempt:
-    """Ask the executor running this attempt to stop it."""
-
-    task_id: str
-    attempt: int
-    executor: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stale:
-    """A report about an attempt that is not the task's current running one (fenced off)."""
-
-    task_id: str
-    attempt: int
-    reason: str
-
-
-Effect = Dispatch | Finished | Requeued | CancelAttempt | Stale
-
-
-class SchedulerError(Exception):
-    """A command that does not fit the task's state; the message says what to do."""
-
-
-class UnknownTask(SchedulerError):
-    """The task is not active in the scheduler."""
 
 
 @dataclass(slots=True)
@@ -85,6 +39,7 @@ class _Entry:
     executor: str = ""
     gpu_ids: tuple[int, ...] = ()
     cancel_requested: bool = False
+    lost: tuple[int, str, tuple[int, ...], bool] | None = None  # attempt, executor, gpus, used a retry
 
 
 @dataclass(slots=True)
@@ -99,6 +54,7 @@ class _Executor:
     draining: bool = False
     online: bool = True
     running: set[str] = field(default_factory=set)
+    held: dict[tuple[str, int], tuple[Shape, tuple[int, ...]]] = field(default_factory=dict)
 
     def fits(self, shape: Shape) -> bool:
         cpus, mem, gpus, labels = shape
@@ -251,11 +207,12 @@ class Scheduler:
                     *self._resolve(task_id, state)]
         return self._retry_or_fail(e, attempt, state, error)
 
-    def attempt_lost(self, task_id: str, attempt: int, reason: str, *, never_started: bool = False) -> list[Effect]:
+    def attempt_lost(self, task_id: str, attempt: int, reason: str, *, never_started: bool = False,
+                     give_up: bool = False) -> list[Effect]:
         """The attempt's runner vanished or does not know the attempt: LOST, then retry if allowed.
 
         never_started: the runner never got it (an assignment lost with its session); queued again
-        without using a retry."""
+        without using a retry. give_up: the task fails with reason (it keeps killing its runners)."""
         e = self._tasks.get(task_id)
         if e is None or e.state is not TaskState.RUNNING or e.attempts != attempt:
             return [Stale(task_id, attempt, "not the running attempt")]
@@ -264,12 +221,57 @@ class Scheduler:
             self._forget(e)
             return [Finished(task_id, TaskState.CANCELLED, f"cancelled ({reason})", attempt, TaskState.LOST),
                     *self._resolve(task_id, TaskState.CANCELLED)]
+        if give_up:
+            self._forget(e)
+            return [Finished(task_id, TaskState.FAILED, reason, attempt, TaskState.LOST),
+                    *self._resolve(task_id, TaskState.FAILED)]
         return self._retry_or_fail(e, attempt, TaskState.LOST, reason, free=never_started)
+
+    def adopt(self, task_id: str, attempt: int, executor: str) -> bool:
+        """The runner of a LOST attempt is back with it and no newer attempt started: the attempt runs
+        again there (with its GPUs) and the retry its loss used is given back."""
+        if not self.adoptable(task_id, attempt, executor):
+            return False
+        e, ex = self._tasks[task_id], self._executors[executor]
+        assert e.lost is not None
+        e.state, e.executor, e.gpu_ids = TaskState.RUNNING, executor, e.lost[2]
+        e.retries_used -= int(e.lost[3])
+        e.lost = None
+        self._take(ex, e)
+        return True
+
+    def adoptable(self, task_id: str, attempt: int, executor: str) -> bool:
+        """The task is queued again because this attempt on this executor was lost, and nothing newer started."""
+        e = self._tasks.get(task_id)
+        return (e is not None and executor in self._executors and e.lost is not None
+                and e.state is TaskState.PENDING and e.attempts == attempt and e.lost[:2] == (attempt, executor))
+
+    def hold(self, executor: str, key: tuple[str, int], spec: TaskSpec | None, gpu_ids: tuple[int, ...]) -> None:
+        """An attempt runs there that the controller is stopping: its resources stay taken until it ends."""
+        ex = self._executors.get(executor)
+        if ex is None or key in ex.held:
+            return
+        shape = shape_of(spec) if spec is not None else (0.0, 0, 0, ())
+        ex.held[key] = (shape, gpu_ids)
+        ex.free_slots -= 1
+        ex.free_cpus -= shape[0]
+        ex.free_mem -= shape[1]
+        ex.free_gpus = [g for g in ex.free_gpus if g not in gpu_ids]
+
+    def unhold(self, executor: str, key: tuple[str, int]) -> None:
+        ex = self._executors.get(executor)
+        held = ex.held.pop(key, None) if ex else None
+        if ex is not None and held is not None:
+            ex.free_slots += 1
+            ex.free_cpus += held[0][0]
+            ex.free_mem += held[0][1]
+            ex.free_gpus = sorted({*ex.free_gpus, *(g for g in held[1] if g in ex.capacity.gpus)})
 
     def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str,
                        free: bool = False) -> list[Effect]:
         if free or e.retries_used < e.max_retries:
             e.retries_used += 0 if free else 1
+            e.lost = (attempt, e.executor, e.gpu_ids, not free) if state is TaskState.LOST else None
             e.state = TaskState.PENDING
             e.executor, e.gpu_ids = "", ()
             self._push(e)

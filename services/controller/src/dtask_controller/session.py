@@ -121,6 +121,8 @@ async def _read(engine: Engine, session: Session, requests: Any, guard: ReportGu
                     session.send(AckCmd(f.task_id, f.attempt))  # not applied; the runner need not send it again
             elif kind == "drain":
                 engine.set_runner_draining(session.name, msg.drain.draining)
+            elif kind == "refused":
+                engine.assignment_refused(session.name, msg.refused.task_id, msg.refused.attempt, msg.refused.reason)
             else:
                 log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
             if guard.refusal:

@@ -294,6 +294,14 @@ class Store:
                  cpu_time_s, finished_at, started_at, finished_at, int(task_id), number),
             )
 
+    def reopen_attempt(self, task_id: str, number: int, executor: str, retries_used: int) -> None:
+        """A LOST attempt runs again (its runner came back with it): the task is running it again."""
+        with self.transaction():
+            self._db.execute("UPDATE attempts SET state = ?, finished_at = NULL, error = '' WHERE task_id = ? "
+                             "AND number = ?", (TaskState.RUNNING.value, int(task_id), number))
+            self._db.execute("UPDATE tasks SET state = ?, attempts = ?, executor = ?, error = '', retries_used = ? "
+                             "WHERE id = ?", (TaskState.RUNNING.value, number, executor, retries_used, int(task_id)))
+
     def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:
         with self.transaction():
             self._db.executemany("UPDATE tasks SET progress = ? WHERE id = ?",

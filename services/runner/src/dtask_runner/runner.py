@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -17,8 +17,9 @@ from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
 
+from dtask_runner.capacity import refusal, resend_rest
 from dtask_runner.containment import open_containment
-from dtask_runner.executor import AttemptRequest, Execution, Executor
+from dtask_runner.executor import AttemptRequest, Execution, Executor, safe_stem
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.store import ResultStore
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
@@ -46,6 +47,8 @@ class Uplink(Protocol):
 
     def finished(self, result: AttemptResult) -> None: ...
 
+    def refused(self, task_id: str, attempt: int, reason: str) -> None: ...
+
 
 class _Offline:
     """The uplink before a session exists: drops everything (results stay in the store)."""
@@ -66,6 +69,9 @@ class _Offline:
         return False
 
     def finished(self, result: AttemptResult) -> None:
+        pass
+
+    def refused(self, task_id: str, attempt: int, reason: str) -> None:
         pass
 
 
@@ -159,10 +165,14 @@ class Runner:
                 self.uplink.progress(key[0], key[1], a.execution.progress)
 
     def resume_output(self, task_id: str, attempt: int, offset: int) -> None:
-        """The controller holds the attempt's output before offset: its pump sends on from there."""
+        """The controller holds the attempt's output before offset: its pump sends on from there (for an
+        attempt that ended, a new pump sends the rest of its log)."""
         a = self._attempts.get((task_id, attempt))
         if a is not None:
             a.pump.resume(offset)
+        elif self.store.get(task_id, attempt) is not None:
+            resend_rest(self.log_dir / f"{safe_stem(task_id, attempt)}.log", task_id, attempt, offset,
+                        self.uplink.output, self._finishers)
 
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)
@@ -174,8 +184,11 @@ class Runner:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        if len(self.executor.running) >= self.capacity.slots:
-            log.warning("attempt %s/%d assigned beyond %d slots; running it anyway", *key, self.capacity.slots)
+        reason = refusal(req, self.executor.running.values(), self.capacity)
+        if reason:
+            log.warning("attempt %s/%d refused: %s", *key, reason)
+            self.uplink.refused(req.task_id, req.attempt, reason)
+            return
         execution = self.executor.start(req, self)
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
         self._attempts[key] = _Attempt(execution, pump)
@@ -230,7 +243,7 @@ class Runner:
     async def _finish(self, key: tuple[str, int]) -> None:
         a = self._attempts[key]
         try:
-            result = await a.execution.done
+            result = replace(await a.execution.done, output_bytes=a.execution.written)
             self.store.put(result)
             self._acked.clear()
             log.info("attempt %s/%d %s%s", key[0], key[1], result.state.value,

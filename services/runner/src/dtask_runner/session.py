@@ -96,6 +96,10 @@ class Session:
         self._reported[key] = self._gen
         self._send_soon(pb.RunnerMessage(finished=convert.attempt_result_to_pb(result)))
 
+    def refused(self, task_id: str, attempt: int, reason: str) -> None:
+        self._send_soon(pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=task_id, attempt=attempt,
+                                                                      reason=reason)))
+
     async def output(self, chunk: OutputChunk) -> bool:
         """Send a chunk in the current session. Without one, wait for the next and return False: its
         Welcome says where the controller wants the output from (what went into a broken one may be lost)."""

@@ -24,6 +24,7 @@ def result_to_json(r: AttemptResult) -> dict[str, Any]:
         "task_id": r.task_id, "attempt": r.attempt, "state": r.state.value, "exit_code": r.exit_code,
         "signal": r.signal, "result": r.result, "error": r.error, "started_at": r.started_at,
         "finished_at": r.finished_at, "peak_rss_bytes": r.peak_rss_bytes, "cpu_time_s": r.cpu_time_s,
+        "output_bytes": r.output_bytes,
     }
 
 
@@ -33,6 +34,7 @@ def result_from_json(d: dict[str, Any]) -> AttemptResult:
         exit_code=d.get("exit_code"), signal=d.get("signal"), result=d.get("result"),
         error=str(d.get("error") or ""), started_at=d.get("started_at"), finished_at=d.get("finished_at"),
         peak_rss_bytes=int(d.get("peak_rss_bytes") or 0), cpu_time_s=float(d.get("cpu_time_s") or 0.0),
+        output_bytes=int(d.get("output_bytes") or 0),
     )
 
 

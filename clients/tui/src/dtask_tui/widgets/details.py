@@ -7,7 +7,21 @@ from collections.abc import Callable, Sequence
 
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
-from dtask_tui.format import chart, clip, clock, duration, fit, meter, pct, progress_bar, shown, size, sparkline, stamp
+from dtask_tui.format import (
+    chart,
+    clip,
+    clock,
+    duration,
+    fit,
+    meter,
+    pct,
+    progress_bar,
+    shown,
+    size,
+    sparkline,
+    stale_note,
+    stamp,
+)
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, STATE_ATTR, level_attr
@@ -98,7 +112,9 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
         if p is not None and p.label:
             bits.append(p.label)
         bits.append(f"elapsed {duration(elapsed)}")
-        if p is not None and p.eta_s is not None:
+        if t.stale_since is not None:
+            bits.append(f"{stale_note(t.stale_since, st.clock())}: executor {t.executor} out of touch")
+        elif p is not None and p.eta_s is not None:
             bits.append(f"ETA {duration(p.eta_s)}")
         if p is not None and p.rate:
             bits.append(f"{p.rate:.3g}/s")

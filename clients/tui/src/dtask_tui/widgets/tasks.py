@@ -6,7 +6,7 @@ import re
 
 from dtask_common.models import Task, TaskState
 
-from dtask_tui.format import cells, clock, duration, fit, progress_bar, shown
+from dtask_tui.format import cells, clock, duration, fit, progress_bar, shown, stale_note
 from dtask_tui.state import Filter, TuiState
 from dtask_tui.widgets.base import LineBar, Markup
 from dtask_tui.widgets.palette import STATE_ATTR
@@ -60,7 +60,9 @@ class TaskTable(TableView):
             elif c.key == "name":
                 out.append([(attr, t.name)])
             elif c.key == "state":
-                if t.state is TaskState.RUNNING:
+                if t.state is TaskState.RUNNING and t.stale_since is not None:  # no live bar, no frozen ETA
+                    out.append([("conn_warn", fit(f" {stale_note(t.stale_since, st.clock())}", c.width))])
+                elif t.state is TaskState.RUNNING:
                     out.append(progress_bar(t.progress, c.width))
                 else:
                     out.append([(attr, state_note(t, st.queue.paused))])

@@ -74,7 +74,7 @@ class OutputChunk(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class AttemptFinished(_message.Message):
-    __slots__ = ("task_id", "attempt", "state", "exit_code", "signal", "result", "error", "started_at", "finished_at", "peak_rss_bytes", "cpu_time_s")
+    __slots__ = ("task_id", "attempt", "state", "exit_code", "signal", "result", "error", "started_at", "finished_at", "peak_rss_bytes", "cpu_time_s", "output_bytes")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class AttemptFinished(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     CPU_TIME_S_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     state: _common_pb2.TaskState
@@ -97,7 +98,8 @@ class AttemptFinished(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     peak_rss_bytes: int
     cpu_time_s: float
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ...) -> None: ...
+    output_bytes: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class DrainState(_message.Message):
     __slots__ = ("draining",)
@@ -105,21 +107,33 @@ class DrainState(_message.Message):
     draining: bool
     def __init__(self, draining: _Optional[bool] = ...) -> None: ...
 
+class AssignmentRefused(_message.Message):
+    __slots__ = ("task_id", "attempt", "reason")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    reason: str
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class RunnerMessage(_message.Message):
-    __slots__ = ("hello", "usage", "progress", "output", "finished", "drain")
+    __slots__ = ("hello", "usage", "progress", "output", "finished", "drain", "refused")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     usage: UsageReport
     progress: ProgressUpdate
     output: OutputChunk
     finished: AttemptFinished
     drain: DrainState
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ...) -> None: ...
+    refused: AssignmentRefused
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ..., refused: _Optional[_Union[AssignmentRefused, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets")

@@ -65,8 +65,17 @@ def progress_text(p: Progress | None) -> str:
     return " ".join(parts)
 
 
-def task_progress(t: Task) -> str:
+def stale_text(t: Task, now: float | None = None) -> str:
+    """'stale 42s' while the task's executor is out of touch (its progress is that old), else ''."""
+    if t.state is not TaskState.RUNNING or t.stale_since is None:
+        return ""
+    return f"stale {duration(max(0.0, (time.time() if now is None else now) - t.stale_since))}"
+
+
+def task_progress(t: Task, now: float | None = None) -> str:
     if t.state is TaskState.RUNNING:
+        if t.stale_since is not None:
+            return f"{stale_text(t, now)} (executor {t.executor} out of touch)"
         return progress_text(t.progress) or "running"
     if t.state.finished and t.error:
         return _short(t.error, 60)
@@ -115,7 +124,7 @@ def tasks_table(tasks: Sequence[Task], now: float | None = None) -> str:
     for t in tasks:
         tries = f"{len(t.attempts)}" if t.attempts else "0"
         rows.append([t.id, t.name, t.state.value, tries, t.executor or "-", clock(t.submitted_at, now),
-                     duration(t.duration_s) if t.state.finished else _running_for(t, now), task_progress(t)])
+                     duration(t.duration_s) if t.state.finished else _running_for(t, now), task_progress(t, now)])
     return table(["ID", "NAME", "STATE", "TRIES", "EXECUTOR", "SUBMITTED", "TIME", "PROGRESS / ERROR"],
                  rows, colour_cols=(2,), right=(0, 3))
 
@@ -208,6 +217,9 @@ def task_detail(t: Task, now: float | None = None) -> str:
     ]
     if t.progress is not None and not t.state.finished:
         lines.append(("progress", progress_text(t.progress)))
+    if stale := stale_text(t, now):
+        lines.append(("stale", f"{stale}: executor {t.executor} is out of touch since {clock(t.stale_since, now)}; "
+                               "the attempt may still run there"))
     if t.result:
         lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))
     if t.error:

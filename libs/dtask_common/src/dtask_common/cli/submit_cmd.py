@@ -72,6 +72,9 @@ class SubmitCommand(click.Command):
 @click.option("--priority", type=PRIORITY, help="Higher runs first (default 0).")
 @click.option("--retries", type=COUNT, help="Attempts after the first on failure or loss (default 0).")
 @click.option("--timeout", help="Wall-clock limit of one attempt: 90, 90s, 10m, 2h.")
+@click.option("--lost-after", "lost_after", metavar="SECONDS",
+              help="Out of touch with its runner this long, an attempt is lost and queued again: 90, 10m "
+                   "(default: the controller's lost_after_s).")
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Runner label the task requires.")
 @click.option("--tag", "tags", multiple=True, help="Tag for filtering (repeatable).")
 @click.option("--after", "after", multiple=True, type=TASK_ID, help="Run only after task ID succeeded.")
@@ -174,6 +177,7 @@ def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
         priority=o["priority"] or 0,
         max_retries=o["retries"] or 0,
         timeout_s=seconds(o["timeout"]) if o["timeout"] else 0.0,
+        lost_after_s=seconds(o["lost_after"]) if o["lost_after"] else 0.0,
         depends_on=tuple(o["after"]),
         tags=tuple(o["tags"]),
         progress=o["progress"] or "auto",

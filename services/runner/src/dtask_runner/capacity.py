@@ -1,0 +1,45 @@
+"""What a runner will take on (its slots, its GPUs), and resending the rest of an ended attempt's log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from dtask_common.models import Capacity, OutputChunk
+
+from dtask_runner.executor import AttemptRequest, Execution
+from dtask_runner.output import OutputPump
+
+
+def refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
+    """Why the assignment cannot run here now (empty: it can): a runner runs at most one attempt per
+    slot and one attempt per GPU."""
+    running = list(running)
+    if len(running) >= capacity.slots:
+        busy = ", ".join(f"{e.req.task_id}/{e.req.attempt}" for e in running)
+        return f"all {capacity.slots} slot{'s' if capacity.slots != 1 else ''} busy (running {busy})"
+    taken = {g: e for e in running for g in e.req.gpu_ids}
+    for g in req.gpu_ids:
+        if g in taken:
+            return f"GPU {g} is in use by attempt {taken[g].req.task_id}/{taken[g].req.attempt}"
+        if capacity.gpus and g not in capacity.gpus:
+            return f"GPU {g} is not one of this runner's GPUs {list(capacity.gpus)}"
+    return ""
+
+
+def resend_rest(path: Path, task_id: str, attempt: int, offset: int,
+                send: Callable[[OutputChunk], Awaitable[bool | None]], tasks: set[asyncio.Task[None]]) -> None:
+    """Send an ended attempt's log from offset (what the controller missed while cut off), in the background."""
+    with contextlib.suppress(OSError):
+        size = os.stat(path).st_size
+        if offset >= size:
+            return
+        pump = OutputPump(path, task_id, attempt, send)
+        pump.notify(size)
+        pump.resume(offset)
+        task = asyncio.get_running_loop().create_task(pump.finish(size))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
