@@ -23,7 +23,9 @@ from tests.support import Proc, sync_channel, tls
 def forge(certs_dir: Path, stem: str, names: list[x509.GeneralName]) -> None:
     """A client certificate signed by the real CA in certs_dir with exactly these SANs."""
     ca = x509.load_pem_x509_certificate((certs_dir / "ca.crt").read_bytes())
-    ca_key = serialization.load_pem_private_key((certs_dir / "ca.key").read_bytes(), password=None)
+    key_path = certs.ca_key_path(certs_dir)
+    assert key_path is not None
+    ca_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
