@@ -172,7 +172,7 @@ def test_per_task_lost_after_overrides_the_controller_default_both_ways(home: Pa
                 t = c.task(long)
                 assert t.state is TaskState.RUNNING and len(t.attempts) == 1 and t.stale_since is not None
                 assert c.executor("r1").state is ExecutorState.DEAD
-                assert not any("gone" in line for line in ctl.lines)
+                assert not any("gone" in line for line in ctl.lines), [l for l in ctl.lines if "gone" in l]
                 proxy.restore()
                 ctl.wait_for(rf"task {short} attempt 1 taken back", timeout=15)
                 for tid in (short, long):
