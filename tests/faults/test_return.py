@@ -1,6 +1,6 @@
 """A runner cut off past lost_after_s comes back: its attempt is taken back when nothing newer started (no
-rerun, no output gap, the retry given back), stopped when a newer one runs; per-task lost_after_s; the stale
-marker while out of touch."""
+rerun, no output gap, the retry given back), also after a controller restart, stopped when a newer one runs;
+per-task lost_after_s; the stale marker while out of touch."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from dtask_common.models import ExecutorState, TaskState
 
 from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all, until
 from tests.faults.proxy import proxy_to
-from tests.support import BIN
+from tests.support import BIN, free_port_range
 
 # Prints a line, 300 more while the link is down (once `cut` exists), then waits for `go`.
 STAGED = (
@@ -172,7 +173,7 @@ def test_per_task_lost_after_overrides_the_controller_default_both_ways(home: Pa
                 t = c.task(long)
                 assert t.state is TaskState.RUNNING and len(t.attempts) == 1 and t.stale_since is not None
                 assert c.executor("r1").state is ExecutorState.DEAD
-                assert not any("gone" in line for line in ctl.lines), [l for l in ctl.lines if "gone" in l]
+                assert not any("gone" in line for line in ctl.lines), [line for line in ctl.lines if "gone" in line]
                 proxy.restore()
                 ctl.wait_for(rf"task {short} attempt 1 taken back", timeout=15)
                 for tid in (short, long):
@@ -211,5 +212,48 @@ def test_stale_marker_while_the_runner_is_out_of_touch(home: Path, tmp_path: Pat
                 (tmp_path / f"gate-{tid}").touch()
                 [t] = c.wait([tid], timeout=20)
                 assert t.state is TaskState.SUCCEEDED
+        finally:
+            stop_all(r1, ctl)
+
+
+@pytest.mark.parametrize("stop", ["kill9", "sigterm"])
+def test_take_back_after_a_controller_restart(home: Path, tmp_path: Path, stop: str) -> None:
+    """The attempt is LOST and its task pending when the controller stops (kill -9 or a normal stop) and starts
+    again on the same store: the runner returns with the attempt and it is taken back (one attempt, no retry
+    used, the task succeeds with its result)."""
+    port_range = free_port_range()
+    ctl = controller_proc(home, port_range=port_range, dead_after_s=0.5, lost_after_s=1.5)
+    with proxy_to(ctl.address) as proxy:
+        r1 = runner_proc(home, proxy.address, "r1")
+        try:
+            with client(home, ctl.address) as c:
+                tid = c.add_task(GATED.format(d=tmp_path), name="taken-back-after-restart", max_retries=1)
+                running_on(c, tid)
+                r1.wait_for(rf"attempt {tid}/1 started")
+                proxy.down()
+                ctl.wait_for(rf"task {tid} attempt 1 lost, queued again", timeout=15)
+                t = c.task(tid)
+                assert t.state is TaskState.PENDING and t.attempts[0].state is TaskState.LOST
+            assert _retries_used(home, tid) == 1
+            address = ctl.address
+            if stop == "kill9":
+                ctl.kill9()
+            else:
+                assert ctl.stop() == 0
+            ctl = controller_proc(home, port_range=port_range, dead_after_s=0.5, lost_after_s=1.5)
+            assert ctl.address == address  # the proxy still leads there
+            proxy.restore()
+            r1.wait_for(r"connected to controller .* as r1: 1 running, 0 results", timeout=15)
+            ctl.wait_for(rf"task {tid} attempt 1 taken back: executor r1 returned with it")
+            with client(home, ctl.address) as c:
+                t = until(c, tid, lambda t: t.state is TaskState.RUNNING, 10, "running again")
+                assert [(a.number, a.state, a.executor) for a in t.attempts] == [(1, TaskState.RUNNING, "r1")]
+                assert _retries_used(home, tid) == 0
+                (tmp_path / f"gate-{tid}").touch()
+                [t] = c.wait([tid], timeout=20)
+                assert t.state is TaskState.SUCCEEDED and [a.number for a in t.attempts] == [1], t
+                assert t.result == {"value": 1}
+            assert _retries_used(home, tid) == 0
+            assert not any("not current" in line or "refused" in line for line in r1.lines)
         finally:
             stop_all(r1, ctl)

@@ -289,3 +289,18 @@ def test_work_spreads_over_executors() -> None:
         s.add(str(i), spec())
     got = placed(s.assign())
     assert sorted(e for _, e in got) == ["a", "a", "b", "b"]
+
+
+def test_a_restored_loss_can_be_taken_back_and_gives_its_retry_back() -> None:
+    s = sched_with(("a", Capacity(slots=3, gpus=(0, 1))))
+    s.add("1", spec(max_retries=1, resources=Resources(gpus=1)), attempts=1, retries_used=1)
+    s.add("2", spec(max_retries=1), attempts=1)
+    s.restore_lost("1", 1, "a", (1,), True)
+    s.restore_lost("2", 2, "a", (), False)  # not its latest attempt: nothing to take back
+    assert s.lost_used_retry("1") is True and s.lost_used_retry("2") is None
+    assert not s.adoptable("2", 1, "a") and not s.adoptable("1", 1, "b")
+    assert s.adopt("1", 1, "a")
+    assert (s.state("1"), s.retries_used("1"), s.running_on("a")) == (TaskState.RUNNING, 0, [("1", 1)])
+    assert s.lost_used_retry("1") is None
+    s.add("3", spec(resources=Resources(gpus=1)))
+    assert [(d.task_id, d.attempt, d.gpu_ids) for d in s.assign()] == [("2", 2, ()), ("3", 1, (0,))]

@@ -123,3 +123,21 @@ def test_migrates_an_older_store(tmp_path: Path) -> None:
     assert st._db.execute("PRAGMA user_version").fetchone()[0] == VERSION
     assert st.executors()[0][0] == "old" and st.executors()[0][-1] is False
     st.close()
+
+
+def test_a_task_pending_after_a_loss_keeps_the_loss_across_a_reopen(tmp_path: Path) -> None:
+    st = Store(tmp_path / "c.db")
+    st.add_tasks([spec("a"), spec("b"), spec("c")], [[], [], []], now=1.0)
+    for tid, used in (("1", True), ("2", False), ("3", True)):
+        st.add_attempt(tid, 1, "r1", [1], now=2.0)
+        st.finish_attempt(tid, 1, TaskState.LOST, finished_at=3.0, error="executor r1 is gone")
+        st.set_task(tid, TaskState.PENDING, error="executor r1 is gone", retries_used=int(used), lost_used_retry=used)
+    st.set_task("3", TaskState.PENDING, error="", result=None, retries_used=0)  # an operator's retry: no loss kept
+    st.close()
+    st = Store(tmp_path / "c.db")
+    active = {t.id: t for t in st.active_tasks()}
+    assert [(active[t].lost, active[t].gpu_ids) for t in ("1", "2", "3")] == [
+        (("r1", True), (1,)), (("r1", False), (1,)), (None, (1,))]
+    st.reopen_attempt("1", 1, "r1", 0)
+    assert next(t for t in st.active_tasks() if t.id == "1").lost is None
+    st.close()

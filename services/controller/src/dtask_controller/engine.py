@@ -147,6 +147,8 @@ class Engine:
                 added.add(tid)
                 t = waiting[tid]
                 self._apply(self.scheduler.add(t.id, t.spec, t.deps, finished, t.attempts, t.retries_used))
+                if t.lost is not None:
+                    self.scheduler.restore_lost(t.id, t.attempts, t.lost[0], t.gpu_ids, t.lost[1])
         return running_on, pending
 
     def _resync(self) -> None:
@@ -281,7 +283,8 @@ class Engine:
                     if e.attempt_state is TaskState.LOST:
                         self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
                     self.store.set_task(e.task_id, TaskState.PENDING, error=e.error,
-                                        retries_used=self.scheduler.retries_used(e.task_id))
+                                        retries_used=self.scheduler.retries_used(e.task_id),
+                                        lost_used_retry=self.scheduler.lost_used_retry(e.task_id))
                     self._end_attempt(e.task_id, e.attempt)
                     self._task_event(ev.TaskEventKind.UPDATED, e.task_id)
                     self.after(lambda e=e: log.info("task %s attempt %d %s, queued again%s", e.task_id, e.attempt,

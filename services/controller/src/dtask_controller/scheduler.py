@@ -246,6 +246,19 @@ class Scheduler:
         return (e is not None and executor in self._executors and e.lost is not None
                 and e.state is TaskState.PENDING and e.attempts == attempt and e.lost[:2] == (attempt, executor))
 
+    def restore_lost(self, task_id: str, attempt: int, executor: str, gpu_ids: tuple[int, ...],
+                     used_a_retry: bool) -> None:
+        """A restored pending task is queued again because this attempt was lost (controller restart): its
+        runner may still take it back."""
+        e = self._tasks.get(task_id)
+        if e is not None and e.state is TaskState.PENDING and e.attempts == attempt:
+            e.lost = (attempt, executor, gpu_ids, used_a_retry)
+
+    def lost_used_retry(self, task_id: str) -> bool | None:
+        """Whether the loss that queued the task again used a retry; None when it is not queued after a loss."""
+        e = self._tasks.get(task_id)
+        return e.lost[3] if e is not None and e.lost is not None else None
+
     def hold(self, executor: str, key: tuple[str, int], spec: TaskSpec | None, gpu_ids: tuple[int, ...]) -> None:
         """An attempt runs there that the controller is stopping: its resources stay taken until it ends."""
         ex = self._executors.get(executor)

@@ -66,6 +66,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE executors ADD COLUMN drained INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: a task queued again because its latest attempt was lost can take that attempt back after a restart:
+    # set (1 when the loss used a retry, else 0) only while it waits so; any other change of state clears it
+    """
+    ALTER TABLE tasks ADD COLUMN lost_used_retry INTEGER;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -101,6 +101,7 @@ class ActiveTask:
     executor: str
     gpu_ids: tuple[int, ...]
     deps: tuple[str, ...]
+    lost: tuple[str, bool] | None = None  # pending after its latest attempt was lost: (its executor, used a retry)
 
 
 SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watch event of a task)
@@ -254,9 +255,10 @@ class Store:
         return self._spec(row[0])
 
     def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
-                 result: Any = ..., retries_used: int | None = None) -> None:
-        sets: list[str] = ["state = ?"]
-        args: list[Any] = [state.value]
+                 result: Any = ..., retries_used: int | None = None, lost_used_retry: bool | None = None) -> None:
+        """lost_used_retry: set when the task waits again because its latest attempt was lost (else cleared)."""
+        sets: list[str] = ["state = ?", "lost_used_retry = ?"]
+        args: list[Any] = [state.value, None if lost_used_retry is None else int(lost_used_retry)]
         if error is not None:
             sets.append("error = ?")
             args.append(error)
@@ -299,8 +301,8 @@ class Store:
         with self.transaction():
             self._db.execute("UPDATE attempts SET state = ?, finished_at = NULL, error = '' WHERE task_id = ? "
                              "AND number = ?", (TaskState.RUNNING.value, int(task_id), number))
-            self._db.execute("UPDATE tasks SET state = ?, attempts = ?, executor = ?, error = '', retries_used = ? "
-                             "WHERE id = ?", (TaskState.RUNNING.value, number, executor, retries_used, int(task_id)))
+            self._db.execute("UPDATE tasks SET state = ?, attempts = ?, executor = ?, error = '', retries_used = ?, "
+                             "lost_used_retry = NULL WHERE id = ?", (TaskState.RUNNING.value, number, executor, retries_used, int(task_id)))
 
     def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:
         with self.transaction():
@@ -366,12 +368,15 @@ class Store:
                 "SELECT task_id, dep_id FROM task_deps WHERE task_id IN "
                 "(SELECT id FROM tasks WHERE state IN ('pending', 'running')) ORDER BY task_id, dep_id"):
             deps.setdefault(tid, []).append(str(dep))
-        q = ("SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids FROM tasks t "
-             "LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
+        q = ("SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids, a.executor, a.state, "
+             "t.lost_used_retry FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
              "WHERE t.state IN ('pending', 'running') ORDER BY t.id")
-        for tid, spec, state, attempts, retries, executor, gpus in self._db.execute(q).fetchall():
+        rows = self._db.execute(q).fetchall()
+        for tid, spec, state, attempts, retries, executor, gpus, a_executor, a_state, lost_used in rows:
+            lost = ((str(a_executor), bool(lost_used)) if state == TaskState.PENDING.value
+                    and a_state == TaskState.LOST.value and lost_used is not None else None)
             yield ActiveTask(str(tid), self._spec(spec), TaskState(state), attempts, retries, executor,
-                             tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())))
+                             tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())), lost)
 
     def attempt_executor(self, task_id: str, number: int) -> str | None:
         """The executor an attempt was dispatched to; None when the store has no such attempt."""
