@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dtask_runner import cgroup
-from dtask_runner.watchdog import TOKEN_ENV
+from dtask_runner.watchdog import TOKEN_ENV, carriers
 
 log = logging.getLogger("dtask.runner.containment")
 
@@ -310,28 +310,6 @@ class SweepBox:
     async def close(self) -> None:
         if self._pid and not self._swept:
             await self.kill()
-
-
-def carriers(entries: Sequence[bytes]) -> list[int]:
-    """Pids of the processes (other than this one) whose environment holds every entry (b"KEY=value")."""
-    needles = [e + b"\0" for e in entries]
-    me = os.getpid()
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    for name in names:
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        if all(env.startswith(n) or b"\0" + n in env for n in needles):
-            found.append(int(name))
-    return found
 
 
 def sweep(entries: Sequence[bytes], sig: int = signal.SIGKILL, *, rounds: int = SWEEP_ROUNDS) -> int:

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from dtask_runner import cgroup
@@ -35,9 +36,9 @@ REMOVE_DELAY_S = 0.5
 MAX_SCANS = 50
 
 
-def _carrying(token: bytes) -> list[int]:
-    """Pids of this user's processes whose environment holds TOKEN_ENV=token."""
-    needle = f"{TOKEN_ENV}=".encode() + token + b"\0"
+def carriers(entries: Sequence[bytes]) -> list[int]:
+    """Pids of the processes (other than this one) whose environment holds every entry (b"KEY=value")."""
+    needles = [e + b"\0" for e in entries]
     me = os.getpid()
     found = []
     try:
@@ -52,14 +53,14 @@ def _carrying(token: bytes) -> list[int]:
                 env = f.read()
         except OSError:
             continue
-        if env.startswith(needle) or b"\0" + needle in env:
+        if all(env.startswith(n) or b"\0" + n in env for n in needles):
             found.append(int(name))
     return found
 
 
 def _kill_carriers(token: bytes) -> None:
     for scan in range(MAX_SCANS):
-        pids = _carrying(token)
+        pids = carriers([f"{TOKEN_ENV}=".encode() + token])
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
