@@ -105,16 +105,21 @@ async def _checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[
         yield request
 
 
+async def _admitted(request: Any, context: Any, streaming: bool) -> Any:
+    """The request (or stream of requests) with undecodable ones refused."""
+    if streaming:
+        return _checked(request, context)
+    await _refuse(request, context)
+    return request
+
+
 def wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     """handler with its request deserializer and behaviour guarded."""
     rpc = method.rsplit("/", 1)[-1]
 
     def unary_response(behavior: Callable[..., Any], streaming_request: bool) -> Callable[..., Any]:
         async def run(request: Any, context: Any) -> Any:
-            if streaming_request:
-                request = _checked(request, context)
-            else:
-                await _refuse(request, context)
+            request = await _admitted(request, context, streaming_request)
             try:
                 result = behavior(request, _BoundedContext(context))
                 return await result if inspect.isawaitable(result) else result
@@ -127,10 +132,7 @@ def wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
 
     def stream_response(behavior: Callable[..., Any], streaming_request: bool) -> Callable[..., Any]:
         async def run(request: Any, context: Any) -> Any:
-            if streaming_request:
-                request = _checked(request, context)
-            else:
-                await _refuse(request, context)
+            request = await _admitted(request, context, streaming_request)
             try:
                 result = behavior(request, _BoundedContext(context))
                 if inspect.isasyncgen(result):
