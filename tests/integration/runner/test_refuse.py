@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.integration.runner.fake_controller import FakeController
 from tests.support import Proc, free_port_range, start_dtask
 
 GATED = "echo \"$DTASK_TASK_ID\"; while [ ! -e {d}/go-$DTASK_TASK_ID ]; do sleep 0.02; done"
-
-
-@pytest.fixture
-def fake(home: Path) -> Iterator[FakeController]:
-    c = FakeController(home / "certs").start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def _runner(home: Path, fake: FakeController, *extra: str) -> Proc:

@@ -27,15 +27,6 @@ TQDM_TASK = (
 )
 
 
-@pytest.fixture
-def fake(home: Path) -> Iterator[FakeController]:
-    c = FakeController(home / "certs").start()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 def start_runner(home: Path, controller: str, *extra: str, name: str = "r1") -> Proc:
     lo, hi = free_port_range()
     return start_dtask(["runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",

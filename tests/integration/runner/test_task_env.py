@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.integration.runner.fake_controller import FakeController
 from tests.support import free_port_range, start_dtask
-
-
-@pytest.fixture
-def fake(home: Path) -> Iterator[FakeController]:
-    c = FakeController(home / "certs").start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def test_task_env_has_the_attempt_and_none_of_the_runners_dtask_variables(home: Path, tmp_path: Path,
