@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.support import Proc, free_port_range, make_certs, start_dtask
@@ -75,7 +75,7 @@ def through_system_polling(c: Controller, specs: list[TaskSpec], timeout: float)
 
 
 def executor_alone(mb: int, tmp: Path) -> float:
-    from dtask_runner.executor import AttemptRequest, Executor
+    from dtask_runner.launcher import AttemptRequest, Launcher
 
     class Sink:
         def on_output(self, execution: object) -> None:
@@ -85,7 +85,7 @@ def executor_alone(mb: int, tmp: Path) -> float:
             pass
 
     async def main() -> float:
-        ex = Executor(tmp / "logs", tmp / "work")
+        ex = Launcher(tmp / "logs", tmp / "work")
         try:
             t0 = time.perf_counter()
             r = await ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))),

@@ -25,9 +25,9 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_common.models import Capacity, Progress, RunningAttempt, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
-from dtask_runner.executor import AttemptRequest
+from dtask_runner.controller_session import Session
+from dtask_runner.launcher import AttemptRequest
 from dtask_runner.runner import HelloInfo
-from dtask_runner.session import Session
 
 
 @dataclass

@@ -23,7 +23,7 @@ import grpc
 import psutil
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from bench.runner_bench import start_runners

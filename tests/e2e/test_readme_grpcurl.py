@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.integration.client.cluster import Cluster, cluster

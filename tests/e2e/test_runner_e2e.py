@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dtask_client import Controller
 from dtask_common import events as ev
-from dtask_common.client import Controller
 from dtask_common.models import Progress, TaskState
 
 from tests.integration.runner.helpers import gone

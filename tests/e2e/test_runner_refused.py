@@ -12,7 +12,7 @@ from tests.support import Proc, free_port_range
 
 # The runner process as installed, speaking protocol 99 (as a runner of another dtask release would).
 OTHER_PROTOCOL = ("import sys, dtask_common; dtask_common.PROTOCOL_VERSION = 99; "
-                  "from dtask_common.cli import main; sys.argv[0] = 'dtask'; sys.exit(main())")
+                  "from dtask_cli import main; sys.argv[0] = 'dtask'; sys.exit(main())")
 
 
 def test_runner_of_another_protocol_stops_with_the_reason(home: Path) -> None:

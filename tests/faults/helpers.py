@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import Task, TaskState
 
 from tests.support import BIN, Proc, free_port_range, start_dtask

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dtask_common.client import ResourceExhausted
+from dtask_client import ResourceExhausted
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.faults.helpers import client, fill_fs, runner_proc, running_on, start_on_small_fs, stop_all

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from dtask_common.client import DtaskError
+from dtask_client import DtaskError
 from dtask_common.models import TaskSpec
 
 from tests.faults.helpers import client, controller_proc

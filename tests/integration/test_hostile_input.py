@@ -13,7 +13,7 @@ import grpc
 import pytest
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2, controller_pb2_grpc, runner_pb2
-from dtask_common.client import InvalidTask
+from dtask_client import InvalidTask
 from dtask_common.models import TaskSpec
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from grpc_health.v1 import health_pb2

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.support import BIN, Proc, free_port_range, running, start_controller, start_dtask
@@ -85,8 +85,8 @@ def test_store_classes_create_private_files_whatever_the_umask(tmp_path: Path, u
 import asyncio, json, os, sys
 from pathlib import Path
 from dtask_controller.store import Store
-from dtask_runner.store import ResultStore
-from dtask_runner.executor import AttemptRequest, Executor
+from dtask_runner.journal import ResultJournal
+from dtask_runner.launcher import AttemptRequest, Launcher
 from dtask_common.models import TaskSpec
 t = Path(sys.argv[1])
 open_modes = {}
@@ -98,13 +98,13 @@ for where in (t / "new" / "a", t / "old"):
         open_modes[str(path)] = os.stat(path).st_mode & 0o777
     store.close()
 print(json.dumps(open_modes))
-ResultStore(t / "new" / "results")
-ResultStore(t / "old")
+ResultJournal(t / "new" / "results")
+ResultJournal(t / "old")
 class Sink:
     def on_output(self, e): pass
     def on_progress(self, e, p): pass
 async def main():
-    ex = Executor(t / "new" / "logs", t / "new" / "work", watchdog=False)
+    ex = Launcher(t / "new" / "logs", t / "new" / "work", watchdog=False)
     await ex.start(AttemptRequest("x", 1, TaskSpec(shell="echo hi")), Sink()).done
     await ex.close()
 asyncio.run(main())

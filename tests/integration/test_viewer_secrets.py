@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dtask_client import Controller
 from dtask_common import events as ev
-from dtask_common.client import Controller
 from dtask_common.models import Task, TaskSpec, TaskState
 from dtask_common.redact import HIDDEN
 

@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
+from dtask_cli import output
 from dtask_common import config, ids, taskfile
-from dtask_common.cli import output
 from dtask_common.export import export_tasks, to_json
 from dtask_common.humanize import clock, duration
 from dtask_common.models import Attempt, Progress, Resources, Task, TaskSpec, TaskState
@@ -151,8 +151,8 @@ def test_tui_shows_a_stored_non_finite_number(layout: Layout) -> None:
 
 
 def test_client_refuses_a_number_the_wire_cannot_carry_before_sending() -> None:
-    from dtask_common.client import InvalidTask
-    from dtask_common.client import _connection as conn
+    from dtask_client import InvalidTask
+    from dtask_client import _connection as conn
 
     specs = [TaskSpec(shell="x"), TaskSpec(name="g", shell="x", resources=Resources(gpus=2**40))]
     with pytest.raises(InvalidTask) as exc:

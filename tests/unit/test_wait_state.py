@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from dtask_client import NotFound
+from dtask_client._connection import WaitState
 from dtask_common import events as ev
-from dtask_common.client import NotFound
-from dtask_common.client._connection import WaitState
 from dtask_common.models import Task, TaskSpec, TaskState
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.events import ExecutorEvent, Snapshot
 
 from tests.support import Proc, copy_certs, free_port_range, start_controller, start_dtask

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dtask_common.client import AsyncController, Conflict, ControllerUnavailable, NotFound, WaitTimeout
+from dtask_client import AsyncController, Conflict, ControllerUnavailable, NotFound, WaitTimeout
 from dtask_common.events import Snapshot
 from dtask_common.models import ExecutorState, TaskSpec, TaskState
 

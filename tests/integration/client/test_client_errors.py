@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from dtask_common.client import (
+from dtask_client import (
     AsyncController,
     CertificateError,
     Conflict,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dtask_common.client import Conflict, Controller
+from dtask_client import Conflict, Controller
 from dtask_common.events import Snapshot, TaskEvent
 from dtask_common.models import ExecutorState, Resources, TaskSpec, TaskState
 
@@ -141,7 +141,7 @@ def test_context_manager_closes(live: Cluster) -> None:
 
 
 def test_tasks_pages_through_everything(live: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dtask_common.client import _connection
+    from dtask_client import _connection
 
     with live.client() as c:
         ids = c.submit([TaskSpec(name=f"page-{i}", shell="true", tags=("paging",)) for i in range(20)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dtask_common.client import Controller
+from dtask_client import Controller
 from dtask_common.models import TaskState
 
 from tests.support import Proc

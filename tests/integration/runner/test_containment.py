@@ -13,7 +13,7 @@ import pytest
 from dtask_common.models import AttemptResult, TaskSpec, TaskState
 from dtask_runner import cgroup
 from dtask_runner.containment import CgroupContainment, Containment, SweepContainment, carriers
-from dtask_runner.executor import AttemptRequest, Executor
+from dtask_runner.launcher import AttemptRequest, Launcher
 
 from tests.integration.runner.helpers import survivors
 from tests.integration.runner.test_executor import Recorder, _wait_started
@@ -57,7 +57,7 @@ def _run(tmp_path: Path, containment: Containment, spec: TaskSpec, cancel: bool 
     pids_file = tmp_path / "pids"
 
     async def main() -> tuple[AttemptResult, dict[int, str], list[int], bytes]:
-        ex = Executor(tmp_path / "logs", tmp_path / "work", kill_grace_s=2.0, containment=containment)
+        ex = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=2.0, containment=containment)
         try:
             e = ex.start(AttemptRequest("t", 1, spec), Recorder())
             if cancel:

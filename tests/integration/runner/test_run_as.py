@@ -127,13 +127,13 @@ def test_a_loose_home_or_a_work_dir_inside_it_or_of_someone_else_is_refused(task
 # live where nobody can read it): the refusal comes before any other file is touched.
 AS_NOBODY = """
 import os, sys
-import dtask_common.cli, dtask_common.cli.serve_cmd, dtask_common.client, dtask_common.client.errors
+import dtask_cli, dtask_cli.serve_cmd, dtask_client, dtask_client.errors
 if os.geteuid() == 0:
     os.setgroups([])
     os.setgid(65534)
     os.setuid(65534)
 sys.argv = ["dtask", "runner", "--controller", "127.0.0.1:1", "--run-as", "nobody"]
-dtask_common.cli.main()
+dtask_cli.main()
 """
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
-from dtask_common.cli import cli
-from dtask_common.cli.context import CliContext
+from dtask_cli import cli
+from dtask_cli.context import CliContext
 
 from tests.unit.cli.fakes import FakeController
 

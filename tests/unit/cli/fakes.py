@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtask_common.client import _connection as conn
+from dtask_client import _connection as conn
 from dtask_common.models import (
     Attempt,
     Capacity,
@@ -93,7 +93,7 @@ class FakeController:
         for t in self.task_list:
             if t.id == task_id:
                 return t
-        from dtask_common.client import NotFound
+        from dtask_client import NotFound
 
         raise NotFound(f"no task {task_id}")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from dtask_common.cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
-from dtask_common.cli.submit_cmd import memory_mb, seconds
-from dtask_common.client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
+from dtask_cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
+from dtask_cli.submit_cmd import memory_mb, seconds
+from dtask_client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
 from dtask_common.models import Resources, TaskSpec, TaskState
 
 from tests.unit.cli.fakes import FakeController, specs_file
@@ -91,15 +91,15 @@ def test_bad_controller_address_is_a_usage_error(run: Run, address: str, message
 
 
 def test_good_controller_addresses_pass() -> None:
-    from dtask_common.client.errors import check_address
+    from dtask_client.errors import check_address
 
     for a in ("localhost:50051", "10.0.0.5:1", "[::1]:50051", "ctrl.example.org:65535"):
         assert check_address(a) == a
 
 
 def test_non_utf8_command_line_bytes_are_field_errors() -> None:
-    from dtask_common.client import InvalidTask
-    from dtask_common.client._connection import specs_of
+    from dtask_client import InvalidTask
+    from dtask_client._connection import specs_of
 
     bad = "caf\udce9"  # what Python makes of the byte 0xe9 in argv under a UTF-8 locale
     with pytest.raises(InvalidTask) as info:
@@ -303,7 +303,7 @@ def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path)
 
 
 def test_wait_progress_line() -> None:
-    from dtask_common.cli.tasks_cmd import _progress_line
+    from dtask_cli.tasks_cmd import _progress_line
 
     from tests.unit.cli.fakes import sample_tasks
 
@@ -327,7 +327,7 @@ def test_global_position_of_a_command_option_is_explained(run: Run, fake: FakeCo
 
 
 def test_add_task_keyword_typo_names_the_field() -> None:
-    from dtask_common.client._connection import spec_from_fields
+    from dtask_client._connection import spec_from_fields
 
     with pytest.raises(TypeError, match=r"unknown task fields nmae \(did you mean 'name' for 'nmae'\?\)"):
         spec_from_fields("echo", {"nmae": "x"})
@@ -359,7 +359,7 @@ def test_wait_with_nothing_to_wait_for_says_so(run: Run, fake: FakeController) -
 
 
 def test_too_big_task_file_says_to_split_it(run: Run, fake: FakeController, tmp_path: Path) -> None:
-    from dtask_common.client import ResourceExhausted
+    from dtask_client import ResourceExhausted
 
     f = specs_file(tmp_path, '[[task]]\nname = "t"\ncommand = "echo {x}"\n[task.matrix]\nx = [1, 2]\n')
     fake.fail = ResourceExhausted("2 tasks in one request; at most 1 are accepted per call")

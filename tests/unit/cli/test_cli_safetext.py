@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import Result
-from dtask_common.client import NotFound
+from dtask_client import NotFound
 from dtask_common.models import (
     Attempt,
     Capacity,

@@ -1,4 +1,4 @@
-"""The CLI, the shell and the TUI speak to the controller only through dtask_common.client."""
+"""The CLI, the shell and the TUI speak to the controller only through dtask_client."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[3]
 GRPC = re.compile(r"^\s*(?:import grpc|from grpc\b|from dtask\.v1 import|import dtask\.v1)|_pb2|Stub\(", re.M)
 
 
-@pytest.mark.parametrize("root", ["libs/dtask_common/src/dtask_common/cli", "clients/tui/src/dtask_tui"])
+@pytest.mark.parametrize("root", ["clients/cli/src/dtask_cli", "clients/tui/src/dtask_tui"])
 def test_no_grpc_outside_the_client(root: str) -> None:
     files = sorted((REPO / root).rglob("*.py"))
     assert files, f"no sources under {root}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dtask_common import events as ev
 from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState, UsageSample
-from dtask_controller import views
+from dtask_controller import streams
 from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, SlowWatcher, WelcomeCmd
 from dtask_controller.engine import Engine
 from dtask_controller.store import Store
@@ -95,7 +95,7 @@ def test_watch_snapshot_and_resync_after_overflow(tmp_path: Path) -> None:
     async def go() -> None:
         e = engine(tmp_path, Clock(), watch_queue=5)
         e.submit([TaskSpec(name="a", shell="true")])
-        stream = views.watch(e)
+        stream = streams.watch(e)
         first = await anext(stream)
         assert isinstance(first.body, ev.Snapshot) and first.body.last and [t.id for t in first.body.tasks] == ["1"]
         assert not first.resync
@@ -122,7 +122,7 @@ def test_follow_waits_for_dispatch_then_streams_until_the_end(tmp_path: Path) ->
         got: list[bytes] = []
 
         async def follow() -> None:
-            async for chunk in views.output(e, tid, 0, follow=True):
+            async for chunk in streams.output(e, tid, 0, follow=True):
                 got.append(chunk.data)
 
         reader = asyncio.create_task(follow())
@@ -188,7 +188,7 @@ def test_watcher_that_stops_reading_its_snapshot_is_dropped(tmp_path: Path) -> N
     async def go() -> None:
         e = engine(tmp_path, Clock())
         e.submit([TaskSpec(name=f"t{i}", shell="true") for i in range(1200)])
-        stream = views.watch(e, deadline_s=0.05)
+        stream = streams.watch(e, deadline_s=0.05)
         first = await anext(stream)
         assert isinstance(first.body, ev.Snapshot) and not first.body.last
         await asyncio.sleep(0.2)  # the watcher does not read on: its read transaction is closed
@@ -203,7 +203,7 @@ def test_watcher_that_stops_reading_its_snapshot_is_dropped(tmp_path: Path) -> N
 def test_snapshot_pieces_stay_small(tmp_path: Path) -> None:
     async def go() -> None:
         e = engine(tmp_path, Clock())
-        stream = views.watch(e)
+        stream = streams.watch(e)
         empty = await anext(stream)  # no task, no executor: one piece with the queue
         assert isinstance(empty.body, ev.Snapshot) and empty.body.last and empty.body.queue is not None
         await stream.aclose()
@@ -212,7 +212,7 @@ def test_snapshot_pieces_stay_small(tmp_path: Path) -> None:
             e.usage("r1", UsageSample(at=float(i), per_cpu_percent=(1.0,) * 64))
         e.submit([TaskSpec(name=f"t{i}", shell="x" * 20_000) for i in range(120)])  # 2.4 MB of commands
         pieces = []
-        async for item in views.watch(e):
+        async for item in streams.watch(e):
             pieces.append(item.body)
             if item.body.last:  # type: ignore[union-attr]
                 break

@@ -55,8 +55,8 @@ def test_each_event_converted_once_per_audience() -> None:
 def test_the_servicer_converts_tasks_and_events_in_one_place() -> None:
     import inspect
 
-    from dtask_controller import service
+    from dtask_controller import servicer
 
-    source = inspect.getsource(service)
+    source = inspect.getsource(servicer)
     assert source.count("convert.task_to_pb(") == 1  # in task_pb, which masks for viewers
     assert "event_to_pb" not in source and "snapshot_to_pb" not in source  # ConvertedEvents does it

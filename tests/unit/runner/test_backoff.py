@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 
 import pytest
-from dtask_runner.session import BACKOFF_FIRST_S, backoff_delays
+from dtask_runner.controller_session import BACKOFF_FIRST_S, backoff_delays
 
 FLEET = 500
 CAP_S = 10.0

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from dtask_common.models import AttemptResult, OutputChunk, TaskState
+from dtask_runner.controller_session import backoff_delays
+from dtask_runner.journal import ResultJournal
 from dtask_runner.output import OutputPump, Throttle
-from dtask_runner.session import backoff_delays
-from dtask_runner.store import ResultStore
 from dtask_runner.usage import UsageSampler, detect_gpus, parse_smi
 
 
@@ -53,44 +53,44 @@ def test_usage_sample_without_gpus() -> None:
 
 
 def test_store_survives_restart_and_forgets_on_ack(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path, fsync=False)
+    store = ResultJournal(tmp_path, fsync=False)
     r = AttemptResult("7", 2, TaskState.FAILED, exit_code=3, result={"a": [1, 2]}, error="x", started_at=1.0,
                       finished_at=2.0, peak_rss_bytes=10, cpu_time_s=0.5)
     store.put(r)
     (tmp_path / "junk.json").write_text("{not json")
-    again = ResultStore(tmp_path)
+    again = ResultJournal(tmp_path)
     assert again.pending() == [r]
     assert again.ack("7", 2) and not again.ack("7", 2)
-    assert ResultStore(tmp_path).pending() == []
+    assert ResultJournal(tmp_path).pending() == []
 
 
 def test_store_journal_takes_over_old_files_skips_a_cut_line_and_compacts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from dtask_runner import store as st
+    from dtask_runner import journal as st
 
     old = AttemptResult("old", 1, TaskState.SUCCEEDED, finished_at=1.0)
     (tmp_path / "old.1.json").write_text(json.dumps(st.result_to_json(old)))  # an earlier version's file
-    store = ResultStore(tmp_path)
+    store = ResultJournal(tmp_path)
     assert store.pending() == [old] and not (tmp_path / "old.1.json").exists()
     r = AttemptResult("a", 1, TaskState.SUCCEEDED, finished_at=2.0)
     store.put(r)
     with open(tmp_path / st.JOURNAL, "ab") as f:
         f.write(b'{"put":{"task_id":"cut"')  # killed in the middle of a write: never reported
-    again = ResultStore(tmp_path)
+    again = ResultJournal(tmp_path)
     assert again.pending() == [old, r]
     monkeypatch.setattr(st, "COMPACT_BYTES", 2000)
     for i in range(40):
         again.put(AttemptResult(f"t{i}", 1, TaskState.SUCCEEDED, finished_at=3.0))
         assert again.ack(f"t{i}", 1)
     assert (tmp_path / st.JOURNAL).stat().st_size < 2400  # rewritten as it grew
-    assert ResultStore(tmp_path).pending() == [old, r]
+    assert ResultJournal(tmp_path).pending() == [old, r]
     for _ in range(20):
         again.put(AttemptResult("b", 1, TaskState.FAILED, finished_at=4.0))
         again.ack("b", 1)
     assert again.ack("old", 1) and again.ack("a", 1)
-    assert ResultStore(tmp_path).pending() == []
+    assert ResultJournal(tmp_path).pending() == []
 
 
 def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from dtask_common.client import Conflict, ControllerUnavailable, DtaskError
+from dtask_client import Conflict, ControllerUnavailable, DtaskError
 from dtask_common.events import (
     ExecutorEvent,
     ExecutorEventKind,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dtask_common.client import ControllerUnavailable, DtaskError
+from dtask_client import ControllerUnavailable, DtaskError
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import TaskState
 from dtask_tui.app import TuiApp

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import urwid
-from dtask_common.client import DtaskError
+from dtask_client import DtaskError
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import ExecutorState, TaskState
 

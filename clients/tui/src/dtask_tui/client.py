@@ -1,4 +1,4 @@
-"""What the TUI needs from a controller client (dtask_common.client.AsyncController provides it)."""
+"""What the TUI needs from a controller client (dtask_client.AsyncController provides it)."""
 
 from __future__ import annotations
 

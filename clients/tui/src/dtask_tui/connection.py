@@ -7,7 +7,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from dtask_common.client import ControllerUnavailable, DtaskError
+from dtask_client import ControllerUnavailable, DtaskError
 
 from dtask_tui.client import ControllerClient
 from dtask_tui.state import ConnState, TuiState

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import click
-from dtask_common.cli.context import CliContext, global_options
-from dtask_common.client import AsyncController, DtaskError
+from dtask_cli.context import CliContext, global_options
+from dtask_client import AsyncController, DtaskError
 
 from dtask_tui.app import TuiApp
 from dtask_tui.keys import markdown_table

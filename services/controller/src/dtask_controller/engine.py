@@ -43,7 +43,7 @@ from dtask_controller.domain import (
     TooLarge,
     WelcomeCmd,
 )
-from dtask_controller.hub import Hub
+from dtask_controller.fanout import Fanout
 from dtask_controller.output import OutputTails
 from dtask_controller.poison import Deaths
 from dtask_controller.registry import Registry
@@ -75,7 +75,7 @@ class Engine:
         self.clock = clock
         self.scheduler = Scheduler()
         self.registry = Registry(settings.dead_after_s, settings.lost_after_s, settings.usage_history, clock)
-        self.hub = Hub(clock, settings.watch_queue)
+        self.hub = Fanout(clock, settings.watch_queue)
         self.tails = OutputTails(settings.output_tail_bytes)
         self.deaths = Deaths(settings.poison_after)
         self.sessions: dict[str, Session] = {}

@@ -21,7 +21,7 @@ from dtask_controller import integrity
 from dtask_controller.domain import InvalidTasks, Settings
 from dtask_controller.engine import Engine
 from dtask_controller.schema import SchemaTooNew
-from dtask_controller.service import ControllerService
+from dtask_controller.servicer import ControllerService
 from dtask_controller.store import Store, StoreLocked, StoreUnusable
 
 log = logging.getLogger("dtask.controller")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dtask_common.models import Capacity, OutputChunk
 
-from dtask_runner.executor import AttemptRequest, Execution
+from dtask_runner.launcher import AttemptRequest, Execution
 from dtask_runner.output import OutputPump
 
 

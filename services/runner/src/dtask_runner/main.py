@@ -18,10 +18,10 @@ from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
 from dtask_runner.containment import ContainmentError
+from dtask_runner.controller_session import Session
 from dtask_runner.refusal import Refused
 from dtask_runner.runner import Runner
-from dtask_runner.service import RunnerService
-from dtask_runner.session import Session
+from dtask_runner.servicer import RunnerService
 from dtask_runner.taskuser import RunAsError, TaskUser, task_user
 
 log = logging.getLogger("dtask.runner")

@@ -19,9 +19,9 @@ from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, 
 
 from dtask_runner.capacity import refusal, resend_rest
 from dtask_runner.containment import open_containment
-from dtask_runner.executor import AttemptRequest, Execution, Executor, safe_stem
+from dtask_runner.journal import ResultJournal
+from dtask_runner.launcher import AttemptRequest, Execution, Launcher, safe_stem
 from dtask_runner.output import OutputPump, Throttle
-from dtask_runner.store import ResultStore
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
@@ -125,8 +125,8 @@ class Runner:
         self.labels = dict(rc.labels)
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
-        self.store = ResultStore(self.state_dir / "results")
-        self.executor = Executor(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
+        self.store = ResultJournal(self.state_dir / "results")
+        self.executor = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
                                  user=user, containment=open_containment(rc.containment, rc.name))
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None

@@ -7,14 +7,14 @@ import os
 from typing import Any
 
 import click
-
 from dtask_common import certs
 from dtask_common.certs import CertError
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import CERTIFICATE, USAGE, CliError
 from dtask_common.config import Config
 from dtask_common.roles import Role
 from dtask_common.server import PortRangeFull
+
+from dtask_cli.context import CliContext
+from dtask_cli.errors import CERTIFICATE, USAGE, CliError
 
 
 def setup_logging(verbose: bool) -> None:
@@ -28,8 +28,8 @@ def setup_logging(verbose: bool) -> None:
 def _run(ctx: CliContext, what: str, overrides: dict[str, Any]) -> None:
     cfg = ctx.config(overrides)
     if what == "runner":
-        from dtask_common.client import BadAddress
-        from dtask_common.client.errors import check_address
+        from dtask_client import BadAddress
+        from dtask_client.errors import check_address
 
         try:
             check_address(cfg.runner.controller)

@@ -12,13 +12,13 @@ from typing import Any
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
+from dtask_client.errors import from_rpc_error
 from dtask_common import convert
-from dtask_common.client.errors import from_rpc_error
 from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 
-from dtask_runner.executor import AttemptRequest
+from dtask_runner.launcher import AttemptRequest
 from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
 

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
-
 from dtask_common.export import iso, task_to_dict
 from dtask_common.humanize import clock, duration, percent
 from dtask_common.models import (

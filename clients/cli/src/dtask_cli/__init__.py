@@ -14,11 +14,11 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import click  # noqa: E402
-
 from dtask_common import __version__  # noqa: E402
-from dtask_common.cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
-from dtask_common.cli.context import CliContext, global_options  # noqa: E402
-from dtask_common.cli.errors import DtaskGroup  # noqa: E402
+
+from dtask_cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
+from dtask_cli.context import CliContext, global_options  # noqa: E402
+from dtask_cli.errors import DtaskGroup  # noqa: E402
 
 
 @click.group(cls=DtaskGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -6,13 +6,13 @@ import asyncio
 
 from dtask_common import events as ev
 from dtask_common.models import Progress, QueueStatus
-from dtask_controller.hub import Hub
+from dtask_controller.fanout import Fanout
 from dtask_controller.output import OutputTails
 
 
 def test_events_are_numbered_filtered_and_bounded() -> None:
     async def go() -> None:
-        hub = Hub(lambda: 5.0, queue_limit=3)
+        hub = Fanout(lambda: 5.0, queue_limit=3)
         slow = hub.subscribe()
         quiet = hub.subscribe(exclude_progress=True)
         hub.publish(ev.QueueEvent(QueueStatus(paused=True)))

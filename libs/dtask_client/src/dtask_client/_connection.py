@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from dtask.v1 import controller_pb2 as pb
-
 from dtask_common import config as config_mod
 from dtask_common import convert, taskfile
 from dtask_common import events as ev
 from dtask_common.certs import CertError
-from dtask_common.client.errors import CertificateError, InvalidTask, NotFound, check_address
 from dtask_common.config import Config, ConfigError
 from dtask_common.models import (
     FINISHED_STATES,
@@ -30,6 +28,8 @@ from dtask_common.models import (
     TaskState,
 )
 from dtask_common.tls import TlsFiles
+
+from dtask_client.errors import CertificateError, InvalidTask, NotFound, check_address
 
 T = TypeVar("T")
 PAGE_SIZE = 500

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import click
-
-from dtask_common.cli import output
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import handles_errors
-from dtask_common.cli.params import COUNT, TASK_ID
-from dtask_common.cli.tasks_cmd import json_option
-from dtask_common.client import DtaskError
+from dtask_client import DtaskError
 from dtask_common.export import to_json
 from dtask_common.models import TaskState
 from dtask_common.safetext import shown
+
+from dtask_cli import output
+from dtask_cli.context import CliContext
+from dtask_cli.errors import handles_errors
+from dtask_cli.params import COUNT, TASK_ID
+from dtask_cli.tasks_cmd import json_option
 
 
 @click.command("executors")
@@ -85,7 +85,7 @@ def _each(ctx: CliContext, task_ids: tuple[str, ...], what: str) -> None:
                 what == "cancel" and t.state is TaskState.RUNNING) else ""
             click.echo(f"{shown(t.id)}  {shown(t.name)}  {output.state_cell(t.state.value)}{stopping}")
     if first is not None:
-        from dtask_common.cli.errors import CliError, exit_code_of
+        from dtask_cli.errors import CliError, exit_code_of
 
         raise CliError(f"{what} failed for some tasks", exit_code_of(first))
 

@@ -16,7 +16,7 @@ from dtask_common.authz import peer_identity
 from dtask_common.models import Task, TaskState, ValidationError
 from dtask_common.roles import Role
 
-from dtask_controller import session, task_errors, views
+from dtask_controller import runner_session, streams, task_errors
 from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.engine import Engine
 from dtask_controller.store import StoreFull
@@ -94,7 +94,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         return pb.Identity(role=role, name=name, controller_name=self.engine.settings.name, version=__version__)
 
     def Connect(self, request_iterator: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
-        return session.connect(self.engine, request_iterator, context)
+        return runner_session.connect(self.engine, request_iterator, context)
 
     # ---- queries ----
 
@@ -149,7 +149,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in views.output(self.engine, ids.task_id(request.task_id), request.attempt,
+            async for chunk in streams.output(self.engine, ids.task_id(request.task_id), request.attempt,
                                           request.follow):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
@@ -158,7 +158,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
         hide = masked(context)
         try:
-            async for event in views.watch(self.engine, request.exclude_usage, request.exclude_progress,
+            async for event in streams.watch(self.engine, request.exclude_usage, request.exclude_progress,
                                            self.engine.settings.usage_history):
                 yield self._events.get(event, hide)
         except SlowWatcher as exc:

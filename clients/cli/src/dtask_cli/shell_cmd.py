@@ -11,14 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-
+from dtask_client import Controller, DtaskError
 from dtask_common import models
-from dtask_common.cli import output
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import FAILED, USAGE, CliError, handles_errors
-from dtask_common.client import Controller, DtaskError
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task
 from dtask_common.safetext import shown
+
+from dtask_cli import output
+from dtask_cli.context import CliContext
+from dtask_cli.errors import FAILED, USAGE, CliError, handles_errors
 
 #: Names of the original's remote shell, plus the rest of the client, bound to the connection.
 SHELL_NAMES = (

@@ -42,7 +42,7 @@ def _put_line(r: AttemptResult) -> bytes:
     return json.dumps({"put": result_to_json(r)}, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-class ResultStore:
+class ResultJournal:
     """Unacknowledged results, in `results.jsonl`: a `put` line is appended (one write) before a
     result is reported, an `ack` line when the controller acknowledges it.
 

@@ -1,8 +1,8 @@
 """The dtask Python client: `Controller` (sync) and `AsyncController` (asyncio), returning models."""
 
-from dtask_common.client._async import AsyncController
-from dtask_common.client._sync import Controller
-from dtask_common.client.errors import (
+from dtask_client._async import AsyncController
+from dtask_client._sync import Controller
+from dtask_client.errors import (
     BadAddress,
     CertificateError,
     Conflict,

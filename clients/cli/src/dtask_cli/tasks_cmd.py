@@ -7,14 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-
-from dtask_common.cli import output
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
-from dtask_common.cli.params import COUNT, FINITE, TASK_ID
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import Task, TaskState
 from dtask_common.safetext import shown
+
+from dtask_cli import output
+from dtask_cli.context import CliContext
+from dtask_cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
+from dtask_cli.params import COUNT, FINITE, TASK_ID
 
 STATE_CHOICES = [s.value for s in TaskState] + ["finished"]
 
@@ -93,7 +93,7 @@ def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, 
             click.echo("\r\x1b[2K" + line, err=True, nl=False)
             last[0] = line
 
-    from dtask_common.client import WaitTimeout
+    from dtask_client import WaitTimeout
 
     with ctx.client() as c:
         c.on_reconnect = _reconnecting(c.address, newline=tty)

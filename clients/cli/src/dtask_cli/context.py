@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-
 from dtask_common import config as config_mod
 from dtask_common.config import Config, ConfigError
 from dtask_common.tls import TlsFiles
 
 if TYPE_CHECKING:
-    from dtask_common.client import Controller
+    from dtask_client import Controller
 
 
 def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,8 +100,9 @@ class CliContext:
 
     def client(self) -> Controller:
         """A Controller client with this command line's address, certificates and config."""
-        from dtask_common.cli.errors import cli_error
-        from dtask_common.client import Controller, DtaskError
+        from dtask_client import Controller, DtaskError
+
+        from dtask_cli.errors import cli_error
 
         try:
             return Controller(self.address, certs=self.certs, cert=self.cert, key=self.key, config=self.config())

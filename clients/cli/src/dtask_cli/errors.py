@@ -11,9 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, TypeVar
 
 import click
-
-from dtask_common.certs import CertError
-from dtask_common.client import (
+from dtask_client import (
     BadAddress,
     CertificateError,
     Conflict,
@@ -25,6 +23,7 @@ from dtask_common.client import (
     ResourceExhausted,
     WaitTimeout,
 )
+from dtask_common.certs import CertError
 from dtask_common.safetext import shown
 from dtask_common.taskfile import TaskFileError, describe
 

@@ -12,7 +12,7 @@ from dtask_common.models import ExecutorUsage, OutputChunk, Task
 
 from dtask_controller.domain import Conflict, NotFound, SlowWatcher
 from dtask_controller.engine import Engine
-from dtask_controller.hub import Watcher
+from dtask_controller.fanout import Watcher
 
 SNAPSHOT_TASKS = 500
 CHUNK_BYTES = 64 * 1024

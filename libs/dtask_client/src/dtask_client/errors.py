@@ -6,7 +6,6 @@ from typing import Any
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
-
 from dtask_common import convert
 from dtask_common.models import FieldError
 

@@ -41,7 +41,7 @@ class Watcher:
         self.wakeup.set()
 
 
-class Hub:
+class Fanout:
     """Assigns sequence numbers and delivers every event to every watcher, never blocking the caller."""
 
     def __init__(self, clock: Callable[[], float], queue_limit: int = 20_000):

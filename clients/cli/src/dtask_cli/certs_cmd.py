@@ -6,13 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import click
-
 from dtask_common import certs
 from dtask_common.certs import CertError
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import CERTIFICATE, CliError
 from dtask_common.private import private_dir, write_private
 from dtask_common.roles import Role
+
+from dtask_cli.context import CliContext
+from dtask_cli.errors import CERTIFICATE, CliError
 
 
 def _dir(ctx: CliContext) -> Path:

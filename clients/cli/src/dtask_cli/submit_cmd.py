@@ -7,16 +7,16 @@ import sys
 from typing import Any
 
 import click
-
 from dtask_common import taskfile
-from dtask_common.cli.context import CliContext
-from dtask_common.cli.errors import INVALID, CliError, handles_errors
-from dtask_common.cli.params import COUNT, FINITE, PRIORITY, TASK_ID
 from dtask_common.export import to_json
 from dtask_common.ids import shown as quoted
 from dtask_common.models import PROGRESS_PARSERS, Resources, TaskSpec
 from dtask_common.numbers import INT64_MAX, is_finite
 from dtask_common.safetext import shown
+
+from dtask_cli.context import CliContext
+from dtask_cli.errors import INVALID, CliError, handles_errors
+from dtask_cli.params import COUNT, FINITE, PRIORITY, TASK_ID
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -111,7 +111,7 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
         specs = _load(args[0])
     if after is not None and not opts["cwd"]:
         _hint_relative_paths(specs[0])
-    from dtask_common.client import ResourceExhausted
+    from dtask_client import ResourceExhausted
 
     with ctx.client() as c:
         try:

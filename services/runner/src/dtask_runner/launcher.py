@@ -69,7 +69,7 @@ def safe_stem(task_id: str, attempt: int) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', task_id)[:100]}.{attempt}"
 
 
-class Executor:
+class Launcher:
     """Starts attempts on this machine; owns the watchdog that outlives nothing.
 
     Every task carries this executor's token in DTASK_RUNNER_TOKEN, by which the watchdog finds
@@ -164,7 +164,7 @@ class Executor:
 class Execution:
     """One running attempt: its process group, output log, progress and result."""
 
-    def __init__(self, executor: Executor, req: AttemptRequest, sink: Sink):
+    def __init__(self, executor: Launcher, req: AttemptRequest, sink: Sink):
         self.executor = executor
         self.req = req
         self.sink = sink

@@ -10,11 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 from dtask.v1 import controller_pb2_grpc
-from grpc import aio
-
 from dtask_common import events as ev
-from dtask_common.client import _connection as c
-from dtask_common.client.errors import Conflict, ControllerUnavailable, WaitTimeout, from_rpc_error
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
@@ -28,6 +24,10 @@ from dtask_common.models import (
 )
 from dtask_common.server import client_options
 from dtask_common.tls import channel_credentials
+from grpc import aio
+
+from dtask_client import _connection as c
+from dtask_client.errors import Conflict, ControllerUnavailable, WaitTimeout, from_rpc_error
 
 T = TypeVar("T")
 

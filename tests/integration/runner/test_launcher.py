@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
-from dtask_runner.executor import AttemptRequest, Execution, Executor
+from dtask_runner.launcher import AttemptRequest, Execution, Launcher
 
 from tests.integration.runner.helpers import survivors
 
@@ -32,9 +32,9 @@ class Recorder:
         self.progress.append(progress)
 
 
-def run_async(tmp_path: Path, body: Callable[[Executor], Awaitable[Any]], **kw: Any) -> Any:
+def run_async(tmp_path: Path, body: Callable[[Launcher], Awaitable[Any]], **kw: Any) -> Any:
     async def main() -> Any:
-        ex = Executor(tmp_path / "logs", tmp_path / "work", kill_grace_s=kw.pop("grace", 2.0), **kw)
+        ex = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=kw.pop("grace", 2.0), **kw)
         try:
             return await asyncio.wait_for(body(ex), 60)
         finally:
@@ -47,7 +47,7 @@ def run_one(tmp_path: Path, spec: TaskSpec, **kw: Any) -> tuple[AttemptResult, b
     rec = Recorder()
     gpu_ids = kw.pop("gpu_ids", ())
 
-    async def body(ex: Executor) -> tuple[AttemptResult, bytes]:
+    async def body(ex: Launcher) -> tuple[AttemptResult, bytes]:
         e = ex.start(AttemptRequest("t1", 1, spec, gpu_ids), rec)
         r = await e.done
         return r, e.log_path.read_bytes()
@@ -139,7 +139,7 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
 def test_cancel_kills_background_children(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
 
-    async def body(ex: Executor) -> AttemptResult:
+    async def body(ex: Launcher) -> AttemptResult:
         e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
                      Recorder())
         await _wait_started(e)
@@ -152,7 +152,7 @@ def test_cancel_kills_background_children(tmp_path: Path) -> None:
 
 
 def test_sigterm_ignored_then_sigkill_after_grace(tmp_path: Path) -> None:
-    async def body(ex: Executor) -> tuple[AttemptResult, float]:
+    async def body(ex: Launcher) -> tuple[AttemptResult, float]:
         e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="trap '' TERM; echo started; sleep 600")), Recorder())
         await _wait_started(e)
         t0 = time.monotonic()
@@ -172,7 +172,7 @@ def test_leftover_background_process_is_killed_when_main_exits(tmp_path: Path) -
 
 
 def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
-    async def body(ex: Executor) -> list[AttemptResult]:
+    async def body(ex: Launcher) -> list[AttemptResult]:
         out: list[AttemptResult] = []
         for batch in range(100):
             es = [ex.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder()) for i in range(10)]
@@ -192,7 +192,7 @@ def test_200_mb_of_output_without_deadlock(tmp_path: Path) -> None:
     code = ("import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
             "for i in range(100):\n    sys.stdout.buffer.write(line); sys.stderr.buffer.write(line)\n")
 
-    async def body(ex: Executor) -> tuple[AttemptResult, int, float]:
+    async def body(ex: Launcher) -> tuple[AttemptResult, int, float]:
         t0 = time.monotonic()
         e = ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", code))), rec)
         r = await e.done
@@ -244,7 +244,7 @@ def test_stdin_is_empty(tmp_path: Path) -> None:
 
 
 def test_a_killed_watchdog_is_replaced(tmp_path: Path) -> None:
-    async def body(ex: Executor) -> tuple[int, int]:
+    async def body(ex: Launcher) -> tuple[int, int]:
         assert ex.watchdog is not None
         first = ex.watchdog.pid
         os.kill(first, signal.SIGKILL)
