@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from dtask_common.models import Capacity, Progress, Resources, TaskSpec, TaskState
-from dtask_controller.store import SqliteStore, StoreLocked
+from dtask_controller.store import SnapshotClosed, SqliteStore, Store, StoreLocked
 from dtask_controller.store.schema import VERSION
 
 
@@ -111,8 +113,6 @@ def test_recovery_after_kill_9(tmp_path: Path) -> None:
 
 
 def test_migrates_an_older_store(tmp_path: Path) -> None:
-    import sqlite3
-
     from dtask_controller.store.schema import MIGRATIONS
 
     db = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
@@ -141,3 +141,66 @@ def test_a_task_pending_after_a_loss_keeps_the_loss_across_a_reopen(tmp_path: Pa
     st.reopen_attempt("1", 1, "r1", 0)
     assert next(t for t in st.active_tasks() if t.id == "1").lost is None
     st.close()
+
+
+def _busy_readers(st: SqliteStore) -> int:
+    """1 while a read transaction keeps the WAL from being checkpointed whole, else 0."""
+    return int(st._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+
+
+def test_snapshot_pages_stay_consistent_while_a_writer_commits(tmp_path: Path) -> None:
+    st = SqliteStore(tmp_path / "c.db")
+    st.add_tasks([spec(f"t{i}") for i in range(5)], [[]] * 5, now=1.0)
+    pages = st.read_snapshot(2)
+    first = next(pages)
+    st.add_tasks([spec("late")], [[]], now=2.0)  # commits between pages
+    st.set_task("4", TaskState.FAILED, error="boom")
+    st.add_attempt("5", 1, "r1", [], now=3.0)
+    assert _busy_readers(st) == 1  # the snapshot still reads its own transaction
+    rest = list(pages)
+    assert [[t.id for t in p] for p in [first, *rest]] == [["1", "2"], ["3", "4"], ["5"]]
+    assert all(t.state is TaskState.PENDING and not t.attempts for p in rest for t in p)
+    assert _busy_readers(st) == 0  # exhausted: its transaction ended
+    again = [t for p in st.read_snapshot(2) for t in p]
+    assert [t.id for t in again] == ["1", "2", "3", "4", "5", "6"] and again[3].state is TaskState.FAILED
+    st.close()
+
+
+def test_snapshot_pages_of_an_empty_store_and_of_a_whole_last_page(tmp_path: Path) -> None:
+    st = SqliteStore(tmp_path / "c.db")
+    assert list(st.read_snapshot(2)) == []
+    st.add_tasks([spec(f"t{i}") for i in range(4)], [[]] * 4, now=1.0)
+    assert [[t.id for t in p] for p in st.read_snapshot(2)] == [["1", "2"], ["3", "4"]]  # no empty page after
+    st.close()
+
+
+def test_a_snapshot_closed_early_ends_its_transaction_and_refuses_more_pages(tmp_path: Path) -> None:
+    st = SqliteStore(tmp_path / "c.db")
+    st.add_tasks([spec(f"t{i}") for i in range(5)], [[]] * 5, now=1.0)
+    pages = st.read_snapshot(2)
+    next(pages)
+    pages.close()
+    st.add_tasks([spec("late")], [[]], now=2.0)
+    assert _busy_readers(st) == 0
+    with pytest.raises(SnapshotClosed) as caught:
+        next(pages)
+    assert isinstance(caught.value, sqlite3.ProgrammingError)  # what a reader closed under SQLite raises
+    done = st.read_snapshot(10)
+    assert len(next(done)) == 6
+    done.close()  # closed once exhausted: nothing more to refuse
+    assert next(done, None) is None
+    st.close()
+
+
+def test_the_sqlite_store_has_every_method_of_the_store_protocol() -> None:
+    members = [n for n in vars(Store) if not n.startswith("_")]
+    assert "read_snapshot" in members and "path" in members
+    st = inspect.getmembers(SqliteStore)
+    for name in members:
+        if name == "path":
+            continue  # an attribute of each store
+        assert name in dict(st), f"SqliteStore lacks {name}"
+        want = list(inspect.signature(getattr(Store, name)).parameters)
+        assert list(inspect.signature(getattr(SqliteStore, name)).parameters) == want, name
+    typed: type[Store] = SqliteStore  # and mypy checks open_store, which returns a SqliteStore as a Store
+    assert typed is SqliteStore
