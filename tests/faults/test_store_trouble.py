@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from dtask_common.models import TaskSpec
-from dtask_controller.store import Store
+from dtask_controller.store import SqliteStore
 
 from tests.faults.helpers import assert_clear_error, exit_output, start_in_readonly_view
 from tests.support import free_port_range, start_dtask
@@ -51,7 +51,7 @@ def test_corrupt_store_file(home: Path, tmp_path: Path) -> None:
 
 def damaged_store(path: Path, tasks: int = 20_000) -> int:
     """A real store with many pending tasks, closed; returns its page size."""
-    store = Store(path, lock=False)
+    store = SqliteStore(path, lock=False)
     specs = [TaskSpec(name=f"t{i}", shell=f"echo {i} " + "x" * 200) for i in range(tasks)]
     store.add_tasks(specs, [[] for _ in specs], 0.0)
     store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dtask_controller.store import Store
+from dtask_controller.store import SqliteStore
 
 from tests.faults.helpers import exit_output
 from tests.support import free_port_range, start_dtask
@@ -27,7 +27,7 @@ def stored(store: Path) -> tuple[int, int]:
 def test_a_failed_mark_write_stores_no_task_and_a_restart_queues_them_once(home: Path, tmp_path: Path) -> None:
     store, tasks = tmp_path / "controller.db", tmp_path / "tasks.toml"
     tasks.write_text(TASKS)
-    Store(store, lock=False).close()
+    SqliteStore(store, lock=False).close()
     with sqlite3.connect(store) as db:  # the mark's write fails inside the store itself
         db.execute("CREATE TRIGGER no_mark BEFORE INSERT ON meta WHEN NEW.key LIKE 'tasks_file:%' "
                    "BEGIN SELECT RAISE(ABORT, 'the mark cannot be written'); END")

@@ -84,14 +84,14 @@ def test_store_classes_create_private_files_whatever_the_umask(tmp_path: Path, u
     script = """
 import asyncio, json, os, sys
 from pathlib import Path
-from dtask_controller.store import Store
+from dtask_controller.store import SqliteStore
 from dtask_runner.journal import ResultJournal
 from dtask_runner.launcher import AttemptRequest, Launcher
 from dtask_common.models import TaskSpec
 t = Path(sys.argv[1])
 open_modes = {}
 for where in (t / "new" / "a", t / "old"):
-    store = Store(where / "controller.db")
+    store = SqliteStore(where / "controller.db")
     store.set_meta("k", "v")
     for suffix in ("-wal", "-shm"):  # there while the store is open
         path = where / ("controller.db" + suffix)

@@ -11,7 +11,7 @@ from dtask_common.models import AttemptResult, Capacity, TaskSpec, TaskState, Us
 from dtask_controller import streams
 from dtask_controller.domain import AckCmd, AssignCmd, Hello, Session, Settings, SlowWatcher, WelcomeCmd
 from dtask_controller.engine import Engine
-from dtask_controller.store import Store
+from dtask_controller.store import SqliteStore
 
 
 class Clock:
@@ -23,7 +23,7 @@ class Clock:
 
 
 def engine(tmp_path: Path, clock: Clock, **kw: object) -> Engine:
-    e = Engine(Store(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=60, **kw), clock)  # type: ignore[arg-type]
+    e = Engine(SqliteStore(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=60, **kw), clock)  # type: ignore[arg-type]
     e.restore()
     return e
 

@@ -13,7 +13,7 @@ from dtask_controller.output import OutputTails
 from dtask_controller.poison import Deaths
 from dtask_controller.reconcile import Verdict, verdict
 from dtask_controller.scheduler import Scheduler
-from dtask_controller.store import Store
+from dtask_controller.store import SqliteStore
 
 
 class Clock:
@@ -25,7 +25,7 @@ class Clock:
 
 
 def _engine(tmp_path: Path, clock: Clock, **kw: object) -> Engine:
-    e = Engine(Store(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=10, **kw), clock)  # type: ignore[arg-type]
+    e = Engine(SqliteStore(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=10, **kw), clock)  # type: ignore[arg-type]
     e.restore()
     return e
 

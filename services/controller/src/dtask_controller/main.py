@@ -17,12 +17,10 @@ from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller import integrity
 from dtask_controller.domain import InvalidTasks, Settings
 from dtask_controller.engine import Engine
-from dtask_controller.schema import SchemaTooNew
 from dtask_controller.servicer import ControllerService
-from dtask_controller.store import Store, StoreLocked, StoreUnusable
+from dtask_controller.store import SchemaTooNew, StoreLocked, StoreUnusable, integrity, open_store
 
 log = logging.getLogger("dtask.controller")
 
@@ -66,7 +64,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             pass
     warn_if_loose(cfg.home_path, log)
     try:
-        store = Store(cfg.store_path, sync=cfg.controller.sync)
+        store = open_store(cfg.store_path, sync=cfg.controller.sync)
     except (StoreLocked, StoreUnusable, SchemaTooNew) as exc:
         raise SystemExit(f"error: {exc}") from None
     cancel_check = threading.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -13,7 +12,8 @@ import socket
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, certs, server
 from dtask_common.config import Config
-from dtask_common.private import open_private, warn_if_loose
+from dtask_common.pidlock import LockHeld, PidLock
+from dtask_common.private import warn_if_loose
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
@@ -39,21 +39,14 @@ def _this_host() -> str:
     return fqdn if fqdn and not fqdn.startswith("localhost") else socket.gethostname()
 
 
-def lock_name(runner: Runner) -> int:
+def lock_name(runner: Runner) -> PidLock:
     """Hold a lock on the runner's state directory: one runner per name and DTASK_HOME on a machine."""
-    path = runner.state_dir / "runner.lock"
-    fd = open_private(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise SystemExit(f"error: another runner (pid {holder}) is already running as {runner.name} with "
+        return PidLock(runner.state_dir / "runner.lock")
+    except LockHeld as exc:
+        raise SystemExit(f"error: another runner (pid {exc.holder or '?'}) is already running as {runner.name} with "
                          f"{runner.state_dir}; give this one another name with --name (NAME=... for make "
                          "run-runner)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
 
 
 def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
@@ -129,7 +122,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await session.close()
         await grpc_server.stop(1)
-        os.close(lock)
+        lock.close()
         log.info("runner stopped")
     if refused is not None:
         raise SystemExit(f"error: {refused}")

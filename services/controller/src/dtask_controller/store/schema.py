@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from dtask_controller.store.errors import SchemaTooNew
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: tasks, attempts, output tails, executors, settings
     """
@@ -74,10 +76,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 VERSION = len(MIGRATIONS)
-
-
-class SchemaTooNew(RuntimeError):
-    """The store was written by a newer dtask."""
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -1,0 +1,98 @@
+"""Rows of the SQLite store to models and back: specs, results and progress as JSON, attempts, executors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from dtask_common.models import Attempt, Capacity, Progress, Resources, Task, TaskSpec, TaskState
+
+from dtask_controller.store.records import StoredExecutor
+
+SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watch event of a task)
+TASK_COLS = "id, spec, state, submitted_at, error, result, progress"
+ATTEMPT_COLS = ("task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
+                "error, result, peak_rss_bytes, cpu_time_s, duration_s")
+EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
+
+_SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
+
+
+def spec_to_json(spec: TaskSpec) -> str:
+    d: dict[str, Any] = {f: getattr(spec, f) for f in _SPEC_FIELDS}
+    d["env"], d["labels"] = dict(spec.env), dict(spec.labels)
+    r = spec.resources
+    d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
+    return json.dumps(d, separators=(",", ":"))
+
+
+def spec_from_json(text: str) -> TaskSpec:
+    d = json.loads(text)
+    d["resources"] = Resources(**d.get("resources", {}))
+    for key in ("argv", "depends_on", "tags"):
+        d[key] = tuple(d.get(key, ()))
+    return TaskSpec(**d)
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def progress_to_json(progress: Progress) -> str:
+    return json.dumps(asdict(progress), separators=(",", ":"), default=str)
+
+
+def capacity_to_json(capacity: Capacity) -> str:
+    return json.dumps(asdict(capacity))
+
+
+class SpecCache:
+    """Specs parsed once per stored text while kept (a stored spec never changes; TaskSpec is frozen)."""
+
+    def __init__(self, kept: int = SPECS_KEPT) -> None:
+        self._kept = kept
+        self._specs: dict[str, TaskSpec] = {}
+
+    def parse(self, text: str) -> TaskSpec:
+        spec = self._specs.get(text)
+        if spec is None:
+            spec = self._specs[text] = spec_from_json(text)
+            if len(self._specs) > self._kept:
+                del self._specs[next(iter(self._specs))]
+        return spec
+
+
+def task_from_row(row: Sequence[Any], specs: SpecCache) -> Task:
+    """A task from the TASK_COLS of its row, without its attempts."""
+    tid, spec, state, submitted, error, result, progress = row
+    return Task(
+        id=str(tid), spec=specs.parse(spec), state=TaskState(state), submitted_at=submitted,
+        error=error, result=loads(result),
+        progress=Progress(**json.loads(progress)) if progress else None,
+    )
+
+
+def attempt_from_row(row: Sequence[Any]) -> Attempt:
+    """An attempt from the ATTEMPT_COLS of its row."""
+    (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu,
+     duration) = row
+    return Attempt(
+        task_id=str(tid), number=number, executor=executor, gpu_ids=tuple(json.loads(gpus)),
+        dispatched_at=dispatched, finished_at=finished, state=TaskState(state), exit_code=exit_code,
+        signal=signal, error=error, result=loads(result), peak_rss_bytes=rss, cpu_time_s=cpu,
+        duration_s=duration,
+    )
+
+
+def executor_from_row(row: Sequence[Any]) -> StoredExecutor:
+    """An executor from the EXECUTOR_COLS of its row."""
+    name, seen, cap, labels, address, version, drained = row
+    c = json.loads(cap)
+    c["gpus"] = tuple(c.get("gpus", ()))
+    return StoredExecutor(name, seen, Capacity(**c), json.loads(labels), address, version, bool(drained))
