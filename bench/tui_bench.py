@@ -36,7 +36,8 @@ from dtask_common.models import (
     UsageSample,
 )
 from dtask_tui.app import TuiApp
-from dtask_tui.state import ConnState, Layout, Tab, TuiState
+from dtask_tui.state import Layout, Tab, TuiState
+from dtask_tui.status import ConnState
 
 NOW = 1_780_000_000.0
 N_TASKS = 10_000

@@ -8,7 +8,9 @@ from dataclasses import replace
 
 from dtask_common.events import ExecutorEventKind, QueueEvent, Snapshot, TaskEventKind, WatchEvent
 from dtask_common.models import ExecutorState, Identity, Progress, QueueStatus, TaskState
-from dtask_tui.state import ConnState, Filter, Tab, TuiState
+from dtask_tui.listing import Filter
+from dtask_tui.state import Tab, TuiState
+from dtask_tui.status import ConnState
 
 from tests.unit.tui.fakes import (
     NOW,
