@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from dtask_client import ControllerUnavailable, DtaskError
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import TaskState
+from dtask_tui import dispatch
 from dtask_tui.app import TuiApp
 from dtask_tui.dialogs import ConfirmDialog, ExportDialog
 from dtask_tui.listing import Filter
@@ -402,5 +404,31 @@ def test_polling_that_loses_the_controller_shows_reconnecting() -> None:
         assert "cannot reach the controller" in screen(app)
         assert "train-1" in screen(app)  # the last picture stays on screen
         await app.stop()
+
+    run(t)
+
+
+def test_a_command_the_dispatch_does_not_know_is_an_error_not_dropped() -> None:
+    app = TuiApp(FakeController(), TuiState(clock=lambda: NOW))
+    with pytest.raises(AssertionError):
+        dispatch.run_command(app, "no-such-command")  # type: ignore[arg-type]
+
+
+def test_stopping_logs_a_background_failure_instead_of_hiding_it(caplog: pytest.LogCaptureFixture) -> None:
+    async def t() -> None:
+        app = await started(FakeController())
+
+        async def broken() -> str:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                raise RuntimeError("unexpected")  # noqa: B012 - fails while being cancelled
+
+        app.actions.spawn(broken())
+        await asyncio.sleep(0.01)  # the action is under way
+        with caplog.at_level(logging.ERROR, logger="dtask_tui.app"):
+            await app.stop()
+        assert any(r.name == "dtask_tui.app" and r.exc_info and "unexpected" in str(r.exc_info[1])
+                   for r in caplog.records)
 
     run(t)

@@ -46,7 +46,6 @@ class TuiApp:
         self.root = Root(self)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
-        self.redraws = 0
         self._feed_task: asyncio.Task[None] | None = None
         self._redraw_pending = False
         self._last_draw = 0.0
@@ -118,7 +117,6 @@ class TuiApp:
 
     def refresh(self) -> None:
         """Recompose the widget tree for the current state (only visible rows are ever drawn)."""
-        self.redraws += 1
         self.follower.sync()
         self.root.set(self.panes.compose(self.size, self.context(), self.dialog, self.search_edit))
 
