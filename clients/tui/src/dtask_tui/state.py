@@ -1,5 +1,4 @@
-"""Everything the TUI shows, as plain data fed by Watch events: the listed cluster plus tab, layout,
-focus, output and connection; no urwid here."""
+"""Everything the TUI shows, as plain data fed by Watch events (listed cluster, tab, focus, output); no urwid."""
 
 from __future__ import annotations
 
