@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import urwid
 
@@ -65,14 +65,17 @@ class Panes:
                 table = urwid.Pile([("pack", self.filterbar), self.task_table])
             else:
                 table = urwid.Pile([("pack", self.cluster_bar), self.exec_table])
-            if st.layout is Layout.TABLE:
-                body = table
-            elif st.layout is Layout.HORIZONTAL:
-                body = urwid.Pile([("weight", 1, table), ("pack", urwid.AttrMap(urwid.Divider("─"), "dim")),
-                                   ("weight", 1, self.details)])
-            else:
-                body = urwid.Columns([("weight", 3, table), (1, urwid.AttrMap(urwid.SolidFill("│"), "dim")),
-                                      ("weight", 2, self.details)])
+            match st.layout:
+                case Layout.TABLE:
+                    body = table
+                case Layout.HORIZONTAL:
+                    body = urwid.Pile([("weight", 1, table), ("pack", urwid.AttrMap(urwid.Divider("─"), "dim")),
+                                       ("weight", 1, self.details)])
+                case Layout.VERTICAL:
+                    body = urwid.Columns([("weight", 3, table), (1, urwid.AttrMap(urwid.SolidFill("│"), "dim")),
+                                          ("weight", 2, self.details)])
+                case _:
+                    assert_never(st.layout)
         if st.show_help:
             width = max(20, min(cols - 2, 140))
             height = max(5, min(rows - 4, HelpView.wanted_rows(width - 2) + 2))
