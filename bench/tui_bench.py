@@ -10,70 +10,41 @@ import json
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator
 
-from dtask_common.events import (
-    ProgressEvent,
-    Snapshot,
-    TaskEvent,
-    TaskEventKind,
-    UsageEvent,
-    WatchEvent,
-)
-from dtask_common.models import (
-    Attempt,
-    Capacity,
-    ExecutorInfo,
-    ExecutorState,
-    ExecutorUsage,
-    GpuUsage,
-    Identity,
-    Progress,
-    QueueStatus,
-    Task,
-    TaskSpec,
-    TaskState,
-    UsageSample,
-)
+from dtask_common.events import Snapshot, TaskEventKind, WatchEvent
+from dtask_common.models import ExecutorInfo, ExecutorUsage, Identity, Progress, QueueStatus, Task, TaskState
 from dtask_tui.app import TuiApp
-from dtask_tui.state import ConnState, Layout, Tab, TuiState
+from dtask_tui.state import Layout, Tab, TuiState
+from dtask_tui.status import ConnState
 
-NOW = 1_780_000_000.0
+from tests.unit.tui.fakes import NOW, FakeController, executor, progress_event, sample, task, task_event, usage_event
+
 N_TASKS = 10_000
 N_EXECUTORS = 50
 N_EVENTS = 1_000
+GPUS = 8
 
 
-def sample(at: float, cores: int, rng: random.Random) -> UsageSample:
-    return UsageSample(at=at, cpu_percent=rng.uniform(0, 100),
-                       per_cpu_percent=tuple(rng.uniform(0, 100) for _ in range(cores)),
-                       ram_percent=rng.uniform(0, 100), swap_percent=rng.uniform(0, 5),
-                       gpus=tuple(GpuUsage(i, "A100", rng.uniform(0, 100), rng.uniform(0, 100)) for i in range(8)))
+def node(e: int) -> str:
+    return f"node-{e:02d}"
 
 
 def cluster(rng: random.Random) -> tuple[list[Task], list[ExecutorInfo], list[ExecutorUsage]]:
+    """50 busy 8-GPU executors (every fifth with 128 cores) with a minute of usage; 10,000 tasks."""
     execs = []
     usage = []
     for e in range(N_EXECUTORS):
         cores = 128 if e % 5 == 0 else 32
-        ex = ExecutorInfo(f"node-{e:02d}", ExecutorState.BUSY, Capacity(8, cores, 512_000, tuple(range(8))),
-                          connected_since=NOW - 3600, last_usage=sample(NOW, cores, rng))
+        ex = executor(node(e), cores=cores, gpus=GPUS)
         execs.append(ex)
         usage.append(ExecutorUsage(ex.name, False, ex.last_usage,
-                                   tuple(sample(NOW - 60 + k, cores, rng) for k in range(60))))
+                                   tuple(sample(NOW - 60 + k, cores, rng.uniform(0, 100), GPUS) for k in range(60))))
     tasks = []
     for i in range(N_TASKS):
         state = TaskState.RUNNING if i < 400 else (TaskState.SUCCEEDED if i < 6000 else TaskState.PENDING)
-        attempts = []
-        progress = None
-        if state is not TaskState.PENDING:
-            a = Attempt(str(i), 1, executor=f"node-{i % N_EXECUTORS:02d}", dispatched_at=NOW - 500 + i * 0.01)
-            if state is TaskState.SUCCEEDED:
-                a.state, a.finished_at = state, NOW - 100
-            attempts.append(a)
-            progress = Progress("epoch", rng.randrange(100), 100) if state is TaskState.RUNNING else None
-        tasks.append(Task(str(i), TaskSpec(name=f"train[lr={i % 7},seed={i}]", shell=f"python train.py {i}"),
-                          state, NOW - 1000 + i * 0.01, attempts, progress))
+        progress = Progress("epoch", rng.randrange(100), 100) if state is TaskState.RUNNING else None
+        tasks.append(task(i, state, name=f"train[lr={i % 7},seed={i}]", executor=node(i % N_EXECUTORS),
+                          progress=progress, spacing=0.01))
     return tasks, execs, usage
 
 
@@ -81,35 +52,20 @@ def events(rng: random.Random, tasks: list[Task], execs: list[ExecutorInfo]) -> 
     """A realistic mix: mostly progress, usage every second per executor, some state changes."""
     out: list[WatchEvent] = []
     running = [t for t in tasks if t.state is TaskState.RUNNING]
-    pending = [t for t in tasks if t.state is TaskState.PENDING]
+    pending = [i for i, t in enumerate(tasks) if t.state is TaskState.PENDING]
     for seq in range(N_EVENTS):
         r = rng.random()
         if r < 0.7:
-            t = rng.choice(running)
-            body: object = ProgressEvent(t.id, 1, Progress("epoch", rng.randrange(100), 100))
+            out.append(progress_event(seq + 2, rng.choice(running).id, rng.randrange(100)))
         elif r < 0.9:
             ex = rng.choice(execs)
             cores = len(ex.last_usage.per_cpu_percent) if ex.last_usage else 32
-            body = UsageEvent(ex.name, sample(NOW + seq, cores, rng))
+            out.append(usage_event(seq + 2, ex.name, NOW + seq, cpu=rng.uniform(0, 100), cores=cores))
         else:
-            t = pending.pop()
-            moved = Task(t.id, t.spec, TaskState.RUNNING, t.submitted_at,
-                         [Attempt(t.id, 1, executor=rng.choice(execs).name, dispatched_at=NOW)], None)
-            body = TaskEvent(TaskEventKind.DISPATCHED, moved)
-        out.append(WatchEvent(seq + 2, NOW, body))  # type: ignore[arg-type]
+            i = pending.pop()
+            moved = task(i, TaskState.RUNNING, name=tasks[i].name, executor=rng.choice(execs).name, spacing=0.01)
+            out.append(task_event(seq + 2, moved, TaskEventKind.DISPATCHED))
     return out
-
-
-class NoClient:
-    """The benchmark feeds events directly; nothing is called."""
-
-    address = "127.0.0.1:50051"
-
-    async def close(self) -> None:
-        return None
-
-    def watch(self) -> AsyncIterator[WatchEvent]:  # pragma: no cover - not used
-        raise NotImplementedError
 
 
 def run_once(seed: int, tab: Tab, layout: Layout, size: tuple[int, int], sort: str) -> dict[str, float]:
@@ -123,7 +79,7 @@ def run_once(seed: int, tab: Tab, layout: Layout, size: tuple[int, int], sort: s
     state.set_sort(sort)
     state.switch_tab(tab)
     state.set_layout(layout)
-    app = TuiApp(NoClient(), state)  # type: ignore[arg-type]
+    app = TuiApp(FakeController(), state)  # the benchmark feeds events directly; no call is made
     app.render_text(size)
     batch = events(rng, tasks, execs)
     t0 = time.perf_counter()

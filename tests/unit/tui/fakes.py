@@ -39,19 +39,21 @@ NOW = 1_780_000_000.0
 
 def task(i: int, state: TaskState = TaskState.PENDING, *, name: str | None = None, executor: str = "gpu-1",
          tags: tuple[str, ...] = (), progress: Progress | None = None, error: str = "",
-         result: dict[str, object] | None = None) -> Task:
+         result: dict[str, object] | None = None, spacing: float = 1.0) -> Task:
+    """Task t{i}; task i+1 is submitted, dispatched and finished `spacing` seconds after task i."""
+    at = i * spacing
     spec = TaskSpec(name=name or f"train-{i}", shell=f"python train.py --seed {i}", cwd="/work",
                     resources=Resources(cpus=2, gpus=1), tags=tags, max_retries=1)
     attempts = []
     if state is not TaskState.PENDING:
-        a = Attempt(f"t{i}", 1, executor=executor, gpu_ids=(0,), dispatched_at=NOW - 100 + i,
+        a = Attempt(f"t{i}", 1, executor=executor, gpu_ids=(0,), dispatched_at=NOW - 100 + at,
                     state=TaskState.RUNNING if state is TaskState.RUNNING else state)
         if state.finished:
-            a.finished_at = NOW - 10 + i
+            a.finished_at = NOW - 10 + at
             a.error = error
             a.exit_code = 1 if state is TaskState.FAILED else 0
         attempts.append(a)
-    return Task(id=f"t{i}", spec=spec, state=state, submitted_at=NOW - 200 + i, attempts=attempts,
+    return Task(id=f"t{i}", spec=spec, state=state, submitted_at=NOW - 200 + at, attempts=attempts,
                 progress=progress, result=result, error=error)
 
 
@@ -63,11 +65,12 @@ def sample(at: float = NOW, cores: int = 8, cpu: float = 40.0, gpus: int = 2) ->
 
 
 def executor(name: str, state: ExecutorState = ExecutorState.BUSY, cores: int = 8,
-             running: tuple[str, ...] = ()) -> ExecutorInfo:
-    return ExecutorInfo(name=name, state=state, capacity=Capacity(slots=2, cpus=cores, memory_mb=65536, gpus=(0, 1)),
+             running: tuple[str, ...] = (), gpus: int = 2) -> ExecutorInfo:
+    capacity = Capacity(slots=2, cpus=cores, memory_mb=65536, gpus=tuple(range(gpus)))
+    return ExecutorInfo(name=name, state=state, capacity=capacity,
                         labels={"gpu": "a100"}, address=f"10.0.0.{len(name)}:50100", version="0.1.0",
                         connected_since=NOW - 3600, last_seen=NOW, running_task_ids=running,
-                        last_usage=sample(cores=cores))
+                        last_usage=sample(cores=cores, gpus=gpus))
 
 
 def cluster() -> tuple[list[Task], list[ExecutorInfo], list[ExecutorUsage]]:

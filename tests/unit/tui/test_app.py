@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,9 +14,12 @@ import pytest
 from dtask_client import ControllerUnavailable, DtaskError
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import TaskState
+from dtask_tui import dispatch
 from dtask_tui.app import TuiApp
 from dtask_tui.dialogs import ConfirmDialog, ExportDialog
-from dtask_tui.state import ConnState, Filter, Layout, Tab, TuiState
+from dtask_tui.listing import Filter
+from dtask_tui.state import Layout, Tab, TuiState
+from dtask_tui.status import ConnState
 
 from tests.unit.tui.fakes import NOW, FakeController, progress_event
 
@@ -139,7 +143,7 @@ def test_cancel_dialog_asks_then_cancels() -> None:
         press(app, "c", "n")
         assert app.dialog is None and ("cancel", "t1") not in fc.calls
         press(app, "c", "left", "enter")  # move to Yes
-        await app.settle()
+        await app.actions.settle()
         assert ("cancel", "t1") in fc.calls
         assert app.state.tasks["t1"].state is TaskState.CANCELLED
         assert "cancel train-1 (t1): now cancelled" in screen(app)
@@ -155,18 +159,18 @@ def test_retry_pause_and_drain() -> None:
         fc = FakeController()
         app = await started(fc)
         press(app, "5", "r", "y")  # the failed task
-        await app.settle()
+        await app.actions.settle()
         assert ("retry", "t4") in fc.calls
         press(app, "p", "y")
-        await app.settle()
+        await app.actions.settle()
         assert ("pause", None) in fc.calls and "PAUSED" in screen(app)
         press(app, "p", "y")
-        await app.settle()
+        await app.actions.settle()
         assert ("resume", None) in fc.calls and "PAUSED" not in screen(app)
         press(app, "e", "end", "d")
         assert "Drain gpu-1?" in screen(app)
         press(app, "y")
-        await app.settle()
+        await app.actions.settle()
         assert ("drain", ("gpu-1", False)) in fc.calls and "gpu-1 is now draining" in screen(app)
         press(app, "d")
         assert "Undrain gpu-1?" in screen(app)
@@ -203,7 +207,7 @@ def test_action_error_is_shown() -> None:
 
         fc.cancel = refuse  # type: ignore[method-assign]
         press(app, "c", "y")
-        await app.settle()
+        await app.actions.settle()
         assert "failed: PERMISSION_DENIED" in screen(app)
         await app.stop()
 
@@ -220,7 +224,7 @@ def test_export_dialog_writes_the_same_json_as_dtask_export(tmp_path: Path) -> N
         assert re.fullmatch(re.escape(str(tmp_path)) + r"/tasks_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.json", path)
         assert "Export tasks" in screen(app)
         press(app, "enter")
-        await app.settle()
+        await app.actions.settle()
         data = json.loads(Path(path).read_text())
         expected = json.loads(to_json(export_tasks(await fc.tasks(), fc.address)))
         assert data["exported_at"] and data.pop("exported_at") != ""
@@ -230,7 +234,7 @@ def test_export_dialog_writes_the_same_json_as_dtask_export(tmp_path: Path) -> N
         assert app.state.message is not None and app.state.message.text == f"exported 6 tasks to {path}"
         # an edited path; an existing file is never overwritten
         press(app, "ctrl e", *["backspace"] * len(path), *"mine.json", "enter")
-        await app.settle()
+        await app.actions.settle()
         assert json.loads((tmp_path / "mine.json").read_text())["tasks"][0]["id"] == "t1"
         press(app, "ctrl e", *["backspace"] * 200, *"mine.json", "enter")
         assert isinstance(app.dialog, ExportDialog) and "exists; choose another name" in screen(app)
@@ -400,5 +404,31 @@ def test_polling_that_loses_the_controller_shows_reconnecting() -> None:
         assert "cannot reach the controller" in screen(app)
         assert "train-1" in screen(app)  # the last picture stays on screen
         await app.stop()
+
+    run(t)
+
+
+def test_a_command_the_dispatch_does_not_know_is_an_error_not_dropped() -> None:
+    app = TuiApp(FakeController(), TuiState(clock=lambda: NOW))
+    with pytest.raises(AssertionError):
+        dispatch.run_command(app, "no-such-command")  # type: ignore[arg-type]
+
+
+def test_stopping_logs_a_background_failure_instead_of_hiding_it(caplog: pytest.LogCaptureFixture) -> None:
+    async def t() -> None:
+        app = await started(FakeController())
+
+        async def broken() -> str:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                raise RuntimeError("unexpected")  # noqa: B012 - fails while being cancelled
+
+        app.actions.spawn(broken())
+        await asyncio.sleep(0.01)  # the action is under way
+        with caplog.at_level(logging.ERROR, logger="dtask_tui.app"):
+            await app.stop()
+        assert any(r.name == "dtask_tui.app" and r.exc_info and "unexpected" in str(r.exc_info[1])
+                   for r in caplog.records)
 
     run(t)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dtask_common.models import Identity, TaskState
 from dtask_tui.app import TuiApp
 from dtask_tui.format import cells
-from dtask_tui.state import ConnState, Layout, TuiState
+from dtask_tui.state import Layout, TuiState
+from dtask_tui.status import ConnState
 from dtask_tui.widgets.tasks import TaskTable
 
 from tests.unit.tui.fakes import NOW, FakeController, snapshot_event, task, task_event

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
 from dtask_common.events import ExecutorEventKind, QueueEvent, Snapshot, TaskEventKind, WatchEvent
 from dtask_common.models import ExecutorState, Identity, Progress, QueueStatus, TaskState
-from dtask_tui.state import ConnState, Filter, Tab, TuiState
+from dtask_tui.listing import Filter
+from dtask_tui.state import Tab, TuiState
+from dtask_tui.status import ConnState
 
 from tests.unit.tui.fakes import (
     NOW,
@@ -196,3 +199,9 @@ def test_messages_expire() -> None:
     assert st.current_message() is not None
     now[0] += 10
     assert st.current_message() is None
+
+
+def test_an_event_type_the_state_does_not_know_is_an_error_not_dropped() -> None:
+    st = fresh()
+    with pytest.raises(AssertionError):
+        st.apply(WatchEvent(2, NOW, object()))  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ import pytest
 from dtask_common.models import Identity
 from dtask_tui.app import TuiApp
 from dtask_tui.format import BLOCKS
-from dtask_tui.state import ConnState, Layout, Tab, TuiState
+from dtask_tui.state import Layout, Tab, TuiState
+from dtask_tui.status import ConnState
 from dtask_tui.widgets.executors import ExecutorTable
 from dtask_tui.widgets.tasks import TaskTable
 

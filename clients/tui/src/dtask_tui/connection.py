@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dtask_client import ControllerUnavailable, DtaskError
 
 from dtask_tui.client import ControllerClient
-from dtask_tui.state import ConnState, TuiState
+from dtask_tui.state import TuiState
+from dtask_tui.status import ConnState
 
 log = logging.getLogger(__name__)
 

@@ -143,10 +143,6 @@ def lookup(context: Context, key: str) -> Command | None:
     return None
 
 
-def bindings_for(context: Context) -> list[Binding]:
-    return [b for b in BINDINGS if b.context is context]
-
-
 def footer_keys(context: Context) -> list[tuple[str, Command, str]]:
     """(key label, command, short label) shown in the bottom bar for a context."""
     out: list[tuple[str, Command, str]] = []

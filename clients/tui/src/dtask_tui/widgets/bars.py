@@ -5,7 +5,9 @@ from __future__ import annotations
 from dtask_tui import keys
 from dtask_tui.format import duration, fit
 from dtask_tui.keys import ACTIONS, Command, Context
-from dtask_tui.state import ConnState, Filter, Tab, TuiState
+from dtask_tui.listing import Filter
+from dtask_tui.state import Tab, TuiState
+from dtask_tui.status import ConnState
 from dtask_tui.widgets.base import LineBar, LinesBox, Markup, pad_line
 
 CONN_ATTR = {ConnState.CONNECTED: "conn_ok", ConnState.POLLING: "conn_warn",

@@ -127,10 +127,6 @@ class ExecutorTable(TableView):
         return out
 
 
-def executor_is_draining(ex: ExecutorInfo) -> bool:
-    return ex.state is ExecutorState.DRAINING
-
-
 class ClusterBar(LineBar):
     """Cluster totals above the executor table: live executors, busy slots, mean CPU/RAM, GPUs."""
 

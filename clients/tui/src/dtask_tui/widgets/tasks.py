@@ -7,7 +7,8 @@ import re
 from dtask_common.models import Task, TaskState
 
 from dtask_tui.format import cells, clock, duration, fit, progress_bar, shown, stale_note
-from dtask_tui.state import Filter, TuiState
+from dtask_tui.listing import Filter
+from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import LineBar, Markup
 from dtask_tui.widgets.palette import STATE_ATTR
 from dtask_tui.widgets.table import Column, TableView, layout_columns
