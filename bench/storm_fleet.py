@@ -25,8 +25,8 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_common.models import Capacity, Progress, RunningAttempt, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
+from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.controller_session import Session
-from dtask_runner.launcher import AttemptRequest
 from dtask_runner.runner import HelloInfo
 
 
@@ -126,7 +126,7 @@ class Fleet:
         self._reported_assigned = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.counter = _Counter()
-        log = logging.getLogger("dtask.runner.session")
+        log = logging.getLogger("dtask_runner.controller_session")
         log.addHandler(self.counter)
         log.setLevel(logging.INFO)
         log.propagate = False

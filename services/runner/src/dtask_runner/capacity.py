@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dtask_common.models import Capacity, OutputChunk
 
-from dtask_runner.launcher import AttemptRequest, Execution
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.execution import Execution
 from dtask_runner.output import OutputPump
 
 

@@ -18,11 +18,11 @@ from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSampl
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 
-from dtask_runner.launcher import AttemptRequest
+from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
 
-log = logging.getLogger("dtask.runner.session")
+log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.2
 WELCOME_TIMEOUT_S = 15.0

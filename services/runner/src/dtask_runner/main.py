@@ -24,7 +24,7 @@ from dtask_runner.runner import Runner
 from dtask_runner.servicer import RunnerService
 from dtask_runner.taskuser import RunAsError, TaskUser, task_user
 
-log = logging.getLogger("dtask.runner")
+log = logging.getLogger(__name__)
 
 
 def advertised(cfg: Config, port: int) -> str:
@@ -107,7 +107,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     if user is not None:
         log.info("tasks run as %s (uid %d, gid %d, groups %s)", user.name, user.uid, user.gid,
                  ",".join(map(str, user.groups)) or "none")
-    containment = runner.executor.containment
+    containment = runner.launcher.containment
     log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
     session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session

@@ -17,15 +17,17 @@ from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
 
+from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.capacity import refusal, resend_rest
 from dtask_runner.containment import open_containment
+from dtask_runner.execution import Execution
 from dtask_runner.journal import ResultJournal
-from dtask_runner.launcher import AttemptRequest, Execution, Launcher, safe_stem
+from dtask_runner.launcher import Launcher
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
-log = logging.getLogger("dtask.runner")
+log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.2
 SHUTDOWN_REPORT_S = 3.0
@@ -51,7 +53,7 @@ class Uplink(Protocol):
 
 
 class _Offline:
-    """The uplink before a session exists: drops everything (results stay in the store)."""
+    """The uplink before a session exists: drops everything (results stay in the journal)."""
 
     connected = False
 
@@ -125,8 +127,8 @@ class Runner:
         self.labels = dict(rc.labels)
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
-        self.store = ResultJournal(self.state_dir / "results")
-        self.executor = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
+        self.journal = ResultJournal(self.state_dir / "results")
+        self.launcher = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
                                  user=user, containment=open_containment(rc.containment, rc.name))
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
@@ -140,7 +142,7 @@ class Runner:
     # ---- session callbacks ----
 
     def hello_info(self) -> HelloInfo:
-        unreported = self.store.pending()
+        unreported = self.journal.pending()
         stored = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
@@ -149,7 +151,7 @@ class Runner:
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
             running=running, unreported=unreported, draining=self.draining,
-            instance_id=self.instance_id, containment=self.executor.containment.describe(),
+            instance_id=self.instance_id, containment=self.launcher.containment.describe(),
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:
@@ -161,7 +163,7 @@ class Runner:
         if self.last_usage is not None:
             self.uplink.usage(self.last_usage)
         for key, a in self._attempts.items():
-            if a.execution.progress is not None and a.execution.key in self.executor.running:
+            if a.execution.progress is not None and a.execution.key in self.launcher.running:
                 self.uplink.progress(key[0], key[1], a.execution.progress)
 
     def resume_output(self, task_id: str, attempt: int, offset: int) -> None:
@@ -170,7 +172,7 @@ class Runner:
         a = self._attempts.get((task_id, attempt))
         if a is not None:
             a.pump.resume(offset)
-        elif self.store.get(task_id, attempt) is not None:
+        elif self.journal.get(task_id, attempt) is not None:
             resend_rest(self.log_dir / f"{safe_stem(task_id, attempt)}.log", task_id, attempt, offset,
                         self.uplink.output, self._finishers)
 
@@ -179,17 +181,17 @@ class Runner:
         if key in self._attempts:
             log.info("attempt %s/%d is already running here; ignoring the repeated assignment", *key)
             return
-        done = self.store.get(*key)
+        done = self.journal.get(*key)
         if done is not None:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        reason = refusal(req, self.executor.running.values(), self.capacity)
+        reason = refusal(req, self.launcher.running.values(), self.capacity)
         if reason:
             log.warning("attempt %s/%d refused: %s", *key, reason)
             self.uplink.refused(req.task_id, req.attempt, reason)
             return
-        execution = self.executor.start(req, self)
+        execution = self.launcher.start(req, self)
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
         self._attempts[key] = _Attempt(execution, pump)
         task = asyncio.get_running_loop().create_task(self._finish(key))
@@ -202,18 +204,18 @@ class Runner:
             log.info("cancelling attempt %s/%d: %s", task_id, attempt, reason or "no reason given")
             a.execution.cancel(reason or "cancelled by the controller")
             return
-        done = self.store.get(task_id, attempt)
+        done = self.journal.get(task_id, attempt)
         if done is not None:
             self.uplink.finished(done)
         else:
             log.info("cancel of attempt %s/%d, which is not running here", task_id, attempt)
 
     def on_ack(self, task_id: str, attempt: int) -> None:
-        self.store.ack(task_id, attempt)
-        if not len(self.store):
+        self.journal.ack(task_id, attempt)
+        if not len(self.journal):
             self._acked.set()
 
-    # ---- executor sink ----
+    # ---- the launcher's sink ----
 
     def on_output(self, execution: Execution) -> None:
         a = self._attempts.get(execution.key)
@@ -244,7 +246,7 @@ class Runner:
         a = self._attempts[key]
         try:
             result = replace(await a.execution.done, output_bytes=a.execution.written)
-            self.store.put(result)
+            self.journal.put(result)
             self._acked.clear()
             log.info("attempt %s/%d %s%s", key[0], key[1], result.state.value,
                      f": {result.error}" if result.error else "")
@@ -254,13 +256,13 @@ class Runner:
             await a.pump.finish(a.execution.written)
         finally:
             self._attempts.pop(key, None)
-        if self.store.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
+        if self.journal.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
             self.uplink.finished(result)
 
     # ---- status, drain, usage ----
 
     def running(self) -> list[RunningAttempt]:
-        return [RunningAttempt(k[0], k[1], e.started_at) for k, e in self.executor.running.items()]
+        return [RunningAttempt(k[0], k[1], e.started_at) for k, e in self.launcher.running.items()]
 
     def set_draining(self, draining: bool) -> None:
         if draining != self.draining:
@@ -279,17 +281,17 @@ class Runner:
             else:
                 self.last_usage = sample
                 self.uplink.usage(sample)
-            self.executor.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
+            self.launcher.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
             await asyncio.sleep(max(0.05, self.usage_interval_s - (time.monotonic() - started)))
 
     async def close(self) -> None:
         """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""
         self.draining = True
-        stopped = bool(self.executor.running)
-        await self.executor.close()
+        stopped = bool(self.launcher.running)
+        await self.launcher.close()
         if self._finishers:
             await asyncio.wait(set(self._finishers), timeout=SHUTDOWN_REPORT_S)
-        if stopped and len(self.store) and self.uplink.connected:
+        if stopped and len(self.journal) and self.uplink.connected:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._acked.wait(), SHUTDOWN_REPORT_S)
         for a in list(self._attempts.values()):

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import psutil
 from dtask_common.models import GpuUsage, UsageSample
 
-log = logging.getLogger("dtask.runner.usage")
+log = logging.getLogger(__name__)
 
 SMI_TIMEOUT_S = 5.0
 
