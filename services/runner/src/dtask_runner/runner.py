@@ -105,7 +105,7 @@ class _Attempt:
 class Runner:
     """Runs what the controller assigns; reports through an Uplink."""
 
-    def __init__(self, cfg: Config, *, gpu_reader: GpuReader | None | bool = True, user: TaskUser | None = None):
+    def __init__(self, cfg: Config, *, user: TaskUser | None = None):
         rc = cfg.runner
         self.cfg = cfg
         self.name = rc.name
@@ -116,7 +116,7 @@ class Runner:
         if user is not None:
             check_private(cfg.home_path, {cfg.certs_path: "the certificates", self.log_dir: "the attempt logs"}, user)
             prepare_work_dir(self.work_dir, cfg.home_path, user)
-        self.gpu_reader: GpuReader | None = open_gpu_reader() if gpu_reader is True else (gpu_reader or None)
+        self.gpu_reader: GpuReader | None = open_gpu_reader()
         gpus = detect_gpus(rc.gpus, self.gpu_reader)
         self.capacity = Capacity(
             slots=rc.slots,
@@ -143,11 +143,11 @@ class Runner:
 
     def hello_info(self) -> HelloInfo:
         unreported = self.journal.pending()
-        stored = {(r.task_id, r.attempt) for r in unreported}
+        journaled = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
         running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
-                   if k not in stored]
+                   if k not in journaled]
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
             running=running, unreported=unreported, draining=self.draining,
