@@ -12,8 +12,8 @@ from typing import Any, Literal, TypeGuard, assert_never, get_args
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_client.errors import from_rpc_error
 from dtask_common import convert
+from dtask_common.address import unavailable_message
 from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
@@ -185,8 +185,9 @@ class Session:
         elif code in _FATAL_HINTS:
             log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
         elif code == grpc.StatusCode.UNAVAILABLE:
-            # The client library's wording says what to do (TLS from another CA, wrong port, DNS, ...).
-            log.warning("controller unavailable: %s", from_rpc_error(exc, self.address).message)
+            # The same wording as the client's: it says what to do (TLS from another CA, wrong port, DNS, ...).
+            said = (exc.details() if hasattr(exc, "details") else "") or ""
+            log.warning("controller unavailable: %s", unavailable_message(self.address, said))
         else:
             log.warning("session with %s ended: %s %s", self.address, code.name if code else "", details)
 
