@@ -10,12 +10,11 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
+from dtask_common.models import AttemptResult, Capacity, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.capacity import refusal, resend_rest
@@ -25,56 +24,13 @@ from dtask_runner.journal import ResultJournal
 from dtask_runner.launcher import Launcher
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
+from dtask_runner.uplink import Offline, Uplink
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.2
 SHUTDOWN_REPORT_S = 3.0
-
-
-class Uplink(Protocol):
-    """What the runner sends to the controller (implemented by the session)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None: ...
-
-    def usage(self, sample: UsageSample) -> None: ...
-
-    def drain(self, draining: bool) -> None: ...
-
-    async def output(self, chunk: OutputChunk) -> bool: ...
-
-    def finished(self, result: AttemptResult) -> None: ...
-
-    def refused(self, task_id: str, attempt: int, reason: str) -> None: ...
-
-
-class _Offline:
-    """The uplink before a session exists: drops everything (results stay in the journal)."""
-
-    connected = False
-
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
-        pass
-
-    def usage(self, sample: UsageSample) -> None:
-        pass
-
-    def drain(self, draining: bool) -> None:
-        pass
-
-    async def output(self, chunk: OutputChunk) -> bool:
-        await asyncio.Event().wait()
-        return False
-
-    def finished(self, result: AttemptResult) -> None:
-        pass
-
-    def refused(self, task_id: str, attempt: int, reason: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -107,7 +63,6 @@ class Runner:
 
     def __init__(self, cfg: Config, *, user: TaskUser | None = None):
         rc = cfg.runner
-        self.cfg = cfg
         self.name = rc.name
         self.controller = rc.controller
         self.state_dir = cfg.home_path / "runner" / rc.name
@@ -134,7 +89,7 @@ class Runner:
         self.last_usage: UsageSample | None = None
         self.draining = False
         self.address = ""
-        self.uplink: Uplink = _Offline()
+        self.uplink: Uplink = Offline()
         self._attempts: dict[tuple[str, int], _Attempt] = {}
         self._finishers: set[asyncio.Task[None]] = set()
         self._acked = asyncio.Event()
