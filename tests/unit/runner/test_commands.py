@@ -11,7 +11,7 @@ import pytest
 from dtask.v1 import controller_pb2 as pb
 from dtask_common.tls import TlsFiles
 from dtask_runner.attempt_request import AttemptRequest
-from dtask_runner.controller_session import Session
+from dtask_runner.controller_session import ControllerSession
 from dtask_runner.runner import Runner
 
 
@@ -34,8 +34,8 @@ class Calls:
         self.calls.append(("ack", task_id, attempt))
 
 
-def session(runner: Calls) -> Session:
-    return Session(cast(Runner, runner), "localhost:1", TlsFiles.in_dir(Path("/nonexistent"), "runner-r1"))
+def session(runner: Calls) -> ControllerSession:
+    return ControllerSession(cast(Runner, runner), "localhost:1", TlsFiles.in_dir(Path("/nonexistent"), "runner-r1"))
 
 
 def test_each_known_command_reaches_the_runner() -> None:

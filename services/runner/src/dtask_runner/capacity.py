@@ -15,7 +15,7 @@ from dtask_runner.execution import Execution
 from dtask_runner.output import OutputPump
 
 
-def refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
+def assignment_refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
     """Why the assignment cannot run here now (empty: it can): a runner runs at most one attempt per
     slot and one attempt per GPU."""
     running = list(running)

@@ -67,7 +67,7 @@ async def _raise_status(call: Any) -> None:
                                    await call.details())
 
 
-class Session:
+class ControllerSession:
     """Keeps a Connect stream open to the controller; the runner's Uplink."""
 
     def __init__(self, runner: Runner, address: str, files: TlsFiles, *, reconnect_max_s: float = 10.0):

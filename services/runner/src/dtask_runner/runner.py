@@ -17,7 +17,7 @@ from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.attempt_request import AttemptRequest, safe_stem
-from dtask_runner.capacity import refusal, resend_rest
+from dtask_runner.capacity import assignment_refusal, resend_rest
 from dtask_runner.containment import open_containment
 from dtask_runner.execution import Execution
 from dtask_runner.journal import ResultJournal
@@ -141,7 +141,7 @@ class Runner:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        reason = refusal(req, self.launcher.running.values(), self.capacity)
+        reason = assignment_refusal(req, self.launcher.running.values(), self.capacity)
         if reason:
             log.warning("attempt %s/%d refused: %s", *key, reason)
             self.uplink.refused(req.task_id, req.attempt, reason)

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dtask_runner.attempt_request import AttemptRequest
-from dtask_runner.taskenv import Attempt as TaskAttempt
-from dtask_runner.taskenv import task_env
+from dtask_runner.taskenv import AttemptEnv, task_env
 from dtask_runner.taskuser import TaskUser
 
 
@@ -26,8 +25,8 @@ def build_command(req: AttemptRequest, result_file: Path, *, work_dir: Path, bas
         cwd = str(work_dir / cwd)
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
-    env = task_env(base_env, spec.env, TaskAttempt(req.task_id, req.attempt, str(result_file), token,
-                                                   req.gpu_ids), hide_gpus=hide_gpus, user=user)
+    env = task_env(base_env, spec.env, AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids),
+                   hide_gpus=hide_gpus, user=user)
     argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
     program = argv[0]
     if "/" in program:
