@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeGuard, assert_never, get_args
 
 import grpc
@@ -50,7 +50,7 @@ class NameTakenOver(Refused):
     """Another runner process connected under this runner's name: reconnecting would only fight over it."""
 
 
-def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Any:
+def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Iterator[float]:
     """Exponential backoff with jitter: each delay is in [d/2, d] for d = first·2ⁿ capped at cap."""
     d = first
     while True:

@@ -20,7 +20,7 @@ from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.containment import Box
 from dtask_runner.footprint import Footprint, TreeSampler
 from dtask_runner.outcome import outcome
-from dtask_runner.reap import wait_exit
+from dtask_runner.reap import Exit, wait_exit
 from dtask_runner.results import ResultCapture
 from dtask_runner.spawn import SpawnError, spawn_message
 from dtask_runner.taskuser import read_result_file
@@ -181,7 +181,7 @@ class Execution:
         self._footprint.contained(self._box.peak_bytes)
         return self._decide(status)
 
-    async def _supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int, object]:
+    async def _supervise(self, proc: subprocess.Popen[bytes]) -> Exit:
         loop = asyncio.get_running_loop()
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
@@ -241,7 +241,7 @@ class Execution:
         self._capture.close()
         return status, rusage
 
-    async def _terminate(self, exited: asyncio.Future[tuple[int, object]]) -> None:
+    async def _terminate(self, exited: asyncio.Future[Exit]) -> None:
         await self._box.signal(signal.SIGTERM)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), self.launcher.kill_grace_s)

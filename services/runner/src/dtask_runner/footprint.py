@@ -25,7 +25,7 @@ class Footprint:
         self.peak_rss = max(self.peak_rss, rss)
         self.cpu_time = max(self.cpu_time, cpu)
 
-    def reaped(self, rusage: Any) -> None:
+    def reaped(self, rusage: resource.struct_rusage) -> None:
         """The main process's rusage from wait4 (covers its reaped children too)."""
         # A child's ru_maxrss starts at the runner's own high-water mark (fork/exec inherits
         # it), so it only tells about the task when it is above that.

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from resource import struct_rusage
+
+Exit = tuple[int, struct_rusage | None]
+"""A reaped child's wait status and rusage (None when another waiter reaped it first)."""
 
 
-def wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[tuple[int, object]]:
+def wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[Exit]:
     """A future of (wait status, rusage) for a child, reaped with wait4 when its pidfd is readable."""
-    fut: asyncio.Future[tuple[int, object]] = loop.create_future()
+    fut: asyncio.Future[Exit] = loop.create_future()
 
     def reap() -> bool:
         try:
