@@ -1,6 +1,6 @@
 """Runner benchmarks: end-to-end throughput of /bin/true tasks through a controller and 2 runners
 (1 slot each) beside `xargs -P 2` on the same machine in the same run, and the output throughput
-of one task printing 200 MB (through the whole system, and through the executor alone).
+of one task printing 200 MB (through the whole system, and through the launcher alone).
 
 The /bin/true figure waits as a user does (Controller.wait, which follows Watch); two more figures
 show the client's share (waiting by polling IsFinished instead) and 2 runners x 2 slots.
@@ -74,8 +74,9 @@ def through_system_polling(c: Controller, specs: list[TaskSpec], timeout: float)
     return took, bad
 
 
-def executor_alone(mb: int, tmp: Path) -> float:
-    from dtask_runner.launcher import AttemptRequest, Launcher
+def launcher_alone(mb: int, tmp: Path) -> float:
+    from dtask_runner.attempt_request import AttemptRequest
+    from dtask_runner.launcher import Launcher
 
     class Sink:
         def on_output(self, execution: object) -> None:
@@ -85,15 +86,15 @@ def executor_alone(mb: int, tmp: Path) -> float:
             pass
 
     async def main() -> float:
-        ex = Launcher(tmp / "logs", tmp / "work")
+        launcher = Launcher(tmp / "logs", tmp / "work")
         try:
             t0 = time.perf_counter()
-            r = await ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))),
+            r = await launcher.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))),
                                Sink()).done
             assert r.state is TaskState.SUCCEEDED, r.error
             return time.perf_counter() - t0
         finally:
-            await ex.close()
+            await launcher.close()
 
     return asyncio.run(main())
 
@@ -146,8 +147,8 @@ def main() -> None:
         finally:
             for p in [*runners, ctl]:
                 p.stop()
-        alone = executor_alone(args.mb, Path(d))
-        print(f"one task printing {args.mb} MB through the executor alone (log file, parsers): {alone:.2f} s "
+        alone = launcher_alone(args.mb, Path(d))
+        print(f"one task printing {args.mb} MB through the launcher alone (log file, parsers): {alone:.2f} s "
               f"({args.mb / alone:.0f} MB/s)")
 
 

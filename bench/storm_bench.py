@@ -1,7 +1,7 @@
 """Reconnect storm: N runners, each holding one running attempt, come back after the controller is killed
 (kill -9) and restarted at once on the same store and port.
 
-The runners are simulated (bench/storm_fleet.py) but speak the real protocol through the runner's own Session
+The runners are simulated (bench/storm_fleet.py) but speak the real protocol through the runner's own ControllerSession
 (Hello listing the running attempt and the process's instance id, the runner's backoff with jitter, one mTLS
 certificate per runner, usage at the interval the Welcome asks for) from a few client processes. Time 0 is the
 kill. Measured: restart -> listening; restart -> every session welcomed, then checked reconciled (each task

@@ -1,4 +1,4 @@
-"""Simulated runners for the reconnect-storm benchmark: the runner's real Session (Hello, backoff, jitter,
+"""Simulated runners for the reconnect-storm benchmark: the runner's real ControllerSession (Hello, backoff, jitter,
 reconnects) per runner over its own mTLS certificate, with a core that pretends to run what it is assigned.
 
 One fleet is one process (started by bench.storm_bench with multiprocessing); it takes commands on one pipe
@@ -25,14 +25,14 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_common.models import Capacity, Progress, RunningAttempt, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
-from dtask_runner.controller_session import Session
-from dtask_runner.launcher import AttemptRequest
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.controller_session import ControllerSession
 from dtask_runner.runner import HelloInfo
 
 
 @dataclass
 class SimCore:
-    """Stands in for dtask_runner.runner.Runner behind a real Session: one slot, attempts that never end."""
+    """Stands in for dtask_runner.runner.Runner behind a real ControllerSession: one slot, attempts that never end."""
 
     name: str
     fleet: Fleet
@@ -44,7 +44,7 @@ class SimCore:
     hellos: list[float] = field(default_factory=list)  # when each connection attempt began (made its Hello)
     ups: list[float] = field(default_factory=list)  # when each session was welcomed
     usage_interval_s: float = 1.0
-    session: Session | None = None
+    session: ControllerSession | None = None
 
     def hello_info(self) -> HelloInfo:
         self.hellos.append(time.monotonic())
@@ -126,7 +126,7 @@ class Fleet:
         self._reported_assigned = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.counter = _Counter()
-        log = logging.getLogger("dtask.runner.session")
+        log = logging.getLogger("dtask_runner.controller_session")
         log.addHandler(self.counter)
         log.setLevel(logging.INFO)
         log.propagate = False
@@ -164,7 +164,7 @@ class Fleet:
 
     def connect(self) -> None:
         for c in self.cores:
-            c.session = Session(c, self.address, self.files(c.name))  # type: ignore[arg-type]
+            c.session = ControllerSession(c, self.address, self.files(c.name))  # type: ignore[arg-type]
             self._tasks += [asyncio.create_task(c.session.run()), asyncio.create_task(c.usage_loop())]
 
     def stats(self) -> None:

@@ -1,5 +1,5 @@
 """The reconnect storm in small (bench/storm_bench.py with 50 runners): after a kill -9 of the controller and a
-restart on the same store and port, every simulated runner (the runner's own Session, one certificate each) is
+restart on the same store and port, every simulated runner (the runner's own ControllerSession, one certificate each) is
 back with its running attempt reconciled: nothing lost, cancelled or dispatched again."""
 
 from __future__ import annotations

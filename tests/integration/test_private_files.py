@@ -86,7 +86,8 @@ import asyncio, json, os, sys
 from pathlib import Path
 from dtask_controller.store import SqliteStore
 from dtask_runner.journal import ResultJournal
-from dtask_runner.launcher import AttemptRequest, Launcher
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.launcher import Launcher
 from dtask_common.models import TaskSpec
 t = Path(sys.argv[1])
 open_modes = {}
@@ -104,9 +105,9 @@ class Sink:
     def on_output(self, e): pass
     def on_progress(self, e, p): pass
 async def main():
-    ex = Launcher(t / "new" / "logs", t / "new" / "work", watchdog=False)
-    await ex.start(AttemptRequest("x", 1, TaskSpec(shell="echo hi")), Sink()).done
-    await ex.close()
+    launcher = Launcher(t / "new" / "logs", t / "new" / "work", watchdog=False)
+    await launcher.start(AttemptRequest("x", 1, TaskSpec(shell="echo hi")), Sink()).done
+    await launcher.close()
 asyncio.run(main())
 """
     done = subprocess.run([str(BIN / "python"), "-c", script, str(tmp_path)], umask=umask, capture_output=True, text=True,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from dtask_common.models import AttemptResult, TaskSpec, TaskState
 from dtask_runner import cgroup
+from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.containment import CgroupContainment, Containment, SweepContainment, carriers
-from dtask_runner.launcher import AttemptRequest, Launcher
+from dtask_runner.launcher import Launcher
 
 from tests.integration.runner.helpers import survivors
 from tests.integration.runner.test_launcher import Recorder, _wait_started
@@ -57,19 +58,19 @@ def _run(tmp_path: Path, containment: Containment, spec: TaskSpec, cancel: bool 
     pids_file = tmp_path / "pids"
 
     async def main() -> tuple[AttemptResult, dict[int, str], list[int], bytes]:
-        ex = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=2.0, containment=containment)
+        launcher = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=2.0, containment=containment)
         try:
-            e = ex.start(AttemptRequest("t", 1, spec), Recorder())
+            e = launcher.start(AttemptRequest("t", 1, spec), Recorder())
             if cancel:
                 await asyncio.wait_for(_wait_started(e), 30)
                 e.cancel("operator asked")
             r = await asyncio.wait_for(e.done, 60)
             written = _read(pids_file)
-            # Before the executor closes: the attempt's own end must have taken them.
+            # Before the launcher closes: the attempt's own end must have taken them.
             left = await asyncio.to_thread(survivors, list(written), 10)
             return r, written, left, e.log_path.read_bytes()
         finally:
-            await ex.close()
+            await launcher.close()
             _kill_our_sleeps(list(_read(pids_file)))  # none should be left; if some are, not for the next test
 
     return asyncio.run(main())

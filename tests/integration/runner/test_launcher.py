@@ -1,4 +1,4 @@
-"""The executor with real processes: argv/shell, env/cwd, exits, signals, timeout, cancel, trees, volume."""
+"""The launcher with real processes: argv/shell, env/cwd, exits, signals, timeout, cancel, trees, volume."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from typing import Any
 
 import psutil
 from dtask_common.models import AttemptResult, Progress, TaskSpec, TaskState
-from dtask_runner.launcher import AttemptRequest, Execution, Launcher
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.execution import Execution
+from dtask_runner.launcher import Launcher
 
 from tests.integration.runner.helpers import survivors
 
@@ -34,11 +36,11 @@ class Recorder:
 
 def run_async(tmp_path: Path, body: Callable[[Launcher], Awaitable[Any]], **kw: Any) -> Any:
     async def main() -> Any:
-        ex = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=kw.pop("grace", 2.0), **kw)
+        launcher = Launcher(tmp_path / "logs", tmp_path / "work", kill_grace_s=kw.pop("grace", 2.0), **kw)
         try:
-            return await asyncio.wait_for(body(ex), 60)
+            return await asyncio.wait_for(body(launcher), 60)
         finally:
-            await ex.close()
+            await launcher.close()
 
     return asyncio.run(main())
 
@@ -47,8 +49,8 @@ def run_one(tmp_path: Path, spec: TaskSpec, **kw: Any) -> tuple[AttemptResult, b
     rec = Recorder()
     gpu_ids = kw.pop("gpu_ids", ())
 
-    async def body(ex: Launcher) -> tuple[AttemptResult, bytes]:
-        e = ex.start(AttemptRequest("t1", 1, spec, gpu_ids), rec)
+    async def body(launcher: Launcher) -> tuple[AttemptResult, bytes]:
+        e = launcher.start(AttemptRequest("t1", 1, spec, gpu_ids), rec)
         r = await e.done
         return r, e.log_path.read_bytes()
 
@@ -139,8 +141,8 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
 def test_cancel_kills_background_children(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
 
-    async def body(ex: Launcher) -> AttemptResult:
-        e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
+    async def body(launcher: Launcher) -> AttemptResult:
+        e = launcher.start(AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
                      Recorder())
         await _wait_started(e)
         e.cancel("operator asked")
@@ -152,8 +154,8 @@ def test_cancel_kills_background_children(tmp_path: Path) -> None:
 
 
 def test_sigterm_ignored_then_sigkill_after_grace(tmp_path: Path) -> None:
-    async def body(ex: Launcher) -> tuple[AttemptResult, float]:
-        e = ex.start(AttemptRequest("t", 1, TaskSpec(shell="trap '' TERM; echo started; sleep 600")), Recorder())
+    async def body(launcher: Launcher) -> tuple[AttemptResult, float]:
+        e = launcher.start(AttemptRequest("t", 1, TaskSpec(shell="trap '' TERM; echo started; sleep 600")), Recorder())
         await _wait_started(e)
         t0 = time.monotonic()
         e.cancel("stop")
@@ -172,10 +174,10 @@ def test_leftover_background_process_is_killed_when_main_exits(tmp_path: Path) -
 
 
 def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
-    async def body(ex: Launcher) -> list[AttemptResult]:
+    async def body(launcher: Launcher) -> list[AttemptResult]:
         out: list[AttemptResult] = []
         for batch in range(100):
-            es = [ex.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder()) for i in range(10)]
+            es = [launcher.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder()) for i in range(10)]
             out += await asyncio.gather(*(e.done for e in es))
         return out
 
@@ -192,9 +194,9 @@ def test_200_mb_of_output_without_deadlock(tmp_path: Path) -> None:
     code = ("import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
             "for i in range(100):\n    sys.stdout.buffer.write(line); sys.stderr.buffer.write(line)\n")
 
-    async def body(ex: Launcher) -> tuple[AttemptResult, int, float]:
+    async def body(launcher: Launcher) -> tuple[AttemptResult, int, float]:
         t0 = time.monotonic()
-        e = ex.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", code))), rec)
+        e = launcher.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", code))), rec)
         r = await e.done
         return r, e.written, time.monotonic() - t0
 
@@ -244,14 +246,14 @@ def test_stdin_is_empty(tmp_path: Path) -> None:
 
 
 def test_a_killed_watchdog_is_replaced(tmp_path: Path) -> None:
-    async def body(ex: Launcher) -> tuple[int, int]:
-        assert ex.watchdog is not None
-        first = ex.watchdog.pid
+    async def body(launcher: Launcher) -> tuple[int, int]:
+        assert launcher.watchdog is not None
+        first = launcher.watchdog.pid
         os.kill(first, signal.SIGKILL)
         assert survivors([first]) == []
-        r = await ex.start(AttemptRequest("w", 1, TaskSpec(argv=("true",))), Recorder()).done
+        r = await launcher.start(AttemptRequest("w", 1, TaskSpec(argv=("true",))), Recorder()).done
         assert r.state is TaskState.SUCCEEDED
-        return first, ex.watchdog.pid
+        return first, launcher.watchdog.pid
 
     first, second = run_async(tmp_path, body)
     assert first != second

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,25 @@ def test_gpus_through_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert sample.gpu_percent == pytest.approx(62.5)
     smi.write_text("#!/bin/sh\nexit 3\n")  # the driver goes away: GPU entries disappear, sampling goes on
     assert UsageSampler(reader).sample().gpus == ()
+
+
+def test_no_gpu_library_and_a_failing_nvidia_smi_is_no_gpu_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2; exit 9\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # nvidia-ml-py not installed
+    from dtask_runner.usage import SmiReader, open_gpu_reader
+
+    with caplog.at_level(logging.DEBUG, "dtask_runner.usage"):
+        assert open_gpu_reader() is None
+    assert "no GPUs through NVML: NVML: the nvidia-ml-py package is not installed" in caplog.text
+    assert f"no GPUs through nvidia-smi: {smi}: Command" in caplog.text and "exit status 9" in caplog.text
+    smi.write_text("#!/bin/sh\nprintf '0, GPU, 1, 2, 4\\n'\n")
+    reader = SmiReader(str(smi))
+    smi.write_text("#!/bin/sh\nexit 3\n")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, "dtask_runner.usage"):
+        assert detect_gpus("auto", reader) == ()
+    assert "offering no GPUs: reading them through nvidia-smi failed" in caplog.text

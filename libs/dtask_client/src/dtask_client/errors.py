@@ -7,10 +7,11 @@ from typing import Any
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask_common import convert
+from dtask_common.address import START_HINT, AddressError, unavailable_message
+from dtask_common.address import check_address as address_check
 from dtask_common.models import FieldError
 
 TASK_ERRORS_KEY = "dtask-task-errors-bin"
-START_HINT = "start one with `make run-controller` or `dtask controller`, or pass --controller HOST:PORT"
 
 
 class DtaskError(Exception):
@@ -33,7 +34,7 @@ class ControllerUnavailable(DtaskError):
     default_code = "UNAVAILABLE"
 
 
-class BadAddress(DtaskError, ValueError):
+class BadAddress(DtaskError, AddressError):
     """The controller address is not HOST:PORT (raised before dialling)."""
 
     default_code = "BAD_ADDRESS"
@@ -101,35 +102,13 @@ _BY_CODE: dict[grpc.StatusCode, type[DtaskError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
 }
 
-_TLS_WORDS = ("ssl", "handshake", "certificate", "tls", "alert")
-#: OpenSSL reasons meaning the peer answered, but not with TLS (an HTTP server, some other service).
-_NOT_TLS_WORDS = ("wrong_version_number", "packet_length_too_long", "http_request", "unknown_protocol")
-_RESOLVE_WORDS = ("resolv", "lookup", "dns", "domain name not found")
-
 
 def check_address(address: str) -> str:
     """address if it is HOST:PORT (IPv6 as [::1]:PORT), else BadAddress saying what is wrong."""
-    text = address.strip()
-    example = "use HOST:PORT, e.g. localhost:50051"
-    if "://" in text:
-        raise BadAddress(f"controller address {address!r}: give HOST:PORT without a scheme, e.g. localhost:50051")
-    if text.startswith("["):
-        host, _, rest = text.partition("]")
-        host += "]"
-        port = rest[1:] if rest.startswith(":") else None
-    elif text.count(":") > 1:
-        raise BadAddress(f"controller address {address!r}: write an IPv6 address in brackets, e.g. [::1]:50051")
-    else:
-        host, sep, port_text = text.partition(":")
-        port = port_text if sep else None
-    if port is None:
-        raise BadAddress(f"controller address {address!r} has no port; {example} "
-                         "(the controller logs `listening on HOST:PORT`)")
-    if host in ("", "[]"):
-        raise BadAddress(f"controller address {address!r} has no host; {example}")
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise BadAddress(f"controller address {address!r}: port {port!r} is not a number from 1 to 65535; {example}")
-    return text
+    try:
+        return address_check(address)
+    except AddressError as exc:
+        raise BadAddress(str(exc)) from None
 
 
 def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskError:
@@ -138,34 +117,7 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
     details: str = (exc.details() if hasattr(exc, "details") else "") or ""  # type: ignore[attr-defined]
     name = code.name if code is not None else "UNKNOWN"
     if code == grpc.StatusCode.UNAVAILABLE:
-        low = details.lower()
-        if any(w in low for w in _NOT_TLS_WORDS):
-            return ControllerUnavailable(
-                f"something at {address} answers, but not with TLS: it is not a dtask controller; check the "
-                "port (the controller logs `listening on HOST:PORT`, 50051-50059 by default)", name)
-        if "certificate_verify_failed" in low or "unable to get local issuer" in low:
-            return ControllerUnavailable(
-                f"TLS handshake with the controller at {address} failed: its certificate was not issued by your "
-                "CA (ca.crt in --certs); copy ca.crt and a certificate issued from it from the controller's "
-                "machine, or check that this is the right controller", name)
-        if any(w in low for w in _TLS_WORDS):
-            return ControllerUnavailable(
-                f"TLS handshake with the controller at {address} failed: check --certs/--cert/--key and "
-                "that the certificate and the controller's come from the same CA, and that the controller's "
-                "certificate names this host (`dtask certs init --host ...`)", name)
-        if any(w in low for w in _RESOLVE_WORDS):
-            host = address.rpartition(":")[0] or address
-            return ControllerUnavailable(f"cannot resolve the controller's host {host!r} (in {address}): "
-                                         "check the name, or use its IP address", name)
-        if "socket closed" in low or "connection reset" in low:
-            return ControllerUnavailable(
-                f"the controller at {address} closed the connection: it may refuse your certificate (expired, "
-                "or from another CA: `dtask certs show FILE`), or it was stopping; "
-                "its log says which", name)
-        if "connection refused" in low or "failed to connect" in low:
-            return ControllerUnavailable(f"cannot reach the controller at {address}: {START_HINT}", name)
-        return ControllerUnavailable(f"lost the controller at {address} ({details or 'unavailable'}); "
-                                     f"is it running? {START_HINT}", name)
+        return ControllerUnavailable(unavailable_message(address, details), name)
     if code == grpc.StatusCode.CANCELLED:  # not by us (the client's own cancel is filtered out before)
         return ControllerUnavailable(f"the controller at {address} cancelled {method or 'the call'} "
                                      f"({details or 'cancelled'}); it is probably stopping", name)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from dtask_common.models import Capacity, OutputChunk
 
-from dtask_runner.launcher import AttemptRequest, Execution
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.execution import Execution
 from dtask_runner.output import OutputPump
 
 
-def refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
+def assignment_refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
     """Why the assignment cannot run here now (empty: it can): a runner runs at most one attempt per
     slot and one attempt per GPU."""
     running = list(running)

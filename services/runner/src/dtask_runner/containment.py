@@ -27,7 +27,7 @@ from typing import Protocol
 from dtask_runner import cgroup
 from dtask_runner.watchdog import TOKEN_ENV, carriers
 
-log = logging.getLogger("dtask.runner.containment")
+log = logging.getLogger(__name__)
 
 SETTINGS = ("auto", "cgroup", "sweep")
 SH = "/bin/sh"

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeGuard, assert_never, get_args
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_client.errors import from_rpc_error
 from dtask_common import convert
+from dtask_common.address import unavailable_message
 from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
+from google.protobuf import unknown_fields
 
-from dtask_runner.launcher import AttemptRequest
+from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
 
-log = logging.getLogger("dtask.runner.session")
+log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.2
 WELCOME_TIMEOUT_S = 15.0
@@ -35,11 +36,21 @@ _FATAL_HINTS = {
 }
 
 
+Command = Literal["welcome", "assign", "cancel", "ack"]
+"""The commands a controller sends this runner: the fields of ControllerMessage.msg it knows."""
+COMMANDS: frozenset[str] = frozenset(get_args(Command))
+
+
+def is_command(which: str | None) -> TypeGuard[Command]:
+    """Whether a ControllerMessage carries a command this runner knows."""
+    return which in COMMANDS
+
+
 class NameTakenOver(Refused):
     """Another runner process connected under this runner's name: reconnecting would only fight over it."""
 
 
-def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Any:
+def backoff_delays(first: float, cap: float, rng: Callable[[], float] = random.random) -> Iterator[float]:
     """Exponential backoff with jitter: each delay is in [d/2, d] for d = first·2ⁿ capped at cap."""
     d = first
     while True:
@@ -56,7 +67,7 @@ async def _raise_status(call: Any) -> None:
                                    await call.details())
 
 
-class Session:
+class ControllerSession:
     """Keeps a Connect stream open to the controller; the runner's Uplink."""
 
     def __init__(self, runner: Runner, address: str, files: TlsFiles, *, reconnect_max_s: float = 10.0):
@@ -72,6 +83,7 @@ class Session:
         self._reported: dict[tuple[str, int], int] = {}
         self._sends: set[asyncio.Task[bool]] = set()
         self.sessions = 0
+        self.unknown_commands: Counter[str] = Counter()  # by type: fields of ControllerMessage.msg it does not know
 
     # ---- Uplink ----
 
@@ -111,7 +123,7 @@ class Session:
     # ---- writing ----
 
     def _send_soon(self, msg: pb.RunnerMessage) -> None:
-        """Best effort: dropped when not connected (results stay in the store, usage is periodic)."""
+        """Best effort: dropped when not connected (results stay in the journal, usage is periodic)."""
         if not self.connected:
             return
         task = asyncio.get_running_loop().create_task(self._write(msg))
@@ -173,8 +185,9 @@ class Session:
         elif code in _FATAL_HINTS:
             log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
         elif code == grpc.StatusCode.UNAVAILABLE:
-            # The client library's wording says what to do (TLS from another CA, wrong port, DNS, ...).
-            log.warning("controller unavailable: %s", from_rpc_error(exc, self.address).message)
+            # The same wording as the client's: it says what to do (TLS from another CA, wrong port, DNS, ...).
+            said = (exc.details() if hasattr(exc, "details") else "") or ""
+            log.warning("controller unavailable: %s", unavailable_message(self.address, said))
         else:
             log.warning("session with %s ended: %s %s", self.address, code.name if code else "", details)
 
@@ -235,27 +248,40 @@ class Session:
 
     def _handle(self, msg: pb.ControllerMessage) -> None:
         which = msg.WhichOneof("msg")
-        if which == "assign":
-            a = msg.assign
-            try:
-                spec = convert.spec_from_pb(a.spec)
-            except ValueError as exc:
-                log.error("assignment %s/%d is unreadable: %s", a.task_id, a.attempt, exc)
-                return
-            self.runner.on_assign(AttemptRequest(a.task_id, a.attempt, spec, tuple(a.gpu_ids)))
-        elif which == "cancel":
-            self.runner.on_cancel(msg.cancel.task_id, msg.cancel.attempt, msg.cancel.reason)
-        elif which == "ack":
-            self._reported.pop((msg.ack.task_id, msg.ack.attempt), None)
-            self.runner.on_ack(msg.ack.task_id, msg.ack.attempt)
-        elif which == "welcome":
-            self.runner.on_welcome(msg.welcome.usage_interval_s)
-        else:
-            log.warning("ignoring an unknown message from the controller (%s)", which)
+        if not is_command(which):
+            self._unknown(msg, which)
+            return
+        match which:
+            case "assign":
+                a = msg.assign
+                try:
+                    spec = convert.spec_from_pb(a.spec)
+                except ValueError as exc:
+                    log.error("assignment %s/%d is unreadable: %s", a.task_id, a.attempt, exc)
+                    return
+                self.runner.on_assign(AttemptRequest(a.task_id, a.attempt, spec, tuple(a.gpu_ids)))
+            case "cancel":
+                self.runner.on_cancel(msg.cancel.task_id, msg.cancel.attempt, msg.cancel.reason)
+            case "ack":
+                self._reported.pop((msg.ack.task_id, msg.ack.attempt), None)
+                self.runner.on_ack(msg.ack.task_id, msg.ack.attempt)
+            case "welcome":
+                self.runner.on_welcome(msg.welcome.usage_interval_s)
+            case _:
+                assert_never(which)
+
+    def _unknown(self, msg: pb.ControllerMessage, which: str | None) -> None:
+        """A command this runner does not know (from a newer controller): logged with its type, counted, ignored."""
+        kind = which or ", ".join(f"field {f.field_number}" for f in unknown_fields.UnknownFieldSet(msg)) or "empty"
+        self.unknown_commands[kind] += 1
+        log.warning("ignoring an unknown command from the controller (%s); %d so far", kind,
+                    sum(self.unknown_commands.values()))
 
     async def close(self) -> None:
         for t in list(self._sends):
             t.cancel()
-        with contextlib.suppress(Exception):
-            if self._call is not None:
+        if self._call is not None:
+            try:
                 await self._call.done_writing()
+            except (grpc.RpcError, grpc.aio.BaseError, RuntimeError) as exc:  # the stream is already broken
+                log.debug("closing the session's stream: %s", exc)

@@ -12,7 +12,7 @@ from typing import Any
 from dtask_common.models import AttemptResult, TaskState
 from dtask_common.private import open_private, private_dir
 
-log = logging.getLogger("dtask.runner.store")
+log = logging.getLogger(__name__)
 
 JOURNAL = "results.jsonl"
 # Rewrite the journal once it is this large and at least twice the size of what it still holds.

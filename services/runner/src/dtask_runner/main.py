@@ -18,13 +18,13 @@ from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
 from dtask_runner.containment import ContainmentError
-from dtask_runner.controller_session import Session
+from dtask_runner.controller_session import ControllerSession
 from dtask_runner.refusal import Refused
 from dtask_runner.runner import Runner
 from dtask_runner.servicer import RunnerService
 from dtask_runner.taskuser import RunAsError, TaskUser, task_user
 
-log = logging.getLogger("dtask.runner")
+log = logging.getLogger(__name__)
 
 
 def advertised(cfg: Config, port: int) -> str:
@@ -100,9 +100,9 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     if user is not None:
         log.info("tasks run as %s (uid %d, gid %d, groups %s)", user.name, user.uid, user.gid,
                  ",".join(map(str, user.groups)) or "none")
-    containment = runner.executor.containment
+    containment = runner.launcher.containment
     log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
-    session = Session(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
+    session = ControllerSession(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")
     tasks = [session_task, loop.create_task(runner.usage_loop(), name="usage")]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dtask_common.models import OutputChunk
 
-log = logging.getLogger("dtask.runner.output")
+log = logging.getLogger(__name__)
 
 MAX_CHUNK = 64 * 1024
 FLUSH_AFTER_S = 0.1

@@ -10,69 +10,27 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
+from dtask_common.models import AttemptResult, Capacity, Progress, RunningAttempt, UsageSample
 
-from dtask_runner.capacity import refusal, resend_rest
+from dtask_runner.attempt_request import AttemptRequest, safe_stem
+from dtask_runner.capacity import assignment_refusal, resend_rest
 from dtask_runner.containment import open_containment
+from dtask_runner.execution import Execution
 from dtask_runner.journal import ResultJournal
-from dtask_runner.launcher import AttemptRequest, Execution, Launcher, safe_stem
+from dtask_runner.launcher import Launcher
 from dtask_runner.output import OutputPump, Throttle
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
+from dtask_runner.uplink import Offline, Uplink
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
 
-log = logging.getLogger("dtask.runner")
+log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.2
 SHUTDOWN_REPORT_S = 3.0
-
-
-class Uplink(Protocol):
-    """What the runner sends to the controller (implemented by the session)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None: ...
-
-    def usage(self, sample: UsageSample) -> None: ...
-
-    def drain(self, draining: bool) -> None: ...
-
-    async def output(self, chunk: OutputChunk) -> bool: ...
-
-    def finished(self, result: AttemptResult) -> None: ...
-
-    def refused(self, task_id: str, attempt: int, reason: str) -> None: ...
-
-
-class _Offline:
-    """The uplink before a session exists: drops everything (results stay in the store)."""
-
-    connected = False
-
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
-        pass
-
-    def usage(self, sample: UsageSample) -> None:
-        pass
-
-    def drain(self, draining: bool) -> None:
-        pass
-
-    async def output(self, chunk: OutputChunk) -> bool:
-        await asyncio.Event().wait()
-        return False
-
-    def finished(self, result: AttemptResult) -> None:
-        pass
-
-    def refused(self, task_id: str, attempt: int, reason: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -103,9 +61,8 @@ class _Attempt:
 class Runner:
     """Runs what the controller assigns; reports through an Uplink."""
 
-    def __init__(self, cfg: Config, *, gpu_reader: GpuReader | None | bool = True, user: TaskUser | None = None):
+    def __init__(self, cfg: Config, *, user: TaskUser | None = None):
         rc = cfg.runner
-        self.cfg = cfg
         self.name = rc.name
         self.controller = rc.controller
         self.state_dir = cfg.home_path / "runner" / rc.name
@@ -114,7 +71,7 @@ class Runner:
         if user is not None:
             check_private(cfg.home_path, {cfg.certs_path: "the certificates", self.log_dir: "the attempt logs"}, user)
             prepare_work_dir(self.work_dir, cfg.home_path, user)
-        self.gpu_reader: GpuReader | None = open_gpu_reader() if gpu_reader is True else (gpu_reader or None)
+        self.gpu_reader: GpuReader | None = open_gpu_reader()
         gpus = detect_gpus(rc.gpus, self.gpu_reader)
         self.capacity = Capacity(
             slots=rc.slots,
@@ -125,14 +82,14 @@ class Runner:
         self.labels = dict(rc.labels)
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
-        self.store = ResultJournal(self.state_dir / "results")
-        self.executor = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
+        self.journal = ResultJournal(self.state_dir / "results")
+        self.launcher = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
                                  user=user, containment=open_containment(rc.containment, rc.name))
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
         self.draining = False
         self.address = ""
-        self.uplink: Uplink = _Offline()
+        self.uplink: Uplink = Offline()
         self._attempts: dict[tuple[str, int], _Attempt] = {}
         self._finishers: set[asyncio.Task[None]] = set()
         self._acked = asyncio.Event()
@@ -140,16 +97,16 @@ class Runner:
     # ---- session callbacks ----
 
     def hello_info(self) -> HelloInfo:
-        unreported = self.store.pending()
-        stored = {(r.task_id, r.attempt) for r in unreported}
+        unreported = self.journal.pending()
+        journaled = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
         running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
-                   if k not in stored]
+                   if k not in journaled]
         return HelloInfo(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
             running=running, unreported=unreported, draining=self.draining,
-            instance_id=self.instance_id, containment=self.executor.containment.describe(),
+            instance_id=self.instance_id, containment=self.launcher.containment.describe(),
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:
@@ -161,7 +118,7 @@ class Runner:
         if self.last_usage is not None:
             self.uplink.usage(self.last_usage)
         for key, a in self._attempts.items():
-            if a.execution.progress is not None and a.execution.key in self.executor.running:
+            if a.execution.progress is not None and a.execution.key in self.launcher.running:
                 self.uplink.progress(key[0], key[1], a.execution.progress)
 
     def resume_output(self, task_id: str, attempt: int, offset: int) -> None:
@@ -170,7 +127,7 @@ class Runner:
         a = self._attempts.get((task_id, attempt))
         if a is not None:
             a.pump.resume(offset)
-        elif self.store.get(task_id, attempt) is not None:
+        elif self.journal.get(task_id, attempt) is not None:
             resend_rest(self.log_dir / f"{safe_stem(task_id, attempt)}.log", task_id, attempt, offset,
                         self.uplink.output, self._finishers)
 
@@ -179,17 +136,17 @@ class Runner:
         if key in self._attempts:
             log.info("attempt %s/%d is already running here; ignoring the repeated assignment", *key)
             return
-        done = self.store.get(*key)
+        done = self.journal.get(*key)
         if done is not None:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        reason = refusal(req, self.executor.running.values(), self.capacity)
+        reason = assignment_refusal(req, self.launcher.running.values(), self.capacity)
         if reason:
             log.warning("attempt %s/%d refused: %s", *key, reason)
             self.uplink.refused(req.task_id, req.attempt, reason)
             return
-        execution = self.executor.start(req, self)
+        execution = self.launcher.start(req, self)
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
         self._attempts[key] = _Attempt(execution, pump)
         task = asyncio.get_running_loop().create_task(self._finish(key))
@@ -202,18 +159,18 @@ class Runner:
             log.info("cancelling attempt %s/%d: %s", task_id, attempt, reason or "no reason given")
             a.execution.cancel(reason or "cancelled by the controller")
             return
-        done = self.store.get(task_id, attempt)
+        done = self.journal.get(task_id, attempt)
         if done is not None:
             self.uplink.finished(done)
         else:
             log.info("cancel of attempt %s/%d, which is not running here", task_id, attempt)
 
     def on_ack(self, task_id: str, attempt: int) -> None:
-        self.store.ack(task_id, attempt)
-        if not len(self.store):
+        self.journal.ack(task_id, attempt)
+        if not len(self.journal):
             self._acked.set()
 
-    # ---- executor sink ----
+    # ---- the launcher's sink ----
 
     def on_output(self, execution: Execution) -> None:
         a = self._attempts.get(execution.key)
@@ -244,7 +201,7 @@ class Runner:
         a = self._attempts[key]
         try:
             result = replace(await a.execution.done, output_bytes=a.execution.written)
-            self.store.put(result)
+            self.journal.put(result)
             self._acked.clear()
             log.info("attempt %s/%d %s%s", key[0], key[1], result.state.value,
                      f": {result.error}" if result.error else "")
@@ -254,13 +211,13 @@ class Runner:
             await a.pump.finish(a.execution.written)
         finally:
             self._attempts.pop(key, None)
-        if self.store.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
+        if self.journal.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
             self.uplink.finished(result)
 
     # ---- status, drain, usage ----
 
     def running(self) -> list[RunningAttempt]:
-        return [RunningAttempt(k[0], k[1], e.started_at) for k, e in self.executor.running.items()]
+        return [RunningAttempt(k[0], k[1], e.started_at) for k, e in self.launcher.running.items()]
 
     def set_draining(self, draining: bool) -> None:
         if draining != self.draining:
@@ -279,17 +236,17 @@ class Runner:
             else:
                 self.last_usage = sample
                 self.uplink.usage(sample)
-            self.executor.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
+            self.launcher.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
             await asyncio.sleep(max(0.05, self.usage_interval_s - (time.monotonic() - started)))
 
     async def close(self) -> None:
         """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""
         self.draining = True
-        stopped = bool(self.executor.running)
-        await self.executor.close()
+        stopped = bool(self.launcher.running)
+        await self.launcher.close()
         if self._finishers:
             await asyncio.wait(set(self._finishers), timeout=SHUTDOWN_REPORT_S)
-        if stopped and len(self.store) and self.uplink.connected:
+        if stopped and len(self.journal) and self.uplink.connected:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._acked.wait(), SHUTDOWN_REPORT_S)
         for a in list(self._attempts.values()):

@@ -29,7 +29,7 @@ class RunnerService(runner_pb2_grpc.RunnerServicer):
             connected=r.uplink.connected,
             controller=r.controller,
             version=__version__,
-            containment=r.executor.containment.describe(),
+            containment=r.launcher.containment.describe(),
         )
 
     async def Status(self, request: rpb.StatusRequest, context: Any) -> rpb.RunnerStatus:

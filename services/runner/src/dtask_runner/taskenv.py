@@ -14,7 +14,7 @@ OWN_PREFIX = "DTASK_"
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
+class AttemptEnv:
     """What the environment tells a task about its attempt."""
 
     task_id: str
@@ -24,7 +24,7 @@ class Attempt:
     gpu_ids: tuple[int, ...] = ()
 
 
-def task_env(base: Mapping[str, str], spec_env: Mapping[str, str], attempt: Attempt, *, hide_gpus: bool = False,
+def task_env(base: Mapping[str, str], spec_env: Mapping[str, str], attempt: AttemptEnv, *, hide_gpus: bool = False,
              user: TaskUser | None = None) -> dict[str, str]:
     """The environment of one attempt; the task's own `env` wins over the runner's, the attempt's over both."""
     env = {k: v for k, v in base.items() if not k.startswith(OWN_PREFIX)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -13,9 +12,13 @@ from typing import Any, Protocol
 import psutil
 from dtask_common.models import GpuUsage, UsageSample
 
-log = logging.getLogger("dtask.runner.usage")
+log = logging.getLogger(__name__)
 
 SMI_TIMEOUT_S = 5.0
+
+
+class GpuReadError(Exception):
+    """The GPUs cannot be read (no driver, no library, a failing nvidia-smi); the message says why."""
 
 
 class GpuReader(Protocol):
@@ -23,7 +26,9 @@ class GpuReader(Protocol):
 
     name: str
 
-    def read(self) -> list[GpuUsage]: ...
+    def read(self) -> list[GpuUsage]:
+        """Every GPU's usage now; GpuReadError when they cannot be read."""
+        ...
 
 
 class NvmlReader:
@@ -32,27 +37,35 @@ class NvmlReader:
     name = "nvml"
 
     def __init__(self) -> None:
-        import pynvml  # type: ignore[import-not-found]
-
-        pynvml.nvmlInit()
+        try:
+            import pynvml  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise GpuReadError(f"NVML: the nvidia-ml-py package is not installed ({exc})") from exc
         self._nvml: Any = pynvml
-        self._count = pynvml.nvmlDeviceGetCount()
+        try:
+            pynvml.nvmlInit()  # NVMLError_LibraryNotFound without a driver
+            self._count = pynvml.nvmlDeviceGetCount()
+        except pynvml.NVMLError as exc:
+            raise GpuReadError(f"NVML: {exc}") from exc
 
     def read(self) -> list[GpuUsage]:
         nv = self._nvml
         out = []
-        for i in range(self._count):
-            h = nv.nvmlDeviceGetHandleByIndex(i)
-            util = nv.nvmlDeviceGetUtilizationRates(h)
-            mem = nv.nvmlDeviceGetMemoryInfo(h)
-            name = nv.nvmlDeviceGetName(h)
-            out.append(GpuUsage(
-                index=i,
-                name=name.decode() if isinstance(name, bytes) else str(name),
-                util_percent=float(util.gpu),
-                memory_percent=100.0 * mem.used / mem.total if mem.total else 0.0,
-                memory_total_bytes=int(mem.total),
-            ))
+        try:
+            for i in range(self._count):
+                h = nv.nvmlDeviceGetHandleByIndex(i)
+                util = nv.nvmlDeviceGetUtilizationRates(h)
+                mem = nv.nvmlDeviceGetMemoryInfo(h)
+                name = nv.nvmlDeviceGetName(h)
+                out.append(GpuUsage(
+                    index=i,
+                    name=name.decode() if isinstance(name, bytes) else str(name),
+                    util_percent=float(util.gpu),
+                    memory_percent=100.0 * mem.used / mem.total if mem.total else 0.0,
+                    memory_total_bytes=int(mem.total),
+                ))
+        except nv.NVMLError as exc:
+            raise GpuReadError(f"NVML: {exc}") from exc
         return out
 
 
@@ -66,11 +79,14 @@ class SmiReader:
         self.read()  # raise now when it does not work
 
     def read(self) -> list[GpuUsage]:
-        proc = subprocess.run(
-            [self._path, "--query-gpu=index,name,utilization.gpu,memory.used,memory.total",
-             "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=SMI_TIMEOUT_S, check=True,
-        )
+        try:
+            proc = subprocess.run(
+                [self._path, "--query-gpu=index,name,utilization.gpu,memory.used,memory.total",
+                 "--format=csv,noheader,nounits"],
+                capture_output=True, text=True, timeout=SMI_TIMEOUT_S, check=True,
+            )
+        except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as exc:  # gone, failing, hung, garbled
+            raise GpuReadError(f"{self._path}: {exc}") from exc
         return parse_smi(proc.stdout)
 
 
@@ -100,13 +116,17 @@ def _num(text: str) -> float:
 
 
 def open_gpu_reader() -> GpuReader | None:
-    """NVML when it works, else nvidia-smi when it works, else None."""
-    with contextlib.suppress(Exception):
+    """NVML when it works, else nvidia-smi when it works, else None (a machine without GPUs is no error)."""
+    try:
         return NvmlReader()
+    except GpuReadError as exc:
+        log.debug("no GPUs through NVML: %s", exc)
     path = shutil.which("nvidia-smi")
     if path:
-        with contextlib.suppress(Exception):
+        try:
             return SmiReader(path)
+        except GpuReadError as exc:
+            log.debug("no GPUs through nvidia-smi: %s", exc)
     return None
 
 
@@ -118,9 +138,11 @@ def detect_gpus(setting: str, reader: GpuReader | None) -> tuple[int, ...]:
     if setting == "auto":
         if reader is None:
             return ()
-        with contextlib.suppress(Exception):
+        try:
             return tuple(g.index for g in reader.read())
-        return ()
+        except GpuReadError as exc:
+            log.debug("offering no GPUs: reading them through %s failed: %s", reader.name, exc)
+            return ()
     try:
         indexes = tuple(sorted({int(x) for x in setting.split(",") if x.strip()}))
     except ValueError:
@@ -149,7 +171,7 @@ class UsageSampler:
         if self._gpu is not None:
             try:
                 gpus = tuple(self._gpu.read())
-            except Exception as exc:
+            except Exception as exc:  # GpuReadError, or a reader's bug: either way GPU usage stops, not sampling
                 log.warning("reading GPUs through %s failed, GPU usage is off from now on: %s", self._gpu.name, exc)
                 self._gpu = None
         return UsageSample(

@@ -1,0 +1,275 @@
+"""One running attempt: spawned in its own session, its output streamed to its log, timed out, cancelled, reaped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from dtask_common.models import AttemptResult, Progress, TaskState
+from dtask_common.private import open_private
+from dtask_common.progress import ProgressParser, parser_for
+
+from dtask_runner.attempt_request import AttemptRequest, safe_stem
+from dtask_runner.containment import Box
+from dtask_runner.footprint import Footprint, TreeSampler
+from dtask_runner.outcome import outcome
+from dtask_runner.reap import Exit, wait_exit
+from dtask_runner.results import ResultCapture
+from dtask_runner.spawn import SpawnError, spawn_message
+from dtask_runner.taskuser import read_result_file
+
+if TYPE_CHECKING:
+    from dtask_runner.launcher import Launcher
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+PIPE_SIZE = 1024 * 1024
+F_SETPIPE_SZ = 1031
+# After the main process exits, how long to wait for the output pipe to close.
+DRAIN_TIMEOUT_S = 2.0
+
+
+class Sink(Protocol):
+    """Where an execution reports while it runs."""
+
+    def on_output(self, execution: Execution) -> None: ...
+
+    def on_progress(self, execution: Execution, progress: Progress) -> None: ...
+
+
+class Execution:
+    """One running attempt: its process group, output log, progress and result."""
+
+    def __init__(self, launcher: Launcher, req: AttemptRequest, sink: Sink):
+        self.launcher = launcher
+        self.req = req
+        self.sink = sink
+        stem = safe_stem(req.task_id, req.attempt)
+        self.log_path = launcher.log_dir / f"{stem}.log"
+        self.result_path = launcher.result_dir / f"{stem}.result.json"
+        self.started_at = time.time()
+        self.written = 0
+        self.pid = 0
+        self.progress: Progress | None = None
+        self.done: asyncio.Future[AttemptResult] = asyncio.get_running_loop().create_future()
+        self._cancel_reason = ""
+        self._cancel_outcome = TaskState.CANCELLED
+        self._timed_out = False
+        self._stop_requested = False
+        self._wake: asyncio.Future[None] | None = None  # resolved to stop waiting for the process
+        self._parser: ProgressParser = parser_for("none")
+        self._capture = ResultCapture(req.spec.result_marker)
+        self._log_fd = -1
+        self._footprint = Footprint()
+        self._task: asyncio.Task[None] | None = None
+        self._box: Box = launcher.containment.attempt(req.task_id, req.attempt, launcher.token)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.req.task_id, self.req.attempt)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"attempt {self.key}")
+
+    def cancel(self, reason: str = "cancelled", *, outcome: TaskState = TaskState.CANCELLED) -> None:
+        """Stop the attempt: SIGTERM to its group, the grace period, then SIGKILL.
+
+        The attempt ends as `outcome`: CANCELLED when asked to, FAILED when the runner stops.
+        """
+        if not self._cancel_reason:
+            self._cancel_reason = reason or "cancelled"
+            self._cancel_outcome = outcome
+        self._stop_requested = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    # ---- the attempt ----
+
+    async def _run(self) -> None:
+        try:
+            result = await self._execute()
+        except Exception as exc:  # a bug must not leave the attempt hanging
+            log.exception("attempt %s crashed in the runner", self.key)
+            result = self._result(TaskState.FAILED, error=f"runner error: {exc}")
+        finally:
+            self.launcher.running.pop(self.key, None)
+            if self._log_fd >= 0:
+                os.close(self._log_fd)
+                self._log_fd = -1
+        if not self.done.done():
+            self.done.set_result(result)
+
+    def _emit(self, data: bytes) -> None:
+        try:
+            n = os.write(self._log_fd, data)
+            while n < len(data):  # a short write (the disk filling up?): the rest, or the error
+                n += os.write(self._log_fd, data[n:])
+        except OSError as exc:
+            self._log_broken(exc)
+            return
+        self.written += len(data)
+        self._capture.feed(data)
+        p = self._parser.feed(data)
+        if p is not None:
+            p.updated_at = time.time()
+            self.progress = p
+            self.sink.on_progress(self, p)
+        self.sink.on_output(self)
+
+    def _log_broken(self, exc: OSError) -> None:
+        """The log takes no more output (disk full, I/O error): stop the attempt as FAILED, saying why."""
+        if not self._stop_requested:
+            reason = (f"cannot write its log {self.log_path}: {exc.strerror or exc}; free space there or give "
+                      "the runner another --log-dir")
+            log.error("attempt %s/%d: %s", self.req.task_id, self.req.attempt, reason)
+            self.cancel(reason, outcome=TaskState.FAILED)
+
+    async def _execute(self) -> AttemptResult:
+        try:
+            self._log_fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
+        except OSError as exc:
+            return self._result(TaskState.FAILED, error=f"cannot create its log {self.log_path}: "
+                                f"{exc.strerror or exc}; make the runner's --log-dir writable")
+        with contextlib.suppress(FileNotFoundError):
+            self.result_path.unlink()
+        spec = self.req.spec
+        launcher = self.launcher
+        try:
+            self._parser = parser_for(spec)
+            argv, cwd, env = launcher.command(self.req, self.result_path)
+            if self._stop_requested:
+                raise SpawnError(self._cancel_reason)
+            argv, stdin = self._box.spawn(argv, launcher.devnull)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **(launcher.user.spawn_args() if launcher.user else {}),
+            )
+            self._box.started(proc.pid)
+        except (SpawnError, OSError, ValueError) as exc:
+            await self._box.close()
+            message = spawn_message(exc)
+            self._emit(f"dtask: {message}\n".encode())
+            if self._cancel_reason:
+                return self._result(self._cancel_outcome, error=f"stopped before it started: {self._cancel_reason}")
+            return self._result(TaskState.FAILED, error=message)
+        self.pid = pgid = proc.pid
+        watchdog = launcher.live_watchdog()
+        if watchdog is not None:
+            watchdog.add(pgid)
+        log.info("attempt %s/%d started: pid %d", self.req.task_id, self.req.attempt, pgid)
+        try:
+            status, rusage = await self._supervise(proc)
+        finally:
+            await self._box.close()  # everything the task started goes too, and its cgroup
+            if watchdog is not None:
+                watchdog.remove(pgid)
+        proc.returncode = status  # reaped here; keep Popen from waiting again
+        if rusage is not None:
+            self._footprint.reaped(rusage)
+        self._footprint.contained(self._box.peak_bytes)
+        return self._decide(status)
+
+    async def _supervise(self, proc: subprocess.Popen[bytes]) -> Exit:
+        loop = asyncio.get_running_loop()
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)  # fewer wakeups under heavy output
+        os.set_blocking(fd, False)
+        eof: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._emit(data)
+            else:
+                loop.remove_reader(fd)
+                if not eof.done():
+                    eof.set_result(None)
+
+        loop.add_reader(fd, readable)
+        exited = wait_exit(loop, proc.pid)
+        sampler = TreeSampler(self._footprint, proc.pid, exited)
+        timeout = self.req.spec.timeout_s or None
+        try:
+            if not exited.done() and not self._stop_requested:
+                # One future, woken by the exit, a cancel or the timeout (no helper tasks).
+                wake = self._wake = loop.create_future()
+                exited.add_done_callback(lambda _: self._wake_up())
+
+                def time_out() -> None:
+                    if not exited.done():
+                        self._timed_out = True
+                        self._wake_up()
+
+                timer = loop.call_later(timeout, time_out) if timeout else None
+                try:
+                    await wake
+                finally:
+                    self._wake = None
+                    if timer is not None:
+                        timer.cancel()
+            if not exited.done():
+                await self._terminate(exited)
+            status, rusage = await exited
+            # The main process is gone: kill what it left (in its group, cgroup or by the sweep) so the pipe closes.
+            await self._box.kill()
+            if not eof.done():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(eof), DRAIN_TIMEOUT_S)
+        finally:
+            sampler.stop()
+            loop.remove_reader(fd)
+            proc.stdout.close()
+        self._capture.close()
+        return status, rusage
+
+    async def _terminate(self, exited: asyncio.Future[Exit]) -> None:
+        await self._box.signal(signal.SIGTERM)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), self.launcher.kill_grace_s)
+        await self._box.kill()
+
+    # ---- outcome ----
+
+    def _decide(self, status: int) -> AttemptResult:
+        o = outcome(status, self._capture, stopped_for=self._cancel_reason, stopped_as=self._cancel_outcome,
+                    timed_out=self._timed_out, timeout_s=self.req.spec.timeout_s)
+        return self._result(o.state, o.exit_code, o.signal, o.error)
+
+    def _result(self, state: TaskState, exit_code: int | None = None, sig: int | None = None,
+                error: str = "") -> AttemptResult:
+        raw = read_result_file(self.result_path, self.launcher.user)
+        result, problem = self._capture.result(raw)
+        if problem and not error:
+            error = problem
+        return AttemptResult(
+            task_id=self.req.task_id,
+            attempt=self.req.attempt,
+            state=state,
+            exit_code=exit_code,
+            signal=sig,
+            result=result,
+            error=error,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            peak_rss_bytes=self._footprint.peak_rss,
+            cpu_time_s=round(self._footprint.cpu_time, 3),
+        )

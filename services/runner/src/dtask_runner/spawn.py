@@ -1,0 +1,56 @@
+"""What an attempt is started as: its argv, working directory and environment, and why it could not start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.taskenv import AttemptEnv, task_env
+from dtask_runner.taskuser import TaskUser
+
+
+class SpawnError(Exception):
+    """The attempt could not start (missing executable, bad cwd, ...); the message says why."""
+
+
+def build_command(req: AttemptRequest, result_file: Path, *, work_dir: Path, base_env: Mapping[str, str], token: str,
+                  hide_gpus: bool, user: TaskUser | None) -> tuple[list[str], str, dict[str, str]]:
+    """The attempt's argv (its program resolved to a path), cwd and environment; SpawnError when it cannot run."""
+    spec = req.spec
+    cwd = os.path.expanduser(spec.cwd) if spec.cwd else str(work_dir)
+    if not os.path.isabs(cwd):
+        cwd = str(work_dir / cwd)
+    if not os.path.isdir(cwd):
+        raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
+    env = task_env(base_env, spec.env, AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids),
+                   hide_gpus=hide_gpus, user=user)
+    argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
+    program = argv[0]
+    if "/" in program:
+        path = program if os.path.isabs(program) else os.path.join(cwd, program)
+        if not os.path.isfile(path):
+            raise SpawnError(f"executable {program!r} does not exist on this runner")
+        if not os.access(path, os.X_OK):
+            raise SpawnError(f"{program!r} is not executable (chmod +x it, or run it through an interpreter)")
+        argv[0] = path
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath))
+        if not found:
+            where = "the task's env" if "PATH" in spec.env else env.get("PATH", os.defpath)  # env values are secret
+            raise SpawnError(f"executable {program!r} was not found on PATH ({where})")
+        argv[0] = found
+    return argv, cwd, env
+
+
+def spawn_message(exc: BaseException) -> str:
+    """What to tell the task's log when it could not start."""
+    if isinstance(exc, SpawnError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"could not start: {exc.strerror}: {exc.filename!r}"
+    if isinstance(exc, PermissionError):
+        return f"could not start: permission denied: {exc.filename!r}"
+    return f"could not start: {exc}"
