@@ -459,6 +459,23 @@ class Store:
                                (int(task_id), attempt)).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
+    def read_snapshot(self, page_size: int) -> Iterator[list[Task]]:
+        """Pages of every stored task in id order, all read in one transaction of a reader() connection;
+        it ends when the generator is closed or exhausted."""
+        db = self.reader()
+        try:
+            db.execute("BEGIN")
+            after = 0
+            while True:
+                page = self.iter_all(db, after, page_size)
+                if page:
+                    yield page
+                if len(page) < page_size:
+                    return
+                after = int(page[-1].id)
+        finally:
+            db.close()
+
 
 def _attempt(row: Sequence[Any]) -> Attempt:
     (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu,
