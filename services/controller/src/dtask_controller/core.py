@@ -77,11 +77,6 @@ class ControllerCore:
             for action in post:
                 action()
 
-    @property
-    def changing(self) -> bool:
-        """Whether a change is open (what it publishes goes out at its commit)."""
-        return self._depth > 0
-
     def after(self, action: Callable[..., Any]) -> None:
         self._post.append(action)
 
