@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dtask_common import events as ev
-from dtask_common import taskfile
 from dtask_common.models import (
     MAX_SUBMIT,
     ExecutorInfo,
@@ -77,6 +76,8 @@ def queue_task_file(core: ControllerCore, path: str) -> None:
         log.info("task file %s already queued in this store (ids %s); not queuing it again", p,
                  core.store.get_meta(key))
         return
+    from dtask_common import taskfile  # only a controller given a task file needs its parser
+
     specs = taskfile.load(p)
     with core.change():  # the tasks and the mark commit together: a failure between them stores neither
         ids = submit(core, specs)
