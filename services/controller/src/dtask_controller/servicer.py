@@ -13,7 +13,7 @@ from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, convert, ids, redact
 from dtask_common.authz import peer_identity
-from dtask_common.models import Task, TaskState, ValidationError
+from dtask_common.models import MAX_SUBMIT, Task, TaskState, ValidationError
 from dtask_common.roles import Role
 
 from dtask_controller import commands, queries, runner_session, streams, task_errors
@@ -49,7 +49,7 @@ async def _fail(context: Any, exc: Exception) -> None:
 
 
 def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn domain errors into gRPC statuses whose messages say what to do."""
+    """Turn the core's errors into gRPC statuses whose messages say what to do."""
     @functools.wraps(fn)
     async def run(self: Any, request: Any, context: Any) -> T:
         try:
@@ -168,8 +168,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def SubmitTasks(self, request: pb.SubmitTasksRequest, context: Any) -> pb.SubmitTasksResponse:
-        if len(request.tasks) > 10_000:
-            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most 10000 are accepted per call: "
+        if len(request.tasks) > MAX_SUBMIT:  # before converting them all
+            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
                            "split the batch into several submissions")
         specs = [convert.spec_from_pb(s) for s in request.tasks]
         try:
