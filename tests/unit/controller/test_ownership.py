@@ -6,8 +6,8 @@ import logging
 
 import pytest
 from dtask_common.models import AttemptResult, RunningAttempt, TaskState
-from dtask_controller.domain import AckCmd, CancelCmd, Hello
 from dtask_controller.ownership import ReportGuard, Verdict, decide
+from dtask_controller.runner_messages import AckCmd, CancelCmd, Hello
 
 
 class Table:
@@ -54,7 +54,7 @@ def test_verdicts_and_the_cached_store_lookup() -> None:
 def test_foreign_reports_are_counted_logged_once_and_end_the_session(caplog: pytest.LogCaptureFixture) -> None:
     rejected: list[int] = []
     g = ReportGuard("r1", Table(), lambda: rejected.append(1), limit=3)
-    with caplog.at_level(logging.WARNING, "dtask.controller"):
+    with caplog.at_level(logging.WARNING, "dtask_controller"):
         assert g.allows("output", "2", 1) and g.allows("a result", "9", 1)
         for _ in range(3):
             assert not g.allows("output", "1", 2)

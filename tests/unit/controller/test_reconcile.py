@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from dtask_common import events as ev
+from dtask_common.config import Config
 from dtask_common.models import AttemptResult, Capacity, Resources, RunningAttempt, TaskSpec, TaskState
-from dtask_controller.domain import AssignCmd, CancelCmd, Hello, Session, Settings, WelcomeCmd
-from dtask_controller.engine import Engine
+from dtask_controller import commands, lifecycle, liveness, queries, recovery, reports
+from dtask_controller.core import ControllerCore
 from dtask_controller.output import OutputTails
 from dtask_controller.poison import Deaths
 from dtask_controller.reconcile import Verdict, verdict
+from dtask_controller.runner_messages import AssignCmd, CancelCmd, Hello, Session, WelcomeCmd
 from dtask_controller.scheduler import Scheduler
+from dtask_controller.settings import Settings
 from dtask_controller.store import SqliteStore
 
 
@@ -24,9 +28,10 @@ class Clock:
         return self.t
 
 
-def _engine(tmp_path: Path, clock: Clock, **kw: object) -> Engine:
-    e = Engine(SqliteStore(tmp_path / "c.db"), Settings(dead_after_s=3, lost_after_s=10, **kw), clock)  # type: ignore[arg-type]
-    e.restore()
+def _core(tmp_path: Path, clock: Clock, **kw: object) -> ControllerCore:
+    settings = replace(Settings.from_config(Config()), dead_after_s=3, lost_after_s=10, **kw)  # type: ignore[arg-type]
+    e = ControllerCore(SqliteStore(tmp_path / "c.db"), settings, clock)
+    recovery.restore(e)
     return e
 
 
@@ -47,42 +52,42 @@ def _hello(name: str = "r1", slots: int = 1, instance: str = "p1", **kw: object)
                  **kw)  # type: ignore[arg-type]
 
 
-def _lose(e: Engine, clock: Clock, s: Session, seconds: float = 11) -> None:
-    e.runner_disconnected(s)
+def _lose(e: ControllerCore, clock: Clock, s: Session, seconds: float = 11) -> None:
+    reports.disconnected(e, s)
     clock.t += seconds
-    e.check_liveness()
+    liveness.check(e)
 
 
 def test_a_runner_back_with_a_lost_attempt_gets_it_back_with_its_retry_and_one_task_event(tmp_path: Path) -> None:
     async def go() -> None:
         clock = Clock()
-        e = _engine(tmp_path, clock)
-        s = e.runner_connected(_hello())
-        (tid,) = e.submit([TaskSpec(name="a", shell="true", max_retries=1, resources=Resources(gpus=1))])
+        e = _core(tmp_path, clock)
+        s = reports.connected(e, _hello())
+        (tid,) = commands.submit(e, [TaskSpec(name="a", shell="true", max_retries=1, resources=Resources(gpus=1))])
         await _settle()
-        e.output(tid, 1, 0, b"line 1\n")
+        reports.output(e, tid, 1, 0, b"line 1\n")
         _lose(e, clock, s)
-        t = e.task(tid)
+        t = queries.task(e, tid)
         assert t.state is TaskState.PENDING and t.attempts[0].state is TaskState.LOST and t.executor == ""
         assert e.scheduler.retries_used(tid) == 1
-        w = e.hub.subscribe()
-        s2 = e.runner_connected(_hello(running=(RunningAttempt(tid, 1, 999.0),)))
+        w = e.fanout.subscribe()
+        s2 = reports.connected(e, _hello(running=(RunningAttempt(tid, 1, 999.0),)))
         await _settle()
         cmds = _drain(s2)
         assert isinstance(cmds[0], WelcomeCmd) and cmds[0].output_offsets == ((tid, 1, 7),)
         assert not [c for c in cmds if isinstance(c, (AssignCmd, CancelCmd))]
-        t = e.task(tid)
+        t = queries.task(e, tid)
         assert t.state is TaskState.RUNNING and [(a.number, a.state, a.executor, a.gpu_ids) for a in t.attempts] == [
             (1, TaskState.RUNNING, "r1", (0,))]
         assert e.scheduler.retries_used(tid) == 0 and e.store.active_tasks().__next__().retries_used == 0
         events = [x.body for x in w.queue if isinstance(x.body, ev.TaskEvent) and x.body.task.id == tid]
         assert [x.kind for x in events] == [ev.TaskEventKind.UPDATED]  # one coherent change
         assert events[0].task.state is TaskState.RUNNING and events[0].task.stale_since is None
-        (tid2,) = e.submit([TaskSpec(name="b", shell="true")])
+        (tid2,) = commands.submit(e, [TaskSpec(name="b", shell="true")])
         await _settle()
         assert not [c for c in _drain(s2) if isinstance(c, AssignCmd)]  # its one slot is taken
-        e.attempt_finished("r1", AttemptResult(tid, 1, TaskState.SUCCEEDED, exit_code=0, result={"v": 1}))
-        assert e.task(tid).state is TaskState.SUCCEEDED and e.task(tid).result == {"v": 1}
+        reports.finished(e, "r1", AttemptResult(tid, 1, TaskState.SUCCEEDED, exit_code=0, result={"v": 1}))
+        assert queries.task(e, tid).state is TaskState.SUCCEEDED and queries.task(e, tid).result == {"v": 1}
         e.store.close()
 
     asyncio.run(go())
@@ -91,24 +96,24 @@ def test_a_runner_back_with_a_lost_attempt_gets_it_back_with_its_retry_and_one_t
 def test_a_superseded_attempt_is_stopped_and_holds_its_slot_until_it_reports(tmp_path: Path) -> None:
     async def go() -> None:
         clock = Clock()
-        e = _engine(tmp_path, clock)
-        s = e.runner_connected(_hello())
-        (tid,) = e.submit([TaskSpec(name="a", shell="true", max_retries=1)])
+        e = _core(tmp_path, clock)
+        s = reports.connected(e, _hello())
+        (tid,) = commands.submit(e, [TaskSpec(name="a", shell="true", max_retries=1)])
         await _settle()
         _lose(e, clock, s)
-        s2 = e.runner_connected(_hello("r2", instance="q1"))
+        s2 = reports.connected(e, _hello("r2", instance="q1"))
         await _settle()
         assert [c for c in _drain(s2) if isinstance(c, AssignCmd)] == [AssignCmd(tid, 2, e.store.spec(tid), ())]
-        (other,) = e.submit([TaskSpec(name="other", shell="true")])
-        s3 = e.runner_connected(_hello(running=(RunningAttempt(tid, 1, 999.0),)))
+        (other,) = commands.submit(e, [TaskSpec(name="other", shell="true")])
+        s3 = reports.connected(e, _hello(running=(RunningAttempt(tid, 1, 999.0),)))
         await _settle()
         cmds = _drain(s3)
         assert CancelCmd(tid, 1, "this attempt is not current on the controller") in cmds
         assert not [c for c in cmds if isinstance(c, AssignCmd)]  # the slot is still taken by attempt 1
-        e.attempt_finished("r1", AttemptResult(tid, 1, TaskState.CANCELLED, error="stopped"))
+        reports.finished(e, "r1", AttemptResult(tid, 1, TaskState.CANCELLED, error="stopped"))
         await _settle()
         assert [c.task_id for c in _drain(s3) if isinstance(c, AssignCmd)] == [other]
-        t = e.task(tid)
+        t = queries.task(e, tid)
         assert t.state is TaskState.RUNNING and t.attempts[0].state is TaskState.CANCELLED and len(t.attempts) == 2
         e.store.close()
 
@@ -118,24 +123,24 @@ def test_a_superseded_attempt_is_stopped_and_holds_its_slot_until_it_reports(tmp
 def test_the_result_of_a_lost_attempt_reported_on_return_is_applied_and_waits_for_its_output(tmp_path: Path) -> None:
     async def go() -> None:
         clock = Clock()
-        e = _engine(tmp_path, clock)
-        s = e.runner_connected(_hello())
-        (tid,) = e.submit([TaskSpec(name="a", shell="true", max_retries=2)])
+        e = _core(tmp_path, clock)
+        s = reports.connected(e, _hello())
+        (tid,) = commands.submit(e, [TaskSpec(name="a", shell="true", max_retries=2)])
         await _settle()
-        e.output(tid, 1, 0, b"abc")
+        reports.output(e, tid, 1, 0, b"abc")
         _lose(e, clock, s)
         res = AttemptResult(tid, 1, TaskState.SUCCEEDED, exit_code=0, result={"v": 1}, output_bytes=6)
-        s2 = e.runner_connected(_hello(unreported=(res,)))
+        s2 = reports.connected(e, _hello(unreported=(res,)))
         await _settle()
         welcome = _drain(s2)[0]
         assert isinstance(welcome, WelcomeCmd) and welcome.output_offsets == ((tid, 1, 3),)
-        t = e.task(tid)
+        t = queries.task(e, tid)
         assert t.state is TaskState.SUCCEEDED and t.result == {"v": 1} and len(t.attempts) == 1
         assert e.scheduler.retries_used(tid) == 0
         assert e.tails.get(tid, 1) is not None  # held until the rest of the output is in
-        e.output(tid, 1, 3, b"def")
+        reports.output(e, tid, 1, 3, b"def")
         assert e.tails.get(tid, 1) is None
-        e.flush()
+        lifecycle.flush(e)
         assert e.store.output(tid, 1) == (0, b"abcdef")
         e.store.close()
 
@@ -145,31 +150,31 @@ def test_the_result_of_a_lost_attempt_reported_on_return_is_applied_and_waits_fo
 def test_per_task_lost_after_and_poison_after(tmp_path: Path) -> None:
     async def go() -> None:
         clock = Clock()
-        e = _engine(tmp_path, clock, poison_after=2)
-        s = e.runner_connected(_hello(slots=3))
-        short, long, poison = e.submit([TaskSpec(name="s", shell="true", lost_after_s=2, max_retries=5),
+        e = _core(tmp_path, clock, poison_after=2)
+        s = reports.connected(e, _hello(slots=3))
+        short, long, poison = commands.submit(e, [TaskSpec(name="s", shell="true", lost_after_s=2, max_retries=5),
                                         TaskSpec(name="l", shell="true", lost_after_s=100, max_retries=5),
                                         TaskSpec(name="p", shell="true", max_retries=5)])
         await _settle()
-        e.runner_disconnected(s)
+        reports.disconnected(e, s)
         clock.t += 3
-        e.check_liveness()
-        assert e.task(short).state is TaskState.PENDING and e.task(long).state is TaskState.RUNNING
-        assert e.task(long).stale_since == 1000.0
+        liveness.check(e)
+        assert queries.task(e, short).state is TaskState.PENDING and queries.task(e, long).state is TaskState.RUNNING
+        assert queries.task(e, long).stale_since == 1000.0
         clock.t += 20  # past the default (10 s): the long one still runs, its executor is not gone
-        e.check_liveness()
-        assert e.task(long).state is TaskState.RUNNING and e.task(poison).state is TaskState.PENDING
-        assert e.executor("r1").state.value == "dead"
+        liveness.check(e)
+        assert queries.task(e, long).state is TaskState.RUNNING and queries.task(e, poison).state is TaskState.PENDING
+        assert queries.executor(e, "r1").state.value == "dead"
         # A new runner process: the attempts it does not report died with the old one.
-        s = e.runner_connected(_hello(slots=3, instance="p2"))
+        s = reports.connected(e, _hello(slots=3, instance="p2"))
         await _settle()
-        assert e.task(long).attempts[0].state is TaskState.LOST
+        assert queries.task(e, long).attempts[0].state is TaskState.LOST
         ids = {c.task_id: c.attempt for c in _drain(s) if isinstance(c, AssignCmd)}
         assert ids == {short: 2, long: 2, poison: 2}
-        e.runner_connected(_hello(slots=3, instance="p3"))  # the runner died again under all three
+        reports.connected(e, _hello(slots=3, instance="p3"))  # the runner died again under all three
         await _settle()
         for tid in (short, long, poison):
-            t = e.task(tid)
+            t = queries.task(e, tid)
             assert t.state is TaskState.FAILED and "its runner died 2 times in a row" in t.error, t
         e.store.close()
 

@@ -64,7 +64,7 @@ def test_one_slot_by_default_and_release_on_finish() -> None:
         s.add(str(i), spec())
     assert placed(s.assign()) == [("1", "a")]
     assert s.assign() == []
-    assert s.executor_load("a") == 1
+    assert len(s.running_on("a")) == 1
     s.attempt_finished("1", 1, TaskState.FAILED, "boom")
     assert placed(s.assign()) == [("2", "a")]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from dtask_common.depgraph import topological_order
 from dtask_common.ids import is_task_id, unknown_dependency
 from dtask_common.models import FieldError, TaskSpec, TaskState
 
@@ -28,27 +29,8 @@ def resolve_deps(specs: Sequence[TaskSpec], states: Callable[[Iterable[str]], Ma
             else:
                 errors.append(FieldError(f"depends_on[{j}]", unknown_dependency(d), i, s.name))
         deps.append(sorted(set(out)))
-    order: list[int] = []
-    state = [0] * len(specs)  # 0 new, 1 visiting, 2 done
-    for root in range(len(specs)):
-        stack = [(root, iter(deps[root]))]
-        if state[root]:
-            continue
-        state[root] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next((d for d in it if d.startswith("#")), None)
-            if nxt is None:
-                state[node] = 2
-                order.append(node)
-                stack.pop()
-                continue
-            k = int(nxt[1:])
-            if state[k] == 1:
-                errors.append(FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}",
-                                         node, specs[node].name))
-            elif state[k] == 0:
-                state[k] = 1
-                stack.append((k, iter(deps[k])))
+    graph = {i: [int(d[1:]) for d in ds if d.startswith("#")] for i, ds in enumerate(deps)}
+    order, back = topological_order(graph)
+    errors.extend(FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}", node, specs[node].name)
+                  for node, k in back)
     return deps, order, errors
-

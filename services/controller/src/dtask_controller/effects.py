@@ -1,4 +1,4 @@
-"""What the scheduler decides: effects the engine applies (commit, then tell runners and watchers), and its errors."""
+"""What the scheduler decides: effects the core applies (commit, then tell runners and watchers), and its errors."""
 
 from __future__ import annotations
 

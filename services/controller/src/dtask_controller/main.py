@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
 import sqlite3
@@ -15,42 +14,17 @@ from dtask_common import __version__, server
 from dtask_common.config import Config
 from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
+from dtask_common.taskfile import TaskFileError
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller.domain import InvalidTasks, Settings
-from dtask_controller.engine import Engine
+from dtask_controller import commands, lifecycle, recovery
+from dtask_controller.core import ControllerCore
+from dtask_controller.errors import InvalidTasks
 from dtask_controller.servicer import ControllerService
+from dtask_controller.settings import Settings
 from dtask_controller.store import SchemaTooNew, StoreLocked, StoreUnusable, integrity, open_store
 
-log = logging.getLogger("dtask.controller")
-
-
-def settings_of(cfg: Config) -> Settings:
-    c = cfg.controller
-    return Settings(name=c.name, dead_after_s=c.dead_after_s, lost_after_s=c.lost_after_s,
-                    usage_history=c.usage_history, output_tail_bytes=c.output_tail_bytes,
-                    usage_interval_s=c.usage_interval_s, poison_after=cfg.runner.poison_after)
-
-
-def load_task_file(engine: Engine, path: str) -> None:
-    """Queue the tasks of a task file once per store (a restart with the same file queues nothing new)."""
-    from dtask_common import taskfile  # the task-file parser shared with the CLI
-
-    p = Path(path)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    key = f"tasks_file:{p.absolute()}:{digest}"
-    if engine.store.get_meta(key):
-        log.info("task file %s already queued in this store (ids %s); not queuing it again", p,
-                 engine.store.get_meta(key))
-        return
-    specs = taskfile.load(p)
-    with engine.change():  # the tasks and the mark commit together: a failure between them stores neither
-        try:
-            ids = engine.submit(specs)
-        except InvalidTasks as exc:
-            raise SystemExit(f"task file {p}: {exc}") from None
-        engine.store.set_meta(key, f"{ids[0]}-{ids[-1]}" if ids else "-")
-    log.info("task file %s: queued %d tasks", p, len(ids))
+log = logging.getLogger(__name__)
 
 
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
@@ -70,31 +44,32 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     cancel_check = threading.Event()
     check: asyncio.Task[str] | None = None
     try:
-        engine = Engine(store, settings_of(cfg))
-        engine.restore()
+        core = ControllerCore(store, Settings.from_config(cfg))
+        recovery.restore(core)
         if cfg.controller.tasks:
-            from dtask_common.taskfile import TaskFileError
-
             try:
-                load_task_file(engine, cfg.controller.tasks)
+                commands.queue_task_file(core, cfg.controller.tasks)
             except TaskFileError as exc:
                 raise SystemExit(f"error: {exc}") from None
+            except InvalidTasks as exc:
+                raise SystemExit(f"task file {Path(cfg.controller.tasks)}: {exc}") from None
+        ticker = lifecycle.Ticker(core)
         grpc_server = server.new_server(CONTROLLER_POLICY)
-        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(engine), grpc_server)
+        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(core), grpc_server)
         await server.add_health_and_reflection(grpc_server, ["dtask.v1.Controller"])
         creds = server_credentials(TlsFiles.in_dir(cfg.certs_path, "controller"))
         port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
         await grpc_server.start()
-        engine.start()
+        ticker.start()
         check = asyncio.create_task(integrity.watch(store.path, stop, cancel_check))
         log.info("controller %s %s listening on %s:%d (store %s, certificates in %s)", cfg.controller.name,
                  __version__, cfg.controller.host, port, store.path, cfg.certs_path)
         await stop.wait()
         log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
-        await engine.stop()
+        await ticker.stop()
         await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s),
                                cfg.controller.shutdown_grace_s + 2)
-        engine.flush()
+        lifecycle.flush(core)
         log.info("controller stopped")
         cancel_check.set()
         if found := await check:

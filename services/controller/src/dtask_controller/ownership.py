@@ -8,11 +8,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
-from dtask_controller.domain import AckCmd, CancelCmd, Command, Hello
-from dtask_controller.scheduler import Scheduler
-from dtask_controller.store import Store
+from dtask_controller.runner_messages import AckCmd, CancelCmd, Command, Hello
 
-log = logging.getLogger("dtask.controller")
+log = logging.getLogger(__name__)
 
 FOREIGN_LIMIT = 20  # foreign reports a session may send before it is ended
 _CACHED = 4096  # attempts whose recorded executor a session remembers
@@ -21,7 +19,7 @@ _CACHED = 4096  # attempts whose recorded executor a session remembers
 class Verdict(Enum):
     OWN = "own"  # dispatched to this executor (current, superseded or lost): apply it
     FOREIGN = "foreign"  # dispatched elsewhere, or never: not applied
-    UNKNOWN = "unknown"  # no such task: the engine acks and ignores it
+    UNKNOWN = "unknown"  # no such task: the controller acks and ignores it
 
 
 class Owners(Protocol):
@@ -127,19 +125,3 @@ class ReportGuard:
         log.warning("runner certificate %s (executor %s) reported %s for task %s attempt %d, which %s; not applied",
                     self.name, self.name, what, key[0], key[1], where)
 
-
-class EngineOwners:
-    """Owners read from the scheduler (running attempts) and the store (every recorded attempt)."""
-
-    def __init__(self, scheduler: Scheduler, store: Store):
-        self._scheduler, self._store = scheduler, store
-
-    def running_executor(self, task_id: str, attempt: int) -> str:
-        return self._scheduler.executor_of(task_id, attempt)
-
-    def recorded_executor(self, task_id: str, attempt: int) -> str | None:
-        return self._store.attempt_executor(task_id, attempt)
-
-    def task_known(self, task_id: str) -> bool:
-        return task_id in self._scheduler or (task_id.isdecimal() and len(task_id) <= 18
-                                              and self._store.has_task(task_id))

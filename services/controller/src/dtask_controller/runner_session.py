@@ -6,19 +6,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, assert_never, cast, get_args
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask_common import PROTOCOL_VERSION, __version__, convert
 from dtask_common.authz import peer_identity
 
-from dtask_controller.domain import AckCmd, AssignCmd, CancelCmd, Command, Hello, Session
-from dtask_controller.engine import Engine
-from dtask_controller.ownership import EngineOwners, ReportGuard
+from dtask_controller import reports
+from dtask_controller.core import ControllerCore
+from dtask_controller.ownership import ReportGuard
+from dtask_controller.queries import CoreOwners
+from dtask_controller.runner_messages import AckCmd, AssignCmd, CancelCmd, Command, Hello, Session
 
-log = logging.getLogger("dtask.controller")
+log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 30.0
+# Every kind of RunnerMessage (the fields of its `msg` oneof).
+MessageKind = Literal["hello", "usage", "progress", "output", "finished", "drain", "refused"]
+MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
+
+
+def message_kind(msg: pb.RunnerMessage) -> MessageKind | None:
+    """Which message it is; None when it holds none this controller knows (sent by a newer runner?)."""
+    kind = msg.WhichOneof("msg")
+    return cast(MessageKind, kind) if kind in MESSAGE_KINDS else None
 
 
 def hello_from_pb(h: pb.Hello, name: str) -> Hello:
@@ -51,7 +62,7 @@ def command_to_pb(cmd: Command) -> pb.ControllerMessage:
         output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets]))
 
 
-async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
+async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
     """Serve one runner stream until it ends, is replaced, or the controller stops."""
     ident = peer_identity(context)
     cert_name = ident[1] if ident else ""
@@ -74,12 +85,12 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
             grpc.StatusCode.PERMISSION_DENIED,
             f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
             f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)")
-    guard = ReportGuard(cert_name, EngineOwners(engine.scheduler, engine.store), engine.count_rejected_report)
+    guard = ReportGuard(cert_name, CoreOwners(core), lambda: reports.rejected(core))
     hello, tell = guard.filter_hello(hello_from_pb(h, cert_name))
-    session = engine.runner_connected(hello)
+    session = reports.connected(core, hello)
     for told in tell:
         session.send(told)
-    reader = asyncio.create_task(_read(engine, session, requests, guard))
+    reader = asyncio.create_task(_read(core, session, requests, guard))
     try:
         while True:
             cmd = await session.outbox.get()
@@ -92,39 +103,17 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
             yield command_to_pb(cmd)
     finally:
         reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        with contextlib.suppress(asyncio.CancelledError):  # _read logs whatever else ends it
             await reader
-        engine.runner_disconnected(session)
+        reports.disconnected(core, session)
 
 
-async def _read(engine: Engine, session: Session, requests: Any, guard: ReportGuard) -> None:
+async def _read(core: ControllerCore, session: Session, requests: Any, guard: ReportGuard) -> None:
     try:
         async for msg in requests:
-            if not engine.seen(session):
+            if not reports.seen(core, session):
                 break
-            kind = msg.WhichOneof("msg")
-            if kind == "usage":
-                engine.usage(session.name, convert.usage_from_pb(msg.usage.sample))
-            elif kind == "output":
-                o = msg.output
-                if guard.allows("output", o.task_id, o.attempt):
-                    engine.output(o.task_id, o.attempt, o.offset, o.data)
-            elif kind == "progress":
-                p = msg.progress
-                if guard.allows("progress", p.task_id, p.attempt):
-                    engine.report_progress(session.name, p.task_id, p.attempt, convert.progress_from_pb(p.progress))
-            elif kind == "finished":
-                f = msg.finished
-                if guard.allows("a result", f.task_id, f.attempt):
-                    engine.attempt_finished(session.name, convert.attempt_result_from_pb(f))
-                else:
-                    session.send(AckCmd(f.task_id, f.attempt))  # not applied; the runner need not send it again
-            elif kind == "drain":
-                engine.set_runner_draining(session.name, msg.drain.draining)
-            elif kind == "refused":
-                engine.assignment_refused(session.name, msg.refused.task_id, msg.refused.attempt, msg.refused.reason)
-            else:
-                log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
+            _dispatch(core, session, guard, msg)
             if guard.refusal:
                 break
     except asyncio.CancelledError:
@@ -133,3 +122,34 @@ async def _read(engine: Engine, session: Session, requests: Any, guard: ReportGu
         log.info("executor %s stream ended: %s", session.name, exc)
     finally:
         session.send(None)
+
+
+def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: pb.RunnerMessage) -> None:
+    """Hand one runner message to its report handler (reports about foreign attempts are not applied)."""
+    kind = message_kind(msg)
+    match kind:
+        case "usage":
+            reports.usage(core, session.name, convert.usage_from_pb(msg.usage.sample))
+        case "output":
+            o = msg.output
+            if guard.allows("output", o.task_id, o.attempt):
+                reports.output(core, o.task_id, o.attempt, o.offset, o.data)
+        case "progress":
+            p = msg.progress
+            if guard.allows("progress", p.task_id, p.attempt):
+                reports.progress(core, session.name, p.task_id, p.attempt, convert.progress_from_pb(p.progress))
+        case "finished":
+            f = msg.finished
+            if guard.allows("a result", f.task_id, f.attempt):
+                reports.finished(core, session.name, convert.attempt_result_from_pb(f))
+            else:
+                session.send(AckCmd(f.task_id, f.attempt))  # not applied; the runner need not send it again
+        case "drain":
+            reports.runner_draining(core, session.name, msg.drain.draining)
+        case "refused":
+            r = msg.refused
+            reports.refused(core, session.name, r.task_id, r.attempt, r.reason)
+        case "hello" | None:  # a second Hello, or a message this controller does not know
+            reports.unexpected(core, session.name, msg.WhichOneof("msg"))
+        case _:
+            assert_never(kind)

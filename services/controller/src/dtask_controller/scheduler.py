@@ -6,6 +6,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from dtask_common.depgraph import descendants
 from dtask_common.models import Capacity, TaskSpec, TaskState
 
 from dtask_controller.effects import (
@@ -18,12 +19,10 @@ from dtask_controller.effects import (
     Stale,
     UnknownTask,
 )
+from dtask_controller.placement import NO_SHAPE, Executor, Shape, shape_of
 
 __all__ = ["CancelAttempt", "Dispatch", "Effect", "Finished", "Requeued", "Scheduler", "SchedulerError", "Stale",
            "UnknownTask", "shape_of"]
-
-Shape = tuple[float, int, int, tuple[tuple[str, str], ...]]
-
 
 @dataclass(slots=True)
 class _Entry:
@@ -42,38 +41,6 @@ class _Entry:
     lost: tuple[int, str, tuple[int, ...], bool] | None = None  # attempt, executor, gpus, used a retry
 
 
-@dataclass(slots=True)
-class _Executor:
-    name: str
-    capacity: Capacity
-    labels: dict[str, str]
-    free_slots: int
-    free_cpus: float
-    free_mem: int
-    free_gpus: list[int]
-    draining: bool = False
-    online: bool = True
-    running: set[str] = field(default_factory=set)
-    held: dict[tuple[str, int], tuple[Shape, tuple[int, ...]]] = field(default_factory=dict)
-
-    def fits(self, shape: Shape) -> bool:
-        cpus, mem, gpus, labels = shape
-        if self.free_slots < 1 or (self.capacity.cpus > 0 and cpus > self.free_cpus + 1e-9):
-            return False
-        if (self.capacity.memory_mb > 0 and mem > self.free_mem) or gpus > len(self.free_gpus):
-            return False
-        return all(self.labels.get(k) == v for k, v in labels)
-
-    @property
-    def usable(self) -> bool:
-        return self.online and not self.draining and self.free_slots > 0
-
-
-def shape_of(spec: TaskSpec) -> Shape:
-    r = spec.resources
-    return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(spec.labels.items())))
-
-
 class Scheduler:
     """Holds every active (pending or running) task and every executor; decides dispatches.
 
@@ -85,7 +52,7 @@ class Scheduler:
     def __init__(self) -> None:
         self.paused = False
         self._tasks: dict[str, _Entry] = {}
-        self._executors: dict[str, _Executor] = {}
+        self._executors: dict[str, Executor] = {}
         self._heaps: dict[Shape, list[tuple[int, int, str]]] = {}
         self._dependants: dict[str, set[str]] = {}
 
@@ -114,22 +81,8 @@ class Scheduler:
             return []
         return sorted(((t, self._tasks[t].attempts) for t in ex.running), key=lambda x: int(x[0]))
 
-    def executor_load(self, executor: str) -> int:
-        ex = self._executors.get(executor)
-        return len(ex.running) if ex else 0
-
     def running_count(self) -> int:
         return sum(len(ex.running) for ex in self._executors.values())
-
-    def is_draining(self, executor: str) -> bool:
-        ex = self._executors.get(executor)
-        return bool(ex and ex.draining)
-
-    def counts(self) -> dict[TaskState, int]:
-        out = {TaskState.PENDING: 0, TaskState.RUNNING: 0}
-        for e in self._tasks.values():
-            out[e.state] += 1
-        return out
 
     def __contains__(self, task_id: str) -> bool:
         return task_id in self._tasks
@@ -168,7 +121,7 @@ class Scheduler:
         self._tasks[task_id] = e
         ex = self._executors.get(executor)
         if ex is None:
-            ex = self._executors[executor] = _Executor(executor, Capacity(), {}, 0, 0.0, 0, [], online=False)
+            ex = self._executors[executor] = Executor(executor, Capacity(), {}, 0, 0.0, 0, [], online=False)
         self._take(ex, e)
 
     def cancel(self, task_id: str) -> list[Effect]:
@@ -264,21 +217,15 @@ class Scheduler:
         ex = self._executors.get(executor)
         if ex is None or key in ex.held:
             return
-        shape = shape_of(spec) if spec is not None else (0.0, 0, 0, ())
+        shape = shape_of(spec) if spec is not None else NO_SHAPE
         ex.held[key] = (shape, gpu_ids)
-        ex.free_slots -= 1
-        ex.free_cpus -= shape[0]
-        ex.free_mem -= shape[1]
-        ex.free_gpus = [g for g in ex.free_gpus if g not in gpu_ids]
+        ex.take(shape, gpu_ids)
 
     def unhold(self, executor: str, key: tuple[str, int]) -> None:
         ex = self._executors.get(executor)
         held = ex.held.pop(key, None) if ex else None
         if ex is not None and held is not None:
-            ex.free_slots += 1
-            ex.free_cpus += held[0][0]
-            ex.free_mem += held[0][1]
-            ex.free_gpus = sorted({*ex.free_gpus, *(g for g in held[1] if g in ex.capacity.gpus)})
+            ex.give(*held)
 
     def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str,
                        free: bool = False) -> list[Effect]:
@@ -295,22 +242,27 @@ class Scheduler:
 
     def _resolve(self, task_id: str, state: TaskState) -> list[Effect]:
         """Wake or fail the dependants of a task that reached a final state."""
+        if state is TaskState.SUCCEEDED:
+            for dep_id in self._waiting_on(task_id):
+                d = self._tasks[dep_id]
+                d.unmet.discard(task_id)
+                if not d.unmet:
+                    self._push(d)
+            return []
         out: list[Effect] = []
-        stack = [(task_id, state)]
-        while stack:
-            tid, st = stack.pop()
-            for dep_id in sorted(self._dependants.pop(tid, ()), key=int):
-                d = self._tasks.get(dep_id)
-                if d is None or d.state is not TaskState.PENDING:
-                    continue
-                d.unmet.discard(tid)
-                if st is TaskState.SUCCEEDED:
-                    if not d.unmet:
-                        self._push(d)
-                    continue
-                self._forget(d)
-                out.append(Finished(dep_id, TaskState.FAILED, _dep_error(tid, st)))
-                stack.append((dep_id, TaskState.FAILED))
+        for parent, dep_id in descendants(task_id, self._waiting_on):  # each fails: its dependency did
+            self._forget(self._tasks[dep_id])
+            out.append(Finished(dep_id, TaskState.FAILED, _dep_error(parent, state if parent == task_id
+                                                                       else TaskState.FAILED)))
+        return out
+
+    def _waiting_on(self, task_id: str) -> list[str]:
+        """The pending tasks that wait for task_id, in id order; it is no longer waited for."""
+        out = []
+        for dep_id in sorted(self._dependants.pop(task_id, ()), key=int):
+            d = self._tasks.get(dep_id)
+            if d is not None and d.state is TaskState.PENDING:
+                out.append(dep_id)
         return out
 
     def retry(self, task_id: str, spec: TaskSpec, attempts: int) -> list[Effect]:
@@ -330,7 +282,7 @@ class Scheduler:
         old = self._executors.get(name)
         running = old.running if old else set()
         gpus = list(capacity.gpus)
-        ex = _Executor(name, capacity, dict(labels), max(capacity.slots, 1), capacity.cpus, capacity.memory_mb,
+        ex = Executor(name, capacity, dict(labels), max(capacity.slots, 1), capacity.cpus, capacity.memory_mb,
                        gpus, draining=draining)
         self._executors[name] = ex
         for tid in running:
@@ -386,7 +338,7 @@ class Scheduler:
             self._clean(heap)
             if not heap:
                 continue
-            ex = max((x for x in usable if x.fits(shape)), key=_spread, default=None)
+            ex = max((x for x in usable if x.fits(shape)), key=Executor.spread, default=None)
             if ex is None:
                 continue  # nothing free fits this shape this round; every task of it waits
             _, _, tid = heapq.heappop(heap)
@@ -417,23 +369,15 @@ class Scheduler:
                 return
             heapq.heappop(heap)
 
-    def _take(self, ex: _Executor, e: _Entry) -> None:
-        cpus, mem, _, _ = e.shape
+    def _take(self, ex: Executor, e: _Entry) -> None:
         ex.running.add(e.id)
-        ex.free_slots -= 1
-        ex.free_cpus -= cpus
-        ex.free_mem -= mem
-        ex.free_gpus = [g for g in ex.free_gpus if g not in e.gpu_ids]
+        ex.take(e.shape, e.gpu_ids)
 
     def _release(self, e: _Entry) -> None:
         ex = self._executors.get(e.executor)
         if ex and e.id in ex.running:
-            cpus, mem, _, _ = e.shape
             ex.running.discard(e.id)
-            ex.free_slots += 1
-            ex.free_cpus += cpus
-            ex.free_mem += mem
-            ex.free_gpus = sorted({*ex.free_gpus, *(g for g in e.gpu_ids if g in ex.capacity.gpus)})
+            ex.give(e.shape, e.gpu_ids)
 
     def _forget(self, e: _Entry) -> None:
         self._tasks.pop(e.id, None)
@@ -442,11 +386,6 @@ class Scheduler:
             if s:
                 s.discard(e.id)
         e.state = TaskState.CANCELLED  # any heap entry left behind is now skipped
-
-
-def _spread(ex: _Executor) -> tuple[float, int]:
-    """Prefer the executor with the largest share of free slots (spreads work over the cluster)."""
-    return ex.free_slots / max(ex.capacity.slots, 1), ex.free_slots
 
 
 def _dep_error(dep: str, state: TaskState | None) -> str:

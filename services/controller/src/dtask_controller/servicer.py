@@ -1,4 +1,4 @@
-"""The Controller servicer: validates requests, converts proto<->model, calls the engine, maps errors."""
+"""The Controller servicer: validates requests, converts proto<->model, calls the core's commands and queries, maps errors."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, convert, ids, redact
 from dtask_common.authz import peer_identity
-from dtask_common.models import Task, TaskState, ValidationError
+from dtask_common.models import MAX_SUBMIT, Task, TaskState, ValidationError
 from dtask_common.roles import Role
 
-from dtask_controller import runner_session, streams, task_errors
-from dtask_controller.domain import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
-from dtask_controller.engine import Engine
+from dtask_controller import commands, queries, runner_session, streams, task_errors
+from dtask_controller.core import ControllerCore
+from dtask_controller.errors import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.store import StoreFull
 from dtask_controller.watchpb import ConvertedEvents
 
-log = logging.getLogger("dtask.controller")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -49,7 +49,7 @@ async def _fail(context: Any, exc: Exception) -> None:
 
 
 def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn domain errors into gRPC statuses whose messages say what to do."""
+    """Turn the core's errors into gRPC statuses whose messages say what to do."""
     @functools.wraps(fn)
     async def run(self: Any, request: Any, context: Any) -> T:
         try:
@@ -84,38 +84,38 @@ def task_pb(task: Task, hide: bool) -> cpb.Task:
 class ControllerService(controller_pb2_grpc.ControllerServicer):
     """Every Controller RPC; role checks already happened in the interceptor."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, core: ControllerCore):
+        self.core = core
         self._events = ConvertedEvents()  # each published event converted once per audience
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Any) -> pb.Identity:
         ident = peer_identity(context)
         role, name = (ident[0].value, ident[1]) if ident else ("", "")
-        return pb.Identity(role=role, name=name, controller_name=self.engine.settings.name, version=__version__)
+        return pb.Identity(role=role, name=name, controller_name=self.core.settings.name, version=__version__)
 
     def Connect(self, request_iterator: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
-        return runner_session.connect(self.engine, request_iterator, context)
+        return runner_session.connect(self.core, request_iterator, context)
 
     # ---- queries ----
 
     @mapped
     async def ListExecutors(self, request: pb.ListExecutorsRequest, context: Any) -> pb.ListExecutorsResponse:
         return pb.ListExecutorsResponse(
-            executors=[convert.executor_to_pb(e) for e in self.engine.executors(request.include_gone)])
+            executors=[convert.executor_to_pb(e) for e in queries.executors(self.core, request.include_gone)])
 
     @mapped
     async def GetExecutor(self, request: pb.GetExecutorRequest, context: Any) -> cpb.ExecutorInfo:
-        return convert.executor_to_pb(self.engine.executor(request.name))
+        return convert.executor_to_pb(queries.executor(self.core, request.name))
 
     @mapped
     async def GetResourceUsage(self, request: pb.GetResourceUsageRequest, context: Any) -> pb.GetResourceUsageResponse:
         if request.history < 0:
             raise ValueError("history must be >= 0 (0: the default of 60 samples)")
-        history = request.history or self.engine.settings.usage_history
-        names = [self.engine.executor(request.executor).name] if request.executor else [
-            e.name for e in self.engine.executors()]
+        history = request.history or self.core.settings.usage_history
+        names = [queries.executor(self.core, request.executor).name] if request.executor else [
+            e.name for e in queries.executors(self.core)]
         return pb.GetResourceUsageResponse(executors=[
-            convert.executor_usage_to_pb(self.engine.registry.usage(n, history)) for n in names])
+            convert.executor_usage_to_pb(queries.usage(self.core, n, history)) for n in names])
 
     @mapped
     async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
@@ -128,29 +128,29 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                 raise ValueError(f"page_token {request.page_token!r} is not one this controller gave; "
                                  "pass the next_page_token of the previous page, or none for the first page")
             after = int(request.page_token[6:])
-        tasks, total = self.engine.store.list_tasks(
-            states=_states(request.states), tag=request.tag, executor=request.executor,
+        tasks, total = queries.list_tasks(
+            self.core, states=_states(request.states), tag=request.tag, executor=request.executor,
             name_contains=request.name_contains, after=after, limit=size + 1)
         more = len(tasks) > size
         tasks = tasks[:size]
         hide = masked(context)
         return pb.ListTasksResponse(
-            tasks=[task_pb(self.engine.overlay(t), hide) for t in tasks],
+            tasks=[task_pb(t, hide) for t in tasks],
             next_page_token=f"after:{tasks[-1].id}" if more else "", total=total)
 
     @mapped
     async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.task(ids.task_id(request.task_id)), masked(context))
+        return task_pb(queries.task(self.core, ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def IsFinished(self, request: pb.IsFinishedRequest, context: Any) -> pb.IsFinishedResponse:
-        q = self.engine.queue()
+        q = queries.queue(self.core)
         return pb.IsFinishedResponse(finished=q.finished, queue=convert.queue_to_pb(q))
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in streams.output(self.engine, ids.task_id(request.task_id), request.attempt,
-                                          request.follow):
+            async for chunk in streams.output(self.core, ids.task_id(request.task_id), request.attempt,
+                                            request.follow):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
             await _fail(context, exc)
@@ -158,8 +158,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
         hide = masked(context)
         try:
-            async for event in streams.watch(self.engine, request.exclude_usage, request.exclude_progress,
-                                           self.engine.settings.usage_history):
+            async for event in streams.watch(self.core, request.exclude_usage, request.exclude_progress,
+                                             self.core.settings.usage_history):
                 yield self._events.get(event, hide)
         except SlowWatcher as exc:
             await _fail(context, exc)
@@ -168,32 +168,32 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @mapped
     async def SubmitTasks(self, request: pb.SubmitTasksRequest, context: Any) -> pb.SubmitTasksResponse:
-        if len(request.tasks) > 10_000:
-            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most 10000 are accepted per call: "
+        if len(request.tasks) > MAX_SUBMIT:  # before converting them all
+            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
                            "split the batch into several submissions")
         specs = [convert.spec_from_pb(s) for s in request.tasks]
         try:
-            ids = self.engine.submit(specs)
+            ids = commands.submit(self.core, specs)
         except ValidationError as exc:  # pragma: no cover - validate_batch reports, never raises
             raise InvalidTasks(exc.errors, len(specs)) from None
         return pb.SubmitTasksResponse(task_ids=ids)
 
     @mapped
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.cancel(ids.task_id(request.task_id)), masked(context))
+        return task_pb(commands.cancel(self.core, ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def RetryTask(self, request: pb.RetryTaskRequest, context: Any) -> cpb.Task:
-        return task_pb(self.engine.retry(ids.task_id(request.task_id)), masked(context))
+        return task_pb(commands.retry(self.core, ids.task_id(request.task_id)), masked(context))
 
     @mapped
     async def DrainExecutor(self, request: pb.DrainExecutorRequest, context: Any) -> cpb.ExecutorInfo:
-        return convert.executor_to_pb(self.engine.drain(request.name, request.undrain))
+        return convert.executor_to_pb(commands.drain(self.core, request.name, request.undrain))
 
     @mapped
     async def PauseQueue(self, request: pb.PauseQueueRequest, context: Any) -> cpb.QueueStatus:
-        return convert.queue_to_pb(self.engine.set_paused(True))
+        return convert.queue_to_pb(commands.set_paused(self.core, True))
 
     @mapped
     async def ResumeQueue(self, request: pb.ResumeQueueRequest, context: Any) -> cpb.QueueStatus:
-        return convert.queue_to_pb(self.engine.set_paused(False))
+        return convert.queue_to_pb(commands.set_paused(self.core, False))

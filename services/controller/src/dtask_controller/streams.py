@@ -1,18 +1,20 @@
-"""Streams over the engine's state: Watch (snapshot, then events) and output tails (with follow)."""
+"""Streams over the core's state: Watch (snapshot, then events) and output tails (with follow)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dtask_common import events as ev
 from dtask_common.models import ExecutorUsage, OutputChunk, Task
 
-from dtask_controller.domain import Conflict, NotFound, SlowWatcher
-from dtask_controller.engine import Engine
+from dtask_controller import queries
+from dtask_controller.errors import Conflict, NotFound, SlowWatcher
 from dtask_controller.fanout import Watcher
+
+if TYPE_CHECKING:
+    from dtask_controller.core import ControllerCore
 
 SNAPSHOT_TASKS = 500
 CHUNK_BYTES = 64 * 1024
@@ -21,14 +23,14 @@ PIECE_BYTES = 1024 * 1024
 T = TypeVar("T")
 
 
-async def watch(engine: Engine, exclude_usage: bool = False, exclude_progress: bool = False,
+async def watch(core: ControllerCore, exclude_usage: bool = False, exclude_progress: bool = False,
                 history: int = 60, deadline_s: float = SNAPSHOT_DEADLINE_S) -> AsyncIterator[ev.WatchEvent]:
     """A consistent snapshot in pieces, then every change in order; a fresh snapshot after an overflow."""
-    w = engine.hub.subscribe(exclude_usage, exclude_progress)
+    w = queries.subscribe(core, exclude_usage, exclude_progress)
     try:
         resync = False
         while True:
-            async for item in _snapshot(engine, w, resync, history, deadline_s):
+            async for item in _snapshot(core, w, resync, history, deadline_s):
                 yield item
             while True:
                 while w.queue and not w.overflowed:
@@ -41,26 +43,37 @@ async def watch(engine: Engine, exclude_usage: bool = False, exclude_progress: b
                 w.wakeup.clear()
                 await w.wakeup.wait()
     finally:
-        engine.hub.unsubscribe(w)
+        queries.unsubscribe(core, w)
 
 
-async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
+async def _snapshot(core: ControllerCore, w: Watcher, resync: bool, history: int,
                     deadline_s: float) -> AsyncIterator[ev.WatchEvent]:
     # Everything up to the first read happens in one event-loop turn: no commit can slip between
     # the sequence number, the in-memory state and the store read transaction.
     w.queue.clear()
     w.overflowed = False
-    seq = engine.hub.seq
-    at = engine.clock()
-    db = engine.store.reader()
-    # A watcher that stops reading must not hold the read transaction (and the WAL) forever.
-    timer = asyncio.get_running_loop().call_later(deadline_s, db.close)
+    seq = queries.event_seq(core)
+    at = core.clock()
+    pages = queries.snapshot_pages(core, SNAPSHOT_TASKS)
+    expired = False
+
+    def expire() -> None:  # a watcher that stops reading must not hold the read (and the WAL) forever
+        nonlocal expired
+        expired = True
+        pages.close()
+
+    def read() -> list[Task]:
+        if expired:
+            raise SlowWatcher(f"the snapshot was not read within {deadline_s:g}s; this watcher was dropped, "
+                              "watch again from a client that keeps up")
+        return next(pages, [])
+
+    timer = asyncio.get_running_loop().call_later(deadline_s, expire)
     try:
-        db.execute("BEGIN")
-        page = engine.store.iter_all(db, 0, SNAPSHOT_TASKS)
-        executors = engine.executors(include_gone=True)
-        usage = [engine.registry.usage(e.name, history) for e in executors]
-        queue = engine.queue()
+        page = read()
+        executors = queries.executors(core, include_gone=True)
+        usage = [queries.usage(core, e.name, history) for e in executors]
+        queue = queries.queue(core)
         # Pieces stay under PIECE_BYTES (roughly): executors and queue first, then usage, then tasks.
         head = ev.Snapshot(executors=executors, queue=queue, last=False)
         for chunk in _pieces(usage, _usage_size):
@@ -68,8 +81,8 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
             yield ev.WatchEvent(seq, at, head, resync=resync)
             head, resync = ev.Snapshot(last=False), False
         while True:
-            nxt = engine.store.iter_all(db, int(page[-1].id), SNAPSHOT_TASKS) if len(page) == SNAPSHOT_TASKS else []
-            chunks = list(_pieces([engine.overlay(t) for t in page], _task_size))
+            nxt = read() if len(page) == SNAPSHOT_TASKS else []
+            chunks = list(_pieces([queries.overlay(core, t) for t in page], _task_size))
             for i, tasks in enumerate(chunks):
                 head.tasks = tasks
                 head.last = not nxt and i == len(chunks) - 1
@@ -81,12 +94,9 @@ async def _snapshot(engine: Engine, w: Watcher, resync: bool, history: int,
                     yield ev.WatchEvent(seq, at, head, resync=resync)
                 return
             page = nxt
-    except sqlite3.ProgrammingError:
-        raise SlowWatcher(f"the snapshot was not read within {deadline_s:g}s; this watcher was dropped, "
-                          "watch again from a client that keeps up") from None
     finally:
         timer.cancel()
-        db.close()
+        pages.close()
 
 
 def _pieces(items: list[T], size: Callable[[T], int]) -> Iterator[list[T]]:
@@ -118,21 +128,21 @@ def _usage_size(u: ExecutorUsage) -> int:
     return 100 + sum(100 + 9 * len(x.per_cpu_percent) + 60 * len(x.gpus) for x in samples)
 
 
-async def output(engine: Engine, task_id: str, attempt: int, follow: bool) -> AsyncIterator[OutputChunk]:
+async def output(core: ControllerCore, task_id: str, attempt: int, follow: bool) -> AsyncIterator[OutputChunk]:
     """The stored tail of an attempt; with follow, new output until the attempt ends."""
-    task = engine.task(task_id)
+    task = queries.task(core, task_id)
     while follow and not task.attempts and not task.state.finished:
-        await engine.task_changed(task_id).wait()  # wait for the first dispatch
-        task = engine.task(task_id)
+        await queries.task_changed(core, task_id).wait()  # wait for the first dispatch
+        task = queries.task(core, task_id)
     if not task.attempts:
         raise Conflict(f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched, "
                        "or follow it (follow waits for the dispatch)")
     number = attempt or task.attempts[-1].number
     if number > len(task.attempts) or number < 0:
         raise NotFound(f"task {task_id} has no attempt {attempt}; it has {len(task.attempts)}")
-    tail = engine.tails.get(task_id, number)
+    tail = queries.output_tail(core, task_id, number)
     if tail is None:
-        stored = engine.store.output(task_id, number)
+        stored = queries.stored_output(core, task_id, number)
         if stored:
             start, data = stored
             for i in range(0, len(data), CHUNK_BYTES):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -117,14 +116,6 @@ class Store(Protocol):
 
     def output(self, task_id: str, attempt: int) -> tuple[int, bytes] | None:
         """An attempt's stored output tail: (offset of its first byte, bytes); None when none is stored."""
-
-    # ---- the snapshot reader of streams.Watch until it reads through read_snapshot: then remove both ----
-
-    def reader(self) -> sqlite3.Connection:
-        """A separate read connection (for snapshots that span many event-loop turns)."""
-
-    def iter_all(self, db: sqlite3.Connection, after: int, limit: int) -> list[Task]:
-        """A page of every task, read on db (a reader() connection inside its own transaction)."""
 
 
 def open_store(path: Path, *, sync: str = "normal", lock: bool = True) -> Store:

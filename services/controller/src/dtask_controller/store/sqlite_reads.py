@@ -167,16 +167,6 @@ class SqliteReads(SqliteFile):
         """Pages of every task in id order, all from one read transaction on a connection of its own."""
         return SqliteSnapshot(self._reader(), self._page, page_size)
 
-    # ---- the snapshot reader of streams.Watch until it reads through read_snapshot: then remove both ----
-
-    def reader(self) -> sqlite3.Connection:
-        """A separate read connection (for snapshots that span many event-loop turns)."""
-        return self._reader()
-
-    def iter_all(self, db: sqlite3.Connection, after: int, limit: int) -> list[Task]:
-        """A page of every task, read on db (a reader() connection inside its own transaction)."""
-        return self._page(db, after, limit)
-
     def _page(self, db: sqlite3.Connection, after: int, limit: int) -> list[Task]:
         """A page of every task after id `after`, read on db."""
         return self._load(db, f"SELECT {TASK_COLS} FROM tasks WHERE id > ? ORDER BY id LIMIT ?", (after, limit))

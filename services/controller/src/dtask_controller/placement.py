@@ -1,0 +1,62 @@
+"""Where a task fits: task shapes, and each executor's free slots, CPUs, memory and GPUs (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dtask_common.models import Capacity, TaskSpec
+
+Shape = tuple[float, int, int, tuple[tuple[str, str], ...]]  # cpus, memory (MiB), gpus, required labels
+NO_SHAPE: Shape = (0.0, 0, 0, ())
+
+
+def shape_of(spec: TaskSpec) -> Shape:
+    r = spec.resources
+    return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(spec.labels.items())))
+
+
+@dataclass(slots=True)
+class Executor:
+    """One executor as the scheduler sees it: its capacity, what is free, what runs and what is held there."""
+
+    name: str
+    capacity: Capacity
+    labels: dict[str, str]
+    free_slots: int
+    free_cpus: float
+    free_mem: int
+    free_gpus: list[int]
+    draining: bool = False
+    online: bool = True
+    running: set[str] = field(default_factory=set)
+    held: dict[tuple[str, int], tuple[Shape, tuple[int, ...]]] = field(default_factory=dict)
+
+    def fits(self, shape: Shape) -> bool:
+        cpus, mem, gpus, labels = shape
+        if self.free_slots < 1 or (self.capacity.cpus > 0 and cpus > self.free_cpus + 1e-9):
+            return False
+        if (self.capacity.memory_mb > 0 and mem > self.free_mem) or gpus > len(self.free_gpus):
+            return False
+        return all(self.labels.get(k) == v for k, v in labels)
+
+    @property
+    def usable(self) -> bool:
+        return self.online and not self.draining and self.free_slots > 0
+
+    def take(self, shape: Shape, gpu_ids: tuple[int, ...]) -> None:
+        """One slot and the shape's resources (and these GPUs) are in use."""
+        self.free_slots -= 1
+        self.free_cpus -= shape[0]
+        self.free_mem -= shape[1]
+        self.free_gpus = [g for g in self.free_gpus if g not in gpu_ids]
+
+    def give(self, shape: Shape, gpu_ids: tuple[int, ...]) -> None:
+        """What take() took is free again (GPUs only when the executor still has them)."""
+        self.free_slots += 1
+        self.free_cpus += shape[0]
+        self.free_mem += shape[1]
+        self.free_gpus = sorted({*self.free_gpus, *(g for g in gpu_ids if g in self.capacity.gpus)})
+
+    def spread(self) -> tuple[float, int]:
+        """Prefer the executor with the largest share of free slots (spreads work over the cluster)."""
+        return self.free_slots / max(self.capacity.slots, 1), self.free_slots

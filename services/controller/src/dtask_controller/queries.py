@@ -1,0 +1,126 @@
+"""What the servicer and the streams read of the core: tasks, executors, usage, output, Watch pieces."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
+
+from dtask_common.models import ExecutorInfo, ExecutorState, ExecutorUsage, QueueStatus, Task, TaskState
+
+from dtask_controller.errors import NotFound
+from dtask_controller.fanout import Watcher
+from dtask_controller.output import Tail
+
+if TYPE_CHECKING:
+    from dtask_controller.core import ControllerCore
+
+
+def queue(core: ControllerCore) -> QueueStatus:
+    running = core.scheduler.running_count()
+    pending = len(core.scheduler) - running
+    f = core.finished_counts
+    return QueueStatus(paused=core.scheduler.paused, pending=pending, running=running,
+                       succeeded=f.get(TaskState.SUCCEEDED, 0), failed=f.get(TaskState.FAILED, 0),
+                       cancelled=f.get(TaskState.CANCELLED, 0), lost=f.get(TaskState.LOST, 0))
+
+
+def stored_task(core: ControllerCore, task_id: str) -> Task:
+    """The task as stored (no in-memory overlay); NotFound when there is none."""
+    t = core.store.get_task(task_id)
+    if t is None:
+        raise NotFound(f"no task with id {task_id!r}; list tasks with ListTasks (dtask tasks)")
+    return t
+
+
+def task(core: ControllerCore, task_id: str) -> Task:
+    return overlay(core, stored_task(core, task_id))
+
+
+def overlay(core: ControllerCore, t: Task) -> Task:
+    """Put the latest in-memory progress on a task read from the store."""
+    p = core.progress.get(t.id)
+    if p is not None and t.state is TaskState.RUNNING:
+        t.progress = p
+    if t.state is TaskState.RUNNING and (away := core.registry.out_of_touch(t.executor)) is not None:
+        t.stale_since = away[0]
+    return t
+
+
+def list_tasks(core: ControllerCore, *, states: Sequence[TaskState], tag: str, executor: str, name_contains: str,
+               after: int, limit: int) -> tuple[list[Task], int]:
+    """A page of the stored tasks that match (ids above `after`, at most `limit`) and how many match in all."""
+    tasks, total = core.store.list_tasks(states=states, tag=tag, executor=executor, name_contains=name_contains,
+                                         after=after, limit=limit)
+    return [overlay(core, t) for t in tasks], total
+
+
+def executor(core: ControllerCore, name: str) -> ExecutorInfo:
+    if core.registry.get(name) is None:
+        raise NotFound(f"no executor named {name!r}; list them with ListExecutors (dtask executors)")
+    return core.registry.info(name, tuple(t for t, _ in core.scheduler.running_on(name)))
+
+
+def executors(core: ControllerCore, include_gone: bool = False) -> list[ExecutorInfo]:
+    out = [executor(core, n) for n in core.registry.names()]
+    return [e for e in out if include_gone or e.state is not ExecutorState.GONE]
+
+
+def usage(core: ControllerCore, name: str, history: int) -> ExecutorUsage:
+    """The executor's latest usage samples (at most `history`)."""
+    return core.registry.usage(name, history)
+
+
+def output_tail(core: ControllerCore, task_id: str, attempt: int) -> Tail | None:
+    """The output tail held in memory of an attempt (running, or ended with output still to come)."""
+    return core.tails.get(task_id, attempt)
+
+
+def stored_output(core: ControllerCore, task_id: str, attempt: int) -> tuple[int, bytes] | None:
+    """(offset of the first byte, bytes) of an attempt's output as stored."""
+    return core.store.output(task_id, attempt)
+
+
+def task_changed(core: ControllerCore, task_id: str) -> asyncio.Event:
+    """An event set the next time the task changes (dispatched, finished, requeued, ...)."""
+    event = core.task_waiters.get(task_id)
+    if event is None:
+        event = core.task_waiters[task_id] = asyncio.Event()
+    return event
+
+
+def snapshot_pages(core: ControllerCore, page_size: int) -> Generator[list[Task], None, None]:
+    """Every stored task in pages, from one consistent read of the store that lasts until the generator is
+    closed or exhausted; the first page is read on the first next()."""
+    yield from core.store.read_snapshot(page_size)
+
+
+def event_seq(core: ControllerCore) -> int:
+    """The sequence number of the latest published event."""
+    return core.fanout.seq
+
+
+def subscribe(core: ControllerCore, exclude_usage: bool = False, exclude_progress: bool = False) -> Watcher:
+    return core.fanout.subscribe(exclude_usage, exclude_progress)
+
+
+def unsubscribe(core: ControllerCore, w: Watcher) -> None:
+    core.fanout.unsubscribe(w)
+
+
+class CoreOwners:
+    """Who an attempt was dispatched to, read from the scheduler (running attempts) and the store (every
+    recorded attempt); the ownership.Owners a runner session checks its reports against."""
+
+    def __init__(self, core: ControllerCore):
+        self._core = core
+
+    def running_executor(self, task_id: str, attempt: int) -> str:
+        return self._core.scheduler.executor_of(task_id, attempt)
+
+    def recorded_executor(self, task_id: str, attempt: int) -> str | None:
+        return self._core.store.attempt_executor(task_id, attempt)
+
+    def task_known(self, task_id: str) -> bool:
+        return task_id in self._core.scheduler or (task_id.isdecimal() and len(task_id) <= 18
+                                                   and self._core.store.has_task(task_id))
