@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
+from dtask_common import address as common_address
 from dtask_common import convert
 from dtask_common.models import FieldError
 
@@ -33,7 +34,7 @@ class ControllerUnavailable(DtaskError):
     default_code = "UNAVAILABLE"
 
 
-class BadAddress(DtaskError, ValueError):
+class BadAddress(DtaskError, common_address.BadAddress):
     """The controller address is not HOST:PORT (raised before dialling)."""
 
     default_code = "BAD_ADDRESS"
@@ -109,27 +110,10 @@ _RESOLVE_WORDS = ("resolv", "lookup", "dns", "domain name not found")
 
 def check_address(address: str) -> str:
     """address if it is HOST:PORT (IPv6 as [::1]:PORT), else BadAddress saying what is wrong."""
-    text = address.strip()
-    example = "use HOST:PORT, e.g. localhost:50051"
-    if "://" in text:
-        raise BadAddress(f"controller address {address!r}: give HOST:PORT without a scheme, e.g. localhost:50051")
-    if text.startswith("["):
-        host, _, rest = text.partition("]")
-        host += "]"
-        port = rest[1:] if rest.startswith(":") else None
-    elif text.count(":") > 1:
-        raise BadAddress(f"controller address {address!r}: write an IPv6 address in brackets, e.g. [::1]:50051")
-    else:
-        host, sep, port_text = text.partition(":")
-        port = port_text if sep else None
-    if port is None:
-        raise BadAddress(f"controller address {address!r} has no port; {example} "
-                         "(the controller logs `listening on HOST:PORT`)")
-    if host in ("", "[]"):
-        raise BadAddress(f"controller address {address!r} has no host; {example}")
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise BadAddress(f"controller address {address!r}: port {port!r} is not a number from 1 to 65535; {example}")
-    return text
+    try:
+        return common_address.check_address(address)
+    except common_address.BadAddress as exc:
+        raise BadAddress(exc.message) from None
 
 
 def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskError:
