@@ -49,7 +49,9 @@ def test_a_service_that_is_not_installed_says_how_to_install_it(monkeypatch: pyt
     assert group.commands["controller"].hidden and "runner" not in group.commands
     result = CliRunner().invoke(group, ["controller", "--port-range", "50051-50052"], prog_name="dtask")
     assert result.exit_code == 1
-    assert "error: the controller is not installed here: pip install dtask-controller (or `make install`)" in result.output
+    assert (
+        "error: the controller is not installed here: pip install dtask-controller (or `make install`)" in result.output
+    )
     listed = _listed(CliRunner().invoke(group, ["--help"], prog_name="dtask").output)
     assert "runner" in listed and "tasks" in listed and "controller" not in listed
 

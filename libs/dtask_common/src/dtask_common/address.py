@@ -27,8 +27,9 @@ def check_address(address: str) -> str:
         host, sep, port_text = text.partition(":")
         port = port_text if sep else None
     if port is None:
-        raise BadAddress(f"controller address {address!r} has no port; {example} "
-                         "(the controller logs `listening on HOST:PORT`)")
+        raise BadAddress(
+            f"controller address {address!r} has no port; {example} (the controller logs `listening on HOST:PORT`)"
+        )
     if host in ("", "[]"):
         raise BadAddress(f"controller address {address!r} has no host; {example}")
     if not port.isdigit() or not 1 <= int(port) <= 65535:

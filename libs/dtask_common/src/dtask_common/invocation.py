@@ -71,7 +71,5 @@ class Invocation:
         certs_dir = self.config().certs_path
         default = TlsFiles.in_dir(certs_dir, "operator")
         cert = Path(self.cert).absolute() if self.cert else default.cert
-        key = Path(self.key).absolute() if self.key else (
-            cert.with_suffix(".key") if self.cert else default.key
-        )
+        key = Path(self.key).absolute() if self.key else (cert.with_suffix(".key") if self.cert else default.key)
         return TlsFiles(certs_dir / "ca.crt", cert, key)

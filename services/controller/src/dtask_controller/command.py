@@ -34,8 +34,10 @@ def _check_certificate(cfg: Config) -> None:
     """Before serving: the controller's certificate exists, holds the controller role, comes from ca.crt
     and has not expired; otherwise CertError names the fix."""
     crt = cfg.certs_path / "controller.crt"
-    fix = ("run `dtask certs init` (add --host NAME for the names runners dial) on the machine that holds "
-           "the CA, and run the controller there")
+    fix = (
+        "run `dtask certs init` (add --host NAME for the names runners dial) on the machine that holds "
+        "the CA, and run the controller there"
+    )
     if not crt.exists():
         raise CertError(f"no controller certificate {crt}: {fix}")
     check_own_certificate(crt, Role.CONTROLLER, fix, cfg.certs_path)

@@ -42,8 +42,11 @@ def runner_cmd(invocation: Invocation, controller_address: str | None, labels: t
     except BadAddress as exc:
         raise CommandError(exc.message, USAGE) from None
     if cfg.runner.run_as and os.geteuid() != 0:  # before touching any file: the runner checks it too
-        raise CommandError(f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "
-                           f"this one runs as uid {os.geteuid()}: start it as root, or drop the option", USAGE)
+        raise CommandError(
+            f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "
+            f"this one runs as uid {os.geteuid()}: start it as root, or drop the option",
+            USAGE,
+        )
     with serving_errors():
         _check_certificate(cfg)
         setup_logging(invocation.verbose)
