@@ -127,7 +127,7 @@ def test_a_loose_home_or_a_work_dir_inside_it_or_of_someone_else_is_refused(task
 # live where nobody can read it): the refusal comes before any other file is touched.
 AS_NOBODY = """
 import os, sys
-import dtask_cli, dtask_cli.serve_cmd, dtask_client, dtask_client.errors
+import dtask_cli, dtask_runner.command, dtask_client, dtask_client.errors
 if os.geteuid() == 0:
     os.setgroups([])
     os.setgid(65534)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from dtask_cli.errors import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
 from dtask_cli.submit_cmd import memory_mb, seconds
 from dtask_client import Conflict, ControllerUnavailable, NotFound, PermissionDenied
+from dtask_common.exitcodes import CERTIFICATE, CONFLICT, INVALID, NOT_FOUND, PERMISSION, UNAVAILABLE, USAGE
 from dtask_common.models import Resources, TaskSpec, TaskState
 
 from tests.unit.cli.fakes import FakeController, specs_file

@@ -1,23 +1,20 @@
-"""The `dtask` command line: one click group, one module per family of subcommands."""
+"""The `dtask` command line: one click group, one module per family of subcommands, services by entry point."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
-# gRPC core logs bind failures and TLS handshakes on stderr; the CLI and the services report
-# what matters themselves, in one line (GRPC_VERBOSITY=ERROR or DEBUG shows gRPC's own lines again).
-os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-# The runner forks and execs its tasks; gRPC's fork handlers (meant for children that go on using
-# gRPC) abort a child forked as another user (runner.run_as), so they are off before gRPC starts.
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+from dtask_common.grpcenv import prepare_grpc
+
+prepare_grpc()  # before anything imports grpc
 
 import click  # noqa: E402
+from dtask_client.options import global_options  # noqa: E402
 from dtask_common import __version__  # noqa: E402
 
-from dtask_cli import certs_cmd, ops_cmd, serve_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
-from dtask_cli.context import CliContext, global_options  # noqa: E402
+from dtask_cli import certs_cmd, ops_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
+from dtask_cli.context import CliContext  # noqa: E402
 from dtask_cli.errors import DtaskGroup  # noqa: E402
 
 
@@ -30,7 +27,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = CliContext.from_options(options)
 
 
-for module in (certs_cmd, serve_cmd, submit_cmd, tasks_cmd, ops_cmd, shell_cmd):
+for module in (certs_cmd, submit_cmd, tasks_cmd, ops_cmd, shell_cmd):
     module.register(cli)
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 from dtask_common import certs
 from dtask_common.certs import CertError
+from dtask_common.exitcodes import CERTIFICATE
 from dtask_common.private import private_dir, write_private
 from dtask_common.roles import Role
 
 from dtask_cli.context import CliContext
-from dtask_cli.errors import CERTIFICATE, CliError
+from dtask_cli.errors import CliError
 
 
 def _dir(ctx: CliContext) -> Path:

@@ -24,23 +24,27 @@ from dtask_client import (
     WaitTimeout,
 )
 from dtask_common.certs import CertError
+from dtask_common.exitcodes import (
+    CERTIFICATE,
+    CONFLICT,
+    FAILED,
+    INTERRUPTED,
+    INVALID,
+    NOT_FOUND,
+    OK,
+    PERMISSION,
+    TIMEOUT,
+    UNAVAILABLE,
+    USAGE,
+    CommandError,
+)
 from dtask_common.safetext import shown
 from dtask_common.taskfile import TaskFileError, describe
 
+from dtask_cli.plugins import PluginGroup
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Exit codes (documented in the README).
-OK = 0
-FAILED = 1  # a task failed or was cancelled (wait), or any other error
-USAGE = 2  # bad command line (click)
-UNAVAILABLE = 3
-CERTIFICATE = 4
-PERMISSION = 5
-NOT_FOUND = 6
-INVALID = 7
-CONFLICT = 8
-TIMEOUT = 9
-INTERRUPTED = 130  # Ctrl+C
 SHOWN_ERRORS = 20  # problems of a rejected submission printed; the rest are counted
 
 EXIT_CODES: list[tuple[type[DtaskError], int]] = [
@@ -76,7 +80,7 @@ def exit_code_of(exc: DtaskError) -> int:
 
 
 def cli_error(exc: Exception) -> CliError:
-    """The CliError for a client, certificate or task-file error."""
+    """The CliError for a client, certificate, task-file or command error."""
     if isinstance(exc, InvalidTask):
         msg = exc.message
         if len(exc.errors) == 1 and not exc.omitted and "\n" not in msg:
@@ -97,6 +101,8 @@ def cli_error(exc: Exception) -> CliError:
         return CliError(_first_lines(str(exc)), INVALID)
     if isinstance(exc, CertError):
         return CliError(str(exc), CERTIFICATE)
+    if isinstance(exc, CommandError):
+        return CliError(exc.message, exc.exit_code)
     return CliError(str(exc), FAILED)
 
 
@@ -146,7 +152,7 @@ def _show_usage_error(exc: click.UsageError, hint: str = "") -> None:
     click.echo(click.style("error: ", fg="red", bold=True) + text, err=True)
 
 
-class DtaskGroup(click.Group):
+class DtaskGroup(PluginGroup):
     """The `dtask` group: every error is one line on stderr with its exit code; Ctrl+C exits 130 quietly."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
@@ -172,7 +178,7 @@ class DtaskGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(FAILED)
-        except (DtaskError, TaskFileError, CertError) as exc:
+        except (DtaskError, TaskFileError, CertError, CommandError) as exc:
             err = cli_error(exc)
             err.show()
             sys.exit(err.exit_code)
@@ -191,8 +197,9 @@ class DtaskGroup(click.Group):
         """For `dtask --json tasks`: the hint that the option belongs after the command."""
         if not isinstance(exc, click.NoSuchOption) or exc.ctx is None or exc.ctx.command is not self:
             return ""
-        name = next((a for a in argv if a in self.commands), None)
-        command = self.commands.get(name or "")
+        names = self.list_commands(exc.ctx)
+        name = next((a for a in argv if a in names), None)
+        command = self.get_command(exc.ctx, name) if name else None
         if command is None or not any(exc.option_name in p.opts for p in command.params):
             return ""
         return f"{exc.option_name} is an option of `dtask {name}`: put it after the command (dtask {name} {exc.option_name})"

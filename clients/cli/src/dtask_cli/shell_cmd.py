@@ -13,12 +13,13 @@ from typing import Any
 import click
 from dtask_client import Controller, DtaskError
 from dtask_common import models
+from dtask_common.exitcodes import FAILED, USAGE
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task
 from dtask_common.safetext import shown
 
 from dtask_cli import output
 from dtask_cli.context import CliContext
-from dtask_cli.errors import FAILED, USAGE, CliError, handles_errors
+from dtask_cli.errors import CliError, handles_errors
 
 #: Names of the original's remote shell, plus the rest of the client, bound to the connection.
 SHELL_NAMES = (

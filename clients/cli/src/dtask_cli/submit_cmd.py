@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from dtask_common import taskfile
+from dtask_common.exitcodes import INVALID
 from dtask_common.export import to_json
 from dtask_common.ids import shown as quoted
 from dtask_common.models import PROGRESS_PARSERS, Resources, TaskSpec
@@ -15,7 +16,7 @@ from dtask_common.numbers import INT64_MAX, is_finite
 from dtask_common.safetext import shown
 
 from dtask_cli.context import CliContext
-from dtask_cli.errors import INVALID, CliError, handles_errors
+from dtask_cli.errors import CliError, handles_errors
 from dtask_cli.params import COUNT, FINITE, PRIORITY, TASK_ID
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)

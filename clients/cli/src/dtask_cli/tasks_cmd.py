@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from dtask_common.exitcodes import FAILED, OK, TIMEOUT
 from dtask_common.export import export_tasks, to_json
 from dtask_common.models import Task, TaskState
 from dtask_common.safetext import shown
 
 from dtask_cli import output
 from dtask_cli.context import CliContext
-from dtask_cli.errors import FAILED, OK, TIMEOUT, CliError, StateChoice, handles_errors
+from dtask_cli.errors import CliError, StateChoice, handles_errors
 from dtask_cli.params import COUNT, FINITE, TASK_ID
 
 STATE_CHOICES = [s.value for s in TaskState] + ["finished"]

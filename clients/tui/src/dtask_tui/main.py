@@ -6,12 +6,16 @@ import logging
 import sys
 from pathlib import Path
 
-import click
-from dtask_cli.context import CliContext, global_options
-from dtask_client import AsyncController, DtaskError
+from dtask_common.grpcenv import prepare_grpc
 
-from dtask_tui.app import TuiApp
-from dtask_tui.keys import markdown_table
+prepare_grpc()  # before anything imports grpc
+
+import click  # noqa: E402
+from dtask_client import AsyncController, DtaskError  # noqa: E402
+from dtask_client.options import OptionsContext, global_options  # noqa: E402
+
+from dtask_tui.app import TuiApp  # noqa: E402
+from dtask_tui.keys import markdown_table  # noqa: E402
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,7 +31,7 @@ def cli(log_file: str | None, no_mouse: bool, keys_markdown: bool, **options: ob
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise click.ClickException("dtask-tui needs a terminal; in scripts use `dtask tasks`, `dtask executors` "
                                    "or `dtask export` instead")
-    ctx = CliContext.from_options(options)
+    ctx = OptionsContext.from_options(options)
     if log_file:
         logging.basicConfig(filename=log_file, level=logging.DEBUG if ctx.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

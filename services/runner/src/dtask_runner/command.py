@@ -1,0 +1,64 @@
+"""`dtask runner`: run a runner in the foreground (a `dtask` command, registered by entry point)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from dtask_common import certs
+from dtask_common.address import AddressError, check_address
+from dtask_common.config import Config
+from dtask_common.exitcodes import USAGE, CommandError
+from dtask_common.invocation import Invocation
+from dtask_common.roles import Role
+from dtask_common.serving import check_own_certificate, serving_errors, setup_logging
+
+
+@click.command("runner")
+@click.option("--controller", "controller_address", help="Controller address host:port.")
+@click.option("--name", help="Executor name (default exec@<host>).")
+@click.option("--slots", type=int, help="Concurrent tasks (default 1).")
+@click.option("--gpus", help="GPU indexes to offer: 0,1 | auto | none.")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Label tasks can require.")
+@click.option("--host", help="Address the Runner service binds (default 0.0.0.0).")
+@click.option("--port-range", help="First-last port to try, e.g. 50100-50199.")
+@click.option("--log-dir", type=click.Path(file_okay=False), help="Where attempt logs go.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Working directory of tasks without a cwd.")
+@click.option("--cpus", type=float, help="CPU cores to offer (default: this machine's).")
+@click.option("--memory-mb", type=int, help="Memory in MiB to offer (default: this machine's).")
+@click.option("--advertise-host", help="Host name the controller and clients use for the Runner service.")
+@click.option("--run-as", metavar="USER", help="Run every task as this user (the runner must run as root).")
+@click.pass_obj
+def runner_cmd(invocation: Invocation, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
+    """Run a runner in the foreground: execute tasks the controller assigns."""
+    overrides = {f"runner.{k}": v for k, v in flags.items()}
+    overrides["runner.controller"] = controller_address or invocation.controller
+    if labels:
+        overrides["runner.labels"] = ",".join(labels)
+    cfg = invocation.config(overrides)
+    try:
+        check_address(cfg.runner.controller)
+    except AddressError as exc:
+        raise CommandError(str(exc), USAGE) from None
+    if cfg.runner.run_as and os.geteuid() != 0:  # before touching any file: the runner checks it too
+        raise CommandError(
+            f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "
+            f"this one runs as uid {os.geteuid()}: start it as root, or drop the option",
+            USAGE,
+        )
+    with serving_errors():
+        _check_certificate(cfg)
+        setup_logging(invocation.verbose)
+        from dtask_runner.main import run  # here: `dtask --help` need not load the runner
+
+        run(cfg)
+
+
+def _check_certificate(cfg: Config) -> None:
+    """Before serving: the runner's certificate exists (issued now when the CA key is here), holds the
+    runner role, comes from ca.crt and has not expired; otherwise CertError names the fix. (A certificate
+    for another name is the controller's to refuse: it says which name to use.)"""
+    crt, _ = certs.ensure_runner(cfg.certs_path, cfg.runner.name, cfg.ca_path)
+    fix = f"issue one on the CA's machine: dtask certs issue --role runner --name {cfg.runner.name}"
+    check_own_certificate(crt, Role.RUNNER, fix, cfg.certs_path)
