@@ -9,7 +9,8 @@ from pathlib import Path
 from dtask_client import AsyncController, Controller
 from dtask_common.models import TaskSpec, TaskState
 
-from tests.support import Proc, free_port_range, start_controller
+from tests.integration.client.cluster import wait_for_executors
+from tests.support import Proc, free_port_range, start_controller, start_dtask
 
 
 def restarted(home: Path, ctl: Proc, port: int) -> Proc:
@@ -66,4 +67,34 @@ def test_sync_list_call_rides_out_a_controller_restart(home: Path) -> None:
             assert [t.id for t in got["tasks"]] == [tid]  # type: ignore[attr-defined]
             assert c.queue().pending == 1
     finally:
+        ctl.stop()
+
+
+def test_async_follow_rides_out_a_controller_restart_without_repeating_output(home: Path, tmp_path: Path) -> None:
+    port, _ = free_port_range(1)
+    ctl = start_controller(home, port_range=(port, port))
+    lo, hi = free_port_range()
+    runner = start_dtask(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address, "--name", "r1",
+                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--gpus", "none"], home)
+    mark = tmp_path / "go-on"
+
+    async def scenario() -> bytes:
+        nonlocal ctl
+        async with AsyncController(ctl.address, certs=home / "certs", timeout=30) as c:
+            tid = await c.add_task(f"echo first; while [ ! -e {mark} ]; do sleep 0.05; done; echo second; echo third")
+            out = c.logs(tid, follow=True)
+            seen = await asyncio.wait_for(anext(out), 20)
+            await asyncio.to_thread(ctl.stop)
+            ctl = await asyncio.to_thread(start_controller, home, port_range=(port, port))
+            await asyncio.to_thread(wait_for_executors, ctl.address, home / "certs", {"r1"})
+            mark.touch()
+            async for data in out:
+                seen += data
+            return seen
+
+    try:
+        wait_for_executors(ctl.address, home / "certs", {"r1"})
+        assert asyncio.run(asyncio.wait_for(scenario(), 60)) == b"first\nsecond\nthird\n"
+    finally:
+        runner.stop()
         ctl.stop()

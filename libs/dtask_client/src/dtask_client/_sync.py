@@ -244,7 +244,8 @@ class Controller:
                 for number, offset, data in self._stream(follow.call()):
                     if new := follow.piece(number, offset, data):
                         yield new
-                if follow.over(self.task(follow.task_id)):
+                # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
+                if follow.over(self._send(c.task(follow.task_id), self.timeout)):
                     return
                 outcome = follow.lost(None, time.monotonic())  # the stream ended while the attempt runs on
             except Conflict:
