@@ -108,6 +108,7 @@ class Waiter:
     call_timeout: float
     give_up_after: float | None = None
     state: WaitState = field(init=False)
+    deadline: float | None = field(init=False)
     connected: bool = False
 
     def __post_init__(self) -> None:
