@@ -152,7 +152,7 @@ def test_tui_shows_a_stored_non_finite_number(layout: Layout) -> None:
 
 def test_client_refuses_a_number_the_wire_cannot_carry_before_sending() -> None:
     from dtask_client import InvalidTask
-    from dtask_client import _connection as conn
+    from dtask_client import _calls as conn
 
     specs = [TaskSpec(shell="x"), TaskSpec(name="g", shell="x", resources=Resources(gpus=2**40))]
     with pytest.raises(InvalidTask) as exc:

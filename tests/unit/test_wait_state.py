@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from dtask_client import NotFound
-from dtask_client._connection import WaitState
+from dtask_client._wait import WaitState
 from dtask_common import events as ev
 from dtask_common.models import Task, TaskSpec, TaskState
 

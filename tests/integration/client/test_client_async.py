@@ -60,7 +60,7 @@ def test_async_client(live: Cluster) -> None:
 
 
 def test_async_wait_reports_a_stopped_controller_as_unavailable(home: Path, controller: Proc) -> None:
-    """AsyncController.wait does not wait for a restart: the lost controller is ControllerUnavailable."""
+    """AsyncController.wait waits for a lost controller up to its timeout: one that stays away is ControllerUnavailable."""
 
     async def scenario() -> None:
         async with AsyncController(controller.address, certs=home / "certs") as c:

@@ -141,20 +141,20 @@ def test_context_manager_closes(live: Cluster) -> None:
 
 
 def test_tasks_pages_through_everything(live: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dtask_client import _connection
+    from dtask_client import _calls
 
     with live.client() as c:
         ids = c.submit([TaskSpec(name=f"page-{i}", shell="true", tags=("paging",)) for i in range(20)])
         c.wait(ids, timeout=30)
-        monkeypatch.setattr(_connection, "PAGE_SIZE", 7)
+        monkeypatch.setattr(_calls, "PAGE_SIZE", 7)
         pages: list[str] = []
-        real = _connection.list_tasks
+        real = _calls.list_tasks
 
         def counting(*args: object) -> object:
             pages.append(str(args[-1]))
             return real(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(_connection, "list_tasks", counting)
+        monkeypatch.setattr(_calls, "list_tasks", counting)
         listed = c.tasks(tag="paging")
     assert [t.id for t in listed] == ids
     assert len(pages) == 3 and pages[0] == "" and all(pages[1:])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtask_client import _connection as conn
+from dtask_client import _specs as conn
 from dtask_common.models import (
     Attempt,
     Capacity,

@@ -99,7 +99,7 @@ def test_good_controller_addresses_pass() -> None:
 
 def test_non_utf8_command_line_bytes_are_field_errors() -> None:
     from dtask_client import InvalidTask
-    from dtask_client._connection import specs_of
+    from dtask_client._specs import specs_of
 
     bad = "caf\udce9"  # what Python makes of the byte 0xe9 in argv under a UTF-8 locale
     with pytest.raises(InvalidTask) as info:
@@ -327,7 +327,7 @@ def test_global_position_of_a_command_option_is_explained(run: Run, fake: FakeCo
 
 
 def test_add_task_keyword_typo_names_the_field() -> None:
-    from dtask_client._connection import spec_from_fields
+    from dtask_client._specs import spec_from_fields
 
     with pytest.raises(TypeError, match=r"unknown task fields nmae \(did you mean 'name' for 'nmae'\?\)"):
         spec_from_fields("echo", {"nmae": "x"})

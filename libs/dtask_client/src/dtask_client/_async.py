@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import grpc
-from dtask.v1 import controller_pb2_grpc
 from dtask_common import events as ev
 from dtask_common.config import Config
 from dtask_common.models import (
@@ -22,12 +22,15 @@ from dtask_common.models import (
     TaskSpec,
     TaskState,
 )
-from dtask_common.server import client_options
-from dtask_common.tls import channel_credentials
-from grpc import aio
 
-from dtask_client import _connection as c
-from dtask_client.errors import Conflict, ControllerUnavailable, WaitTimeout, from_rpc_error
+from dtask_client import _calls as c
+from dtask_client import _specs
+from dtask_client._channel import AsyncChannelSource, Methods, async_methods
+from dtask_client._follow import Follow, dispatched
+from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
+from dtask_client._settings import resolve
+from dtask_client._wait import Waiter
+from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
 
 T = TypeVar("T")
 
@@ -36,15 +39,26 @@ class AsyncController:
     """The asyncio twin of Controller: same constructor and defaults, methods are coroutines.
 
     logs() and watch() are async iterators. The channel is opened on first use inside the
-    running event loop; `async with AsyncController(...) as c:` closes it.
+    running event loop; `async with AsyncController(...) as c:` closes it. channel= takes a
+    grpc.aio.Channel given ready (left open by close()) or a factory called in the running loop.
+
+    Like Controller it rides out a controller restart: safe calls are sent again within their
+    timeout, and wait() and logs(follow=True) wait for the controller to return, for up to the
+    client's timeout; a controller still away then is ControllerUnavailable.
     """
 
     def __init__(self, address: str | None = None, *, certs: str | Path | None = None,
                  cert: str | Path | None = None, key: str | Path | None = None,
-                 timeout: float | None = None, config: Config | None = None):
-        self._settings = c.resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config)
-        self._channel: aio.Channel | None = None
-        self._stub: Any = None
+                 timeout: float | None = None, config: Config | None = None,
+                 channel: AsyncChannelSource | None = None):
+        self._settings = resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config,
+                                 need_files=channel is None)
+        self._source = channel
+        self._methods: Methods | None = None
+        self._retries = RetryPolicy()
+        self._connected = False
+        #: Called with the reason when wait() or logs(follow=True) lost the controller and wait for it to return.
+        self.on_reconnect: Callable[[str], None] | None = None
 
     # ---- plumbing ----
 
@@ -56,42 +70,81 @@ class AsyncController:
     def timeout(self) -> float:
         return self._settings.timeout
 
-    def _get_stub(self) -> Any:
-        if self._stub is None:
-            self._channel = aio.secure_channel(
-                self._settings.address, channel_credentials(self._settings.files), options=client_options())
-            self._stub = controller_pb2_grpc.ControllerStub(self._channel)
-        return self._stub
+    def _get_methods(self) -> Methods:
+        if self._methods is None:
+            self._methods = async_methods(self._settings, self._source)
+        return self._methods
 
     async def _call(self, call: c.Call[T], timeout: float | None = None) -> T:
+        """Send a unary call, again while the controller is away if that is safe (within the timeout)."""
+        budget = timeout or self.timeout
+        retries = self._retries.start(call.rpc, self._connected, time.monotonic(), budget)
+        send_timeout, wait_for_ready = budget, False
+        while True:
+            try:
+                return await self._send(call, send_timeout, wait_for_ready)
+            except DtaskError as exc:
+                verdict = retries.failed(exc, time.monotonic())
+            match verdict:
+                case Resend(delay, resend_timeout):
+                    await asyncio.sleep(delay)
+                    send_timeout, wait_for_ready = resend_timeout, True
+                case GiveUp(error):
+                    raise error from None
+                case _:
+                    assert_never(verdict)
+
+    async def _send(self, call: c.Call[T], timeout: float, wait_for_ready: bool = False) -> T:
         try:
-            reply = await getattr(self._get_stub(), call.method)(call.request, timeout=timeout or self.timeout)
+            reply = await self._get_methods()[call.rpc](call.request, timeout=timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, self.address, call.method) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name) from None
+        self._connected = True
         return call.convert(reply)
 
-    async def _stream(self, method: str, request: Any, convert: Callable[[Any], T],
-                      timeout: float | None = None, quiet_deadline: bool = False) -> AsyncIterator[T]:
-        call = getattr(self._get_stub(), method)(request, timeout=timeout)
+    async def _stream(self, call: c.StreamCall[T], timeout: float | None = None,
+                      quiet_deadline: bool = False) -> AsyncIterator[T]:
+        stream = self._get_methods()[call.rpc](call.request, timeout=timeout)
         try:
-            async for msg in call:
-                yield convert(msg)
+            async for msg in stream:
+                self._connected = True
+                yield call.convert(msg)
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.CANCELLED and call.cancelled():  # type: ignore[attr-defined]
+            if exc.code() == grpc.StatusCode.CANCELLED and stream.cancelled():  # type: ignore[attr-defined]
                 return
             if quiet_deadline and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 return
-            raise from_rpc_error(exc, self.address, method) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name) from None
         finally:
-            call.cancel()
+            stream.cancel()
+
+    async def _reconnect(self, waiting: Reconnect) -> None:
+        """Wait until the controller answers again (it keeps everything across a restart)."""
+        if self.on_reconnect is not None:
+            self.on_reconnect(waiting.lost.message)
+        while True:
+            step = waiting.step(time.monotonic())
+            match step:
+                case GiveUp(error):
+                    raise error
+                case Probe(ready_timeout, call_timeout):
+                    try:
+                        await asyncio.wait_for(self._get_methods().channel.channel_ready(), ready_timeout)
+                        await self._send(c.finished(), call_timeout)
+                        return
+                    except TimeoutError:
+                        raise waiting.lost from None
+                    except ControllerUnavailable:
+                        await asyncio.sleep(waiting.pause)  # answered the connect but not the call (still starting)
+                case _:
+                    assert_never(step)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
-            self._stub = None
+        methods, self._methods = self._methods, None
+        if methods is not None and methods.owned:
+            await methods.channel.close()
 
     async def __aenter__(self) -> AsyncController:
         return self
@@ -101,7 +154,9 @@ class AsyncController:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"AsyncController({self.address!r}, cert={str(self._settings.files.cert)!r})"
+        files = self._settings.files
+        shown = f", cert={str(files.cert)!r}" if files else ""
+        return f"AsyncController({self.address!r}{shown})"
 
     # ---- queries ----
 
@@ -125,7 +180,7 @@ class AsyncController:
 
     async def tasks(self, states: Iterable[TaskState | str] | None = None, tag: str | None = None,
                     executor: str | None = None, name_contains: str | None = None) -> list[Task]:
-        wanted = c.states_of(states)
+        wanted = _specs.states_of(states)
         out: list[Task] = []
         token = ""
         while True:
@@ -149,15 +204,15 @@ class AsyncController:
     # ---- commands ----
 
     async def submit(self, specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[str]:
-        return await self._call(c.submit(c.specs_of(specs)))
+        return await self._call(c.submit(_specs.specs_of(specs)))
 
     async def add_task(self, spec: TaskSpec | str | list[str] | None = None, /, **fields: Any) -> str:
-        return (await self.submit(c.spec_from_fields(spec, fields)))[0]
+        return (await self.submit(_specs.spec_from_fields(spec, fields)))[0]
 
     async def add_tasks(self, specs: Iterable[TaskSpec | dict[str, Any]] | str | Path) -> list[str]:
         if isinstance(specs, (str, Path)):
             return await self.submit(specs)
-        return await self.submit([s if isinstance(s, TaskSpec) else c.spec_from_fields(None, s) for s in specs])
+        return await self.submit([s if isinstance(s, TaskSpec) else _specs.spec_from_fields(None, s) for s in specs])
 
     async def cancel(self, task_id: str) -> Task:
         return await self._call(c.cancel(task_id))
@@ -177,52 +232,67 @@ class AsyncController:
     # ---- streams ----
 
     async def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> AsyncIterator[bytes]:
+        """An attempt's output (0: the latest attempt); with follow, until the attempt ends (across restarts)."""
         if not follow:
-            await self.task(task_id)
+            await self.task(task_id)  # NotFound before streaming
+            async for data in self._stream(c.output(task_id, attempt)):
+                yield data
+            return
+        async for data in self._follow(Follow(task_id, attempt, self.address, self.timeout, self.timeout)):
+            yield data
+
+    async def _follow(self, follow: Follow) -> AsyncIterator[bytes]:
         while True:
-            started = False
             try:
-                async for data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow),
-                                               c.output_data):
-                    started = True
-                    yield data
-                return
+                async for number, offset, data in self._stream(follow.call()):
+                    if new := follow.piece(number, offset, data):
+                        yield new
+                # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
+                if follow.over(await self._send(c.task(follow.task_id), self.timeout)):
+                    return
+                outcome = follow.lost(None, time.monotonic())  # the stream ended while the attempt runs on
             except Conflict:
-                if not follow or started or (await self.task(task_id)).state is not TaskState.PENDING:
+                if follow.started or not follow.undispatched(await self.task(follow.task_id)):
                     raise
-            async for event in self.watch(include_usage=False, include_progress=False):
-                if c.dispatched(event, task_id):
-                    break
+                async for event in self.watch(include_usage=False, include_progress=False):
+                    if dispatched(event, follow.task_id):
+                        break
+                continue
+            except ControllerUnavailable as exc:
+                outcome = follow.lost(exc, time.monotonic())
+            if isinstance(outcome, DtaskError):
+                raise outcome
+            await self._reconnect(outcome)
 
     async def watch(self, include_usage: bool = True, include_progress: bool = True,
                     timeout: float | None = None) -> AsyncIterator[ev.WatchEvent]:
-        async for event in self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of,
-                                        timeout, quiet_deadline=True):
+        async for event in self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True):
             yield event
 
     async def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
                    on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
         wanted = [str(i) for i in ids] if ids is not None else None
-        state = c.WaitState(wanted)
-
-        async def run() -> list[Task]:
-            events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of)
+        waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout, give_up_after=self.timeout)
+        while True:
             try:
-                async for event in events:
-                    state.apply(event)
-                    state.check()
-                    if on_change is not None and state.ready:
-                        on_change(state.watched())
-                    if state.done():
-                        return state.watched()
-            finally:
-                await events.aclose()  # type: ignore[attr-defined]
-            raise ControllerUnavailable(
-                f"the controller at {self.address} ended the watch stream before the tasks finished")
-
-        try:
-            return await asyncio.wait_for(run(), timeout)
-        except TimeoutError:
-            raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
-        except ControllerUnavailable:
-            raise
+                events = self._stream(c.watch(False, on_change is not None), waiter.open(time.monotonic()))
+                try:
+                    async for event in events:
+                        progress = waiter.apply(event)
+                        if progress is None:
+                            continue
+                        if on_change is not None:
+                            on_change(progress.tasks)
+                        if progress.done:
+                            return progress.tasks
+                finally:
+                    await events.aclose()  # type: ignore[attr-defined]
+                outcome = waiter.ended(None, time.monotonic())
+            except ControllerUnavailable as exc:
+                outcome = waiter.ended(exc, time.monotonic())
+            if isinstance(outcome, DtaskError):
+                raise outcome from None
+            try:
+                await self._reconnect(outcome)
+            except ControllerUnavailable as exc:
+                raise waiter.reconnect_failed(exc, time.monotonic()) from None

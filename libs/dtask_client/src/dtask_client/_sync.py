@@ -6,10 +6,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import grpc
-from dtask.v1 import controller_pb2_grpc
 from dtask_common import events as ev
 from dtask_common.config import Config
 from dtask_common.models import (
@@ -22,11 +21,15 @@ from dtask_common.models import (
     TaskSpec,
     TaskState,
 )
-from dtask_common.server import client_options
-from dtask_common.tls import channel_credentials
 
-from dtask_client import _connection as c
-from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, WaitTimeout, from_rpc_error
+from dtask_client import _calls as c
+from dtask_client import _specs
+from dtask_client._channel import ChannelSource, sync_methods
+from dtask_client._follow import Follow, dispatched
+from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
+from dtask_client._settings import resolve
+from dtask_client._wait import Waiter
+from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
 
 T = TypeVar("T")
 
@@ -36,15 +39,21 @@ class Controller:
 
     Defaults match the `dtask` CLI: $DTASK_CONTROLLER (else localhost:50051), the certificates in
     $DTASK_HOME/certs and the operator certificate there. Errors are DtaskError subclasses.
+    channel= talks over a grpc.Channel given ready (left open by close()) or made by a factory
+    (closed by close()) instead of the mutual-TLS channel made from the certificates.
+
+    After it has reached the controller once, a read (or a drain, pause, resume) that finds it gone is
+    sent again within the call's timeout; wait() and logs(follow=True) wait for it to come back.
     """
 
     def __init__(self, address: str | None = None, *, certs: str | Path | None = None,
                  cert: str | Path | None = None, key: str | Path | None = None,
-                 timeout: float | None = None, config: Config | None = None):
-        self._settings = c.resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config)
-        self._channel = grpc.secure_channel(
-            self._settings.address, channel_credentials(self._settings.files), options=client_options())
-        self._stub = controller_pb2_grpc.ControllerStub(self._channel)
+                 timeout: float | None = None, config: Config | None = None, channel: ChannelSource | None = None):
+        self._settings = resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config,
+                                 need_files=channel is None)
+        self._methods = sync_methods(self._settings, channel)
+        self._retries = RetryPolicy()
+        self._connected = False
         #: Called with the reason when wait() or logs(follow=True) lost the controller and wait for it to return.
         self.on_reconnect: Callable[[str], None] | None = None
 
@@ -59,29 +68,72 @@ class Controller:
         return self._settings.timeout
 
     def _call(self, call: c.Call[T], timeout: float | None = None) -> T:
+        """Send a unary call, again while the controller is away if that is safe (within the timeout)."""
+        budget = timeout or self._settings.timeout
+        retries = self._retries.start(call.rpc, self._connected, time.monotonic(), budget)
+        send_timeout, wait_for_ready = budget, False
+        while True:
+            try:
+                return self._send(call, send_timeout, wait_for_ready)
+            except DtaskError as exc:
+                verdict = retries.failed(exc, time.monotonic())
+            match verdict:
+                case Resend(delay, resend_timeout):
+                    time.sleep(delay)
+                    send_timeout, wait_for_ready = resend_timeout, True
+                case GiveUp(error):
+                    raise error from None
+                case _:
+                    assert_never(verdict)
+
+    def _send(self, call: c.Call[T], timeout: float, wait_for_ready: bool = False) -> T:
         try:
-            reply = getattr(self._stub, call.method)(call.request, timeout=timeout or self._settings.timeout)
+            reply = self._methods[call.rpc](call.request, timeout=timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, self.address, call.method) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name) from None
+        self._connected = True
         return call.convert(reply)
 
-    def _stream(self, method: str, request: Any, convert: Callable[[Any], T],
-                timeout: float | None = None, quiet_deadline: bool = False) -> Iterator[T]:
-        call = getattr(self._stub, method)(request, timeout=timeout)
+    def _stream(self, call: c.StreamCall[T], timeout: float | None = None,
+                quiet_deadline: bool = False) -> Iterator[T]:
+        stream = self._methods[call.rpc](call.request, timeout=timeout)
         try:
-            for msg in call:
-                yield convert(msg)
+            for msg in stream:
+                self._connected = True
+                yield call.convert(msg)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.CANCELLED and call.cancelled():  # type: ignore[attr-defined]
+            if exc.code() == grpc.StatusCode.CANCELLED and stream.cancelled():  # type: ignore[attr-defined]
                 return
             if quiet_deadline and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 return
-            raise from_rpc_error(exc, self.address, method) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name) from None
         finally:
-            call.cancel()
+            stream.cancel()
+
+    def _reconnect(self, waiting: Reconnect) -> None:
+        """Block until the controller answers again (it keeps everything across a restart)."""
+        if self.on_reconnect is not None:
+            self.on_reconnect(waiting.lost.message)
+        while True:
+            step = waiting.step(time.monotonic())
+            match step:
+                case GiveUp(error):
+                    raise error
+                case Probe(ready_timeout, call_timeout):
+                    try:
+                        grpc.channel_ready_future(self._methods.channel).result(timeout=ready_timeout)
+                        self._send(c.finished(), call_timeout)
+                        return
+                    except grpc.FutureTimeoutError:
+                        raise waiting.lost from None
+                    except ControllerUnavailable:
+                        time.sleep(waiting.pause)  # answered the connect but not the call (still starting)
+                case _:
+                    assert_never(step)
 
     def close(self) -> None:
-        self._channel.close()
+        if self._methods.owned:
+            self._methods.channel.close()
 
     def __enter__(self) -> Controller:
         return self
@@ -90,7 +142,8 @@ class Controller:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Controller({self.address!r}, cert={str(self._settings.files.cert)!r})"
+        files = self._settings.files
+        return f"Controller({self.address!r}, cert={str(files.cert)!r})" if files else f"Controller({self.address!r})"
 
     # ---- queries ----
 
@@ -120,7 +173,7 @@ class Controller:
     def tasks(self, states: Iterable[TaskState | str] | None = None, tag: str | None = None,
               executor: str | None = None, name_contains: str | None = None) -> list[Task]:
         """Every task matching the filters (all pages)."""
-        wanted = c.states_of(states)
+        wanted = _specs.states_of(states)
         out: list[Task] = []
         token = ""
         while True:
@@ -145,17 +198,17 @@ class Controller:
 
     def submit(self, specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[str]:
         """Queue a spec, a list of specs or a TOML task file (all or nothing); returns the new ids."""
-        return self._call(c.submit(c.specs_of(specs)))
+        return self._call(c.submit(_specs.specs_of(specs)))
 
     def add_task(self, spec: TaskSpec | str | list[str] | None = None, /, **fields: Any) -> str:
         """Queue one task, from a TaskSpec or from TaskSpec fields (command=... for a shell string)."""
-        return self.submit(c.spec_from_fields(spec, fields))[0]
+        return self.submit(_specs.spec_from_fields(spec, fields))[0]
 
     def add_tasks(self, specs: Iterable[TaskSpec | dict[str, Any]] | str | Path) -> list[str]:
         """Queue several tasks (TaskSpecs, dicts of TaskSpec fields, or a task file path)."""
         if isinstance(specs, (str, Path)):
             return self.submit(specs)
-        return self.submit([s if isinstance(s, TaskSpec) else c.spec_from_fields(None, s) for s in specs])
+        return self.submit([s if isinstance(s, TaskSpec) else _specs.spec_from_fields(None, s) for s in specs])
 
     def cancel(self, task_id: str) -> Task:
         return self._call(c.cancel(task_id))
@@ -181,62 +234,37 @@ class Controller:
         """
         if not follow:
             self.task(task_id)  # NotFound before streaming
-            return self._stream("GetTaskOutput", c.output_request(task_id, attempt, follow), c.output_data)
-        return self._follow(task_id, attempt)
+            return self._stream(c.output(task_id, attempt))
+        return self._follow(Follow(task_id, attempt, self.address, self.timeout))
 
-    def _follow(self, task_id: str, attempt: int) -> Iterator[bytes]:
+    def _follow(self, follow: Follow) -> Iterator[bytes]:
         """Follow one attempt to its end, across controller restarts (output is not repeated)."""
-        next_offset = 0
-        started = False
         while True:
             try:
-                for number, offset, data in self._stream("GetTaskOutput", c.output_request(task_id, attempt, True),
-                                                         c.output_piece):
-                    attempt = attempt or number  # stay with the attempt being followed
-                    started = True
-                    new = c.unseen(offset, data, next_offset)
-                    next_offset = max(next_offset, offset + len(data))
-                    if new:
+                for number, offset, data in self._stream(follow.call()):
+                    if new := follow.piece(number, offset, data):
                         yield new
-                if c.attempt_over(self.task(task_id), attempt):
+                # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
+                if follow.over(self._send(c.task(follow.task_id), self.timeout)):
                     return
+                outcome = follow.lost(None, time.monotonic())  # the stream ended while the attempt runs on
             except Conflict:
-                if started or self.task(task_id).state is not TaskState.PENDING:
+                if follow.started or not follow.undispatched(self.task(follow.task_id)):
                     raise
                 for event in self.watch(include_usage=False, include_progress=False):
-                    if c.dispatched(event, task_id):
+                    if dispatched(event, follow.task_id):
                         break
                 continue
             except ControllerUnavailable as exc:
-                if not started:
-                    raise
-                self._reconnect(exc, None)
-                continue
-            # the stream ended while the attempt runs on: the controller stopped; follow on when it is back
-            self._reconnect(ControllerUnavailable(f"the controller at {self.address} ended the output stream"), None)
-
-    def _reconnect(self, lost: DtaskError, deadline: float | None) -> None:
-        """Block until the controller answers again (it keeps everything across a restart)."""
-        if self.on_reconnect is not None:
-            self.on_reconnect(lost.message)
-        while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise lost
-            try:
-                grpc.channel_ready_future(self._channel).result(timeout=remaining)
-                self._call(c.finished(), timeout=min(self.timeout, remaining or self.timeout))
-                return
-            except grpc.FutureTimeoutError:
-                raise lost from None
-            except ControllerUnavailable:
-                time.sleep(0.5)  # answered the connect but not the call (still starting): try again shortly
+                outcome = follow.lost(exc, time.monotonic())
+            if isinstance(outcome, DtaskError):
+                raise outcome
+            self._reconnect(outcome)
 
     def watch(self, include_usage: bool = True, include_progress: bool = True,
               timeout: float | None = None) -> Iterator[ev.WatchEvent]:
         """A snapshot, then every change, until the iterator is closed (or timeout seconds passed)."""
-        return self._stream("Watch", c.watch_request(include_usage, include_progress), c.event_of,
-                            timeout, quiet_deadline=True)
+        return self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True)
 
     def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
              on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
@@ -246,36 +274,28 @@ class Controller:
         whenever one of them changes.
         """
         wanted = [str(i) for i in ids] if ids is not None else None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        connected = False
+        waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout)
         while True:
-            state = c.WaitState(wanted)
             try:
-                remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
-                events = self._stream("Watch", c.watch_request(False, on_change is not None), c.event_of, remaining)
+                events = self._stream(c.watch(False, on_change is not None), waiter.open(time.monotonic()))
                 try:
                     for event in events:
-                        state.apply(event)
-                        state.check()
-                        connected = connected or state.ready
-                        if on_change is not None and state.ready:
-                            on_change(state.watched())
-                        if state.done():
-                            return state.watched()
+                        progress = waiter.apply(event)
+                        if progress is None:
+                            continue
+                        if on_change is not None:
+                            on_change(progress.tasks)
+                        if progress.done:
+                            return progress.tasks
                 finally:
                     events.close()  # type: ignore[attr-defined]
-                lost = ControllerUnavailable(
-                    f"the controller at {self.address} ended the watch stream before the tasks finished")
+                outcome = waiter.ended(None, time.monotonic())
             except ControllerUnavailable as exc:
-                if exc.code == "DEADLINE_EXCEEDED" and deadline is not None and time.monotonic() >= deadline - 0.05:
-                    raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
-                lost = exc
-            if not connected:
-                raise lost
+                outcome = waiter.ended(exc, time.monotonic())
+            if isinstance(outcome, DtaskError):
+                raise outcome from None
             # the controller went away mid-wait (a restart loses nothing): wait on once it is back
             try:
-                self._reconnect(lost, deadline)
-            except ControllerUnavailable:
-                if deadline is not None and time.monotonic() >= deadline - 0.05:
-                    raise WaitTimeout(f"tasks still unfinished after {timeout:g} s", "DEADLINE_EXCEEDED") from None
-                raise
+                self._reconnect(outcome)
+            except ControllerUnavailable as exc:
+                raise waiter.reconnect_failed(exc, time.monotonic()) from None

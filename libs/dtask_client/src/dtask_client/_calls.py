@@ -1,0 +1,179 @@
+"""Typed descriptors of the controller's RPCs, and the requests the clients build with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from dtask.v1 import common_pb2 as cpb
+from dtask.v1 import controller_pb2 as pb
+from dtask_common import convert
+from dtask_common import events as ev
+from dtask_common.models import (
+    ExecutorInfo,
+    ExecutorUsage,
+    FieldError,
+    Identity,
+    QueueStatus,
+    Task,
+    TaskSpec,
+    TaskState,
+)
+
+from dtask_client.errors import InvalidTask
+
+T = TypeVar("T")
+SERVICE = "dtask.v1.Controller"
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """One method of the Controller service: its name, message types, and whether a repeat is harmless.
+
+    safe_to_retry holds for reads and for writes whose repeat changes nothing (drain, pause): a call the
+    controller may have carried out before its answer was lost is sent again only then.
+    """
+
+    name: str
+    request: type[Any]
+    response: type[Any]
+    safe_to_retry: bool
+    streaming: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"/{SERVICE}/{self.name}"
+
+    def method(self, channel: Any) -> Any:
+        """This method's multicallable on a grpc or grpc.aio channel (what the generated stub holds)."""
+        make = channel.unary_stream if self.streaming else channel.unary_unary
+        return make(self.path, request_serializer=self.request.SerializeToString,
+                    response_deserializer=self.response.FromString, _registered_method=True)
+
+
+WHO_AM_I = Rpc("WhoAmI", pb.WhoAmIRequest, pb.Identity, safe_to_retry=True)
+LIST_EXECUTORS = Rpc("ListExecutors", pb.ListExecutorsRequest, pb.ListExecutorsResponse, safe_to_retry=True)
+GET_EXECUTOR = Rpc("GetExecutor", pb.GetExecutorRequest, cpb.ExecutorInfo, safe_to_retry=True)
+GET_RESOURCE_USAGE = Rpc("GetResourceUsage", pb.GetResourceUsageRequest, pb.GetResourceUsageResponse,
+                         safe_to_retry=True)
+LIST_TASKS = Rpc("ListTasks", pb.ListTasksRequest, pb.ListTasksResponse, safe_to_retry=True)
+GET_TASK = Rpc("GetTask", pb.GetTaskRequest, cpb.Task, safe_to_retry=True)
+IS_FINISHED = Rpc("IsFinished", pb.IsFinishedRequest, pb.IsFinishedResponse, safe_to_retry=True)
+GET_TASK_OUTPUT = Rpc("GetTaskOutput", pb.GetTaskOutputRequest, pb.OutputChunk, safe_to_retry=True, streaming=True)
+WATCH = Rpc("Watch", pb.WatchRequest, pb.WatchEvent, safe_to_retry=True, streaming=True)
+SUBMIT_TASKS = Rpc("SubmitTasks", pb.SubmitTasksRequest, pb.SubmitTasksResponse, safe_to_retry=False)
+CANCEL_TASK = Rpc("CancelTask", pb.CancelTaskRequest, cpb.Task, safe_to_retry=False)
+RETRY_TASK = Rpc("RetryTask", pb.RetryTaskRequest, cpb.Task, safe_to_retry=False)
+DRAIN_EXECUTOR = Rpc("DrainExecutor", pb.DrainExecutorRequest, cpb.ExecutorInfo, safe_to_retry=True)
+PAUSE_QUEUE = Rpc("PauseQueue", pb.PauseQueueRequest, cpb.QueueStatus, safe_to_retry=True)
+RESUME_QUEUE = Rpc("ResumeQueue", pb.ResumeQueueRequest, cpb.QueueStatus, safe_to_retry=True)
+
+#: Every client-facing method (Connect is the runners' stream).
+RPCS = (WHO_AM_I, LIST_EXECUTORS, GET_EXECUTOR, GET_RESOURCE_USAGE, LIST_TASKS, GET_TASK, IS_FINISHED,
+        GET_TASK_OUTPUT, WATCH, SUBMIT_TASKS, CANCEL_TASK, RETRY_TASK, DRAIN_EXECUTOR, PAUSE_QUEUE, RESUME_QUEUE)
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One unary call: the method, its request, and how to turn the reply into models."""
+
+    rpc: Rpc
+    request: Any
+    convert: Callable[[Any], T]
+
+
+@dataclass(frozen=True)
+class StreamCall(Generic[T]):
+    """One server-streaming call: the method, its request, and how to turn each message into a model."""
+
+    rpc: Rpc
+    request: Any
+    convert: Callable[[Any], T]
+
+
+def whoami() -> Call[Identity]:
+    return Call(WHO_AM_I, pb.WhoAmIRequest(), convert.identity_from_pb)
+
+
+def executors(include_gone: bool) -> Call[list[ExecutorInfo]]:
+    return Call(LIST_EXECUTORS, pb.ListExecutorsRequest(include_gone=include_gone),
+                lambda r: [convert.executor_from_pb(e) for e in r.executors])
+
+
+def executor(name: str) -> Call[ExecutorInfo]:
+    return Call(GET_EXECUTOR, pb.GetExecutorRequest(name=name), convert.executor_from_pb)
+
+
+def finished() -> Call[bool]:
+    return Call(IS_FINISHED, pb.IsFinishedRequest(), lambda r: bool(r.finished))
+
+
+def queue() -> Call[QueueStatus]:
+    return Call(IS_FINISHED, pb.IsFinishedRequest(), lambda r: convert.queue_from_pb(r.queue))
+
+
+def resource_usage(executor: str | None, history: int) -> Call[list[ExecutorUsage]]:
+    return Call(GET_RESOURCE_USAGE, pb.GetResourceUsageRequest(executor=executor or "", history=history),
+                lambda r: [convert.executor_usage_from_pb(u) for u in r.executors])
+
+
+def list_tasks(states: list[TaskState], tag: str | None, executor: str | None, name_contains: str | None,
+               page_token: str) -> Call[tuple[list[Task], str]]:
+    req = pb.ListTasksRequest(states=[convert.state_to_pb(s) for s in states], tag=tag or "",
+                              executor=executor or "", name_contains=name_contains or "",
+                              page_size=PAGE_SIZE, page_token=page_token)
+    return Call(LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token))
+
+
+def task(task_id: str) -> Call[Task]:
+    return Call(GET_TASK, pb.GetTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def submit(specs: list[TaskSpec]) -> Call[list[str]]:
+    try:
+        tasks = convert.specs_to_pb(specs)
+    except (ValueError, TypeError, OverflowError):  # a number the wire cannot carry (e.g. gpus=2**40)
+        errors = [FieldError(e.field, e.message, i, s.name if isinstance(s.name, str) else "")
+                  for i, s in enumerate(specs) for e in s.errors()]
+        raise InvalidTask(f"{len({e.index for e in errors}) or 1} of {len(specs)} tasks cannot be sent: "
+                          + "; ".join(str(e) for e in errors[:5]), errors=errors) from None
+    return Call(SUBMIT_TASKS, pb.SubmitTasksRequest(tasks=tasks), lambda r: list(r.task_ids))
+
+
+def cancel(task_id: str) -> Call[Task]:
+    return Call(CANCEL_TASK, pb.CancelTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def retry(task_id: str) -> Call[Task]:
+    return Call(RETRY_TASK, pb.RetryTaskRequest(task_id=str(task_id)), convert.task_from_pb)
+
+
+def drain(name: str, undrain: bool) -> Call[ExecutorInfo]:
+    return Call(DRAIN_EXECUTOR, pb.DrainExecutorRequest(name=name, undrain=undrain), convert.executor_from_pb)
+
+
+def pause() -> Call[QueueStatus]:
+    return Call(PAUSE_QUEUE, pb.PauseQueueRequest(), convert.queue_from_pb)
+
+
+def resume() -> Call[QueueStatus]:
+    return Call(RESUME_QUEUE, pb.ResumeQueueRequest(), convert.queue_from_pb)
+
+
+def output(task_id: str, attempt: int) -> StreamCall[bytes]:
+    """An attempt's output as stored (0: the latest attempt)."""
+    return StreamCall(GET_TASK_OUTPUT, pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=False),
+                      lambda chunk: bytes(chunk.data))
+
+
+def follow_output(task_id: str, attempt: int) -> StreamCall[tuple[int, int, bytes]]:
+    """An attempt's output to its end, as (attempt, offset, data) to resume a follow where it stopped."""
+    return StreamCall(GET_TASK_OUTPUT, pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=True),
+                      lambda chunk: (int(chunk.attempt), int(chunk.offset), bytes(chunk.data)))
+
+
+def watch(include_usage: bool, include_progress: bool) -> StreamCall[ev.WatchEvent]:
+    return StreamCall(WATCH, pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress),
+                      convert.event_from_pb)

@@ -1,0 +1,78 @@
+"""Following an attempt's output across reconnects: what is new, and when the attempt is over (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dtask_common import events as ev
+from dtask_common.models import Task, TaskState
+
+from dtask_client import _calls
+from dtask_client._retry import Reconnect, reconnect_deadline
+from dtask_client.errors import ControllerUnavailable, DtaskError
+
+
+def unseen(offset: int, data: bytes, next_offset: int) -> bytes:
+    """The part of a chunk at offset not yet passed on (chunks repeat after a reconnect)."""
+    if offset + len(data) <= next_offset:
+        return b""
+    return data[max(0, next_offset - offset):]
+
+
+def attempt_over(task: Task, number: int) -> bool:
+    """True when attempt number (0: the latest) of the task has ended, or the task has no such attempt."""
+    attempts = task.attempts if number == 0 else [a for a in task.attempts if a.number == number]
+    if not attempts:
+        return task.state.finished
+    a = attempts[-1]
+    return a.finished_at is not None or a.state.finished
+
+
+def dispatched(event: ev.WatchEvent, task_id: str) -> bool:
+    """True when the event shows the task past PENDING (its output can be followed)."""
+    body = event.body
+    tasks = body.tasks if isinstance(body, ev.Snapshot) else [body.task] if isinstance(body, ev.TaskEvent) else []
+    return any(t.id == task_id and t.state is not TaskState.PENDING for t in tasks)
+
+
+@dataclass
+class Follow:
+    """logs(follow=True) of one attempt: each stream resumes it, output is passed on once.
+
+    Once output arrived, losing the controller is waited out for up to give_up_after seconds (None: for
+    as long as it takes); before that the loss is raised.
+    """
+
+    task_id: str
+    attempt: int
+    address: str
+    call_timeout: float
+    give_up_after: float | None = None
+    next_offset: int = 0
+    started: bool = False
+
+    def call(self) -> _calls.StreamCall[tuple[int, int, bytes]]:
+        return _calls.follow_output(self.task_id, self.attempt)
+
+    def piece(self, number: int, offset: int, data: bytes) -> bytes:
+        """The new part of a chunk of attempt number at offset."""
+        self.attempt = self.attempt or number  # stay with the attempt being followed
+        self.started = True
+        new = unseen(offset, data, self.next_offset)
+        self.next_offset = max(self.next_offset, offset + len(data))
+        return new
+
+    def over(self, task: Task) -> bool:
+        return attempt_over(task, self.attempt)
+
+    def undispatched(self, task: Task) -> bool:
+        """True when a refused follow (Conflict) means the task has not started: wait for its dispatch."""
+        return not self.started and task.state is TaskState.PENDING
+
+    def lost(self, error: ControllerUnavailable | None, now: float) -> Reconnect | DtaskError:
+        """The stream failed (or ended, error None, with the attempt running on): wait, or the error to raise."""
+        if error is None:
+            error = ControllerUnavailable(f"the controller at {self.address} ended the output stream")
+        elif not self.started:
+            return error
+        return Reconnect(error, reconnect_deadline(now, None, self.give_up_after), self.call_timeout)
