@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from dtask_common.models import (
     TaskSpec,
     TaskState,
 )
+from dtask_common.suggest import closest
 from dtask_common.tls import TlsFiles
 
 from dtask_client.errors import CertificateError, InvalidTask, NotFound, check_address
@@ -344,8 +344,8 @@ def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, 
     unknown = set(values) - _SPEC_FIELDS
     if unknown:
         known = sorted(_SPEC_FIELDS | {"command", "cpus", "gpus", "memory_mb", "retries"})
-        hints = [difflib.get_close_matches(u, known, n=1) for u in sorted(unknown)]
-        hint = ", ".join(f"{h[0]!r} for {u!r}" for u, h in zip(sorted(unknown), hints, strict=True) if h)
+        hints = [(u, closest(u, known)) for u in sorted(unknown)]
+        hint = ", ".join(f"{h!r} for {u!r}" for u, h in hints if h is not None)
         raise TypeError(f"unknown task fields {', '.join(sorted(unknown))}"
                         + (f" (did you mean {hint}?)" if hint else "") + f"; use {', '.join(known)}")
     for k in ("argv", "depends_on", "tags"):

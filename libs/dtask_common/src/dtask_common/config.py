@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 
 from dtask_common import numbers
 from dtask_common.certs import ca_dir_for, controller_name, runner_default_name
+from dtask_common.suggest import did_you_mean
 
 ENV_CONFIG = "DTASK_CONFIG"
 ENV_HOME = "DTASK_HOME"
@@ -150,15 +150,8 @@ def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
             set_key(cfg, key, value, where)
         else:
             known = sorted([*_TOP, *_SECTIONS])
-            hint = _hint(key, known)
-            raise ConfigError(f"{where}: unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}"
                               + f"; known keys: {', '.join(known)}")
-
-
-def _hint(word: str, choices: list[str]) -> str:
-    """The closest of choices to a mistyped word, or ''."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else ""
 
 
 def _first_key(section: str) -> str:
@@ -170,18 +163,15 @@ def set_key(cfg: Config, dotted: str, value: Any, where: str = "command line") -
     section_name, _, key = dotted.rpartition(".")
     target: Any = getattr(cfg, section_name) if section_name in _SECTIONS else cfg if not section_name else None
     if target is None:
-        hint = _hint(section_name, [*_SECTIONS])
         raise ConfigError(f"{where}: unknown section {section_name!r} in {dotted!r}"
-                          + (f" (did you mean {hint!r}?)" if hint else "") + f"; use one of {', '.join(_SECTIONS)}")
+                          + did_you_mean(section_name, _SECTIONS) + f"; use one of {', '.join(_SECTIONS)}")
     fields = {f.name: f for f in dataclasses.fields(target)}
     if not section_name and key in _SECTIONS:
         raise ConfigError(f"{where}: {key!r} is a section; set one of its keys, e.g. {key}.{_first_key(key)}")
     if key not in fields:
         names = sorted(fields) if section_name else [n for n in sorted(fields) if n not in _SECTIONS]
         prefix = f"{section_name}." if section_name else ""
-        hint = _hint(key, names)
-        raise ConfigError(f"{where}: unknown key {dotted!r}"
-                          + (f" (did you mean '{prefix}{hint}'?)" if hint else "")
+        raise ConfigError(f"{where}: unknown key {dotted!r}" + did_you_mean(key, names, prefix=prefix)
                           + f"; known keys: {', '.join(prefix + n for n in names)}")
     current = getattr(target, key)
     setattr(target, key, _coerce(dotted, current, value, where))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import re
@@ -15,6 +14,7 @@ from typing import Any
 from dtask_common.depgraph import find_cycle
 from dtask_common.models import MAX_SUBMIT, FieldError, Resources, TaskSpec, validate_batch
 from dtask_common.numbers import is_finite
+from dtask_common.suggest import closest, did_you_mean
 
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
 TASK_KEYS = (
@@ -81,7 +81,7 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
                         f"{stray[0]} = ...")
     for key in data:
         if key not in TOP_KEYS and key not in TASK_KEYS:
-            problems.append(f"{source}: unknown top-level key {key!r}{_did_you_mean(key, TOP_KEYS)}; "
+            problems.append(f"{source}: unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)}; "
                             "use [[task]] tables and an optional [defaults]")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -122,18 +122,12 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
     return specs
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
     """`unknown key 'progrss' (did you mean 'progress'?)`, or the allowed keys when nothing is close."""
-    hint = _did_you_mean(key, allowed)
-    resource = difflib.get_close_matches(key, RESOURCE_KEYS, n=1, cutoff=0.6)
-    if not hint and resource:
-        return f"unknown key {key!r} (did you mean resources.{resource[0]}? e.g. resources = {{ {resource[0]} = 1 }})"
+    hint = did_you_mean(key, allowed)
+    resource = closest(key, RESOURCE_KEYS)
+    if not hint and resource is not None:
+        return f"unknown key {key!r} (did you mean resources.{resource}? e.g. resources = {{ {resource} = 1 }})"
     return f"unknown key {key!r}{hint}" if hint else f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
@@ -302,7 +296,7 @@ def _resolve_depends(source: str, entries: list[_Entry], problems: list[str]) ->
             elif dep.isdigit():
                 resolved.append(dep)  # id of a task queued earlier
             else:
-                hint = _did_you_mean(dep, sorted(names | set(by_base))) or (
+                hint = did_you_mean(dep, sorted(names | set(by_base))) or (
                     " (give a task name from this file or the id of a queued task)")
                 problems.append(_where(source, e) + f"depends_on: no task named {dep!r} in this file{hint}")
         e.values["depends_on"] = list(dict.fromkeys(resolved))
@@ -389,7 +383,7 @@ def _to_spec(source: str, entry: _Entry, problems: list[str]) -> tuple[TaskSpec,
     else:
         for k in res:
             if k not in RESOURCE_KEYS:
-                bad(f"resources.{k}", f"unknown resource{_did_you_mean(k, RESOURCE_KEYS)}; use {', '.join(RESOURCE_KEYS)}")
+                bad(f"resources.{k}", f"unknown resource{did_you_mean(k, RESOURCE_KEYS)}; use {', '.join(RESOURCE_KEYS)}")
         cpus = number("resources.cpus", res.get("cpus", 0))
         mem = res.get("memory_mb", 0)
         gpus = res.get("gpus", 0)
