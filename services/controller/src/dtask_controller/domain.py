@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dtask_common.models import MAX_SUBMIT as MAX_SUBMIT
-from dtask_common.models import AttemptResult, Capacity, FieldError, RunningAttempt, TaskSpec
+from dtask_common.models import AckCmd as AckCmd
+from dtask_common.models import AssignCmd as AssignCmd
+from dtask_common.models import CancelCmd as CancelCmd
+from dtask_common.models import Command as Command
+from dtask_common.models import FieldError
+from dtask_common.models import Hello as Hello
+from dtask_common.models import WelcomeCmd as WelcomeCmd
 
 
 class NotFound(LookupError):
@@ -36,56 +42,6 @@ class InvalidTasks(ValueError):
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         super().__init__(f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again "
                          "(nothing was queued)")
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    """The first message of a runner session."""
-
-    name: str
-    address: str = ""
-    capacity: Capacity = Capacity()
-    labels: dict[str, str] = field(default_factory=dict)
-    running: tuple[RunningAttempt, ...] = ()
-    unreported: tuple[AttemptResult, ...] = ()
-    version: str = ""
-    protocol_version: int = 0
-    draining: bool = False
-    instance_id: str = ""  # new each time the runner process starts
-    containment: str = ""  # "cgroup", or "sweep: <why no cgroup>"
-
-
-@dataclass(frozen=True, slots=True)
-class WelcomeCmd:
-    controller_name: str
-    executor_name: str
-    usage_interval_s: float
-    # (task_id, attempt, offset): output held of each attempt running there; the runner sends on from offset.
-    output_offsets: tuple[tuple[str, int, int], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AssignCmd:
-    task_id: str
-    attempt: int
-    spec: TaskSpec
-    gpu_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CancelCmd:
-    task_id: str
-    attempt: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class AckCmd:
-    task_id: str
-    attempt: int
-
-
-Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd
 
 
 @dataclass(eq=False)

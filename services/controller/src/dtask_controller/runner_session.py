@@ -6,49 +6,28 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, assert_never
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask_common import PROTOCOL_VERSION, __version__, convert
 from dtask_common.authz import peer_identity
+from dtask_common.models import (
+    AttemptResult,
+    DrainReport,
+    Hello,
+    OutputChunk,
+    ProgressReport,
+    RefusalReport,
+    UsageSample,
+)
 
-from dtask_controller.domain import AckCmd, AssignCmd, CancelCmd, Command, Hello, Session
+from dtask_controller.domain import AckCmd, Session
 from dtask_controller.engine import Engine
 from dtask_controller.ownership import EngineOwners, ReportGuard
 
 log = logging.getLogger("dtask.controller")
 HELLO_TIMEOUT_S = 30.0
-
-
-def hello_from_pb(h: pb.Hello, name: str) -> Hello:
-    return Hello(
-        name=name,
-        address=h.runner_address,
-        capacity=convert.capacity_from_pb(h.capacity),
-        labels=dict(h.labels),
-        running=tuple(convert.running_from_pb(r) for r in h.running),
-        unreported=tuple(convert.attempt_result_from_pb(r) for r in h.unreported_results),
-        version=h.version,
-        protocol_version=h.protocol_version,
-        draining=h.draining,
-        instance_id=h.instance_id,
-        containment=h.containment,
-    )
-
-
-def command_to_pb(cmd: Command) -> pb.ControllerMessage:
-    if isinstance(cmd, AssignCmd):
-        return pb.ControllerMessage(assign=pb.Assign(task_id=cmd.task_id, attempt=cmd.attempt,
-                                                     spec=convert.spec_to_pb(cmd.spec), gpu_ids=list(cmd.gpu_ids)))
-    if isinstance(cmd, AckCmd):
-        return pb.ControllerMessage(ack=pb.Ack(task_id=cmd.task_id, attempt=cmd.attempt))
-    if isinstance(cmd, CancelCmd):
-        return pb.ControllerMessage(cancel=pb.Cancel(task_id=cmd.task_id, attempt=cmd.attempt, reason=cmd.reason))
-    return pb.ControllerMessage(welcome=pb.Welcome(
-        controller_name=cmd.controller_name, version=__version__, protocol_version=PROTOCOL_VERSION,
-        executor_name=cmd.executor_name, usage_interval_s=cmd.usage_interval_s,
-        output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets]))
 
 
 async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
@@ -75,7 +54,7 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
             f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
             f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)")
     guard = ReportGuard(cert_name, EngineOwners(engine.scheduler, engine.store), engine.count_rejected_report)
-    hello, tell = guard.filter_hello(hello_from_pb(h, cert_name))
+    hello, tell = guard.filter_hello(convert.hello_from_pb(h, name=cert_name))
     session = engine.runner_connected(hello)
     for told in tell:
         session.send(told)
@@ -89,7 +68,7 @@ async def connect(engine: Engine, requests: Any, context: Any) -> AsyncIterator[
                 if session.ended_because:
                     await context.abort(grpc.StatusCode.ABORTED, session.ended_because)
                 return
-            yield command_to_pb(cmd)
+            yield convert.command_to_pb(cmd)
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -102,29 +81,33 @@ async def _read(engine: Engine, session: Session, requests: Any, guard: ReportGu
         async for msg in requests:
             if not engine.seen(session):
                 break
-            kind = msg.WhichOneof("msg")
-            if kind == "usage":
-                engine.usage(session.name, convert.usage_from_pb(msg.usage.sample))
-            elif kind == "output":
-                o = msg.output
-                if guard.allows("output", o.task_id, o.attempt):
-                    engine.output(o.task_id, o.attempt, o.offset, o.data)
-            elif kind == "progress":
-                p = msg.progress
-                if guard.allows("progress", p.task_id, p.attempt):
-                    engine.report_progress(session.name, p.task_id, p.attempt, convert.progress_from_pb(p.progress))
-            elif kind == "finished":
-                f = msg.finished
-                if guard.allows("a result", f.task_id, f.attempt):
-                    engine.attempt_finished(session.name, convert.attempt_result_from_pb(f))
-                else:
-                    session.send(AckCmd(f.task_id, f.attempt))  # not applied; the runner need not send it again
-            elif kind == "drain":
-                engine.set_runner_draining(session.name, msg.drain.draining)
-            elif kind == "refused":
-                engine.assignment_refused(session.name, msg.refused.task_id, msg.refused.attempt, msg.refused.reason)
-            else:
-                log.warning("executor %s sent an unexpected %s message; ignored", session.name, kind)
+            try:
+                report = convert.report_from_pb(msg)
+            except convert.UnknownMessage as exc:
+                log.warning("executor %s sent an unexpected %s message; ignored", session.name, exc.kind)
+                continue
+            match report:
+                case UsageSample():
+                    engine.usage(session.name, report)
+                case OutputChunk():
+                    if guard.allows("output", report.task_id, report.attempt):
+                        engine.output(report.task_id, report.attempt, report.offset, report.data)
+                case ProgressReport():
+                    if guard.allows("progress", report.task_id, report.attempt):
+                        engine.report_progress(session.name, report.task_id, report.attempt, report.progress)
+                case AttemptResult():
+                    if guard.allows("a result", report.task_id, report.attempt):
+                        engine.attempt_finished(session.name, report)
+                    else:
+                        session.send(AckCmd(report.task_id, report.attempt))  # not applied; need not come again
+                case DrainReport():
+                    engine.set_runner_draining(session.name, report.draining)
+                case RefusalReport():
+                    engine.assignment_refused(session.name, report.task_id, report.attempt, report.reason)
+                case Hello():
+                    log.warning("executor %s sent an unexpected hello message; ignored", session.name)
+                case _:
+                    assert_never(report)
             if guard.refusal:
                 break
     except asyncio.CancelledError:

@@ -15,7 +15,7 @@ from typing import Protocol
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import AttemptResult, Capacity, OutputChunk, Progress, RunningAttempt, UsageSample
+from dtask_common.models import AttemptResult, Capacity, Hello, OutputChunk, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.capacity import refusal, resend_rest
 from dtask_runner.containment import open_containment
@@ -75,23 +75,6 @@ class _Offline:
         pass
 
 
-@dataclass(frozen=True)
-class HelloInfo:
-    """Everything the first message of a session carries."""
-
-    name: str
-    address: str
-    capacity: Capacity
-    labels: dict[str, str]
-    running: list[RunningAttempt]
-    unreported: list[AttemptResult]
-    draining: bool
-    instance_id: str = ""
-    containment: str = ""
-    version: str = __version__
-    protocol_version: int = PROTOCOL_VERSION
-
-
 @dataclass
 class _Attempt:
     execution: Execution
@@ -139,17 +122,18 @@ class Runner:
 
     # ---- session callbacks ----
 
-    def hello_info(self) -> HelloInfo:
+    def hello_info(self) -> Hello:
         unreported = self.store.pending()
         stored = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
         running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
                    if k not in stored]
-        return HelloInfo(
+        return Hello(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
-            running=running, unreported=unreported, draining=self.draining,
+            running=tuple(running), unreported=tuple(unreported), draining=self.draining,
             instance_id=self.instance_id, containment=self.executor.containment.describe(),
+            version=__version__, protocol_version=PROTOCOL_VERSION,
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:
