@@ -22,12 +22,12 @@ from typing import Any
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
-from dtask_common.models import Capacity, Progress, RunningAttempt, UsageSample
+from dtask_common import PROTOCOL_VERSION, __version__
+from dtask_common.models import Capacity, Hello, Progress, RunningAttempt, UsageSample
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.controller_session import ControllerSession
-from dtask_runner.runner import HelloInfo
 
 
 @dataclass
@@ -46,11 +46,12 @@ class SimCore:
     usage_interval_s: float = 1.0
     session: ControllerSession | None = None
 
-    def hello_info(self) -> HelloInfo:
+    def hello_info(self) -> Hello:
         self.hellos.append(time.monotonic())
-        return HelloInfo(name=self.name, address="", capacity=Capacity(slots=1, cpus=1.0, memory_mb=1024),
-                         labels={}, running=[RunningAttempt(t, a, s) for (t, a), s in self.running.items()],
-                         unreported=[], draining=False, instance_id=self.instance_id)
+        return Hello(name=self.name, address="", capacity=Capacity(slots=1, cpus=1.0, memory_mb=1024),
+                     labels={}, running=tuple(RunningAttempt(t, a, s) for (t, a), s in self.running.items()),
+                     unreported=(), draining=False, instance_id=self.instance_id, version=__version__,
+                     protocol_version=PROTOCOL_VERSION)
 
     def on_welcome(self, usage_interval_s: float) -> None:
         if usage_interval_s > 0:

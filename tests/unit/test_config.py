@@ -136,3 +136,24 @@ def test_readme_configuration_block_is_valid_and_the_defaults(monkeypatch: pytes
     monkeypatch.delenv("DTASK_CONFIG", raising=False)
     monkeypatch.delenv("DTASK_CONTROLLER", raising=False)
     assert config.load(write(tmp_path, block.group(1))) == config.load(None)
+
+
+def test_every_config_field_has_a_docstring() -> None:
+    """Each field of the config dataclasses has an attribute docstring right under it (its unit and default)."""
+    import ast
+    import dataclasses
+    import inspect
+
+    classes = (config.ControllerConfig, config.RunnerConfig, config.ClientConfig, config.Config)
+    for cls in classes:
+        tree = ast.parse(inspect.getsource(cls))
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef)).body
+        documented = {
+            node.target.id
+            for node, after in zip(body, body[1:], strict=False)
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str) and after.value.value.strip()
+        }
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in documented]
+        assert missing == [], f"{cls.__name__}: fields without a docstring: {missing}"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from dtask.v1 import controller_pb2 as pb
 from dtask_common import convert
 from dtask_common import events as ev
 from dtask_common import models as m
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def full_task() -> m.Task:
@@ -75,3 +83,53 @@ def test_state_enums_complete() -> None:
         assert convert.state_from_pb(convert.state_to_pb(s)) is s
     for x in m.ExecutorState:
         assert convert.executor_state_from_pb(convert.executor_state_to_pb(x)) is x
+
+
+def test_runner_session_messages_round_trip() -> None:
+    spec = m.TaskSpec(name="a", argv=("true",))
+    result = m.AttemptResult(task_id="1", attempt=1, state=m.TaskState.SUCCEEDED, exit_code=0)
+    hello = m.Hello(name="r1", address="h:1", capacity=m.Capacity(slots=2, gpus=(0,)), labels={"a": "b"},
+                    running=(m.RunningAttempt("2", 1, 5.0),), unreported=(result,), version="0.1.0",
+                    protocol_version=1, draining=True, instance_id="p1", containment="cgroup")
+    commands: list[m.Command] = [
+        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),)), m.AssignCmd("1", 1, spec, (0,)),
+        m.CancelCmd("1", 1, "stop"), m.AckCmd("1", 1),
+    ]
+    for cmd in commands:
+        assert convert.command_from_pb(convert.command_to_pb(cmd)) == cmd
+    reports: list[m.Report] = [
+        hello, m.UsageSample(at=1.0, cpu_percent=3.0), m.ProgressReport("1", 1, m.Progress(step=2)),
+        m.OutputChunk("1", 1, 0, b"x"), result, m.DrainReport(True), m.RefusalReport("1", 1, "full"),
+    ]
+    for report in reports:
+        assert convert.report_from_pb(convert.report_to_pb(report)) == report
+    assert convert.hello_from_pb(convert.hello_to_pb(hello), name="r2") == dataclasses.replace(hello, name="r2")
+
+
+def test_unknown_session_messages_raise() -> None:
+    with pytest.raises(convert.UnknownMessage, match="runner message without a body"):
+        convert.report_from_pb(pb.RunnerMessage())
+    with pytest.raises(convert.UnknownMessage, match="controller message without a body"):
+        convert.command_from_pb(pb.ControllerMessage())
+    with pytest.raises(ValueError, match="watch event without a body"):
+        convert.event_from_pb(pb.WatchEvent(seq=3))
+    with pytest.raises(ValueError, match="unknown task event kind 99"):
+        convert.event_from_pb(pb.WatchEvent(seq=3, task=pb.TaskEvent(kind=99)))  # type: ignore[arg-type]
+
+
+_SESSION_MESSAGES = ("RunnerMessage", "ControllerMessage", "Hello", "Welcome", "Assign", "Cancel", "Ack",
+                     "UsageReport", "ProgressUpdate", "AttemptFinished", "DrainState", "AssignmentRefused",
+                     "OutputOffset")
+
+
+def test_only_convert_builds_runner_session_messages() -> None:
+    """Every runner <-> controller message is built in dtask_common.convert, nowhere else."""
+    pattern = re.compile(r"\.(" + "|".join(_SESSION_MESSAGES) + r")\(")
+    offenders = []
+    for root in ("libs", "services", "clients", "bench"):
+        for path in (REPO / root).rglob("*.py"):
+            rel = str(path.relative_to(REPO))
+            if "dtask_common/convert/" in rel or rel.endswith("_pb2.py") or rel.endswith("_pb2_grpc.py"):
+                continue
+            offenders += [f"{rel}: {hit.group(0)}" for hit in pattern.finditer(path.read_text())]
+    assert offenders == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import sys
@@ -39,6 +38,7 @@ from dtask_common.exitcodes import (
     CommandError,
 )
 from dtask_common.safetext import shown
+from dtask_common.suggest import did_you_mean
 from dtask_common.taskfile import TaskFileError, describe
 
 from dtask_cli.plugins import PluginGroup
@@ -125,12 +125,6 @@ def handles_errors(f: F) -> F:
             raise cli_error(exc) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class StateChoice(click.Choice):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -318,7 +319,7 @@ def check_signed_by(cert_path: Path, ca_path: Path) -> None:
         raise CertError(f"not a PEM certificate: {exc}") from None
     try:
         cert.verify_directly_issued_by(ca)
-    except Exception:
+    except (InvalidSignature, ValueError, TypeError):  # another CA's signature or issuer, or an unsupported key
         raise CertError(
             f"{cert_path} was not issued by the CA {ca_path} ({ca.subject.rfc4514_string()}); "
             "issue it again with `dtask certs issue` from that CA, or point --certs at the right directory"

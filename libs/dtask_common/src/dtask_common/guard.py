@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-log = logging.getLogger("dtask.server")
+log = logging.getLogger(__name__)
 #: Characters of a status message: it travels in the trailer, which gRPC clients cap at 8-16 KiB.
 MAX_DETAILS = 1000
 

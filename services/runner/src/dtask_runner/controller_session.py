@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeGuard, assert_never, get_args
+from typing import Any, assert_never
 
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import convert
 from dtask_common.address import unavailable_message
-from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
+from dtask_common.models import (
+    AckCmd,
+    AssignCmd,
+    AttemptResult,
+    CancelCmd,
+    DrainReport,
+    OutputChunk,
+    Progress,
+    ProgressReport,
+    RefusalReport,
+    UsageSample,
+    WelcomeCmd,
+)
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 from google.protobuf import unknown_fields
@@ -34,16 +47,6 @@ _FATAL_HINTS = {
     grpc.StatusCode.UNAUTHENTICATED: "the controller did not accept this runner's certificate",
     grpc.StatusCode.UNIMPLEMENTED: "the controller does not serve runner sessions",
 }
-
-
-Command = Literal["welcome", "assign", "cancel", "ack"]
-"""The commands a controller sends this runner: the fields of ControllerMessage.msg it knows."""
-COMMANDS: frozenset[str] = frozenset(get_args(Command))
-
-
-def is_command(which: str | None) -> TypeGuard[Command]:
-    """Whether a ControllerMessage carries a command this runner knows."""
-    return which in COMMANDS
 
 
 class NameTakenOver(Refused):
@@ -92,25 +95,23 @@ class ControllerSession:
         return self._connected.is_set()
 
     def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
-        self._send_soon(pb.RunnerMessage(progress=pb.ProgressUpdate(
-            task_id=task_id, attempt=attempt, progress=convert.progress_to_pb(progress))))
+        self._send_soon(convert.report_to_pb(ProgressReport(task_id, attempt, progress)))
 
     def usage(self, sample: UsageSample) -> None:
-        self._send_soon(pb.RunnerMessage(usage=pb.UsageReport(sample=convert.usage_to_pb(sample))))
+        self._send_soon(convert.report_to_pb(sample))
 
     def drain(self, draining: bool) -> None:
-        self._send_soon(pb.RunnerMessage(drain=pb.DrainState(draining=draining)))
+        self._send_soon(convert.report_to_pb(DrainReport(draining)))
 
     def finished(self, result: AttemptResult) -> None:
         key = (result.task_id, result.attempt)
         if not self.connected or self._reported.get(key) == self._gen:
             return  # the next Hello carries it (or this session's Hello already did)
         self._reported[key] = self._gen
-        self._send_soon(pb.RunnerMessage(finished=convert.attempt_result_to_pb(result)))
+        self._send_soon(convert.report_to_pb(result))
 
     def refused(self, task_id: str, attempt: int, reason: str) -> None:
-        self._send_soon(pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=task_id, attempt=attempt,
-                                                                      reason=reason)))
+        self._send_soon(convert.report_to_pb(RefusalReport(task_id, attempt, reason)))
 
     async def output(self, chunk: OutputChunk) -> bool:
         """Send a chunk in the current session. Without one, wait for the next and return False: its
@@ -118,7 +119,7 @@ class ControllerSession:
         if not self.connected:
             await self._connected.wait()
             return False
-        return await self._write(pb.RunnerMessage(output=convert.output_to_pb(chunk)))
+        return await self._write(convert.report_to_pb(chunk))
 
     # ---- writing ----
 
@@ -202,31 +203,18 @@ class ControllerSession:
             msg = convert.attempt_result_to_pb(r)
             size += msg.ByteSize()
             (carried if size <= HELLO_RESULTS_BYTES else late).append(r)
-        hello = pb.Hello(
-            name=info.name,
-            runner_address=info.address,
-            capacity=convert.capacity_to_pb(info.capacity),
-            labels=info.labels,
-            running=[convert.running_to_pb(r) for r in info.running],
-            unreported_results=[convert.attempt_result_to_pb(r) for r in carried],
-            version=info.version,
-            protocol_version=info.protocol_version,
-            draining=info.draining,
-            instance_id=info.instance_id,
-            containment=info.containment,
-        )
-        await call.write(pb.RunnerMessage(hello=hello))
+        await call.write(convert.report_to_pb(dataclasses.replace(info, unreported=tuple(carried))))
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
         if first is grpc.aio.EOF:
             await _raise_status(call)
             raise ConnectionError("the controller closed the session before welcoming this runner")
-        if first.WhichOneof("msg") != "welcome":
+        w = convert.command_from_pb(first) if first.WhichOneof("msg") == "welcome" else None
+        if not isinstance(w, WelcomeCmd):
             raise ConnectionError(f"the controller sent {first.WhichOneof('msg')} before welcome")
-        w = first.welcome
         self.controller_name = w.controller_name
         self.runner.on_welcome(w.usage_interval_s)
-        for o in w.output_offsets:
-            self.runner.resume_output(o.task_id, o.attempt, o.offset)
+        for task_id, attempt, offset in w.output_offsets:
+            self.runner.resume_output(task_id, attempt, offset)
         self._gen += 1
         for r in carried:
             self._reported[(r.task_id, r.attempt)] = self._gen
@@ -247,28 +235,26 @@ class ControllerSession:
             self._handle(msg)
 
     def _handle(self, msg: pb.ControllerMessage) -> None:
-        which = msg.WhichOneof("msg")
-        if not is_command(which):
-            self._unknown(msg, which)
+        try:
+            cmd = convert.command_from_pb(msg)
+        except convert.UnknownMessage:
+            self._unknown(msg, msg.WhichOneof("msg"))
             return
-        match which:
-            case "assign":
-                a = msg.assign
-                try:
-                    spec = convert.spec_from_pb(a.spec)
-                except ValueError as exc:
-                    log.error("assignment %s/%d is unreadable: %s", a.task_id, a.attempt, exc)
-                    return
-                self.runner.on_assign(AttemptRequest(a.task_id, a.attempt, spec, tuple(a.gpu_ids)))
-            case "cancel":
-                self.runner.on_cancel(msg.cancel.task_id, msg.cancel.attempt, msg.cancel.reason)
-            case "ack":
-                self._reported.pop((msg.ack.task_id, msg.ack.attempt), None)
-                self.runner.on_ack(msg.ack.task_id, msg.ack.attempt)
-            case "welcome":
-                self.runner.on_welcome(msg.welcome.usage_interval_s)
+        except ValueError as exc:
+            log.error("assignment %s/%d is unreadable: %s", msg.assign.task_id, msg.assign.attempt, exc)
+            return
+        match cmd:
+            case AssignCmd():
+                self.runner.on_assign(AttemptRequest(cmd.task_id, cmd.attempt, cmd.spec, cmd.gpu_ids))
+            case CancelCmd():
+                self.runner.on_cancel(cmd.task_id, cmd.attempt, cmd.reason)
+            case AckCmd():
+                self._reported.pop((cmd.task_id, cmd.attempt), None)
+                self.runner.on_ack(cmd.task_id, cmd.attempt)
+            case WelcomeCmd():
+                self.runner.on_welcome(cmd.usage_interval_s)
             case _:
-                assert_never(which)
+                assert_never(cmd)
 
     def _unknown(self, msg: pb.ControllerMessage, which: str | None) -> None:
         """A command this runner does not know (from a newer controller): logged with its type, counted, ignored."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import AttemptResult, Capacity, Progress, RunningAttempt, UsageSample
+from dtask_common.models import Capacity, Hello, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.capacity import assignment_refusal, resend_rest
@@ -33,21 +33,6 @@ PROGRESS_INTERVAL_S = 0.2
 SHUTDOWN_REPORT_S = 3.0
 
 
-@dataclass(frozen=True)
-class HelloInfo:
-    """Everything the first message of a session carries."""
-
-    name: str
-    address: str
-    capacity: Capacity
-    labels: dict[str, str]
-    running: list[RunningAttempt]
-    unreported: list[AttemptResult]
-    draining: bool
-    instance_id: str = ""
-    containment: str = ""
-    version: str = __version__
-    protocol_version: int = PROTOCOL_VERSION
 
 
 @dataclass
@@ -96,17 +81,18 @@ class Runner:
 
     # ---- session callbacks ----
 
-    def hello_info(self) -> HelloInfo:
+    def hello_info(self) -> Hello:
         unreported = self.journal.pending()
         journaled = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
         running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
                    if k not in journaled]
-        return HelloInfo(
+        return Hello(
             name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
-            running=running, unreported=unreported, draining=self.draining,
+            running=tuple(running), unreported=tuple(unreported), draining=self.draining,
             instance_id=self.instance_id, containment=self.launcher.containment.describe(),
+            version=__version__, protocol_version=PROTOCOL_VERSION,
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:

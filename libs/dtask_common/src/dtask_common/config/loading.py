@@ -1,117 +1,24 @@
-"""dtask.toml: defaults, loading, validation and flag overrides for every component."""
+"""Loading dtask.toml: the file, $DTASK_CONTROLLER and flag overrides, each key type-checked, then validated."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dtask_common import numbers
-from dtask_common.certs import ca_dir_for, controller_name, runner_default_name
-
-ENV_CONFIG = "DTASK_CONFIG"
-ENV_HOME = "DTASK_HOME"
-ENV_CONTROLLER = "DTASK_CONTROLLER"
-
-
-class ConfigError(ValueError):
-    """A bad configuration file or value; the message names the key and the fix."""
-
-
-def dtask_home() -> Path:
-    """$DTASK_HOME, or ./.dtask in the working directory."""
-    return Path(os.environ.get(ENV_HOME) or Path.cwd() / ".dtask").absolute()
-
-
-@dataclass
-class ControllerConfig:
-    """[controller] section."""
-
-    name: str = field(default_factory=controller_name)
-    host: str = "0.0.0.0"
-    port_range: tuple[int, int] = (50051, 50059)
-    store: str = ""
-    tasks: str = ""
-    dead_after_s: float = 3.0
-    lost_after_s: float = 60.0
-    usage_history: int = 60
-    output_tail_bytes: int = 1024 * 1024
-    usage_interval_s: float = 1.0
-    shutdown_grace_s: float = 3.0
-    sync: str = "normal"
-
-
-@dataclass
-class RunnerConfig:
-    """[runner] section."""
-
-    name: str = field(default_factory=runner_default_name)
-    controller: str = "localhost:50051"
-    host: str = "0.0.0.0"
-    advertise_host: str = ""
-    port_range: tuple[int, int] = (50100, 50199)
-    slots: int = 1
-    cpus: float = 0.0
-    memory_mb: int = 0
-    gpus: str = "auto"
-    labels: dict[str, str] = field(default_factory=dict)
-    work_dir: str = ""
-    log_dir: str = ""
-    usage_interval_s: float = 1.0
-    kill_grace_s: float = 10.0
-    reconnect_max_s: float = 10.0
-    run_as: str = ""
-    containment: str = "auto"  # "auto" (a cgroup per attempt where possible), "cgroup" or "sweep"
-    # Read by the controller: a task whose runner process died this many times in a row running it
-    # fails instead of being retried on the next runner (0: never).
-    poison_after: int = 3
-
-
-@dataclass
-class ClientConfig:
-    """[client] section: how the CLI and TUI reach the controller."""
-
-    controller: str = "localhost:50051"
-    timeout_s: float = 10.0
-
-
-@dataclass
-class Config:
-    """The whole dtask.toml."""
-
-    home: str = ""
-    certs: str = ""
-    ca: str = ""
-    controller: ControllerConfig = field(default_factory=ControllerConfig)
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    client: ClientConfig = field(default_factory=ClientConfig)
-
-    @property
-    def home_path(self) -> Path:
-        return Path(self.home).expanduser().absolute() if self.home else dtask_home()
-
-    @property
-    def certs_path(self) -> Path:
-        return Path(self.certs).expanduser().absolute() if self.certs else self.home_path / "certs"
-
-    @property
-    def ca_path(self) -> Path:
-        """The CA key's directory, apart from the certificates the services read."""
-        return Path(self.ca).expanduser().absolute() if self.ca else ca_dir_for(self.certs_path)
-
-    @property
-    def store_path(self) -> Path:
-        s = self.controller.store
-        return Path(s).expanduser().absolute() if s else self.home_path / "controller.db"
-
-    def runner_log_dir(self) -> Path:
-        d = self.runner.log_dir
-        return Path(d).expanduser().absolute() if d else self.home_path / "runner" / self.runner.name / "logs"
-
+from dtask_common.config.sections import (
+    ENV_CONFIG,
+    ENV_CONTROLLER,
+    ClientConfig,
+    Config,
+    ConfigError,
+    ControllerConfig,
+    RunnerConfig,
+)
+from dtask_common.suggest import did_you_mean
 
 _SECTIONS = {"controller": ControllerConfig, "runner": RunnerConfig, "client": ClientConfig}
 _TOP = {"home", "certs", "ca"}
@@ -150,15 +57,8 @@ def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
             set_key(cfg, key, value, where)
         else:
             known = sorted([*_TOP, *_SECTIONS])
-            hint = _hint(key, known)
-            raise ConfigError(f"{where}: unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}"
                               + f"; known keys: {', '.join(known)}")
-
-
-def _hint(word: str, choices: list[str]) -> str:
-    """The closest of choices to a mistyped word, or ''."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else ""
 
 
 def _first_key(section: str) -> str:
@@ -170,18 +70,15 @@ def set_key(cfg: Config, dotted: str, value: Any, where: str = "command line") -
     section_name, _, key = dotted.rpartition(".")
     target: Any = getattr(cfg, section_name) if section_name in _SECTIONS else cfg if not section_name else None
     if target is None:
-        hint = _hint(section_name, [*_SECTIONS])
         raise ConfigError(f"{where}: unknown section {section_name!r} in {dotted!r}"
-                          + (f" (did you mean {hint!r}?)" if hint else "") + f"; use one of {', '.join(_SECTIONS)}")
+                          + did_you_mean(section_name, _SECTIONS) + f"; use one of {', '.join(_SECTIONS)}")
     fields = {f.name: f for f in dataclasses.fields(target)}
     if not section_name and key in _SECTIONS:
         raise ConfigError(f"{where}: {key!r} is a section; set one of its keys, e.g. {key}.{_first_key(key)}")
     if key not in fields:
         names = sorted(fields) if section_name else [n for n in sorted(fields) if n not in _SECTIONS]
         prefix = f"{section_name}." if section_name else ""
-        hint = _hint(key, names)
-        raise ConfigError(f"{where}: unknown key {dotted!r}"
-                          + (f" (did you mean '{prefix}{hint}'?)" if hint else "")
+        raise ConfigError(f"{where}: unknown key {dotted!r}" + did_you_mean(key, names, prefix=prefix)
                           + f"; known keys: {', '.join(prefix + n for n in names)}")
     current = getattr(target, key)
     setattr(target, key, _coerce(dotted, current, value, where))

@@ -1,0 +1,108 @@
+"""Conversion of watch events: the snapshot and the changes a controller streams to its watchers."""
+
+from __future__ import annotations
+
+from typing import TypeVar, assert_never
+
+from dtask.v1 import controller_pb2 as pb
+
+from dtask_common import events as ev
+from dtask_common.convert.executors import (
+    executor_from_pb,
+    executor_to_pb,
+    executor_usage_from_pb,
+    executor_usage_to_pb,
+    usage_from_pb,
+    usage_to_pb,
+)
+from dtask_common.convert.scalars import ts_from_pb, ts_to_pb
+from dtask_common.convert.tasks import (
+    progress_from_pb,
+    progress_to_pb,
+    queue_from_pb,
+    queue_to_pb,
+    task_from_pb,
+    task_to_pb,
+)
+
+K = TypeVar("K", ev.TaskEventKind, ev.ExecutorEventKind)
+
+_TASK_KIND_TO_PB = {k: getattr(pb.TaskEvent, f"KIND_{k.name}") for k in ev.TaskEventKind}
+_TASK_KIND_FROM_PB = {v: k for k, v in _TASK_KIND_TO_PB.items()}
+_EXEC_KIND_TO_PB = {k: getattr(pb.ExecutorEvent, f"KIND_{k.name}") for k in ev.ExecutorEventKind}
+_EXEC_KIND_FROM_PB = {v: k for k, v in _EXEC_KIND_TO_PB.items()}
+
+
+def snapshot_to_pb(s: ev.Snapshot) -> pb.Snapshot:
+    return pb.Snapshot(
+        tasks=[task_to_pb(t) for t in s.tasks],
+        executors=[executor_to_pb(e) for e in s.executors],
+        usage=[executor_usage_to_pb(u) for u in s.usage],
+        queue=queue_to_pb(s.queue) if s.queue else None,
+        last=s.last,
+    )
+
+
+def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
+    out = pb.WatchEvent(seq=e.seq, at=ts_to_pb(e.at), resync=e.resync)
+    b = e.body
+    match b:
+        case ev.Snapshot():
+            out.snapshot.CopyFrom(snapshot_to_pb(b))
+        case ev.TaskEvent():
+            out.task.CopyFrom(pb.TaskEvent(kind=_TASK_KIND_TO_PB[b.kind], task=task_to_pb(b.task)))
+        case ev.ProgressEvent():
+            out.progress.CopyFrom(
+                pb.ProgressEvent(task_id=b.task_id, attempt=b.attempt, progress=progress_to_pb(b.progress))
+            )
+        case ev.ExecutorEvent():
+            out.executor.CopyFrom(
+                pb.ExecutorEvent(kind=_EXEC_KIND_TO_PB[b.kind], executor=executor_to_pb(b.executor))
+            )
+        case ev.UsageEvent():
+            out.usage.CopyFrom(pb.UsageEvent(executor=b.executor, sample=usage_to_pb(b.sample)))
+        case ev.QueueEvent():
+            out.queue.CopyFrom(queue_to_pb(b.queue))
+        case _:
+            assert_never(b)
+    return out
+
+
+def _kind(table: dict[int, K], value: int, what: str) -> K:
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError(f"unknown {what} event kind {value}; is the controller newer than this client?") from None
+
+
+def event_from_pb(e: pb.WatchEvent) -> ev.WatchEvent:
+    """A watch event; raises ValueError for one without a body, or of a kind this version does not know."""
+    which = e.WhichOneof("event")
+    body: ev.EventBody
+    match which:
+        case "snapshot":
+            s = e.snapshot
+            body = ev.Snapshot(
+                tasks=[task_from_pb(t) for t in s.tasks],
+                executors=[executor_from_pb(x) for x in s.executors],
+                usage=[executor_usage_from_pb(u) for u in s.usage],
+                queue=queue_from_pb(s.queue) if s.HasField("queue") else None,
+                last=s.last,
+            )
+        case "task":
+            body = ev.TaskEvent(kind=_kind(_TASK_KIND_FROM_PB, e.task.kind, "task"), task=task_from_pb(e.task.task))
+        case "progress":
+            body = ev.ProgressEvent(task_id=e.progress.task_id, attempt=e.progress.attempt,
+                                    progress=progress_from_pb(e.progress.progress))
+        case "executor":
+            body = ev.ExecutorEvent(kind=_kind(_EXEC_KIND_FROM_PB, e.executor.kind, "executor"),
+                                    executor=executor_from_pb(e.executor.executor))
+        case "usage":
+            body = ev.UsageEvent(executor=e.usage.executor, sample=usage_from_pb(e.usage.sample))
+        case "queue":
+            body = ev.QueueEvent(queue=queue_from_pb(e.queue))
+        case None:
+            raise ValueError(f"watch event without a body (seq {e.seq})")
+        case _:
+            raise ValueError(f"unknown watch event {which!r} (seq {e.seq})")
+    return ev.WatchEvent(seq=e.seq, at=ts_from_pb(e, "at") or 0.0, body=body, resync=e.resync)

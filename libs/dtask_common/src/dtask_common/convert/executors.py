@@ -1,0 +1,115 @@
+"""Conversion of executors (runners): capacity, state and resource usage."""
+
+from __future__ import annotations
+
+from dtask.v1 import common_pb2 as cpb
+from dtask.v1 import controller_pb2 as pb
+
+from dtask_common import models as m
+from dtask_common.convert.scalars import executor_state_from_pb, executor_state_to_pb, opt, ts_from_pb, ts_to_pb
+
+
+def usage_to_pb(u: m.UsageSample) -> cpb.UsageSample:
+    return cpb.UsageSample(
+        at=ts_to_pb(u.at),
+        cpu_percent=u.cpu_percent,
+        per_cpu_percent=list(u.per_cpu_percent),
+        ram_percent=u.ram_percent,
+        swap_percent=u.swap_percent,
+        load_avg=list(u.load_avg),
+        gpus=[
+            cpb.GpuUsage(
+                index=g.index,
+                name=g.name,
+                util_percent=g.util_percent,
+                memory_percent=g.memory_percent,
+                memory_total_bytes=g.memory_total_bytes,
+            )
+            for g in u.gpus
+        ],
+        ram_total_bytes=u.ram_total_bytes,
+        ram_used_bytes=u.ram_used_bytes,
+    )
+
+
+def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
+    return m.UsageSample(
+        at=ts_from_pb(u, "at") or 0.0,
+        cpu_percent=u.cpu_percent,
+        per_cpu_percent=tuple(u.per_cpu_percent),
+        ram_percent=u.ram_percent,
+        swap_percent=opt(u, "swap_percent"),
+        load_avg=tuple(u.load_avg),
+        gpus=tuple(
+            m.GpuUsage(
+                index=g.index,
+                name=g.name,
+                util_percent=g.util_percent,
+                memory_percent=g.memory_percent,
+                memory_total_bytes=g.memory_total_bytes,
+            )
+            for g in u.gpus
+        ),
+        ram_total_bytes=u.ram_total_bytes,
+        ram_used_bytes=u.ram_used_bytes,
+    )
+
+
+def capacity_to_pb(c: m.Capacity) -> cpb.Capacity:
+    return cpb.Capacity(slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=list(c.gpus))
+
+
+def capacity_from_pb(c: cpb.Capacity) -> m.Capacity:
+    return m.Capacity(slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=tuple(c.gpus))
+
+
+def executor_to_pb(e: m.ExecutorInfo) -> cpb.ExecutorInfo:
+    return cpb.ExecutorInfo(
+        name=e.name,
+        state=executor_state_to_pb(e.state),
+        capacity=capacity_to_pb(e.capacity),
+        labels=dict(e.labels),
+        address=e.address,
+        version=e.version,
+        protocol_version=e.protocol_version,
+        connected_since=ts_to_pb(e.connected_since),
+        last_seen=ts_to_pb(e.last_seen),
+        running_task_ids=list(e.running_task_ids),
+        last_usage=usage_to_pb(e.last_usage) if e.last_usage else None,
+        containment=e.containment,
+    )
+
+
+def executor_from_pb(e: cpb.ExecutorInfo) -> m.ExecutorInfo:
+    return m.ExecutorInfo(
+        name=e.name,
+        state=executor_state_from_pb(e.state),
+        capacity=capacity_from_pb(e.capacity),
+        labels=dict(e.labels),
+        address=e.address,
+        version=e.version,
+        protocol_version=e.protocol_version,
+        connected_since=ts_from_pb(e, "connected_since"),
+        last_seen=ts_from_pb(e, "last_seen"),
+        running_task_ids=tuple(e.running_task_ids),
+        last_usage=usage_from_pb(e.last_usage) if e.HasField("last_usage") else None,
+        containment=e.containment,
+    )
+
+
+def executor_usage_to_pb(u: m.ExecutorUsage) -> pb.ExecutorUsage:
+    return pb.ExecutorUsage(
+        executor=u.executor,
+        dead=u.dead,
+        latest=usage_to_pb(u.latest) if u.latest else None,
+        history=[usage_to_pb(s) for s in u.history],
+    )
+
+
+def executor_usage_from_pb(u: pb.ExecutorUsage) -> m.ExecutorUsage:
+    return m.ExecutorUsage(
+        executor=u.executor,
+        dead=u.dead,
+        latest=usage_from_pb(u.latest) if u.HasField("latest") else None,
+        history=tuple(usage_from_pb(s) for s in u.history),
+    )

@@ -1,0 +1,133 @@
+"""Conversion of the scalars every message shares: states, timestamps, optional fields, JSON results."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from dtask.v1 import common_pb2 as cpb
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from dtask_common import models as m
+
+_STATE_TO_PB: dict[m.TaskState, Any] = {
+    m.TaskState.PENDING: cpb.TASK_STATE_PENDING,
+    m.TaskState.RUNNING: cpb.TASK_STATE_RUNNING,
+    m.TaskState.SUCCEEDED: cpb.TASK_STATE_SUCCEEDED,
+    m.TaskState.FAILED: cpb.TASK_STATE_FAILED,
+    m.TaskState.CANCELLED: cpb.TASK_STATE_CANCELLED,
+    m.TaskState.LOST: cpb.TASK_STATE_LOST,
+}
+_STATE_FROM_PB: dict[Any, m.TaskState] = {v: k for k, v in _STATE_TO_PB.items()}
+_EXEC_TO_PB: dict[m.ExecutorState, Any] = {
+    m.ExecutorState.IDLE: cpb.EXECUTOR_STATE_IDLE,
+    m.ExecutorState.BUSY: cpb.EXECUTOR_STATE_BUSY,
+    m.ExecutorState.DRAINING: cpb.EXECUTOR_STATE_DRAINING,
+    m.ExecutorState.DEAD: cpb.EXECUTOR_STATE_DEAD,
+    m.ExecutorState.GONE: cpb.EXECUTOR_STATE_GONE,
+}
+_EXEC_FROM_PB: dict[Any, m.ExecutorState] = {v: k for k, v in _EXEC_TO_PB.items()}
+
+
+def state_to_pb(state: m.TaskState) -> Any:
+    return _STATE_TO_PB[state]
+
+
+def state_from_pb(value: int) -> m.TaskState:
+    try:
+        return _STATE_FROM_PB[value]
+    except KeyError:
+        raise ValueError(f"unknown task state {value}") from None
+
+
+def executor_state_to_pb(state: m.ExecutorState) -> Any:
+    return _EXEC_TO_PB[state]
+
+
+def executor_state_from_pb(value: int) -> m.ExecutorState:
+    """An executor's state; one this version does not know counts as GONE."""
+    return _EXEC_FROM_PB.get(value, m.ExecutorState.GONE)
+
+
+def ts_to_pb(t: float | None) -> timestamp_pb2.Timestamp | None:
+    if t is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    seconds = int(t // 1)
+    out.seconds = seconds
+    out.nanos = int(round((t - seconds) * 1e9)) % 1_000_000_000
+    return out
+
+
+def ts_from_pb(msg: Any, name: str) -> float | None:
+    if not msg.HasField(name):
+        return None
+    ts = getattr(msg, name)
+    return ts.seconds + ts.nanos / 1e9
+
+
+def opt(msg: Any, name: str) -> Any:
+    """The value of an optional field, or None when it is not set."""
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _plain(x: Any) -> bool:
+    """Whether x is made of JSON's own types only (what a JSON round trip gives back unchanged)."""
+    t = type(x)
+    if t is str or t is float or t is int or t is bool or x is None:
+        return True
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in x.items())
+    if t is list:
+        return all(_plain(v) for v in x)
+    return False
+
+
+def result_to_pb(result: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if result is None:
+        return None
+    out = struct_pb2.Struct()
+    # Round-trip through JSON so that only JSON-representable values travel (plain JSON data is
+    # already what that round trip would give).
+    try:
+        plain = _plain(result)
+    except RecursionError:  # nested too deep, or a cycle: JSON says which
+        plain = False
+    out.update(result if plain else json.loads(json.dumps(result, default=str)))
+    return out
+
+
+def _value_from_pb(v: Any) -> Any:
+    """A google.protobuf.Value as json_format.MessageToDict gives it."""
+    kind = v.WhichOneof("kind")
+    match kind:
+        case "number_value":
+            x = v.number_value
+            if math.isinf(x) or math.isnan(x):
+                raise ValueError(f"Fail to serialize {'Infinity' if math.isinf(x) else 'NaN'} for "
+                                 "Value.number_value, which would parse as string_value")
+            return x
+        case "string_value":
+            return v.string_value
+        case "bool_value":
+            return v.bool_value
+        case "struct_value":
+            return _struct_from_pb(v.struct_value)
+        case "list_value":
+            return [_value_from_pb(x) for x in v.list_value.values]
+        case "null_value" | None:
+            return None
+        case _:
+            raise ValueError(f"unknown kind of JSON value {kind!r}")
+
+
+def _struct_from_pb(s: struct_pb2.Struct) -> dict[str, Any]:
+    fields = s.fields
+    return {k: _value_from_pb(fields[k]) for k in fields}
+
+
+def result_from_pb(msg: Any, name: str) -> dict[str, Any] | None:
+    if not msg.HasField(name):
+        return None
+    return _struct_from_pb(getattr(msg, name))

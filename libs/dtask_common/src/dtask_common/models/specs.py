@@ -1,0 +1,156 @@
+"""Task specs: what a task runs, what it needs, and every check of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dtask_common import numbers
+from dtask_common.models.validation import (
+    INT32_MAX,
+    MAX_COMMAND_BYTES,
+    MAX_DEPENDS,
+    MAX_ENV_ENTRIES,
+    MAX_ENV_VALUE,
+    MAX_LABEL,
+    MAX_LOST_AFTER_S,
+    MAX_NAME,
+    MAX_PATH,
+    MAX_RETRIES,
+    MAX_TAGS,
+    PROGRESS_PARSERS,
+    FieldError,
+    ValidationError,
+    check_pattern,
+    is_int,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a task needs from a runner (a task always takes one slot)."""
+
+    cpus: float = 0.0
+    memory_mb: int = 0
+    gpus: int = 0
+
+    def errors(self) -> list[FieldError]:
+        out = []
+        for name, limit in (("cpus", None), ("memory_mb", numbers.INT64_MAX), ("gpus", INT32_MAX)):
+            problem = numbers.problem(getattr(self, name), maximum=limit)
+            if problem:
+                out.append(FieldError(f"resources.{name}", problem))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a task runs and how it is scheduled; exactly one of argv or shell."""
+
+    name: str = ""
+    argv: tuple[str, ...] = ()
+    shell: str = ""
+    cwd: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+    max_retries: int = 0
+    timeout_s: float = 0.0
+    depends_on: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    progress: str = "auto"
+    progress_pattern: str = ""
+    result_marker: str = ""
+    lost_after_s: float = 0.0  # 0: the controller's lost_after_s
+
+    @property
+    def command_text(self) -> str:
+        """The command as one line for display."""
+        if self.shell:
+            return self.shell
+        import shlex
+
+        return shlex.join(self.argv)
+
+    def errors(self) -> list[FieldError]:
+        """Every validation problem of this spec (empty when valid)."""
+        errs: list[FieldError] = []
+
+        def bad(fieldname: str, message: str) -> None:
+            errs.append(FieldError(fieldname, message))
+
+        def text(fieldname: str, value: object, limit: int, *, required: bool = False) -> None:
+            if not isinstance(value, str):
+                bad(fieldname, f"must be a string, got {type(value).__name__}")
+            elif "\x00" in value:
+                bad(fieldname, "contains a NUL byte; remove it")
+            elif len(value.encode("utf-8", "surrogatepass")) > limit:
+                bad(fieldname, f"is longer than {limit} bytes; shorten it")
+            elif required and not value.strip():
+                bad(fieldname, "is empty")
+
+        text("name", self.name, MAX_NAME)
+        if self.argv and self.shell:
+            bad("command", "give either an argv list or a shell string, not both")
+        elif not self.argv and not (isinstance(self.shell, str) and self.shell.strip()):
+            bad("command", "is empty; give a program and its arguments or a shell string")
+        if self.argv:
+            total = 0
+            for i, arg in enumerate(self.argv):
+                text(f"command[{i}]", arg, MAX_COMMAND_BYTES)
+                total += len(arg) if isinstance(arg, str) else 0
+            if isinstance(self.argv[0], str) and not self.argv[0].strip():
+                bad("command[0]", "the program name is empty")
+            if total > MAX_COMMAND_BYTES:
+                bad("command", f"is longer than {MAX_COMMAND_BYTES} bytes; shorten it")
+        if self.shell:
+            text("command", self.shell, MAX_COMMAND_BYTES)
+        text("cwd", self.cwd, MAX_PATH)
+        if len(self.env) > MAX_ENV_ENTRIES:
+            bad("env", f"has more than {MAX_ENV_ENTRIES} entries")
+        for key, value in self.env.items():
+            text(f"env.{key}", key, MAX_LABEL, required=True)
+            if isinstance(key, str) and "=" in key:
+                bad(f"env.{key}", "a variable name cannot contain '='")
+            text(f"env.{key}", value, MAX_ENV_VALUE)
+        errs.extend(self.resources.errors())
+        for key, value in self.labels.items():
+            text(f"labels.{key}", key, MAX_LABEL, required=True)
+            text(f"labels.{key}", value, MAX_LABEL)
+        if not is_int(self.priority) or abs(self.priority) > INT32_MAX:
+            bad("priority", f"must be an integer within ±{INT32_MAX}, got {self.priority!r}")
+        if not is_int(self.max_retries) or not 0 <= self.max_retries <= MAX_RETRIES:
+            bad("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
+        if numbers.problem(self.timeout_s) is not None:
+            bad("timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}")
+        if numbers.problem(self.lost_after_s) is not None or not 0 <= self.lost_after_s <= MAX_LOST_AFTER_S:
+            bad("lost_after_s", f"must be a finite number of seconds from 0 (the controller's default) to "
+                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}")
+        if len(self.depends_on) > MAX_DEPENDS:
+            bad("depends_on", f"has more than {MAX_DEPENDS} entries")
+        for i, dep in enumerate(self.depends_on):
+            text(f"depends_on[{i}]", dep, MAX_NAME, required=True)
+        if len(self.tags) > MAX_TAGS:
+            bad("tags", f"has more than {MAX_TAGS} entries")
+        for i, tag in enumerate(self.tags):
+            text(f"tags[{i}]", tag, MAX_LABEL, required=True)
+        if self.progress not in PROGRESS_PARSERS:
+            bad("progress", f"unknown parser {self.progress!r}; use one of {', '.join(PROGRESS_PARSERS)}")
+        text("progress_pattern", self.progress_pattern, MAX_LABEL * 4)
+        if self.progress == "regex":
+            check_pattern(self.progress_pattern, bad)
+        elif self.progress_pattern and self.progress in PROGRESS_PARSERS:
+            bad("progress_pattern", "is only used with progress = 'regex'")
+        text("result_marker", self.result_marker, MAX_LABEL)
+        return errs
+
+    def validate(self, index: int = 0) -> TaskSpec:
+        """Return self, or raise ValidationError naming every bad field."""
+        errs = self.errors()
+        if errs:
+            raise ValidationError(
+                FieldError(e.field, e.message, index, self.name if isinstance(self.name, str) else "")
+                for e in errs
+            )
+        return self
