@@ -16,7 +16,7 @@ from dtask_runner.containment import CgroupContainment, Containment, SweepContai
 from dtask_runner.launcher import AttemptRequest, Launcher
 
 from tests.integration.runner.helpers import survivors
-from tests.integration.runner.test_executor import Recorder, _wait_started
+from tests.integration.runner.test_launcher import Recorder, _wait_started
 
 # Each line of the pid file: how the process escaped its process group, and its pid.
 ESCAPES = (
