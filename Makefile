@@ -45,7 +45,7 @@ lint-ruff: install
 	$(BIN)/ruff check $(SOURCES)
 
 lint-format: install
-	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/ruff format --check --output-format concise $(SOURCES)
 
 lint-types: install
 	$(BIN)/mypy
