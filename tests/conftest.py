@@ -10,6 +10,16 @@ import pytest
 from tests.support import Proc, copy_certs, make_certs, start_controller
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test sees the caller's DTASK_HOME (`make` sets ./.dtask), config file or controller address."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DTASK_HOME", str(tmp_path_factory.mktemp("dtask-home")))
+        mp.delenv("DTASK_CONFIG", raising=False)
+        mp.delenv("DTASK_CONTROLLER", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def certs_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_certs(tmp_path_factory.mktemp("certs-template") / "certs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import random
 import re
 import shutil
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from dtask_common.tls import TlsFiles, channel_credentials
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
+PORT_BAND_FLOOR = 16384  # test servers listen on ports from here up to the ephemeral range
 
 
 def make_certs(d: Path, runners: tuple[str, ...] = ("r1", "r2")) -> Path:
@@ -50,14 +52,31 @@ def tls(certs_dir: Path, stem: str) -> TlsFiles:
 
 
 def free_port_range(n: int = 10) -> tuple[int, int]:
-    """A range of n ports starting at a port free right now (best effort, from the ephemeral space)."""
+    """A range of n ports all free right now, from this test process's own band of ports.
+
+    Each pytest-xdist worker draws from its own band, below the kernel's ephemeral range, so parallel workers
+    never pick overlapping ranges and no outgoing connection takes a port a test means to listen on."""
+    lo, hi = port_band()
+    rng = random.Random()
     for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = s.getsockname()[1]
-        if first + n < 65000 and all(_free(p) for p in range(first, first + n)):
+        first = rng.randrange(lo, hi - n)
+        if all(_free(p) for p in range(first, first + n)):
             return first, first + n - 1
-    raise RuntimeError("no free port range")
+    raise RuntimeError(f"no {n} free ports in {lo}-{hi}")
+
+
+def port_band(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """[lo, hi) of the ports this process takes listening ports from: the worker's share of 16384 up to the
+    kernel's ephemeral range (all of it without pytest-xdist)."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    lo, hi = PORT_BAND_FLOOR, max(ephemeral, PORT_BAND_FLOOR + 2048)
+    workers = int(environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    width = (hi - lo) // max(workers, 1)
+    return lo + worker * width, lo + (worker + 1) * width
 
 
 def _free(port: int) -> bool:

@@ -23,7 +23,12 @@ def test_the_dispatch_knows_every_kind_of_runner_message() -> None:
     for f in pb.RunnerMessage.DESCRIPTOR.oneofs_by_name["msg"].fields:
         msg = pb.RunnerMessage()
         getattr(msg, f.name).SetInParent()
-        convert.report_from_pb(msg)  # raises UnknownMessage for a kind the dispatch cannot take
+        try:
+            convert.report_from_pb(msg)
+        except convert.UnknownMessage:  # a kind the dispatch cannot take
+            raise
+        except ValueError:  # known, but an empty message of that kind holds a bad value
+            pass
 
 
 def test_a_message_the_session_does_not_take_is_logged_and_counted(tmp_path: Path,
