@@ -28,8 +28,21 @@ BATCH = 10_000
 
 def start(home: Path) -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["--set", "controller.dead_after_s=30", "--set", "controller.lost_after_s=60", "controller",
-                        "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home, env={"PYTHONUNBUFFERED": "1"})
+    return start_dtask(
+        [
+            "--set",
+            "controller.dead_after_s=30",
+            "--set",
+            "controller.lost_after_s=60",
+            "controller",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+        env={"PYTHONUNBUFFERED": "1"},
+    )
 
 
 def rss_mb(proc: Proc) -> float:
@@ -58,17 +71,24 @@ async def bench_submit_and_list(home: Path, n: int) -> dict[str, float]:
         after = rss_mb(proc)
         lat: dict[str, list[float]] = {"all": [], "pending": [], "tag": []}
         for _ in range(30):
-            for key, req in (("all", pb.ListTasksRequest()),
-                             ("pending", pb.ListTasksRequest(states=[cpb.TASK_STATE_PENDING])),
-                             ("tag", pb.ListTasksRequest(tag="bench"))):
+            for key, req in (
+                ("all", pb.ListTasksRequest()),
+                ("pending", pb.ListTasksRequest(states=[cpb.TASK_STATE_PENDING])),
+                ("tag", pb.ListTasksRequest(tag="bench")),
+            ):
                 t0 = time.perf_counter()
                 resp = await stub.ListTasks(req, timeout=30)
                 lat[key].append(time.perf_counter() - t0)
                 assert len(resp.tasks) == 100 and resp.total == n
         await ch.close()
-        return {"submit_tasks_per_s": n / took, "submit_s": took, "rss_before_mb": before, "rss_after_mb": after,
-                "mb_per_100k": (after - before) * 100_000 / n,
-                **{f"list_{k}_ms_p50": statistics.median(v) * 1000 for k, v in lat.items()}}
+        return {
+            "submit_tasks_per_s": n / took,
+            "submit_s": took,
+            "rss_before_mb": before,
+            "rss_after_mb": after,
+            "mb_per_100k": (after - before) * 100_000 / n,
+            **{f"list_{k}_ms_p50": statistics.median(v) * 1000 for k, v in lat.items()},
+        }
     finally:
         proc.stop()
 
@@ -111,8 +131,13 @@ async def bench_dispatch(home: Path, runners: int, n: int) -> dict[str, float]:
             w.cancel()
         await asyncio.gather(*(r.drop() for r in rs), return_exceptions=True)
         await ch.close()
-        return {"runners": runners, "tasks": n, "seconds": took, "tasks_per_s": n / took,
-                "controller_cpu_ms_per_task": cpu * 1000 / n}
+        return {
+            "runners": runners,
+            "tasks": n,
+            "seconds": took,
+            "tasks_per_s": n / took,
+            "controller_cpu_ms_per_task": cpu * 1000 / n,
+        }
     finally:
         proc.stop()
 
@@ -135,15 +160,21 @@ def main() -> None:
         return home
 
     s = asyncio.run(bench_submit_and_list(fresh("submit"), args.tasks))
-    print(f"submit {args.tasks} tasks: {s['submit_s']:.1f} s = {s['submit_tasks_per_s']:.0f} tasks/s; "
-          f"controller RSS {s['rss_before_mb']:.0f} -> {s['rss_after_mb']:.0f} MB "
-          f"({s['mb_per_100k']:.0f} MB per 100k queued)")
-    print(f"ListTasks first page with {args.tasks} stored (p50 of 30): all {s['list_all_ms_p50']:.1f} ms, "
-          f"state=PENDING {s['list_pending_ms_p50']:.1f} ms, tag {s['list_tag_ms_p50']:.1f} ms")
+    print(
+        f"submit {args.tasks} tasks: {s['submit_s']:.1f} s = {s['submit_tasks_per_s']:.0f} tasks/s; "
+        f"controller RSS {s['rss_before_mb']:.0f} -> {s['rss_after_mb']:.0f} MB "
+        f"({s['mb_per_100k']:.0f} MB per 100k queued)"
+    )
+    print(
+        f"ListTasks first page with {args.tasks} stored (p50 of 30): all {s['list_all_ms_p50']:.1f} ms, "
+        f"state=PENDING {s['list_pending_ms_p50']:.1f} ms, tag {s['list_tag_ms_p50']:.1f} ms"
+    )
     for runners in (2, 200):
         d = asyncio.run(bench_dispatch(fresh(f"dispatch{runners}"), runners, args.dispatch_tasks))
-        print(f"dispatch with {runners} runners: {d['tasks']} tasks (assign -> result -> ack) in {d['seconds']:.1f} s"
-              f" = {d['tasks_per_s']:.0f} tasks/s (controller CPU {d['controller_cpu_ms_per_task']:.2f} ms per task)")
+        print(
+            f"dispatch with {runners} runners: {d['tasks']} tasks (assign -> result -> ack) in {d['seconds']:.1f} s"
+            f" = {d['tasks_per_s']:.0f} tasks/s (controller CPU {d['controller_cpu_ms_per_task']:.2f} ms per task)"
+        )
 
 
 if __name__ == "__main__":

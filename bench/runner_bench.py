@@ -23,10 +23,7 @@ from dtask_common.models import TaskSpec, TaskState
 
 from tests.support import Proc, free_port_range, make_certs, start_dtask
 
-PRINTER = (
-    "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
-    "for _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
-)
+PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
 
 
 def xargs_floor(n: int, parallel: int = 2) -> float:
@@ -37,8 +34,20 @@ def xargs_floor(n: int, parallel: int = 2) -> float:
 
 def cluster(home: Path) -> tuple[Proc, list[Proc]]:
     lo, hi = free_port_range()
-    ctl = start_dtask(["--set", "controller.dead_after_s=30", "--set", "controller.lost_after_s=60", "controller",
-                       "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    ctl = start_dtask(
+        [
+            "--set",
+            "controller.dead_after_s=30",
+            "--set",
+            "controller.lost_after_s=60",
+            "controller",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+    )
     return ctl, start_runners(ctl, home, 1)
 
 
@@ -46,8 +55,22 @@ def start_runners(ctl: Proc, home: Path, slots: int) -> list[Proc]:
     runners = []
     for name in ("r1", "r2"):
         rlo, rhi = free_port_range()
-        p = start_dtask(["runner", "--controller", ctl.address, "--name", name, "--slots", str(slots),
-                         "--host", "127.0.0.1", "--port-range", f"{rlo}-{rhi}"], home)
+        p = start_dtask(
+            [
+                "runner",
+                "--controller",
+                ctl.address,
+                "--name",
+                name,
+                "--slots",
+                str(slots),
+                "--host",
+                "127.0.0.1",
+                "--port-range",
+                f"{rlo}-{rhi}",
+            ],
+            home,
+        )
         p.wait_for(rf"connected to controller .* as {name}")
         runners.append(p)
     return runners
@@ -89,8 +112,9 @@ def launcher_alone(mb: int, tmp: Path) -> float:
         launcher = Launcher(tmp / "logs", tmp / "work")
         try:
             t0 = time.perf_counter()
-            r = await launcher.start(AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))),
-                               Sink()).done
+            r = await launcher.start(
+                AttemptRequest("big", 1, TaskSpec(argv=(sys.executable, "-c", PRINTER.format(mb=mb)))), Sink()
+            ).done
             assert r.state is TaskState.SUCCEEDED, r.error
             return time.perf_counter() - t0
         finally:
@@ -114,42 +138,60 @@ def main() -> None:
                 through_system(c, [TaskSpec(name=f"warm{i}", argv=("/bin/true",)) for i in range(20)], 60)
                 floor = xargs_floor(args.tasks)
                 took, bad = through_system(
-                    c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
+                    c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
+                )
                 floor2 = xargs_floor(args.tasks)
                 polled, bad2 = through_system_polling(
-                    c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
-                print(f"{args.tasks} /bin/true tasks, controller + 2 runners x 1 slot: {took:.2f} s "
-                      f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}")
+                    c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
+                )
+                print(
+                    f"{args.tasks} /bin/true tasks, controller + 2 runners x 1 slot: {took:.2f} s "
+                    f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}"
+                )
                 best = min(floor, floor2)
-                print(f"seq {args.tasks} | xargs -P 2 -n 1 /bin/true (floor, before/after): {floor:.2f} s / "
-                      f"{floor2:.2f} s ({args.tasks / best:.0f} tasks/s); dtask/xargs time ratio {took / best:.1f}x")
-                print(f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "
-                      f"({args.tasks / polled:.0f} tasks/s, ratio {polled / best:.1f}x)"
-                      f"{'; NOT OK: ' + str(len(bad2)) if bad2 else ''}")
+                print(
+                    f"seq {args.tasks} | xargs -P 2 -n 1 /bin/true (floor, before/after): {floor:.2f} s / "
+                    f"{floor2:.2f} s ({args.tasks / best:.0f} tasks/s); dtask/xargs time ratio {took / best:.1f}x"
+                )
+                print(
+                    f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "
+                    f"({args.tasks / polled:.0f} tasks/s, ratio {polled / best:.1f}x)"
+                    f"{'; NOT OK: ' + str(len(bad2)) if bad2 else ''}"
+                )
                 t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-c", PRINTER.format(mb=args.mb)], stdout=subprocess.DEVNULL, check=True)
+                subprocess.run(
+                    [sys.executable, "-c", PRINTER.format(mb=args.mb)], stdout=subprocess.DEVNULL, check=True
+                )
                 raw = time.perf_counter() - t0
                 took, bad = through_system(
-                    c, [TaskSpec(name="printer", argv=(sys.executable, "-c", PRINTER.format(mb=args.mb)))], 600)
-                print(f"one task printing {args.mb} MB through controller + runner: {took:.2f} s "
-                      f"({args.mb / took:.0f} MB/s){'; NOT OK' if bad else ''}; the printer alone into /dev/null: "
-                      f"{raw:.2f} s")
+                    c, [TaskSpec(name="printer", argv=(sys.executable, "-c", PRINTER.format(mb=args.mb)))], 600
+                )
+                print(
+                    f"one task printing {args.mb} MB through controller + runner: {took:.2f} s "
+                    f"({args.mb / took:.0f} MB/s){'; NOT OK' if bad else ''}; the printer alone into /dev/null: "
+                    f"{raw:.2f} s"
+                )
                 for p in runners:
                     p.stop()
                 runners = start_runners(ctl, home, 2)
                 through_system(c, [TaskSpec(name=f"warm2-{i}", argv=("/bin/true",)) for i in range(20)], 60)
                 took, bad = through_system(
-                    c, [TaskSpec(name=f"two{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600)
+                    c, [TaskSpec(name=f"two{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
+                )
                 floor4 = xargs_floor(args.tasks, 4)
-                print(f"{args.tasks} /bin/true tasks, controller + 2 runners x 2 slots: {took:.2f} s "
-                      f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}; "
-                      f"xargs -P 4: {floor4:.2f} s, ratio {took / floor4:.1f}x")
+                print(
+                    f"{args.tasks} /bin/true tasks, controller + 2 runners x 2 slots: {took:.2f} s "
+                    f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}; "
+                    f"xargs -P 4: {floor4:.2f} s, ratio {took / floor4:.1f}x"
+                )
         finally:
             for p in [*runners, ctl]:
                 p.stop()
         alone = launcher_alone(args.mb, Path(d))
-        print(f"one task printing {args.mb} MB through the launcher alone (log file, parsers): {alone:.2f} s "
-              f"({args.mb / alone:.0f} MB/s)")
+        print(
+            f"one task printing {args.mb} MB through the launcher alone (log file, parsers): {alone:.2f} s "
+            f"({args.mb / alone:.0f} MB/s)"
+        )
 
 
 if __name__ == "__main__":

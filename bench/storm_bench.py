@@ -93,8 +93,9 @@ class Fleets:
         for i in range(clients):
             cmd_r, cmd_w = ctx.Pipe(duplex=False)
             ev_r, ev_w = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=storm_fleet.main, args=(address, str(certs_dir), names[i::clients], cmd_r, ev_w),
-                            daemon=True)
+            p = ctx.Process(
+                target=storm_fleet.main, args=(address, str(certs_dir), names[i::clients], cmd_r, ev_w), daemon=True
+            )
             p.start()
             self.cmds.append(cmd_w)
             self.events.append(ev_r)
@@ -155,19 +156,32 @@ def _tasks(address: str, certs_dir: Path) -> list[cpb.Task]:
                 return out
 
 
-def _check(res: Result, address: str, certs_dir: Path, original: dict[str, tuple[str, int]],
-           stats: list[dict[str, Any]], killed: float) -> None:
+def _check(
+    res: Result,
+    address: str,
+    certs_dir: Path,
+    original: dict[str, tuple[str, int]],
+    stats: list[dict[str, Any]],
+    killed: float,
+) -> None:
     """Every task RUNNING on its original runner with its only attempt; no cancel, no new assignment."""
     for t in _tasks(address, certs_dir):
         name, number = original.get(t.id, ("?", 0))
-        ok = (t.state == cpb.TASK_STATE_RUNNING and len(t.attempts) == 1 and t.attempts[0].number == number
-              and t.attempts[0].executor == name and t.attempts[0].state == cpb.TASK_STATE_RUNNING)
+        ok = (
+            t.state == cpb.TASK_STATE_RUNNING
+            and len(t.attempts) == 1
+            and t.attempts[0].number == number
+            and t.attempts[0].executor == name
+            and t.attempts[0].state == cpb.TASK_STATE_RUNNING
+        )
         if ok:
             res.reconciled += 1
         elif len(res.problems) < 10:
-            res.problems.append(f"task {t.id}: {cpb.TaskState.Name(t.state)}, attempts "
-                                f"{[(a.number, a.executor, cpb.TaskState.Name(a.state)) for a in t.attempts]}, "
-                                f"was attempt {number} on {name}")
+            res.problems.append(
+                f"task {t.id}: {cpb.TaskState.Name(t.state)}, attempts "
+                f"{[(a.number, a.executor, cpb.TaskState.Name(a.state)) for a in t.attempts]}, "
+                f"was attempt {number} on {name}"
+            )
     with sync_channel(address, tls(certs_dir, "operator")) as ch:
         stub = controller_pb2_grpc.ControllerStub(ch)
         q = stub.IsFinished(pb.IsFinishedRequest(), timeout=30).queue
@@ -176,8 +190,11 @@ def _check(res: Result, address: str, certs_dir: Path, original: dict[str, tuple
         res.problems.append(f"queue: {q.running} running, {q.lost} lost, {q.pending} pending")
     # DEAD only means no message for dead_after_s (an overloaded machine); it is still connected and counted
     # in dead_flaps. Anything else but BUSY is a runner that is not back.
-    away = [f"{e.name} {cpb.ExecutorState.Name(e.state)}" for e in execs
-            if e.state not in (cpb.EXECUTOR_STATE_BUSY, cpb.EXECUTOR_STATE_DEAD) or not e.HasField("connected_since")]
+    away = [
+        f"{e.name} {cpb.ExecutorState.Name(e.state)}"
+        for e in execs
+        if e.state not in (cpb.EXECUTOR_STATE_BUSY, cpb.EXECUTOR_STATE_DEAD) or not e.HasField("connected_since")
+    ]
     if away or len(execs) != res.runners:
         res.problems.append(f"{len(execs) - len(away)} of {res.runners} executors back ({', '.join(away[:5])})")
     for s in stats:
@@ -191,8 +208,9 @@ def _check(res: Result, address: str, certs_dir: Path, original: dict[str, tuple
             res.problems.append(f"{s['acks']} acks (nothing finished)")
 
 
-def run(runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | None = None,
-        profile: str = "") -> Result:
+def run(
+    runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | None = None, profile: str = ""
+) -> Result:
     """One storm; see the module docstring. profile: py-spy the restarted controller into this file."""
     root = root or Path(tempfile.mkdtemp(prefix="dtask-storm-"))
     home = root / "home"
@@ -214,9 +232,12 @@ def run(runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | 
         fleets.send("connect")
         fleets.gather("back", 120)
         with sync_channel(ctl.address, tls(certs_dir, "operator")) as ch:
-            controller_pb2_grpc.ControllerStub(ch).SubmitTasks(pb.SubmitTasksRequest(tasks=[
-                cpb.TaskSpec(name=f"long{i}", shell="sleep 1000000", max_retries=3) for i in range(runners)]),
-                timeout=60)
+            controller_pb2_grpc.ControllerStub(ch).SubmitTasks(
+                pb.SubmitTasksRequest(
+                    tasks=[cpb.TaskSpec(name=f"long{i}", shell="sleep 1000000", max_retries=3) for i in range(runners)]
+                ),
+                timeout=60,
+            )
         held = {name: (tid, att) for f in fleets.gather("assigned", 120) for name, (tid, att) in f[1].items()}
         original = {tid: (name, att) for name, (tid, att) in held.items()}
         if len(original) != runners:
@@ -239,9 +260,24 @@ def run(runners: int = 500, clients: int = 2, hold_s: float = 0.0, root: Path | 
 
         spy = None
         if profile:
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "-p", str(ctl.popen.pid), "-o", profile,
-                                    "-f", "raw", "-r", "200", "--gil", "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "-p",
+                    str(ctl.popen.pid),
+                    "-o",
+                    profile,
+                    "-f",
+                    "raw",
+                    "-r",
+                    "200",
+                    "--gil",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         back = {name: v for b in fleets.gather("back", 120, tick=sample) for name, v in b[1].items()}
         res.cpu_storm_s = sum(proc.cpu_times()[:2]) - res.cpu_start_s
         res.client_cpu_s = sum(sum(c.cpu_times()[:2]) for c in clients_cpu) - client0
@@ -288,8 +324,10 @@ def report(r: Result) -> str:
         ("failed connection attempts while down", f"{r.retries} ({r.retries / max(1, r.runners):.1f} per runner)"),
         ("controller peak RSS (sampled / VmHWM)", f"{r.peak_rss_mb:.0f} / {r.hwm_mb:.0f} MiB"),
         ("controller RSS after the storm (s: MiB)", ", ".join(f"{t:.0f}: {m:.0f}" for t, m in r.rss_mb)),
-        ("CPU: controller start / storm; clients storm", f"{r.cpu_start_s:.2f} / {r.cpu_storm_s:.2f}; "
-                                                         f"{r.client_cpu_s:.2f} s"),
+        (
+            "CPU: controller start / storm; clients storm",
+            f"{r.cpu_start_s:.2f} / {r.cpu_storm_s:.2f}; {r.client_cpu_s:.2f} s",
+        ),
         ("reconciled (RUNNING, same runner, same attempt)", f"{r.reconciled}/{r.runners}"),
         ("executors shown dead meanwhile / sessions again", f"{r.dead_flaps} / {r.extra_sessions}"),
         ("problems", "; ".join(r.problems) or "none"),
@@ -302,14 +340,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runners", type=int, default=500, help="simulated runners (and long tasks)")
     ap.add_argument("--clients", type=int, default=2, help="client processes the runners are spread over")
-    ap.add_argument("--hold", type=float, default=70.0, help="seconds to watch the controller's RSS after the storm "
-                    "(usage history fills in 60 s at 1 Hz; 0: skip)")
-    ap.add_argument("--profile", default="", help="py-spy (pip install py-spy) the restarted controller during the "
-                    "storm; collapsed stacks to this file")
+    ap.add_argument(
+        "--hold",
+        type=float,
+        default=70.0,
+        help="seconds to watch the controller's RSS after the storm (usage history fills in 60 s at 1 Hz; 0: skip)",
+    )
+    ap.add_argument(
+        "--profile",
+        default="",
+        help="py-spy (pip install py-spy) the restarted controller during the storm; collapsed stacks to this file",
+    )
     args = ap.parse_args()
     r = run(args.runners, args.clients, args.hold, profile=args.profile)
-    print(f"reconnect storm: {r.runners} runners each holding a running attempt; controller kill -9, restart on "
-          "the same store and port")
+    print(
+        f"reconnect storm: {r.runners} runners each holding a running attempt; controller kill -9, restart on "
+        "the same store and port"
+    )
     print(report(r))
 
 

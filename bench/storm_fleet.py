@@ -48,10 +48,18 @@ class SimCore:
 
     def hello_info(self) -> Hello:
         self.hellos.append(time.monotonic())
-        return Hello(name=self.name, address="", capacity=Capacity(slots=1, cpus=1.0, memory_mb=1024),
-                     labels={}, running=tuple(RunningAttempt(t, a, s) for (t, a), s in self.running.items()),
-                     unreported=(), draining=False, instance_id=self.instance_id, version=__version__,
-                     protocol_version=PROTOCOL_VERSION)
+        return Hello(
+            name=self.name,
+            address="",
+            capacity=Capacity(slots=1, cpus=1.0, memory_mb=1024),
+            labels={},
+            running=tuple(RunningAttempt(t, a, s) for (t, a), s in self.running.items()),
+            unreported=(),
+            draining=False,
+            instance_id=self.instance_id,
+            version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+        )
 
     def on_welcome(self, usage_interval_s: float) -> None:
         if usage_interval_s > 0:
@@ -152,10 +160,12 @@ class Fleet:
 
     async def floor(self) -> None:
         """One fresh mTLS connection and one unary WhoAmI per runner certificate, all at once."""
+
         async def one(name: str) -> float:
             t0 = time.monotonic()
-            async with grpc.aio.secure_channel(self.address, channel_credentials(self.files(name)),
-                                               options=client_options()) as ch:
+            async with grpc.aio.secure_channel(
+                self.address, channel_credentials(self.files(name)), options=client_options()
+            ) as ch:
                 await controller_pb2_grpc.ControllerStub(ch).WhoAmI(pb.WhoAmIRequest(), timeout=60)
             return time.monotonic() - t0
 
@@ -169,16 +179,24 @@ class Fleet:
             self._tasks += [asyncio.create_task(c.session.run()), asyncio.create_task(c.usage_loop())]
 
     def stats(self) -> None:
-        self.events.send(("stats", {
-            "assigns": {c.name: list(c.assigns) for c in self.cores},
-            "cancels": [(c.name, *x) for c in self.cores for x in c.cancels],
-            "acks": sum(c.acks for c in self.cores),
-            "sessions": {c.name: [round(u, 2) for u in c.ups] for c in self.cores},
-            "retries": self.counter.retries,
-            "errors": list(self.counter.errors),
-            "failed": [f"{t.get_name()}: {t.exception()!r}" for t in self._tasks if t.done() and not t.cancelled()
-                       and t.exception() is not None][:5],
-        }))
+        self.events.send(
+            (
+                "stats",
+                {
+                    "assigns": {c.name: list(c.assigns) for c in self.cores},
+                    "cancels": [(c.name, *x) for c in self.cores for x in c.cancels],
+                    "acks": sum(c.acks for c in self.cores),
+                    "sessions": {c.name: [round(u, 2) for u in c.ups] for c in self.cores},
+                    "retries": self.counter.retries,
+                    "errors": list(self.counter.errors),
+                    "failed": [
+                        f"{t.get_name()}: {t.exception()!r}"
+                        for t in self._tasks
+                        if t.done() and not t.cancelled() and t.exception() is not None
+                    ][:5],
+                },
+            )
+        )
 
     async def close(self) -> None:
         for t in self._tasks:

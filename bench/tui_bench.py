@@ -37,14 +37,28 @@ def cluster(rng: random.Random) -> tuple[list[Task], list[ExecutorInfo], list[Ex
         cores = 128 if e % 5 == 0 else 32
         ex = executor(node(e), cores=cores, gpus=GPUS)
         execs.append(ex)
-        usage.append(ExecutorUsage(ex.name, False, ex.last_usage,
-                                   tuple(sample(NOW - 60 + k, cores, rng.uniform(0, 100), GPUS) for k in range(60))))
+        usage.append(
+            ExecutorUsage(
+                ex.name,
+                False,
+                ex.last_usage,
+                tuple(sample(NOW - 60 + k, cores, rng.uniform(0, 100), GPUS) for k in range(60)),
+            )
+        )
     tasks = []
     for i in range(N_TASKS):
         state = TaskState.RUNNING if i < 400 else (TaskState.SUCCEEDED if i < 6000 else TaskState.PENDING)
         progress = Progress("epoch", rng.randrange(100), 100) if state is TaskState.RUNNING else None
-        tasks.append(task(i, state, name=f"train[lr={i % 7},seed={i}]", executor=node(i % N_EXECUTORS),
-                          progress=progress, spacing=0.01))
+        tasks.append(
+            task(
+                i,
+                state,
+                name=f"train[lr={i % 7},seed={i}]",
+                executor=node(i % N_EXECUTORS),
+                progress=progress,
+                spacing=0.01,
+            )
+        )
     return tasks, execs, usage
 
 
@@ -92,8 +106,13 @@ def run_once(seed: int, tab: Tab, layout: Layout, size: tuple[int, int], sort: s
     t2 = time.perf_counter()
     app.render_text(size)
     idle_redraw_s = time.perf_counter() - t2
-    return {"snapshot_s": snapshot_s, "apply_s": apply_s, "redraw_s": redraw_s,
-            "total_s": apply_s + redraw_s, "idle_redraw_s": idle_redraw_s}
+    return {
+        "snapshot_s": snapshot_s,
+        "apply_s": apply_s,
+        "redraw_s": redraw_s,
+        "total_s": apply_s + redraw_s,
+        "idle_redraw_s": idle_redraw_s,
+    }
 
 
 def main() -> None:
@@ -112,10 +131,12 @@ def main() -> None:
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         results[label] = med
         if not args.json:
-            print(f"{label}: apply {N_EVENTS} events {med['apply_s'] * 1000:.1f} ms + redraw "
-                  f"{med['redraw_s'] * 1000:.1f} ms = {med['total_s'] * 1000:.1f} ms "
-                  f"(snapshot of {N_TASKS} tasks/{N_EXECUTORS} executors {med['snapshot_s'] * 1000:.0f} ms, "
-                  f"idle redraw {med['idle_redraw_s'] * 1000:.1f} ms; median of {args.repeat})")
+            print(
+                f"{label}: apply {N_EVENTS} events {med['apply_s'] * 1000:.1f} ms + redraw "
+                f"{med['redraw_s'] * 1000:.1f} ms = {med['total_s'] * 1000:.1f} ms "
+                f"(snapshot of {N_TASKS} tasks/{N_EXECUTORS} executors {med['snapshot_s'] * 1000:.0f} ms, "
+                f"idle redraw {med['idle_redraw_s'] * 1000:.1f} ms; median of {args.repeat})"
+            )
     if args.json:
         print(json.dumps({k: {m: round(v * 1000, 2) for m, v in r.items()} for k, r in results.items()}))
 

@@ -32,15 +32,31 @@ from tests.support import BIN, LISTEN_RE, Proc, free_port_range, make_certs, syn
 
 def start_controller(home: Path, profile: str) -> Proc:
     lo, hi = free_port_range()
-    args = ["--set", "controller.dead_after_s=30", "--set", "controller.lost_after_s=60", "controller",
-            "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"]
+    args = [
+        "--set",
+        "controller.dead_after_s=30",
+        "--set",
+        "controller.lost_after_s=60",
+        "controller",
+        "--host",
+        "127.0.0.1",
+        "--port-range",
+        f"{lo}-{hi}",
+    ]
     cmd = [str(BIN / "dtask"), *args]
     if profile:
         cmd = [sys.executable, "-m", "cProfile", "-o", profile, *cmd]
     env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DTASK_CONFIG", None)
-    popen = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             errors="replace", start_new_session=True)
+    popen = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     proc = Proc(popen)
     proc.start_reader()
     m = proc.wait_for(LISTEN_RE.pattern)
@@ -113,9 +129,12 @@ def main() -> None:
                         if args.only and how != args.only:
                             continue
                         wall, ccpu, kcpu = run_round(c, proc, args.tasks, how, f"{how}{r}-")
-                        print(f"{how:4} {args.tasks} tasks: {wall:.2f} s ({args.tasks / wall:.0f} tasks/s); "
-                              f"controller CPU {1000 * ccpu / args.tasks:.3f} ms/task, "
-                              f"client CPU {1000 * kcpu / args.tasks:.3f} ms/task", flush=True)
+                        print(
+                            f"{how:4} {args.tasks} tasks: {wall:.2f} s ({args.tasks / wall:.0f} tasks/s); "
+                            f"controller CPU {1000 * ccpu / args.tasks:.3f} ms/task, "
+                            f"client CPU {1000 * kcpu / args.tasks:.3f} ms/task",
+                            flush=True,
+                        )
             for ch in extra:
                 ch.close()
         finally:

@@ -151,15 +151,22 @@ class Proc:
         self.popen.wait(10)
 
 
-def start_dtask(args: list[str], home: Path, *, env: dict[str, str] | None = None,
-                listen: bool = True, umask: int = -1) -> Proc:
+def start_dtask(
+    args: list[str], home: Path, *, env: dict[str, str] | None = None, listen: bool = True, umask: int = -1
+) -> Proc:
     """Start `dtask ARGS` with DTASK_HOME=home (and umask, when given); wait for its listening line when listen."""
     e = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
     e.pop("DTASK_CONFIG", None)
     e.update(env or {})
     popen = subprocess.Popen(
-        [str(BIN / "dtask"), *args], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", start_new_session=True, umask=umask,
+        [str(BIN / "dtask"), *args],
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        umask=umask,
     )
     proc = Proc(popen)
     proc.start_reader()

@@ -43,9 +43,25 @@ class Live:
 
 def _runner(home: Path, controller: str, name: str, containment: str, *extra: str) -> Proc:
     lo, hi = free_port_range()
-    proc = start_dtask(["--set", f"runner.containment={containment}", "runner", "--controller", controller,
-                        "--name", name, "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
-                        "--label", f"contain={containment}", *extra], home)
+    proc = start_dtask(
+        [
+            "--set",
+            f"runner.containment={containment}",
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--label",
+            f"contain={containment}",
+            *extra,
+        ],
+        home,
+    )
     proc.wait_for(rf"connected to controller .* as {name}")
     return proc
 
@@ -78,8 +94,11 @@ def test_no_daemon_outlives_a_cancelled_or_timed_out_task(live: Live, tmp_path: 
     _mode(live, mode)
     pids = tmp_path / "pids"
     with client(live.home, live.controller.address) as c:
-        tid = c.add_task(ESCAPES.format(pids=pids) + "echo started; sleep 200", labels={"contain": mode},
-                         timeout_s=4.0 if end == "timeout" else 0.0)
+        tid = c.add_task(
+            ESCAPES.format(pids=pids) + "echo started; sleep 200",
+            labels={"contain": mode},
+            timeout_s=4.0 if end == "timeout" else 0.0,
+        )
         written = [int(line.split()[1]) for line in wait_file(pids, lines=3).splitlines()]
         if end == "cancel":
             out = run_dtask(live.home, live.controller.address, "cancel", tid)

@@ -19,8 +19,15 @@ def test_make_demo_non_interactive(tmp_path: Path) -> None:
     for k in ("DTASK_CONTROLLER", "DTASK_CONFIG", "MAKEFLAGS", "MAKELEVEL"):
         env.pop(k, None)
     started = time.monotonic()
-    r = subprocess.run(["make", "--no-print-directory", "demo"], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=140)
+    r = subprocess.run(
+        ["make", "--no-print-directory", "demo"],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=140,
+    )
     took = time.monotonic() - started
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
@@ -33,6 +40,9 @@ def test_make_demo_non_interactive(tmp_path: Path) -> None:
     assert all(s == ("succeeded", "1") for n, s in states.items() if n != "train[model=cnn,lr=0.5]")
     assert "demo: stopped the controller and the runners" in out
     home = str(tmp_path / "home")
-    leftovers = [p for p in psutil.process_iter(["cmdline", "environ"])
-                 if "dtask" in " ".join(p.info["cmdline"] or []) and (p.info["environ"] or {}).get("DTASK_HOME") == home]
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if "dtask" in " ".join(p.info["cmdline"] or []) and (p.info["environ"] or {}).get("DTASK_HOME") == home
+    ]
     assert not leftovers, leftovers

@@ -57,7 +57,11 @@ def test_recipes_cover_every_query() -> None:
         assert "-cacert .dtask/certs/ca.crt -cert .dtask/certs/operator.crt -key .dtask/certs/operator.key" in line
 
 
-@pytest.mark.parametrize("recipe", recipes(), ids=lambda r: r.split()[-1].rsplit("/", 1)[-1] + ("-" + r[r.index("-d ") + 4:][:30] if "-d " in r else ""))
+@pytest.mark.parametrize(
+    "recipe",
+    recipes(),
+    ids=lambda r: r.split()[-1].rsplit("/", 1)[-1] + ("-" + r[r.index("-d ") + 4 :][:30] if "-d " in r else ""),
+)
 def test_recipe_runs(live: Cluster, recipe: str) -> None:
     argv = shlex.split(recipe.replace(".dtask/certs/", f"{live.certs}/").replace("localhost:50051", live.address))
     argv[0] = grpcurl()
@@ -92,7 +96,6 @@ def test_python_example_runs_as_printed(live: Cluster) -> None:
     assert r.returncode == 0, r.stderr
     rows = r.stdout.strip().splitlines()
     assert rows[0].split() == ["task", "state", "eval_loss", "eval_accuracy"]
-    assert [row.split()[:2] for row in rows[1:]] == [
-        [f"train[lr={lr}]", "succeeded"] for lr in ("0.01", "0.03", "0.1")]
+    assert [row.split()[:2] for row in rows[1:]] == [[f"train[lr={lr}]", "succeeded"] for lr in ("0.01", "0.03", "0.1")]
     with Controller(live.address, certs=live.certs) as c:
         assert all(t.result and "eval_loss" in t.result for t in c.tasks(tag="python-api"))

@@ -35,8 +35,21 @@ def controller_proc(home: Path, port_range: tuple[int, int] | None = None) -> Pr
 
 def runner_proc(home: Path, controller: str, name: str, *extra: str) -> Proc:
     lo, hi = free_port_range()
-    proc = start_dtask(["runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}", *extra], home)
+    proc = start_dtask(
+        [
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+    )
     proc.wait_for(rf"connected to controller .* as {name}")
     return proc
 
@@ -60,14 +73,15 @@ def cluster(home: Path) -> Iterator[tuple[Proc, Proc, Proc]]:
             p.stop()
 
 
-def test_task_file_runs_on_two_runners_with_live_progress(home: Path, tmp_path: Path,
-                                                          cluster: tuple[Proc, Proc, Proc]) -> None:
+def test_task_file_runs_on_two_runners_with_live_progress(
+    home: Path, tmp_path: Path, cluster: tuple[Proc, Proc, Proc]
+) -> None:
     ctl, r1, r2 = cluster
     taskfile = tmp_path / "tasks.toml"
     taskfile.write_text(f"""
 [[task]]
 name = "tqdm-{{i}}"
-command = ["{PY}", "-c", "{TQDM.format(n=30, desc='train', dt=0.03)}"]
+command = ["{PY}", "-c", "{TQDM.format(n=30, desc="train", dt=0.03)}"]
 [task.matrix]
 i = [1, 2]
 
@@ -140,8 +154,9 @@ def test_controller_restart_mid_run(home: Path, tmp_path: Path) -> None:
     try:
         gate = tmp_path / "gate"
         with client(home, ctl.address) as c:
-            tid = c.add_task(f"echo started; while [ ! -e {gate} ]; do sleep 0.05; done; echo finished",
-                             name="survivor")
+            tid = c.add_task(
+                f"echo started; while [ ! -e {gate} ]; do sleep 0.05; done; echo finished", name="survivor"
+            )
             deadline = time.monotonic() + 20
             while c.task(tid).state is not TaskState.RUNNING and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -170,8 +185,11 @@ def test_runner_kill9_attempt_lost_and_requeued(home: Path, tmp_path: Path) -> N
     try:
         gate = tmp_path / "gate"
         with client(home, ctl.address) as c:
-            tid = c.add_task(f'echo $$ > {tmp_path}/pid-$DTASK_ATTEMPT; while [ ! -e {gate} ]; do sleep 0.05; done',
-                             name="victim", max_retries=1)
+            tid = c.add_task(
+                f"echo $$ > {tmp_path}/pid-$DTASK_ATTEMPT; while [ ! -e {gate} ]; do sleep 0.05; done",
+                name="victim",
+                max_retries=1,
+            )
             deadline = time.monotonic() + 20
             while c.task(tid).state is not TaskState.RUNNING and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -203,8 +221,20 @@ def test_runner_whose_name_is_not_its_certificate_is_refused_clearly(home: Path)
         shutil.copy(certs / f"runner-r1.{ext}", certs / f"runner-impostor.{ext}")
     ctl = controller_proc(home)
     lo, hi = free_port_range()
-    proc = start_dtask(["runner", "--controller", ctl.address, "--name", "impostor", "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}"], home)
+    proc = start_dtask(
+        [
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "impostor",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+    )
     try:
         m = proc.wait_for(r"ERROR .*refused.*")
         assert "PERMISSION_DENIED" in m.group(0) and "'r1'" in m.group(0) and "--name r1" in m.group(0)

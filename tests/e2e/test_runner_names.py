@@ -15,8 +15,21 @@ def test_second_runner_with_the_same_name_and_home_refuses(home: Path) -> None:
     first = runner_proc(home, ctl.address, "r1")
     try:
         lo, hi = free_port_range()
-        second = start_dtask(["runner", "--controller", ctl.address, "--name", "r1", "--host", "127.0.0.1",
-                              "--port-range", f"{lo}-{hi}"], home, listen=False)
+        second = start_dtask(
+            [
+                "runner",
+                "--controller",
+                ctl.address,
+                "--name",
+                "r1",
+                "--host",
+                "127.0.0.1",
+                "--port-range",
+                f"{lo}-{hi}",
+            ],
+            home,
+            listen=False,
+        )
         assert second.popen.wait(30) == 1
         out = "".join(second.lines)
         assert f"another runner (pid {first.popen.pid}) is already running as r1" in out

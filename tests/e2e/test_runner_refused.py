@@ -11,8 +11,10 @@ from tests.e2e.test_runner_e2e import client, controller_proc
 from tests.support import Proc, free_port_range
 
 # The runner process as installed, speaking protocol 99 (as a runner of another dtask release would).
-OTHER_PROTOCOL = ("import sys, dtask_common; dtask_common.PROTOCOL_VERSION = 99; "
-                  "from dtask_cli import main; sys.argv[0] = 'dtask'; sys.exit(main())")
+OTHER_PROTOCOL = (
+    "import sys, dtask_common; dtask_common.PROTOCOL_VERSION = 99; "
+    "from dtask_cli import main; sys.argv[0] = 'dtask'; sys.exit(main())"
+)
 
 
 def test_runner_of_another_protocol_stops_with_the_reason(home: Path) -> None:
@@ -21,10 +23,27 @@ def test_runner_of_another_protocol_stops_with_the_reason(home: Path) -> None:
     env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DTASK_CONFIG", None)
     popen = subprocess.Popen(
-        [sys.executable, "-c", OTHER_PROTOCOL, "runner", "--controller", ctl.address, "--name", "r1",
-         "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        start_new_session=True)
+        [
+            sys.executable,
+            "-c",
+            OTHER_PROTOCOL,
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     proc = Proc(popen)
     proc.start_reader()
     try:

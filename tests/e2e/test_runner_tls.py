@@ -11,8 +11,22 @@ from tests.support import free_port_range, start_dtask
 def test_runner_from_another_ca_is_told_to_copy_the_ca(home: Path, other_ca: Path) -> None:
     ctl = controller_proc(home)
     lo, hi = free_port_range()
-    runner = start_dtask(["--certs", str(other_ca), "runner", "--controller", ctl.address, "--name", "r1",
-                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    runner = start_dtask(
+        [
+            "--certs",
+            str(other_ca),
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+    )
     try:
         m = runner.wait_for(r"controller unavailable: .*")
         assert "was not issued by your CA" in m.group(0) and "copy ca.crt" in m.group(0)

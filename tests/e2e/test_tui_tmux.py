@@ -24,14 +24,26 @@ def ensure_tmux() -> str:
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("tmux is not installed and cannot be installed here (needs root and apt-get): "
-                    "install tmux to run the terminal test")
-    done = subprocess.run(["apt-get", "install", "-y", "-q", "tmux"], capture_output=True, text=True, timeout=180,
-                          env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        pytest.skip(
+            "tmux is not installed and cannot be installed here (needs root and apt-get): "
+            "install tmux to run the terminal test"
+        )
+    done = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "tmux"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+    )
     if done.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=180)
-        done = subprocess.run(["apt-get", "install", "-y", "-q", "tmux"], capture_output=True, text=True,
-                              timeout=180, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "tmux"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        )
     found = shutil.which("tmux")
     if not found:
         pytest.skip(f"tmux could not be installed: {done.stderr.strip()[-300:]}")
@@ -53,8 +65,21 @@ class Tmux:
 
     def start(self, command: list[str], env: dict[str, str]) -> None:
         exports = [f"{k}={v}" for k, v in env.items()]
-        self.cmd("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", str(COLS), "-y", str(ROWS),
-                 "env", *exports, *command)
+        self.cmd(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            str(COLS),
+            "-y",
+            str(ROWS),
+            "env",
+            *exports,
+            *command,
+        )
         self.cmd("set-option", "-t", "tui", "remain-on-exit", "on")
 
     def keys(self, *keys: str) -> None:
@@ -104,8 +129,24 @@ def tmux() -> Iterator[Tmux]:
 def cluster(home: Path) -> Iterator[tuple[Proc, Proc]]:
     ctrl = start_controller(home)
     lo, hi = free_port_range()
-    runner = start_dtask(["runner", "--controller", ctrl.address, "--name", "r1", "--slots", "2", "--gpus", "none",
-                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+    runner = start_dtask(
+        [
+            "runner",
+            "--controller",
+            ctrl.address,
+            "--name",
+            "r1",
+            "--slots",
+            "2",
+            "--gpus",
+            "none",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+    )
     try:
         yield ctrl, runner
     finally:
@@ -116,19 +157,28 @@ def cluster(home: Path) -> Iterator[tuple[Proc, Proc]]:
 def dtask(home: Path, address: str, *args: str) -> str:
     env = dict(os.environ, DTASK_HOME=str(home))
     env.pop("DTASK_CONFIG", None)
-    out = subprocess.run([str(BIN / "dtask"), "--controller", address, *args], capture_output=True, text=True,
-                         timeout=30, env=env)
+    out = subprocess.run(
+        [str(BIN / "dtask"), "--controller", address, *args], capture_output=True, text=True, timeout=30, env=env
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 @pytest.mark.timeout(90)
-def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc, Proc], tmux: Tmux,
-                                                 tmp_path: Path) -> None:
+def test_tui_in_tmux_watches_cancels_and_exports(
+    home: Path, cluster: tuple[Proc, Proc], tmux: Tmux, tmp_path: Path
+) -> None:
     ctrl, _runner = cluster
     quick = dtask(home, ctrl.address, "submit", "--name", "quick", "--", "echo 'loss = 0.25'").strip()
-    long_id = dtask(home, ctrl.address, "submit", "--name", "long", "--",
-                    "for i in $(seq 1 600); do echo \"step: $i / 600\"; sleep 0.05; done").strip()
+    long_id = dtask(
+        home,
+        ctrl.address,
+        "submit",
+        "--name",
+        "long",
+        "--",
+        'for i in $(seq 1 600); do echo "step: $i / 600"; sleep 0.05; done',
+    ).strip()
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     env = {"DTASK_HOME": str(home), "PYTHONUNBUFFERED": "1", "TERM": "xterm-256color", "LANG": "C.UTF-8"}
@@ -199,14 +249,25 @@ def test_tui_in_tmux_watches_cancels_and_exports(home: Path, cluster: tuple[Proc
 
 
 @pytest.mark.timeout(60)
-def test_tui_with_a_viewer_certificate_shows_actions_unavailable(home: Path, cluster: tuple[Proc, Proc],
-                                                                  tmux: Tmux) -> None:
+def test_tui_with_a_viewer_certificate_shows_actions_unavailable(
+    home: Path, cluster: tuple[Proc, Proc], tmux: Tmux
+) -> None:
     ctrl, _runner = cluster
     task_id = dtask(home, ctrl.address, "submit", "--name", "sleeper", "--", "sleep 30").strip()
     certs = home / "certs"
     env = {"DTASK_HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
-    tmux.start([str(BIN / "dtask-tui"), "--controller", ctrl.address, "--cert", str(certs / "viewer.crt"),
-                "--key", str(certs / "viewer.key")], env)
+    tmux.start(
+        [
+            str(BIN / "dtask-tui"),
+            "--controller",
+            ctrl.address,
+            "--cert",
+            str(certs / "viewer.crt"),
+            "--key",
+            str(certs / "viewer.key"),
+        ],
+        env,
+    )
     tmux.wait_for(r"viewer \(viewer\) ⇆ .*connected")
     tmux.wait_for(r"sleeper\s+running")
     tmux.wait_for(r"\(viewer: read-only\)")

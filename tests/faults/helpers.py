@@ -17,8 +17,13 @@ from dtask_common.models import Task, TaskState
 from tests.support import BIN, Proc, free_port_range, start_dtask
 
 
-def controller_proc(home: Path, *settings: str, port_range: tuple[int, int] | None = None,
-                    dead_after_s: float = 1.0, lost_after_s: float = 2.0) -> Proc:
+def controller_proc(
+    home: Path,
+    *settings: str,
+    port_range: tuple[int, int] | None = None,
+    dead_after_s: float = 1.0,
+    lost_after_s: float = 2.0,
+) -> Proc:
     lo, hi = port_range or free_port_range()
     sets = ["--set", f"controller.dead_after_s={dead_after_s}", "--set", f"controller.lost_after_s={lost_after_s}"]
     for s in settings:
@@ -26,14 +31,29 @@ def controller_proc(home: Path, *settings: str, port_range: tuple[int, int] | No
     return start_dtask([*sets, "controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
 
 
-def runner_proc(home: Path, controller: str, name: str, *extra: str, settings: tuple[str, ...] = (),
-                wait: bool = True) -> Proc:
+def runner_proc(
+    home: Path, controller: str, name: str, *extra: str, settings: tuple[str, ...] = (), wait: bool = True
+) -> Proc:
     lo, hi = free_port_range()
     sets = ["--set", "runner.reconnect_max_s=0.5"]
     for s in settings:
         sets += ["--set", s]
-    proc = start_dtask([*sets, "runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}", *extra], home)
+    proc = start_dtask(
+        [
+            *sets,
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+    )
     if wait:
         proc.wait_for(rf"connected to controller .* as {name}")
     return proc
@@ -43,8 +63,7 @@ def client(home: Path, address: str, timeout: float = 10) -> Controller:
     return Controller(address, certs=home / "certs", timeout=timeout)
 
 
-def until(c: Controller, task_id: str, check: Callable[[Task], bool], timeout: float = 20.0,
-          what: str = "") -> Task:
+def until(c: Controller, task_id: str, check: Callable[[Task], bool], timeout: float = 20.0, what: str = "") -> Task:
     """Poll GetTask until check(task) holds (bounded: the controller pushes no event for every change)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -78,8 +97,15 @@ def start_in_readonly_view(args: list[str], home: Path, readonly: Path) -> Proc:
         argv = [unshare, "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(readonly), *argv]
     else:
         readonly.chmod(0o555)
-    popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             errors="replace", start_new_session=True)
+    popen = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     proc = Proc(popen)
     proc.start_reader()
     return proc
@@ -116,10 +142,25 @@ def start_on_small_fs(args: list[str], home: Path, mount: Path, size: str = "64k
     mount.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DTASK_CONFIG", None)
-    argv = [unshare, "-m", "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"', str(mount),
-            str(BIN / "dtask"), *args]
-    popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             errors="replace", start_new_session=True)
+    argv = [
+        unshare,
+        "-m",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"',
+        str(mount),
+        str(BIN / "dtask"),
+        *args,
+    ]
+    popen = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     proc = Proc(popen)
     proc.start_reader()
     return proc

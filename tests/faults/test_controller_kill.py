@@ -20,8 +20,11 @@ def test_output_complete_after_controller_kill9_mid_stream(home: Path, tmp_path:
     r1 = runner_proc(home, ctl.address, "r1")
     try:
         with client(home, ctl.address) as c:
-            tid = c.add_task(f"i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.005; done; "
-                             f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done", name="printer")
+            tid = c.add_task(
+                f'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "line $i"; sleep 0.005; done; '
+                f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done",
+                name="printer",
+            )
             running_on(c, tid)
             deadline = time.monotonic() + 20
             while b"line 100\n" not in b"".join(c.logs(tid)):  # bounded: output has no event of its own here
@@ -59,11 +62,15 @@ def test_controller_kill9_during_a_dispatch_burst_fails_no_task(home: Path) -> N
         ctl = controller_proc(home, port_range=port_range, dead_after_s=1, lost_after_s=10)
         with client(home, ctl.address) as c:
             tasks = c.wait(ids, timeout=60)
-        assert all(t.state is TaskState.SUCCEEDED for t in tasks), [t for t in tasks if t.state is not TaskState.SUCCEEDED]
+        assert all(t.state is TaskState.SUCCEEDED for t in tasks), [
+            t for t in tasks if t.state is not TaskState.SUCCEEDED
+        ]
         for t in tasks:
             *before, last = t.attempts
             assert last.state is TaskState.SUCCEEDED
-            assert all(a.state is TaskState.LOST and "never got" in a.error for a in before), [(a.state, a.error) for a in t.attempts]
+            assert all(a.state is TaskState.LOST and "never got" in a.error for a in before), [
+                (a.state, a.error) for a in t.attempts
+            ]
     finally:
         stop_all(r1, ctl)
 
@@ -75,8 +82,11 @@ def test_controller_frozen_past_lost_after_loses_nothing(home: Path, tmp_path: P
     r1 = runner_proc(home, ctl.address, "r1")
     try:
         with client(home, ctl.address) as c:
-            tid = c.add_task(f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; "
-                             "echo '  value = 5'", name="outlives-a-pause", max_retries=1)
+            tid = c.add_task(
+                f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; echo '  value = 5'",
+                name="outlives-a-pause",
+                max_retries=1,
+            )
             running_on(c, tid)
             r1.wait_for(rf"attempt {tid}/1 started")
             ctl.popen.send_signal(signal.SIGSTOP)

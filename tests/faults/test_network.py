@@ -14,12 +14,15 @@ from tests.integration.runner.helpers import gone, wait_file
 # Prints a line, then 200 more once `cut` exists (while the link is down), then waits for `go`.
 STAGED = (
     "echo before; while [ ! -e {d}/cut ]; do sleep 0.02; done; "
-    "i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo \"during $i\"; done; echo printed > {d}/printed; "
+    'i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo "during $i"; done; echo printed > {d}/printed; '
     "while [ ! -e {d}/go ]; do sleep 0.02; done; echo after; "
     "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\""
 )
-EXPECTED = b"before\n" + b"".join(b"during %d\n" % i for i in range(1, 201)) + (
-    b"after\n***** eval metrics *****\n  value = 1\n")
+EXPECTED = (
+    b"before\n"
+    + b"".join(b"during %d\n" % i for i in range(1, 201))
+    + (b"after\n***** eval metrics *****\n  value = 1\n")
+)
 
 
 def _cut_and_return(home: Path, tmp_path: Path, mode: str) -> None:
@@ -70,8 +73,10 @@ def test_blackhole_past_dead_after_then_back_keeps_the_attempt(home: Path, tmp_p
     _cut_and_return(home, tmp_path, "blackhole")
 
 
-GATED = ("echo \"attempt $DTASK_ATTEMPT\"; while [ ! -e {d}/gate-$DTASK_ATTEMPT ]; do sleep 0.02; done; "
-         "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\"")
+GATED = (
+    'echo "attempt $DTASK_ATTEMPT"; while [ ! -e {d}/gate-$DTASK_ATTEMPT ]; do sleep 0.02; done; '
+    "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\""
+)
 
 
 def test_blackhole_past_lost_after_requeues_and_fences_the_late_result(home: Path, tmp_path: Path) -> None:
@@ -143,9 +148,12 @@ def test_flapping_link_loses_no_output_and_runs_the_attempt_once(home: Path, tmp
         r1 = runner_proc(home, proxy.address, "r1")
         try:
             with client(home, ctl.address) as c:
-                tid = c.add_task(f"i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.01; done; "
-                                 f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done",
-                                 name="flapping", max_retries=2)
+                tid = c.add_task(
+                    f'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "line $i"; sleep 0.01; done; '
+                    f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo done",
+                    name="flapping",
+                    max_retries=2,
+                )
                 running_on(c, tid)
                 resets = 0
                 for _ in range(10):
@@ -197,8 +205,7 @@ def test_result_delivered_but_ack_lost_lands_once(home: Path, tmp_path: Path) ->
             stop_all(r1, ctl)
 
 
-def test_runner_back_after_lost_with_the_attempt_still_running_is_told_to_stop_it(home: Path,
-                                                                                   tmp_path: Path) -> None:
+def test_runner_back_after_lost_with_the_attempt_still_running_is_told_to_stop_it(home: Path, tmp_path: Path) -> None:
     """Cut off past lost_after_s, r1 comes back still running attempt 1 (superseded by attempt 2 on r2): the
     controller cancels it there, its CANCELLED report is recorded, and the task ends with attempt 2's result."""
     ctl = controller_proc(home, dead_after_s=1, lost_after_s=2)
@@ -207,8 +214,11 @@ def test_runner_back_after_lost_with_the_attempt_still_running_is_told_to_stop_i
         r2 = None
         try:
             with client(home, ctl.address) as c:
-                tid = c.add_task("echo $$ > " + str(tmp_path) + "/pid-$DTASK_ATTEMPT; " + GATED.format(d=tmp_path),
-                                 name="superseded", max_retries=1)
+                tid = c.add_task(
+                    "echo $$ > " + str(tmp_path) + "/pid-$DTASK_ATTEMPT; " + GATED.format(d=tmp_path),
+                    name="superseded",
+                    max_retries=1,
+                )
                 assert running_on(c, tid).attempts[0].executor == "r1"
                 r1.wait_for(rf"attempt {tid}/1 started")
                 r2 = runner_proc(home, ctl.address, "r2")

@@ -20,25 +20,32 @@ from tests.support import BIN
 TAIL = 256 * 1024
 DEAD_AFTER_S = 2.0
 # Paced over ~3 s so that the flood spans several usage intervals.
-LINE = ("import sys, time\nw = sys.stdout.buffer.write\n"
-        "for _ in range(100):\n    w(b'0123456789' * 50000); sys.stdout.flush(); time.sleep(0.03)\n"
-        "w(b'<END>'); sys.stdout.flush()\n")  # 50,000,005 bytes, no newline
+LINE = (
+    "import sys, time\nw = sys.stdout.buffer.write\n"
+    "for _ in range(100):\n    w(b'0123456789' * 50000); sys.stdout.flush(); time.sleep(0.03)\n"
+    "w(b'<END>'); sys.stdout.flush()\n"
+)  # 50,000,005 bytes, no newline
 # tqdm-style redraws (\r, no newline): 100 bursts of 10,000, the progress parser's busiest input.
-REDRAWS = ("import sys, time\nw = sys.stdout.buffer.write\n"
-           "for b in range(100):\n"
-           "    w(b''.join(b'\\rtrain: %3d%%|####      | %d/1000000 [00:01<00:02, 3.50it/s]' % (b, b * 10000 + i)\n"
-           "             for i in range(10000))); sys.stdout.flush(); time.sleep(0.03)\n"
-           "w(b'\\rtrain: 100%|##########| 1000000/1000000 [00:03<00:00, 3.50it/s]\\n'); sys.stdout.flush()\n")
-BINARY = ("import os, sys, time\n"
-          "for _ in range(80):\n    sys.stdout.buffer.write(os.urandom(250000)); sys.stdout.flush(); time.sleep(0.035)\n")
+REDRAWS = (
+    "import sys, time\nw = sys.stdout.buffer.write\n"
+    "for b in range(100):\n"
+    "    w(b''.join(b'\\rtrain: %3d%%|####      | %d/1000000 [00:01<00:02, 3.50it/s]' % (b, b * 10000 + i)\n"
+    "             for i in range(10000))); sys.stdout.flush(); time.sleep(0.03)\n"
+    "w(b'\\rtrain: 100%|##########| 1000000/1000000 [00:03<00:00, 3.50it/s]\\n'); sys.stdout.flush()\n"
+)
+BINARY = (
+    "import os, sys, time\n"
+    "for _ in range(80):\n    sys.stdout.buffer.write(os.urandom(250000)); sys.stdout.flush(); time.sleep(0.035)\n"
+)
 LINE_BYTES = b"0123456789" * 5_000_000 + b"<END>"
 
 
 def dtask_logs(home: Path, address: str, task_id: str) -> bytes:
     env = dict(os.environ, DTASK_HOME=str(home))
     env.pop("DTASK_CONFIG", None)
-    done = subprocess.run([str(BIN / "dtask"), "--controller", address, "logs", task_id], env=env,
-                          capture_output=True, timeout=20)
+    done = subprocess.run(
+        [str(BIN / "dtask"), "--controller", address, "logs", task_id], env=env, capture_output=True, timeout=20
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

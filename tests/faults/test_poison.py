@@ -11,7 +11,7 @@ from dtask_common.models import TaskState
 from tests.faults.helpers import client, controller_proc, runner_proc, stop_all
 from tests.support import Proc
 
-POISON = "echo \"attempt $DTASK_ATTEMPT kills $PPID\"; kill -9 $PPID; sleep 30"
+POISON = 'echo "attempt $DTASK_ATTEMPT kills $PPID"; kill -9 $PPID; sleep 30'
 
 
 def test_a_task_that_kills_its_runner_three_times_fails_and_the_runners_keep_working(home: Path) -> None:

@@ -20,12 +20,15 @@ from tests.support import BIN, free_port_range
 # Prints a line, 300 more while the link is down (once `cut` exists), then waits for `go`.
 STAGED = (
     "echo before; while [ ! -e {d}/cut ]; do sleep 0.02; done; "
-    "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"during $i\"; done; echo printed > {d}/printed; "
+    'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "during $i"; done; echo printed > {d}/printed; '
     "while [ ! -e {d}/go ]; do sleep 0.02; done; echo after; "
     "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\""
 )
-EXPECTED = b"before\n" + b"".join(b"during %d\n" % i for i in range(1, 301)) + (
-    b"after\n***** eval metrics *****\n  value = 1\n")
+EXPECTED = (
+    b"before\n"
+    + b"".join(b"during %d\n" % i for i in range(1, 301))
+    + (b"after\n***** eval metrics *****\n  value = 1\n")
+)
 
 
 def _retries_used(home: Path, task_id: str) -> int:
@@ -105,13 +108,14 @@ def test_result_of_a_lost_attempt_reported_on_return_is_the_tasks_result(home: P
 
 
 # Traps SIGTERM and takes a moment to stop: a superseded attempt still holds its slot while it ends.
-SLOW_STOP = ("trap 'sleep 0.5; echo stopped; exit 143' TERM; echo \"attempt $DTASK_ATTEMPT\"; "
-             "while [ ! -e {d}/gate-$DTASK_ATTEMPT ]; do sleep 0.02; done; "
-             "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\"")
+SLOW_STOP = (
+    "trap 'sleep 0.5; echo stopped; exit 143' TERM; echo \"attempt $DTASK_ATTEMPT\"; "
+    "while [ ! -e {d}/gate-$DTASK_ATTEMPT ]; do sleep 0.02; done; "
+    "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\""
+)
 
 
-def test_cut_with_a_replacement_running_stops_the_old_attempt_and_no_slot_runs_two(home: Path,
-                                                                                 tmp_path: Path) -> None:
+def test_cut_with_a_replacement_running_stops_the_old_attempt_and_no_slot_runs_two(home: Path, tmp_path: Path) -> None:
     """Attempt 2 runs on r2 when r1 returns with attempt 1: r1 is told to stop it, its late result is recorded
     as superseded, and r1's slot is not given other work until attempt 1 has ended there."""
     ctl = controller_proc(home, dead_after_s=0.5, lost_after_s=1.5)
@@ -146,8 +150,10 @@ def test_cut_with_a_replacement_running_stops_the_old_attempt_and_no_slot_runs_t
             stop_all(*(p for p in (r1, r2, ctl) if p is not None))
 
 
-GATED = ("echo \"attempt $DTASK_ATTEMPT\"; while [ ! -e {d}/gate-$DTASK_TASK_ID ]; do sleep 0.02; done; "
-         "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\"")
+GATED = (
+    'echo "attempt $DTASK_ATTEMPT"; while [ ! -e {d}/gate-$DTASK_TASK_ID ]; do sleep 0.02; done; '
+    "echo '***** eval metrics *****'; echo \"  value = $DTASK_ATTEMPT\""
+)
 
 
 def test_per_task_lost_after_overrides_the_controller_default_both_ways(home: Path, tmp_path: Path) -> None:
@@ -164,8 +170,9 @@ def test_per_task_lost_after_overrides_the_controller_default_both_ways(home: Pa
                     running_on(c, tid)
                     r1.wait_for(rf"attempt {tid}/1 started")
                 proxy.down()
-                ctl.wait_for(rf"task {short} attempt 1 lost, queued again: executor r1 is gone \(no session for 1s\)",
-                             timeout=10)
+                ctl.wait_for(
+                    rf"task {short} attempt 1 lost, queued again: executor r1 is gone \(no session for 1s\)", timeout=10
+                )
                 assert c.task(long).state is TaskState.RUNNING
                 ctl.lines.clear()
                 time.sleep(3.5)  # past the default (3 s): nothing may happen, so there is no event to await
@@ -200,12 +207,22 @@ def test_stale_marker_while_the_runner_is_out_of_touch(home: Path, tmp_path: Pat
                 t = until(c, tid, lambda t: t.stale_since is not None, 10, "stale")
                 assert t.state is TaskState.RUNNING
                 env = {"DTASK_HOME": str(home), "PATH": str(BIN)}
-                out = subprocess.run([str(BIN / "dtask"), "--controller", ctl.address, "task", tid, "--json"],
-                                     capture_output=True, text=True, env=env, timeout=30)
+                out = subprocess.run(
+                    [str(BIN / "dtask"), "--controller", ctl.address, "task", tid, "--json"],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=30,
+                )
                 assert out.returncode == 0, out.stderr
                 assert json.loads(out.stdout)["stale_since"]
-                out = subprocess.run([str(BIN / "dtask"), "--controller", ctl.address, "tasks"],
-                                     capture_output=True, text=True, env=env, timeout=30)
+                out = subprocess.run(
+                    [str(BIN / "dtask"), "--controller", ctl.address, "tasks"],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=30,
+                )
                 assert "stale" in out.stdout, out.stdout
                 proxy.restore()
                 until(c, tid, lambda t: t.stale_since is None, 15, "fresh again")

@@ -25,8 +25,19 @@ from tests.support import free_port_range, start_dtask
 
 def runner_args(controller: str, log_dir: Path) -> list[str]:
     lo, hi = free_port_range()
-    return ["runner", "--controller", controller, "--name", "r1", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
-            "--log-dir", str(log_dir)]
+    return [
+        "runner",
+        "--controller",
+        controller,
+        "--name",
+        "r1",
+        "--host",
+        "127.0.0.1",
+        "--port-range",
+        f"{lo}-{hi}",
+        "--log-dir",
+        str(log_dir),
+    ]
 
 
 def test_read_only_log_dir_refuses_to_start(home: Path, tmp_path: Path) -> None:
@@ -73,9 +84,25 @@ def test_full_disk_for_results_still_reports_the_result(home: Path, tmp_path: Pa
     ctl = controller_proc(home)
     results = home / "runner" / "r1" / "results"
     lo, hi = free_port_range()
-    r1 = start_on_small_fs(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address,
-                            "--name", "r1", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
-                            "--log-dir", str(tmp_path / "logs")], home, results)
+    r1 = start_on_small_fs(
+        [
+            "--set",
+            "runner.reconnect_max_s=0.5",
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        home,
+        results,
+    )
     try:
         r1.wait_for(r"connected to controller .* as r1")
         assert fill_fs(r1, results) > 0
@@ -96,8 +123,10 @@ def test_log_file_deleted_while_the_attempt_runs(home: Path, tmp_path: Path) -> 
     r1 = runner_proc(home, ctl.address, "r1", "--log-dir", str(logs))
     try:
         with client(home, ctl.address) as c:
-            tid = c.add_task(f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; "
-                             "echo '  value = 9'", name="log-deleted")
+            tid = c.add_task(
+                f"while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; echo '***** m *****'; echo '  value = 9'",
+                name="log-deleted",
+            )
             r1.wait_for(rf"attempt {tid}/1 started")
             (logs / f"{tid}.1.log").unlink()
             (tmp_path / "go").touch()

@@ -17,8 +17,12 @@ from tests.support import LISTEN_RE, free_port_range
 def test_submission_on_a_full_disk_fails_whole_and_the_controller_keeps_serving(home: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     lo, hi = free_port_range()
-    ctl = start_on_small_fs(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
-                             "--store", str(data / "controller.db")], home, data, size="4m")
+    ctl = start_on_small_fs(
+        ["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--store", str(data / "controller.db")],
+        home,
+        data,
+        size="4m",
+    )
     try:
         m = ctl.wait_for(LISTEN_RE.pattern)
         address = f"127.0.0.1:{m.group(2)}"
@@ -48,9 +52,24 @@ def test_disk_full_while_a_task_runs_then_freed_the_result_lands(home: Path, tmp
     once there is room again."""
     data = tmp_path / "data"
     lo, hi = free_port_range()
-    ctl = start_on_small_fs(["--set", "controller.dead_after_s=1", "--set", "controller.lost_after_s=30",
-                             "controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}",
-                             "--store", str(data / "controller.db")], home, data, size="4m")
+    ctl = start_on_small_fs(
+        [
+            "--set",
+            "controller.dead_after_s=1",
+            "--set",
+            "controller.lost_after_s=30",
+            "controller",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--store",
+            str(data / "controller.db"),
+        ],
+        home,
+        data,
+        size="4m",
+    )
     r1 = None
     try:
         m = ctl.wait_for(LISTEN_RE.pattern)
@@ -58,8 +77,11 @@ def test_disk_full_while_a_task_runs_then_freed_the_result_lands(home: Path, tmp
         with proxy_to(address) as proxy:
             r1 = runner_proc(home, proxy.address, "r1")
             with client(home, address, timeout=30) as c:
-                tid = c.add_task(f"echo start; while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; "
-                                 "echo '***** m *****'; echo '  value = 3'", name="through-a-full-disk")
+                tid = c.add_task(
+                    f"echo start; while [ ! -e {tmp_path}/go ]; do sleep 0.02; done; "
+                    "echo '***** m *****'; echo '  value = 3'",
+                    name="through-a-full-disk",
+                )
                 running_on(c, tid)
                 r1.wait_for(rf"attempt {tid}/1 started")
                 fill_fs(ctl, data)

@@ -64,8 +64,9 @@ def damaged_store(path: Path, tasks: int = 20_000) -> int:
 
 def assert_damage_reported(home: Path, store: Path) -> None:
     rc, out = start_fails(home, store)
-    assert_clear_error(rc, out, str(store), "is damaged", "restore it from a backup", "move it aside",
-                       f"sqlite3 {store} .recover")
+    assert_clear_error(
+        rc, out, str(store), "is damaged", "restore it from a backup", "move it aside", f"sqlite3 {store} .recover"
+    )
     assert "DatabaseError" not in out and "internal error" not in out, out
 
 

@@ -60,8 +60,9 @@ def test_kill9_during_submission_keeps_all_or_none_of_the_batch(home: Path) -> N
             specs = batch(tag)
             result: dict[str, object] = {}
 
-            def submit(specs: list[TaskSpec] = specs, result: dict[str, object] = result,
-                       address: str = ctl.address) -> None:
+            def submit(
+                specs: list[TaskSpec] = specs, result: dict[str, object] = result, address: str = ctl.address
+            ) -> None:
                 try:
                     with client(home, address, timeout=30) as c:
                         result["ids"] = c.submit(specs)

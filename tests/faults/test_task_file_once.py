@@ -11,8 +11,10 @@ from dtask_controller.store import SqliteStore
 from tests.faults.helpers import exit_output
 from tests.support import free_port_range, start_dtask
 
-TASKS = ('[[task]]\nname = "prep"\ncommand = "true"\n\n'
-         '[[task]]\nname = "train"\ncommand = "echo {lr}"\ndepends_on = ["prep"]\n[task.matrix]\nlr = [0.1, 0.01]\n')
+TASKS = (
+    '[[task]]\nname = "prep"\ncommand = "true"\n\n'
+    '[[task]]\nname = "train"\ncommand = "echo {lr}"\ndepends_on = ["prep"]\n[task.matrix]\nlr = [0.1, 0.01]\n'
+)
 
 
 def stored(store: Path) -> tuple[int, int]:
@@ -29,12 +31,23 @@ def test_a_failed_mark_write_stores_no_task_and_a_restart_queues_them_once(home:
     tasks.write_text(TASKS)
     SqliteStore(store, lock=False).close()
     with sqlite3.connect(store) as db:  # the mark's write fails inside the store itself
-        db.execute("CREATE TRIGGER no_mark BEFORE INSERT ON meta WHEN NEW.key LIKE 'tasks_file:%' "
-                   "BEGIN SELECT RAISE(ABORT, 'the mark cannot be written'); END")
+        db.execute(
+            "CREATE TRIGGER no_mark BEFORE INSERT ON meta WHEN NEW.key LIKE 'tasks_file:%' "
+            "BEGIN SELECT RAISE(ABORT, 'the mark cannot be written'); END"
+        )
     db.close()
     lo, hi = free_port_range()
-    args = ["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--store", str(store),
-            "--tasks", str(tasks)]
+    args = [
+        "controller",
+        "--host",
+        "127.0.0.1",
+        "--port-range",
+        f"{lo}-{hi}",
+        "--store",
+        str(store),
+        "--tasks",
+        str(tasks),
+    ]
     rc, out = exit_output(start_dtask(args, home, listen=False))
     assert rc != 0, out
     assert "the mark cannot be written" in out, out

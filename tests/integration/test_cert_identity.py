@@ -43,8 +43,9 @@ def forge(certs_dir: Path, stem: str, names: list[x509.GeneralName]) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     (certs_dir / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (certs_dir / f"{stem}.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (certs_dir / f"{stem}.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 URI = x509.UniformResourceIdentifier

@@ -24,14 +24,34 @@ from tests.support import sync_channel, tls
 
 # What a client can act on. UNKNOWN, INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED and the rest are bugs here.
 ACCEPTABLE = {
-    grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ABORTED, grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.UNIMPLEMENTED,
 }
 BAD_UTF8 = b"\xff\xfe\xc3("
 STRINGS: list[bytes] = [
-    b"", b"1", b"010", b"0", b"-1", b"+1", b" 1", b"1 ", b"99999999999999999999999", b"9223372036854775808",
-    "\u00b2".encode(), "\u0661".encode(), b"after:99999999999999999999999", b"after:-1", b"\x00", BAD_UTF8,
+    b"",
+    b"1",
+    b"010",
+    b"0",
+    b"-1",
+    b"+1",
+    b" 1",
+    b"1 ",
+    b"99999999999999999999999",
+    b"9223372036854775808",
+    "\u00b2".encode(),
+    "\u0661".encode(),
+    b"after:99999999999999999999999",
+    b"after:-1",
+    b"\x00",
+    BAD_UTF8,
     b"x" * 70_000,
 ]
 INTS = [-1, -(2**31), 2**31 - 1, 2**63 - 1, -(2**63), 2**64 - 1]
@@ -161,8 +181,9 @@ def test_garbage_gets_a_status_a_client_can_act_on(live: Cluster, where: str, me
                 answer = call(ch, method, raw)
                 sent += 1
                 if answer.code not in ACCEPTABLE or "Stream removed" in answer.details or len(answer.details) > 1100:
-                    bad.append(f"{stem} {what}: {answer.code.name} ({len(answer.details)} characters) "
-                               f"{answer.details[:200]}")
+                    bad.append(
+                        f"{stem} {what}: {answer.code.name} ({len(answer.details)} characters) {answer.details[:200]}"
+                    )
     assert sent > 5
     assert not bad, f"{len(bad)} of {sent} hostile requests to {method.full_name} got:\n" + "\n".join(bad[:30])
 
@@ -187,7 +208,6 @@ def test_runner_session_garbage_after_hello_is_invalid_argument(live: Cluster) -
     assert "UTF-8" in (exc.value.details() or "")
 
 
-
 def _status(fn: object, request: object) -> tuple[grpc.StatusCode, str, dict[str, bytes]]:
     try:
         result = fn(request, timeout=20)  # type: ignore[operator]
@@ -198,10 +218,17 @@ def _status(fn: object, request: object) -> tuple[grpc.StatusCode, str, dict[str
         return exc.code(), exc.details() or "", dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("text", "why"), [
-    ("010", "write it without leading zeros (10)"), ("99999999999999999999999", "larger than the largest"),
-    ("-1", "without a sign"), ("", "it is empty"), (" 1", "remove the spaces"), ("\u0661", "decimal numbers"),
-])
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("010", "write it without leading zeros (10)"),
+        ("99999999999999999999999", "larger than the largest"),
+        ("-1", "without a sign"),
+        ("", "it is empty"),
+        (" 1", "remove the spaces"),
+        ("\u0661", "decimal numbers"),
+    ],
+)
 @pytest.mark.parametrize("rpc", ["GetTask", "CancelTask", "RetryTask", "GetTaskOutput"])
 def test_ids_that_are_not_canonical_are_invalid_argument(live: Cluster, rpc: str, text: str, why: str) -> None:
     request = getattr(controller_pb2, f"{rpc}Request")(task_id=text)
@@ -219,10 +246,13 @@ def test_a_canonical_id_of_no_task_is_not_found(live: Cluster) -> None:
             assert _status(getattr(stub, rpc), request)[0] == grpc.StatusCode.NOT_FOUND, rpc
 
 
-@pytest.mark.parametrize(("raw", "why"), [
-    (b"\xff\xff\xff", "is not a valid protobuf message: Wire format was corrupt"),
-    (_len(1, BAD_UTF8), "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"\xff\xff\xff", "is not a valid protobuf message: Wire format was corrupt"),
+        (_len(1, BAD_UTF8), "UTF-8"),
+    ],
+)
 def test_bytes_that_are_not_the_request_are_invalid_argument(live: Cluster, raw: bytes, why: str) -> None:
     with sync_channel(live.address, tls(live.certs, "viewer")) as ch:
         code, details, _ = _status(ch.unary_unary("/dtask.v1.Controller/GetTask"), raw)
@@ -230,20 +260,24 @@ def test_bytes_that_are_not_the_request_are_invalid_argument(live: Cluster, raw:
     assert details.startswith("the GetTask request is not a valid protobuf message")
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    (cpb.TaskSpec(shell="true", timeout_s=math.inf), "timeout_s"),
-    (cpb.TaskSpec(shell="true", timeout_s=math.nan), "timeout_s"),
-    (cpb.TaskSpec(shell="true", timeout_s=-1), "timeout_s"),
-    (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=math.inf)), "resources.cpus"),
-    (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=-math.nan)), "resources.cpus"),
-    (cpb.TaskSpec(shell="true", resources=cpb.Resources(memory_mb=-1)), "resources.memory_mb"),
-    (cpb.TaskSpec(shell="true", depends_on=["010"]), "depends_on[0]"),
-    (cpb.TaskSpec(shell="true", depends_on=["99999999999999999999999"]), "depends_on[0]"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (cpb.TaskSpec(shell="true", timeout_s=math.inf), "timeout_s"),
+        (cpb.TaskSpec(shell="true", timeout_s=math.nan), "timeout_s"),
+        (cpb.TaskSpec(shell="true", timeout_s=-1), "timeout_s"),
+        (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=math.inf)), "resources.cpus"),
+        (cpb.TaskSpec(shell="true", resources=cpb.Resources(cpus=-math.nan)), "resources.cpus"),
+        (cpb.TaskSpec(shell="true", resources=cpb.Resources(memory_mb=-1)), "resources.memory_mb"),
+        (cpb.TaskSpec(shell="true", depends_on=["010"]), "depends_on[0]"),
+        (cpb.TaskSpec(shell="true", depends_on=["99999999999999999999999"]), "depends_on[0]"),
+    ],
+)
 def test_numbers_and_ids_in_a_submission_are_field_errors(live: Cluster, spec: cpb.TaskSpec, field: str) -> None:
     with sync_channel(live.address, tls(live.certs, "operator")) as ch:
-        code, details, trailer = _status(controller_pb2_grpc.ControllerStub(ch).SubmitTasks,
-                                         controller_pb2.SubmitTasksRequest(tasks=[spec]))
+        code, details, trailer = _status(
+            controller_pb2_grpc.ControllerStub(ch).SubmitTasks, controller_pb2.SubmitTasksRequest(tasks=[spec])
+        )
     assert code == grpc.StatusCode.INVALID_ARGUMENT, details
     errors = controller_pb2.TaskErrors.FromString(trailer["dtask-task-errors-bin"])
     assert [e.field for e in errors.errors] == [field] and errors.omitted == 0

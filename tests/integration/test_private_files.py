@@ -25,8 +25,11 @@ def mode(path: Path) -> int:
 
 def start_runner(home: Path, controller: str, name: str, umask: int = -1) -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}"], home, umask=umask)
+    return start_dtask(
+        ["runner", "--controller", controller, "--name", name, "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"],
+        home,
+        umask=umask,
+    )
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000])
@@ -34,26 +37,40 @@ def test_a_home_dtask_creates_is_private_whatever_the_umask(tmp_path: Path, umas
     home = tmp_path / "new" / "home"
     env = dict(os.environ, DTASK_HOME=str(home))
     env.pop("DTASK_CONFIG", None)
-    made = subprocess.run([str(BIN / "dtask"), "certs", "init"], env=env, umask=umask, capture_output=True,
-                          text=True, timeout=60)
+    made = subprocess.run(
+        [str(BIN / "dtask"), "certs", "init"], env=env, umask=umask, capture_output=True, text=True, timeout=60
+    )
     assert made.returncode == 0, made.stderr
     lo, hi = free_port_range()
     ctl = start_dtask(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home, umask=umask)
     with running(ctl), running(start_runner(home, ctl.address, "m1", umask)) as runner:
         runner.wait_for("connected to controller")
         c = Controller(ctl.address, certs=home / "certs", timeout=10)
-        [tid] = c.submit(TaskSpec(name="t", shell="echo hello; echo '{\"a\": 1}' > \"$DTASK_RESULT_FILE\""))
+        [tid] = c.submit(TaskSpec(name="t", shell='echo hello; echo \'{"a": 1}\' > "$DTASK_RESULT_FILE"'))
         [task] = c.wait([tid], timeout=30)
         assert task.state is TaskState.SUCCEEDED and task.result == {"a": 1}
         # While the controller runs, its store has a WAL and an SHM file: the store's mode, not the umask's.
         store = [home / f"controller.db{suffix}" for suffix in ("", "-wal", "-shm", ".lock")]
         assert {p.name: mode(p) for p in store} == {p.name: 0o600 for p in store}
         state = home / "runner" / "m1"
-        dirs = [home, home / "certs", home / "ca", home / "runner", state, state / "logs", state / "results",
-                state / "work"]
+        dirs = [
+            home,
+            home / "certs",
+            home / "ca",
+            home / "runner",
+            state,
+            state / "logs",
+            state / "results",
+            state / "work",
+        ]
         assert {str(d): mode(d) for d in dirs} == {str(d): 0o700 for d in dirs}
-        files = [*(home / "certs").glob("*.key"), home / "ca" / "ca.key", state / "logs" / f"{tid}.1.log",
-                 state / "results" / "results.jsonl", state / "runner.lock"]
+        files = [
+            *(home / "certs").glob("*.key"),
+            home / "ca" / "ca.key",
+            state / "logs" / f"{tid}.1.log",
+            state / "results" / "results.jsonl",
+            state / "runner.lock",
+        ]
         assert len(files) == 8  # controller, operator, viewer, runner-m1, CA; log, journal, lock
         assert {str(f): mode(f) for f in files} == {str(f): 0o600 for f in files}
         assert not (home / "certs" / "ca.key").exists()
@@ -110,13 +127,21 @@ async def main():
     await launcher.close()
 asyncio.run(main())
 """
-    done = subprocess.run([str(BIN / "python"), "-c", script, str(tmp_path)], umask=umask, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", script, str(tmp_path)], umask=umask, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout).values()) == {0o600}
     new = tmp_path / "new"
-    assert {str(d): mode(d) for d in (new, new / "a", new / "results", new / "logs", new / "work")} == \
-        {str(d): 0o700 for d in (new, new / "a", new / "results", new / "logs", new / "work")}
-    files = [new / "a" / "controller.db", new / "a" / "controller.db.lock", new / "results" / "results.jsonl",
-             new / "logs" / "x.1.log", old / "controller.db", old / "results.jsonl"]
+    assert {str(d): mode(d) for d in (new, new / "a", new / "results", new / "logs", new / "work")} == {
+        str(d): 0o700 for d in (new, new / "a", new / "results", new / "logs", new / "work")
+    }
+    files = [
+        new / "a" / "controller.db",
+        new / "a" / "controller.db.lock",
+        new / "results" / "results.jsonl",
+        new / "logs" / "x.1.log",
+        old / "controller.db",
+        old / "results.jsonl",
+    ]
     assert {str(f): mode(f) for f in files} == {str(f): 0o600 for f in files}

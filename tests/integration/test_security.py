@@ -75,7 +75,8 @@ def test_other_ca_is_refused(controller: Proc, other_ca: Path, home: Path) -> No
     files = tls(other_ca, "operator")
     creds = grpc.ssl_channel_credentials(
         root_certificates=(home / "certs" / "ca.crt").read_bytes(),
-        private_key=files.key.read_bytes(), certificate_chain=files.cert.read_bytes(),
+        private_key=files.key.read_bytes(),
+        certificate_chain=files.cert.read_bytes(),
     )
     _unavailable(grpc.secure_channel(controller.address, creds))
 
@@ -89,18 +90,28 @@ def test_grpcurl_list_describe_health(controller: Proc, home: Path) -> None:
     out = subprocess.run([*base, controller.address, "list"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "dtask.v1.Controller" in out.stdout.split()
-    out = subprocess.run([*base, controller.address, "describe", "dtask.v1.Controller"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*base, controller.address, "describe", "dtask.v1.Controller"], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, out.stderr
     assert "rpc SubmitTasks" in out.stdout and "all or nothing" in out.stdout
-    out = subprocess.run([*base, controller.address, "describe", "dtask.v1.Controller.ListTasks"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*base, controller.address, "describe", "dtask.v1.Controller.ListTasks"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and "rpc ListTasks" in out.stdout and "paged" in out.stdout, out.stderr
-    out = subprocess.run([*base, controller.address, "describe", "dtask.v1.OutputChunk"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*base, controller.address, "describe", "dtask.v1.OutputChunk"], capture_output=True, text=True, timeout=30
+    )
     assert "bytes data = 4;" in out.stdout
-    out = subprocess.run([*base, "-d", '{"service": "dtask.v1.Controller"}', controller.address,
-                          "grpc.health.v1.Health/Check"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*base, "-d", '{"service": "dtask.v1.Controller"}', controller.address, "grpc.health.v1.Health/Check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and '"SERVING"' in out.stdout, out.stderr
 
 

@@ -66,8 +66,9 @@ def test_watch_snapshot_and_events_masked_per_watcher(live: Cluster, done_id: st
     results: dict[str, list[Task]] = {"viewer": [], "operator": []}
     clients = {role: live.client(role) for role in results}
     started = {role: threading.Event() for role in results}
-    threads = [threading.Thread(target=_watch_until_added, args=(clients[r], started[r], results[r], "later"))
-               for r in results]
+    threads = [
+        threading.Thread(target=_watch_until_added, args=(clients[r], started[r], results[r], "later")) for r in results
+    ]
     try:
         for t in threads:
             t.start()
@@ -95,8 +96,7 @@ def test_cli_with_viewer_certificate_masks(live: Cluster, done_id: str) -> None:
         assert r.returncode == 0, r.stderr
         assert SECRET not in r.stdout and HIDDEN in r.stdout, args
     exported = json.loads(run_dtask(live.home, live.address, *viewer, "export").stdout)
-    assert {t["id"]: t["spec"]["env"] for t in exported["tasks"]}[done_id] == {"API_TOKEN": HIDDEN,
-                                                                                 "EMPTY": HIDDEN}
+    assert {t["id"]: t["spec"]["env"] for t in exported["tasks"]}[done_id] == {"API_TOKEN": HIDDEN, "EMPTY": HIDDEN}
     operator = run_dtask(live.home, live.address, "task", done_id)
     assert f"API_TOKEN={SECRET}" in operator.stdout
 

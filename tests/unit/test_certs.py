@@ -16,7 +16,9 @@ def test_init_writes_expected_files(tmp_path: Path) -> None:
     d = tmp_path / "certs"
     certs.init(d, ["gpu-box.lan", "10.0.0.5"])
     names = sorted(p.name for p in d.iterdir())
-    assert names == sorted(["ca.crt"] + [f"{s}.{x}" for s in ("controller", "operator", "viewer") for x in ("crt", "key")])
+    assert names == sorted(
+        ["ca.crt"] + [f"{s}.{x}" for s in ("controller", "operator", "viewer") for x in ("crt", "key")]
+    )
     for key in d.glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     # The CA key lives apart from what the services read, in a directory of its own.

@@ -68,8 +68,8 @@ def test_missing_file(tmp_path: Path) -> None:
         ("[controller]\nport_range = [50059, 50051]\n", "controller.port_range must be a range"),
         ("[controller]\nport_range = [0, 10]\n", "controller.port_range must be a range"),
         ("[controller]\nport_range = [1, 2, 3]\n", "controller.port_range must be two ports"),
-        ("[controller]\nport_range = \"abc\"\n", "controller.port_range must be two ports"),
-        ("[runner]\nslots = \"many\"\n", "runner.slots must be an integer"),
+        ('[controller]\nport_range = "abc"\n', "controller.port_range must be two ports"),
+        ('[runner]\nslots = "many"\n', "runner.slots must be an integer"),
         ("[runner]\nslots = 0\n", "runner.slots must be >= 1"),
         ("[controller]\ndead_after_s = -1\n", "dead_after_s must be > 0"),
         ("controller = 3\n", r"\[controller\] must be a table"),
@@ -95,8 +95,9 @@ def test_port_range_flag_forms() -> None:
         ({"client.timeout_s": "abc"}, "command line: client.timeout_s must be a number, got 'abc'"),
     ],
 )
-def test_override_mistakes_name_the_fix(overrides: dict[str, str], message: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_override_mistakes_name_the_fix(
+    overrides: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DTASK_CONFIG", raising=False)
     with pytest.raises(ConfigError) as info:
         config.load(None, overrides)
@@ -113,7 +114,9 @@ def test_unknown_client_key_lists_every_client_key(tmp_path: Path) -> None:
     p = write(tmp_path, "[client]\ntimout_s = 5\n")
     with pytest.raises(ConfigError) as info:
         config.load(p)
-    assert str(info.value).endswith("(did you mean 'client.timeout_s'?); known keys: client.controller, client.timeout_s")
+    assert str(info.value).endswith(
+        "(did you mean 'client.timeout_s'?); known keys: client.controller, client.timeout_s"
+    )
 
 
 @pytest.mark.parametrize("gpus", ["foo", "0,x", "-1"])
@@ -125,8 +128,7 @@ def test_runner_gpus_setting_is_checked(gpus: str, monkeypatch: pytest.MonkeyPat
         assert config.load(None, {"runner.gpus": ok}).runner.gpus == ok
 
 
-def test_readme_configuration_block_is_valid_and_the_defaults(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_readme_configuration_block_is_valid_and_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The README's dtask.toml loads as is and holds the defaults."""
     import re
 
@@ -151,9 +153,12 @@ def test_every_config_field_has_a_docstring() -> None:
         documented = {
             node.target.id
             for node, after in zip(body, body[1:], strict=False)
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str) and after.value.value.strip()
+            if isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+            and after.value.value.strip()
         }
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in documented]
         assert missing == [], f"{cls.__name__}: fields without a docstring: {missing}"

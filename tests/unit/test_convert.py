@@ -17,22 +17,48 @@ REPO = Path(__file__).resolve().parents[2]
 
 def full_task() -> m.Task:
     spec = m.TaskSpec(
-        name="train[lr=0.1]", argv=("python", "train.py", "--lr", "0.1"), cwd="/w", env={"A": "1"},
-        resources=m.Resources(cpus=1.5, memory_mb=2048, gpus=2), labels={"zone": "a"}, priority=5,
-        max_retries=2, timeout_s=30.5, depends_on=("prep",), tags=("sweep",), progress="regex",
-        progress_pattern=r"(?P<step>\d+)", result_marker="RESULT:",
+        name="train[lr=0.1]",
+        argv=("python", "train.py", "--lr", "0.1"),
+        cwd="/w",
+        env={"A": "1"},
+        resources=m.Resources(cpus=1.5, memory_mb=2048, gpus=2),
+        labels={"zone": "a"},
+        priority=5,
+        max_retries=2,
+        timeout_s=30.5,
+        depends_on=("prep",),
+        tags=("sweep",),
+        progress="regex",
+        progress_pattern=r"(?P<step>\d+)",
+        result_marker="RESULT:",
     )
     attempt = m.Attempt(
-        task_id="7", number=1, executor="r1", gpu_ids=(0, 1), dispatched_at=1700000000.25,
-        finished_at=1700000100.5, state=m.TaskState.FAILED, exit_code=1, signal=None, error="RuntimeError: x",
-        result={"loss": 0.5, "nested": {"a": [1, "b"]}}, peak_rss_bytes=1 << 30, cpu_time_s=12.5, duration_s=100.25,
+        task_id="7",
+        number=1,
+        executor="r1",
+        gpu_ids=(0, 1),
+        dispatched_at=1700000000.25,
+        finished_at=1700000100.5,
+        state=m.TaskState.FAILED,
+        exit_code=1,
+        signal=None,
+        error="RuntimeError: x",
+        result={"loss": 0.5, "nested": {"a": [1, "b"]}},
+        peak_rss_bytes=1 << 30,
+        cpu_time_s=12.5,
+        duration_s=100.25,
     )
     return m.Task(
-        id="7", spec=spec, state=m.TaskState.RUNNING, submitted_at=1699999999.0,
+        id="7",
+        spec=spec,
+        state=m.TaskState.RUNNING,
+        submitted_at=1699999999.0,
         attempts=[attempt, m.Attempt(task_id="7", number=2, executor="r2", dispatched_at=1700000200.0)],
-        progress=m.Progress(label="epoch", step=3, total=10, percent=30.0, rate=1.5, elapsed_s=2.0, eta_s=4.5,
-                            updated_at=1700000201.0),
-        result=None, error="",
+        progress=m.Progress(
+            label="epoch", step=3, total=10, percent=30.0, rate=1.5, elapsed_s=2.0, eta_s=4.5, updated_at=1700000201.0
+        ),
+        result=None,
+        error="",
     )
 
 
@@ -48,25 +74,56 @@ def test_minimal_task_round_trip_keeps_absent_fields_absent() -> None:
 
 
 def test_usage_and_executor_round_trip() -> None:
-    u = m.UsageSample(at=5.5, cpu_percent=12.0, per_cpu_percent=(1.0, 2.0), ram_percent=40.0, swap_percent=None,
-                      load_avg=(0.1, 0.2, 0.3), gpus=(m.GpuUsage(index=0, name="A100", util_percent=99.0,
-                                                                 memory_percent=50.0, memory_total_bytes=80),),
-                      ram_total_bytes=100, ram_used_bytes=40)
+    u = m.UsageSample(
+        at=5.5,
+        cpu_percent=12.0,
+        per_cpu_percent=(1.0, 2.0),
+        ram_percent=40.0,
+        swap_percent=None,
+        load_avg=(0.1, 0.2, 0.3),
+        gpus=(m.GpuUsage(index=0, name="A100", util_percent=99.0, memory_percent=50.0, memory_total_bytes=80),),
+        ram_total_bytes=100,
+        ram_used_bytes=40,
+    )
     assert convert.usage_from_pb(convert.usage_to_pb(u)) == u
-    e = m.ExecutorInfo(name="r1", state=m.ExecutorState.DRAINING, capacity=m.Capacity(slots=2, cpus=8, memory_mb=1024,
-                       gpus=(0, 1)), labels={"a": "b"}, address="h:1", version="0.1.0", protocol_version=1,
-                       connected_since=1.0, last_seen=2.0, running_task_ids=("3",), last_usage=u)
+    e = m.ExecutorInfo(
+        name="r1",
+        state=m.ExecutorState.DRAINING,
+        capacity=m.Capacity(slots=2, cpus=8, memory_mb=1024, gpus=(0, 1)),
+        labels={"a": "b"},
+        address="h:1",
+        version="0.1.0",
+        protocol_version=1,
+        connected_since=1.0,
+        last_seen=2.0,
+        running_task_ids=("3",),
+        last_usage=u,
+    )
     assert convert.executor_from_pb(convert.executor_to_pb(e)) == e
 
 
 def test_attempt_result_and_events_round_trip() -> None:
-    r = m.AttemptResult(task_id="1", attempt=2, state=m.TaskState.SUCCEEDED, exit_code=0,
-                        result={"acc": 0.9}, started_at=1.0, finished_at=2.0, peak_rss_bytes=5, cpu_time_s=0.5)
+    r = m.AttemptResult(
+        task_id="1",
+        attempt=2,
+        state=m.TaskState.SUCCEEDED,
+        exit_code=0,
+        result={"acc": 0.9},
+        started_at=1.0,
+        finished_at=2.0,
+        peak_rss_bytes=5,
+        cpu_time_s=0.5,
+    )
     assert convert.attempt_result_from_pb(convert.attempt_result_to_pb(r)) == r
     task = full_task()
     bodies: list[ev.EventBody] = [
-        ev.Snapshot(tasks=[task], executors=[m.ExecutorInfo(name="r1")], usage=[m.ExecutorUsage(executor="r1")],
-                    queue=m.QueueStatus(paused=True, pending=3), last=True),
+        ev.Snapshot(
+            tasks=[task],
+            executors=[m.ExecutorInfo(name="r1")],
+            usage=[m.ExecutorUsage(executor="r1")],
+            queue=m.QueueStatus(paused=True, pending=3),
+            last=True,
+        ),
         ev.TaskEvent(kind=ev.TaskEventKind.DISPATCHED, task=task),
         ev.ProgressEvent(task_id="7", attempt=2, progress=m.Progress(step=1)),
         ev.ExecutorEvent(kind=ev.ExecutorEventKind.DEAD, executor=m.ExecutorInfo(name="r2")),
@@ -88,18 +145,35 @@ def test_state_enums_complete() -> None:
 def test_runner_session_messages_round_trip() -> None:
     spec = m.TaskSpec(name="a", argv=("true",))
     result = m.AttemptResult(task_id="1", attempt=1, state=m.TaskState.SUCCEEDED, exit_code=0)
-    hello = m.Hello(name="r1", address="h:1", capacity=m.Capacity(slots=2, gpus=(0,)), labels={"a": "b"},
-                    running=(m.RunningAttempt("2", 1, 5.0),), unreported=(result,), version="0.1.0",
-                    protocol_version=1, draining=True, instance_id="p1", containment="cgroup")
+    hello = m.Hello(
+        name="r1",
+        address="h:1",
+        capacity=m.Capacity(slots=2, gpus=(0,)),
+        labels={"a": "b"},
+        running=(m.RunningAttempt("2", 1, 5.0),),
+        unreported=(result,),
+        version="0.1.0",
+        protocol_version=1,
+        draining=True,
+        instance_id="p1",
+        containment="cgroup",
+    )
     commands: list[m.Command] = [
-        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),)), m.AssignCmd("1", 1, spec, (0,)),
-        m.CancelCmd("1", 1, "stop"), m.AckCmd("1", 1),
+        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),)),
+        m.AssignCmd("1", 1, spec, (0,)),
+        m.CancelCmd("1", 1, "stop"),
+        m.AckCmd("1", 1),
     ]
     for cmd in commands:
         assert convert.command_from_pb(convert.command_to_pb(cmd)) == cmd
     reports: list[m.Report] = [
-        hello, m.UsageSample(at=1.0, cpu_percent=3.0), m.ProgressReport("1", 1, m.Progress(step=2)),
-        m.OutputChunk("1", 1, 0, b"x"), result, m.DrainReport(True), m.RefusalReport("1", 1, "full"),
+        hello,
+        m.UsageSample(at=1.0, cpu_percent=3.0),
+        m.ProgressReport("1", 1, m.Progress(step=2)),
+        m.OutputChunk("1", 1, 0, b"x"),
+        result,
+        m.DrainReport(True),
+        m.RefusalReport("1", 1, "full"),
     ]
     for report in reports:
         assert convert.report_from_pb(convert.report_to_pb(report)) == report
@@ -117,9 +191,21 @@ def test_unknown_session_messages_raise() -> None:
         convert.event_from_pb(pb.WatchEvent(seq=3, task=pb.TaskEvent(kind=99)))  # type: ignore[arg-type]
 
 
-_SESSION_MESSAGES = ("RunnerMessage", "ControllerMessage", "Hello", "Welcome", "Assign", "Cancel", "Ack",
-                     "UsageReport", "ProgressUpdate", "AttemptFinished", "DrainState", "AssignmentRefused",
-                     "OutputOffset")
+_SESSION_MESSAGES = (
+    "RunnerMessage",
+    "ControllerMessage",
+    "Hello",
+    "Welcome",
+    "Assign",
+    "Cancel",
+    "Ack",
+    "UsageReport",
+    "ProgressUpdate",
+    "AttemptFinished",
+    "DrainState",
+    "AssignmentRefused",
+    "OutputOffset",
+)
 
 
 def test_only_convert_builds_runner_session_messages() -> None:

@@ -26,21 +26,24 @@ def test_canonical_ids_are_ids(text: str) -> None:
     assert ids.is_task_id(text) and ids.task_id(text) == text
 
 
-@pytest.mark.parametrize(("text", "why"), [
-    ("", "it is empty"),
-    ("010", "without leading zeros (10)"),
-    ("0", "start at 1"),
-    ("-1", "without a sign"),
-    ("+1", "without a sign"),
-    (" 1", "remove the spaces"),
-    ("1\n", "remove the spaces"),
-    ("9223372036854775808", "larger than the largest task id (9223372036854775807)"),
-    ("99999999999999999999999", "larger than the largest task id"),
-    ("\u00b2", "decimal numbers"),
-    ("\u0661\u0662", "decimal numbers"),
-    ("1e3", "decimal numbers"),
-    ("x" * 10_000, "decimal numbers"),
-])
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "it is empty"),
+        ("010", "without leading zeros (10)"),
+        ("0", "start at 1"),
+        ("-1", "without a sign"),
+        ("+1", "without a sign"),
+        (" 1", "remove the spaces"),
+        ("1\n", "remove the spaces"),
+        ("9223372036854775808", "larger than the largest task id (9223372036854775807)"),
+        ("99999999999999999999999", "larger than the largest task id"),
+        ("\u00b2", "decimal numbers"),
+        ("\u0661\u0662", "decimal numbers"),
+        ("1e3", "decimal numbers"),
+        ("x" * 10_000, "decimal numbers"),
+    ],
+)
 def test_anything_else_is_refused_naming_the_field(text: str, why: str) -> None:
     assert not ids.is_task_id(text)
     with pytest.raises(ids.BadTaskId) as exc:
@@ -60,37 +63,51 @@ def test_task_file_refuses_non_finite_numbers(field: str, value: str) -> None:
     assert exc.value.problems[0].startswith(f"t.toml: task 't' (#1): {field}: must be a finite number")
 
 
-@pytest.mark.parametrize(("resources", "field"), [
-    ("memory_mb = 9223372036854775808", "resources.memory_mb: must be at most 9223372036854775807"),
-    ("gpus = 2147483648", "resources.gpus: must be at most 2147483647"),
-    ("gpus = -1", "resources.gpus: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ("memory_mb = 9223372036854775808", "resources.memory_mb: must be at most 9223372036854775807"),
+        ("gpus = 2147483648", "resources.gpus: must be at most 2147483647"),
+        ("gpus = -1", "resources.gpus: must be >= 0"),
+    ],
+)
 def test_task_file_refuses_integers_the_wire_cannot_carry(resources: str, field: str) -> None:
     with pytest.raises(TaskFileError) as exc:
         taskfile.parse(f'[[task]]\ncommand = "true"\nresources = {{ {resources} }}\n', "t.toml")
     assert exc.value.problems == [f"t.toml: task #1: {field}" + exc.value.problems[0].split(field)[1]]
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    (TaskSpec(shell="x", timeout_s=INF), "timeout_s"),
-    (TaskSpec(shell="x", timeout_s=NAN), "timeout_s"),
-    (TaskSpec(shell="x", timeout_s=10**400), "timeout_s"),
-    (TaskSpec(shell="x", resources=Resources(cpus=NAN)), "resources.cpus"),
-    (TaskSpec(shell="x", resources=Resources(cpus=-INF)), "resources.cpus"),
-    (TaskSpec(shell="x", resources=Resources(memory_mb=2**63)), "resources.memory_mb"),
-    (TaskSpec(shell="x", resources=Resources(gpus=2**31)), "resources.gpus"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (TaskSpec(shell="x", timeout_s=INF), "timeout_s"),
+        (TaskSpec(shell="x", timeout_s=NAN), "timeout_s"),
+        (TaskSpec(shell="x", timeout_s=10**400), "timeout_s"),
+        (TaskSpec(shell="x", resources=Resources(cpus=NAN)), "resources.cpus"),
+        (TaskSpec(shell="x", resources=Resources(cpus=-INF)), "resources.cpus"),
+        (TaskSpec(shell="x", resources=Resources(memory_mb=2**63)), "resources.memory_mb"),
+        (TaskSpec(shell="x", resources=Resources(gpus=2**31)), "resources.gpus"),
+    ],
+)
 def test_spec_validation_names_the_bad_number(spec: TaskSpec, field: str) -> None:
     assert [e.field for e in spec.errors()] == [field]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("controller.dead_after_s", "inf"), ("controller.lost_after_s", "nan"), ("runner.cpus", "inf"),
-    ("client.timeout_s", "1e400"), ("runner.kill_grace_s", "-1"), ("runner.memory_mb", "99999999999999999999"),
-    ("controller.usage_history", "-5"),
-])
-def test_config_refuses_non_finite_negative_and_huge_numbers(key: str, value: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("controller.dead_after_s", "inf"),
+        ("controller.lost_after_s", "nan"),
+        ("runner.cpus", "inf"),
+        ("client.timeout_s", "1e400"),
+        ("runner.kill_grace_s", "-1"),
+        ("runner.memory_mb", "99999999999999999999"),
+        ("controller.usage_history", "-5"),
+    ],
+)
+def test_config_refuses_non_finite_negative_and_huge_numbers(
+    key: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DTASK_CONFIG", raising=False)
     with pytest.raises(config.ConfigError) as exc:
         config.load(None, {key: value})

@@ -76,7 +76,7 @@ def test_feed_returns_latest_in_any_chunking(tqdm_output: bytes) -> None:
     for size in (1, 7, 100, 4096):
         parser, last = parser_for("auto"), None
         for i in range(0, len(tqdm_output), size):
-            p = parser.feed(tqdm_output[i:i + size])
+            p = parser.feed(tqdm_output[i : i + size])
             last = p or last
         assert last is not None and (last.label, last.step, last.total) == ("Epoch 1: loss", 4, 10), size
 
@@ -167,7 +167,11 @@ def test_no_text_crashes_a_parser(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 10**9), st.integers(1, 10**9), st.text(alphabet=st.characters(blacklist_characters="\r\n\x1b"), max_size=30))
+@given(
+    st.integers(0, 10**9),
+    st.integers(1, 10**9),
+    st.text(alphabet=st.characters(blacklist_characters="\r\n\x1b"), max_size=30),
+)
 def test_fraction_roundtrip(step: int, total: int, label: str) -> None:
     label = label.strip()
     p = parser_for("fraction").parse_line(f"{label}: {step} / {total}")

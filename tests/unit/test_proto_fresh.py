@@ -24,40 +24,61 @@ WIRE_TREES = (
     "clients/cli/src/dtask_cli",
     "clients/tui/src/dtask_tui",
 )
-WIRE_MODULES = frozenset({
-    "libs/dtask_client/src/dtask_client/_calls.py",
-    "libs/dtask_client/src/dtask_client/errors.py",
-    "libs/dtask_common/src/dtask_common/convert/events.py",
-    "libs/dtask_common/src/dtask_common/convert/executors.py",
-    "libs/dtask_common/src/dtask_common/convert/runner_messages.py",
-    "libs/dtask_common/src/dtask_common/convert/scalars.py",
-    "libs/dtask_common/src/dtask_common/convert/tasks.py",
-    "services/controller/src/dtask_controller/main.py",
-    "services/controller/src/dtask_controller/runner_session.py",
-    "services/controller/src/dtask_controller/servicer.py",
-    "services/controller/src/dtask_controller/task_errors.py",
-    "services/controller/src/dtask_controller/watchpb.py",
-    "services/runner/src/dtask_runner/controller_session.py",
-    "services/runner/src/dtask_runner/main.py",
-    "services/runner/src/dtask_runner/servicer.py",
-})
+WIRE_MODULES = frozenset(
+    {
+        "libs/dtask_client/src/dtask_client/_calls.py",
+        "libs/dtask_client/src/dtask_client/errors.py",
+        "libs/dtask_common/src/dtask_common/convert/events.py",
+        "libs/dtask_common/src/dtask_common/convert/executors.py",
+        "libs/dtask_common/src/dtask_common/convert/runner_messages.py",
+        "libs/dtask_common/src/dtask_common/convert/scalars.py",
+        "libs/dtask_common/src/dtask_common/convert/tasks.py",
+        "services/controller/src/dtask_controller/main.py",
+        "services/controller/src/dtask_controller/runner_session.py",
+        "services/controller/src/dtask_controller/servicer.py",
+        "services/controller/src/dtask_controller/task_errors.py",
+        "services/controller/src/dtask_controller/watchpb.py",
+        "services/runner/src/dtask_runner/controller_session.py",
+        "services/runner/src/dtask_runner/main.py",
+        "services/runner/src/dtask_runner/servicer.py",
+    }
+)
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
     protos = sorted((REPO / "protos" / "dtask" / "v1").glob("*.proto"))
     assert [p.name for p in protos] == ["common.proto", "controller.proto", "runner.proto"]
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'protos'}", f"--python_out={tmp_path}",
-         f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", *map(str, protos)],
-        check=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{REPO / 'protos'}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            *map(str, protos),
+        ],
+        check=True,
+        timeout=60,
     )
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'protos'}", "--include_source_info",
-         f"--descriptor_set_out={tmp_path / 'dtask' / 'v1' / 'descriptors.binpb'}", *map(str, protos)],
-        check=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{REPO / 'protos'}",
+            "--include_source_info",
+            f"--descriptor_set_out={tmp_path / 'dtask' / 'v1' / 'descriptors.binpb'}",
+            *map(str, protos),
+        ],
+        check=True,
+        timeout=60,
     )
     made = sorted(p.name for p in (tmp_path / "dtask" / "v1").iterdir())
-    assert made == sorted(p.name for p in GEN.iterdir() if p.suffix in (".py", ".pyi", ".binpb") and p.name != "__init__.py")
+    assert made == sorted(
+        p.name for p in GEN.iterdir() if p.suffix in (".py", ".pyi", ".binpb") and p.name != "__init__.py"
+    )
     for name in made:
         fresh = (tmp_path / "dtask" / "v1" / name).read_bytes()
         assert (GEN / name).read_bytes() == fresh, f"{name} is stale: run `make proto` and commit the result"
@@ -100,8 +121,9 @@ def wire_imports(source: str) -> list[str]:
             elif node.module.startswith("dtask.v1.") and _generated(node.module.rpartition(".")[2]):
                 found.append(node.module)
         elif isinstance(node, ast.Import):
-            found += [a.name for a in node.names if a.name.startswith("dtask.v1.")
-                      and _generated(a.name.rpartition(".")[2])]
+            found += [
+                a.name for a in node.names if a.name.startswith("dtask.v1.") and _generated(a.name.rpartition(".")[2])
+            ]
     return found
 
 

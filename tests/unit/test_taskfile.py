@@ -21,8 +21,7 @@ def problems(text: str, source: str = "t.toml") -> list[str]:
 
 def test_minimal_shell_and_argv() -> None:
     specs = taskfile.parse(
-        '[[task]]\nname = "a"\ncommand = "echo hi | wc -c"\n\n'
-        '[[task]]\ncommand = ["python3", "-c", "print(1)"]\n'
+        '[[task]]\nname = "a"\ncommand = "echo hi | wc -c"\n\n[[task]]\ncommand = ["python3", "-c", "print(1)"]\n'
     )
     assert specs[0].shell == "echo hi | wc -c" and specs[0].argv == ()
     assert specs[1].argv == ("python3", "-c", "print(1)") and specs[1].shell == "" and specs[1].name == ""
@@ -71,8 +70,12 @@ lr = [0.1, 0.01, 1]
 """
     )
     assert [s.name for s in specs] == [
-        "train-a[model=a,lr=0.1]", "train-a[model=a,lr=0.01]", "train-a[model=a,lr=1]",
-        "train-b[model=b,lr=0.1]", "train-b[model=b,lr=0.01]", "train-b[model=b,lr=1]",
+        "train-a[model=a,lr=0.1]",
+        "train-a[model=a,lr=0.01]",
+        "train-a[model=a,lr=1]",
+        "train-b[model=b,lr=0.1]",
+        "train-b[model=b,lr=0.01]",
+        "train-b[model=b,lr=1]",
     ]
     s = specs[1]
     assert s.argv == ("python", "train.py", "--lr=0.01", "--model", "a", "${HOME}", "{unknown}")
@@ -80,9 +83,7 @@ lr = [0.1, 0.01, 1]
 
 
 def test_shell_braces_survive_substitution() -> None:
-    [s] = taskfile.parse(
-        '[[task]]\nname = "x"\ncommand = "echo ${HOME} {\\"a\\": {n}}"\n[task.matrix]\nn = [true]\n'
-    )
+    [s] = taskfile.parse('[[task]]\nname = "x"\ncommand = "echo ${HOME} {\\"a\\": {n}}"\n[task.matrix]\nn = [true]\n')
     assert s.shell == 'echo ${HOME} {"a": true}'
 
 
@@ -192,16 +193,30 @@ progress = "bogus"
         ("", "t.toml: no tasks"),
         ("[tasks]\nx = 1\n", "t.toml: unknown top-level key 'tasks'"),
         ('[[task]]\nname = "n"\n', "t.toml: task 'n' (#1): command: is missing"),
-        ('[[task]]\ncommand = 5\n', "t.toml: task #1: command: must be a shell string or a list of strings"),
+        ("[[task]]\ncommand = 5\n", "t.toml: task #1: command: must be a shell string or a list of strings"),
         ('[[task]]\ncommand = "x"\n[task.matrix]\nlr = [1]\n', "t.toml: task #1: name: is required with a matrix"),
         ('[[task]]\nname = "m"\ncommand = "x"\n[task.matrix]\nlr = []\n', "t.toml: task 'm' (#1): matrix.lr: is empty"),
-        ('[[task]]\nname = "m"\ncommand = "x"\nretries = 1\nmax_retries = 2\n', "t.toml: task 'm' (#1): retries: is another spelling"),
-        ('[[task]]\nname = "m"\ncommand = "x"\nenv = { A = [1] }\n', "t.toml: task 'm' (#1): env.A: must be a string or a number"),
-        ('[[task]]\nname = "m"\ncommand = "x"\nmax_retries = 1000\n', "t.toml: task 'm' (#1): max_retries: must be an integer from 0 to 100"),
+        (
+            '[[task]]\nname = "m"\ncommand = "x"\nretries = 1\nmax_retries = 2\n',
+            "t.toml: task 'm' (#1): retries: is another spelling",
+        ),
+        (
+            '[[task]]\nname = "m"\ncommand = "x"\nenv = { A = [1] }\n',
+            "t.toml: task 'm' (#1): env.A: must be a string or a number",
+        ),
+        (
+            '[[task]]\nname = "m"\ncommand = "x"\nmax_retries = 1000\n',
+            "t.toml: task 'm' (#1): max_retries: must be an integer from 0 to 100",
+        ),
         ('[defaults]\nname = "x"\n[[task]]\ncommand = "x"\n', "t.toml: defaults: unknown key 'name'"),
-        ('[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["b"]\n[[task]]\nname = "b"\ncommand = "x"\ndepends_on = ["a"]\n',
-         "depends_on: dependency cycle a -> b -> a"),
-        ('[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["a"]\n', "t.toml: task 'a' (#1): depends_on: a task cannot depend on itself"),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["b"]\n[[task]]\nname = "b"\ncommand = "x"\ndepends_on = ["a"]\n',
+            "depends_on: dependency cycle a -> b -> a",
+        ),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["a"]\n',
+            "t.toml: task 'a' (#1): depends_on: a task cannot depend on itself",
+        ),
     ],
 )
 def test_errors(text: str, expected: str) -> None:
@@ -223,21 +238,33 @@ def test_examples_parse(name: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[[task]]\nname = "a"\ncommand = "x"\nprogrss = "tqdm"\n',
-         "t.toml: task 'a' (#1): unknown key 'progrss' (did you mean 'progress'?)"),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\nprogrss = "tqdm"\n',
+            "t.toml: task 'a' (#1): unknown key 'progrss' (did you mean 'progress'?)",
+        ),
         ('[[task]]\nname = "a"\ncomand = "x"\n', "unknown key 'comand' (did you mean 'command'?)"),
-        ('[[task]]\nname = "a"\ncommand = "x"\nresources = { gpu = 1 }\n',
-         "resources.gpu: unknown resource (did you mean 'gpus'?)"),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\nresources = { gpu = 1 }\n',
+            "resources.gpu: unknown resource (did you mean 'gpus'?)",
+        ),
         ('[[tasks]]\nname = "a"\ncommand = "x"\n', "unknown top-level key 'tasks' (did you mean 'task'?)"),
-        ('[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["aa"]\n[[task]]\nname = "b"\ncommand = "x"\n',
-         "depends_on: no task named 'aa' in this file (did you mean 'a'?)"),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\ndepends_on = ["aa"]\n[[task]]\nname = "b"\ncommand = "x"\n',
+            "depends_on: no task named 'aa' in this file (did you mean 'a'?)",
+        ),
         ('name = "a"\ncommand = "x"\n', "t.toml: name, command outside a task: put a [[task]] line above name = ..."),
-        ('[[task]]\nname = "m"\ncommand = "x {lr}"\n[task.matrix]\nlr = 0.1\n',
-         "matrix.lr: must be a list of values, got 0.1; write lr = [0.1]"),
-        ('[[task]]\nname = "a"\ncommand = "x"\ngpu = 1\n',
-         "unknown key 'gpu' (did you mean resources.gpus? e.g. resources = { gpus = 1 })"),
-        ('[[task]]\nname = "a"\ncommand = "x"\ntimeout_s = "2h"\n',
-         "timeout_s: must be a number of seconds, e.g. timeout_s = 7200 for 2 hours, got '2h'"),
+        (
+            '[[task]]\nname = "m"\ncommand = "x {lr}"\n[task.matrix]\nlr = 0.1\n',
+            "matrix.lr: must be a list of values, got 0.1; write lr = [0.1]",
+        ),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\ngpu = 1\n',
+            "unknown key 'gpu' (did you mean resources.gpus? e.g. resources = { gpus = 1 })",
+        ),
+        (
+            '[[task]]\nname = "a"\ncommand = "x"\ntimeout_s = "2h"\n',
+            "timeout_s: must be a number of seconds, e.g. timeout_s = 7200 for 2 hours, got '2h'",
+        ),
     ],
 )
 def test_mistakes_name_the_fix(text: str, expected: str) -> None:
@@ -251,8 +278,9 @@ def test_far_off_key_lists_the_allowed_ones() -> None:
 
 
 def test_unknown_default_key_is_reported_once() -> None:
-    out = problems('[defaults]\nmax_retires = 1\n[[task]]\nname = "a"\ncommand = "x"\n'
-                   '[[task]]\nname = "b"\ncommand = "x"\n')
+    out = problems(
+        '[defaults]\nmax_retires = 1\n[[task]]\nname = "a"\ncommand = "x"\n[[task]]\nname = "b"\ncommand = "x"\n'
+    )
     assert out == ["t.toml: defaults: unknown key 'max_retires' (did you mean 'max_retries'?)"]
 
 

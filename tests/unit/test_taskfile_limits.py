@@ -14,8 +14,12 @@ from dtask_common.taskfile import TaskFileError
 
 
 def matrix_file(keys: str, values: int) -> str:
-    lines = ['[[task]]', 'name = "sweep"', 'command = "echo ' + "".join(f"{{{k}}}" for k in keys) + '"',
-             "[task.matrix]"]
+    lines = [
+        "[[task]]",
+        'name = "sweep"',
+        'command = "echo ' + "".join(f"{{{k}}}" for k in keys) + '"',
+        "[task.matrix]",
+    ]
     lines += [f"{k} = {list(range(values))}" for k in keys]
     return "\n".join(lines) + "\n"
 
@@ -36,7 +40,8 @@ def test_million_task_matrix_is_refused_at_once_in_little_memory() -> None:
     assert exc.value.problems == [
         f"big.toml: task 'sweep' (#1): matrix: expands to 1048576 tasks (a: 32 x b: 32 x c: 32 x d: 32); "
         f"a task file may hold at most {MAX_SUBMIT} tasks (one submission): sweep fewer values, or split the "
-        "file (a task in a later file can depend on tasks of an earlier one by id)"]
+        "file (a task in a later file can depend on tasks of an earlier one by id)"
+    ]
 
 
 def test_astronomical_matrix_is_refused_too() -> None:
@@ -45,19 +50,24 @@ def test_astronomical_matrix_is_refused_too() -> None:
 
 
 def test_the_limit_counts_the_whole_file() -> None:
-    tables = "".join(f'[[task]]\nname = "s{j}"\ncommand = "x"\n[task.matrix]\na = {list(range(100))}\n'
-                     f'b = {list(range(20))}\n' for j in range(6))
+    tables = "".join(
+        f'[[task]]\nname = "s{j}"\ncommand = "x"\n[task.matrix]\na = {list(range(100))}\nb = {list(range(20))}\n'
+        for j in range(6)
+    )
     tables += '[[task]]\nname = "plain"\ncommand = "x"\n'
     with pytest.raises(TaskFileError) as exc:
         taskfile.parse(tables, "t.toml")
     assert exc.value.problems[-1].startswith(
         "t.toml: expands to 12001 tasks (the largest entry, task 's0' (#1), gives 2000); a task file may hold "
-        f"at most {MAX_SUBMIT} tasks")
+        f"at most {MAX_SUBMIT} tasks"
+    )
 
 
 def test_a_matrix_of_exactly_the_limit_expands() -> None:
-    text = '[[task]]\nname = "m"\ncommand = "echo {a} {b}"\n[task.matrix]\n' \
-           f"a = {list(range(100))}\nb = {list(range(MAX_SUBMIT // 100))}\n"
+    text = (
+        '[[task]]\nname = "m"\ncommand = "echo {a} {b}"\n[task.matrix]\n'
+        f"a = {list(range(100))}\nb = {list(range(MAX_SUBMIT // 100))}\n"
+    )
     assert len(taskfile.parse(text, "t.toml")) == MAX_SUBMIT
 
 
@@ -80,13 +90,15 @@ def test_long_chain_listed_dependants_first_loads(n: int) -> None:
 
 def test_long_cycle_is_reported_with_its_path() -> None:
     n = 3000
-    text = chain_file(n).replace('name = "t0"\ncommand = "true"\n', f'name = "t0"\ncommand = "true"\n'
-                                 f'depends_on = ["t{n - 1}"]\n')
+    text = chain_file(n).replace(
+        'name = "t0"\ncommand = "true"\n', f'name = "t0"\ncommand = "true"\ndepends_on = ["t{n - 1}"]\n'
+    )
     with pytest.raises(TaskFileError) as exc:
         taskfile.parse(text, "cycle.toml")
     assert exc.value.problems == [
         f"cycle.toml: task 't0' (#{n}): depends_on: dependency cycle t{n - 1} -> t{n - 2} -> t{n - 3} -> t{n - 4} "
-        f"-> t{n - 5} -> ({n - 9} more) -> t3 -> t2 -> t1 -> t0 -> t{n - 1}"]
+        f"-> t{n - 5} -> ({n - 9} more) -> t3 -> t2 -> t1 -> t0 -> t{n - 1}"
+    ]
 
 
 def test_find_cycle() -> None:

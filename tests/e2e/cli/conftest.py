@@ -21,15 +21,17 @@ def live(tmp_path_factory: pytest.TempPathFactory, certs_template: Path) -> Iter
         yield c
 
 
-def run_dtask(home: Path, address: str | None, *args: str, input: str | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_dtask(
+    home: Path, address: str | None, *args: str, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1", PATH=f"{BIN}:{os.environ['PATH']}")
     env.pop("DTASK_CONFIG", None)
     env.pop("DTASK_CONTROLLER", None)
     if address:
         env["DTASK_CONTROLLER"] = address
-    return subprocess.run([str(BIN / "dtask"), *args], env=env, input=input, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "dtask"), *args], env=env, input=input, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,11 @@ def lines(text: str) -> list[str]:
 def test_submit_file_wait_tasks_task_logs_export(dtask: Dtask, tmp_path: Path) -> None:
     f = tmp_path / "jobs.toml"
     f.write_text(
-        "[defaults]\ntags = [\"cli-file\"]\n\n"
-        "[[task]]\nname = \"hello-{n}\"\n"
+        '[defaults]\ntags = ["cli-file"]\n\n'
+        '[[task]]\nname = "hello-{n}"\n'
         "command = \"echo hello {n}; echo '***** eval metrics *****'; echo '  score = {n}'\"\n"
         "[task.matrix]\nn = [1, 2]\n\n"
-        "[[task]]\nname = \"boom\"\ncommand = \"echo about to fail; exit 3\"\nmax_retries = 1\n"
+        '[[task]]\nname = "boom"\ncommand = "echo about to fail; exit 3"\nmax_retries = 1\n'
     )
     r = dtask("submit", str(f))
     assert r.returncode == 0, r.stderr
@@ -158,8 +158,10 @@ def test_shell_through_a_pipe(dtask: Dtask) -> None:
 
 
 def test_shell_names_of_the_original(dtask: Dtask) -> None:
-    code = ("print(sorted(n for n in ('executors', 'finished', 'resource_usage', 'tasks', 'tasks_pending', "
-            "'tasks_running', 'tasks_finished', 'add_task', 'add_tasks') if callable(globals()[n])))")
+    code = (
+        "print(sorted(n for n in ('executors', 'finished', 'resource_usage', 'tasks', 'tasks_pending', "
+        "'tasks_running', 'tasks_finished', 'add_task', 'add_tasks') if callable(globals()[n])))"
+    )
     r = dtask("shell", "-c", code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("'") == 18
@@ -167,12 +169,16 @@ def test_shell_names_of_the_original(dtask: Dtask) -> None:
 
 def test_follow_logs_of_a_task_that_has_not_started(live: Cluster, dtask: Dtask, tmp_path: Path) -> None:
     mark = tmp_path / "first-may-end"
-    [first] = dtask("submit", "--name", "first", "--",
-                    f"while [ ! -e {mark} ]; do sleep 0.05; done").stdout.split()
+    [first] = dtask("submit", "--name", "first", "--", f"while [ ! -e {mark} ]; do sleep 0.05; done").stdout.split()
     [second] = dtask("submit", "--name", "second", "--after", first, "--", "echo second ran").stdout.split()
     assert json.loads(dtask("task", second, "--json").stdout)["state"] == "pending"
-    f = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", second], env=_env(live), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    f = subprocess.Popen(
+        [str(BIN / "dtask"), "logs", "-f", second],
+        env=_env(live),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     mark.touch()
     out, err = f.communicate(timeout=30)
     assert f.returncode == 0, err
@@ -213,8 +219,9 @@ def _env(live: Cluster) -> dict[str, str]:
 def test_ctrl_c_during_logs_follow_and_wait_exits_130_quietly(live: Cluster, dtask: Dtask) -> None:
     [tid] = dtask("submit", "--name", "interrupted", "--", "echo started; sleep 60").stdout.split()
     try:
-        logs = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", tid], env=_env(live), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        logs = subprocess.Popen(
+            [str(BIN / "dtask"), "logs", "-f", tid], env=_env(live), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert logs.stdout is not None
         assert logs.stdout.readline() == b"started\n"  # following: the task's first line arrived
         logs.send_signal(signal.SIGINT)
@@ -222,8 +229,13 @@ def test_ctrl_c_during_logs_follow_and_wait_exits_130_quietly(live: Cluster, dta
         assert logs.returncode == 130 and b"Traceback" not in err and b"Aborted" not in err, err
 
         master, slave = pty.openpty()  # wait draws its progress line on a terminal: proof it is waiting
-        wait = subprocess.Popen([str(BIN / "dtask"), "wait", tid], env=_env(live), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=slave)
+        wait = subprocess.Popen(
+            [str(BIN / "dtask"), "wait", tid],
+            env=_env(live),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
         os.close(slave)
         seen = b""
         deadline = time.monotonic() + 20
@@ -323,12 +335,22 @@ def test_certificate_the_controller_refuses_or_that_expired(live: Cluster, tmp_p
     for f in ("controller.crt", "controller.key"):
         shutil.copy(live.certs / f, picky / "certs" / f)
     lo, hi = free_port_range()
-    code = ("import logging; logging.basicConfig(level=logging.INFO); from dtask_common import config; "
-            "from dtask_controller.main import run; "
-            f"run(config.load(None, {{'controller.host': '127.0.0.1', 'controller.port_range': '{lo}-{hi}'}}))")
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO); from dtask_common import config; "
+        "from dtask_controller.main import run; "
+        f"run(config.load(None, {{'controller.host': '127.0.0.1', 'controller.port_range': '{lo}-{hi}'}}))"
+    )
     # started past `dtask controller`, which would refuse its own certificate from another CA
-    ctl = Proc(subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, DTASK_HOME=str(picky)),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True))
+    ctl = Proc(
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=dict(os.environ, DTASK_HOME=str(picky)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    )
     ctl.start_reader()
     ctl.address = f"127.0.0.1:{ctl.wait_for(LISTEN_RE.pattern).group(2)}"
     try:
@@ -360,17 +382,25 @@ def expired_operator(certs_dir: Path, out: Path) -> Path:
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")]))
-            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(now - dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(role_uri(Role.OPERATOR, "old"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(role_uri(Role.OPERATOR, "old"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     crt = out / "old.crt"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (out / "old.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
+    (out / "old.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return crt
 
 
@@ -382,22 +412,51 @@ def test_logs_follow_and_wait_carry_on_across_a_controller_restart(home: Path, t
     port, _ = free_port_range(1)
     ctl = start_controller(home, port_range=(port, port))
     lo, hi = free_port_range()
-    runner = start_dtask(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address, "--name", "r1",
-                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--gpus", "none"], home)
+    runner = start_dtask(
+        [
+            "--set",
+            "runner.reconnect_max_s=0.5",
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--gpus",
+            "none",
+        ],
+        home,
+    )
     mark = tmp_path / "go-on"
     try:
         wait_for_executors(ctl.address, home / "certs", {"r1"})
-        [tid] = run_dtask(home, ctl.address, "submit", "--name", "survivor", "--",
-                          f"echo first; while [ ! -e {mark} ]; do sleep 0.05; done; echo second; echo third"
-                          ).stdout.split()
+        [tid] = run_dtask(
+            home,
+            ctl.address,
+            "submit",
+            "--name",
+            "survivor",
+            "--",
+            f"echo first; while [ ! -e {mark} ]; do sleep 0.05; done; echo second; echo third",
+        ).stdout.split()
         env = dict(os.environ, DTASK_HOME=str(home), DTASK_CONTROLLER=ctl.address, PYTHONUNBUFFERED="1")
         env.pop("DTASK_CONFIG", None)
-        logs = subprocess.Popen([str(BIN / "dtask"), "logs", "-f", tid], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        logs = subprocess.Popen(
+            [str(BIN / "dtask"), "logs", "-f", tid], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert logs.stdout is not None and logs.stdout.readline() == b"first\n"
         master, slave = pty.openpty()  # wait's progress line on a terminal shows it is watching
-        wait = subprocess.Popen([str(BIN / "dtask"), "wait", tid], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=slave, text=True)
+        wait = subprocess.Popen(
+            [str(BIN / "dtask"), "wait", tid],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
         os.close(slave)
         werr = read_until(master, b"1 running")
         ctl.stop()

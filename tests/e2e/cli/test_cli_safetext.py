@@ -15,8 +15,12 @@ NAME = "evil\x1b[2J\x1b]52;c;aGk=\x07\u202etxt"
 SHOWN = "evil\\x1b[2J\\x1b]52;c;aGk=\\x07\\u202etxt"
 # What a hostile task prints: clear screen, set the clipboard (OSC 52), a C1 CSI, reversed text.
 OUTPUT = b"out \x1b[2J\x1b]52;c;aGk=\x07 \xc2\x9b6n \xe2\x80\xae reversed\n"
-FORBIDDEN = {*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0)),
-             *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"} - {"\n"}
+FORBIDDEN = {
+    *map(chr, range(0x20)),
+    "\x7f",
+    *map(chr, range(0x80, 0xA0)),
+    *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c",
+} - {"\n"}
 
 
 def raw_controls(text: str) -> set[str]:

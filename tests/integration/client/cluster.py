@@ -33,8 +33,25 @@ class Cluster:
 
 def start_runner(home: Path, address: str, name: str, slots: int = 2, *extra: str) -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["runner", "--controller", address, "--name", name, "--slots", str(slots),
-                        "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--gpus", "none", *extra], home)
+    return start_dtask(
+        [
+            "runner",
+            "--controller",
+            address,
+            "--name",
+            name,
+            "--slots",
+            str(slots),
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--gpus",
+            "none",
+            *extra,
+        ],
+        home,
+    )
 
 
 def wait_for_executors(address: str, certs: Path, names: set[str], timeout: float = 20.0) -> None:

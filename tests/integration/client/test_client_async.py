@@ -25,10 +25,12 @@ def test_async_client(live: Cluster) -> None:
             assert (await c.executor("r1")).name == "r1"
             assert isinstance(await c.finished(), bool)
             assert (await c.queue()).paused is False
-            ids = await c.submit([
-                TaskSpec(name="a-ok", argv=(PY, "-u", "-c", "print('x'); print('y')"), tags=("async",)),
-                TaskSpec(name="a-bad", shell="exit 4", tags=("async",)),
-            ])
+            ids = await c.submit(
+                [
+                    TaskSpec(name="a-ok", argv=(PY, "-u", "-c", "print('x'); print('y')"), tags=("async",)),
+                    TaskSpec(name="a-bad", shell="exit 4", tags=("async",)),
+                ]
+            )
             done = await c.wait(ids, timeout=30)
             assert [t.state for t in done] == [TaskState.SUCCEEDED, TaskState.FAILED]
             assert {t.id for t in await c.tasks(tag="async")} == set(ids)

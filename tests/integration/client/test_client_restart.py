@@ -74,8 +74,24 @@ def test_async_follow_rides_out_a_controller_restart_without_repeating_output(ho
     port, _ = free_port_range(1)
     ctl = start_controller(home, port_range=(port, port))
     lo, hi = free_port_range()
-    runner = start_dtask(["--set", "runner.reconnect_max_s=0.5", "runner", "--controller", ctl.address, "--name", "r1",
-                          "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--gpus", "none"], home)
+    runner = start_dtask(
+        [
+            "--set",
+            "runner.reconnect_max_s=0.5",
+            "runner",
+            "--controller",
+            ctl.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            "--gpus",
+            "none",
+        ],
+        home,
+    )
     mark = tmp_path / "go-on"
 
     async def scenario() -> bytes:

@@ -125,8 +125,12 @@ def test_watch_and_resource_usage(live: Cluster) -> None:
 def test_add_task_names_like_the_original(live: Cluster) -> None:
     with live.client() as c:
         tid = c.add_task("echo one", name="added-one", tags=("client-add",), cpus=0)
-        more = c.add_tasks([{"command": ["echo", "two"], "name": "added-two", "tags": ["client-add"]},
-                            TaskSpec(name="added-three", shell="echo three", resources=Resources(), tags=("client-add",))])
+        more = c.add_tasks(
+            [
+                {"command": ["echo", "two"], "name": "added-two", "tags": ["client-add"]},
+                TaskSpec(name="added-three", shell="echo three", resources=Resources(), tags=("client-add",)),
+            ]
+        )
         done = c.wait([tid, *more], timeout=20)
         assert [t.state for t in done] == [TaskState.SUCCEEDED] * 3
         assert done[1].spec.argv == ("echo", "two")

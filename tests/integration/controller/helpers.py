@@ -22,7 +22,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def stub(address: str, home: Path, role: str = "operator") -> tuple[grpc.aio.Channel, controller_pb2_grpc.ControllerStub]:
+def stub(
+    address: str, home: Path, role: str = "operator"
+) -> tuple[grpc.aio.Channel, controller_pb2_grpc.ControllerStub]:
     ch = aio_channel(address, tls(home / "certs", role))
     return ch, controller_pb2_grpc.ControllerStub(ch)
 

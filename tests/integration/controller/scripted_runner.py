@@ -23,19 +23,36 @@ _END = object()
 class ScriptedRunner:
     """Speaks the runner side of Connect exactly as told; messages down are read with recv()."""
 
-    def __init__(self, address: str, certs_dir: Path, name: str, *, slots: int = 1, cpus: float = 0,
-                 memory_mb: int = 0, gpus: Iterable[int] = (), labels: dict[str, str] | None = None,
-                 running: Iterable[tuple[str, int]] = (), unreported: Iterable[pb.AttemptFinished] = (),
-                 protocol_version: int = PROTOCOL_VERSION, hello_name: str | None = None,
-                 cert_stem: str | None = None):
+    def __init__(
+        self,
+        address: str,
+        certs_dir: Path,
+        name: str,
+        *,
+        slots: int = 1,
+        cpus: float = 0,
+        memory_mb: int = 0,
+        gpus: Iterable[int] = (),
+        labels: dict[str, str] | None = None,
+        running: Iterable[tuple[str, int]] = (),
+        unreported: Iterable[pb.AttemptFinished] = (),
+        protocol_version: int = PROTOCOL_VERSION,
+        hello_name: str | None = None,
+        cert_stem: str | None = None,
+    ):
         self.name = name
         self.channel = aio_channel(address, tls(certs_dir, cert_stem or f"runner-{name}"))
         self.stub = controller_pb2_grpc.ControllerStub(self.channel)
         self.hello = pb.Hello(
-            name=name if hello_name is None else hello_name, runner_address="127.0.0.1:1",
+            name=name if hello_name is None else hello_name,
+            runner_address="127.0.0.1:1",
             capacity=cpb.Capacity(slots=slots, cpus=cpus, memory_mb=memory_mb, gpus=list(gpus)),
-            labels=labels or {}, running=[cpb.RunningAttempt(task_id=t, attempt=a) for t, a in running],
-            unreported_results=list(unreported), version=__version__, protocol_version=protocol_version)
+            labels=labels or {},
+            running=[cpb.RunningAttempt(task_id=t, attempt=a) for t, a in running],
+            unreported_results=list(unreported),
+            version=__version__,
+            protocol_version=protocol_version,
+        )
         self._up: asyncio.Queue[Any] = asyncio.Queue()
         self.call: Any = None
         self.welcome: pb.Welcome | None = None
@@ -76,23 +93,37 @@ class ScriptedRunner:
         self._up.put_nowait(msg)
 
     def usage(self, cpu: float = 10.0, at: float = 0.0) -> None:
-        sample = convert.usage_to_pb(UsageSample(at=at or 1.0, cpu_percent=cpu, per_cpu_percent=(cpu, cpu),
-                                                 ram_percent=20.0))
+        sample = convert.usage_to_pb(
+            UsageSample(at=at or 1.0, cpu_percent=cpu, per_cpu_percent=(cpu, cpu), ram_percent=20.0)
+        )
         self.send(pb.RunnerMessage(usage=pb.UsageReport(sample=sample)))
 
     def progress(self, task_id: str, attempt: int, step: int, total: int) -> None:
-        self.send(pb.RunnerMessage(progress=pb.ProgressUpdate(
-            task_id=task_id, attempt=attempt, progress=cpb.Progress(label="train", step=step, total=total))))
+        self.send(
+            pb.RunnerMessage(
+                progress=pb.ProgressUpdate(
+                    task_id=task_id, attempt=attempt, progress=cpb.Progress(label="train", step=step, total=total)
+                )
+            )
+        )
 
     def output(self, task_id: str, attempt: int, offset: int, data: bytes) -> None:
         self.send(pb.RunnerMessage(output=pb.OutputChunk(task_id=task_id, attempt=attempt, offset=offset, data=data)))
 
-    def finish(self, task_id: str, attempt: int, state: int = cpb.TASK_STATE_SUCCEEDED, exit_code: int = 0,
-               result: dict[str, Any] | None = None, error: str = "") -> None:
+    def finish(
+        self,
+        task_id: str,
+        attempt: int,
+        state: int = cpb.TASK_STATE_SUCCEEDED,
+        exit_code: int = 0,
+        result: dict[str, Any] | None = None,
+        error: str = "",
+    ) -> None:
         self.send(pb.RunnerMessage(finished=finished_msg(task_id, attempt, state, exit_code, result, error)))
 
     def heartbeat(self, interval: float = 0.2) -> None:
         """Send a usage sample every interval (what keeps an executor alive)."""
+
         async def beat() -> None:
             while True:
                 self.usage()
@@ -119,7 +150,19 @@ class ScriptedRunner:
         await self.channel.close(grace=None)
 
 
-def finished_msg(task_id: str, attempt: int, state: int = cpb.TASK_STATE_SUCCEEDED, exit_code: int = 0,
-                 result: dict[str, Any] | None = None, error: str = "") -> pb.AttemptFinished:
-    return pb.AttemptFinished(task_id=task_id, attempt=attempt, state=state, exit_code=exit_code,
-                              result=convert.result_to_pb(result), error=error)
+def finished_msg(
+    task_id: str,
+    attempt: int,
+    state: int = cpb.TASK_STATE_SUCCEEDED,
+    exit_code: int = 0,
+    result: dict[str, Any] | None = None,
+    error: str = "",
+) -> pb.AttemptFinished:
+    return pb.AttemptFinished(
+        task_id=task_id,
+        attempt=attempt,
+        state=state,
+        exit_code=exit_code,
+        result=convert.result_to_pb(result),
+        error=error,
+    )

@@ -59,9 +59,15 @@ def test_watch_snapshot_then_events_in_order(ctl: Proc, home: Path) -> None:
             elif kind == "usage":
                 seen.append(("usage", str(ev.usage.sample.cpu_percent)))
         order = [x for x in seen if x[0] != "executor" or x[1] == "up"]
-        assert order == [("task", f"cancelled:{before[0]}"), ("task", f"added:{new}"), ("executor", "up"),
-                         ("task", f"dispatched:{new}"), ("progress", "5"), ("usage", "7.0"),
-                         ("task", f"finished:{new}")]
+        assert order == [
+            ("task", f"cancelled:{before[0]}"),
+            ("task", f"added:{new}"),
+            ("executor", "up"),
+            ("task", f"dispatched:{new}"),
+            ("progress", "5"),
+            ("usage", "7.0"),
+            ("task", f"finished:{new}"),
+        ]
         watch.cancel()
         await r1.close()
         await ch.close()
@@ -163,8 +169,12 @@ def test_grpcurl_serves_queries_with_operator_certificate(ctl: Proc, home: Path)
     base = [*grpcurl_args(tls(home / "certs", "operator")), "-max-time", "20"]
 
     def call(method: str, body: str = "{}") -> dict:  # type: ignore[type-arg]
-        out = subprocess.run([*base, "-d", body, ctl.address, f"dtask.v1.Controller/{method}"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [*base, "-d", body, ctl.address, f"dtask.v1.Controller/{method}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout) if out.stdout.strip() else {}
 
@@ -174,6 +184,7 @@ def test_grpcurl_serves_queries_with_operator_certificate(ctl: Proc, home: Path)
     assert call("IsFinished")["queue"]["pending"] == "1"
     assert call("ListExecutors") == {}
     assert call("GetResourceUsage") == {}
-    out = subprocess.run([*base, "-max-time", "2", ctl.address, "dtask.v1.Controller/Watch"], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        [*base, "-max-time", "2", ctl.address, "dtask.v1.Controller/Watch"], capture_output=True, text=True, timeout=30
+    )
     assert '"snapshot"' in out.stdout and '"last": true' in out.stdout

@@ -76,8 +76,10 @@ def test_foreign_reports_change_nothing_and_end_the_session(ctl: Proc, home: Pat
         await ch.close()
 
     run(go())
-    ctl.wait_for(r"runner certificate r2 \(executor r2\) reported output for task \d+ attempt 1, which was "
-                 r"dispatched to r1; not applied")
+    ctl.wait_for(
+        r"runner certificate r2 \(executor r2\) reported output for task \d+ attempt 1, which was "
+        r"dispatched to r1; not applied"
+    )
     ctl.wait_for(r"executor r2: session ended: executor r2 sent 21 reports")
     # Logged once per attempt and session, not once per report.
     assert sum("reported output for task" in line for line in ctl.lines) == 1
@@ -92,8 +94,13 @@ def test_foreign_hello_claims_change_nothing(ctl: Proc, home: Path) -> None:
         a, b = await submit(s, shell("a"), shell("b"))
         assert {(await r1.assign()).task_id, (await r1.assign()).task_id} == {a, b}
         # r2 claims to run r1's attempt of a and to hold a result for r1's attempt of b.
-        r2 = ScriptedRunner(ctl.address, home / "certs", "r2", running=[(a, 1)],
-                            unreported=[finished_msg(b, 1, result={"forged": True})])
+        r2 = ScriptedRunner(
+            ctl.address,
+            home / "certs",
+            "r2",
+            running=[(a, 1)],
+            unreported=[finished_msg(b, 1, result={"forged": True})],
+        )
         await r2.connect()
         msgs = [await r2.recv() for _ in range(2)]
         assert sorted(m.WhichOneof("msg") for m in msgs) == ["ack", "cancel"]

@@ -74,8 +74,7 @@ def test_second_controller_on_same_store_refuses(home: Path) -> None:
     first = start_fast_controller(home)
     try:
         lo, hi = free_port_range()
-        second = start_dtask(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home,
-                             listen=False)
+        second = start_dtask(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home, listen=False)
         assert second.popen.wait(30) != 0
         out = "".join(second.lines) + (second.popen.stdout.read() if second.popen.stdout else "")
         assert "another controller" in out and "controller.db" in out and "Traceback" not in out
@@ -117,13 +116,16 @@ def test_sigterm_stops_promptly_with_open_streams(home: Path) -> None:
 
 def test_task_file_is_queued_once_at_start(home: Path, tmp_path: Path) -> None:
     tasks = tmp_path / "tasks.toml"
-    tasks.write_text('[[task]]\nname = "prep"\ncommand = "true"\n\n'
-                     '[[task]]\nname = "train"\ncommand = "python t.py --lr {lr}"\ndepends_on = ["prep"]\n'
-                     '[task.matrix]\nlr = [0.1, 0.01]\n')
+    tasks.write_text(
+        '[[task]]\nname = "prep"\ncommand = "true"\n\n'
+        '[[task]]\nname = "train"\ncommand = "python t.py --lr {lr}"\ndepends_on = ["prep"]\n'
+        "[task.matrix]\nlr = [0.1, 0.01]\n"
+    )
     ports = free_port_range()
     for round_ in range(2):
         ctl = start_fast_controller(home, "--tasks", str(tasks), port_range=ports)
         try:
+
             async def check(address: str) -> None:
                 ch, s = stub(address, home)
                 listed = await s.ListTasks(pb.ListTasksRequest())

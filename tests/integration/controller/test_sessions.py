@@ -60,8 +60,12 @@ def test_dispatch_result_ack_and_queries(ctl: Proc, home: Path) -> None:
 
     async def _usage_seen(s) -> bool:  # type: ignore[no-untyped-def]
         u = await s.GetResourceUsage(pb.GetResourceUsageRequest(), timeout=10)
-        return bool(u.executors and u.executors[0].latest.cpu_percent == 42.0 and not u.executors[0].dead
-                    and len(u.executors[0].history) == 1)
+        return bool(
+            u.executors
+            and u.executors[0].latest.cpu_percent == 42.0
+            and not u.executors[0].dead
+            and len(u.executors[0].history) == 1
+        )
 
     run(go())
     ctl.wait_for(r"task 2 \(b\) dispatched to r1, attempt 1")
@@ -148,8 +152,13 @@ def test_hello_with_unreported_result_and_unknown_attempt(ctl: Proc, home: Path)
         await r1.assign()
         await r1.drop()
         # Back with the result it could not deliver, and an attempt the controller never gave.
-        back = ScriptedRunner(ctl.address, home / "certs", "r1", running=[("999", 1)],
-                              unreported=[finished_msg(tid, 1, result={"x": 1}), finished_msg("12345", 1)])
+        back = ScriptedRunner(
+            ctl.address,
+            home / "certs",
+            "r1",
+            running=[("999", 1)],
+            unreported=[finished_msg(tid, 1, result={"x": 1}), finished_msg("12345", 1)],
+        )
         await back.connect()
         msgs = [await back.recv() for _ in range(3)]
         acks = sorted(m.ack.task_id for m in msgs if m.WhichOneof("msg") == "ack")

@@ -40,8 +40,11 @@ class FakeSession:
         self._loop.call_soon_threadsafe(self._outbox.put_nowait, msg)
 
     def assign(self, task_id: str, attempt: int, gpu_ids: tuple[int, ...] = (), **spec: Any) -> None:
-        self.send(pb.ControllerMessage(assign=pb.Assign(task_id=task_id, attempt=attempt,
-                                                        spec=cpb.TaskSpec(**spec), gpu_ids=list(gpu_ids))))
+        self.send(
+            pb.ControllerMessage(
+                assign=pb.Assign(task_id=task_id, attempt=attempt, spec=cpb.TaskSpec(**spec), gpu_ids=list(gpu_ids))
+            )
+        )
 
     def cancel(self, task_id: str, attempt: int, reason: str = "test") -> None:
         self.send(pb.ControllerMessage(cancel=pb.Cancel(task_id=task_id, attempt=attempt, reason=reason)))
@@ -69,7 +72,9 @@ class FakeSession:
             if msg.WhichOneof("msg") == kind and pred(getattr(msg, kind)):
                 return getattr(msg, kind)
 
-    def output_of(self, task_id: str, attempt: int, until_finished: bool = True, timeout: float = 20.0) -> tuple[bytes, Any]:
+    def output_of(
+        self, task_id: str, attempt: int, until_finished: bool = True, timeout: float = 20.0
+    ) -> tuple[bytes, Any]:
         """Concatenated output of an attempt (offsets checked), and its AttemptFinished."""
         data = b""
         deadline = time.monotonic() + timeout
@@ -159,9 +164,15 @@ class _Servicer(controller_pb2_grpc.ControllerServicer):
                 session.ended.set()
 
         reader = asyncio.create_task(read())
-        yield pb.ControllerMessage(welcome=pb.Welcome(
-            controller_name="fake", version=__version__, protocol_version=PROTOCOL_VERSION,
-            executor_name=session.peer_name, usage_interval_s=self.fake.usage_interval_s))
+        yield pb.ControllerMessage(
+            welcome=pb.Welcome(
+                controller_name="fake",
+                version=__version__,
+                protocol_version=PROTOCOL_VERSION,
+                executor_name=session.peer_name,
+                usage_interval_s=self.fake.usage_interval_s,
+            )
+        )
         self.fake.sessions.put(session)
         if session.auto_ack:
             for r in first.hello.unreported_results:

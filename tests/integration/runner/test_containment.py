@@ -39,8 +39,11 @@ def cgroup_containment(name: str) -> CgroupContainment:
 
 @pytest.fixture(params=["cgroup", "sweep"])
 def containment(request: pytest.FixtureRequest) -> Iterator[Containment]:
-    c: Containment = (cgroup_containment(f"test-{os.getpid()}") if request.param == "cgroup"
-                      else SweepContainment("the test asks for it"))
+    c: Containment = (
+        cgroup_containment(f"test-{os.getpid()}")
+        if request.param == "cgroup"
+        else SweepContainment("the test asks for it")
+    )
     try:
         yield c
     finally:
@@ -52,8 +55,12 @@ def _escapes(pids: Path, containment: Containment) -> tuple[str, int]:
     return script.format(pids=pids), script.count("echo")
 
 
-def _run(tmp_path: Path, containment: Containment, spec: TaskSpec, cancel: bool = False,
-         ) -> tuple[AttemptResult, dict[int, str], list[int], bytes]:
+def _run(
+    tmp_path: Path,
+    containment: Containment,
+    spec: TaskSpec,
+    cancel: bool = False,
+) -> tuple[AttemptResult, dict[int, str], list[int], bytes]:
     """Run one attempt; what it reported, its pid file, and which of those pids live on after it."""
     pids_file = tmp_path / "pids"
 
@@ -97,14 +104,19 @@ def _read(path: Path) -> dict[int, str]:
 @pytest.mark.parametrize("end", ["cancel", "timeout", "exit"])
 def test_daemons_that_left_the_group_die_with_the_attempt(tmp_path: Path, containment: Containment, end: str) -> None:
     script, count = _escapes(tmp_path / "pids", containment)
-    spec = TaskSpec(shell=script + ("echo started" if end == "exit" else "echo started; sleep 200"),
-                    timeout_s=3.0 if end == "timeout" else 0.0)
+    spec = TaskSpec(
+        shell=script + ("echo started" if end == "exit" else "echo started; sleep 200"),
+        timeout_s=3.0 if end == "timeout" else 0.0,
+    )
     r, written, left, log = _run(tmp_path, containment, spec, cancel=end == "cancel")
     assert b"started" in log, log  # every pid was written before the end
     assert len(written) == count
     assert {written[p] for p in left} == set(), f"survived the {end} of the attempt ({containment.describe()})"
-    expected = {"cancel": (TaskState.CANCELLED, "cancelled: operator asked"),
-                "timeout": (TaskState.FAILED, "timed out after 3 s"), "exit": (TaskState.SUCCEEDED, "")}[end]
+    expected = {
+        "cancel": (TaskState.CANCELLED, "cancelled: operator asked"),
+        "timeout": (TaskState.FAILED, "timed out after 3 s"),
+        "exit": (TaskState.SUCCEEDED, ""),
+    }[end]
     assert (r.state, r.error) == expected
 
 
@@ -114,9 +126,11 @@ def test_the_attempt_group_is_removed_after_the_attempt(tmp_path: Path, kill_fil
     c.kill_file = kill_file  # False: SIGKILL every pid of cgroup.procs, as where cgroup.kill is missing
     pids, where = tmp_path / "pids", tmp_path / "where"
     # The task (root here) nests a group of its own in its attempt's group and moves a daemon there.
-    nested = ('g=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "$g" > {where}; d={mount}$g/nested; '
-              'mkdir "$d" && setsid sh -c "echo \\$\\$ > $d/cgroup.procs && echo nested \\$\\$ >> {pids} '
-              '&& exec sleep 305" & ')
+    nested = (
+        'g=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "$g" > {where}; d={mount}$g/nested; '
+        'mkdir "$d" && setsid sh -c "echo \\$\\$ > $d/cgroup.procs && echo nested \\$\\$ >> {pids} '
+        '&& exec sleep 305" & '
+    )
     wait_for_all = "while [ $(wc -l < {pids}) -lt 4 ]; do sleep 0.01; done; echo started; sleep 200"
     script = (nested + ESCAPES + wait_for_all).format(where=where, mount=_mount_point(), pids=pids)
     try:
@@ -158,11 +172,13 @@ def test_peak_memory_comes_from_the_cgroup_where_it_has_the_memory_controller(tm
     c = cgroup_containment(f"test-{os.getpid()}")
     try:
         if not c.memory:
-            pytest.skip("the memory controller is not enabled in this cgroup2 tree (on a hybrid layout it is on "
-                        "cgroup v1): the tree sampling measures peak memory instead")
+            pytest.skip(
+                "the memory controller is not enabled in this cgroup2 tree (on a hybrid layout it is on "
+                "cgroup v1): the tree sampling measures peak memory instead"
+            )
         # Allocated and gone within a few milliseconds: too short for the sampling, not for memory.peak.
         code = "b = bytearray(150 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"
-        r, _, _, _ = _run(tmp_path, c, TaskSpec(shell=f"{sys.executable} -c \"{code}\""))
+        r, _, _, _ = _run(tmp_path, c, TaskSpec(shell=f'{sys.executable} -c "{code}"'))
         assert r.state is TaskState.SUCCEEDED, r.error
         assert r.peak_rss_bytes > 150 * 1024 * 1024
     finally:

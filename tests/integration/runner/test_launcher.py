@@ -67,8 +67,12 @@ def test_argv_without_a_shell(tmp_path: Path) -> None:
 
 def test_shell_string_env_cwd_and_dtask_variables(tmp_path: Path) -> None:
     (tmp_path / "here").mkdir()
-    spec = TaskSpec(shell='echo "$FOO|$(pwd)|$DTASK_TASK_ID|$DTASK_ATTEMPT|$CUDA_VISIBLE_DEVICES|$PATH_KEPT" > out.txt; '
-                    'echo "$DTASK_RESULT_FILE"', cwd=str(tmp_path / "here"), env={"FOO": "bar baz"})
+    spec = TaskSpec(
+        shell='echo "$FOO|$(pwd)|$DTASK_TASK_ID|$DTASK_ATTEMPT|$CUDA_VISIBLE_DEVICES|$PATH_KEPT" > out.txt; '
+        'echo "$DTASK_RESULT_FILE"',
+        cwd=str(tmp_path / "here"),
+        env={"FOO": "bar baz"},
+    )
     r, log, _ = run_one(tmp_path, spec, gpu_ids=(0, 2), base_env={"PATH": os.environ["PATH"], "PATH_KEPT": "yes"})
     assert r.state is TaskState.SUCCEEDED
     assert (tmp_path / "here" / "out.txt").read_text().strip() == f"bar baz|{tmp_path / 'here'}|t1|1|0,2|yes"
@@ -78,8 +82,9 @@ def test_shell_string_env_cwd_and_dtask_variables(tmp_path: Path) -> None:
 def test_gpus_hidden_when_none_assigned_on_a_gpu_runner(tmp_path: Path) -> None:
     r, log, _ = run_one(tmp_path, TaskSpec(shell='echo "[${CUDA_VISIBLE_DEVICES-unset}]"'), hide_gpus=True)
     assert log == b"[]\n"
-    r, log, _ = run_one(tmp_path, TaskSpec(shell='echo "[${CUDA_VISIBLE_DEVICES-unset}]"'),
-                        base_env={"PATH": os.environ["PATH"]})
+    r, log, _ = run_one(
+        tmp_path, TaskSpec(shell='echo "[${CUDA_VISIBLE_DEVICES-unset}]"'), base_env={"PATH": os.environ["PATH"]}
+    )
     assert log == b"[unset]\n"
 
 
@@ -97,7 +102,9 @@ def test_exit_codes_and_error_line(tmp_path: Path) -> None:
 
 
 def test_signal_death(tmp_path: Path) -> None:
-    r, _, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", "import os,signal; os.kill(os.getpid(), signal.SIGSEGV)")))
+    r, _, _ = run_one(
+        tmp_path, TaskSpec(argv=(sys.executable, "-c", "import os,signal; os.kill(os.getpid(), signal.SIGSEGV)"))
+    )
     assert r.state is TaskState.FAILED and r.signal == signal.SIGSEGV and r.exit_code is None
     assert "SIGSEGV" in r.error
 
@@ -142,8 +149,10 @@ def test_cancel_kills_background_children(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
 
     async def body(launcher: Launcher) -> AttemptResult:
-        e = launcher.start(AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
-                     Recorder())
+        e = launcher.start(
+            AttemptRequest("t", 1, TaskSpec(shell="sh -c 'sleep 600 & sleep 600' & " + TREE.format(pids=pids))),
+            Recorder(),
+        )
         await _wait_started(e)
         e.cancel("operator asked")
         return await e.done
@@ -177,7 +186,10 @@ def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
     async def body(launcher: Launcher) -> list[AttemptResult]:
         out: list[AttemptResult] = []
         for batch in range(100):
-            es = [launcher.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder()) for i in range(10)]
+            es = [
+                launcher.start(AttemptRequest(f"z{batch}-{i}", 1, TaskSpec(argv=("true",))), Recorder())
+                for i in range(10)
+            ]
             out += await asyncio.gather(*(e.done for e in es))
         return out
 
@@ -191,8 +203,10 @@ def test_no_zombies_after_1000_short_tasks(tmp_path: Path) -> None:
 
 def test_200_mb_of_output_without_deadlock(tmp_path: Path) -> None:
     rec = Recorder()
-    code = ("import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
-            "for i in range(100):\n    sys.stdout.buffer.write(line); sys.stderr.buffer.write(line)\n")
+    code = (
+        "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\n"
+        "for i in range(100):\n    sys.stdout.buffer.write(line); sys.stderr.buffer.write(line)\n"
+    )
 
     async def body(launcher: Launcher) -> tuple[AttemptResult, int, float]:
         t0 = time.monotonic()
@@ -208,7 +222,9 @@ def test_200_mb_of_output_without_deadlock(tmp_path: Path) -> None:
 
 def test_invalid_utf8_and_nul_bytes_pass_through(tmp_path: Path) -> None:
     raw = b"\xff\xfe\x00ok\x00\xc3\x28\n\x80 tail"
-    r, log, _ = run_one(tmp_path, TaskSpec(argv=(sys.executable, "-c", f"import sys; sys.stdout.buffer.write({raw!r})")))
+    r, log, _ = run_one(
+        tmp_path, TaskSpec(argv=(sys.executable, "-c", f"import sys; sys.stdout.buffer.write({raw!r})"))
+    )
     assert r.state is TaskState.SUCCEEDED and log == raw
 
 
@@ -232,9 +248,11 @@ def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
     # The peak is held for 1 s of wall time so that the tree sampling (0.05 s, 0.15 s, then every
     # 0.5 s) sees it: in this test process wait4's ru_maxrss cannot tell, because a child's
     # ru_maxrss starts at its parent's high-water mark and pytest's is high after the 200 MB test.
-    code = ("import time\nb = bytearray(200 * 1024 * 1024)\nb[::4096] = b'x' * len(b[::4096])\n"
-            "t = time.monotonic()\nwhile time.process_time() < 0.5 or time.monotonic() - t < 1.0: pass\n")
-    r, _, _ = run_one(tmp_path, TaskSpec(shell=f"{sys.executable} -c \"{code}\""))
+    code = (
+        "import time\nb = bytearray(200 * 1024 * 1024)\nb[::4096] = b'x' * len(b[::4096])\n"
+        "t = time.monotonic()\nwhile time.process_time() < 0.5 or time.monotonic() - t < 1.0: pass\n"
+    )
+    r, _, _ = run_one(tmp_path, TaskSpec(shell=f'{sys.executable} -c "{code}"'))
     assert r.state is TaskState.SUCCEEDED, r.error
     assert r.peak_rss_bytes > 150 * 1024 * 1024
     assert r.cpu_time_s > 0.3

@@ -7,17 +7,31 @@ from pathlib import Path
 from tests.integration.runner.fake_controller import FakeController
 from tests.support import Proc, free_port_range, start_dtask
 
-GATED = "echo \"$DTASK_TASK_ID\"; while [ ! -e {d}/go-$DTASK_TASK_ID ]; do sleep 0.02; done"
+GATED = 'echo "$DTASK_TASK_ID"; while [ ! -e {d}/go-$DTASK_TASK_ID ]; do sleep 0.02; done'
 
 
 def _runner(home: Path, fake: FakeController, *extra: str) -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["runner", "--controller", fake.address, "--name", "r1", "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}", *extra], home)
+    return start_dtask(
+        [
+            "runner",
+            "--controller",
+            fake.address,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+    )
 
 
 def test_an_assignment_beyond_the_slots_is_refused_and_runs_once_a_slot_is_free(
-        home: Path, tmp_path: Path, fake: FakeController) -> None:
+    home: Path, tmp_path: Path, fake: FakeController
+) -> None:
     r = _runner(home, fake, "--slots", "1", "--gpus", "none")
     try:
         s = fake.session()

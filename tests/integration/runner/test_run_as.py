@@ -30,8 +30,9 @@ def task_user() -> Iterator[str]:
     if not shutil.which("useradd") or not shutil.which("userdel"):
         pytest.skip("useradd/userdel are not installed: cannot create a user to run tasks as")
     name = f"dtask-t{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True,
-                   timeout=30)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True, timeout=30
+    )
     try:
         yield name
     finally:
@@ -51,8 +52,22 @@ def place() -> Iterator[Path]:
 
 def start_runner(home: Path, controller: str, *extra: str, env: dict[str, str] | None = None) -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["runner", "--controller", controller, "--name", "r1", "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}", *extra], home, env=env)
+    return start_dtask(
+        [
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            "r1",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+        env=env,
+    )
 
 
 def test_tasks_run_as_the_user_without_access_to_the_runners_keys(task_user: str, place: Path) -> None:
@@ -69,9 +84,11 @@ def test_tasks_run_as_the_user_without_access_to_the_runners_keys(task_user: str
     try:
         runner.wait_for(f"tasks run as {task_user} ")
         s = fake.session()
-        shell = (f'id -un; echo "cvd=$CUDA_VISIBLE_DEVICES home=$HOME"; cat {key} && echo KEY-READ; '
-                 f'ls {home} && echo HOME-LISTED; echo "step: 1 / 2"; echo "step: 2 / 2"; touch made-here; '
-                 'echo \'{"ok": 1}\' > "$DTASK_RESULT_FILE"')
+        shell = (
+            f'id -un; echo "cvd=$CUDA_VISIBLE_DEVICES home=$HOME"; cat {key} && echo KEY-READ; '
+            f'ls {home} && echo HOME-LISTED; echo "step: 1 / 2"; echo "step: 2 / 2"; touch made-here; '
+            'echo \'{"ok": 1}\' > "$DTASK_RESULT_FILE"'
+        )
         s.assign("u", 1, gpu_ids=(1,), shell=shell, progress="fraction")
         data, fin = s.output_of("u", 1)
         text = data.decode()
@@ -97,28 +114,38 @@ def test_tasks_run_as_the_user_without_access_to_the_runners_keys(task_user: str
         fake.stop()
 
 
-def test_a_loose_home_or_a_work_dir_inside_it_or_of_someone_else_is_refused(task_user: str, place: Path,
-                                                                            home: Path) -> None:
+def test_a_loose_home_or_a_work_dir_inside_it_or_of_someone_else_is_refused(
+    task_user: str, place: Path, home: Path
+) -> None:
     home.chmod(0o755)
-    loose = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir",
-                         str(place / "w")], home, listen=False)
+    loose = start_dtask(
+        ["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir", str(place / "w")],
+        home,
+        listen=False,
+    )
     assert loose.popen.wait(30) != 0
-    assert (f"{home} (dtask's home, with its keys) is mode 0755: its group and others may enter it; make it private "
-            f"with chmod 700 {home}: tasks run as {task_user} must not reach it") in "".join(loose.lines)
+    assert (
+        f"{home} (dtask's home, with its keys) is mode 0755: its group and others may enter it; make it private "
+        f"with chmod 700 {home}: tasks run as {task_user} must not reach it"
+    ) in "".join(loose.lines)
     home.chmod(0o700)
     inside = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user], home, listen=False)
     assert inside.popen.wait(30) != 0
     assert f"is inside DTASK_HOME ({home}), which only root may enter" in "".join(inside.lines)
     theirs = place / "roots"
     theirs.mkdir()
-    other = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir", str(theirs)],
-                        home, listen=False)
+    other = start_dtask(
+        ["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir", str(theirs)], home, listen=False
+    )
     assert other.popen.wait(30) != 0
     assert f"the work dir {theirs} belongs to uid 0, not to {task_user}: chown" in "".join(other.lines)
     hidden = place / "private"
     hidden.mkdir(mode=0o700)
-    unreachable = start_dtask(["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir",
-                               str(hidden / "work")], home, listen=False)
+    unreachable = start_dtask(
+        ["runner", "--controller", "127.0.0.1:1", "--run-as", task_user, "--work-dir", str(hidden / "work")],
+        home,
+        listen=False,
+    )
     assert unreachable.popen.wait(30) != 0
     assert f"{task_user} cannot enter the work dir {hidden / 'work'}: let them search" in "".join(unreachable.lines)
 
@@ -140,8 +167,9 @@ dtask_cli.main()
 def test_a_runner_not_started_as_root_refuses_run_as(tmp_path: Path) -> None:
     env = dict(os.environ, DTASK_HOME=str(tmp_path / "home"))
     env.pop("DTASK_CONFIG", None)
-    done = subprocess.run([str(BIN / "python"), "-c", AS_NOBODY], env=env, cwd="/", capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", AS_NOBODY], env=env, cwd="/", capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--run-as nobody (runner.run_as) needs a runner started as root" in lines[0]

@@ -29,14 +29,43 @@ TQDM_TASK = (
 
 def start_runner(home: Path, controller: str, *extra: str, name: str = "r1") -> Proc:
     lo, hi = free_port_range()
-    return start_dtask(["runner", "--controller", controller, "--name", name, "--host", "127.0.0.1",
-                        "--port-range", f"{lo}-{hi}", *extra], home)
+    return start_dtask(
+        [
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+    )
 
 
 @pytest.fixture
 def runner(home: Path, fake: FakeController) -> Iterator[Proc]:
-    proc = start_runner(home, fake.address, "--gpus", "0,1", "--label", "zone=a", "--label", "kind=gpu",
-                        "--slots", "3", "--cpus", "3.5", "--memory-mb", "2048", "--advertise-host", "gpu-box-1")
+    proc = start_runner(
+        home,
+        fake.address,
+        "--gpus",
+        "0,1",
+        "--label",
+        "zone=a",
+        "--label",
+        "kind=gpu",
+        "--slots",
+        "3",
+        "--cpus",
+        "3.5",
+        "--memory-mb",
+        "2048",
+        "--advertise-host",
+        "gpu-box-1",
+    )
     try:
         yield proc
     finally:
@@ -104,8 +133,12 @@ def test_reconnect_keeps_tasks_running_and_reports_once(home: Path, tmp_path: Pa
     try:
         s = fake.session()
         gate = tmp_path / "gate"
-        s.assign("long", 1, shell=f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; "
-                                  f"head -c 3000000 /dev/zero | tr '\\0' y; echo second")
+        s.assign(
+            "long",
+            1,
+            shell=f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; "
+            f"head -c 3000000 /dev/zero | tr '\\0' y; echo second",
+        )
         s.next("output", lambda o: o.task_id == "long")
         s.assign("quick", 1, shell="echo quick")
         fin = s.next("finished", lambda f: f.task_id == "quick")  # not acknowledged
@@ -196,8 +229,11 @@ def test_kill9_of_the_runner_kills_what_left_the_task_group(home: Path, tmp_path
         s = fake.session()
         p, q = tmp_path / "p", tmp_path / "q"
         # The escaped process writes its own pid once it is in its new session.
-        s.assign("a", 1, shell=f"setsid sh -c 'echo $$ > {q}; exec sleep 600' & "
-                               f"sleep 600 & echo $! > {p}; echo $$ >> {p}; wait")
+        s.assign(
+            "a",
+            1,
+            shell=f"setsid sh -c 'echo $$ > {q}; exec sleep 600' & sleep 600 & echo $! > {p}; echo $$ >> {p}; wait",
+        )
         child, shell = (int(x) for x in wait_file(p, lines=2).split())
         escaped = int(wait_file(q, lines=1))
         assert os.getsid(escaped) == escaped != os.getsid(shell)  # its own session: no group kill reaches it
@@ -244,11 +280,16 @@ def test_runner_service_status_drain_health_reflection(home: Path, fake: FakeCon
         assert s.next("drain").draining
         assert not stub.Drain(rpb.RunnerDrainRequest(undrain=True), timeout=10).draining
         assert not s.next("drain").draining
-    out = subprocess.run([*grpcurl_args(tls(certs, "viewer")), runner.address, "list"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*grpcurl_args(tls(certs, "viewer")), runner.address, "list"], capture_output=True, text=True, timeout=30
+    )
     assert "dtask.v1.Runner" in out.stdout and "grpc.health.v1.Health" in out.stdout, out.stderr
-    out = subprocess.run([*grpcurl_args(tls(certs, "viewer")), runner.address, "dtask.v1.Runner/Status"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [*grpcurl_args(tls(certs, "viewer")), runner.address, "dtask.v1.Runner/Status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert json.loads(out.stdout)["name"] == "r1"
     s.cancel("r", 1)
 

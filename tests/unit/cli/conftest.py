@@ -25,7 +25,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Result]:
 
     def invoke(*args: str, input: str | None = None, color: bool = False) -> Result:
         runner = CliRunner()
-        return runner.invoke(cli, list(args), input=input, color=color,
-                             env={"DTASK_HOME": str(home), "DTASK_CONTROLLER": None, "DTASK_CONFIG": None})
+        return runner.invoke(
+            cli,
+            list(args),
+            input=input,
+            color=color,
+            env={"DTASK_HOME": str(home), "DTASK_CONTROLLER": None, "DTASK_CONFIG": None},
+        )
 
     return invoke

@@ -28,29 +28,74 @@ NOW = 1_700_000_000.0
 
 
 def sample_tasks() -> list[Task]:
-    ok = Task("1", TaskSpec(name="train[lr=0.1]", shell="python train.py --lr 0.1", tags=("sweep",)),
-              TaskState.SUCCEEDED, NOW - 60,
-              [Attempt("1", 1, "r1", (), NOW - 50, NOW - 40, TaskState.SUCCEEDED, exit_code=0, duration_s=10.0)],
-              result={"eval_loss": 0.12})
-    bad = Task("2", TaskSpec(name="train[lr=1.0]", argv=("python", "train.py"), max_retries=1),
-               TaskState.FAILED, NOW - 60,
-               [Attempt("2", 1, "r1", (), NOW - 50, NOW - 45, TaskState.FAILED, exit_code=1, error="RuntimeError: nan"),
-                Attempt("2", 2, "r2", (), NOW - 44, NOW - 40, TaskState.FAILED, exit_code=1, error="RuntimeError: nan")],
-               error="RuntimeError: nan")
-    run = Task("3", TaskSpec(name="eval", shell="sleep 9", resources=Resources(gpus=1)), TaskState.RUNNING,
-               NOW - 30, [Attempt("3", 1, "r2", (0,), NOW - 20)],
-               progress=Progress(label="Epoch 1", step=9, total=20, percent=45.0, eta_s=12.0))
+    ok = Task(
+        "1",
+        TaskSpec(name="train[lr=0.1]", shell="python train.py --lr 0.1", tags=("sweep",)),
+        TaskState.SUCCEEDED,
+        NOW - 60,
+        [Attempt("1", 1, "r1", (), NOW - 50, NOW - 40, TaskState.SUCCEEDED, exit_code=0, duration_s=10.0)],
+        result={"eval_loss": 0.12},
+    )
+    bad = Task(
+        "2",
+        TaskSpec(name="train[lr=1.0]", argv=("python", "train.py"), max_retries=1),
+        TaskState.FAILED,
+        NOW - 60,
+        [
+            Attempt("2", 1, "r1", (), NOW - 50, NOW - 45, TaskState.FAILED, exit_code=1, error="RuntimeError: nan"),
+            Attempt("2", 2, "r2", (), NOW - 44, NOW - 40, TaskState.FAILED, exit_code=1, error="RuntimeError: nan"),
+        ],
+        error="RuntimeError: nan",
+    )
+    run = Task(
+        "3",
+        TaskSpec(name="eval", shell="sleep 9", resources=Resources(gpus=1)),
+        TaskState.RUNNING,
+        NOW - 30,
+        [Attempt("3", 1, "r2", (0,), NOW - 20)],
+        progress=Progress(label="Epoch 1", step=9, total=20, percent=45.0, eta_s=12.0),
+    )
     pend = Task("4", TaskSpec(name="report", shell="true", depends_on=("3",)), TaskState.PENDING, NOW - 10)
     return [ok, bad, run, pend]
 
 
 def sample_executors() -> list[ExecutorInfo]:
-    u = UsageSample(at=NOW, cpu_percent=37.5, per_cpu_percent=(50.0, 25.0), ram_percent=61.0, swap_percent=0.0,
-                    load_avg=(0.5, 0.4, 0.3))
-    return [ExecutorInfo("r1", ExecutorState.IDLE, Capacity(slots=2), {"zone": "a"}, "127.0.0.1:50100", "0.1.0",
-                         1, NOW - 100, NOW, (), u),
-            ExecutorInfo("r2", ExecutorState.DEAD, Capacity(slots=1, gpus=(0, 1)), {}, "", "0.1.0", 1,
-                         NOW - 100, NOW - 10, ("3",), None)]
+    u = UsageSample(
+        at=NOW,
+        cpu_percent=37.5,
+        per_cpu_percent=(50.0, 25.0),
+        ram_percent=61.0,
+        swap_percent=0.0,
+        load_avg=(0.5, 0.4, 0.3),
+    )
+    return [
+        ExecutorInfo(
+            "r1",
+            ExecutorState.IDLE,
+            Capacity(slots=2),
+            {"zone": "a"},
+            "127.0.0.1:50100",
+            "0.1.0",
+            1,
+            NOW - 100,
+            NOW,
+            (),
+            u,
+        ),
+        ExecutorInfo(
+            "r2",
+            ExecutorState.DEAD,
+            Capacity(slots=1, gpus=(0, 1)),
+            {},
+            "",
+            "0.1.0",
+            1,
+            NOW - 100,
+            NOW - 10,
+            ("3",),
+            None,
+        ),
+    ]
 
 
 @dataclass
@@ -82,8 +127,13 @@ class FakeController:
         self._rec("whoami")
         return Identity("operator", "operator", "ctrl@test", "0.1.0")
 
-    def tasks(self, states: Iterable[Any] | None = None, tag: str | None = None, executor: str | None = None,
-              name_contains: str | None = None) -> list[Task]:
+    def tasks(
+        self,
+        states: Iterable[Any] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[Task]:
         wanted = conn.states_of(states)
         self._rec("tasks", (wanted, tag, executor, name_contains))
         return [t for t in self.task_list if not wanted or t.state in wanted]
@@ -109,8 +159,10 @@ class FakeController:
 
     def resource_usage(self, executor: str | None = None, history: int = 60) -> list[ExecutorUsage]:
         self._rec("usage", (executor, history))
-        return [ExecutorUsage(e.name, e.dead, e.last_usage, (e.last_usage,) if e.last_usage else ())
-                for e in sample_executors()]
+        return [
+            ExecutorUsage(e.name, e.dead, e.last_usage, (e.last_usage,) if e.last_usage else ())
+            for e in sample_executors()
+        ]
 
     def queue(self) -> QueueStatus:
         self._rec("queue")
@@ -146,8 +198,12 @@ class FakeController:
         self._rec("logs", (task_id, attempt, follow))
         return iter(self.output)
 
-    def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
-             on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
+    def wait(
+        self,
+        ids: Iterable[str] | None = None,
+        timeout: float | None = None,
+        on_change: Callable[[list[Task]], None] | None = None,
+    ) -> list[Task]:
         self._rec("wait", (list(ids) if ids is not None else None, timeout))
         chosen = [t for t in self.task_list if ids is None or t.id in ids]
         for t in chosen:

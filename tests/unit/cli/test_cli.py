@@ -28,10 +28,42 @@ def test_submit_file_prints_ids(run: Run, fake: FakeController, tmp_path: Path) 
 
 
 def test_submit_command_after_dashdash_with_every_flag(run: Run, fake: FakeController) -> None:
-    r = run("submit", "--name", "hello", "--cpus", "1.5", "--memory", "2G", "--gpus", "1", "--priority", "7",
-            "--retries", "2", "--timeout", "10m", "--label", "zone=a", "--tag", "x", "--tag", "y",
-            "--after", "12", "--progress", "tqdm", "--env", "A=1", "--cwd", "/w",
-            "--", "python", "train.py", "--lr", "0.1")
+    r = run(
+        "submit",
+        "--name",
+        "hello",
+        "--cpus",
+        "1.5",
+        "--memory",
+        "2G",
+        "--gpus",
+        "1",
+        "--priority",
+        "7",
+        "--retries",
+        "2",
+        "--timeout",
+        "10m",
+        "--label",
+        "zone=a",
+        "--tag",
+        "x",
+        "--tag",
+        "y",
+        "--after",
+        "12",
+        "--progress",
+        "tqdm",
+        "--env",
+        "A=1",
+        "--cwd",
+        "/w",
+        "--",
+        "python",
+        "train.py",
+        "--lr",
+        "0.1",
+    )
     assert r.exit_code == 0, r.output
     [spec] = fake.submitted[0]
     assert spec.argv == ("python", "train.py", "--lr", "0.1") and spec.shell == ""
@@ -121,8 +153,14 @@ def test_certs_issue_out_lists_every_file_and_where_to_copy(run: Run, tmp_path: 
     assert run("--certs", str(d), "certs", "init").exit_code == 0
     r = run("--certs", str(d), "certs", "issue", "--role", "runner", "--name", "gpu1", "--out", str(out))
     assert r.exit_code == 0, r.output
-    assert r.stdout.split() == ["wrote", str(out / "runner-gpu1.crt"), "wrote", str(out / "runner-gpu1.key"),
-                                "wrote", str(out / "ca.crt")]
+    assert r.stdout.split() == [
+        "wrote",
+        str(out / "runner-gpu1.crt"),
+        "wrote",
+        str(out / "runner-gpu1.key"),
+        "wrote",
+        str(out / "ca.crt"),
+    ]
     assert "copy runner-gpu1.crt, runner-gpu1.key, ca.crt into $DTASK_HOME/certs/ on the runner machine" in r.stderr
     assert (out.stat().st_mode & 0o777, (out / "runner-gpu1.key").stat().st_mode & 0o777) == (0o700, 0o600)
     r = run("--certs", str(d), "certs", "init", "--host", "ctrl.example.org")
@@ -177,8 +215,22 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
     data = json.loads(r.stdout)
     assert [t["id"] for t in data] == ["1", "2", "3", "4"]
     t = data[1]
-    assert set(t) == {"id", "name", "state", "spec", "submitted_at", "dispatched_at", "finished_at",
-                      "duration_s", "executor", "attempts", "progress", "result", "error", "stale_since"}
+    assert set(t) == {
+        "id",
+        "name",
+        "state",
+        "spec",
+        "submitted_at",
+        "dispatched_at",
+        "finished_at",
+        "duration_s",
+        "executor",
+        "attempts",
+        "progress",
+        "result",
+        "error",
+        "stale_since",
+    }
     assert t["state"] == "failed" and len(t["attempts"]) == 2 and t["attempts"][1]["executor"] == "r2"
     assert t["spec"]["argv"] == ["python", "train.py"] and t["spec"]["max_retries"] == 1
     assert t["submitted_at"] == "2023-11-14T22:12:20.000Z"
@@ -258,16 +310,21 @@ def test_cancel_reports_each_failure(run: Run, fake: FakeController) -> None:
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (ControllerUnavailable("cannot reach the controller at 127.0.0.1:50051: start one with `make run-controller`"),
-         UNAVAILABLE),
+        (
+            ControllerUnavailable(
+                "cannot reach the controller at 127.0.0.1:50051: start one with `make run-controller`"
+            ),
+            UNAVAILABLE,
+        ),
         (PermissionDenied("CancelTask denied for role viewer (viewer): it needs the operator role"), PERMISSION),
         (NotFound("no task 42"), NOT_FOUND),
         (Conflict("task 1 is succeeded; only pending or running tasks can be cancelled"), CONFLICT),
     ],
 )
 @pytest.mark.parametrize("args", [["tasks"], ["cancel", "1"], ["task", "1"], ["executors", "--json"]])
-def test_client_errors_are_one_line_with_exit_codes(run: Run, fake: FakeController, error: Exception, code: int,
-                                                     args: list[str]) -> None:
+def test_client_errors_are_one_line_with_exit_codes(
+    run: Run, fake: FakeController, error: Exception, code: int, args: list[str]
+) -> None:
     fake.fail = error
     r = run(*args)
     assert r.exit_code == code
@@ -340,8 +397,9 @@ def test_version(run: Run) -> None:
     assert r.exit_code == 0 and r.stdout == f"dtask {__version__}\n"
 
 
-def test_relative_script_without_cwd_gets_a_note(run: Run, fake: FakeController, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_script_without_cwd_gets_a_note(
+    run: Run, fake: FakeController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "train.py").write_text("")
     monkeypatch.chdir(tmp_path)

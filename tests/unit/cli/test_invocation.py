@@ -16,8 +16,16 @@ from dtask_common.invocation import Invocation
 
 
 def _options(**given: object) -> dict[str, object]:
-    return {"config_path": None, "controller": None, "certs": None, "cert": None, "key": None,
-            "settings": (), "verbose": False, **given}
+    return {
+        "config_path": None,
+        "controller": None,
+        "certs": None,
+        "cert": None,
+        "key": None,
+        "settings": (),
+        "verbose": False,
+        **given,
+    }
 
 
 def test_a_set_that_is_not_key_value_is_a_usage_error() -> None:
@@ -39,7 +47,9 @@ def test_a_config_that_does_not_load_fails(tmp_path: Path) -> None:
 
 
 def test_options_build_the_config_and_the_address(tmp_path: Path) -> None:
-    inv = Invocation.from_options(_options(controller="ctl:1", certs=str(tmp_path), settings=("client.controller=x:2",)))
+    inv = Invocation.from_options(
+        _options(controller="ctl:1", certs=str(tmp_path), settings=("client.controller=x:2",))
+    )
     assert inv.address == "ctl:1" and inv.config().certs_path == tmp_path
     assert inv.tls_files().cert == tmp_path / "operator.crt"
 

@@ -27,22 +27,28 @@ def _imports(root: str, packages: tuple[str, ...]) -> list[str]:
     return [f"{f.relative_to(REPO)}: {m.group(0).strip()}" for f in files for m in pattern.finditer(f.read_text())]
 
 
-@pytest.mark.parametrize(("root", "forbidden"), [
-    ("clients/cli/src/dtask_cli", ("dtask_controller", "dtask_runner", "dtask_tui")),
-    ("clients/tui/src/dtask_tui", ("dtask_cli", "dtask_controller", "dtask_runner")),
-    ("services/controller/src/dtask_controller", ("dtask_cli", "dtask_tui", "dtask_client", "dtask_runner")),
-    ("services/runner/src/dtask_runner", ("dtask_cli", "dtask_tui", "dtask_client", "dtask_controller")),
-    ("libs/dtask_client/src/dtask_client", ("dtask_cli", "dtask_tui", "dtask_controller", "dtask_runner")),
-    ("libs/dtask_common/src/dtask_common",
-     ("dtask_cli", "dtask_tui", "dtask_client", "dtask_controller", "dtask_runner", "click")),
-])
+@pytest.mark.parametrize(
+    ("root", "forbidden"),
+    [
+        ("clients/cli/src/dtask_cli", ("dtask_controller", "dtask_runner", "dtask_tui")),
+        ("clients/tui/src/dtask_tui", ("dtask_cli", "dtask_controller", "dtask_runner")),
+        ("services/controller/src/dtask_controller", ("dtask_cli", "dtask_tui", "dtask_client", "dtask_runner")),
+        ("services/runner/src/dtask_runner", ("dtask_cli", "dtask_tui", "dtask_client", "dtask_controller")),
+        ("libs/dtask_client/src/dtask_client", ("dtask_cli", "dtask_tui", "dtask_controller", "dtask_runner")),
+        (
+            "libs/dtask_common/src/dtask_common",
+            ("dtask_cli", "dtask_tui", "dtask_client", "dtask_controller", "dtask_runner", "click"),
+        ),
+    ],
+)
 def test_each_distribution_imports_only_downward(root: str, forbidden: tuple[str, ...]) -> None:
     offenders = _imports(root, forbidden)
     assert not offenders, offenders
 
 
-@pytest.mark.parametrize("path", ["services/controller/src/dtask_controller/command.py",
-                                  "services/runner/src/dtask_runner/command.py"])
+@pytest.mark.parametrize(
+    "path", ["services/controller/src/dtask_controller/command.py", "services/runner/src/dtask_runner/command.py"]
+)
 def test_the_service_commands_need_no_client(path: str) -> None:
     source = (REPO / path).read_text()
     assert not re.search(r"^\s*(?:from|import) (dtask_client|dtask_cli)\b", source, re.M)

@@ -67,7 +67,12 @@ def client(channel: FakeChannel) -> Controller:
 
 
 def test_a_read_rides_out_a_lost_controller_once_it_was_reached() -> None:
-    fake = FakeChannel({"WhoAmI": [identity()], "ListTasks": [DOWN, DOWN, pb.ListTasksResponse(tasks=[cpb.Task(id="1", state=cpb.TASK_STATE_PENDING)])]})
+    fake = FakeChannel(
+        {
+            "WhoAmI": [identity()],
+            "ListTasks": [DOWN, DOWN, pb.ListTasksResponse(tasks=[cpb.Task(id="1", state=cpb.TASK_STATE_PENDING)])],
+        }
+    )
     c = client(fake)
     assert c.whoami().name == "alice"
     assert [t.id for t in c.tasks()] == ["1"]
@@ -101,8 +106,9 @@ def test_a_channel_factory_is_called_once_and_its_channel_closed() -> None:
 
 
 def test_the_async_client_over_an_injected_channel() -> None:
-    fake = FakeChannel({"WhoAmI": [identity()], "IsFinished": [DOWN, pb.IsFinishedResponse(finished=True)]},
-                       asynchronous=True)
+    fake = FakeChannel(
+        {"WhoAmI": [identity()], "IsFinished": [DOWN, pb.IsFinishedResponse(finished=True)]}, asynchronous=True
+    )
 
     async def scenario() -> None:
         c = AsyncController("ctrl.test:50051", channel=fake, config=Config())  # type: ignore[arg-type]

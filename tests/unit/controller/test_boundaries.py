@@ -9,8 +9,19 @@ import dtask_controller
 import pytest
 
 PACKAGE = Path(dtask_controller.__file__).parent
-CORE_STATE = {"store", "scheduler", "registry", "tails", "fanout", "hub", "deaths", "sessions", "dirty_progress",
-              "finished_counts", "task_waiters"}
+CORE_STATE = {
+    "store",
+    "scheduler",
+    "registry",
+    "tails",
+    "fanout",
+    "hub",
+    "deaths",
+    "sessions",
+    "dirty_progress",
+    "finished_counts",
+    "task_waiters",
+}
 
 
 @pytest.mark.parametrize("module", ["servicer.py", "streams.py", "runner_session.py", "main.py"])

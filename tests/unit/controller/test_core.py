@@ -173,8 +173,9 @@ def test_restart_keeps_dependencies_on_later_tasks_of_a_submission(tmp_path: Pat
     async def go() -> None:
         clock = Clock()
         e = core(tmp_path, clock)
-        ids = commands.submit(e, [TaskSpec(name="train", shell="true", depends_on=("prep",)),
-                        TaskSpec(name="prep", shell="true")])
+        ids = commands.submit(
+            e, [TaskSpec(name="train", shell="true", depends_on=("prep",)), TaskSpec(name="prep", shell="true")]
+        )
         e.store.close()
         e2 = core(tmp_path, clock)
         assert queries.task(e2, ids[0]).state is TaskState.PENDING  # waits for prep (a later id), not failed

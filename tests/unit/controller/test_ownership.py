@@ -63,14 +63,17 @@ def test_foreign_reports_are_counted_logged_once_and_end_the_session(caplog: pyt
     assert g.rejected == 4 and len(rejected) == 4
     assert "4 reports on attempts that were not dispatched to it" in g.refusal
     logged = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
-    assert logged == ["runner certificate r1 (executor r1) reported output for task 1 attempt 2, which was "
-                      "dispatched to r2; not applied"]
+    assert logged == [
+        "runner certificate r1 (executor r1) reported output for task 1 attempt 2, which was "
+        "dispatched to r2; not applied"
+    ]
 
 
 def test_hello_claims_on_other_executors_attempts_are_dropped() -> None:
     g = ReportGuard("r1", Table())
-    res = {k: AttemptResult(task_id=k[0], attempt=k[1], state=TaskState.SUCCEEDED) for k in (("1", 1), ("1", 2),
-                                                                                            ("9", 1))}
+    res = {
+        k: AttemptResult(task_id=k[0], attempt=k[1], state=TaskState.SUCCEEDED) for k in (("1", 1), ("1", 2), ("9", 1))
+    }
     hello = Hello("r1", running=(RunningAttempt("2", 1), RunningAttempt("1", 2)), unreported=tuple(res.values()))
     kept, tell = g.filter_hello(hello)
     assert [(r.task_id, r.attempt) for r in kept.running] == [("2", 1)]

@@ -48,8 +48,7 @@ async def _settle() -> None:
 
 
 def _hello(name: str = "r1", slots: int = 1, instance: str = "p1", **kw: object) -> Hello:
-    return Hello(name, capacity=Capacity(slots=slots, gpus=(0,)), protocol_version=1, instance_id=instance,
-                 **kw)  # type: ignore[arg-type]
+    return Hello(name, capacity=Capacity(slots=slots, gpus=(0,)), protocol_version=1, instance_id=instance, **kw)  # type: ignore[arg-type]
 
 
 def _lose(e: ControllerCore, clock: Clock, s: Session, seconds: float = 11) -> None:
@@ -78,7 +77,8 @@ def test_a_runner_back_with_a_lost_attempt_gets_it_back_with_its_retry_and_one_t
         assert not [c for c in cmds if isinstance(c, (AssignCmd, CancelCmd))]
         t = queries.task(e, tid)
         assert t.state is TaskState.RUNNING and [(a.number, a.state, a.executor, a.gpu_ids) for a in t.attempts] == [
-            (1, TaskState.RUNNING, "r1", (0,))]
+            (1, TaskState.RUNNING, "r1", (0,))
+        ]
         assert e.scheduler.retries_used(tid) == 0 and e.store.active_tasks().__next__().retries_used == 0
         events = [x.body for x in w.queue if isinstance(x.body, ev.TaskEvent) and x.body.task.id == tid]
         assert [x.kind for x in events] == [ev.TaskEventKind.UPDATED]  # one coherent change
@@ -152,9 +152,14 @@ def test_per_task_lost_after_and_poison_after(tmp_path: Path) -> None:
         clock = Clock()
         e = _core(tmp_path, clock, poison_after=2)
         s = reports.connected(e, _hello(slots=3))
-        short, long, poison = commands.submit(e, [TaskSpec(name="s", shell="true", lost_after_s=2, max_retries=5),
-                                        TaskSpec(name="l", shell="true", lost_after_s=100, max_retries=5),
-                                        TaskSpec(name="p", shell="true", max_retries=5)])
+        short, long, poison = commands.submit(
+            e,
+            [
+                TaskSpec(name="s", shell="true", lost_after_s=2, max_retries=5),
+                TaskSpec(name="l", shell="true", lost_after_s=100, max_retries=5),
+                TaskSpec(name="p", shell="true", max_retries=5),
+            ],
+        )
         await _settle()
         reports.disconnected(e, s)
         clock.t += 3

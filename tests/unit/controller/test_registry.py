@@ -15,8 +15,9 @@ class Clock:
 
 
 def connect(r: Registry, name: str = "a") -> int:
-    token, _ = r.connect(name, capacity=Capacity(), labels={}, address="h:1", version="0.1.0",
-                         protocol_version=1, draining=False)
+    token, _ = r.connect(
+        name, capacity=Capacity(), labels={}, address="h:1", version="0.1.0", protocol_version=1, draining=False
+    )
     return token
 
 
@@ -46,8 +47,9 @@ def test_dead_then_alive_then_gone() -> None:
 def test_second_session_replaces_first() -> None:
     r = Registry(3.0, 60.0, 60, Clock())
     first = connect(r)
-    second, replaced = r.connect("a", capacity=Capacity(slots=2), labels={}, address="", version="",
-                                 protocol_version=1, draining=False)
+    second, replaced = r.connect(
+        "a", capacity=Capacity(slots=2), labels={}, address="", version="", protocol_version=1, draining=False
+    )
     assert replaced and second != first
     assert not r.disconnect("a", first)  # the old session ending changes nothing
     assert r.is_current("a", second)

@@ -31,8 +31,9 @@ def test_the_dispatch_knows_every_kind_of_runner_message() -> None:
             pass
 
 
-def test_a_message_the_session_does_not_take_is_logged_and_counted(tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_a_message_the_session_does_not_take_is_logged_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def go() -> None:
         core = ControllerCore(SqliteStore(tmp_path / "c.db"), Settings.from_config(Config()))
         guard = ReportGuard("r1", CoreOwners(core))
@@ -42,7 +43,9 @@ def test_a_message_the_session_does_not_take_is_logged_and_counted(tmp_path: Pat
             runner_session._dispatch(core, session, guard, pb.RunnerMessage(hello=pb.Hello()))  # a second Hello
         assert core.unexpected_messages == 2 and session.outbox.empty()
         assert [r.getMessage() for r in caplog.records] == [
-            "executor r1 sent an unexpected None message; ignored", "executor r1 sent an unexpected hello message; ignored"]
+            "executor r1 sent an unexpected None message; ignored",
+            "executor r1 sent an unexpected hello message; ignored",
+        ]
         core.store.close()
 
     asyncio.run(go())

@@ -44,7 +44,9 @@ def test_priority_then_submission_order() -> None:
 
 
 def test_slots_cpus_memory_fit() -> None:
-    s = sched_with(("small", Capacity(slots=4, cpus=2, memory_mb=1000)), ("big", Capacity(slots=4, cpus=16, memory_mb=64000)))
+    s = sched_with(
+        ("small", Capacity(slots=4, cpus=2, memory_mb=1000)), ("big", Capacity(slots=4, cpus=16, memory_mb=64000))
+    )
     s.add("1", spec(resources=Resources(cpus=8)))
     s.add("2", spec(resources=Resources(memory_mb=2000)))
     s.add("3", spec(resources=Resources(cpus=1, memory_mb=500)))
@@ -223,7 +225,9 @@ def test_superseded_attempt_is_fenced() -> None:
     fx = s.attempt_finished("1", 1, TaskState.SUCCEEDED)
     assert len(fx) == 1 and isinstance(fx[0], Stale)
     assert s.state("1") is TaskState.RUNNING and s.current_attempt("1") == 2
-    assert s.attempt_finished("1", 2, TaskState.SUCCEEDED)[0] == Finished("1", TaskState.SUCCEEDED, "", 2, TaskState.SUCCEEDED)
+    assert s.attempt_finished("1", 2, TaskState.SUCCEEDED)[0] == Finished(
+        "1", TaskState.SUCCEEDED, "", 2, TaskState.SUCCEEDED
+    )
     assert isinstance(s.attempt_finished("1", 2, TaskState.SUCCEEDED)[0], Stale)
 
 

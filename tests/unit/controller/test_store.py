@@ -21,9 +21,22 @@ def spec(name: str, **kw: object) -> TaskSpec:
 
 def test_round_trip_of_tasks_and_attempts(tmp_path: Path) -> None:
     st = SqliteStore(tmp_path / "c.db")
-    full = TaskSpec(name="train", argv=("python", "t.py"), cwd="/w", env={"A": "1"}, resources=Resources(1.5, 100, 1),
-                    labels={"k": "v"}, priority=3, max_retries=2, timeout_s=9.5, depends_on=("1",), tags=("x", "y"),
-                    progress="regex", progress_pattern=r"(?P<step>\d+)", result_marker="RESULT")
+    full = TaskSpec(
+        name="train",
+        argv=("python", "t.py"),
+        cwd="/w",
+        env={"A": "1"},
+        resources=Resources(1.5, 100, 1),
+        labels={"k": "v"},
+        priority=3,
+        max_retries=2,
+        timeout_s=9.5,
+        depends_on=("1",),
+        tags=("x", "y"),
+        progress="regex",
+        progress_pattern=r"(?P<step>\d+)",
+        result_marker="RESULT",
+    )
     ids = st.add_tasks([spec("a"), full], [[], ["1"]], now=100.0)
     assert ids == ["1", "2"]
     st.add_attempt("2", 1, "r1", [0], now=101.0)
@@ -34,7 +47,14 @@ def test_round_trip_of_tasks_and_attempts(tmp_path: Path) -> None:
     assert t is not None and t.spec == full and t.state is TaskState.FAILED and t.error == "boom"
     assert t.result == {"m": 1} and t.progress == Progress(label="e", step=3, total=10)
     (a,) = t.attempts
-    assert (a.number, a.executor, a.gpu_ids, a.exit_code, a.state, a.duration_s) == (1, "r1", (0,), 1, TaskState.FAILED, 2.0)
+    assert (a.number, a.executor, a.gpu_ids, a.exit_code, a.state, a.duration_s) == (
+        1,
+        "r1",
+        (0,),
+        1,
+        TaskState.FAILED,
+        2.0,
+    )
     assert st.get_task("99") is None and st.get_task("x") is None
     active = list(st.active_tasks())
     assert [(x.id, x.deps) for x in active] == [("1", ())]
@@ -137,7 +157,10 @@ def test_a_task_pending_after_a_loss_keeps_the_loss_across_a_reopen(tmp_path: Pa
     st = SqliteStore(tmp_path / "c.db")
     active = {t.id: t for t in st.active_tasks()}
     assert [(active[t].lost, active[t].gpu_ids) for t in ("1", "2", "3")] == [
-        (("r1", True), (1,)), (("r1", False), (1,)), (None, (1,))]
+        (("r1", True), (1,)),
+        (("r1", False), (1,)),
+        (None, (1,)),
+    ]
     st.reopen_attempt("1", 1, "r1", 0)
     assert next(t for t in st.active_tasks() if t.id == "1").lost is None
     st.close()

@@ -30,9 +30,11 @@ def test_hide_event_over_every_body() -> None:
     shown = hide_event(snap)
     assert isinstance(shown.body, ev.Snapshot)
     assert [dict(t.spec.env) for t in shown.body.tasks] == [{}, {"TOKEN": HIDDEN}]
-    for harmless in (ev.WatchEvent(3, 0.0, ev.QueueEvent(QueueStatus())),
-                     ev.WatchEvent(4, 0.0, ev.Snapshot(tasks=[task({})])),
-                     ev.WatchEvent(5, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({})))):
+    for harmless in (
+        ev.WatchEvent(3, 0.0, ev.QueueEvent(QueueStatus())),
+        ev.WatchEvent(4, 0.0, ev.Snapshot(tasks=[task({})])),
+        ev.WatchEvent(5, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({}))),
+    ):
         assert hide_event(harmless) is harmless
 
 

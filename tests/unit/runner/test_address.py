@@ -20,11 +20,17 @@ class Unavailable(grpc.RpcError):
         return self._details
 
 
-@pytest.mark.parametrize("details", [
-    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused",
-    "Ssl handshake failed: SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED",
-    "SSL_ERROR_SSL: WRONG_VERSION_NUMBER", "DNS resolution failed for nowhere:1", "Socket closed", "",
-])
+@pytest.mark.parametrize(
+    "details",
+    [
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused",
+        "Ssl handshake failed: SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED",
+        "SSL_ERROR_SSL: WRONG_VERSION_NUMBER",
+        "DNS resolution failed for nowhere:1",
+        "Socket closed",
+        "",
+    ],
+)
 def test_the_runner_says_what_the_client_says_of_an_unavailable_controller(details: str) -> None:
     said = unavailable_message("h:1", details)
     assert said == from_rpc_error(Unavailable(details), "h:1").message

@@ -23,14 +23,23 @@ def test_the_own_group_is_below_the_cgroup2_mount() -> None:
     # A mount of part of the hierarchy (a container's view): paths are relative to its root.
     part = "50 40 0:26 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
     assert own_group(part, "0::/kubepods/pod1/c1\n") == Path("/sys/fs/cgroup/c1")
-    assert own_group("50 40 0:26 / /mnt/with\\040space rw - cgroup2 cgroup2 rw\n", "0::/a\n") == Path("/mnt/with space/a")
+    assert own_group("50 40 0:26 / /mnt/with\\040space rw - cgroup2 cgroup2 rw\n", "0::/a\n") == Path(
+        "/mnt/with space/a"
+    )
 
 
-@pytest.mark.parametrize(("mountinfo", "proc_cgroup", "why"), [
-    (HYBRID, "4:memory:/x\n", "no 0:: line"),
-    (HYBRID.replace("cgroup2 cgroup2", "tmpfs tmpfs"), "0::/\n", "no cgroup2 file system is mounted"),
-    ("50 40 0:26 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/other\n", "outside every cgroup2 mount"),
-])
+@pytest.mark.parametrize(
+    ("mountinfo", "proc_cgroup", "why"),
+    [
+        (HYBRID, "4:memory:/x\n", "no 0:: line"),
+        (HYBRID.replace("cgroup2 cgroup2", "tmpfs tmpfs"), "0::/\n", "no cgroup2 file system is mounted"),
+        (
+            "50 40 0:26 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "0::/other\n",
+            "outside every cgroup2 mount",
+        ),
+    ],
+)
 def test_no_own_group_says_why(mountinfo: str, proc_cgroup: str, why: str) -> None:
     with pytest.raises(CgroupError, match=why):
         own_group(mountinfo, proc_cgroup)
@@ -43,8 +52,10 @@ def test_the_setting_chooses_the_containment(tmp_path: Path) -> None:
     assert auto.kind == "sweep" and auto.describe() == f"sweep: {tmp_path} is not a cgroup v2 group"
     with pytest.raises(ContainmentError) as err:
         open_containment("cgroup", "r1", base=tmp_path)
-    assert str(err.value) == (f'runner.containment is "cgroup" but {tmp_path} is not a cgroup v2 group; set it to '
-                              '"auto" or "sweep" to run without cgroups')
+    assert str(err.value) == (
+        f'runner.containment is "cgroup" but {tmp_path} is not a cgroup v2 group; set it to '
+        '"auto" or "sweep" to run without cgroups'
+    )
     with pytest.raises(ContainmentError, match="must be one of auto, cgroup, sweep"):
         open_containment("jail", "r1")
 

@@ -24,6 +24,5 @@ def test_the_runner_imports_only_the_library_of_ours() -> None:
     package = Path(dtask_runner.__file__).parent
     modules = sorted(package.glob("*.py"))
     assert len(modules) > 10
-    wrong = {p.name: sorted(n for n in imported(p) if n.startswith("dtask") and n not in OURS_ALLOWED)
-             for p in modules}
+    wrong = {p.name: sorted(n for n in imported(p) if n.startswith("dtask") and n not in OURS_ALLOWED) for p in modules}
     assert {k: v for k, v in wrong.items() if v} == {}

@@ -56,8 +56,18 @@ def test_usage_sample_without_gpus() -> None:
 
 def test_store_survives_restart_and_forgets_on_ack(tmp_path: Path) -> None:
     store = ResultJournal(tmp_path, fsync=False)
-    r = AttemptResult("7", 2, TaskState.FAILED, exit_code=3, result={"a": [1, 2]}, error="x", started_at=1.0,
-                      finished_at=2.0, peak_rss_bytes=10, cpu_time_s=0.5)
+    r = AttemptResult(
+        "7",
+        2,
+        TaskState.FAILED,
+        exit_code=3,
+        result={"a": [1, 2]},
+        error="x",
+        started_at=1.0,
+        finished_at=2.0,
+        peak_rss_bytes=10,
+        cpu_time_s=0.5,
+    )
     store.put(r)
     (tmp_path / "junk.json").write_text("{not json")
     again = ResultJournal(tmp_path)
@@ -67,7 +77,8 @@ def test_store_survives_restart_and_forgets_on_ack(tmp_path: Path) -> None:
 
 
 def test_store_journal_takes_over_old_files_skips_a_cut_line_and_compacts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from dtask_runner import journal as st
@@ -128,8 +139,10 @@ def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:
 def test_gpus_through_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No GPU on this machine: a stand-in nvidia-smi prints what the real one prints for the query.
     smi = tmp_path / "nvidia-smi"
-    smi.write_text("#!/bin/sh\ncase \"$*\" in *--query-gpu*) printf '0, NVIDIA A100, 35, 1024, 40960\\n"
-                   "1, NVIDIA A100, 90, 30720, 40960\\n';; *) exit 9;; esac\n")
+    smi.write_text(
+        '#!/bin/sh\ncase "$*" in *--query-gpu*) printf \'0, NVIDIA A100, 35, 1024, 40960\\n'
+        "1, NVIDIA A100, 90, 30720, 40960\\n';; *) exit 9;; esac\n"
+    )
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     from dtask_runner.usage import open_gpu_reader
@@ -145,7 +158,8 @@ def test_gpus_through_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_no_gpu_library_and_a_failing_nvidia_smi_is_no_gpu_and_says_why(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2; exit 9\n")
     smi.chmod(0o755)

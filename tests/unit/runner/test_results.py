@@ -27,7 +27,7 @@ def capture(data: bytes, marker: str = "", size: int = 0) -> ResultCapture:
     cap = ResultCapture(marker)
     if size:
         for i in range(0, len(data), size):
-            cap.feed(data[i:i + size])
+            cap.feed(data[i : i + size])
     else:
         cap.feed(data)
     cap.close()
@@ -36,8 +36,13 @@ def capture(data: bytes, marker: str = "", size: int = 0) -> ResultCapture:
 
 def test_metric_blocks_become_a_flat_map() -> None:
     expected = {
-        "epoch": 3.0, "train_loss": 0.6432, "train_runtime": "0:01:23.45", "train_samples_per_second": 12.345,
-        "total_flos": "1234567GF", "eval_accuracy": 0.91, "eval_samples": 500,
+        "epoch": 3.0,
+        "train_loss": 0.6432,
+        "train_runtime": "0:01:23.45",
+        "train_samples_per_second": 12.345,
+        "total_flos": "1234567GF",
+        "eval_accuracy": 0.91,
+        "eval_samples": 500,
     }
     for size in (0, 1, 5, 64):
         cap = capture(HF_OUTPUT, size=size)
@@ -62,9 +67,11 @@ def test_marker_lines_carry_json() -> None:
 
 
 def test_last_error_line_and_runtime_error() -> None:
-    out = (b"Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n"
-           b"    raise RuntimeError('CUDA error: device-side assert')\n"
-           b"RuntimeError: CUDA error: device-side assert\n")
+    out = (
+        b'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n'
+        b"    raise RuntimeError('CUDA error: device-side assert')\n"
+        b"RuntimeError: CUDA error: device-side assert\n"
+    )
     cap = capture(out)
     assert cap.last_error_line == "RuntimeError: CUDA error: device-side assert"
     assert cap.runtime_error

@@ -37,40 +37,86 @@ from dtask_common.models import (
 NOW = 1_780_000_000.0
 
 
-def task(i: int, state: TaskState = TaskState.PENDING, *, name: str | None = None, executor: str = "gpu-1",
-         tags: tuple[str, ...] = (), progress: Progress | None = None, error: str = "",
-         result: dict[str, object] | None = None, spacing: float = 1.0) -> Task:
+def task(
+    i: int,
+    state: TaskState = TaskState.PENDING,
+    *,
+    name: str | None = None,
+    executor: str = "gpu-1",
+    tags: tuple[str, ...] = (),
+    progress: Progress | None = None,
+    error: str = "",
+    result: dict[str, object] | None = None,
+    spacing: float = 1.0,
+) -> Task:
     """Task t{i}; task i+1 is submitted, dispatched and finished `spacing` seconds after task i."""
     at = i * spacing
-    spec = TaskSpec(name=name or f"train-{i}", shell=f"python train.py --seed {i}", cwd="/work",
-                    resources=Resources(cpus=2, gpus=1), tags=tags, max_retries=1)
+    spec = TaskSpec(
+        name=name or f"train-{i}",
+        shell=f"python train.py --seed {i}",
+        cwd="/work",
+        resources=Resources(cpus=2, gpus=1),
+        tags=tags,
+        max_retries=1,
+    )
     attempts = []
     if state is not TaskState.PENDING:
-        a = Attempt(f"t{i}", 1, executor=executor, gpu_ids=(0,), dispatched_at=NOW - 100 + at,
-                    state=TaskState.RUNNING if state is TaskState.RUNNING else state)
+        a = Attempt(
+            f"t{i}",
+            1,
+            executor=executor,
+            gpu_ids=(0,),
+            dispatched_at=NOW - 100 + at,
+            state=TaskState.RUNNING if state is TaskState.RUNNING else state,
+        )
         if state.finished:
             a.finished_at = NOW - 10 + at
             a.error = error
             a.exit_code = 1 if state is TaskState.FAILED else 0
         attempts.append(a)
-    return Task(id=f"t{i}", spec=spec, state=state, submitted_at=NOW - 200 + at, attempts=attempts,
-                progress=progress, result=result, error=error)
+    return Task(
+        id=f"t{i}",
+        spec=spec,
+        state=state,
+        submitted_at=NOW - 200 + at,
+        attempts=attempts,
+        progress=progress,
+        result=result,
+        error=error,
+    )
 
 
 def sample(at: float = NOW, cores: int = 8, cpu: float = 40.0, gpus: int = 2) -> UsageSample:
     per = tuple(float((i * 37) % 100) for i in range(cores))
-    return UsageSample(at=at, cpu_percent=cpu, per_cpu_percent=per, ram_percent=55.0, swap_percent=3.0,
-                       load_avg=(1.0, 0.8, 0.5), ram_total_bytes=64 << 30, ram_used_bytes=35 << 30,
-                       gpus=tuple(GpuUsage(i, "A100", 70.0 + i, 45.0, 80 << 30) for i in range(gpus)))
+    return UsageSample(
+        at=at,
+        cpu_percent=cpu,
+        per_cpu_percent=per,
+        ram_percent=55.0,
+        swap_percent=3.0,
+        load_avg=(1.0, 0.8, 0.5),
+        ram_total_bytes=64 << 30,
+        ram_used_bytes=35 << 30,
+        gpus=tuple(GpuUsage(i, "A100", 70.0 + i, 45.0, 80 << 30) for i in range(gpus)),
+    )
 
 
-def executor(name: str, state: ExecutorState = ExecutorState.BUSY, cores: int = 8,
-             running: tuple[str, ...] = (), gpus: int = 2) -> ExecutorInfo:
+def executor(
+    name: str, state: ExecutorState = ExecutorState.BUSY, cores: int = 8, running: tuple[str, ...] = (), gpus: int = 2
+) -> ExecutorInfo:
     capacity = Capacity(slots=2, cpus=cores, memory_mb=65536, gpus=tuple(range(gpus)))
-    return ExecutorInfo(name=name, state=state, capacity=capacity,
-                        labels={"gpu": "a100"}, address=f"10.0.0.{len(name)}:50100", version="0.1.0",
-                        connected_since=NOW - 3600, last_seen=NOW, running_task_ids=running,
-                        last_usage=sample(cores=cores, gpus=gpus))
+    return ExecutorInfo(
+        name=name,
+        state=state,
+        capacity=capacity,
+        labels={"gpu": "a100"},
+        address=f"10.0.0.{len(name)}:50100",
+        version="0.1.0",
+        connected_since=NOW - 3600,
+        last_seen=NOW,
+        running_task_ids=running,
+        last_usage=sample(cores=cores, gpus=gpus),
+    )
 
 
 def cluster() -> tuple[list[Task], list[ExecutorInfo], list[ExecutorUsage]]:
@@ -83,11 +129,17 @@ def cluster() -> tuple[list[Task], list[ExecutorInfo], list[ExecutorUsage]]:
         task(5, TaskState.CANCELLED, executor="big-1"),
         task(6, TaskState.RUNNING, name="eval-6", executor="big-1", progress=Progress("", 3, 10)),
     ]
-    execs = [executor("gpu-1", running=("t1",)), executor("dead-1", ExecutorState.DEAD),
-             executor("big-1", cores=128, running=("t6",))]
-    usage = [ExecutorUsage(e.name, e.dead, e.last_usage,
-                           tuple(sample(NOW - 60 + k, cores=8, cpu=float(k * 1.5)) for k in range(60)))
-             for e in execs]
+    execs = [
+        executor("gpu-1", running=("t1",)),
+        executor("dead-1", ExecutorState.DEAD),
+        executor("big-1", cores=128, running=("t6",)),
+    ]
+    usage = [
+        ExecutorUsage(
+            e.name, e.dead, e.last_usage, tuple(sample(NOW - 60 + k, cores=8, cpu=float(k * 1.5)) for k in range(60))
+        )
+        for e in execs
+    ]
     return tasks, execs, usage
 
 

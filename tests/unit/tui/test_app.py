@@ -350,8 +350,9 @@ def test_redraws_are_coalesced() -> None:
 
 def test_dtask_tui_does_not_import_the_wire_protocol() -> None:
     src = Path(__file__).resolve().parents[3] / "clients" / "tui" / "src" / "dtask_tui"
-    offenders = [p.name for p in src.rglob("*.py") if re.search(r"^\s*(from|import)\s+(dtask\.v1|grpc)\b",
-                                                                 p.read_text(), re.M)]
+    offenders = [
+        p.name for p in src.rglob("*.py") if re.search(r"^\s*(from|import)\s+(dtask\.v1|grpc)\b", p.read_text(), re.M)
+    ]
     assert offenders == []
 
 
@@ -428,7 +429,8 @@ def test_stopping_logs_a_background_failure_instead_of_hiding_it(caplog: pytest.
         await asyncio.sleep(0.01)  # the action is under way
         with caplog.at_level(logging.ERROR, logger="dtask_tui.app"):
             await app.stop()
-        assert any(r.name == "dtask_tui.app" and r.exc_info and "unexpected" in str(r.exc_info[1])
-                   for r in caplog.records)
+        assert any(
+            r.name == "dtask_tui.app" and r.exc_info and "unexpected" in str(r.exc_info[1]) for r in caplog.records
+        )
 
     run(t)

@@ -9,7 +9,15 @@ from dtask_tui.keys import BINDINGS, Command, Context
 
 
 def test_durations() -> None:
-    assert [fmt.duration(x) for x in (None, -1, 0.46, 12, 65, 3725, 90000)] == ["-", "-", "0.5s", "12s", "1:05", "1:02:05", "1d01h"]
+    assert [fmt.duration(x) for x in (None, -1, 0.46, 12, 65, 3725, 90000)] == [
+        "-",
+        "-",
+        "0.5s",
+        "12s",
+        "1:05",
+        "1:02:05",
+        "1d01h",
+    ]
 
 
 def test_sparkline_and_levels() -> None:

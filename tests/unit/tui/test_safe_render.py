@@ -13,15 +13,25 @@ from tests.unit.tui.fakes import NOW, FakeController, snapshot_event, task, task
 
 NAME = "evil\x1b[2J\x1b]52;c;aGk=\x07\u202etxt"
 SHOWN = "evil\\x1b[2J\\x1b]52;c;aGk=\\x07\\u202etxt"
-FORBIDDEN = {*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0)),
-             *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"}
+FORBIDDEN = {
+    *map(chr, range(0x20)),
+    "\x7f",
+    *map(chr, range(0x80, 0xA0)),
+    *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c",
+}
 
 
 def hostile_app() -> TuiApp:
     st = TuiState("127.0.0.1:50051", clock=lambda: NOW)
     st.apply(snapshot_event())
-    bad = task(7, TaskState.FAILED, name=NAME, executor="gpu\x1b[5m", tags=("t\u2066ag",),
-               error="boom\x1b]0;title\x07 at\nline two\x9b")
+    bad = task(
+        7,
+        TaskState.FAILED,
+        name=NAME,
+        executor="gpu\x1b[5m",
+        tags=("t\u2066ag",),
+        error="boom\x1b]0;title\x07 at\nline two\x9b",
+    )
     st.apply(task_event(2, bad))
     st.set_connection(ConnState.CONNECTED, identity=Identity("operator", "alice\x1b[8m", "ctrl\u202e@test"))
     return TuiApp(FakeController(), st)
@@ -85,5 +95,5 @@ def test_wide_characters_take_two_cells_in_the_table() -> None:
     header = lines[0]
     row = next(line for line in lines if "日本語" in line)
     state_col = header.index("State / progress")
-    drawn = cells(row[:row.index("failed: x")])
+    drawn = cells(row[: row.index("failed: x")])
     assert drawn == state_col and cells(row) == cols and "…" in row  # cut to the column, in cells

@@ -39,8 +39,9 @@ def init_cmd(ctx: CliContext, hosts: tuple[str, ...], force: bool) -> None:
         raise CliError(str(exc), CERTIFICATE) from None
     for p in made:
         click.echo(f"wrote {p}")
-    click.echo(f"certificates are in {d}; the CA key is in {ca} (only `dtask certs issue` needs it: keep it "
-               "there or offline)")
+    click.echo(
+        f"certificates are in {d}; the CA key is in {ca} (only `dtask certs issue` needs it: keep it there or offline)"
+    )
     if hosts and d / "controller.crt" in made:
         click.echo("restart a running controller to serve the new controller certificate", err=True)
 
@@ -55,13 +56,19 @@ def ensure_cmd(ctx: CliContext) -> None:
         return  # certificates copied from the CA's machine (e.g. a runner's), or the CA key is offline
     made = certs.init(d, ca_dir=ca)
     if made:
-        click.echo(f"created a local CA and certificates in {d} (to join a controller on another machine, "
-                   "use certificates copied from it instead: README, Running on several machines)")
+        click.echo(
+            f"created a local CA and certificates in {d} (to join a controller on another machine, "
+            "use certificates copied from it instead: README, Running on several machines)"
+        )
 
 
 @certs_group.command("issue")
-@click.option("--role", type=click.Choice([r.value for r in (Role.RUNNER, Role.OPERATOR, Role.VIEWER)]),
-              required=True, help="What the holder may do.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in (Role.RUNNER, Role.OPERATOR, Role.VIEWER)]),
+    required=True,
+    help="What the holder may do.",
+)
 @click.option("--name", required=True, help="The holder's name (a runner's executor name).")
 @click.option("--host", "hosts", multiple=True, help="Extra host name or IP (runners serve on it).")
 @click.option("--out", type=click.Path(file_okay=False), help="Write the files here (default the certs dir).")
@@ -93,11 +100,15 @@ def issue_cmd(ctx: CliContext, role: str, name: str, hosts: tuple[str, ...], out
         click.echo(f"wrote {p}")
     files = ", ".join(p.name for p in written)
     if out and r is Role.RUNNER:
-        click.echo(f"copy {files} into $DTASK_HOME/certs/ on the runner machine "
-                   "(<checkout>/.dtask/certs with make)", err=True)
+        click.echo(
+            f"copy {files} into $DTASK_HOME/certs/ on the runner machine (<checkout>/.dtask/certs with make)", err=True
+        )
     elif out:
-        click.echo(f"copy {files} into a directory DIR on the holder's machine and use them with "
-                   f"--certs DIR --cert DIR/{crt.name}", err=True)
+        click.echo(
+            f"copy {files} into a directory DIR on the holder's machine and use them with "
+            f"--certs DIR --cert DIR/{crt.name}",
+            err=True,
+        )
     elif r is not Role.RUNNER:
         click.echo(f"use it with --cert {crt}", err=True)
 
@@ -107,11 +118,14 @@ def _move_legacy_key(certs_dir: Path, ca_dir: Path) -> Path | None:
     try:
         moved = certs.move_legacy_ca_key(certs_dir, ca_dir)
     except OSError as exc:
-        raise CliError(f"cannot move the CA key {certs_dir / 'ca.key'} to {ca_dir}: {exc.strerror or exc}",
-                       CERTIFICATE) from None
+        raise CliError(
+            f"cannot move the CA key {certs_dir / 'ca.key'} to {ca_dir}: {exc.strerror or exc}", CERTIFICATE
+        ) from None
     if moved:
-        click.echo(f"moved the CA key {certs_dir / 'ca.key'} to {moved}, apart from the certificates the services "
-                   "read", err=True)
+        click.echo(
+            f"moved the CA key {certs_dir / 'ca.key'} to {moved}, apart from the certificates the services read",
+            err=True,
+        )
     return moved
 
 
@@ -131,10 +145,12 @@ def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
         who = f"{info.role}/{info.name}" if info.role else "CA"
         hosts = ", ".join([*info.dns, *info.ips])
         expired = info.not_after < dt.datetime.now(dt.UTC)
-        when = click.style(f"EXPIRED {info.not_after:%Y-%m-%d}", fg="red") if expired else \
-            f"expires {info.not_after:%Y-%m-%d}"
-        click.echo(f"{p}: {who}; subject {info.subject}; {when}"
-                   + (f"; hosts {hosts}" if hosts else ""))
+        when = (
+            click.style(f"EXPIRED {info.not_after:%Y-%m-%d}", fg="red")
+            if expired
+            else f"expires {info.not_after:%Y-%m-%d}"
+        )
+        click.echo(f"{p}: {who}; subject {info.subject}; {when}" + (f"; hosts {hosts}" if hosts else ""))
 
 
 def register(group: click.Group) -> None:

@@ -88,8 +88,9 @@ def cli_error(exc: Exception) -> CliError:
         elif exc.errors and "\n" not in msg:
             lines = describe(exc.errors[:SHOWN_ERRORS])
             more = len(exc.errors) - len(lines) + exc.omitted
-            msg = "\n".join([msg.split(":")[0] + ":", *("  " + line for line in lines),
-                             *([f"  … and {more} more"] if more else [])])
+            msg = "\n".join(
+                [msg.split(":")[0] + ":", *("  " + line for line in lines), *([f"  … and {more} more"] if more else [])]
+            )
         elif "\n" in msg:
             msg = _first_lines(msg)
         return CliError(msg, INVALID)
@@ -135,8 +136,7 @@ class StateChoice(click.Choice):
             return super().convert(value, param, ctx)
         except click.BadParameter:
             hint = did_you_mean(str(value).lower(), [str(c) for c in self.choices])
-            self.fail(f"{value!r} is not a state{hint}; use one of {', '.join(map(str, self.choices))}",
-                      param, ctx)
+            self.fail(f"{value!r} is not a state{hint}; use one of {', '.join(map(str, self.choices))}", param, ctx)
 
 
 def _show_usage_error(exc: click.UsageError, hint: str = "") -> None:
@@ -149,8 +149,14 @@ def _show_usage_error(exc: click.UsageError, hint: str = "") -> None:
 class DtaskGroup(PluginGroup):
     """The `dtask` group: every error is one line on stderr with its exit code; Ctrl+C exits 130 quietly."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,  # type: ignore[override]
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
@@ -179,9 +185,11 @@ class DtaskGroup(PluginGroup):
         except Exception as exc:  # a bug in dtask: say so in one line, the traceback with DTASK_DEBUG=1
             if os.environ.get("DTASK_DEBUG"):
                 traceback.print_exc()
-            click.echo(click.style("error: ", fg="red", bold=True)
-                       + shown(f"internal error: {type(exc).__name__}: {exc} (set DTASK_DEBUG=1 for the traceback)"),
-                       err=True)
+            click.echo(
+                click.style("error: ", fg="red", bold=True)
+                + shown(f"internal error: {type(exc).__name__}: {exc} (set DTASK_DEBUG=1 for the traceback)"),
+                err=True,
+            )
             sys.exit(FAILED)
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else OK)

@@ -81,8 +81,11 @@ def _each(ctx: CliContext, task_ids: tuple[str, ...], what: str) -> None:
                 first = first or exc
                 click.echo(click.style("error: ", fg="red", bold=True) + shown(f"{tid}: {exc.message}"), err=True)
                 continue
-            stopping = " (stopping: SIGTERM, then SIGKILL after the grace)" if (
-                what == "cancel" and t.state is TaskState.RUNNING) else ""
+            stopping = (
+                " (stopping: SIGTERM, then SIGKILL after the grace)"
+                if (what == "cancel" and t.state is TaskState.RUNNING)
+                else ""
+            )
             click.echo(f"{shown(t.id)}  {shown(t.name)}  {output.state_cell(t.state.value)}{stopping}")
     if first is not None:
         from dtask_cli.errors import CliError, exit_code_of
@@ -129,12 +132,25 @@ def status_cmd(ctx: CliContext, as_json: bool) -> None:
     with ctx.client() as c:
         ident, q = c.whoami(), c.queue()
     if as_json:
-        click.echo(to_json({"controller": c.address, "controller_name": ident.controller_name,
-                            "version": ident.version, "role": ident.role, "name": ident.name,
-                            "queue": output.queue_json(q)}))
+        click.echo(
+            to_json(
+                {
+                    "controller": c.address,
+                    "controller_name": ident.controller_name,
+                    "version": ident.version,
+                    "role": ident.role,
+                    "name": ident.name,
+                    "queue": output.queue_json(q),
+                }
+            )
+        )
         return
-    click.echo(shown(f"controller {ident.controller_name} at {c.address} (dtask {ident.version}); "
-                     f"you are {ident.role} {ident.name!r}"))
+    click.echo(
+        shown(
+            f"controller {ident.controller_name} at {c.address} (dtask {ident.version}); "
+            f"you are {ident.role} {ident.name!r}"
+        )
+    )
     click.echo(output.queue_text(q))
 
 

@@ -99,8 +99,9 @@ def state_cell(state: str) -> str:
 # ---- tables ----
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Sequence[int] = (),
-          right: Sequence[int] = ()) -> str:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], colour_cols: Sequence[int] = (), right: Sequence[int] = ()
+) -> str:
     """Columns aligned on their plain text; cells in colour_cols coloured by state name."""
     rows = [[shown(str(c)) for c in r] for r in rows]
     widths = [len(h) for h in headers]
@@ -122,10 +123,24 @@ def tasks_table(tasks: Sequence[Task], now: float | None = None) -> str:
     rows = []
     for t in tasks:
         tries = f"{len(t.attempts)}" if t.attempts else "0"
-        rows.append([t.id, t.name, t.state.value, tries, t.executor or "-", clock(t.submitted_at, now),
-                     duration(t.duration_s) if t.state.finished else _running_for(t, now), task_progress(t, now)])
-    return table(["ID", "NAME", "STATE", "TRIES", "EXECUTOR", "SUBMITTED", "TIME", "PROGRESS / ERROR"],
-                 rows, colour_cols=(2,), right=(0, 3))
+        rows.append(
+            [
+                t.id,
+                t.name,
+                t.state.value,
+                tries,
+                t.executor or "-",
+                clock(t.submitted_at, now),
+                duration(t.duration_s) if t.state.finished else _running_for(t, now),
+                task_progress(t, now),
+            ]
+        )
+    return table(
+        ["ID", "NAME", "STATE", "TRIES", "EXECUTOR", "SUBMITTED", "TIME", "PROGRESS / ERROR"],
+        rows,
+        colour_cols=(2,),
+        right=(0, 3),
+    )
 
 
 def _running_for(t: Task, now: float | None) -> str:
@@ -149,16 +164,27 @@ def executors_table(executors: Sequence[ExecutorInfo]) -> str:
     rows = []
     for e in executors:
         u = e.last_usage
-        rows.append([
-            e.name, e.state.value, f"{len(e.running_task_ids)}/{e.capacity.slots}",
-            ",".join(str(g) for g in e.capacity.gpus) or "-",
-            percent(u.cpu_percent if u else None), percent(u.ram_percent if u else None),
-            percent(u.gpu_percent if u else None), ",".join(e.running_task_ids) or "-",
-            ",".join(f"{k}={v}" for k, v in sorted(e.labels.items())) or "-", e.version or "-",
-            e.containment.partition(":")[0] or "-",
-        ])
-    out = table(["NAME", "STATE", "BUSY", "GPUS", "CPU", "RAM", "GPU", "RUNNING", "LABELS", "VERSION", "CONTAINMENT"],
-                rows, colour_cols=(1,), right=(2, 4, 5, 6))
+        rows.append(
+            [
+                e.name,
+                e.state.value,
+                f"{len(e.running_task_ids)}/{e.capacity.slots}",
+                ",".join(str(g) for g in e.capacity.gpus) or "-",
+                percent(u.cpu_percent if u else None),
+                percent(u.ram_percent if u else None),
+                percent(u.gpu_percent if u else None),
+                ",".join(e.running_task_ids) or "-",
+                ",".join(f"{k}={v}" for k, v in sorted(e.labels.items())) or "-",
+                e.version or "-",
+                e.containment.partition(":")[0] or "-",
+            ]
+        )
+    out = table(
+        ["NAME", "STATE", "BUSY", "GPUS", "CPU", "RAM", "GPU", "RUNNING", "LABELS", "VERSION", "CONTAINMENT"],
+        rows,
+        colour_cols=(1,),
+        right=(2, 4, 5, 6),
+    )
     # Why a runner has no cgroups (its tasks' leftovers are found by their environment only).
     notes = [f"{e.name}: {e.containment}" for e in executors if e.containment.startswith("sweep:")]
     return "\n".join([out, *notes])
@@ -168,30 +194,40 @@ def usage_table(usage: Sequence[ExecutorUsage]) -> str:
     rows = []
     for u in usage:
         s = u.latest
-        rows.append([
-            u.executor, "dead" if u.dead else "alive",
-            percent(s.cpu_percent if s else None), percent(s.ram_percent if s else None),
-            percent(s.swap_percent if s else None), percent(s.gpu_percent if s else None),
-            percent(s.vmem_percent if s else None),
-            " ".join(f"{x:.1f}" for x in s.load_avg) if s and s.load_avg else "-",
-            " ".join(f"{c:.0f}" for c in s.per_cpu_percent) if s else "-",
-        ])
-    out = table(["EXECUTOR", "STATE", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows,
-                right=(2, 3, 4, 5, 6))
+        rows.append(
+            [
+                u.executor,
+                "dead" if u.dead else "alive",
+                percent(s.cpu_percent if s else None),
+                percent(s.ram_percent if s else None),
+                percent(s.swap_percent if s else None),
+                percent(s.gpu_percent if s else None),
+                percent(s.vmem_percent if s else None),
+                " ".join(f"{x:.1f}" for x in s.load_avg) if s and s.load_avg else "-",
+                " ".join(f"{c:.0f}" for c in s.per_cpu_percent) if s else "-",
+            ]
+        )
+    out = table(
+        ["EXECUTOR", "STATE", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows, right=(2, 3, 4, 5, 6)
+    )
     return out.replace(" dead ", click.style(" dead ", fg="red"))
 
 
 def queue_text(q: QueueStatus) -> str:
     state = click.style("paused", fg="yellow") if q.paused else click.style("dispatching", fg="green")
-    return (f"queue {state}: {q.pending} pending, {q.running} running, {q.succeeded} succeeded, "
-            f"{q.failed} failed, {q.cancelled} cancelled, {q.lost} lost")
+    return (
+        f"queue {state}: {q.pending} pending, {q.running} running, {q.succeeded} succeeded, "
+        f"{q.failed} failed, {q.cancelled} cancelled, {q.lost} lost"
+    )
 
 
 def task_detail(t: Task, now: float | None = None) -> str:
     """Everything about one task as labelled lines, then its attempts."""
     s = t.spec
     lines = [
-        ("id", t.id), ("name", t.name), ("state", t.state.value),
+        ("id", t.id),
+        ("name", t.name),
+        ("state", t.state.value),
         ("command", s.command_text + ("" if s.argv else "   (sh -c)")),
     ]
     if s.cwd:
@@ -208,17 +244,25 @@ def task_detail(t: Task, now: float | None = None) -> str:
     if s.depends_on:
         lines.append(("after", ", ".join(s.depends_on)))
     lines += [
-        ("priority", str(s.priority)), ("attempts", f"{len(t.attempts)} (max_retries {s.max_retries})"),
+        ("priority", str(s.priority)),
+        ("attempts", f"{len(t.attempts)} (max_retries {s.max_retries})"),
         ("timeout", duration(s.timeout_s) if s.timeout_s else "none"),
-        ("executor", t.executor or "-"), ("submitted", clock(t.submitted_at, now)),
-        ("dispatched", clock(t.dispatched_at, now)), ("finished", clock(t.finished_at, now)),
+        ("executor", t.executor or "-"),
+        ("submitted", clock(t.submitted_at, now)),
+        ("dispatched", clock(t.dispatched_at, now)),
+        ("finished", clock(t.finished_at, now)),
         ("duration", duration(t.duration_s) if t.state.finished else _running_for(t, now)),
     ]
     if t.progress is not None and not t.state.finished:
         lines.append(("progress", progress_text(t.progress)))
     if stale := stale_text(t, now):
-        lines.append(("stale", f"{stale}: executor {t.executor} is out of touch since {clock(t.stale_since, now)}; "
-                               "the attempt may still run there"))
+        lines.append(
+            (
+                "stale",
+                f"{stale}: executor {t.executor} is out of touch since {clock(t.stale_since, now)}; "
+                "the attempt may still run there",
+            )
+        )
     if t.result:
         lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))
     if t.error:
@@ -227,13 +271,26 @@ def task_detail(t: Task, now: float | None = None) -> str:
     colours = {"state": STATE_COLOURS.get(t.state), "error": "red"}
     out = [f"{click.style(k.ljust(width), bold=True)}  {_coloured(shown(v), colours.get(k))}" for k, v in lines]
     if t.attempts:
-        rows = [[str(a.number), a.executor or "-", a.state.value, clock(a.dispatched_at, now),
-                 duration(a.duration_s or (a.finished_at - a.dispatched_at
-                                           if a.finished_at and a.dispatched_at else None)),
-                 "-" if a.exit_code is None else str(a.exit_code), _short(a.error, 60)]
-                for a in t.attempts]
-        out += ["", table(["#", "EXECUTOR", "STATE", "DISPATCHED", "TIME", "EXIT", "ERROR"], rows,
-                          colour_cols=(2,), right=(0, 5))]
+        rows = [
+            [
+                str(a.number),
+                a.executor or "-",
+                a.state.value,
+                clock(a.dispatched_at, now),
+                duration(
+                    a.duration_s or (a.finished_at - a.dispatched_at if a.finished_at and a.dispatched_at else None)
+                ),
+                "-" if a.exit_code is None else str(a.exit_code),
+                _short(a.error, 60),
+            ]
+            for a in t.attempts
+        ]
+        out += [
+            "",
+            table(
+                ["#", "EXECUTOR", "STATE", "DISPATCHED", "TIME", "EXIT", "ERROR"], rows, colour_cols=(2,), right=(0, 5)
+            ),
+        ]
     return "\n".join(out)
 
 
@@ -244,23 +301,46 @@ def usage_sample_json(s: UsageSample | None) -> dict[str, Any] | None:
     if s is None:
         return None
     return {
-        "at": iso(s.at), "cpu_percent": s.cpu_percent, "per_cpu_percent": list(s.per_cpu_percent),
-        "ram_percent": s.ram_percent, "ram_used_bytes": s.ram_used_bytes, "ram_total_bytes": s.ram_total_bytes,
-        "swap_percent": s.swap_percent, "load_avg": list(s.load_avg),
-        "gpus": [{"index": g.index, "name": g.name, "util_percent": g.util_percent,
-                  "memory_percent": g.memory_percent, "memory_total_bytes": g.memory_total_bytes} for g in s.gpus],
+        "at": iso(s.at),
+        "cpu_percent": s.cpu_percent,
+        "per_cpu_percent": list(s.per_cpu_percent),
+        "ram_percent": s.ram_percent,
+        "ram_used_bytes": s.ram_used_bytes,
+        "ram_total_bytes": s.ram_total_bytes,
+        "swap_percent": s.swap_percent,
+        "load_avg": list(s.load_avg),
+        "gpus": [
+            {
+                "index": g.index,
+                "name": g.name,
+                "util_percent": g.util_percent,
+                "memory_percent": g.memory_percent,
+                "memory_total_bytes": g.memory_total_bytes,
+            }
+            for g in s.gpus
+        ],
     }
 
 
 def executor_json(e: ExecutorInfo) -> dict[str, Any]:
     return {
-        "name": e.name, "state": e.state.value,
-        "capacity": {"slots": e.capacity.slots, "cpus": e.capacity.cpus, "memory_mb": e.capacity.memory_mb,
-                     "gpus": list(e.capacity.gpus)},
-        "labels": dict(e.labels), "address": e.address, "version": e.version,
-        "protocol_version": e.protocol_version, "connected_since": iso(e.connected_since),
-        "last_seen": iso(e.last_seen), "running_task_ids": list(e.running_task_ids),
-        "last_usage": usage_sample_json(e.last_usage), "containment": e.containment,
+        "name": e.name,
+        "state": e.state.value,
+        "capacity": {
+            "slots": e.capacity.slots,
+            "cpus": e.capacity.cpus,
+            "memory_mb": e.capacity.memory_mb,
+            "gpus": list(e.capacity.gpus),
+        },
+        "labels": dict(e.labels),
+        "address": e.address,
+        "version": e.version,
+        "protocol_version": e.protocol_version,
+        "connected_since": iso(e.connected_since),
+        "last_seen": iso(e.last_seen),
+        "running_task_ids": list(e.running_task_ids),
+        "last_usage": usage_sample_json(e.last_usage),
+        "containment": e.containment,
     }
 
 
@@ -272,10 +352,17 @@ def usage_json(u: ExecutorUsage, history: bool = True) -> dict[str, Any]:
 
 
 def queue_json(q: QueueStatus) -> dict[str, Any]:
-    return {"paused": q.paused, "finished": q.finished, "pending": q.pending, "running": q.running,
-            "succeeded": q.succeeded, "failed": q.failed, "cancelled": q.cancelled, "lost": q.lost}
+    return {
+        "paused": q.paused,
+        "finished": q.finished,
+        "pending": q.pending,
+        "running": q.running,
+        "succeeded": q.succeeded,
+        "failed": q.failed,
+        "cancelled": q.cancelled,
+        "lost": q.lost,
+    }
 
 
 def task_json(t: Task) -> dict[str, Any]:
     return task_to_dict(t)
-

@@ -23,9 +23,28 @@ from dtask_cli.errors import CliError, handles_errors
 
 #: Names of the original's remote shell, plus the rest of the client, bound to the connection.
 SHELL_NAMES = (
-    "executors", "finished", "resource_usage", "tasks", "tasks_pending", "tasks_running", "tasks_finished",
-    "add_task", "add_tasks", "task", "submit", "cancel", "retry", "drain", "pause", "resume", "wait",
-    "logs", "watch", "queue", "whoami", "executor",
+    "executors",
+    "finished",
+    "resource_usage",
+    "tasks",
+    "tasks_pending",
+    "tasks_running",
+    "tasks_finished",
+    "add_task",
+    "add_tasks",
+    "task",
+    "submit",
+    "cancel",
+    "retry",
+    "drain",
+    "pause",
+    "resume",
+    "wait",
+    "logs",
+    "watch",
+    "queue",
+    "whoami",
+    "executor",
 )
 
 
@@ -86,8 +105,11 @@ def namespace(client: Controller) -> dict[str, Any]:
 
 def banner(client: Controller, role: str, name: str, controller_name: str, version: str) -> str:
     return (
-        shown(f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
-              f"(dtask {version}) as {role} {name!r}") + "\n"
+        shown(
+            f"dtask shell: connected to {controller_name or 'the controller'} at {client.address} "
+            f"(dtask {version}) as {role} {name!r}"
+        )
+        + "\n"
         "  dtask            the client (help(dtask) lists every method)\n"
         "  executors()  finished()  resource_usage()  tasks()  tasks_pending()  tasks_running()\n"
         "  tasks_finished()  task(id)  add_task('cmd', name=..., gpus=...)  add_tasks([...] | 'file.toml')\n"

@@ -73,9 +73,13 @@ class SubmitCommand(click.Command):
 @click.option("--priority", type=PRIORITY, help="Higher runs first (default 0).")
 @click.option("--retries", type=COUNT, help="Attempts after the first on failure or loss (default 0).")
 @click.option("--timeout", help="Wall-clock limit of one attempt: 90, 90s, 10m, 2h.")
-@click.option("--lost-after", "lost_after", metavar="SECONDS",
-              help="Out of touch with its runner this long, an attempt is lost and queued again: 90, 10m "
-                   "(default: the controller's lost_after_s).")
+@click.option(
+    "--lost-after",
+    "lost_after",
+    metavar="SECONDS",
+    help="Out of touch with its runner this long, an attempt is lost and queued again: 90, 10m "
+    "(default: the controller's lost_after_s).",
+)
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Runner label the task requires.")
 @click.option("--tag", "tags", multiple=True, help="Tag for filtering (repeatable).")
 @click.option("--after", "after", multiple=True, type=TASK_ID, help="Run only after task ID succeeded.")
@@ -101,14 +105,16 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
             raise click.UsageError("give either a task file or `-- CMD ARGS...`, not both")
         if not args:
             raise click.UsageError("nothing after `--`; give the command to run, e.g. -- python train.py")
-        specs = [_spec_from_flags(list(args[len(args) - after:]), opts)]
+        specs = [_spec_from_flags(list(args[len(args) - after :]), opts)]
     else:
         if len(args) != 1:
             raise click.UsageError("give one task file, or the command after `--` (dtask submit -- CMD ARGS...)")
         given = [k for k, v in opts.items() if v not in (None, (), False)]
         if given:
-            raise click.UsageError(f"--{given[0].replace('_', '-')} applies to `-- CMD` submissions; "
-                                   "in a task file set it in the [[task]] table")
+            raise click.UsageError(
+                f"--{given[0].replace('_', '-')} applies to `-- CMD` submissions; "
+                "in a task file set it in the [[task]] table"
+            )
         specs = _load(args[0])
     if after is not None and not opts["cwd"]:
         _hint_relative_paths(specs[0])
@@ -120,8 +126,10 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
         except ResourceExhausted as exc:
             if after is not None:
                 raise
-            raise CliError(f"{args[0]}: {exc.message}: split the task file, e.g. along a matrix axis (a task "
-                           "in a later file can depend on tasks of an earlier one by id)") from None
+            raise CliError(
+                f"{args[0]}: {exc.message}: split the task file, e.g. along a matrix axis (a task "
+                "in a later file can depend on tasks of an earlier one by id)"
+            ) from None
     if as_json:
         click.echo(to_json({"ids": ids}))
     else:
@@ -139,8 +147,9 @@ def _load(path: str) -> list[TaskSpec]:
         raise click.UsageError(f"{path!r} is a directory; give a task file (FILE.toml), e.g. examples/sweep.toml")
     if not path.endswith(".toml"):
         if not os.path.exists(path) or os.access(path, os.X_OK):
-            raise click.UsageError(f"{path!r} is not a task file; to run a command put it after `--`: "
-                                   f"dtask submit -- {path}")
+            raise click.UsageError(
+                f"{path!r} is not a task file; to run a command put it after `--`: dtask submit -- {path}"
+            )
     return taskfile.load(path)
 
 
@@ -155,8 +164,11 @@ def _hint_relative_paths(spec: TaskSpec) -> None:
         return
     local = [w for w in words[:8] if not os.path.isabs(w) and os.sep in w and os.path.isfile(w)]
     if local:
-        click.echo(click.style("note: ", fg="yellow", bold=True) + f"{local[0]} is relative to this directory, "
-                   "but a task runs in the runner's work dir; add --cwd \"$PWD\" to run it here", err=True)
+        click.echo(
+            click.style("note: ", fg="yellow", bold=True) + f"{local[0]} is relative to this directory, "
+            'but a task runs in the runner\'s work dir; add --cwd "$PWD" to run it here',
+            err=True,
+        )
 
 
 def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
@@ -172,8 +184,9 @@ def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
         shell=shell,
         cwd=o["cwd"] or "",
         env=pairs(o["env"], "--env"),
-        resources=Resources(cpus=o["cpus"] or 0.0, memory_mb=memory_mb(o["memory"]) if o["memory"] else 0,
-                            gpus=o["gpus"] or 0),
+        resources=Resources(
+            cpus=o["cpus"] or 0.0, memory_mb=memory_mb(o["memory"]) if o["memory"] else 0, gpus=o["gpus"] or 0
+        ),
         labels=pairs(o["labels"], "--label"),
         priority=o["priority"] or 0,
         max_retries=o["retries"] or 0,

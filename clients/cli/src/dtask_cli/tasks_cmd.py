@@ -23,16 +23,27 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 
 @click.command("tasks")
-@click.option("--state", "states", multiple=True, type=StateChoice(STATE_CHOICES, case_sensitive=False),
-              help="Only tasks in this state (repeatable; 'finished' = succeeded, failed, cancelled, lost).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=StateChoice(STATE_CHOICES, case_sensitive=False),
+    help="Only tasks in this state (repeatable; 'finished' = succeeded, failed, cancelled, lost).",
+)
 @click.option("--tag", help="Only tasks carrying this tag.")
 @click.option("--executor", help="Only tasks whose latest attempt ran on this executor.")
 @click.option("--name", "name_contains", help="Only tasks whose name contains this text.")
 @json_option
 @click.pass_obj
 @handles_errors
-def tasks_cmd(ctx: CliContext, states: tuple[str, ...], tag: str | None, executor: str | None,
-              name_contains: str | None, as_json: bool) -> None:
+def tasks_cmd(
+    ctx: CliContext,
+    states: tuple[str, ...],
+    tag: str | None,
+    executor: str | None,
+    name_contains: str | None,
+    as_json: bool,
+) -> None:
     """List tasks (all pages), oldest first."""
     with ctx.client() as c:
         tasks = c.tasks(states or None, tag=tag, executor=executor, name_contains=name_contains)
@@ -122,8 +133,12 @@ def _reconnecting(address: str, newline: bool = False) -> Callable[[str], None]:
     """What the CLI says when the controller goes away mid-command (the client waits for it)."""
 
     def say(reason: str) -> None:
-        click.echo(("\n" if newline else "") + click.style("warning: ", fg="yellow", bold=True)
-                   + shown(f"{reason}; waiting for the controller at {address} to come back (Ctrl+C to stop)"), err=True)
+        click.echo(
+            ("\n" if newline else "")
+            + click.style("warning: ", fg="yellow", bold=True)
+            + shown(f"{reason}; waiting for the controller at {address} to come back (Ctrl+C to stop)"),
+            err=True,
+        )
 
     return say
 

@@ -114,8 +114,11 @@ class Actions:
             self.state.queue = q
             return "queue resumed: dispatching" if not q.paused else "queue paused: no new task starts"
 
-        question = ("Resume the queue (start dispatching again)?" if paused
-                    else "Pause the queue? Running tasks go on; no new task starts.")
+        question = (
+            "Resume the queue (start dispatching again)?"
+            if paused
+            else "Pause the queue? Running tasks go on; no new task starts."
+        )
         self.confirm("Resume queue" if paused else "Pause queue", question, act)
 
     def drain(self) -> None:
@@ -132,8 +135,11 @@ class Actions:
             self.state.executors[info.name] = info
             return f"{info.name} is now {info.state.value}"
 
-        question = (f"Undrain {ex.name}? It takes new tasks again." if undrain
-                    else f"Drain {ex.name}? It finishes its running tasks and takes no new ones.")
+        question = (
+            f"Undrain {ex.name}? It takes new tasks again."
+            if undrain
+            else f"Drain {ex.name}? It finishes its running tasks and takes no new ones."
+        )
         self.confirm("Undrain executor" if undrain else "Drain executor", question, act)
 
     def open_export(self) -> None:

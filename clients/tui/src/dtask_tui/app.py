@@ -31,8 +31,15 @@ TICK_SECONDS = 1.0
 class TuiApp:
     """State + widgets + controller feed + actions; run() owns the terminal."""
 
-    def __init__(self, client: ControllerClient, state: TuiState | None = None, *,
-                 export_dir: Path | None = None, poll_interval: float = 1.0, mouse: bool = True):
+    def __init__(
+        self,
+        client: ControllerClient,
+        state: TuiState | None = None,
+        *,
+        export_dir: Path | None = None,
+        poll_interval: float = 1.0,
+        mouse: bool = True,
+    ):
         self.mouse = mouse
         self.client = client
         self.state = state or TuiState(client.address)
@@ -76,8 +83,9 @@ class TuiApp:
         screen = urwid.display.raw.Screen()
         cols, _rows = screen.get_cols_rows()
         self.state.set_layout(layout_for_width(cols))
-        self.loop = urwid.MainLoop(self.root, palette(), screen=screen, handle_mouse=self.mouse,
-                                   event_loop=urwid.AsyncioEventLoop(loop=aloop))
+        self.loop = urwid.MainLoop(
+            self.root, palette(), screen=screen, handle_mouse=self.mouse, event_loop=urwid.AsyncioEventLoop(loop=aloop)
+        )
         try:
             # Ctrl+Q and Ctrl+S reach the program instead of pausing the terminal
             screen.tty_signal_keys(stop="undefined", start="undefined")

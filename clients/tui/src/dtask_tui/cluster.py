@@ -80,8 +80,13 @@ class Cluster:
             self._staging = None
             self.replace_all(st.tasks, st.executors, st.usage, st.queue)
 
-    def replace_all(self, tasks: Iterable[Task], executors: Iterable[ExecutorInfo],
-                    usage: Iterable[ExecutorUsage], queue: QueueStatus | None) -> None:
+    def replace_all(
+        self,
+        tasks: Iterable[Task],
+        executors: Iterable[ExecutorInfo],
+        usage: Iterable[ExecutorUsage],
+        queue: QueueStatus | None,
+    ) -> None:
         """Take a complete picture (a Watch snapshot or one round of polling)."""
         self.tasks = {t.id: t for t in tasks}
         self.counts = Counter(t.state for t in self.tasks.values())
@@ -114,8 +119,13 @@ class Cluster:
     def put_task(self, task: Task) -> None:
         """Add or replace one task."""
         old = self.tasks.get(task.id)
-        if task.progress is None and old is not None and old.progress is not None and \
-                task.state is TaskState.RUNNING and len(task.attempts) == len(old.attempts):
+        if (
+            task.progress is None
+            and old is not None
+            and old.progress is not None
+            and task.state is TaskState.RUNNING
+            and len(task.attempts) == len(old.attempts)
+        ):
             task.progress = old.progress
         self.tasks[task.id] = task
         if old is not None:

@@ -26,8 +26,16 @@ def is_connection_loss(exc: BaseException) -> bool:
 class Feed:
     """Keeps TuiState in step with the controller until stopped."""
 
-    def __init__(self, client: ControllerClient, state: TuiState, changed: Callable[[], None], *,
-                 poll_interval: float = 1.0, poll_rounds: int = 30, backoff_max: float = 5.0):
+    def __init__(
+        self,
+        client: ControllerClient,
+        state: TuiState,
+        changed: Callable[[], None],
+        *,
+        poll_interval: float = 1.0,
+        poll_rounds: int = 30,
+        backoff_max: float = 5.0,
+    ):
         self.client = client
         self.state = state
         self.changed = changed
@@ -90,8 +98,9 @@ class Feed:
     async def poll_once(self) -> None:
         """One complete picture from the unary queries."""
         c = self.client
-        results = await asyncio.gather(c.tasks(), c.executors(), c.resource_usage(history=self.state.history),
-                                       c.queue(), return_exceptions=True)
+        results = await asyncio.gather(
+            c.tasks(), c.executors(), c.resource_usage(history=self.state.history), c.queue(), return_exceptions=True
+        )
         for r in results:
             if isinstance(r, BaseException):
                 raise r

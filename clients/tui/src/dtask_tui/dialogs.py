@@ -22,12 +22,19 @@ def _caller(fn: Callable[[], None]) -> Callable[[urwid.Button], None]:
 class Dialog(urwid.WidgetWrap[urwid.Widget]):
     """A framed box with a body and buttons; Esc cancels."""
 
-    def __init__(self, title: str, body: list[urwid.Widget], buttons: list[tuple[str, Callable[[], None]]],
-                 on_cancel: Callable[[], None], width: int = 60):
+    def __init__(
+        self,
+        title: str,
+        body: list[urwid.Widget],
+        buttons: list[tuple[str, Callable[[], None]]],
+        on_cancel: Callable[[], None],
+        width: int = 60,
+    ):
         self.on_cancel = on_cancel
         self.width = width
-        self.buttons = [urwid.AttrMap(urwid.Button(label, on_press=_caller(fn)), "button", "button_f")
-                        for label, fn in buttons]
+        self.buttons = [
+            urwid.AttrMap(urwid.Button(label, on_press=_caller(fn)), "button", "button_f") for label, fn in buttons
+        ]
         row = urwid.Columns([("pack", b) for b in self.buttons], dividechars=2)
         row_width = sum(len(label) + 4 for label, _ in buttons) + 2 * (len(buttons) - 1)
         pile = urwid.Pile([*body, urwid.Divider(), urwid.Padding(row, "center", row_width)])
@@ -78,8 +85,13 @@ class ExportDialog(Dialog):
             urwid.Divider(),
             urwid.AttrMap(self.edit, "edit"),
         ]
-        super().__init__("Export tasks", body, [("Export", self._ok), ("Cancel", on_cancel)], on_cancel,
-                         width=max(70, len(default_path) + 14))
+        super().__init__(
+            "Export tasks",
+            body,
+            [("Export", self._ok), ("Cancel", on_cancel)],
+            on_cancel,
+            width=max(70, len(default_path) + 14),
+        )
         self.pile.focus_position = 2
 
     @property

@@ -102,8 +102,14 @@ def run_command(app: TuiApp, command: Command) -> None:
             st.set_search("")
         case Command.FILTER_NEXT:
             st.cycle_filter()
-        case (Command.FILTER_ALL | Command.FILTER_PENDING | Command.FILTER_RUNNING | Command.FILTER_SUCCEEDED
-              | Command.FILTER_FAILED | Command.FILTER_CANCELLED):
+        case (
+            Command.FILTER_ALL
+            | Command.FILTER_PENDING
+            | Command.FILTER_RUNNING
+            | Command.FILTER_SUCCEEDED
+            | Command.FILTER_FAILED
+            | Command.FILTER_CANCELLED
+        ):
             st.set_filter(FILTER_COMMANDS[command])
         case Command.SORT:
             st.cycle_sort()

@@ -43,10 +43,6 @@ def pct(value: float | None, width: int = 0) -> str:
     return text.rjust(width) if width else text
 
 
-
-
-
-
 def stamp(at: float | None) -> str:
     """A full local timestamp ('-' when unknown, '?' when no calendar can show it)."""
     if at is None:
@@ -94,7 +90,7 @@ def squeeze(values: Sequence[float], width: int) -> list[float]:
     out = []
     for i in range(width):
         a, b = i * n // width, (i + 1) * n // width
-        chunk = values[a:max(b, a + 1)]
+        chunk = values[a : max(b, a + 1)]
         out.append(sum(chunk) / len(chunk))
     return out
 
@@ -104,8 +100,7 @@ def core_bar(per_core: Sequence[float], width: int) -> str:
     return "".join(level(v) for v in squeeze(per_core, width))
 
 
-def chart(values: Sequence[float | None], width: int, height: int, lo: float = 0.0,
-          hi: float = 100.0) -> list[str]:
+def chart(values: Sequence[float | None], width: int, height: int, lo: float = 0.0, hi: float = 100.0) -> list[str]:
     """A bar chart height rows tall of the last width values, top row first."""
     if width <= 0 or height <= 0:
         return []
@@ -113,7 +108,9 @@ def chart(values: Sequence[float | None], width: int, height: int, lo: float = 0
     pad: list[float | None] = [None] * (width - len(tail))
     tail = pad + tail
     span = hi - lo or 1.0
-    eighths = [0 if v is None or math.isnan(v) else int((min(max(v, lo), hi) - lo) / span * height * 8 + 0.5) for v in tail]
+    eighths = [
+        0 if v is None or math.isnan(v) else int((min(max(v, lo), hi) - lo) / span * height * 8 + 0.5) for v in tail
+    ]
     rows = []
     for r in range(height - 1, -1, -1):
         base = r * 8

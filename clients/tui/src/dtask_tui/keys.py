@@ -109,13 +109,26 @@ BINDINGS: tuple[Binding, ...] = (
 )
 
 FILTER_COMMANDS = {
-    Command.FILTER_ALL: "all", Command.FILTER_PENDING: "pending", Command.FILTER_RUNNING: "running",
-    Command.FILTER_SUCCEEDED: "succeeded", Command.FILTER_FAILED: "failed",
+    Command.FILTER_ALL: "all",
+    Command.FILTER_PENDING: "pending",
+    Command.FILTER_RUNNING: "running",
+    Command.FILTER_SUCCEEDED: "succeeded",
+    Command.FILTER_FAILED: "failed",
     Command.FILTER_CANCELLED: "cancelled",
 }
 
-KEY_NAMES = {"up": "↑", "down": "↓", "page up": "PgUp", "page down": "PgDn", "home": "Home", "end": "End",
-             "enter": "Enter", "esc": "Esc", "tab": "Tab", "f1": "F1"}
+KEY_NAMES = {
+    "up": "↑",
+    "down": "↓",
+    "page up": "PgUp",
+    "page down": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "enter": "Enter",
+    "esc": "Esc",
+    "tab": "Tab",
+    "f1": "F1",
+}
 
 
 def key_label(key: str) -> str:

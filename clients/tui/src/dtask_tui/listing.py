@@ -31,8 +31,14 @@ FILTER_STATES: dict[Filter, frozenset[TaskState]] = {
 }
 
 SORTS = ("id", "name", "state", "executor", "dispatched", "finished", "duration", "attempts")
-STATE_RANK = {TaskState.RUNNING: 0, TaskState.PENDING: 1, TaskState.FAILED: 2, TaskState.LOST: 3,
-              TaskState.CANCELLED: 4, TaskState.SUCCEEDED: 5}
+STATE_RANK = {
+    TaskState.RUNNING: 0,
+    TaskState.PENDING: 1,
+    TaskState.FAILED: 2,
+    TaskState.LOST: 3,
+    TaskState.CANCELLED: 4,
+    TaskState.SUCCEEDED: 5,
+}
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -62,8 +68,12 @@ class Listing(Cluster):
 
     # ---- what drops the listed order -------------------------------------------------------
     def _task_changed(self, old: Task | None, new: Task) -> None:
-        if old is None or old.state is not new.state or self.sort not in ("id", "name") \
-                or old.spec.name != new.spec.name:
+        if (
+            old is None
+            or old.state is not new.state
+            or self.sort not in ("id", "name")
+            or old.spec.name != new.spec.name
+        ):
             self._view = None
 
     def _executors_changed(self) -> None:
@@ -108,8 +118,11 @@ class Listing(Cluster):
             needle = self.search.lower()
             if needle.startswith("@"):
                 return task.executor.lower() == needle[1:]
-            return (needle in task.name.lower() or task.id.lower().startswith(needle)
-                    or any(needle in t.lower() for t in task.spec.tags))
+            return (
+                needle in task.name.lower()
+                or task.id.lower().startswith(needle)
+                or any(needle in t.lower() for t in task.spec.tags)
+            )
         return True
 
     def _sort_key(self) -> Callable[[Task], Any]:

@@ -29,12 +29,16 @@ def cli(log_file: str | None, no_mouse: bool, keys_markdown: bool, **options: ob
         click.echo(markdown_table())
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise click.ClickException("dtask-tui needs a terminal; in scripts use `dtask tasks`, `dtask executors` "
-                                   "or `dtask export` instead")
+        raise click.ClickException(
+            "dtask-tui needs a terminal; in scripts use `dtask tasks`, `dtask executors` or `dtask export` instead"
+        )
     ctx = OptionsContext.from_options(options)
     if log_file:
-        logging.basicConfig(filename=log_file, level=logging.DEBUG if ctx.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            filename=log_file,
+            level=logging.DEBUG if ctx.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         for noisy in ("urwid", "grpc", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     else:

@@ -48,8 +48,9 @@ class Panes:
             return self.output_view.page
         return (self.task_table if self.state.tab is Tab.TASKS else self.exec_table).page
 
-    def compose(self, size: tuple[int, int], context: Context, dialog: Dialog | None,
-                search_edit: urwid.Edit | None) -> urwid.Widget:
+    def compose(
+        self, size: tuple[int, int], context: Context, dialog: Dialog | None, search_edit: urwid.Edit | None
+    ) -> urwid.Widget:
         """The widget tree for the current state (only visible rows are ever drawn)."""
         st = self.state
         cols, rows = size
@@ -69,18 +70,29 @@ class Panes:
                 case Layout.TABLE:
                     body = table
                 case Layout.HORIZONTAL:
-                    body = urwid.Pile([("weight", 1, table), ("pack", urwid.AttrMap(urwid.Divider("─"), "dim")),
-                                       ("weight", 1, self.details)])
+                    body = urwid.Pile(
+                        [
+                            ("weight", 1, table),
+                            ("pack", urwid.AttrMap(urwid.Divider("─"), "dim")),
+                            ("weight", 1, self.details),
+                        ]
+                    )
                 case Layout.VERTICAL:
-                    body = urwid.Columns([("weight", 3, table), (1, urwid.AttrMap(urwid.SolidFill("│"), "dim")),
-                                          ("weight", 2, self.details)])
+                    body = urwid.Columns(
+                        [
+                            ("weight", 3, table),
+                            (1, urwid.AttrMap(urwid.SolidFill("│"), "dim")),
+                            ("weight", 2, self.details),
+                        ]
+                    )
                 case _:
                     assert_never(st.layout)
         if st.show_help:
             width = max(20, min(cols - 2, 140))
             height = max(5, min(rows - 4, HelpView.wanted_rows(width - 2) + 2))
-            body = urwid.Overlay(urwid.AttrMap(urwid.LineBox(self.help, title="Help"), "row"), body,
-                                 "center", width, "middle", height)
+            body = urwid.Overlay(
+                urwid.AttrMap(urwid.LineBox(self.help, title="Help"), "row"), body, "center", width, "middle", height
+            )
         if dialog is not None:
             width = min(cols - 2, dialog.width)
             body = urwid.Overlay(dialog, body, "center", width, "middle", min(rows, dialog.height(width)))
@@ -109,8 +121,15 @@ class Root(urwid.WidgetWrap[urwid.Widget]):
         self.app.keypress(key)
         return None
 
-    def mouse_event(self, size: tuple[int, int], event: str, button: int, col: int, row: int,  # type: ignore[override]
-                    focus: bool) -> bool | None:
+    def mouse_event(
+        self,
+        size: tuple[int, int],
+        event: str,
+        button: int,
+        col: int,
+        row: int,  # type: ignore[override]
+        focus: bool,
+    ) -> bool | None:
         if self.app.dialog is not None:
             return True  # the dialog is modal: keys only
         handled = self._w.mouse_event(size, event, button, col, row, focus)

@@ -83,8 +83,11 @@ class TuiState(Listing):
         if self.tab is Tab.TASKS:
             pos = self.view_position(self.focus_task)
         else:
-            pos = rows.index(self.focus_executor) if self.focus_executor in self.executors and \
-                self.focus_executor in rows else None
+            pos = (
+                rows.index(self.focus_executor)
+                if self.focus_executor in self.executors and self.focus_executor in rows
+                else None
+            )
         if pos is None:
             pos = 0
             self._set_focus_key(rows[0])

@@ -47,12 +47,20 @@ class AsyncController:
     client's timeout; a controller still away then is ControllerUnavailable.
     """
 
-    def __init__(self, address: str | None = None, *, certs: str | Path | None = None,
-                 cert: str | Path | None = None, key: str | Path | None = None,
-                 timeout: float | None = None, config: Config | None = None,
-                 channel: AsyncChannelSource | None = None):
-        self._settings = resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config,
-                                 need_files=channel is None)
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        certs: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
+        timeout: float | None = None,
+        config: Config | None = None,
+        channel: AsyncChannelSource | None = None,
+    ):
+        self._settings = resolve(
+            address, certs=certs, cert=cert, key=key, timeout=timeout, config=config, need_files=channel is None
+        )
         self._source = channel
         self._methods: Methods | None = None
         self._retries = RetryPolicy()
@@ -102,8 +110,9 @@ class AsyncController:
         self._connected = True
         return call.convert(reply)
 
-    async def _stream(self, call: c.StreamCall[T], timeout: float | None = None,
-                      quiet_deadline: bool = False) -> AsyncIterator[T]:
+    async def _stream(
+        self, call: c.StreamCall[T], timeout: float | None = None, quiet_deadline: bool = False
+    ) -> AsyncIterator[T]:
         stream = self._get_methods()[call.rpc](call.request, timeout=timeout)
         try:
             async for msg in stream:
@@ -149,8 +158,9 @@ class AsyncController:
     async def __aenter__(self) -> AsyncController:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     def __repr__(self) -> str:
@@ -178,8 +188,13 @@ class AsyncController:
     async def resource_usage(self, executor: str | None = None, history: int = 60) -> list[ExecutorUsage]:
         return await self._call(c.resource_usage(executor, history))
 
-    async def tasks(self, states: Iterable[TaskState | str] | None = None, tag: str | None = None,
-                    executor: str | None = None, name_contains: str | None = None) -> list[Task]:
+    async def tasks(
+        self,
+        states: Iterable[TaskState | str] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[Task]:
         wanted = _specs.states_of(states)
         out: list[Task] = []
         token = ""
@@ -264,13 +279,18 @@ class AsyncController:
                 raise outcome
             await self._reconnect(outcome)
 
-    async def watch(self, include_usage: bool = True, include_progress: bool = True,
-                    timeout: float | None = None) -> AsyncIterator[ev.WatchEvent]:
+    async def watch(
+        self, include_usage: bool = True, include_progress: bool = True, timeout: float | None = None
+    ) -> AsyncIterator[ev.WatchEvent]:
         async for event in self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True):
             yield event
 
-    async def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
-                   on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
+    async def wait(
+        self,
+        ids: Iterable[str] | None = None,
+        timeout: float | None = None,
+        on_change: Callable[[list[Task]], None] | None = None,
+    ) -> list[Task]:
         wanted = [str(i) for i in ids] if ids is not None else None
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout, give_up_after=self.timeout)
         while True:

@@ -49,15 +49,20 @@ class Rpc:
     def method(self, channel: Any) -> Any:
         """This method's multicallable on a grpc or grpc.aio channel (what the generated stub holds)."""
         make = channel.unary_stream if self.streaming else channel.unary_unary
-        return make(self.path, request_serializer=self.request.SerializeToString,
-                    response_deserializer=self.response.FromString, _registered_method=True)
+        return make(
+            self.path,
+            request_serializer=self.request.SerializeToString,
+            response_deserializer=self.response.FromString,
+            _registered_method=True,
+        )
 
 
 WHO_AM_I = Rpc("WhoAmI", pb.WhoAmIRequest, pb.Identity, safe_to_retry=True)
 LIST_EXECUTORS = Rpc("ListExecutors", pb.ListExecutorsRequest, pb.ListExecutorsResponse, safe_to_retry=True)
 GET_EXECUTOR = Rpc("GetExecutor", pb.GetExecutorRequest, cpb.ExecutorInfo, safe_to_retry=True)
-GET_RESOURCE_USAGE = Rpc("GetResourceUsage", pb.GetResourceUsageRequest, pb.GetResourceUsageResponse,
-                         safe_to_retry=True)
+GET_RESOURCE_USAGE = Rpc(
+    "GetResourceUsage", pb.GetResourceUsageRequest, pb.GetResourceUsageResponse, safe_to_retry=True
+)
 LIST_TASKS = Rpc("ListTasks", pb.ListTasksRequest, pb.ListTasksResponse, safe_to_retry=True)
 GET_TASK = Rpc("GetTask", pb.GetTaskRequest, cpb.Task, safe_to_retry=True)
 IS_FINISHED = Rpc("IsFinished", pb.IsFinishedRequest, pb.IsFinishedResponse, safe_to_retry=True)
@@ -71,8 +76,23 @@ PAUSE_QUEUE = Rpc("PauseQueue", pb.PauseQueueRequest, cpb.QueueStatus, safe_to_r
 RESUME_QUEUE = Rpc("ResumeQueue", pb.ResumeQueueRequest, cpb.QueueStatus, safe_to_retry=True)
 
 #: Every client-facing method (Connect is the runners' stream).
-RPCS = (WHO_AM_I, LIST_EXECUTORS, GET_EXECUTOR, GET_RESOURCE_USAGE, LIST_TASKS, GET_TASK, IS_FINISHED,
-        GET_TASK_OUTPUT, WATCH, SUBMIT_TASKS, CANCEL_TASK, RETRY_TASK, DRAIN_EXECUTOR, PAUSE_QUEUE, RESUME_QUEUE)
+RPCS = (
+    WHO_AM_I,
+    LIST_EXECUTORS,
+    GET_EXECUTOR,
+    GET_RESOURCE_USAGE,
+    LIST_TASKS,
+    GET_TASK,
+    IS_FINISHED,
+    GET_TASK_OUTPUT,
+    WATCH,
+    SUBMIT_TASKS,
+    CANCEL_TASK,
+    RETRY_TASK,
+    DRAIN_EXECUTOR,
+    PAUSE_QUEUE,
+    RESUME_QUEUE,
+)
 
 
 @dataclass(frozen=True)
@@ -98,8 +118,11 @@ def whoami() -> Call[Identity]:
 
 
 def executors(include_gone: bool) -> Call[list[ExecutorInfo]]:
-    return Call(LIST_EXECUTORS, pb.ListExecutorsRequest(include_gone=include_gone),
-                lambda r: [convert.executor_from_pb(e) for e in r.executors])
+    return Call(
+        LIST_EXECUTORS,
+        pb.ListExecutorsRequest(include_gone=include_gone),
+        lambda r: [convert.executor_from_pb(e) for e in r.executors],
+    )
 
 
 def executor(name: str) -> Call[ExecutorInfo]:
@@ -115,15 +138,24 @@ def queue() -> Call[QueueStatus]:
 
 
 def resource_usage(executor: str | None, history: int) -> Call[list[ExecutorUsage]]:
-    return Call(GET_RESOURCE_USAGE, pb.GetResourceUsageRequest(executor=executor or "", history=history),
-                lambda r: [convert.executor_usage_from_pb(u) for u in r.executors])
+    return Call(
+        GET_RESOURCE_USAGE,
+        pb.GetResourceUsageRequest(executor=executor or "", history=history),
+        lambda r: [convert.executor_usage_from_pb(u) for u in r.executors],
+    )
 
 
-def list_tasks(states: list[TaskState], tag: str | None, executor: str | None, name_contains: str | None,
-               page_token: str) -> Call[tuple[list[Task], str]]:
-    req = pb.ListTasksRequest(states=[convert.state_to_pb(s) for s in states], tag=tag or "",
-                              executor=executor or "", name_contains=name_contains or "",
-                              page_size=PAGE_SIZE, page_token=page_token)
+def list_tasks(
+    states: list[TaskState], tag: str | None, executor: str | None, name_contains: str | None, page_token: str
+) -> Call[tuple[list[Task], str]]:
+    req = pb.ListTasksRequest(
+        states=[convert.state_to_pb(s) for s in states],
+        tag=tag or "",
+        executor=executor or "",
+        name_contains=name_contains or "",
+        page_size=PAGE_SIZE,
+        page_token=page_token,
+    )
     return Call(LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token))
 
 
@@ -135,10 +167,16 @@ def submit(specs: list[TaskSpec]) -> Call[list[str]]:
     try:
         tasks = convert.specs_to_pb(specs)
     except (ValueError, TypeError, OverflowError):  # a number the wire cannot carry (e.g. gpus=2**40)
-        errors = [FieldError(e.field, e.message, i, s.name if isinstance(s.name, str) else "")
-                  for i, s in enumerate(specs) for e in s.errors()]
-        raise InvalidTask(f"{len({e.index for e in errors}) or 1} of {len(specs)} tasks cannot be sent: "
-                          + "; ".join(str(e) for e in errors[:5]), errors=errors) from None
+        errors = [
+            FieldError(e.field, e.message, i, s.name if isinstance(s.name, str) else "")
+            for i, s in enumerate(specs)
+            for e in s.errors()
+        ]
+        raise InvalidTask(
+            f"{len({e.index for e in errors}) or 1} of {len(specs)} tasks cannot be sent: "
+            + "; ".join(str(e) for e in errors[:5]),
+            errors=errors,
+        ) from None
     return Call(SUBMIT_TASKS, pb.SubmitTasksRequest(tasks=tasks), lambda r: list(r.task_ids))
 
 
@@ -164,16 +202,25 @@ def resume() -> Call[QueueStatus]:
 
 def output(task_id: str, attempt: int) -> StreamCall[bytes]:
     """An attempt's output as stored (0: the latest attempt)."""
-    return StreamCall(GET_TASK_OUTPUT, pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=False),
-                      lambda chunk: bytes(chunk.data))
+    return StreamCall(
+        GET_TASK_OUTPUT,
+        pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=False),
+        lambda chunk: bytes(chunk.data),
+    )
 
 
 def follow_output(task_id: str, attempt: int) -> StreamCall[tuple[int, int, bytes]]:
     """An attempt's output to its end, as (attempt, offset, data) to resume a follow where it stopped."""
-    return StreamCall(GET_TASK_OUTPUT, pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=True),
-                      lambda chunk: (int(chunk.attempt), int(chunk.offset), bytes(chunk.data)))
+    return StreamCall(
+        GET_TASK_OUTPUT,
+        pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=True),
+        lambda chunk: (int(chunk.attempt), int(chunk.offset), bytes(chunk.data)),
+    )
 
 
 def watch(include_usage: bool, include_progress: bool) -> StreamCall[ev.WatchEvent]:
-    return StreamCall(WATCH, pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress),
-                      convert.event_from_pb)
+    return StreamCall(
+        WATCH,
+        pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress),
+        convert.event_from_pb,
+    )

@@ -16,7 +16,7 @@ def unseen(offset: int, data: bytes, next_offset: int) -> bytes:
     """The part of a chunk at offset not yet passed on (chunks repeat after a reconnect)."""
     if offset + len(data) <= next_offset:
         return b""
-    return data[max(0, next_offset - offset):]
+    return data[max(0, next_offset - offset) :]
 
 
 def attempt_over(task: Task, number: int) -> bool:

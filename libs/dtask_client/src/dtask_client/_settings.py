@@ -23,9 +23,16 @@ class Settings:
     timeout: float
 
 
-def resolve(address: str | None = None, *, certs: str | Path | None = None, cert: str | Path | None = None,
-            key: str | Path | None = None, timeout: float | None = None, config: Config | None = None,
-            need_files: bool = True) -> Settings:
+def resolve(
+    address: str | None = None,
+    *,
+    certs: str | Path | None = None,
+    cert: str | Path | None = None,
+    key: str | Path | None = None,
+    timeout: float | None = None,
+    config: Config | None = None,
+    need_files: bool = True,
+) -> Settings:
     """Apply the defaults the CLI uses: $DTASK_CONTROLLER, $DTASK_HOME/certs, the operator certificate.
 
     need_files=False (a channel given ready brings its own credentials) reads no certificate.

@@ -47,16 +47,21 @@ def specs_of(specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[TaskSpec
             raise TypeError(f"submit() takes TaskSpec objects or a task file path, got {type(s).__name__}")
     errors = [e for i, s in enumerate(out) for e in not_utf8(i, s)]
     if errors:
-        raise InvalidTask(f"{len(errors)} task field{'s are' if len(errors) > 1 else ' is'} not UTF-8 text",
-                          errors=errors)
+        raise InvalidTask(
+            f"{len(errors)} task field{'s are' if len(errors) > 1 else ' is'} not UTF-8 text", errors=errors
+        )
     return out
 
 
 def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:
     """A FieldError per string of the spec that cannot travel (e.g. undecodable bytes from a command line)."""
-    values: list[tuple[str, str]] = [("name", spec.name), ("shell", spec.shell), ("cwd", spec.cwd),
-                                      ("progress_pattern", spec.progress_pattern),
-                                      ("result_marker", spec.result_marker)]
+    values: list[tuple[str, str]] = [
+        ("name", spec.name),
+        ("shell", spec.shell),
+        ("cwd", spec.cwd),
+        ("progress_pattern", spec.progress_pattern),
+        ("result_marker", spec.result_marker),
+    ]
     values += [(f"argv[{i}]", a) for i, a in enumerate(spec.argv)]
     values += [(f"env.{k}", f"{k}={v}") for k, v in spec.env.items()]
     values += [(f"labels.{k}", f"{k}={v}") for k, v in spec.labels.items()]
@@ -69,9 +74,15 @@ def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:
         except UnicodeEncodeError as exc:
             code = ord(text[exc.start])
             shown = f" (byte 0x{code - 0xDC00:02x})" if 0xDC80 <= code <= 0xDCFF else ""
-            out.append(FieldError(fieldname, f"is not valid UTF-8{shown}; dtask sends text: produce such bytes "
-                                  "inside the command (e.g. printf) or use a UTF-8 locale", index,
-                                  spec.name.encode("utf-8", "replace").decode()))
+            out.append(
+                FieldError(
+                    fieldname,
+                    f"is not valid UTF-8{shown}; dtask sends text: produce such bytes "
+                    "inside the command (e.g. printf) or use a UTF-8 locale",
+                    index,
+                    spec.name.encode("utf-8", "replace").decode(),
+                )
+            )
     return out
 
 
@@ -104,8 +115,11 @@ def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, 
         known = sorted(_SPEC_FIELDS | {"command", "cpus", "gpus", "memory_mb", "retries"})
         hints = [difflib.get_close_matches(u, known, n=1) for u in sorted(unknown)]
         hint = ", ".join(f"{h[0]!r} for {u!r}" for u, h in zip(sorted(unknown), hints, strict=True) if h)
-        raise TypeError(f"unknown task fields {', '.join(sorted(unknown))}"
-                        + (f" (did you mean {hint}?)" if hint else "") + f"; use {', '.join(known)}")
+        raise TypeError(
+            f"unknown task fields {', '.join(sorted(unknown))}"
+            + (f" (did you mean {hint}?)" if hint else "")
+            + f"; use {', '.join(known)}"
+        )
     for k in ("argv", "depends_on", "tags"):
         if k in values and not isinstance(values[k], tuple):
             values[k] = (values[k],) if isinstance(values[k], str) else tuple(values[k])

@@ -46,11 +46,20 @@ class Controller:
     sent again within the call's timeout; wait() and logs(follow=True) wait for it to come back.
     """
 
-    def __init__(self, address: str | None = None, *, certs: str | Path | None = None,
-                 cert: str | Path | None = None, key: str | Path | None = None,
-                 timeout: float | None = None, config: Config | None = None, channel: ChannelSource | None = None):
-        self._settings = resolve(address, certs=certs, cert=cert, key=key, timeout=timeout, config=config,
-                                 need_files=channel is None)
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        certs: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
+        timeout: float | None = None,
+        config: Config | None = None,
+        channel: ChannelSource | None = None,
+    ):
+        self._settings = resolve(
+            address, certs=certs, cert=cert, key=key, timeout=timeout, config=config, need_files=channel is None
+        )
         self._methods = sync_methods(self._settings, channel)
         self._retries = RetryPolicy()
         self._connected = False
@@ -94,8 +103,7 @@ class Controller:
         self._connected = True
         return call.convert(reply)
 
-    def _stream(self, call: c.StreamCall[T], timeout: float | None = None,
-                quiet_deadline: bool = False) -> Iterator[T]:
+    def _stream(self, call: c.StreamCall[T], timeout: float | None = None, quiet_deadline: bool = False) -> Iterator[T]:
         stream = self._methods[call.rpc](call.request, timeout=timeout)
         try:
             for msg in stream:
@@ -170,8 +178,13 @@ class Controller:
         """Latest usage sample, dead flag and history of each executor."""
         return self._call(c.resource_usage(executor, history))
 
-    def tasks(self, states: Iterable[TaskState | str] | None = None, tag: str | None = None,
-              executor: str | None = None, name_contains: str | None = None) -> list[Task]:
+    def tasks(
+        self,
+        states: Iterable[TaskState | str] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[Task]:
         """Every task matching the filters (all pages)."""
         wanted = _specs.states_of(states)
         out: list[Task] = []
@@ -261,13 +274,18 @@ class Controller:
                 raise outcome
             self._reconnect(outcome)
 
-    def watch(self, include_usage: bool = True, include_progress: bool = True,
-              timeout: float | None = None) -> Iterator[ev.WatchEvent]:
+    def watch(
+        self, include_usage: bool = True, include_progress: bool = True, timeout: float | None = None
+    ) -> Iterator[ev.WatchEvent]:
         """A snapshot, then every change, until the iterator is closed (or timeout seconds passed)."""
         return self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True)
 
-    def wait(self, ids: Iterable[str] | None = None, timeout: float | None = None,
-             on_change: Callable[[list[Task]], None] | None = None) -> list[Task]:
+    def wait(
+        self,
+        ids: Iterable[str] | None = None,
+        timeout: float | None = None,
+        on_change: Callable[[list[Task]], None] | None = None,
+    ) -> list[Task]:
         """Block until the given tasks (default: every task) are finished; returns them.
 
         Raises WaitTimeout after timeout seconds. on_change is called with the watched tasks

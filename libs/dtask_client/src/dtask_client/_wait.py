@@ -133,7 +133,8 @@ class Waiter:
         """The stream ended (error None) or failed: wait for the controller, or the error to raise."""
         if error is None:
             error = ControllerUnavailable(
-                f"the controller at {self.address} ended the watch stream before the tasks finished")
+                f"the controller at {self.address} ended the watch stream before the tasks finished"
+            )
         elif error.code == "DEADLINE_EXCEEDED" and self._past_deadline(now):
             return self.timed_out()
         if not self.connected:

@@ -64,8 +64,7 @@ class InvalidTask(DtaskError):
 
     default_code = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, code: str | None = None, errors: list[FieldError] | None = None,
-                 omitted: int = 0):
+    def __init__(self, message: str, code: str | None = None, errors: list[FieldError] | None = None, omitted: int = 0):
         super().__init__(message, code)
         self.errors: list[FieldError] = list(errors or [])
         self.omitted = omitted
@@ -119,18 +118,25 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
     if code == grpc.StatusCode.UNAVAILABLE:
         return ControllerUnavailable(unavailable_message(address, details), name)
     if code == grpc.StatusCode.CANCELLED:  # not by us (the client's own cancel is filtered out before)
-        return ControllerUnavailable(f"the controller at {address} cancelled {method or 'the call'} "
-                                     f"({details or 'cancelled'}); it is probably stopping", name)
+        return ControllerUnavailable(
+            f"the controller at {address} cancelled {method or 'the call'} "
+            f"({details or 'cancelled'}); it is probably stopping",
+            name,
+        )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ControllerUnavailable(
-            f"the controller at {address} did not answer {method or 'the call'} in time; is it running? "
-            f"{START_HINT}", name)
+            f"the controller at {address} did not answer {method or 'the call'} in time; is it running? {START_HINT}",
+            name,
+        )
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidTask(details or "invalid request", name, *_task_errors(exc))
     if code == grpc.StatusCode.UNIMPLEMENTED:
-        return DtaskError(f"{address} does not serve dtask.v1.Controller/{method or 'this call'}: it is not a "
-                          "dtask controller (a runner's port? runners serve 50100-50199) or runs another dtask "
-                          "version; the controller logs `listening on HOST:PORT`", name)
+        return DtaskError(
+            f"{address} does not serve dtask.v1.Controller/{method or 'this call'}: it is not a "
+            "dtask controller (a runner's port? runners serve 50100-50199) or runs another dtask "
+            "version; the controller logs `listening on HOST:PORT`",
+            name,
+        )
     if code == grpc.StatusCode.INTERNAL and not details:
         details = f"the controller at {address} closed the call unexpectedly"
     cls = _BY_CODE.get(code, DtaskError)

@@ -30,13 +30,13 @@ def check_address(address: str) -> str:
         host, sep, port_text = text.partition(":")
         port = port_text if sep else None
     if port is None:
-        raise AddressError(f"controller address {address!r} has no port; {example} "
-                           "(the controller logs `listening on HOST:PORT`)")
+        raise AddressError(
+            f"controller address {address!r} has no port; {example} (the controller logs `listening on HOST:PORT`)"
+        )
     if host in ("", "[]"):
         raise AddressError(f"controller address {address!r} has no host; {example}")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise AddressError(f"controller address {address!r}: port {port!r} is not a number from 1 to 65535; "
-                           f"{example}")
+        raise AddressError(f"controller address {address!r}: port {port!r} is not a number from 1 to 65535; {example}")
     return text
 
 
@@ -45,23 +45,31 @@ def unavailable_message(address: str, details: str) -> str:
     all, an unknown host, a closed connection, nothing listening."""
     low = details.lower()
     if any(w in low for w in _NOT_TLS_WORDS):
-        return (f"something at {address} answers, but not with TLS: it is not a dtask controller; check the "
-                "port (the controller logs `listening on HOST:PORT`, 50051-50059 by default)")
+        return (
+            f"something at {address} answers, but not with TLS: it is not a dtask controller; check the "
+            "port (the controller logs `listening on HOST:PORT`, 50051-50059 by default)"
+        )
     if "certificate_verify_failed" in low or "unable to get local issuer" in low:
-        return (f"TLS handshake with the controller at {address} failed: its certificate was not issued by your "
-                "CA (ca.crt in --certs); copy ca.crt and a certificate issued from it from the controller's "
-                "machine, or check that this is the right controller")
+        return (
+            f"TLS handshake with the controller at {address} failed: its certificate was not issued by your "
+            "CA (ca.crt in --certs); copy ca.crt and a certificate issued from it from the controller's "
+            "machine, or check that this is the right controller"
+        )
     if any(w in low for w in _TLS_WORDS):
-        return (f"TLS handshake with the controller at {address} failed: check --certs/--cert/--key and "
-                "that the certificate and the controller's come from the same CA, and that the controller's "
-                "certificate names this host (`dtask certs init --host ...`)")
+        return (
+            f"TLS handshake with the controller at {address} failed: check --certs/--cert/--key and "
+            "that the certificate and the controller's come from the same CA, and that the controller's "
+            "certificate names this host (`dtask certs init --host ...`)"
+        )
     if any(w in low for w in _RESOLVE_WORDS):
         host = address.rpartition(":")[0] or address
         return f"cannot resolve the controller's host {host!r} (in {address}): check the name, or use its IP address"
     if "socket closed" in low or "connection reset" in low:
-        return (f"the controller at {address} closed the connection: it may refuse your certificate (expired, "
-                "or from another CA: `dtask certs show FILE`), or it was stopping; "
-                "its log says which")
+        return (
+            f"the controller at {address} closed the connection: it may refuse your certificate (expired, "
+            "or from another CA: `dtask certs show FILE`), or it was stopping; "
+            "its log says which"
+        )
     if "connection refused" in low or "failed to connect" in low:
         return f"cannot reach the controller at {address}: {START_HINT}"
     return f"lost the controller at {address} ({details or 'unavailable'}); is it running? {START_HINT}"

@@ -126,9 +126,7 @@ def init_ca(certs_dir: Path, *, force: bool = False, ca_dir: Path | None = None)
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -142,8 +140,10 @@ def init_ca(certs_dir: Path, *, force: bool = False, ca_dir: Path | None = None)
 def _load_ca(certs_dir: Path, ca_dir: Path | None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     crt, key_path = certs_dir / "ca.crt", ca_key_path(certs_dir, ca_dir)
     if not crt.exists() or key_path is None:
-        raise CertError(f"no CA key in {ca_dir or ca_dir_for(certs_dir)} (ca.key) to issue certificates: run this on "
-                        "the machine that holds the CA (where `dtask certs init` ran), with its CA directory in place")
+        raise CertError(
+            f"no CA key in {ca_dir or ca_dir_for(certs_dir)} (ca.key) to issue certificates: run this on "
+            "the machine that holds the CA (where `dtask certs init` ran), with its CA directory in place"
+        )
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -162,9 +162,7 @@ def issue(
 ) -> tuple[Path, Path]:
     """Issue a certificate for role/name signed by the CA (ca.crt in certs_dir, its key in ca_dir); return (crt, key)."""
     if not NAME_RE.match(name):
-        raise CertError(
-            f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)"
-        )
+        raise CertError(f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)")
     ca_cert, ca_key = _load_ca(certs_dir, ca_dir)
     key = _new_key()
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
@@ -176,8 +174,10 @@ def issue(
             if HOST_RE.match(h):
                 sans.append(x509.DNSName(h))
             elif h in given:  # never a name that reads as a URI (a second dtask:// role) or holds spaces
-                raise CertError(f"bad host {h!r}: give a host name or IP address (letters, digits and ._-, "
-                                "e.g. gpu1.example.com or 10.0.0.7)") from None
+                raise CertError(
+                    f"bad host {h!r}: give a host name or IP address (letters, digits and ._-, "
+                    "e.g. gpu1.example.com or 10.0.0.7)"
+                ) from None
     sans = list(dict.fromkeys(sans))
     now = _now()
     cert = (
@@ -201,9 +201,7 @@ def issue(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     crt_path, key_path = cert_paths(certs_dir, stem or stem_for(role, name))
@@ -220,16 +218,19 @@ def runner_default_name() -> str:
     return f"exec@{socket.gethostname()}"
 
 
-def init(certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False,
-         ca_dir: Path | None = None) -> list[Path]:
+def init(
+    certs_dir: Path, hosts: list[str] | None = None, *, force: bool = False, ca_dir: Path | None = None
+) -> list[Path]:
     """Create the CA, the controller certificate and the operator and viewer certificates."""
     made = []
     ca_exists = (certs_dir / "ca.crt").exists()
     if ca_exists and not ca_key_path(certs_dir, ca_dir) and not force:
-        raise CertError(f"{certs_dir / 'ca.crt'} has no ca.key in {ca_dir or ca_dir_for(certs_dir)}: it was copied "
-                        "from the CA's machine (or its key is offline: put it back there), and a new CA here would not be trusted by that controller; issue "
-                        "certificates there (dtask certs issue), or pass --force to replace it with a CA of this "
-                        "machine")
+        raise CertError(
+            f"{certs_dir / 'ca.crt'} has no ca.key in {ca_dir or ca_dir_for(certs_dir)}: it was copied "
+            "from the CA's machine (or its key is offline: put it back there), and a new CA here would not be trusted by that controller; issue "
+            "certificates there (dtask certs issue), or pass --force to replace it with a CA of this "
+            "machine"
+        )
     init_ca(certs_dir, force=force, ca_dir=ca_dir)
     if not ca_exists or force:
         made.append(certs_dir / "ca.crt")
@@ -277,8 +278,11 @@ def read_info(path: Path) -> CertInfo:
     ips: tuple[str, ...] = ()
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = [u for u in dict.fromkeys(san.get_values_for_type(x509.UniformResourceIdentifier))
-                if u.startswith(URI_SCHEME)]
+        uris = [
+            u
+            for u in dict.fromkeys(san.get_values_for_type(x509.UniformResourceIdentifier))
+            if u.startswith(URI_SCHEME)
+        ]
         parsed = parse_role_uri(uris[0]) if len(uris) == 1 else None  # several roles: none (refused)
         if parsed:
             role, name = parsed[0].value, parsed[1]
@@ -328,8 +332,11 @@ def check_signed_by(cert_path: Path, ca_path: Path) -> None:
     if cert.not_valid_after_utc < now:
         info = read_info(cert_path)
         who = f"--role {info.role} --name {info.name}" if info.role else "--role ROLE --name NAME"
-        raise CertError(f"{cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; issue a new one on "
-                        f"the CA's machine: `dtask certs issue {who}`")
+        raise CertError(
+            f"{cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; issue a new one on "
+            f"the CA's machine: `dtask certs issue {who}`"
+        )
     if cert.not_valid_before_utc > now:
-        raise CertError(f"{cert_path} is valid only from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: "
-                        "check this machine's clock")
+        raise CertError(
+            f"{cert_path} is valid only from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: check this machine's clock"
+        )

@@ -27,7 +27,7 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> tuple[str, list[str]] | No
                 state[path.pop()] = 2
                 todo.pop()
             elif state.get(dep) == 1:
-                return path[-1], path[path.index(dep):] + [dep]
+                return path[-1], path[path.index(dep) :] + [dep]
             else:
                 state[dep] = 1
                 path.append(dep)

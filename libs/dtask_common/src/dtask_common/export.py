@@ -54,8 +54,14 @@ def progress_to_dict(p: Progress | None) -> dict[str, Any] | None:
     if p is None:
         return None
     return {
-        "label": p.label, "step": p.step, "total": p.total, "percent": p.percent,
-        "fraction": p.fraction, "rate": p.rate, "elapsed_s": p.elapsed_s, "eta_s": p.eta_s,
+        "label": p.label,
+        "step": p.step,
+        "total": p.total,
+        "percent": p.percent,
+        "fraction": p.fraction,
+        "rate": p.rate,
+        "elapsed_s": p.elapsed_s,
+        "eta_s": p.eta_s,
         "updated_at": iso(p.updated_at),
     }
 
@@ -68,8 +74,8 @@ def attempt_to_dict(a: Attempt) -> dict[str, Any]:
         "state": a.state.value,
         "dispatched_at": iso(a.dispatched_at),
         "finished_at": iso(a.finished_at),
-        "duration_s": a.duration_s or (
-            a.finished_at - a.dispatched_at if a.finished_at is not None and a.dispatched_at is not None else None),
+        "duration_s": a.duration_s
+        or (a.finished_at - a.dispatched_at if a.finished_at is not None and a.dispatched_at is not None else None),
         "exit_code": a.exit_code,
         "signal": a.signal,
         "error": a.error,
@@ -112,8 +118,9 @@ def to_json(data: Any, *, indent: int | None = 2) -> str:
     """JSON text as dtask writes it (UTF-8, keys in the documented order, a non-finite number as null;
     DEL, C1 and bidi controls as \\u escapes, so that the text is safe on a terminal and decodes to the
     same data)."""
-    return json_text(json.dumps(finite_only(data), indent=indent, ensure_ascii=False, default=_default,
-                                allow_nan=False))
+    return json_text(
+        json.dumps(finite_only(data), indent=indent, ensure_ascii=False, default=_default, allow_nan=False)
+    )
 
 
 def finite_only(data: Any) -> Any:

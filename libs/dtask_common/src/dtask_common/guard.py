@@ -89,9 +89,10 @@ async def _internal(context: Any, method: str, exc: Exception) -> None:
     if isinstance(exc, NotImplementedError):  # a servicer's default method
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"this server does not implement {rpc}")
     log.error("%s failed with an unexpected %s: %s", method, type(exc).__name__, exc, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL,
-                        f"{rpc} failed with an unexpected {type(exc).__name__} (a bug: the server's log has the "
-                        "traceback)")
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        f"{rpc} failed with an unexpected {type(exc).__name__} (a bug: the server's log has the traceback)",
+    )
 
 
 async def _refuse(request: Any, context: Any) -> None:

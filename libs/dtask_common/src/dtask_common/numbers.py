@@ -18,8 +18,9 @@ def is_finite(value: object) -> bool:
         return False
 
 
-def problem(value: object, *, minimum: float | None = 0, maximum: float | None = None,
-            integer: bool = False, unit: str = "") -> str | None:
+def problem(
+    value: object, *, minimum: float | None = 0, maximum: float | None = None, integer: bool = False, unit: str = ""
+) -> str | None:
     """What is wrong with value as a number of the given kind, or None when it is fine."""
     kind = "an integer" if integer else "a finite number"
     unit_text = f" {unit}" if unit else ""

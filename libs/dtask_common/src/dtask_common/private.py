@@ -62,8 +62,9 @@ def loose(path: Path, what: str = "dtask's home, with its keys") -> str:
         return ""
     if not mode & 0o077:
         return ""
-    return (f"{path} ({what}) is mode {mode:04o}: its group and others may enter it; "
-            f"make it private with chmod 700 {path}")
+    return (
+        f"{path} ({what}) is mode {mode:04o}: its group and others may enter it; make it private with chmod 700 {path}"
+    )
 
 
 def warn_if_loose(path: Path, log: logging.Logger) -> None:

@@ -218,7 +218,7 @@ class ProgressParser:
         start = self._carry_start
         buf = self._carry + data
         cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
-        complete, tail = (buf[:cut], buf[cut + 1:]) if cut >= 0 else (b"", buf)
+        complete, tail = (buf[:cut], buf[cut + 1 :]) if cut >= 0 else (b"", buf)
         tail_start = start + len(buf) - len(tail)
         self._carry = tail[-MAX_CARRY:]
         self._carry_start = start + len(buf) - len(self._carry)
@@ -238,7 +238,7 @@ class ProgressParser:
             seg_start = start + prev + 1
             if seg_start <= self._reported or scanned > SCAN_BYTES:
                 break
-            seg = complete[prev + 1:pos]
+            seg = complete[prev + 1 : pos]
             scanned += len(seg) + 1
             if seg and len(seg) <= MAX_LINE * 4 and self._may_match(seg):
                 p = self.parse_line(seg.decode("utf-8", "replace"))

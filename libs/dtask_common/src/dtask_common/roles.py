@@ -25,7 +25,7 @@ def parse_role_uri(uri: str) -> tuple[Role, str] | None:
     """(role, name) from a dtask://role/name URI SAN, or None."""
     if not uri.startswith(URI_SCHEME):
         return None
-    role_text, _, name = uri[len(URI_SCHEME):].partition("/")
+    role_text, _, name = uri[len(URI_SCHEME) :].partition("/")
     try:
         role = Role(role_text)
     except ValueError:
@@ -65,8 +65,11 @@ RUNNER_POLICY: Mapping[str, frozenset[Role]] = {
 }
 
 # Services every authenticated certificate may use (grpcurl list/describe, health checks).
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                 "/grpc.reflection.v1.ServerReflection/")
+OPEN_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 
 def needed_roles(method: str, policy: Mapping[str, frozenset[Role]]) -> frozenset[Role]:

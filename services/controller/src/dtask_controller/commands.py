@@ -39,8 +39,10 @@ def _added(task: Task) -> ev.TaskEvent:
 def submit(core: ControllerCore, specs: Sequence[TaskSpec]) -> list[str]:
     """Validate the whole batch, then queue it in one transaction; returns the ids in order."""
     if len(specs) > MAX_SUBMIT:
-        raise TooLarge(f"{len(specs)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
-                       "split the batch into several submissions")
+        raise TooLarge(
+            f"{len(specs)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
+            "split the batch into several submissions"
+        )
     if not specs:
         raise InvalidTasks([FieldError("tasks", "the submission holds no task; give at least one")], 1)
     errors = validate_batch(specs)
@@ -59,8 +61,12 @@ def submit(core: ControllerCore, specs: Sequence[TaskSpec]) -> list[str]:
         for i in order:
             finished = core.store.task_states(d for d in id_deps[i] if d not in core.scheduler)
             core.apply(core.scheduler.add(ids[i], specs[i], id_deps[i], finished))
-    log.info("queued %d task%s: %s", len(ids), "" if len(ids) == 1 else "s",
-             ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
+    log.info(
+        "queued %d task%s: %s",
+        len(ids),
+        "" if len(ids) == 1 else "s",
+        ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}",
+    )
     core.kick()
     return ids
 
@@ -73,8 +79,9 @@ def queue_task_file(core: ControllerCore, path: str) -> None:
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     key = f"tasks_file:{p.absolute()}:{digest}"
     if core.store.get_meta(key):
-        log.info("task file %s already queued in this store (ids %s); not queuing it again", p,
-                 core.store.get_meta(key))
+        log.info(
+            "task file %s already queued in this store (ids %s); not queuing it again", p, core.store.get_meta(key)
+        )
         return
     from dtask_common import taskfile  # only a controller given a task file needs its parser
 
@@ -88,8 +95,10 @@ def queue_task_file(core: ControllerCore, path: str) -> None:
 def cancel(core: ControllerCore, task_id: str) -> Task:
     if task_id not in core.scheduler:
         t = queries.stored_task(core, task_id)
-        raise Conflict(f"task {task_id} already {t.state.value}; nothing to cancel "
-                       f"(RetryTask runs it again: dtask retry {task_id})")
+        raise Conflict(
+            f"task {task_id} already {t.state.value}; nothing to cancel "
+            f"(RetryTask runs it again: dtask retry {task_id})"
+        )
     running = core.scheduler.state(task_id) is TaskState.RUNNING
     core.apply(core.scheduler.cancel(task_id))
     if running:

@@ -148,11 +148,17 @@ class ControllerCore:
                     case Requeued():
                         self._requeued(e, now)
                     case CancelAttempt():
-                        self.after(lambda e=e: self.send(e.executor, CancelCmd(e.task_id, e.attempt,
-                                                                               "cancelled by an operator")))
+                        self.after(
+                            lambda e=e: self.send(
+                                e.executor, CancelCmd(e.task_id, e.attempt, "cancelled by an operator")
+                            )
+                        )
                     case Stale():
-                        self.after(lambda e=e: log.info("task %s attempt %d report ignored: %s", e.task_id,
-                                                        e.attempt, e.reason))
+                        self.after(
+                            lambda e=e: log.info(
+                                "task %s attempt %d report ignored: %s", e.task_id, e.attempt, e.reason
+                            )
+                        )
                     case Dispatch():  # pragma: no cover - dispatches come from dispatch()
                         raise TypeError("dispatch effects are applied by dispatch()")
                     case _:
@@ -171,13 +177,24 @@ class ControllerCore:
     def _requeued(self, e: Requeued, now: float) -> None:
         if e.attempt_state is TaskState.LOST:
             self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
-        self.store.set_task(e.task_id, TaskState.PENDING, error=e.error,
-                            retries_used=self.scheduler.retries_used(e.task_id),
-                            lost_used_retry=self.scheduler.lost_used_retry(e.task_id))
+        self.store.set_task(
+            e.task_id,
+            TaskState.PENDING,
+            error=e.error,
+            retries_used=self.scheduler.retries_used(e.task_id),
+            lost_used_retry=self.scheduler.lost_used_retry(e.task_id),
+        )
         self._end_attempt(e.task_id, e.attempt)
         self.task_event(ev.TaskEventKind.UPDATED, e.task_id)
-        self.after(lambda: log.info("task %s attempt %d %s, queued again%s", e.task_id, e.attempt,
-                                    e.attempt_state.value, f": {e.error}" if e.error else ""))
+        self.after(
+            lambda: log.info(
+                "task %s attempt %d %s, queued again%s",
+                e.task_id,
+                e.attempt,
+                e.attempt_state.value,
+                f": {e.error}" if e.error else "",
+            )
+        )
         self.after(self.kick)
 
     def _end_attempt(self, task_id: str, attempt: int) -> None:
@@ -208,12 +225,20 @@ class ControllerCore:
                 self.store.add_attempt(d.task_id, d.attempt, d.executor, d.gpu_ids, now)
                 spec = self.store.spec(d.task_id)
                 self.tails.open(d.task_id, d.attempt)
-                self.after(lambda d=d, spec=spec: self.send(d.executor, AssignCmd(d.task_id, d.attempt, spec,
-                                                                                   d.gpu_ids)))
+                self.after(
+                    lambda d=d, spec=spec: self.send(d.executor, AssignCmd(d.task_id, d.attempt, spec, d.gpu_ids))
+                )
                 self.task_event(ev.TaskEventKind.DISPATCHED, d.task_id)
-                self.after(lambda d=d, spec=spec: log.info(
-                    "task %s (%s) dispatched to %s, attempt %d%s", d.task_id, spec.name or spec.command_text[:40],
-                    d.executor, d.attempt, f", gpus {list(d.gpu_ids)}" if d.gpu_ids else ""))
+                self.after(
+                    lambda d=d, spec=spec: log.info(
+                        "task %s (%s) dispatched to %s, attempt %d%s",
+                        d.task_id,
+                        spec.name or spec.command_text[:40],
+                        d.executor,
+                        d.attempt,
+                        f", gpus {list(d.gpu_ids)}" if d.gpu_ids else "",
+                    )
+                )
             self.mark_busy(d.executor for d in placed)
 
     def mark_busy(self, names: Iterable[str]) -> None:

@@ -9,8 +9,10 @@ from dtask_common.ids import is_task_id, unknown_dependency
 from dtask_common.models import FieldError, TaskSpec, TaskState
 
 
-def resolve_deps(specs: Sequence[TaskSpec], states: Callable[[Iterable[str]], Mapping[str, TaskState]],
-                 ) -> tuple[list[list[str]], list[int], list[FieldError]]:
+def resolve_deps(
+    specs: Sequence[TaskSpec],
+    states: Callable[[Iterable[str]], Mapping[str, TaskState]],
+) -> tuple[list[list[str]], list[int], list[FieldError]]:
     """Dependencies as '#index' (same batch) or existing ids (states: their stored states); a topological
     order; the errors."""
     names = {s.name: i for i, s in enumerate(specs) if s.name}
@@ -31,6 +33,8 @@ def resolve_deps(specs: Sequence[TaskSpec], states: Callable[[Iterable[str]], Ma
         deps.append(sorted(set(out)))
     graph = {i: [int(d[1:]) for d in ds if d.startswith("#")] for i, ds in enumerate(deps)}
     order, back = topological_order(graph)
-    errors.extend(FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}", node, specs[node].name)
-                  for node, k in back)
+    errors.extend(
+        FieldError("depends_on", f"dependency cycle through task {specs[k].name!r}", node, specs[node].name)
+        for node, k in back
+    )
     return deps, order, errors

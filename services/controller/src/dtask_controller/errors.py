@@ -31,5 +31,6 @@ class InvalidTasks(ValueError):
         bad = len({e.index for e in self.errors})
         first = "; ".join(str(e) if len(str(e)) <= 300 else str(e)[:300] + "…" for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
-        super().__init__(f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again "
-                         "(nothing was queued)")
+        super().__init__(
+            f"{bad} of {total} tasks are invalid: {first}{more}; fix them and submit again (nothing was queued)"
+        )

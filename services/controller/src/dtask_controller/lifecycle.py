@@ -47,8 +47,10 @@ class Ticker:
         self._last_tick = 0.0
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(_every(self._interval(), self._liveness_tick)),
-                       asyncio.create_task(_every(self.core.settings.flush_interval_s, self.flush))]
+        self._tasks = [
+            asyncio.create_task(_every(self._interval(), self._liveness_tick)),
+            asyncio.create_task(_every(self.core.settings.flush_interval_s, self.flush)),
+        ]
         self.core.kick()
 
     async def stop(self) -> None:
@@ -76,8 +78,11 @@ class Ticker:
         stalled = now - self._last_tick - self._interval() if self._last_tick else 0.0
         self._last_tick = now
         if stalled > self.core.settings.dead_after_s / 2:
-            log.warning("the controller stood still for %.1fs (paused or overloaded); that silence is not held "
-                        "against executors", stalled)
+            log.warning(
+                "the controller stood still for %.1fs (paused or overloaded); that silence is not held "
+                "against executors",
+                stalled,
+            )
             self.core.registry.forgive(stalled)
         liveness.check(self.core)
 

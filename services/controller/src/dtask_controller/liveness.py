@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 def limits(core: ControllerCore, executor: str) -> list[tuple[str, int, float]]:
     """(task id, attempt, lost_after_s) of every attempt running on the executor."""
     default = core.settings.lost_after_s
-    return [(tid, attempt, core.store.spec(tid).lost_after_s or default)
-            for tid, attempt in core.scheduler.running_on(executor)]
+    return [
+        (tid, attempt, core.store.spec(tid).lost_after_s or default)
+        for tid, attempt in core.scheduler.running_on(executor)
+    ]
 
 
 def keep_for(core: ControllerCore) -> dict[str, float]:
@@ -62,8 +64,11 @@ def check(core: ControllerCore) -> None:
         s = core.sessions.pop(name, None)
         if s is not None:
             s.send(None)
-        core.apply(core.scheduler.executor_gone(name, f"executor {name} is gone (no session for "
-                                                      f"{core.settings.lost_after_s:g}s)"))
+        core.apply(
+            core.scheduler.executor_gone(
+                name, f"executor {name} is gone (no session for {core.settings.lost_after_s:g}s)"
+            )
+        )
         if core.fanout.active:
             core.fanout.publish(core.executor_event(ev.ExecutorEventKind.GONE, name))
         core.kick()

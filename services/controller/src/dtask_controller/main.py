@@ -62,13 +62,19 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await grpc_server.start()
         ticker.start()
         check = asyncio.create_task(integrity.watch(store.path, stop, cancel_check))
-        log.info("controller %s %s listening on %s:%d (store %s, certificates in %s)", cfg.controller.name,
-                 __version__, cfg.controller.host, port, store.path, cfg.certs_path)
+        log.info(
+            "controller %s %s listening on %s:%d (store %s, certificates in %s)",
+            cfg.controller.name,
+            __version__,
+            cfg.controller.host,
+            port,
+            store.path,
+            cfg.certs_path,
+        )
         await stop.wait()
         log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
         await ticker.stop()
-        await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s),
-                               cfg.controller.shutdown_grace_s + 2)
+        await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s), cfg.controller.shutdown_grace_s + 2)
         lifecycle.flush(core)
         log.info("controller stopped")
         cancel_check.set()

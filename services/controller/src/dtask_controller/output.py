@@ -28,7 +28,7 @@ class Tail:
         if offset + len(data) <= self.end:
             return  # a repeat of bytes already held (e.g. resent after a reconnect)
         if offset < self.end:
-            data = data[self.end - offset:]
+            data = data[self.end - offset :]
             offset = self.end
         if offset > self.end:  # a gap: bytes the controller never got; start over from here
             self.buf.clear()
@@ -48,7 +48,7 @@ class Tail:
     def read(self, offset: int) -> tuple[int, bytes]:
         """Bytes from offset (or from the oldest byte held, when offset fell out of the tail)."""
         offset = max(offset, self.start)
-        return offset, bytes(self.buf[offset - self.start:])
+        return offset, bytes(self.buf[offset - self.start :])
 
     def _wake(self) -> None:
         self.changed.set()

@@ -87,7 +87,8 @@ class ReportGuard:
                 self.refusal = (
                     f"executor {self.name} sent {self._strikes} reports on attempts that were not dispatched to "
                     f"it (the last: {what} of task {task_id} attempt {attempt}); none was applied and the session is "
-                    "ended: a runner may report only on the attempts the controller gave it")
+                    "ended: a runner may report only on the attempts the controller gave it"
+                )
                 log.warning("executor %s: session ended: %s", self.name, self.refusal)
         return False
 
@@ -122,6 +123,12 @@ class ReportGuard:
         self._logged.add(key)
         owner = self._recorded.get(key)
         where = f"was dispatched to {owner}" if owner else "was never dispatched"
-        log.warning("runner certificate %s (executor %s) reported %s for task %s attempt %d, which %s; not applied",
-                    self.name, self.name, what, key[0], key[1], where)
-
+        log.warning(
+            "runner certificate %s (executor %s) reported %s for task %s attempt %d, which %s; not applied",
+            self.name,
+            self.name,
+            what,
+            key[0],
+            key[1],
+            where,
+        )

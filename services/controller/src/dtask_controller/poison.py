@@ -35,5 +35,7 @@ class Deaths:
 
     def message(self, task_id: str) -> str:
         n = self._count.get(task_id, 0)
-        return (f"its runner died {n} time{'s' if n != 1 else ''} in a row running it (runner.poison_after = "
-                f"{self.limit}); fix the task, then retry it (dtask retry {task_id})")
+        return (
+            f"its runner died {n} time{'s' if n != 1 else ''} in a row running it (runner.poison_after = "
+            f"{self.limit}); fix the task, then retry it (dtask retry {task_id})"
+        )

@@ -20,9 +20,15 @@ def queue(core: ControllerCore) -> QueueStatus:
     running = core.scheduler.running_count()
     pending = len(core.scheduler) - running
     f = core.finished_counts
-    return QueueStatus(paused=core.scheduler.paused, pending=pending, running=running,
-                       succeeded=f.get(TaskState.SUCCEEDED, 0), failed=f.get(TaskState.FAILED, 0),
-                       cancelled=f.get(TaskState.CANCELLED, 0), lost=f.get(TaskState.LOST, 0))
+    return QueueStatus(
+        paused=core.scheduler.paused,
+        pending=pending,
+        running=running,
+        succeeded=f.get(TaskState.SUCCEEDED, 0),
+        failed=f.get(TaskState.FAILED, 0),
+        cancelled=f.get(TaskState.CANCELLED, 0),
+        lost=f.get(TaskState.LOST, 0),
+    )
 
 
 def stored_task(core: ControllerCore, task_id: str) -> Task:
@@ -47,11 +53,20 @@ def overlay(core: ControllerCore, t: Task) -> Task:
     return t
 
 
-def list_tasks(core: ControllerCore, *, states: Sequence[TaskState], tag: str, executor: str, name_contains: str,
-               after: int, limit: int) -> tuple[list[Task], int]:
+def list_tasks(
+    core: ControllerCore,
+    *,
+    states: Sequence[TaskState],
+    tag: str,
+    executor: str,
+    name_contains: str,
+    after: int,
+    limit: int,
+) -> tuple[list[Task], int]:
     """A page of the stored tasks that match (ids above `after`, at most `limit`) and how many match in all."""
-    tasks, total = core.store.list_tasks(states=states, tag=tag, executor=executor, name_contains=name_contains,
-                                         after=after, limit=limit)
+    tasks, total = core.store.list_tasks(
+        states=states, tag=tag, executor=executor, name_contains=name_contains, after=after, limit=limit
+    )
     return [overlay(core, t) for t in tasks], total
 
 
@@ -122,5 +137,6 @@ class CoreOwners:
         return self._core.store.attempt_executor(task_id, attempt)
 
     def task_known(self, task_id: str) -> bool:
-        return task_id in self._core.scheduler or (task_id.isdecimal() and len(task_id) <= 18
-                                                   and self._core.store.has_task(task_id))
+        return task_id in self._core.scheduler or (
+            task_id.isdecimal() and len(task_id) <= 18 and self._core.store.has_task(task_id)
+        )

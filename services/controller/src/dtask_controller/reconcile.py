@@ -30,8 +30,11 @@ class Verdict(enum.Enum):
 
 def verdict(scheduler: Scheduler, executor: str, task_id: str, attempt: int) -> Verdict:
     """Pure: the fate of one attempt reported running by `executor`."""
-    if (scheduler.state(task_id) is TaskState.RUNNING and scheduler.current_attempt(task_id) == attempt
-            and (task_id, attempt) in set(scheduler.running_on(executor))):
+    if (
+        scheduler.state(task_id) is TaskState.RUNNING
+        and scheduler.current_attempt(task_id) == attempt
+        and (task_id, attempt) in set(scheduler.running_on(executor))
+    ):
         return Verdict.STOP_ASKED if scheduler.cancel_requested(task_id) else Verdict.KEEP
     if scheduler.adoptable(task_id, attempt, executor):
         return Verdict.TAKE_BACK
@@ -54,13 +57,21 @@ def take_back(core: ControllerCore, executor: str, task_id: str, attempt: int) -
     core.tails.open(task_id, attempt, *(core.store.output(task_id, attempt) or (0, b"")))
     core.deaths.returned(task_id, attempt)
     core.task_event(ev.TaskEventKind.UPDATED, task_id)
-    core.after(lambda: log.info("task %s attempt %d taken back: executor %s returned with it still running "
-                                  "(the retry its loss used is given back)", task_id, attempt, executor))
+    core.after(
+        lambda: log.info(
+            "task %s attempt %d taken back: executor %s returned with it still running "
+            "(the retry its loss used is given back)",
+            task_id,
+            attempt,
+            executor,
+        )
+    )
     return True
 
 
-def reconnect(core: ControllerCore, hello: Hello, session: Session,
-              record: Callable[[AttemptResult], None]) -> tuple[tuple[str, int, int], ...]:
+def reconnect(
+    core: ControllerCore, hello: Hello, session: Session, record: Callable[[AttemptResult], None]
+) -> tuple[tuple[str, int, int], ...]:
     """Reconcile a runner's Hello (inside a change, before anything new is sent to it; record applies a
     result it reports); returns the output offsets of every attempt of the Hello the controller keeps
     (the runner sends on from there)."""
@@ -89,9 +100,12 @@ def reconnect(core: ControllerCore, hello: Hello, session: Session,
             give_up = not same_process and core.deaths.died(tid, attempt)
             why = core.deaths.message(tid) if give_up else missing_reason(name, attempt, same_process)
             core.apply(sched.attempt_lost(tid, attempt, why, never_started=same_process, give_up=give_up))
-    return tuple((tid, attempt, tail.end) for tid, attempt in sorted(reported)
-                 if (tail := core.tails.get(tid, attempt)) is not None
-                 and ((tid, attempt) in running or tail.awaited_from == name))
+    return tuple(
+        (tid, attempt, tail.end)
+        for tid, attempt in sorted(reported)
+        if (tail := core.tails.get(tid, attempt)) is not None
+        and ((tid, attempt) in running or tail.awaited_from == name)
+    )
 
 
 def _stop(core: ControllerCore, name: str, session: Session, task_id: str, attempt: int) -> None:
@@ -101,5 +115,6 @@ def _stop(core: ControllerCore, name: str, session: Session, task_id: str, attem
     gpus = next((a.gpu_ids for a in task.attempts if a.number == attempt), ()) if task else ()
     core.scheduler.hold(name, (task_id, attempt), task.spec if task else None, gpus)
     core.after(lambda: session.send(CancelCmd(task_id, attempt, "this attempt is not current on the controller")))
-    core.after(lambda: log.info("task %s attempt %d on %s is superseded or ended: stopping it there", task_id,
-                                  attempt, name))
+    core.after(
+        lambda: log.info("task %s attempt %d on %s is superseded or ended: stopping it there", task_id, attempt, name)
+    )

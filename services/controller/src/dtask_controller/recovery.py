@@ -27,9 +27,15 @@ def restore(core: ControllerCore) -> None:
                 rec.gone = True
     for name in running_on:
         core.registry.restore(name)  # no-op when known; else it gets lost_after_s to come back
-    log.info("store %s: %d pending, %d running on %d executors, %d finished%s", core.store.path, pending,
-             sum(len(core.scheduler.running_on(n)) for n in running_on), len(running_on),
-             sum(core.finished_counts.values()), " (queue paused)" if core.scheduler.paused else "")
+    log.info(
+        "store %s: %d pending, %d running on %d executors, %d finished%s",
+        core.store.path,
+        pending,
+        sum(len(core.scheduler.running_on(n)) for n in running_on),
+        len(running_on),
+        sum(core.finished_counts.values()),
+        " (queue paused)" if core.scheduler.paused else "",
+    )
 
 
 def reload(core: ControllerCore) -> tuple[set[str], int]:

@@ -53,8 +53,18 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._records)
 
-    def connect(self, name: str, *, capacity: Capacity, labels: Mapping[str, str], address: str, version: str,
-                protocol_version: int, draining: bool, containment: str = "") -> tuple[int, bool]:
+    def connect(
+        self,
+        name: str,
+        *,
+        capacity: Capacity,
+        labels: Mapping[str, str],
+        address: str,
+        version: str,
+        protocol_version: int,
+        draining: bool,
+        containment: str = "",
+    ) -> tuple[int, bool]:
         """Register a session; returns (session token, whether an older session was replaced)."""
         now = self._clock()
         rec = self._records.get(name)
@@ -73,8 +83,9 @@ class Registry:
         """An executor known from the store (controller restart): it has lost_after_s to reconnect."""
         if name not in self._records:
             now = self._clock()
-            self._records[name] = ExecutorRecord(name, last_seen=now, disconnected_at=now, dead=True,
-                                                 usage=deque(maxlen=self.history))
+            self._records[name] = ExecutorRecord(
+                name, last_seen=now, disconnected_at=now, dead=True, usage=deque(maxlen=self.history)
+            )
 
     def disconnect(self, name: str, session: int) -> bool:
         """The session ended; False when a newer session already replaced it."""

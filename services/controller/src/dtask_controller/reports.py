@@ -21,17 +21,26 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
     """Register a session, send Welcome, reconcile what the runner reports; returns the session."""
     name = hello.name
     token, replaced = core.registry.connect(
-        name, capacity=hello.capacity, labels=hello.labels, address=hello.address, version=hello.version,
-        protocol_version=hello.protocol_version, draining=hello.draining, containment=hello.containment)
+        name,
+        capacity=hello.capacity,
+        labels=hello.labels,
+        address=hello.address,
+        version=hello.version,
+        protocol_version=hello.protocol_version,
+        draining=hello.draining,
+        containment=hello.containment,
+    )
     old = core.sessions.get(name)
     session = core.sessions[name] = Session(name, token, hello.instance_id)
     if old is not None:
         if old.instance_id and hello.instance_id and old.instance_id != hello.instance_id:
             old.ended_because = (
                 f"another runner process connected as executor {name} from {hello.address or '?'} and "
-                f"replaced this one; two runners cannot share a name: start one of them with another --name")
-            log.warning("executor %s: a different runner process took over the name (from %s)",
-                        name, hello.address or "?")
+                f"replaced this one; two runners cannot share a name: start one of them with another --name"
+            )
+            log.warning(
+                "executor %s: a different runner process took over the name (from %s)", name, hello.address or "?"
+            )
         old.send(None)
     core.scheduler.executor_up(name, hello.capacity, hello.labels, draining=core.registry.draining(name))
     with core.change():
@@ -42,10 +51,18 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
         session.send(WelcomeCmd(core.settings.name, name, core.settings.usage_interval_s, offsets))
         core.publish(lambda: core.executor_event(ev.ExecutorEventKind.UP, name))
         core.publish_stale(name, stale)
-    log.info("executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
-             name, " (replaced its previous session)" if replaced else "", hello.capacity.slots,
-             hello.capacity.cpus, hello.capacity.memory_mb, list(hello.capacity.gpus), hello.labels or {},
-             hello.version or "?", hello.address or "?")
+    log.info(
+        "executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
+        name,
+        " (replaced its previous session)" if replaced else "",
+        hello.capacity.slots,
+        hello.capacity.cpus,
+        hello.capacity.memory_mb,
+        list(hello.capacity.gpus),
+        hello.labels or {},
+        hello.version or "?",
+        hello.address or "?",
+    )
     core.kick()
     return session
 
@@ -57,8 +74,11 @@ def disconnected(core: ControllerCore, session: Session) -> None:
         del core.sessions[session.name]
     core.scheduler.executor_down(session.name)
     core.tails.give_up(session.name)
-    log.info("executor %s disconnected; its attempts keep running for up to %gs", session.name,
-             max(core.settings.lost_after_s, liveness.keep_for(core).get(session.name, 0.0)))
+    log.info(
+        "executor %s disconnected; its attempts keep running for up to %gs",
+        session.name,
+        max(core.settings.lost_after_s, liveness.keep_for(core).get(session.name, 0.0)),
+    )
     if core.fanout.active:
         core.fanout.publish(core.executor_event(ev.ExecutorEventKind.UPDATED, session.name))
         core.publish_stale(session.name)
@@ -97,14 +117,16 @@ def output(core: ControllerCore, task_id: str, attempt: int, offset: int, data: 
 def refused(core: ControllerCore, name: str, task_id: str, attempt: int, reason: str) -> None:
     """The runner will not run an assignment: queued again without using a retry."""
     if (task_id, attempt) not in core.scheduler.running_on(name):
-        log.warning("executor %s refused attempt %d of task %s, which is not assigned to it; ignored", name,
-                    attempt, task_id)
+        log.warning(
+            "executor %s refused attempt %d of task %s, which is not assigned to it; ignored", name, attempt, task_id
+        )
         return
     log.warning("executor %s refused attempt %d of task %s: %s", name, attempt, task_id, reason)
     # It is fuller than the controller counts: one slot stays taken until it reports a result or reconnects.
     core.scheduler.hold(name, ("", 0), None, ())
-    core.apply(core.scheduler.attempt_lost(task_id, attempt, f"executor {name} refused it: {reason}",
-                                           never_started=True))
+    core.apply(
+        core.scheduler.attempt_lost(task_id, attempt, f"executor {name} refused it: {reason}", never_started=True)
+    )
     core.kick()
 
 
@@ -121,8 +143,9 @@ def finished(core: ControllerCore, name: str, r: AttemptResult) -> None:
     """Record a result (also of a superseded attempt), apply it, and ack it once committed."""
     session = core.sessions.get(name)
     if r.task_id not in core.scheduler and not core.store.has_task(r.task_id):
-        log.warning("executor %s reported attempt %d of unknown task %r; acknowledged and ignored", name,
-                    r.attempt, r.task_id)
+        log.warning(
+            "executor %s reported attempt %d of unknown task %r; acknowledged and ignored", name, r.attempt, r.task_id
+        )
         if session is not None:
             with core.change():
                 core.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))
@@ -134,10 +157,19 @@ def finished(core: ControllerCore, name: str, r: AttemptResult) -> None:
         if core.scheduler.current_attempt(r.task_id) == r.attempt:
             core.deaths.ended(r.task_id)
             core.tails.await_rest(r.task_id, r.attempt, r.output_bytes, name)
-        core.store.finish_attempt(r.task_id, r.attempt, r.state, finished_at=r.finished_at or core.clock(),
-                                  exit_code=r.exit_code, signal=r.signal, error=r.error, result=r.result,
-                                  peak_rss_bytes=r.peak_rss_bytes, cpu_time_s=r.cpu_time_s,
-                                  started_at=r.started_at)
+        core.store.finish_attempt(
+            r.task_id,
+            r.attempt,
+            r.state,
+            finished_at=r.finished_at or core.clock(),
+            exit_code=r.exit_code,
+            signal=r.signal,
+            error=r.error,
+            result=r.result,
+            peak_rss_bytes=r.peak_rss_bytes,
+            cpu_time_s=r.cpu_time_s,
+            started_at=r.started_at,
+        )
         core.apply(core.scheduler.attempt_finished(r.task_id, r.attempt, r.state, r.error), result=r.result)
         if session is not None:
             core.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))

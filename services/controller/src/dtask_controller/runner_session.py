@@ -39,22 +39,27 @@ async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIte
     try:
         first = await asyncio.wait_for(requests.__anext__(), HELLO_TIMEOUT_S)
     except (TimeoutError, StopAsyncIteration):
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                            "the runner sent no Hello; the first message of Connect must be Hello")
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION, "the runner sent no Hello; the first message of Connect must be Hello"
+        )
     if first.WhichOneof("msg") != "hello":
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                            f"the first message of Connect must be Hello, got {first.WhichOneof('msg')}")
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"the first message of Connect must be Hello, got {first.WhichOneof('msg')}",
+        )
     h = first.hello
     if h.protocol_version != PROTOCOL_VERSION:
         await context.abort(
             grpc.StatusCode.FAILED_PRECONDITION,
             f"runner {h.version or '?'} speaks protocol {h.protocol_version} but controller {__version__} speaks "
-            f"protocol {PROTOCOL_VERSION}; install the same dtask version on both")
+            f"protocol {PROTOCOL_VERSION}; install the same dtask version on both",
+        )
     if h.name and h.name != cert_name:
         await context.abort(
             grpc.StatusCode.PERMISSION_DENIED,
             f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
-            f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)")
+            f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)",
+        )
     guard = ReportGuard(cert_name, CoreOwners(core), lambda: reports.rejected(core))
     hello, tell = guard.filter_hello(convert.hello_from_pb(h, name=cert_name))
     session = reports.connected(core, hello)

@@ -21,8 +21,19 @@ from dtask_controller.effects import (
 )
 from dtask_controller.placement import NO_SHAPE, Executor, Shape, shape_of
 
-__all__ = ["CancelAttempt", "Dispatch", "Effect", "Finished", "Requeued", "Scheduler", "SchedulerError", "Stale",
-           "UnknownTask", "shape_of"]
+__all__ = [
+    "CancelAttempt",
+    "Dispatch",
+    "Effect",
+    "Finished",
+    "Requeued",
+    "Scheduler",
+    "SchedulerError",
+    "Stale",
+    "UnknownTask",
+    "shape_of",
+]
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -92,13 +103,26 @@ class Scheduler:
 
     # ---- tasks ----
 
-    def add(self, task_id: str, spec: TaskSpec, deps: Iterable[str] = (),
-            finished_deps: Mapping[str, TaskState] | None = None, attempts: int = 0,
-            retries_used: int = 0) -> list[Effect]:
+    def add(
+        self,
+        task_id: str,
+        spec: TaskSpec,
+        deps: Iterable[str] = (),
+        finished_deps: Mapping[str, TaskState] | None = None,
+        attempts: int = 0,
+        retries_used: int = 0,
+    ) -> list[Effect]:
         """Queue a task. deps are task ids; finished_deps gives the state of deps no longer active."""
         finished_deps = finished_deps or {}
-        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts,
-                   retries_used=retries_used)
+        e = _Entry(
+            task_id,
+            int(task_id),
+            spec.priority,
+            shape_of(spec),
+            spec.max_retries,
+            attempts=attempts,
+            retries_used=retries_used,
+        )
         for dep in deps:
             if dep in self._tasks:
                 e.unmet.add(dep)
@@ -113,11 +137,22 @@ class Scheduler:
             self._push(e)
         return []
 
-    def restore_running(self, task_id: str, spec: TaskSpec, attempt: int, executor: str,
-                        gpu_ids: tuple[int, ...], retries_used: int = 0) -> None:
+    def restore_running(
+        self, task_id: str, spec: TaskSpec, attempt: int, executor: str, gpu_ids: tuple[int, ...], retries_used: int = 0
+    ) -> None:
         """Re-create a task that the store says is running (controller restart)."""
-        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempt,
-                   retries_used=retries_used, state=TaskState.RUNNING, executor=executor, gpu_ids=gpu_ids)
+        e = _Entry(
+            task_id,
+            int(task_id),
+            spec.priority,
+            shape_of(spec),
+            spec.max_retries,
+            attempts=attempt,
+            retries_used=retries_used,
+            state=TaskState.RUNNING,
+            executor=executor,
+            gpu_ids=gpu_ids,
+        )
         self._tasks[task_id] = e
         ex = self._executors.get(executor)
         if ex is None:
@@ -131,8 +166,10 @@ class Scheduler:
             raise UnknownTask(f"task {task_id} is not pending or running")
         if e.state is TaskState.PENDING:
             self._forget(e)
-            return [Finished(task_id, TaskState.CANCELLED, "cancelled by an operator"),
-                    *self._resolve(task_id, TaskState.CANCELLED)]
+            return [
+                Finished(task_id, TaskState.CANCELLED, "cancelled by an operator"),
+                *self._resolve(task_id, TaskState.CANCELLED),
+            ]
         e.cancel_requested = True
         ex = self._executors.get(e.executor)
         if ex is None or not ex.online:
@@ -156,12 +193,15 @@ class Scheduler:
             state = TaskState.CANCELLED
         if state is TaskState.SUCCEEDED or state is TaskState.CANCELLED:
             self._forget(e)
-            return [Finished(task_id, state, error if state is not TaskState.SUCCEEDED else "", attempt, state),
-                    *self._resolve(task_id, state)]
+            return [
+                Finished(task_id, state, error if state is not TaskState.SUCCEEDED else "", attempt, state),
+                *self._resolve(task_id, state),
+            ]
         return self._retry_or_fail(e, attempt, state, error)
 
-    def attempt_lost(self, task_id: str, attempt: int, reason: str, *, never_started: bool = False,
-                     give_up: bool = False) -> list[Effect]:
+    def attempt_lost(
+        self, task_id: str, attempt: int, reason: str, *, never_started: bool = False, give_up: bool = False
+    ) -> list[Effect]:
         """The attempt's runner vanished or does not know the attempt: LOST, then retry if allowed.
 
         never_started: the runner never got it (an assignment lost with its session); queued again
@@ -172,12 +212,16 @@ class Scheduler:
         self._release(e)
         if e.cancel_requested:
             self._forget(e)
-            return [Finished(task_id, TaskState.CANCELLED, f"cancelled ({reason})", attempt, TaskState.LOST),
-                    *self._resolve(task_id, TaskState.CANCELLED)]
+            return [
+                Finished(task_id, TaskState.CANCELLED, f"cancelled ({reason})", attempt, TaskState.LOST),
+                *self._resolve(task_id, TaskState.CANCELLED),
+            ]
         if give_up:
             self._forget(e)
-            return [Finished(task_id, TaskState.FAILED, reason, attempt, TaskState.LOST),
-                    *self._resolve(task_id, TaskState.FAILED)]
+            return [
+                Finished(task_id, TaskState.FAILED, reason, attempt, TaskState.LOST),
+                *self._resolve(task_id, TaskState.FAILED),
+            ]
         return self._retry_or_fail(e, attempt, TaskState.LOST, reason, free=never_started)
 
     def adopt(self, task_id: str, attempt: int, executor: str) -> bool:
@@ -196,11 +240,18 @@ class Scheduler:
     def adoptable(self, task_id: str, attempt: int, executor: str) -> bool:
         """The task is queued again because this attempt on this executor was lost, and nothing newer started."""
         e = self._tasks.get(task_id)
-        return (e is not None and executor in self._executors and e.lost is not None
-                and e.state is TaskState.PENDING and e.attempts == attempt and e.lost[:2] == (attempt, executor))
+        return (
+            e is not None
+            and executor in self._executors
+            and e.lost is not None
+            and e.state is TaskState.PENDING
+            and e.attempts == attempt
+            and e.lost[:2] == (attempt, executor)
+        )
 
-    def restore_lost(self, task_id: str, attempt: int, executor: str, gpu_ids: tuple[int, ...],
-                     used_a_retry: bool) -> None:
+    def restore_lost(
+        self, task_id: str, attempt: int, executor: str, gpu_ids: tuple[int, ...], used_a_retry: bool
+    ) -> None:
         """A restored pending task is queued again because this attempt was lost (controller restart): its
         runner may still take it back."""
         e = self._tasks.get(task_id)
@@ -227,8 +278,7 @@ class Scheduler:
         if ex is not None and held is not None:
             ex.give(*held)
 
-    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str,
-                       free: bool = False) -> list[Effect]:
+    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str, free: bool = False) -> list[Effect]:
         if free or e.retries_used < e.max_retries:
             e.retries_used += 0 if free else 1
             e.lost = (attempt, e.executor, e.gpu_ids, not free) if state is TaskState.LOST else None
@@ -252,8 +302,9 @@ class Scheduler:
         out: list[Effect] = []
         for parent, dep_id in descendants(task_id, self._waiting_on):  # each fails: its dependency did
             self._forget(self._tasks[dep_id])
-            out.append(Finished(dep_id, TaskState.FAILED, _dep_error(parent, state if parent == task_id
-                                                                       else TaskState.FAILED)))
+            out.append(
+                Finished(dep_id, TaskState.FAILED, _dep_error(parent, state if parent == task_id else TaskState.FAILED))
+            )
         return out
 
     def _waiting_on(self, task_id: str) -> list[str]:
@@ -268,8 +319,10 @@ class Scheduler:
     def retry(self, task_id: str, spec: TaskSpec, attempts: int) -> list[Effect]:
         """Queue a new attempt of a finished task (attempts = attempts made so far)."""
         if task_id in self._tasks:
-            raise SchedulerError(f"task {task_id} is still {self._tasks[task_id].state.value}; "
-                                 "retry it once it has finished, or cancel it first")
+            raise SchedulerError(
+                f"task {task_id} is still {self._tasks[task_id].state.value}; "
+                "retry it once it has finished, or cancel it first"
+            )
         e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts)
         self._tasks[task_id] = e
         self._push(e)
@@ -282,8 +335,16 @@ class Scheduler:
         old = self._executors.get(name)
         running = old.running if old else set()
         gpus = list(capacity.gpus)
-        ex = Executor(name, capacity, dict(labels), max(capacity.slots, 1), capacity.cpus, capacity.memory_mb,
-                       gpus, draining=draining)
+        ex = Executor(
+            name,
+            capacity,
+            dict(labels),
+            max(capacity.slots, 1),
+            capacity.cpus,
+            capacity.memory_mb,
+            gpus,
+            draining=draining,
+        )
         self._executors[name] = ex
         for tid in running:
             e = self._tasks.get(tid)

@@ -50,6 +50,7 @@ async def _fail(context: Any, exc: Exception) -> None:
 
 def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Turn the core's errors into gRPC statuses whose messages say what to do."""
+
     @functools.wraps(fn)
     async def run(self: Any, request: Any, context: Any) -> T:
         try:
@@ -57,6 +58,7 @@ def mapped(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         except (NotFound, Conflict, TooLarge, StoreFull, ValueError) as exc:
             await _fail(context, exc)
             raise  # unreachable: abort raises
+
     return run
 
 
@@ -66,7 +68,9 @@ def _states(values: Any) -> list[TaskState]:
         try:
             out.append(convert.state_from_pb(v))
         except ValueError:
-            raise ValueError(f"unknown task state {v}; use PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED or LOST") from None
+            raise ValueError(
+                f"unknown task state {v}; use PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED or LOST"
+            ) from None
     return out
 
 
@@ -101,7 +105,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @mapped
     async def ListExecutors(self, request: pb.ListExecutorsRequest, context: Any) -> pb.ListExecutorsResponse:
         return pb.ListExecutorsResponse(
-            executors=[convert.executor_to_pb(e) for e in queries.executors(self.core, request.include_gone)])
+            executors=[convert.executor_to_pb(e) for e in queries.executors(self.core, request.include_gone)]
+        )
 
     @mapped
     async def GetExecutor(self, request: pb.GetExecutorRequest, context: Any) -> cpb.ExecutorInfo:
@@ -112,10 +117,14 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         if request.history < 0:
             raise ValueError("history must be >= 0 (0: the default of 60 samples)")
         history = request.history or self.core.settings.usage_history
-        names = [queries.executor(self.core, request.executor).name] if request.executor else [
-            e.name for e in queries.executors(self.core)]
-        return pb.GetResourceUsageResponse(executors=[
-            convert.executor_usage_to_pb(queries.usage(self.core, n, history)) for n in names])
+        names = (
+            [queries.executor(self.core, request.executor).name]
+            if request.executor
+            else [e.name for e in queries.executors(self.core)]
+        )
+        return pb.GetResourceUsageResponse(
+            executors=[convert.executor_usage_to_pb(queries.usage(self.core, n, history)) for n in names]
+        )
 
     @mapped
     async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
@@ -125,18 +134,28 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         after = 0
         if request.page_token:
             if not request.page_token.startswith("after:") or not ids.is_task_id(request.page_token[6:]):
-                raise ValueError(f"page_token {request.page_token!r} is not one this controller gave; "
-                                 "pass the next_page_token of the previous page, or none for the first page")
+                raise ValueError(
+                    f"page_token {request.page_token!r} is not one this controller gave; "
+                    "pass the next_page_token of the previous page, or none for the first page"
+                )
             after = int(request.page_token[6:])
         tasks, total = queries.list_tasks(
-            self.core, states=_states(request.states), tag=request.tag, executor=request.executor,
-            name_contains=request.name_contains, after=after, limit=size + 1)
+            self.core,
+            states=_states(request.states),
+            tag=request.tag,
+            executor=request.executor,
+            name_contains=request.name_contains,
+            after=after,
+            limit=size + 1,
+        )
         more = len(tasks) > size
         tasks = tasks[:size]
         hide = masked(context)
         return pb.ListTasksResponse(
             tasks=[task_pb(t, hide) for t in tasks],
-            next_page_token=f"after:{tasks[-1].id}" if more else "", total=total)
+            next_page_token=f"after:{tasks[-1].id}" if more else "",
+            total=total,
+        )
 
     @mapped
     async def GetTask(self, request: pb.GetTaskRequest, context: Any) -> cpb.Task:
@@ -149,8 +168,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in streams.output(self.core, ids.task_id(request.task_id), request.attempt,
-                                            request.follow):
+            async for chunk in streams.output(self.core, ids.task_id(request.task_id), request.attempt, request.follow):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
             await _fail(context, exc)
@@ -158,8 +176,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
         hide = masked(context)
         try:
-            async for event in streams.watch(self.core, request.exclude_usage, request.exclude_progress,
-                                             self.core.settings.usage_history):
+            async for event in streams.watch(
+                self.core, request.exclude_usage, request.exclude_progress, self.core.settings.usage_history
+            ):
                 yield self._events.get(event, hide)
         except SlowWatcher as exc:
             await _fail(context, exc)
@@ -169,8 +188,10 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @mapped
     async def SubmitTasks(self, request: pb.SubmitTasksRequest, context: Any) -> pb.SubmitTasksResponse:
         if len(request.tasks) > MAX_SUBMIT:  # before converting them all
-            raise TooLarge(f"{len(request.tasks)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
-                           "split the batch into several submissions")
+            raise TooLarge(
+                f"{len(request.tasks)} tasks in one request; at most {MAX_SUBMIT} are accepted per call: "
+                "split the batch into several submissions"
+            )
         specs = [convert.spec_from_pb(s) for s in request.tasks]
         try:
             ids = commands.submit(self.core, specs)

@@ -27,6 +27,12 @@ class Settings:
     @classmethod
     def from_config(cls, cfg: Config) -> Settings:
         c = cfg.controller
-        return cls(name=c.name, dead_after_s=c.dead_after_s, lost_after_s=c.lost_after_s,
-                   usage_history=c.usage_history, output_tail_bytes=c.output_tail_bytes,
-                   usage_interval_s=c.usage_interval_s, poison_after=cfg.runner.poison_after)
+        return cls(
+            name=c.name,
+            dead_after_s=c.dead_after_s,
+            lost_after_s=c.lost_after_s,
+            usage_history=c.usage_history,
+            output_tail_bytes=c.output_tail_bytes,
+            usage_interval_s=c.usage_interval_s,
+            poison_after=cfg.runner.poison_after,
+        )

@@ -23,8 +23,13 @@ PIECE_BYTES = 1024 * 1024
 T = TypeVar("T")
 
 
-async def watch(core: ControllerCore, exclude_usage: bool = False, exclude_progress: bool = False,
-                history: int = 60, deadline_s: float = SNAPSHOT_DEADLINE_S) -> AsyncIterator[ev.WatchEvent]:
+async def watch(
+    core: ControllerCore,
+    exclude_usage: bool = False,
+    exclude_progress: bool = False,
+    history: int = 60,
+    deadline_s: float = SNAPSHOT_DEADLINE_S,
+) -> AsyncIterator[ev.WatchEvent]:
     """A consistent snapshot in pieces, then every change in order; a fresh snapshot after an overflow."""
     w = queries.subscribe(core, exclude_usage, exclude_progress)
     try:
@@ -46,8 +51,9 @@ async def watch(core: ControllerCore, exclude_usage: bool = False, exclude_progr
         queries.unsubscribe(core, w)
 
 
-async def _snapshot(core: ControllerCore, w: Watcher, resync: bool, history: int,
-                    deadline_s: float) -> AsyncIterator[ev.WatchEvent]:
+async def _snapshot(
+    core: ControllerCore, w: Watcher, resync: bool, history: int, deadline_s: float
+) -> AsyncIterator[ev.WatchEvent]:
     # Everything up to the first read happens in one event-loop turn: no commit can slip between
     # the sequence number, the in-memory state and the store read transaction.
     w.queue.clear()
@@ -64,8 +70,10 @@ async def _snapshot(core: ControllerCore, w: Watcher, resync: bool, history: int
 
     def read() -> list[Task]:
         if expired:
-            raise SlowWatcher(f"the snapshot was not read within {deadline_s:g}s; this watcher was dropped, "
-                              "watch again from a client that keeps up")
+            raise SlowWatcher(
+                f"the snapshot was not read within {deadline_s:g}s; this watcher was dropped, "
+                "watch again from a client that keeps up"
+            )
         return next(pages, [])
 
     timer = asyncio.get_running_loop().call_later(deadline_s, expire)
@@ -135,8 +143,10 @@ async def output(core: ControllerCore, task_id: str, attempt: int, follow: bool)
         await queries.task_changed(core, task_id).wait()  # wait for the first dispatch
         task = queries.task(core, task_id)
     if not task.attempts:
-        raise Conflict(f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched, "
-                       "or follow it (follow waits for the dispatch)")
+        raise Conflict(
+            f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched, "
+            "or follow it (follow waits for the dispatch)"
+        )
     number = attempt or task.attempts[-1].number
     if number > len(task.attempts) or number < 0:
         raise NotFound(f"task {task_id} has no attempt {attempt}; it has {len(task.attempts)}")
@@ -146,14 +156,14 @@ async def output(core: ControllerCore, task_id: str, attempt: int, follow: bool)
         if stored:
             start, data = stored
             for i in range(0, len(data), CHUNK_BYTES):
-                yield OutputChunk(task_id, number, start + i, data[i:i + CHUNK_BYTES])
+                yield OutputChunk(task_id, number, start + i, data[i : i + CHUNK_BYTES])
         return
     offset = tail.start
     while True:
         changed = tail.changed
         offset, data = tail.read(offset)
         for i in range(0, len(data), CHUNK_BYTES):
-            yield OutputChunk(task_id, number, offset + i, data[i:i + CHUNK_BYTES])
+            yield OutputChunk(task_id, number, offset + i, data[i : i + CHUNK_BYTES])
         offset += len(data)
         if tail.done or not follow:
             return

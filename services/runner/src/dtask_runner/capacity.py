@@ -31,8 +31,14 @@ def assignment_refusal(req: AttemptRequest, running: Iterable[Execution], capaci
     return ""
 
 
-def resend_rest(path: Path, task_id: str, attempt: int, offset: int,
-                send: Callable[[OutputChunk], Awaitable[bool | None]], tasks: set[asyncio.Task[None]]) -> None:
+def resend_rest(
+    path: Path,
+    task_id: str,
+    attempt: int,
+    offset: int,
+    send: Callable[[OutputChunk], Awaitable[bool | None]],
+    tasks: set[asyncio.Task[None]],
+) -> None:
     """Send an ended attempt's log from offset (what the controller missed while cut off), in the background."""
     with contextlib.suppress(OSError):
         size = os.stat(path).st_size

@@ -43,7 +43,7 @@ def own_group(mountinfo: str, proc_cgroup: str) -> Path:
         raise CgroupError("no cgroup2 file system is mounted (see /proc/self/mountinfo)")
     for root, point in mounts:
         if path == root or path.startswith(root.rstrip("/") + "/"):
-            return Path(point) / path[len(root):].lstrip("/")
+            return Path(point) / path[len(root) :].lstrip("/")
     raise CgroupError(f"this process's cgroup {path} is outside every cgroup2 mount")
 
 

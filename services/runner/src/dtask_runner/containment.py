@@ -39,8 +39,10 @@ SH = "/bin/sh"
 # pid there fails once it runs as another user (moving a process needs write access to the
 # cgroup.procs of the runner's group). A line other than "go" is the reason it could not be
 # contained: the task then does not run. The gate costs one exec of sh per attempt.
-GATE = ('IFS= read -r dtask_gate; [ "$dtask_gate" = go ] && exec "$@" </dev/null; '
-        'printf "error: %s\\n" "${dtask_gate:-the runner ended before the task started}" >&2; exit 125')
+GATE = (
+    'IFS= read -r dtask_gate; [ "$dtask_gate" = go ] && exec "$@" </dev/null; '
+    'printf "error: %s\\n" "${dtask_gate:-the runner ended before the task started}" >&2; exit 125'
+)
 SWEEP_ROUNDS = 50  # scans of /proc until one finds nothing (each kill may race with a fork)
 
 
@@ -108,8 +110,9 @@ def open_containment(setting: str, runner_name: str, base: Path | None = None) -
                 return CgroupContainment.create(runner_name, base)
             except cgroup.CgroupError as exc:
                 if setting == "cgroup":
-                    raise ContainmentError(f'runner.containment is "cgroup" but {exc}; set it to "auto" or '
-                                           '"sweep" to run without cgroups') from None
+                    raise ContainmentError(
+                        f'runner.containment is "cgroup" but {exc}; set it to "auto" or "sweep" to run without cgroups'
+                    ) from None
                 return SweepContainment(str(exc))
         case _:
             raise ContainmentError(f"runner.containment must be one of {', '.join(SETTINGS)}; got {setting!r}")
@@ -159,7 +162,8 @@ class CgroupContainment:
             except OSError as exc:
                 raise cgroup.CgroupError(
                     f"cannot create a cgroup in {base}: {exc.strerror or exc} (run the runner as root, or in a "
-                    "cgroup2 subtree delegated to its user)") from None
+                    "cgroup2 subtree delegated to its user)"
+                ) from None
         else:
             raise cgroup.CgroupError(f"cannot create a cgroup in {base}: {stem} and 99 more exist")
         if not os.access(base / "cgroup.procs", os.W_OK):
@@ -176,8 +180,9 @@ class CgroupContainment:
         return "cgroup"
 
     def attempt(self, task_id: str, attempt: int, token: str) -> Box:
-        return CgroupBox(self.root / f"attempt-{_safe(task_id)}-{attempt}", kill_file=self.kill_file,
-                         memory=self.memory)
+        return CgroupBox(
+            self.root / f"attempt-{_safe(task_id)}-{attempt}", kill_file=self.kill_file, memory=self.memory
+        )
 
     def close(self) -> None:
         problem = cgroup.kill_and_remove(self.root, kill_file=self.kill_file)
@@ -304,8 +309,11 @@ class SweepBox:
         killed = await asyncio.to_thread(sweep, self._entries, signal.SIGKILL)
         self._swept = True
         if killed:
-            log.info("killed %d processes that had left the process group of attempt %s", killed,
-                     b" ".join(self._entries[1:]).decode(errors="replace"))
+            log.info(
+                "killed %d processes that had left the process group of attempt %s",
+                killed,
+                b" ".join(self._entries[1:]).decode(errors="replace"),
+            )
 
     async def close(self) -> None:
         if self._pid and not self._swept:

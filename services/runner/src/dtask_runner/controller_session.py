@@ -66,8 +66,9 @@ async def _raise_status(call: Any) -> None:
     awaitable, unlike a unary one)."""
     code = await call.code()
     if code != grpc.StatusCode.OK:
-        raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
-                                   await call.details())
+        raise grpc.aio.AioRpcError(
+            code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+        )
 
 
 class ControllerSession:
@@ -181,8 +182,11 @@ class ControllerSession:
         details = exc.details() if hasattr(exc, "details") else str(exc)
         if code == grpc.StatusCode.INTERNAL and not welcomed:
             # grpc.aio may turn a refusal at the start of a stream into INTERNAL.
-            log.error("the controller refused this runner's session before welcoming it (%s); its log says why "
-                      "(name/certificate or version mismatch?)", details)
+            log.error(
+                "the controller refused this runner's session before welcoming it (%s); its log says why "
+                "(name/certificate or version mismatch?)",
+                details,
+            )
         elif code in _FATAL_HINTS:
             log.error("%s (%s): %s", _FATAL_HINTS[code], code.name if code else "", details)
         elif code == grpc.StatusCode.UNAVAILABLE:
@@ -221,9 +225,14 @@ class ControllerSession:
         self._call = call
         self._connected.set()
         self.sessions += 1
-        log.info("connected to controller %s (%s) as %s: %d running, %d results to report",
-                 self.address, w.controller_name, w.executor_name or info.name,
-                 len(info.running), len(carried) + len(late))
+        log.info(
+            "connected to controller %s (%s) as %s: %d running, %d results to report",
+            self.address,
+            w.controller_name,
+            w.executor_name or info.name,
+            len(info.running),
+            len(carried) + len(late),
+        )
         for r in late:
             self.finished(r)
         self.runner.on_connected()
@@ -260,8 +269,9 @@ class ControllerSession:
         """A command this runner does not know (from a newer controller): logged with its type, counted, ignored."""
         kind = which or ", ".join(f"field {f.field_number}" for f in unknown_fields.UnknownFieldSet(msg)) or "empty"
         self.unknown_commands[kind] += 1
-        log.warning("ignoring an unknown command from the controller (%s); %d so far", kind,
-                    sum(self.unknown_commands.values()))
+        log.warning(
+            "ignoring an unknown command from the controller (%s); %d so far", kind, sum(self.unknown_commands.values())
+        )
 
     async def close(self) -> None:
         for t in list(self._sends):

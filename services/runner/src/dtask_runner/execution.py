@@ -130,8 +130,10 @@ class Execution:
     def _log_broken(self, exc: OSError) -> None:
         """The log takes no more output (disk full, I/O error): stop the attempt as FAILED, saying why."""
         if not self._stop_requested:
-            reason = (f"cannot write its log {self.log_path}: {exc.strerror or exc}; free space there or give "
-                      "the runner another --log-dir")
+            reason = (
+                f"cannot write its log {self.log_path}: {exc.strerror or exc}; free space there or give "
+                "the runner another --log-dir"
+            )
             log.error("attempt %s/%d: %s", self.req.task_id, self.req.attempt, reason)
             self.cancel(reason, outcome=TaskState.FAILED)
 
@@ -139,8 +141,11 @@ class Execution:
         try:
             self._log_fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
         except OSError as exc:
-            return self._result(TaskState.FAILED, error=f"cannot create its log {self.log_path}: "
-                                f"{exc.strerror or exc}; make the runner's --log-dir writable")
+            return self._result(
+                TaskState.FAILED,
+                error=f"cannot create its log {self.log_path}: "
+                f"{exc.strerror or exc}; make the runner's --log-dir writable",
+            )
         with contextlib.suppress(FileNotFoundError):
             self.result_path.unlink()
         spec = self.req.spec
@@ -152,8 +157,14 @@ class Execution:
                 raise SpawnError(self._cancel_reason)
             argv, stdin = self._box.spawn(argv, launcher.devnull)
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
                 **(launcher.user.spawn_args() if launcher.user else {}),
             )
             self._box.started(proc.pid)
@@ -250,12 +261,19 @@ class Execution:
     # ---- outcome ----
 
     def _decide(self, status: int) -> AttemptResult:
-        o = outcome(status, self._capture, stopped_for=self._cancel_reason, stopped_as=self._cancel_outcome,
-                    timed_out=self._timed_out, timeout_s=self.req.spec.timeout_s)
+        o = outcome(
+            status,
+            self._capture,
+            stopped_for=self._cancel_reason,
+            stopped_as=self._cancel_outcome,
+            timed_out=self._timed_out,
+            timeout_s=self.req.spec.timeout_s,
+        )
         return self._result(o.state, o.exit_code, o.signal, o.error)
 
-    def _result(self, state: TaskState, exit_code: int | None = None, sig: int | None = None,
-                error: str = "") -> AttemptResult:
+    def _result(
+        self, state: TaskState, exit_code: int | None = None, sig: int | None = None, error: str = ""
+    ) -> AttemptResult:
         raw = read_result_file(self.result_path, self.launcher.user)
         result, problem = self._capture.result(raw)
         if problem and not error:

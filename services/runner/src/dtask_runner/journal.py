@@ -21,19 +21,34 @@ COMPACT_BYTES = 1024 * 1024
 
 def result_to_json(r: AttemptResult) -> dict[str, Any]:
     return {
-        "task_id": r.task_id, "attempt": r.attempt, "state": r.state.value, "exit_code": r.exit_code,
-        "signal": r.signal, "result": r.result, "error": r.error, "started_at": r.started_at,
-        "finished_at": r.finished_at, "peak_rss_bytes": r.peak_rss_bytes, "cpu_time_s": r.cpu_time_s,
+        "task_id": r.task_id,
+        "attempt": r.attempt,
+        "state": r.state.value,
+        "exit_code": r.exit_code,
+        "signal": r.signal,
+        "result": r.result,
+        "error": r.error,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "peak_rss_bytes": r.peak_rss_bytes,
+        "cpu_time_s": r.cpu_time_s,
         "output_bytes": r.output_bytes,
     }
 
 
 def result_from_json(d: dict[str, Any]) -> AttemptResult:
     return AttemptResult(
-        task_id=str(d["task_id"]), attempt=int(d["attempt"]), state=TaskState(d["state"]),
-        exit_code=d.get("exit_code"), signal=d.get("signal"), result=d.get("result"),
-        error=str(d.get("error") or ""), started_at=d.get("started_at"), finished_at=d.get("finished_at"),
-        peak_rss_bytes=int(d.get("peak_rss_bytes") or 0), cpu_time_s=float(d.get("cpu_time_s") or 0.0),
+        task_id=str(d["task_id"]),
+        attempt=int(d["attempt"]),
+        state=TaskState(d["state"]),
+        exit_code=d.get("exit_code"),
+        signal=d.get("signal"),
+        result=d.get("result"),
+        error=str(d.get("error") or ""),
+        started_at=d.get("started_at"),
+        finished_at=d.get("finished_at"),
+        peak_rss_bytes=int(d.get("peak_rss_bytes") or 0),
+        cpu_time_s=float(d.get("cpu_time_s") or 0.0),
         output_bytes=int(d.get("output_bytes") or 0),
     )
 
@@ -129,7 +144,7 @@ class ResultJournal:
         view = memoryview(line)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)
@@ -147,9 +162,14 @@ class ResultJournal:
             except OSError as exc:
                 error = exc
         if error is not None:  # still reported: held in memory until acknowledged
-            log.error("cannot record the result of attempt %s/%d in %s: %s; it is held in memory until the "
-                      "controller acknowledges it (a runner restart before then loses it)", r.task_id, r.attempt,
-                      self.path, error.strerror or error)
+            log.error(
+                "cannot record the result of attempt %s/%d in %s: %s; it is held in memory until the "
+                "controller acknowledges it (a runner restart before then loses it)",
+                r.task_id,
+                r.attempt,
+                self.path,
+                error.strerror or error,
+            )
             line = b""
         self._results[key] = r
         self._live += len(line) - self._sizes.get(key, 0)
@@ -167,8 +187,13 @@ class ResultJournal:
             return True
         error = self._append(json.dumps({"ack": [task_id, attempt]}, separators=(",", ":")).encode() + b"\n")
         if error is not None:
-            log.warning("cannot record the acknowledgement of attempt %s/%d in %s: %s; a restarted runner reports "
-                        "it again", task_id, attempt, self.path, error.strerror or error)
+            log.warning(
+                "cannot record the acknowledgement of attempt %s/%d in %s: %s; a restarted runner reports it again",
+                task_id,
+                attempt,
+                self.path,
+                error.strerror or error,
+            )
         elif self._size >= COMPACT_BYTES and self._size >= 2 * self._live:
             try:
                 self._rewrite()

@@ -77,8 +77,15 @@ class Launcher:
 
     def command(self, req: AttemptRequest, result_file: Path) -> tuple[list[str], str, dict[str, str]]:
         """The attempt's argv, cwd and environment on this machine (SpawnError when it cannot run)."""
-        return build_command(req, result_file, work_dir=self.work_dir, base_env=self.base_env, token=self.token,
-                             hide_gpus=self.hide_gpus, user=self.user)
+        return build_command(
+            req,
+            result_file,
+            work_dir=self.work_dir,
+            base_env=self.base_env,
+            token=self.token,
+            hide_gpus=self.hide_gpus,
+            user=self.user,
+        )
 
     async def close(self, reason: str = "the runner stopped while the attempt ran") -> None:
         """Stop every running attempt (as FAILED, so that it may be retried) and the watchdog."""

@@ -44,9 +44,11 @@ def lock_name(runner: Runner) -> PidLock:
     try:
         return PidLock(runner.state_dir / "runner.lock")
     except LockHeld as exc:
-        raise SystemExit(f"error: another runner (pid {exc.holder or '?'}) is already running as {runner.name} with "
-                         f"{runner.state_dir}; give this one another name with --name (NAME=... for make "
-                         "run-runner)") from None
+        raise SystemExit(
+            f"error: another runner (pid {exc.holder or '?'}) is already running as {runner.name} with "
+            f"{runner.state_dir}; give this one another name with --name (NAME=... for make "
+            "run-runner)"
+        ) from None
 
 
 def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
@@ -56,17 +58,21 @@ def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
     except (RunAsError, ContainmentError) as exc:
         raise SystemExit(f"error: {exc}") from None
     except OSError as exc:
-        raise SystemExit(f"error: the runner cannot use {exc.filename or 'its directories'}: "
-                         f"{exc.strerror or exc}; make it a writable directory or choose others with "
-                         "--log-dir / --work-dir (DTASK_HOME holds the runner's state)") from None
+        raise SystemExit(
+            f"error: the runner cannot use {exc.filename or 'its directories'}: "
+            f"{exc.strerror or exc}; make it a writable directory or choose others with "
+            "--log-dir / --work-dir (DTASK_HOME holds the runner's state)"
+        ) from None
     for where, flag in ((runner.log_dir, "--log-dir"), (runner.work_dir, "--work-dir")):
         probe = where / f".dtask-write-test-{os.getpid()}"
         try:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise SystemExit(f"error: the runner cannot write in {where}: {exc.strerror or exc}; make it "
-                             f"writable or choose another directory with {flag}") from None
+            raise SystemExit(
+                f"error: the runner cannot write in {where}: {exc.strerror or exc}; make it "
+                f"writable or choose another directory with {flag}"
+            ) from None
     return runner
 
 
@@ -93,13 +99,28 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     await grpc_server.start()
     runner.address = advertised(cfg, port)
     c = runner.capacity
-    log.info("runner %s %s listening on %s:%d (advertised as %s); %d slots, %g cpus, %d MiB, GPUs %s, labels %s",
-             runner.name, __version__, cfg.runner.host, port, runner.address, c.slots, c.cpus, c.memory_mb,
-             ",".join(map(str, c.gpus)) or "none", runner.labels or "none")
+    log.info(
+        "runner %s %s listening on %s:%d (advertised as %s); %d slots, %g cpus, %d MiB, GPUs %s, labels %s",
+        runner.name,
+        __version__,
+        cfg.runner.host,
+        port,
+        runner.address,
+        c.slots,
+        c.cpus,
+        c.memory_mb,
+        ",".join(map(str, c.gpus)) or "none",
+        runner.labels or "none",
+    )
     log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
     if user is not None:
-        log.info("tasks run as %s (uid %d, gid %d, groups %s)", user.name, user.uid, user.gid,
-                 ",".join(map(str, user.groups)) or "none")
+        log.info(
+            "tasks run as %s (uid %d, gid %d, groups %s)",
+            user.name,
+            user.uid,
+            user.gid,
+            ",".join(map(str, user.groups)) or "none",
+        )
     containment = runner.launcher.containment
     log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
     session = ControllerSession(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)

@@ -21,8 +21,9 @@ class Outcome:
     error: str = ""
 
 
-def outcome(status: int, capture: ResultCapture, *, stopped_for: str, stopped_as: TaskState, timed_out: bool,
-            timeout_s: float) -> Outcome:
+def outcome(
+    status: int, capture: ResultCapture, *, stopped_for: str, stopped_as: TaskState, timed_out: bool, timeout_s: float
+) -> Outcome:
     """The outcome of an attempt whose main process ended with wait status `status`: the runner stopped it
     for `stopped_for` (ending it as `stopped_as`), or it timed out, or it ended by itself."""
     code = os.waitstatus_to_exitcode(status)

@@ -25,9 +25,16 @@ class OutputPump:
     Its task starts with the first output: an attempt that prints nothing costs no task.
     """
 
-    def __init__(self, path: Path, task_id: str, attempt: int,
-                 send: Callable[[OutputChunk], Awaitable[bool | None]], *,
-                 max_chunk: int = MAX_CHUNK, flush_after_s: float = FLUSH_AFTER_S):
+    def __init__(
+        self,
+        path: Path,
+        task_id: str,
+        attempt: int,
+        send: Callable[[OutputChunk], Awaitable[bool | None]],
+        *,
+        max_chunk: int = MAX_CHUNK,
+        flush_after_s: float = FLUSH_AFTER_S,
+    ):
         self.path = path
         self.task_id = task_id
         self.attempt = attempt
@@ -44,7 +51,8 @@ class OutputPump:
     def _start(self) -> None:
         if self._task is None and self.written > 0:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"output {self.task_id}/{self.attempt}")
+                self._run(), name=f"output {self.task_id}/{self.attempt}"
+            )
 
     def notify(self, written: int) -> None:
         """The log file now holds `written` bytes."""
@@ -93,8 +101,13 @@ class OutputPump:
                         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                     data = os.pread(fd, size, self.sent)
                 except OSError as exc:  # the log was deleted or cannot be read: no more output to send
-                    log.warning("attempt %s/%d: cannot read its log %s (%s); no more of its output is sent",
-                                self.task_id, self.attempt, self.path, exc.strerror or exc)
+                    log.warning(
+                        "attempt %s/%d: cannot read its log %s (%s); no more of its output is sent",
+                        self.task_id,
+                        self.attempt,
+                        self.path,
+                        exc.strerror or exc,
+                    )
                     return
                 if not data:
                     # The file is shorter than reported (truncated by hand?): stop here.

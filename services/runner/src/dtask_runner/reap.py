@@ -30,6 +30,7 @@ def wait_exit(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[Exit]
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
+
         async def poll() -> None:
             while not reap():
                 await asyncio.sleep(0.02)

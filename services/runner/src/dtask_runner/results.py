@@ -24,8 +24,20 @@ _ERROR = re.compile(
 # The original failed an attempt that printed a `RuntimeError:` line, whatever its exit code.
 _RUNTIME_ERROR = re.compile(r"^\s*RuntimeError:")
 # Lines worth a closer look (C-speed skip over everything else).
-_LITERALS = (b"***", b"Error", b"Exception", b"Interrupt", b"Traceback", b"error", b"ERROR", b"fatal", b"FATAL",
-             b"Fatal", b"Killed", b"Segmentation")
+_LITERALS = (
+    b"***",
+    b"Error",
+    b"Exception",
+    b"Interrupt",
+    b"Traceback",
+    b"error",
+    b"ERROR",
+    b"fatal",
+    b"FATAL",
+    b"Fatal",
+    b"Killed",
+    b"Segmentation",
+)
 _INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
 
 
@@ -68,7 +80,7 @@ class ResultCapture:
         if cut < 0:
             self._carry = buf[-MAX_LINE:]
             return
-        complete, self._carry = buf[: cut + 1], buf[cut + 1:][-MAX_LINE:]
+        complete, self._carry = buf[: cut + 1], buf[cut + 1 :][-MAX_LINE:]
         self._remember_last_line(complete)
         self._scan(complete)
 
@@ -84,7 +96,7 @@ class ResultCapture:
         """Keep the last non-blank line: the error of a failure that printed no error-looking line."""
         tail = text[-MAX_LINE:].rstrip()
         if tail:
-            self.last_line = tail[tail.rfind(b"\n") + 1:].decode("utf-8", "replace").strip()
+            self.last_line = tail[tail.rfind(b"\n") + 1 :].decode("utf-8", "replace").strip()
 
     @property
     def error_line(self) -> str:
@@ -117,7 +129,7 @@ class ResultCapture:
             self._in_block = True
             return
         if self._marker and line.startswith(self._marker.decode("utf-8", "replace")):
-            obj = _json_object(line[len(self._marker.decode("utf-8", "replace")):])
+            obj = _json_object(line[len(self._marker.decode("utf-8", "replace")) :])
             if obj is not None:
                 self.marker_result = obj
             return
@@ -130,8 +142,10 @@ class ResultCapture:
         """(result, problem): the result file's object, else the marker's, else the metrics."""
         problem = ""
         if result_file is not None and len(result_file) > MAX_RESULT_FILE:
-            problem = (f"DTASK_RESULT_FILE is larger than {MAX_RESULT_FILE // 1024} KiB; keep results small "
-                       "(store big artefacts in files); using the captured metrics instead")
+            problem = (
+                f"DTASK_RESULT_FILE is larger than {MAX_RESULT_FILE // 1024} KiB; keep results small "
+                "(store big artefacts in files); using the captured metrics instead"
+            )
         elif result_file is not None and result_file.strip():
             obj = _json_object(result_file.decode("utf-8", "replace"))
             if obj is not None:

@@ -33,8 +33,6 @@ PROGRESS_INTERVAL_S = 0.2
 SHUTDOWN_REPORT_S = 3.0
 
 
-
-
 @dataclass
 class _Attempt:
     execution: Execution
@@ -60,7 +58,8 @@ class Runner:
         gpus = detect_gpus(rc.gpus, self.gpu_reader)
         self.capacity = Capacity(
             slots=rc.slots,
-            cpus=rc.cpus or float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1),
+            cpus=rc.cpus
+            or float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1),
             memory_mb=rc.memory_mb or psutil.virtual_memory().total // (1024 * 1024),
             gpus=gpus,
         )
@@ -68,8 +67,14 @@ class Runner:
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
         self.journal = ResultJournal(self.state_dir / "results")
-        self.launcher = Launcher(self.log_dir, self.work_dir, kill_grace_s=rc.kill_grace_s, hide_gpus=bool(gpus),
-                                 user=user, containment=open_containment(rc.containment, rc.name))
+        self.launcher = Launcher(
+            self.log_dir,
+            self.work_dir,
+            kill_grace_s=rc.kill_grace_s,
+            hide_gpus=bool(gpus),
+            user=user,
+            containment=open_containment(rc.containment, rc.name),
+        )
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
         self.draining = False
@@ -86,13 +91,21 @@ class Runner:
         journaled = {(r.task_id, r.attempt) for r in unreported}
         # Every attempt given to this process is in one list: one whose process ended but whose result is
         # not stored yet still counts as running.
-        running = [RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items()
-                   if k not in journaled]
+        running = [
+            RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items() if k not in journaled
+        ]
         return Hello(
-            name=self.name, address=self.address, capacity=self.capacity, labels=dict(self.labels),
-            running=tuple(running), unreported=tuple(unreported), draining=self.draining,
-            instance_id=self.instance_id, containment=self.launcher.containment.describe(),
-            version=__version__, protocol_version=PROTOCOL_VERSION,
+            name=self.name,
+            address=self.address,
+            capacity=self.capacity,
+            labels=dict(self.labels),
+            running=tuple(running),
+            unreported=tuple(unreported),
+            draining=self.draining,
+            instance_id=self.instance_id,
+            containment=self.launcher.containment.describe(),
+            version=__version__,
+            protocol_version=PROTOCOL_VERSION,
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:
@@ -114,8 +127,14 @@ class Runner:
         if a is not None:
             a.pump.resume(offset)
         elif self.journal.get(task_id, attempt) is not None:
-            resend_rest(self.log_dir / f"{safe_stem(task_id, attempt)}.log", task_id, attempt, offset,
-                        self.uplink.output, self._finishers)
+            resend_rest(
+                self.log_dir / f"{safe_stem(task_id, attempt)}.log",
+                task_id,
+                attempt,
+                offset,
+                self.uplink.output,
+                self._finishers,
+            )
 
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)
@@ -189,8 +208,9 @@ class Runner:
             result = replace(await a.execution.done, output_bytes=a.execution.written)
             self.journal.put(result)
             self._acked.clear()
-            log.info("attempt %s/%d %s%s", key[0], key[1], result.state.value,
-                     f": {result.error}" if result.error else "")
+            log.info(
+                "attempt %s/%d %s%s", key[0], key[1], result.state.value, f": {result.error}" if result.error else ""
+            )
             if a.flush is not None:
                 a.flush.cancel()
             self._flush_progress(key)

@@ -16,8 +16,16 @@ class SpawnError(Exception):
     """The attempt could not start (missing executable, bad cwd, ...); the message says why."""
 
 
-def build_command(req: AttemptRequest, result_file: Path, *, work_dir: Path, base_env: Mapping[str, str], token: str,
-                  hide_gpus: bool, user: TaskUser | None) -> tuple[list[str], str, dict[str, str]]:
+def build_command(
+    req: AttemptRequest,
+    result_file: Path,
+    *,
+    work_dir: Path,
+    base_env: Mapping[str, str],
+    token: str,
+    hide_gpus: bool,
+    user: TaskUser | None,
+) -> tuple[list[str], str, dict[str, str]]:
     """The attempt's argv (its program resolved to a path), cwd and environment; SpawnError when it cannot run."""
     spec = req.spec
     cwd = os.path.expanduser(spec.cwd) if spec.cwd else str(work_dir)
@@ -25,8 +33,13 @@ def build_command(req: AttemptRequest, result_file: Path, *, work_dir: Path, bas
         cwd = str(work_dir / cwd)
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
-    env = task_env(base_env, spec.env, AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids),
-                   hide_gpus=hide_gpus, user=user)
+    env = task_env(
+        base_env,
+        spec.env,
+        AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids),
+        hide_gpus=hide_gpus,
+        user=user,
+    )
     argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
     program = argv[0]
     if "/" in program:

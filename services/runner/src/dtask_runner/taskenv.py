@@ -24,8 +24,14 @@ class AttemptEnv:
     gpu_ids: tuple[int, ...] = ()
 
 
-def task_env(base: Mapping[str, str], spec_env: Mapping[str, str], attempt: AttemptEnv, *, hide_gpus: bool = False,
-             user: TaskUser | None = None) -> dict[str, str]:
+def task_env(
+    base: Mapping[str, str],
+    spec_env: Mapping[str, str],
+    attempt: AttemptEnv,
+    *,
+    hide_gpus: bool = False,
+    user: TaskUser | None = None,
+) -> dict[str, str]:
     """The environment of one attempt; the task's own `env` wins over the runner's, the attempt's over both."""
     env = {k: v for k, v in base.items() if not k.startswith(OWN_PREFIX)}
     if user is not None:

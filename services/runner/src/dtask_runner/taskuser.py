@@ -45,13 +45,16 @@ def task_user(name: str) -> TaskUser | None:
     if not name:
         return None
     if os.geteuid() != 0:
-        raise RunAsError(f"--run-as {name} (runner.run_as) needs a runner started as root, and this one runs as "
-                         f"uid {os.geteuid()}: start it as root, or drop the option")
+        raise RunAsError(
+            f"--run-as {name} (runner.run_as) needs a runner started as root, and this one runs as "
+            f"uid {os.geteuid()}: start it as root, or drop the option"
+        )
     try:
         pw = pwd.getpwnam(name)
     except KeyError:
-        raise RunAsError(f"--run-as {name}: there is no user {name!r} on this machine (create it, e.g. "
-                         f"useradd --system {name})") from None
+        raise RunAsError(
+            f"--run-as {name}: there is no user {name!r} on this machine (create it, e.g. useradd --system {name})"
+        ) from None
     groups = tuple(sorted(g for g in os.getgrouplist(pw.pw_name, pw.pw_gid) if g != pw.pw_gid))
     return TaskUser(pw.pw_name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir or "/")
 
@@ -59,8 +62,10 @@ def task_user(name: str) -> TaskUser | None:
 def check_private(home: Path, others: dict[Path, str], user: TaskUser) -> None:
     """With tasks of another user, a home they may enter is an error (not only a warning): so are the
     certificates' and the logs' directories when they lie outside it and let others in."""
-    dirs = {home: "dtask's home, with its keys", **{d: what for d, what in others.items()
-                                                   if d != home and home not in d.parents}}
+    dirs = {
+        home: "dtask's home, with its keys",
+        **{d: what for d, what in others.items() if d != home and home not in d.parents},
+    }
     for d, what in dirs.items():
         message = loose(d, what)
         if message:
@@ -71,8 +76,10 @@ def prepare_work_dir(path: Path, home: Path, user: TaskUser) -> None:
     """Make the work dir the user's: created here (0700, then given to the user), or already theirs; and
     reachable by them. RunAsError says what to change otherwise."""
     if path == home or home in path.parents:
-        raise RunAsError(f"the work dir {path} is inside DTASK_HOME ({home}), which only root may enter: give "
-                         f"--work-dir (runner.work_dir) a directory outside it that {user.name} can reach")
+        raise RunAsError(
+            f"the work dir {path} is inside DTASK_HOME ({home}), which only root may enter: give "
+            f"--work-dir (runner.work_dir) a directory outside it that {user.name} can reach"
+        )
     created = False
     if not os.path.lexists(path):
         private_dir(path.parent)
@@ -82,24 +89,36 @@ def prepare_work_dir(path: Path, home: Path, user: TaskUser) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        raise RunAsError(f"the work dir {path} is not a directory ({exc.strerror or exc}): give --work-dir "
-                         "a directory") from None
+        raise RunAsError(
+            f"the work dir {path} is not a directory ({exc.strerror or exc}): give --work-dir a directory"
+        ) from None
     try:
         if created:
             os.fchown(fd, user.uid, user.gid)
             os.fchmod(fd, DIR_MODE)
         elif os.fstat(fd).st_uid != user.uid:
-            raise RunAsError(f"the work dir {path} belongs to uid {os.fstat(fd).st_uid}, not to {user.name}: "
-                             f"chown {user.name} {path}, or give --work-dir a new directory (the runner creates "
-                             f"it for {user.name})")
+            raise RunAsError(
+                f"the work dir {path} belongs to uid {os.fstat(fd).st_uid}, not to {user.name}: "
+                f"chown {user.name} {path}, or give --work-dir a new directory (the runner creates "
+                f"it for {user.name})"
+            )
     finally:
         os.close(fd)
-    probe = subprocess.run(["/bin/sh", "-c", 'cd "$1" && test -w . -a -x .', "sh", str(path)], cwd="/",
-                           env={"PATH": os.defpath}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False, **user.spawn_args())
+    probe = subprocess.run(
+        ["/bin/sh", "-c", 'cd "$1" && test -w . -a -x .', "sh", str(path)],
+        cwd="/",
+        env={"PATH": os.defpath},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        **user.spawn_args(),
+    )
     if probe.returncode != 0:
-        raise RunAsError(f"{user.name} cannot enter the work dir {path}: let them search every directory "
-                         f"above it (chmod o+x), or give --work-dir a directory they can reach")
+        raise RunAsError(
+            f"{user.name} cannot enter the work dir {path}: let them search every directory "
+            f"above it (chmod o+x), or give --work-dir a directory they can reach"
+        )
 
 
 def read_result_file(path: Path, user: TaskUser | None) -> bytes | None:

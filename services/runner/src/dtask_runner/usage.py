@@ -57,13 +57,15 @@ class NvmlReader:
                 util = nv.nvmlDeviceGetUtilizationRates(h)
                 mem = nv.nvmlDeviceGetMemoryInfo(h)
                 name = nv.nvmlDeviceGetName(h)
-                out.append(GpuUsage(
-                    index=i,
-                    name=name.decode() if isinstance(name, bytes) else str(name),
-                    util_percent=float(util.gpu),
-                    memory_percent=100.0 * mem.used / mem.total if mem.total else 0.0,
-                    memory_total_bytes=int(mem.total),
-                ))
+                out.append(
+                    GpuUsage(
+                        index=i,
+                        name=name.decode() if isinstance(name, bytes) else str(name),
+                        util_percent=float(util.gpu),
+                        memory_percent=100.0 * mem.used / mem.total if mem.total else 0.0,
+                        memory_total_bytes=int(mem.total),
+                    )
+                )
         except nv.NVMLError as exc:
             raise GpuReadError(f"NVML: {exc}") from exc
         return out
@@ -81,9 +83,15 @@ class SmiReader:
     def read(self) -> list[GpuUsage]:
         try:
             proc = subprocess.run(
-                [self._path, "--query-gpu=index,name,utilization.gpu,memory.used,memory.total",
-                 "--format=csv,noheader,nounits"],
-                capture_output=True, text=True, timeout=SMI_TIMEOUT_S, check=True,
+                [
+                    self._path,
+                    "--query-gpu=index,name,utilization.gpu,memory.used,memory.total",
+                    "--format=csv,noheader,nounits",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=SMI_TIMEOUT_S,
+                check=True,
             )
         except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as exc:  # gone, failing, hung, garbled
             raise GpuReadError(f"{self._path}: {exc}") from exc
@@ -101,13 +109,15 @@ def parse_smi(text: str) -> list[GpuUsage]:
             index, util, used, total = int(parts[0]), _num(parts[2]), _num(parts[3]), _num(parts[4])
         except ValueError:
             continue
-        out.append(GpuUsage(
-            index=index,
-            name=parts[1],
-            util_percent=util,
-            memory_percent=100.0 * used / total if total else 0.0,
-            memory_total_bytes=int(total * 1024 * 1024),
-        ))
+        out.append(
+            GpuUsage(
+                index=index,
+                name=parts[1],
+                util_percent=util,
+                memory_percent=100.0 * used / total if total else 0.0,
+                memory_total_bytes=int(total * 1024 * 1024),
+            )
+        )
     return out
 
 

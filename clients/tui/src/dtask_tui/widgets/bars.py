@@ -10,8 +10,12 @@ from dtask_tui.state import Tab, TuiState
 from dtask_tui.status import ConnState
 from dtask_tui.widgets.base import LineBar, LinesBox, Markup, pad_line
 
-CONN_ATTR = {ConnState.CONNECTED: "conn_ok", ConnState.POLLING: "conn_warn",
-             ConnState.CONNECTING: "conn_warn", ConnState.RECONNECTING: "conn_bad"}
+CONN_ATTR = {
+    ConnState.CONNECTED: "conn_ok",
+    ConnState.POLLING: "conn_warn",
+    ConnState.CONNECTING: "conn_warn",
+    ConnState.RECONNECTING: "conn_bad",
+}
 
 
 class TopBar(LineBar):
@@ -44,13 +48,22 @@ class TopBar(LineBar):
             out.append(("paused", " ‖ PAUSED " if variant < 2 else "‖PAUSED"))
         counts = st.filter_counts()
         out.append(("topbar", " "))
-        short = {Filter.PENDING: "pend", Filter.RUNNING: "run", Filter.SUCCEEDED: "ok", Filter.FAILED: "fail",
-                 Filter.CANCELLED: "canc"}
+        short = {
+            Filter.PENDING: "pend",
+            Filter.RUNNING: "run",
+            Filter.SUCCEEDED: "ok",
+            Filter.FAILED: "fail",
+            Filter.CANCELLED: "canc",
+        }
         for f in (Filter.PENDING, Filter.RUNNING, Filter.SUCCEEDED, Filter.FAILED, Filter.CANCELLED):
             out.append(("topbar", f" {f.value if variant == 0 else short[f]} {counts[f]}"))
         live = sum(1 for e in st.executors.values() if not e.dead)
-        out.append(("topbar", f"   executors {live}/{len(st.executors)}" if variant == 0
-                    else f"  exec {live}/{len(st.executors)}"))
+        out.append(
+            (
+                "topbar",
+                f"   executors {live}/{len(st.executors)}" if variant == 0 else f"  exec {live}/{len(st.executors)}",
+            )
+        )
         return out
 
 
@@ -167,7 +180,7 @@ class HelpView(LinesBox):
         ncols = 2 if cols >= 100 else 1
         width = (cols - (ncols - 1) * 2) // ncols
         per = -(-len(entries) // ncols)  # ceil
-        columns = [entries[i * per:(i + 1) * per] for i in range(ncols)]
+        columns = [entries[i * per : (i + 1) * per] for i in range(ncols)]
         height = max(len(c) for c in columns)
         top = max(0, min(self.state.help_top, height - body))
         self.max_top = max(0, height - body)

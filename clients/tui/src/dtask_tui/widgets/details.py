@@ -79,8 +79,11 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
     if spec.cwd:
         out.append(kv("Cwd", spec.cwd))
     r = spec.resources
-    res = [f"cpus {r.cpus:g}" if r.cpus else "", f"mem {r.memory_mb} MB" if r.memory_mb else "",
-           f"gpus {r.gpus}" if r.gpus else ""]
+    res = [
+        f"cpus {r.cpus:g}" if r.cpus else "",
+        f"mem {r.memory_mb} MB" if r.memory_mb else "",
+        f"gpus {r.gpus}" if r.gpus else "",
+    ]
     res_text = ", ".join(x for x in res if x) or "1 slot"
     labels = ", ".join(f"{k}={v}" for k, v in spec.labels.items())
     out.append(kv("Resources", res_text + (f"   labels {labels}" if labels else "")))
@@ -177,12 +180,19 @@ def executor_lines(st: TuiState, ex: ExecutorInfo, cols: int, rows: int) -> list
     """Executor details: identity, capacity, GPUs, tasks, then history charts of usage."""
     attr = EXECUTOR_ATTR.get(ex.state, "row")
     cap = ex.capacity
-    out: list[Markup] = [[("title", f" {ex.name}"), ("row", "  "), (attr, ex.state.value),
-                          ("dim", f"  v{ex.version}" if ex.version else "")]]
+    out: list[Markup] = [
+        [
+            ("title", f" {ex.name}"),
+            ("row", "  "),
+            (attr, ex.state.value),
+            ("dim", f"  v{ex.version}" if ex.version else ""),
+        ]
+    ]
     now = st.clock()
     up = f" (up {duration(now - ex.connected_since)})" if ex.connected_since and not ex.dead else ""
-    out.append(kv("Address", ex.address or "-") + [("label", "   connected "),
-                                                     ("value", stamp(ex.connected_since) + up)])
+    out.append(
+        kv("Address", ex.address or "-") + [("label", "   connected "), ("value", stamp(ex.connected_since) + up)]
+    )
 
     capacity = f"{cap.slots} slots"
     if cap.cpus:
@@ -208,12 +218,18 @@ def executor_lines(st: TuiState, ex: ExecutorInfo, cols: int, rows: int) -> list
         out.append(kv("Sampled", clock(u.at, now) + ago + extra, "dead" if ex.dead else "value"))
         for g in u.gpus:
             mem = f" of {size(g.memory_total_bytes)}" if g.memory_total_bytes else ""
-            out.append([("label", fit(f"  GPU {g.index}", LABEL_W)),
-                        (level_attr(g.util_percent), meter(g.util_percent, 10)),
-                        (level_attr(g.util_percent), pct(g.util_percent, 5)), ("label", " util  "),
-                        (level_attr(g.memory_percent), meter(g.memory_percent, 10)),
-                        (level_attr(g.memory_percent), pct(g.memory_percent, 5)),
-                        ("label", f" mem{mem}  "), ("dim", g.name)])
+            out.append(
+                [
+                    ("label", fit(f"  GPU {g.index}", LABEL_W)),
+                    (level_attr(g.util_percent), meter(g.util_percent, 10)),
+                    (level_attr(g.util_percent), pct(g.util_percent, 5)),
+                    ("label", " util  "),
+                    (level_attr(g.memory_percent), meter(g.memory_percent, 10)),
+                    (level_attr(g.memory_percent), pct(g.memory_percent, 5)),
+                    ("label", f" mem{mem}  "),
+                    ("dim", g.name),
+                ]
+            )
     history = list(st.usage.get(ex.name, ()))
     out += usage_charts(history, cols, rows - len(out))
     return out
@@ -239,6 +255,12 @@ def usage_charts(history: Sequence[UsageSample], cols: int, room: int) -> list[M
             for line in chart(values, width, height):
                 out.append([("label", " " * 8), ("running", line)])
         else:
-            out.append([("label", fit(f"  {name}", 8)), ("running", sparkline(values, width)),
-                        ("row", " "), (level_attr(now), stats)])
+            out.append(
+                [
+                    ("label", fit(f"  {name}", 8)),
+                    ("running", sparkline(values, width)),
+                    ("row", " "),
+                    (level_attr(now), stats),
+                ]
+            )
     return out

@@ -115,8 +115,12 @@ class ExecutorTable(TableView):
                 hist = self.state.usage.get(ex.name, ())
                 gpu = u.gpus and any(s.gpus for s in hist)
                 values = [(s.gpu_percent if gpu else s.cpu_percent) for s in hist]
-                out.append([(dead_attr if dead else "running", sparkline(values, c.width - 4)),
-                            ("dim", " GPU" if gpu else " CPU")])
+                out.append(
+                    [
+                        (dead_attr if dead else "running", sparkline(values, c.width - 4)),
+                        ("dim", " GPU" if gpu else " CPU"),
+                    ]
+                )
             elif k == "cores":
                 bar = core_bar(u.per_cpu_percent, c.width)
                 out.append([(dead_attr if dead else "running", bar)])
@@ -150,12 +154,20 @@ class ClusterBar(LineBar):
 
         cpu = mean([u.cpu_percent for u in samples])
         ram = mean([u.ram_percent for u in samples])
-        out: Markup = [("footer", f" {len(live)} live"),
-                       ("tab_active" if dead else "footer", f" {dead} dead " if dead else ""),
-                       ("footer", f" {draining} draining" if draining else ""),
-                       ("footer", f" │ slots {busy}/{slots} busy │ {cores} cores CPU "),
-                       ("key", pct(cpu)), ("footer", " RAM "), ("key", pct(ram))]
+        out: Markup = [
+            ("footer", f" {len(live)} live"),
+            ("tab_active" if dead else "footer", f" {dead} dead " if dead else ""),
+            ("footer", f" {draining} draining" if draining else ""),
+            ("footer", f" │ slots {busy}/{slots} busy │ {cores} cores CPU "),
+            ("key", pct(cpu)),
+            ("footer", " RAM "),
+            ("key", pct(ram)),
+        ]
         if gpus:
-            out += [("footer", f" │ {len(gpus)} GPUs util "), ("key", pct(mean([g.util_percent for g in gpus]))),
-                    ("footer", " mem "), ("key", pct(mean([g.memory_percent for g in gpus])))]
+            out += [
+                ("footer", f" │ {len(gpus)} GPUs util "),
+                ("key", pct(mean([g.util_percent for g in gpus]))),
+                ("footer", " mem "),
+                ("key", pct(mean([g.memory_percent for g in gpus]))),
+            ]
         return pad_line([p for p in out if p[1]], cols, "footer")

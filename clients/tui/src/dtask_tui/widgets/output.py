@@ -38,7 +38,7 @@ class OutputView(LinesBox):
         err = f"  {o.error}" if o and o.error else ""
         head = f" Output of {name} ({o.task_id if o else ''}){attempt} — {state} — {mode}{err}"
         out: list[Markup] = [[("header", fit(head, cols))]]
-        out += [[("row", line)] for line in lines[top:top + body]]
+        out += [[("row", line)] for line in lines[top : top + body]]
         if not lines:
             out.append([("dim", " (no output yet)")])
         return out
@@ -53,5 +53,5 @@ def wrap_lines(lines: list[str], cols: int) -> list[str]:
         if len(line) <= cols:
             out.append(line)
         else:
-            out.extend(line[i:i + cols] for i in range(0, len(line), cols))
+            out.extend(line[i : i + cols] for i in range(0, len(line), cols))
     return out

@@ -80,8 +80,15 @@ class TableView(urwid.Widget):
         return "nothing to show"
 
     # mouse ----------------------------------------------------------------------------------
-    def mouse_event(self, size: tuple[int, int], event: str, button: int, col: int, row: int,  # type: ignore[override]
-                    focus: bool) -> bool:
+    def mouse_event(
+        self,
+        size: tuple[int, int],
+        event: str,
+        button: int,
+        col: int,
+        row: int,  # type: ignore[override]
+        focus: bool,
+    ) -> bool:
         """Click focuses a row; the wheel moves the focus three rows."""
         if event != "mouse press":
             return False
@@ -110,7 +117,7 @@ class TableView(urwid.Widget):
         elif f >= self.top + body:
             self.top = f - body + 1
         self.top = max(0, min(self.top, max(0, len(ids) - body)))
-        visible = ids[self.top:self.top + body]
+        visible = ids[self.top : self.top + body]
         columns = self.columns(cols, visible)
         out: list[Markup] = [self.header(columns, cols, len(ids))]
         if not ids:

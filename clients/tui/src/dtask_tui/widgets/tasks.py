@@ -36,16 +36,20 @@ class TaskTable(TableView):
         times = [clock(x, now) for t in tasks for x in (t.dispatched_at, t.finished_at)]
         time_w = max([10, *(len(x) for x in times)])
         bar_w = 24 if cols < 120 else 32
-        return layout_columns([
-            Column("id", "#", id_w, "left", 9),
-            Column("name", "Task", 0, "left", 10, flex=True),
-            Column("state", "State / progress", bar_w, "left", 9),
-            Column("executor", "Executor", ex_w, "left", 5),
-            Column("dispatched", "Dispatched", time_w, "left", 6),
-            Column("finished", "Finished", time_w, "left", 3),
-            Column("duration", "Duration", 8, "right", 4),
-            Column("attempts", "Att", 3, "right", 2),
-        ], cols, min_flex=20)
+        return layout_columns(
+            [
+                Column("id", "#", id_w, "left", 9),
+                Column("name", "Task", 0, "left", 10, flex=True),
+                Column("state", "State / progress", bar_w, "left", 9),
+                Column("executor", "Executor", ex_w, "left", 5),
+                Column("dispatched", "Dispatched", time_w, "left", 6),
+                Column("finished", "Finished", time_w, "left", 3),
+                Column("duration", "Duration", 8, "right", 4),
+                Column("attempts", "Att", 3, "right", 2),
+            ],
+            cols,
+            min_flex=20,
+        )
 
     def row_attr(self, key: str) -> str:
         return "row"
@@ -105,12 +109,24 @@ def state_note(t: Task, paused: bool) -> str:
     return t.state.value
 
 
-FILTER_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pending", Filter.RUNNING: "Running",
-                 Filter.SUCCEEDED: "Succeeded", Filter.FAILED: "Failed", Filter.CANCELLED: "Cancelled"}
+FILTER_LABELS = {
+    Filter.ALL: "All",
+    Filter.PENDING: "Pending",
+    Filter.RUNNING: "Running",
+    Filter.SUCCEEDED: "Succeeded",
+    Filter.FAILED: "Failed",
+    Filter.CANCELLED: "Cancelled",
+}
 
 
-SHORT_LABELS = {Filter.ALL: "All", Filter.PENDING: "Pend", Filter.RUNNING: "Run",
-                Filter.SUCCEEDED: "OK", Filter.FAILED: "Fail", Filter.CANCELLED: "Canc"}
+SHORT_LABELS = {
+    Filter.ALL: "All",
+    Filter.PENDING: "Pend",
+    Filter.RUNNING: "Run",
+    Filter.SUCCEEDED: "OK",
+    Filter.FAILED: "Fail",
+    Filter.CANCELLED: "Canc",
+}
 
 
 class FilterBar(LineBar):

@@ -13,5 +13,16 @@ from dtask_common.config.sections import (
     dtask_home,
 )
 
-__all__ = ["ENV_CONFIG", "ENV_CONTROLLER", "ENV_HOME", "ClientConfig", "Config", "ConfigError", "ControllerConfig",
-           "RunnerConfig", "dtask_home", "load", "set_key"]
+__all__ = [
+    "ENV_CONFIG",
+    "ENV_CONTROLLER",
+    "ENV_HOME",
+    "ClientConfig",
+    "Config",
+    "ConfigError",
+    "ControllerConfig",
+    "RunnerConfig",
+    "dtask_home",
+    "load",
+    "set_key",
+]

@@ -57,8 +57,9 @@ def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
             set_key(cfg, key, value, where)
         else:
             known = sorted([*_TOP, *_SECTIONS])
-            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}"
-                              + f"; known keys: {', '.join(known)}")
+            raise ConfigError(
+                f"{where}: unknown key {key!r}{did_you_mean(key, known)}" + f"; known keys: {', '.join(known)}"
+            )
 
 
 def _first_key(section: str) -> str:
@@ -70,16 +71,22 @@ def set_key(cfg: Config, dotted: str, value: Any, where: str = "command line") -
     section_name, _, key = dotted.rpartition(".")
     target: Any = getattr(cfg, section_name) if section_name in _SECTIONS else cfg if not section_name else None
     if target is None:
-        raise ConfigError(f"{where}: unknown section {section_name!r} in {dotted!r}"
-                          + did_you_mean(section_name, _SECTIONS) + f"; use one of {', '.join(_SECTIONS)}")
+        raise ConfigError(
+            f"{where}: unknown section {section_name!r} in {dotted!r}"
+            + did_you_mean(section_name, _SECTIONS)
+            + f"; use one of {', '.join(_SECTIONS)}"
+        )
     fields = {f.name: f for f in dataclasses.fields(target)}
     if not section_name and key in _SECTIONS:
         raise ConfigError(f"{where}: {key!r} is a section; set one of its keys, e.g. {key}.{_first_key(key)}")
     if key not in fields:
         names = sorted(fields) if section_name else [n for n in sorted(fields) if n not in _SECTIONS]
         prefix = f"{section_name}." if section_name else ""
-        raise ConfigError(f"{where}: unknown key {dotted!r}" + did_you_mean(key, names, prefix=prefix)
-                          + f"; known keys: {', '.join(prefix + n for n in names)}")
+        raise ConfigError(
+            f"{where}: unknown key {dotted!r}"
+            + did_you_mean(key, names, prefix=prefix)
+            + f"; known keys: {', '.join(prefix + n for n in names)}"
+        )
     current = getattr(target, key)
     setattr(target, key, _coerce(dotted, current, value, where))
 
@@ -153,8 +160,12 @@ def _raise() -> Any:
 
 
 def _check(cfg: Config) -> None:
-    for section, key in (("controller", "dead_after_s"), ("controller", "lost_after_s"),
-                         ("controller", "usage_interval_s"), ("runner", "usage_interval_s")):
+    for section, key in (
+        ("controller", "dead_after_s"),
+        ("controller", "lost_after_s"),
+        ("controller", "usage_interval_s"),
+        ("runner", "usage_interval_s"),
+    ):
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{section}.{key} must be > 0")
     for name in ("controller", "runner", "client"):  # seconds, cores, counts, sizes: none is negative

@@ -56,9 +56,7 @@ def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
                 pb.ProgressEvent(task_id=b.task_id, attempt=b.attempt, progress=progress_to_pb(b.progress))
             )
         case ev.ExecutorEvent():
-            out.executor.CopyFrom(
-                pb.ExecutorEvent(kind=_EXEC_KIND_TO_PB[b.kind], executor=executor_to_pb(b.executor))
-            )
+            out.executor.CopyFrom(pb.ExecutorEvent(kind=_EXEC_KIND_TO_PB[b.kind], executor=executor_to_pb(b.executor)))
         case ev.UsageEvent():
             out.usage.CopyFrom(pb.UsageEvent(executor=b.executor, sample=usage_to_pb(b.sample)))
         case ev.QueueEvent():
@@ -92,11 +90,14 @@ def event_from_pb(e: pb.WatchEvent) -> ev.WatchEvent:
         case "task":
             body = ev.TaskEvent(kind=_kind(_TASK_KIND_FROM_PB, e.task.kind, "task"), task=task_from_pb(e.task.task))
         case "progress":
-            body = ev.ProgressEvent(task_id=e.progress.task_id, attempt=e.progress.attempt,
-                                    progress=progress_from_pb(e.progress.progress))
+            body = ev.ProgressEvent(
+                task_id=e.progress.task_id, attempt=e.progress.attempt, progress=progress_from_pb(e.progress.progress)
+            )
         case "executor":
-            body = ev.ExecutorEvent(kind=_kind(_EXEC_KIND_FROM_PB, e.executor.kind, "executor"),
-                                    executor=executor_from_pb(e.executor.executor))
+            body = ev.ExecutorEvent(
+                kind=_kind(_EXEC_KIND_FROM_PB, e.executor.kind, "executor"),
+                executor=executor_from_pb(e.executor.executor),
+            )
         case "usage":
             body = ev.UsageEvent(executor=e.usage.executor, sample=usage_from_pb(e.usage.sample))
         case "queue":

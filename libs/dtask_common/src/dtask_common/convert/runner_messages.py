@@ -36,6 +36,7 @@ def identity_from_pb(i: pb.Identity) -> m.Identity:
 
 # ---- the Hello ----
 
+
 def hello_to_pb(h: m.Hello) -> pb.Hello:
     return pb.Hello(
         name=h.name,
@@ -71,16 +72,26 @@ def hello_from_pb(h: pb.Hello, *, name: str | None = None) -> m.Hello:
 
 # ---- controller -> runner ----
 
+
 def command_to_pb(cmd: m.Command) -> pb.ControllerMessage:
     match cmd:
         case m.WelcomeCmd():
-            return pb.ControllerMessage(welcome=pb.Welcome(
-                controller_name=cmd.controller_name, version=cmd.version, protocol_version=cmd.protocol_version,
-                executor_name=cmd.executor_name, usage_interval_s=cmd.usage_interval_s,
-                output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets]))
+            return pb.ControllerMessage(
+                welcome=pb.Welcome(
+                    controller_name=cmd.controller_name,
+                    version=cmd.version,
+                    protocol_version=cmd.protocol_version,
+                    executor_name=cmd.executor_name,
+                    usage_interval_s=cmd.usage_interval_s,
+                    output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets],
+                )
+            )
         case m.AssignCmd():
-            return pb.ControllerMessage(assign=pb.Assign(task_id=cmd.task_id, attempt=cmd.attempt,
-                                                         spec=spec_to_pb(cmd.spec), gpu_ids=list(cmd.gpu_ids)))
+            return pb.ControllerMessage(
+                assign=pb.Assign(
+                    task_id=cmd.task_id, attempt=cmd.attempt, spec=spec_to_pb(cmd.spec), gpu_ids=list(cmd.gpu_ids)
+                )
+            )
         case m.CancelCmd():
             return pb.ControllerMessage(cancel=pb.Cancel(task_id=cmd.task_id, attempt=cmd.attempt, reason=cmd.reason))
         case m.AckCmd():
@@ -96,9 +107,13 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
         case "welcome":
             w = msg.welcome
             return m.WelcomeCmd(
-                controller_name=w.controller_name, executor_name=w.executor_name, usage_interval_s=w.usage_interval_s,
+                controller_name=w.controller_name,
+                executor_name=w.executor_name,
+                usage_interval_s=w.usage_interval_s,
                 output_offsets=tuple((o.task_id, o.attempt, o.offset) for o in w.output_offsets),
-                version=w.version, protocol_version=w.protocol_version)
+                version=w.version,
+                protocol_version=w.protocol_version,
+            )
         case "assign":
             a = msg.assign
             return m.AssignCmd(a.task_id, a.attempt, spec_from_pb(a.spec), tuple(a.gpu_ids))
@@ -112,6 +127,7 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
 
 # ---- runner -> controller ----
 
+
 def report_to_pb(r: m.Report) -> pb.RunnerMessage:
     match r:
         case m.Hello():
@@ -119,8 +135,9 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
         case m.UsageSample():
             return pb.RunnerMessage(usage=pb.UsageReport(sample=usage_to_pb(r)))
         case m.ProgressReport():
-            return pb.RunnerMessage(progress=pb.ProgressUpdate(task_id=r.task_id, attempt=r.attempt,
-                                                               progress=progress_to_pb(r.progress)))
+            return pb.RunnerMessage(
+                progress=pb.ProgressUpdate(task_id=r.task_id, attempt=r.attempt, progress=progress_to_pb(r.progress))
+            )
         case m.OutputChunk():
             return pb.RunnerMessage(output=output_to_pb(r))
         case m.AttemptResult():
@@ -128,8 +145,7 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
         case m.DrainReport():
             return pb.RunnerMessage(drain=pb.DrainState(draining=r.draining))
         case m.RefusalReport():
-            return pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=r.task_id, attempt=r.attempt,
-                                                                 reason=r.reason))
+            return pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=r.task_id, attempt=r.attempt, reason=r.reason))
         case _:
             assert_never(r)
 

@@ -105,8 +105,10 @@ def _value_from_pb(v: Any) -> Any:
         case "number_value":
             x = v.number_value
             if math.isinf(x) or math.isnan(x):
-                raise ValueError(f"Fail to serialize {'Infinity' if math.isinf(x) else 'NaN'} for "
-                                 "Value.number_value, which would parse as string_value")
+                raise ValueError(
+                    f"Fail to serialize {'Infinity' if math.isinf(x) else 'NaN'} for "
+                    "Value.number_value, which would parse as string_value"
+                )
             return x
         case "string_value":
             return v.string_value

@@ -39,6 +39,7 @@ class Hello:
 
 # ---- the controller's commands to a runner ----
 
+
 @dataclass(frozen=True, slots=True)
 class WelcomeCmd:
     """The controller's reply to a Hello (and later, new settings)."""
@@ -83,6 +84,7 @@ Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd
 
 
 # ---- a runner's reports to the controller (with UsageSample, OutputChunk and AttemptResult) ----
+
 
 @dataclass(frozen=True, slots=True)
 class ProgressReport:

@@ -125,8 +125,11 @@ class TaskSpec:
         if numbers.problem(self.timeout_s) is not None:
             bad("timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}")
         if numbers.problem(self.lost_after_s) is not None or not 0 <= self.lost_after_s <= MAX_LOST_AFTER_S:
-            bad("lost_after_s", f"must be a finite number of seconds from 0 (the controller's default) to "
-                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}")
+            bad(
+                "lost_after_s",
+                f"must be a finite number of seconds from 0 (the controller's default) to "
+                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}",
+            )
         if len(self.depends_on) > MAX_DEPENDS:
             bad("depends_on", f"has more than {MAX_DEPENDS} entries")
         for i, dep in enumerate(self.depends_on):
@@ -150,7 +153,6 @@ class TaskSpec:
         errs = self.errors()
         if errs:
             raise ValidationError(
-                FieldError(e.field, e.message, index, self.name if isinstance(self.name, str) else "")
-                for e in errs
+                FieldError(e.field, e.message, index, self.name if isinstance(self.name, str) else "") for e in errs
             )
         return self

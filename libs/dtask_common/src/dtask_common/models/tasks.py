@@ -28,9 +28,7 @@ class TaskState(StrEnum):
         return self is TaskState.SUCCEEDED
 
 
-FINISHED_STATES = frozenset(
-    {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.LOST}
-)
+FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.LOST})
 
 
 @dataclass(slots=True)

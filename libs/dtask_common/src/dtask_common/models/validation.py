@@ -77,7 +77,11 @@ def validate_batch(specs: Iterable[TaskSpec]) -> list[FieldError]:
             errs.append(FieldError(e.field, e.message, i, name))
         if name:
             if name in seen:
-                errs.append(FieldError("name", f"duplicates task #{seen[name] + 1}; names must be unique in a submission", i, name))
+                errs.append(
+                    FieldError(
+                        "name", f"duplicates task #{seen[name] + 1}; names must be unique in a submission", i, name
+                    )
+                )
             else:
                 seen[name] = i
     for i, spec in enumerate(specs):

@@ -11,5 +11,14 @@ from dtask_common.taskfile.errors import (
 )
 from dtask_common.taskfile.loader import load, parse
 
-__all__ = ["DEFAULT_KEYS", "RESOURCE_KEYS", "TASKFILE_DIR", "TASK_KEYS", "TOP_KEYS", "TaskFileError", "describe",
-           "load", "parse"]
+__all__ = [
+    "DEFAULT_KEYS",
+    "RESOURCE_KEYS",
+    "TASKFILE_DIR",
+    "TASK_KEYS",
+    "TOP_KEYS",
+    "TaskFileError",
+    "describe",
+    "load",
+    "parse",
+]

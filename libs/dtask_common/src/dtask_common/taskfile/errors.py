@@ -11,8 +11,22 @@ from dtask_common.suggest import closest, did_you_mean
 
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
 TASK_KEYS = (
-    "name", "command", "cwd", "env", "resources", "labels", "priority", "max_retries", "retries",
-    "timeout_s", "lost_after_s", "depends_on", "tags", "progress", "progress_pattern", "result_marker",
+    "name",
+    "command",
+    "cwd",
+    "env",
+    "resources",
+    "labels",
+    "priority",
+    "max_retries",
+    "retries",
+    "timeout_s",
+    "lost_after_s",
+    "depends_on",
+    "tags",
+    "progress",
+    "progress_pattern",
+    "result_marker",
     "matrix",
 )
 DEFAULT_KEYS = tuple(k for k in TASK_KEYS if k not in ("name", "matrix", "depends_on"))
@@ -56,9 +70,12 @@ def task_prefix(source: str, entry: Entry | None = None, *, index: int = 0, name
     return f"{source}: task {name!r} (#{index}): " if name else f"{source}: task #{index}: "
 
 
-
 def describe(errors: Iterable[FieldError], source: str = "") -> list[str]:
     """Field errors (e.g. from the controller) as task-file style lines."""
     prefix = f"{source}: " if source else ""
-    return [prefix + (f"task {e.task_name!r} (#{e.index + 1}): " if e.task_name else f"task #{e.index + 1}: ")
-            + f"{e.field}: {e.message}" for e in errors]
+    return [
+        prefix
+        + (f"task {e.task_name!r} (#{e.index + 1}): " if e.task_name else f"task #{e.index + 1}: ")
+        + f"{e.field}: {e.message}"
+        for e in errors
+    ]

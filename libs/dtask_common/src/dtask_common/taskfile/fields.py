@@ -42,7 +42,7 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
     def table(key: str) -> dict[str, str]:
         value = v.get(key, {})
         if not isinstance(value, dict):
-            bad(key, "must be a table, e.g. {key} = {{ NAME = \"value\" }}".replace("{key}", key))
+            bad(key, 'must be a table, e.g. {key} = {{ NAME = "value" }}'.replace("{key}", key))
             return {}
         out = {}
         for k, x in value.items():
@@ -63,13 +63,22 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
 
     def number(key: str, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            unit = (" of seconds, e.g. timeout_s = 7200 for 2 hours" if key == "timeout_s" else
-                    " of seconds, e.g. lost_after_s = 600" if key == "lost_after_s" else "")
+            unit = (
+                " of seconds, e.g. timeout_s = 7200 for 2 hours"
+                if key == "timeout_s"
+                else " of seconds, e.g. lost_after_s = 600"
+                if key == "lost_after_s"
+                else ""
+            )
             bad(key, f"must be a number{unit}, got {value!r}")
             return 0.0
         if not is_finite(value):
-            bad(key, f"must be a finite number, got {value!r}" if isinstance(value, float) else
-                f"must be a finite number, got an integer of {len(str(value))} digits")
+            bad(
+                key,
+                f"must be a finite number, got {value!r}"
+                if isinstance(value, float)
+                else f"must be a finite number, got an integer of {len(str(value))} digits",
+            )
             return 0.0
         return float(value)
 
@@ -91,7 +100,10 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
     else:
         for k in res:
             if k not in RESOURCE_KEYS:
-                bad(f"resources.{k}", f"unknown resource{did_you_mean(k, RESOURCE_KEYS)}; use {', '.join(RESOURCE_KEYS)}")
+                bad(
+                    f"resources.{k}",
+                    f"unknown resource{did_you_mean(k, RESOURCE_KEYS)}; use {', '.join(RESOURCE_KEYS)}",
+                )
         cpus = number("resources.cpus", res.get("cpus", 0))
         mem = res.get("memory_mb", 0)
         gpus = res.get("gpus", 0)

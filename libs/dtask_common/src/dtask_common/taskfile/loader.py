@@ -36,8 +36,9 @@ def load(path: str | Path) -> list[TaskSpec]:
     except UnicodeDecodeError as exc:
         raw = p.read_bytes()
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise TaskFileError(str(p), [f"{p}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; "
-                                     "save the file as UTF-8"]) from None
+        raise TaskFileError(
+            str(p), [f"{p}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8"]
+        ) from None
     except OSError as exc:
         raise TaskFileError(str(p), [f"{p}: cannot read: {exc.strerror or exc}"]) from None
     return parse(text, str(p), base_dir=p.absolute().parent)
@@ -52,12 +53,13 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
     problems: list[str] = []
     stray = [key for key in data if key not in TOP_KEYS and key in TASK_KEYS]
     if stray:
-        problems.append(f"{source}: {', '.join(stray)} outside a task: put a [[task]] line above "
-                        f"{stray[0]} = ...")
+        problems.append(f"{source}: {', '.join(stray)} outside a task: put a [[task]] line above {stray[0]} = ...")
     for key in data:
         if key not in TOP_KEYS and key not in TASK_KEYS:
-            problems.append(f"{source}: unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)}; "
-                            "use [[task]] tables and an optional [defaults]")
+            problems.append(
+                f"{source}: unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)}; "
+                "use [[task]] tables and an optional [defaults]"
+            )
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append(f"{source}: defaults: must be a table ([defaults])")
@@ -145,7 +147,8 @@ def _resolve_depends(source: str, entries: list[Entry], problems: list[str]) -> 
                 resolved.append(dep)  # id of a task queued earlier
             else:
                 hint = did_you_mean(dep, sorted(names | set(by_base))) or (
-                    " (give a task name from this file or the id of a queued task)")
+                    " (give a task name from this file or the id of a queued task)"
+                )
                 problems.append(task_prefix(source, e) + f"depends_on: no task named {dep!r} in this file{hint}")
         e.values["depends_on"] = list(dict.fromkeys(resolved))
 

@@ -23,8 +23,10 @@ def check_size(source: str, tables: list[dict[str, Any]], problems: list[str]) -
     i = max(range(len(counts)), key=counts.__getitem__)
     name = tables[i].get("name", "")
     where = task_prefix(source, index=i + 1, name=name if isinstance(name, str) else "")
-    limit = (f"a task file may hold at most {MAX_SUBMIT} tasks (one submission): sweep fewer values, "
-             "or split the file (a task in a later file can depend on tasks of an earlier one by id)")
+    limit = (
+        f"a task file may hold at most {MAX_SUBMIT} tasks (one submission): sweep fewer values, "
+        "or split the file (a task in a later file can depend on tasks of an earlier one by id)"
+    )
     if counts[i] > MAX_SUBMIT:
         sizes = " x ".join(f"{k}: {len(v)}" for k, v in tables[i]["matrix"].items() if isinstance(v, list))
         message = where + f"matrix: expands to {counts[i]} tasks ({sizes}); {limit}"
@@ -41,8 +43,7 @@ def _matrix_size(matrix: Any) -> int:
     return math.prod(len(v) if isinstance(v, list) and v else 1 for v in matrix.values())
 
 
-def expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str],
-            problems: list[str]) -> list[Entry]:
+def expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str], problems: list[str]) -> list[Entry]:
     """One [[task]] table into one entry, or one per matrix combination."""
     base = table.get("name", "")
     if not isinstance(base, str):
@@ -64,8 +65,10 @@ def expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str]
     axes: list[tuple[str, list[Any]]] = []
     for key, values in matrix.items():
         if not isinstance(values, list):
-            problems.append(where + f"matrix.{key}: must be a list of values, got {values!r}; "
-                            f"write {key} = [{_toml(values)}] (or more values) to sweep it")
+            problems.append(
+                where + f"matrix.{key}: must be a list of values, got {values!r}; "
+                f"write {key} = [{_toml(values)}] (or more values) to sweep it"
+            )
         elif not values:
             problems.append(where + f"matrix.{key}: is empty; give at least one value, e.g. {key} = [1, 2]")
         elif not all(isinstance(v, (str, int, float, bool)) for v in values):

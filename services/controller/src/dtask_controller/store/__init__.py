@@ -55,17 +55,36 @@ class Store(Protocol):
     def spec(self, task_id: str) -> TaskSpec:
         """A stored task's spec (KeyError when there is no such task)."""
 
-    def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
-                 result: Any = ..., retries_used: int | None = None, lost_used_retry: bool | None = None) -> None:
+    def set_task(
+        self,
+        task_id: str,
+        state: TaskState,
+        *,
+        error: str | None = None,
+        result: Any = ...,
+        retries_used: int | None = None,
+        lost_used_retry: bool | None = None,
+    ) -> None:
         """Set a task's state (and error, result, retries used when given); lost_used_retry marks a wait after a loss."""
 
     def add_attempt(self, task_id: str, number: int, executor: str, gpu_ids: Sequence[int], now: float) -> None:
         """Record a dispatched attempt; its task is running it."""
 
-    def finish_attempt(self, task_id: str, number: int, state: TaskState, *, finished_at: float,
-                       exit_code: int | None = None, signal: int | None = None, error: str = "",
-                       result: Any = None, peak_rss_bytes: int = 0, cpu_time_s: float = 0.0,
-                       started_at: float | None = None) -> None:
+    def finish_attempt(
+        self,
+        task_id: str,
+        number: int,
+        state: TaskState,
+        *,
+        finished_at: float,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        error: str = "",
+        result: Any = None,
+        peak_rss_bytes: int = 0,
+        cpu_time_s: float = 0.0,
+        started_at: float | None = None,
+    ) -> None:
         """Record how an attempt ended."""
 
     def reopen_attempt(self, task_id: str, number: int, executor: str, retries_used: int) -> None:
@@ -77,8 +96,9 @@ class Store(Protocol):
     def write_output(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
         """Store output tails: (task id, attempt, offset of the first byte, bytes)."""
 
-    def upsert_executor(self, name: str, now: float, address: str, version: str, capacity: Capacity,
-                        labels: dict[str, str]) -> None:
+    def upsert_executor(
+        self, name: str, now: float, address: str, version: str, capacity: Capacity, labels: dict[str, str]
+    ) -> None:
         """Record an executor that connected now (first seen, or seen again)."""
 
     def set_executor_drained(self, name: str, drained: bool) -> None:
@@ -105,8 +125,16 @@ class Store(Protocol):
     def get_task(self, task_id: str) -> Task | None:
         """A task with its attempts; None when there is no such task."""
 
-    def list_tasks(self, *, states: Sequence[TaskState] = (), tag: str = "", executor: str = "",
-                   name_contains: str = "", after: int = 0, limit: int = 100) -> tuple[list[Task], int]:
+    def list_tasks(
+        self,
+        *,
+        states: Sequence[TaskState] = (),
+        tag: str = "",
+        executor: str = "",
+        name_contains: str = "",
+        after: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages."""
 
     def read_snapshot(self, page_size: int) -> Generator[list[Task], None, None]:

@@ -18,9 +18,11 @@ def is_damage(exc: BaseException) -> bool:
 def damaged_message(path: Path, detail: str) -> str:
     """One line naming the file, what SQLite found, and what to do."""
     detail = " ".join(detail.split())
-    return (f"the store {path} is damaged (SQLite: {detail}); restore it from a backup, or move it aside to start "
-            f"with an empty store (recover what is readable first: `sqlite3 {path} .recover | sqlite3 "
-            f"{path}.recovered`, then start with --store {path}.recovered)")
+    return (
+        f"the store {path} is damaged (SQLite: {detail}); restore it from a backup, or move it aside to start "
+        f"with an empty store (recover what is readable first: `sqlite3 {path} .recover | sqlite3 "
+        f"{path}.recovered`, then start with --store {path}.recovered)"
+    )
 
 
 def problem(path: Path, stop: threading.Event | None = None) -> str:

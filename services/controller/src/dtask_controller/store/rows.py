@@ -13,8 +13,10 @@ from dtask_controller.store.records import StoredExecutor
 
 SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watch event of a task)
 TASK_COLS = "id, spec, state, submitted_at, error, result, progress"
-ATTEMPT_COLS = ("task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
-                "error, result, peak_rss_bytes, cpu_time_s, duration_s")
+ATTEMPT_COLS = (
+    "task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
+    "error, result, peak_rss_bytes, cpu_time_s, duration_s"
+)
 EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
 
 _SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
@@ -72,20 +74,35 @@ def task_from_row(row: Sequence[Any], specs: SpecCache) -> Task:
     """A task from the TASK_COLS of its row, without its attempts."""
     tid, spec, state, submitted, error, result, progress = row
     return Task(
-        id=str(tid), spec=specs.parse(spec), state=TaskState(state), submitted_at=submitted,
-        error=error, result=loads(result),
+        id=str(tid),
+        spec=specs.parse(spec),
+        state=TaskState(state),
+        submitted_at=submitted,
+        error=error,
+        result=loads(result),
         progress=Progress(**json.loads(progress)) if progress else None,
     )
 
 
 def attempt_from_row(row: Sequence[Any]) -> Attempt:
     """An attempt from the ATTEMPT_COLS of its row."""
-    (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu,
-     duration) = row
+    (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu, duration) = (
+        row
+    )
     return Attempt(
-        task_id=str(tid), number=number, executor=executor, gpu_ids=tuple(json.loads(gpus)),
-        dispatched_at=dispatched, finished_at=finished, state=TaskState(state), exit_code=exit_code,
-        signal=signal, error=error, result=loads(result), peak_rss_bytes=rss, cpu_time_s=cpu,
+        task_id=str(tid),
+        number=number,
+        executor=executor,
+        gpu_ids=tuple(json.loads(gpus)),
+        dispatched_at=dispatched,
+        finished_at=finished,
+        state=TaskState(state),
+        exit_code=exit_code,
+        signal=signal,
+        error=error,
+        result=loads(result),
+        peak_rss_bytes=rss,
+        cpu_time_s=cpu,
         duration_s=duration,
     )
 

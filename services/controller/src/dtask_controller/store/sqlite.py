@@ -49,21 +49,33 @@ class SqliteStore(SqliteReads):
                 assert tid is not None
                 ids.append(str(tid))
                 if spec.tags:
-                    cur.executemany("INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)",
-                                    [(t, tid) for t in spec.tags])
+                    cur.executemany(
+                        "INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)", [(t, tid) for t in spec.tags]
+                    )
                 if task_deps:
-                    cur.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
-                                    [(tid, int(d)) for d in task_deps])
+                    cur.executemany(
+                        "INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
+                        [(tid, int(d)) for d in task_deps],
+                    )
         return ids
 
     def add_deps(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Record (task id, dependency id) pairs."""
         with self.transaction():
-            self._db.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
-                                 [(int(t), int(d)) for t, d in pairs])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)", [(int(t), int(d)) for t, d in pairs]
+            )
 
-    def set_task(self, task_id: str, state: TaskState, *, error: str | None = None,
-                 result: Any = ..., retries_used: int | None = None, lost_used_retry: bool | None = None) -> None:
+    def set_task(
+        self,
+        task_id: str,
+        state: TaskState,
+        *,
+        error: str | None = None,
+        result: Any = ...,
+        retries_used: int | None = None,
+        lost_used_retry: bool | None = None,
+    ) -> None:
         """lost_used_retry: set when the task waits again because its latest attempt was lost (else cleared)."""
         sets: list[str] = ["state = ?", "lost_used_retry = ?"]
         args: list[Any] = [state.value, None if lost_used_retry is None else int(lost_used_retry)]
@@ -91,31 +103,61 @@ class SqliteStore(SqliteReads):
                 (TaskState.RUNNING.value, number, executor, int(task_id)),
             )
 
-    def finish_attempt(self, task_id: str, number: int, state: TaskState, *, finished_at: float,
-                       exit_code: int | None = None, signal: int | None = None, error: str = "",
-                       result: Any = None, peak_rss_bytes: int = 0, cpu_time_s: float = 0.0,
-                       started_at: float | None = None) -> None:
+    def finish_attempt(
+        self,
+        task_id: str,
+        number: int,
+        state: TaskState,
+        *,
+        finished_at: float,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        error: str = "",
+        result: Any = None,
+        peak_rss_bytes: int = 0,
+        cpu_time_s: float = 0.0,
+        started_at: float | None = None,
+    ) -> None:
         with self.transaction():
             self._db.execute(
                 "UPDATE attempts SET state = ?, finished_at = ?, exit_code = ?, signal = ?, error = ?, result = ?, "
                 "peak_rss_bytes = ?, cpu_time_s = ?, duration_s = MAX(0.0, ? - COALESCE(?, dispatched_at, ?)) "
                 "WHERE task_id = ? AND number = ?",
-                (state.value, finished_at, exit_code, signal, error, dumps(result), peak_rss_bytes,
-                 cpu_time_s, finished_at, started_at, finished_at, int(task_id), number),
+                (
+                    state.value,
+                    finished_at,
+                    exit_code,
+                    signal,
+                    error,
+                    dumps(result),
+                    peak_rss_bytes,
+                    cpu_time_s,
+                    finished_at,
+                    started_at,
+                    finished_at,
+                    int(task_id),
+                    number,
+                ),
             )
 
     def reopen_attempt(self, task_id: str, number: int, executor: str, retries_used: int) -> None:
         """A LOST attempt runs again (its runner came back with it): the task is running it again."""
         with self.transaction():
-            self._db.execute("UPDATE attempts SET state = ?, finished_at = NULL, error = '' WHERE task_id = ? "
-                             "AND number = ?", (TaskState.RUNNING.value, int(task_id), number))
-            self._db.execute("UPDATE tasks SET state = ?, attempts = ?, executor = ?, error = '', retries_used = ?, "
-                             "lost_used_retry = NULL WHERE id = ?", (TaskState.RUNNING.value, number, executor, retries_used, int(task_id)))
+            self._db.execute(
+                "UPDATE attempts SET state = ?, finished_at = NULL, error = '' WHERE task_id = ? AND number = ?",
+                (TaskState.RUNNING.value, int(task_id), number),
+            )
+            self._db.execute(
+                "UPDATE tasks SET state = ?, attempts = ?, executor = ?, error = '', retries_used = ?, "
+                "lost_used_retry = NULL WHERE id = ?",
+                (TaskState.RUNNING.value, number, executor, retries_used, int(task_id)),
+            )
 
     def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:
         with self.transaction():
-            self._db.executemany("UPDATE tasks SET progress = ? WHERE id = ?",
-                                 [(progress_to_json(p), int(t)) for t, p in items])
+            self._db.executemany(
+                "UPDATE tasks SET progress = ? WHERE id = ?", [(progress_to_json(p), int(t)) for t, p in items]
+            )
 
     def write_output(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
         """Store output tails: (task_id, attempt, offset of the first byte, bytes)."""
@@ -127,8 +169,9 @@ class SqliteStore(SqliteReads):
 
     # ---- executors ----
 
-    def upsert_executor(self, name: str, now: float, address: str, version: str, capacity: Capacity,
-                        labels: dict[str, str]) -> None:
+    def upsert_executor(
+        self, name: str, now: float, address: str, version: str, capacity: Capacity, labels: dict[str, str]
+    ) -> None:
         with self.transaction():
             self._db.execute(
                 "INSERT INTO executors (name, first_seen, last_seen, address, version, capacity, labels) "

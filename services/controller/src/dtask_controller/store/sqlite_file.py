@@ -20,14 +20,18 @@ def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
     if getattr(exc, "sqlite_errorname", "") == "SQLITE_CORRUPT":
         return StoreUnusable(damaged_message(path, str(exc)))
     if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
-        return StoreUnusable(f"the store {path} is not a dtask store or is damaged (SQLite: {exc}); move it aside "
-                             "to start with an empty store, or point --store at the right file")
+        return StoreUnusable(
+            f"the store {path} is not a dtask store or is damaged (SQLite: {exc}); move it aside "
+            "to start with an empty store, or point --store at the right file"
+        )
     if path.parent.exists() and not path.parent.is_dir():
         reason = f"{path.parent} is a file, not a directory"
     else:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return StoreUnusable(f"cannot use the store {path}: {reason}; make its directory writable or point --store "
-                         "at a file in a writable directory")
+    return StoreUnusable(
+        f"cannot use the store {path}: {reason}; make its directory writable or point --store "
+        "at a file in a writable directory"
+    )
 
 
 def _make_private(path: Path) -> None:
@@ -120,5 +124,7 @@ class SqliteFile:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
-            raise StoreFull(f"the store {self.path} is full (no space left on its disk); nothing of this request "
-                            "was stored: free space there and try again") from exc
+            raise StoreFull(
+                f"the store {self.path} is full (no space left on its disk); nothing of this request "
+                "was stored: free space there and try again"
+            ) from exc

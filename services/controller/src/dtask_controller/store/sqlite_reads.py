@@ -90,7 +90,7 @@ class SqliteReads(SqliteFile):
         out: dict[str, TaskState] = {}
         keys = [int(i) for i in ids if is_task_id(i)]
         for chunk in range(0, len(keys), 500):
-            part = keys[chunk:chunk + 500]
+            part = keys[chunk : chunk + 500]
             q = f"SELECT id, state FROM tasks WHERE id IN ({','.join('?' * len(part))})"
             out.update({str(i): TaskState(s) for i, s in self._db.execute(q, part)})
         return out
@@ -99,30 +99,48 @@ class SqliteReads(SqliteFile):
         """Pending and running tasks in submission order, with their current attempt and dependencies."""
         deps: dict[int, list[str]] = {}
         for tid, dep in self._db.execute(
-                "SELECT task_id, dep_id FROM task_deps WHERE task_id IN "
-                "(SELECT id FROM tasks WHERE state IN ('pending', 'running')) ORDER BY task_id, dep_id"):
+            "SELECT task_id, dep_id FROM task_deps WHERE task_id IN "
+            "(SELECT id FROM tasks WHERE state IN ('pending', 'running')) ORDER BY task_id, dep_id"
+        ):
             deps.setdefault(tid, []).append(str(dep))
-        q = ("SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids, a.executor, a.state, "
-             "t.lost_used_retry FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
-             "WHERE t.state IN ('pending', 'running') ORDER BY t.id")
+        q = (
+            "SELECT t.id, t.spec, t.state, t.attempts, t.retries_used, t.executor, a.gpu_ids, a.executor, a.state, "
+            "t.lost_used_retry FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.attempts "
+            "WHERE t.state IN ('pending', 'running') ORDER BY t.id"
+        )
         rows = self._db.execute(q).fetchall()
         for tid, spec, state, attempts, retries, executor, gpus, a_executor, a_state, lost_used in rows:
-            lost = ((str(a_executor), bool(lost_used)) if state == TaskState.PENDING.value
-                    and a_state == TaskState.LOST.value and lost_used is not None else None)
-            yield ActiveTask(str(tid), self._specs.parse(spec), TaskState(state), attempts, retries, executor,
-                             tuple(json.loads(gpus)) if gpus else (), tuple(deps.get(tid, ())), lost)
+            lost = (
+                (str(a_executor), bool(lost_used))
+                if state == TaskState.PENDING.value and a_state == TaskState.LOST.value and lost_used is not None
+                else None
+            )
+            yield ActiveTask(
+                str(tid),
+                self._specs.parse(spec),
+                TaskState(state),
+                attempts,
+                retries,
+                executor,
+                tuple(json.loads(gpus)) if gpus else (),
+                tuple(deps.get(tid, ())),
+                lost,
+            )
 
     def attempt_executor(self, task_id: str, number: int) -> str | None:
         """The executor an attempt was dispatched to; None when the store has no such attempt."""
         if not task_id.isdecimal() or len(task_id) > 18:
             return None
-        row = self._db.execute("SELECT executor FROM attempts WHERE task_id = ? AND number = ?",
-                               (int(task_id), number)).fetchone()
+        row = self._db.execute(
+            "SELECT executor FROM attempts WHERE task_id = ? AND number = ?", (int(task_id), number)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def has_task(self, task_id: str) -> bool:
-        return is_task_id(task_id) and self._db.execute(
-            "SELECT 1 FROM tasks WHERE id = ?", (int(task_id),)).fetchone() is not None
+        return (
+            is_task_id(task_id)
+            and self._db.execute("SELECT 1 FROM tasks WHERE id = ?", (int(task_id),)).fetchone() is not None
+        )
 
     def get_task(self, task_id: str) -> Task | None:
         if not is_task_id(task_id):
@@ -130,18 +148,31 @@ class SqliteReads(SqliteFile):
         tasks = self._load(self._db, f"SELECT {TASK_COLS} FROM tasks WHERE id = ?", (int(task_id),))
         return tasks[0] if tasks else None
 
-    def list_tasks(self, *, states: Sequence[TaskState] = (), tag: str = "", executor: str = "",
-                   name_contains: str = "", after: int = 0, limit: int = 100) -> tuple[list[Task], int]:
+    def list_tasks(
+        self,
+        *,
+        states: Sequence[TaskState] = (),
+        tag: str = "",
+        executor: str = "",
+        name_contains: str = "",
+        after: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages."""
         where, args = self._filter(states, executor, name_contains)
         cols = ", ".join(f"tasks.{c.strip()}" for c in TASK_COLS.split(","))
         if tag:  # walk the tag index in id order instead of building the set of tagged ids
             source = "task_tags JOIN tasks ON tasks.id = task_tags.task_id"
             where, args = f"task_tags.tag = ? AND {where}", [tag, *args]
-            count_q = ("SELECT COUNT(*) FROM task_tags WHERE tag = ?" if len(args) == 1
-                       else f"SELECT COUNT(*) FROM {source} WHERE {where}")
-            page_q = (f"SELECT {cols} FROM {source} WHERE {where} AND task_tags.task_id > ? "
-                      "ORDER BY task_tags.task_id LIMIT ?")
+            count_q = (
+                "SELECT COUNT(*) FROM task_tags WHERE tag = ?"
+                if len(args) == 1
+                else f"SELECT COUNT(*) FROM {source} WHERE {where}"
+            )
+            page_q = (
+                f"SELECT {cols} FROM {source} WHERE {where} AND task_tags.task_id > ? "
+                "ORDER BY task_tags.task_id LIMIT ?"
+            )
         else:
             count_q = f"SELECT COUNT(*) FROM tasks WHERE {where}"
             page_q = f"SELECT {cols} FROM tasks WHERE {where} AND tasks.id > ? ORDER BY tasks.id LIMIT ?"
@@ -179,7 +210,9 @@ class SqliteReads(SqliteFile):
         keys = list(tasks)
         arows = db.execute(
             f"SELECT {ATTEMPT_COLS} FROM attempts WHERE task_id IN ({','.join('?' * len(keys))}) "
-            "ORDER BY task_id, number", keys)
+            "ORDER BY task_id, number",
+            keys,
+        )
         for row in arows:
             t = tasks.get(row[0])
             if t is not None:
@@ -187,6 +220,7 @@ class SqliteReads(SqliteFile):
         return list(tasks.values())
 
     def output(self, task_id: str, attempt: int) -> tuple[int, bytes] | None:
-        row = self._db.execute("SELECT start, data FROM output WHERE task_id = ? AND attempt = ?",
-                               (int(task_id), attempt)).fetchone()
+        row = self._db.execute(
+            "SELECT start, data FROM output WHERE task_id = ? AND attempt = ?", (int(task_id), attempt)
+        ).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
