@@ -121,13 +121,13 @@ class Root(urwid.WidgetWrap[urwid.Widget]):
         self.app.keypress(key)
         return None
 
-    def mouse_event(
+    def mouse_event(  # type: ignore[override]
         self,
         size: tuple[int, int],
         event: str,
         button: int,
         col: int,
-        row: int,  # type: ignore[override]
+        row: int,
         focus: bool,
     ) -> bool | None:
         if self.app.dialog is not None:

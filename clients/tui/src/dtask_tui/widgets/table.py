@@ -80,13 +80,13 @@ class TableView(urwid.Widget):
         return "nothing to show"
 
     # mouse ----------------------------------------------------------------------------------
-    def mouse_event(
+    def mouse_event(  # type: ignore[override]
         self,
         size: tuple[int, int],
         event: str,
         button: int,
         col: int,
-        row: int,  # type: ignore[override]
+        row: int,
         focus: bool,
     ) -> bool:
         """Click focuses a row; the wheel moves the focus three rows."""
