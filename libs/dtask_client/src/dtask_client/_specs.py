@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from dtask_common import taskfile
 from dtask_common.models import FINISHED_STATES, FieldError, Resources, TaskSpec, TaskState
+from dtask_common.suggest import closest
 
 from dtask_client.errors import InvalidTask
 
@@ -113,8 +113,8 @@ def spec_from_fields(spec: TaskSpec | str | list[str] | None, fields: dict[str, 
     unknown = set(values) - _SPEC_FIELDS
     if unknown:
         known = sorted(_SPEC_FIELDS | {"command", "cpus", "gpus", "memory_mb", "retries"})
-        hints = [difflib.get_close_matches(u, known, n=1) for u in sorted(unknown)]
-        hint = ", ".join(f"{h[0]!r} for {u!r}" for u, h in zip(sorted(unknown), hints, strict=True) if h)
+        hints = [(u, closest(u, known)) for u in sorted(unknown)]
+        hint = ", ".join(f"{h!r} for {u!r}" for u, h in hints if h is not None)
         raise TypeError(
             f"unknown task fields {', '.join(sorted(unknown))}"
             + (f" (did you mean {hint}?)" if hint else "")

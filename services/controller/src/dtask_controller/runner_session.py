@@ -99,32 +99,41 @@ async def _read(core: ControllerCore, session: Session, requests: Any, guard: Re
         session.send(None)
 
 
+# Reports about one attempt: checked against the session's attempts before anything of them is decoded.
+_ATTEMPT_REPORTS = {"output": "output", "progress": "progress", "finished": "a result"}
+
+
 def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: pb.RunnerMessage) -> None:
     """Hand one runner message to its report handler (reports about foreign attempts are not applied)."""
+    kind = msg.WhichOneof("msg")
+    if kind in _ATTEMPT_REPORTS:
+        about = getattr(msg, kind)
+        if not guard.allows(_ATTEMPT_REPORTS[kind], about.task_id, about.attempt):
+            if kind == "finished":  # not applied; the runner need not send it again
+                session.send(AckCmd(about.task_id, about.attempt))
+            return
+    if kind == "hello":  # a second Hello: not decoded, only noted
+        reports.unexpected(core, session.name, kind)
+        return
     try:
         report = convert.report_from_pb(msg)
     except convert.UnknownMessage:  # a message this controller does not know (from a newer runner?)
-        reports.unexpected(core, session.name, msg.WhichOneof("msg"))
+        reports.unexpected(core, session.name, kind)
         return
     match report:
         case UsageSample():
             reports.usage(core, session.name, report)
         case OutputChunk():
-            if guard.allows("output", report.task_id, report.attempt):
-                reports.output(core, report.task_id, report.attempt, report.offset, report.data)
+            reports.output(core, report.task_id, report.attempt, report.offset, report.data)
         case ProgressReport():
-            if guard.allows("progress", report.task_id, report.attempt):
-                reports.progress(core, session.name, report.task_id, report.attempt, report.progress)
+            reports.progress(core, session.name, report.task_id, report.attempt, report.progress)
         case AttemptResult():
-            if guard.allows("a result", report.task_id, report.attempt):
-                reports.finished(core, session.name, report)
-            else:
-                session.send(AckCmd(report.task_id, report.attempt))  # not applied; the runner need not send it again
+            reports.finished(core, session.name, report)
         case DrainReport():
             reports.runner_draining(core, session.name, report.draining)
         case RefusalReport():
             reports.refused(core, session.name, report.task_id, report.attempt, report.reason)
-        case Hello():  # a second Hello
+        case Hello():  # taken above
             reports.unexpected(core, session.name, "hello")
         case _:
             assert_never(report)
