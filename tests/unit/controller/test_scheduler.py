@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 from dtask_common.models import Capacity, Resources, TaskSpec, TaskState
-from dtask_controller.scheduler import (
-    CancelAttempt,
-    Dispatch,
-    Finished,
-    Requeued,
-    Scheduler,
-    SchedulerError,
-    Stale,
-)
+from dtask_controller.effects import CancelAttempt, Dispatch, Finished, Requeued, SchedulerError, Stale
+from dtask_controller.scheduler import Scheduler
 
 
 def spec(name: str = "", **kw: object) -> TaskSpec:
@@ -104,14 +97,14 @@ def test_dispatch_cost_does_not_grow_with_unrunnable_tasks() -> None:
         s.add(str(i), spec(resources=Resources(gpus=1)))  # no GPU anywhere: none can run
     s.add("20001", spec())
     heap_pops = 0
-    original = s._clean
+    original = s._ready._clean
 
     def counting(heap):  # type: ignore[no-untyped-def]
         nonlocal heap_pops
         heap_pops += 1
         original(heap)
 
-    s._clean = counting  # type: ignore[method-assign]
+    s._ready._clean = counting  # type: ignore[method-assign]
     assert placed(s.assign()) == [("20001", "a")]
     assert heap_pops < 10
 

@@ -23,8 +23,8 @@ from dtask_common.models import (
 
 from dtask_controller import queries
 from dtask_controller.deps import resolve_deps
+from dtask_controller.effects import SchedulerError
 from dtask_controller.errors import Conflict, InvalidTasks, NotFound, TooLarge
-from dtask_controller.scheduler import SchedulerError
 
 if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dtask_common.models import Capacity, TaskSpec
@@ -30,6 +31,12 @@ class Executor:
     online: bool = True
     running: set[str] = field(default_factory=set)
     held: dict[tuple[str, int], tuple[Shape, tuple[int, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def joined(cls, name: str, capacity: Capacity, labels: Mapping[str, str], draining: bool) -> Executor:
+        """An executor that just joined, everything free."""
+        free = (max(capacity.slots, 1), capacity.cpus, capacity.memory_mb, list(capacity.gpus))
+        return cls(name, capacity, dict(labels), *free, draining=draining)
 
     def fits(self, shape: Shape) -> bool:
         cpus, mem, gpus, labels = shape

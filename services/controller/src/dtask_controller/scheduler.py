@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from dtask_common.depgraph import descendants
 from dtask_common.models import Capacity, TaskSpec, TaskState
@@ -19,37 +18,9 @@ from dtask_controller.effects import (
     Stale,
     UnknownTask,
 )
-from dtask_controller.placement import NO_SHAPE, Executor, Shape, shape_of
-
-__all__ = [
-    "CancelAttempt",
-    "Dispatch",
-    "Effect",
-    "Finished",
-    "Requeued",
-    "Scheduler",
-    "SchedulerError",
-    "Stale",
-    "UnknownTask",
-    "shape_of",
-]
-
-
-@dataclass(slots=True)
-class _Entry:
-    id: str
-    seq: int
-    priority: int
-    shape: Shape
-    max_retries: int
-    attempts: int = 0
-    retries_used: int = 0
-    state: TaskState = TaskState.PENDING
-    unmet: set[str] = field(default_factory=set)
-    executor: str = ""
-    gpu_ids: tuple[int, ...] = ()
-    cancel_requested: bool = False
-    lost: tuple[int, str, tuple[int, ...], bool] | None = None  # attempt, executor, gpus, used a retry
+from dtask_controller.placement import NO_SHAPE, Executor, shape_of
+from dtask_controller.ready import ReadyQueue
+from dtask_controller.task_entry import TaskEntry, dep_error
 
 
 class Scheduler:
@@ -62,9 +33,9 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.paused = False
-        self._tasks: dict[str, _Entry] = {}
+        self._tasks: dict[str, TaskEntry] = {}
         self._executors: dict[str, Executor] = {}
-        self._heaps: dict[Shape, list[tuple[int, int, str]]] = {}
+        self._ready = ReadyQueue(self._is_ready)
         self._dependants: dict[str, set[str]] = {}
 
     # ---- queries ----
@@ -114,7 +85,7 @@ class Scheduler:
     ) -> list[Effect]:
         """Queue a task. deps are task ids; finished_deps gives the state of deps no longer active."""
         finished_deps = finished_deps or {}
-        e = _Entry(
+        e = TaskEntry(
             task_id,
             int(task_id),
             spec.priority,
@@ -129,7 +100,7 @@ class Scheduler:
             else:
                 st = finished_deps.get(dep)
                 if st is not TaskState.SUCCEEDED:
-                    return [Finished(task_id, TaskState.FAILED, _dep_error(dep, st))]
+                    return [Finished(task_id, TaskState.FAILED, dep_error(dep, st))]
         self._tasks[task_id] = e
         for dep in e.unmet:
             self._dependants.setdefault(dep, set()).add(task_id)
@@ -141,7 +112,7 @@ class Scheduler:
         self, task_id: str, spec: TaskSpec, attempt: int, executor: str, gpu_ids: tuple[int, ...], retries_used: int = 0
     ) -> None:
         """Re-create a task that the store says is running (controller restart)."""
-        e = _Entry(
+        e = TaskEntry(
             task_id,
             int(task_id),
             spec.priority,
@@ -278,7 +249,9 @@ class Scheduler:
         if ex is not None and held is not None:
             ex.give(*held)
 
-    def _retry_or_fail(self, e: _Entry, attempt: int, state: TaskState, error: str, free: bool = False) -> list[Effect]:
+    def _retry_or_fail(
+        self, e: TaskEntry, attempt: int, state: TaskState, error: str, free: bool = False
+    ) -> list[Effect]:
         if free or e.retries_used < e.max_retries:
             e.retries_used += 0 if free else 1
             e.lost = (attempt, e.executor, e.gpu_ids, not free) if state is TaskState.LOST else None
@@ -303,7 +276,7 @@ class Scheduler:
         for parent, dep_id in descendants(task_id, self._waiting_on):  # each fails: its dependency did
             self._forget(self._tasks[dep_id])
             out.append(
-                Finished(dep_id, TaskState.FAILED, _dep_error(parent, state if parent == task_id else TaskState.FAILED))
+                Finished(dep_id, TaskState.FAILED, dep_error(parent, state if parent == task_id else TaskState.FAILED))
             )
         return out
 
@@ -323,7 +296,7 @@ class Scheduler:
                 f"task {task_id} is still {self._tasks[task_id].state.value}; "
                 "retry it once it has finished, or cancel it first"
             )
-        e = _Entry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts)
+        e = TaskEntry(task_id, int(task_id), spec.priority, shape_of(spec), spec.max_retries, attempts=attempts)
         self._tasks[task_id] = e
         self._push(e)
         return []
@@ -334,17 +307,7 @@ class Scheduler:
         """An executor joined (or rejoined); attempts it already runs keep their resources."""
         old = self._executors.get(name)
         running = old.running if old else set()
-        gpus = list(capacity.gpus)
-        ex = Executor(
-            name,
-            capacity,
-            dict(labels),
-            max(capacity.slots, 1),
-            capacity.cpus,
-            capacity.memory_mb,
-            gpus,
-            draining=draining,
-        )
+        ex = Executor.joined(name, capacity, labels, draining)
         self._executors[name] = ex
         for tid in running:
             e = self._tasks.get(tid)
@@ -386,69 +349,52 @@ class Scheduler:
         usable = [ex for ex in self._executors.values() if ex.usable]
         if not usable:
             return []
-        heads: list[tuple[int, int, Shape]] = []
-        for shape, heap in self._heaps.items():
-            self._clean(heap)
-            if heap:
-                heads.append((heap[0][0], heap[0][1], shape))
-        heapq.heapify(heads)
+        heads = self._ready.heads()
         out: list[Dispatch] = []
         while heads and usable:
             _, _, shape = heapq.heappop(heads)
-            heap = self._heaps[shape]
-            self._clean(heap)
-            if not heap:
+            if self._ready.head(shape) is None:
                 continue
             ex = max((x for x in usable if x.fits(shape)), key=Executor.spread, default=None)
             if ex is None:
                 continue  # nothing free fits this shape this round; every task of it waits
-            _, _, tid = heapq.heappop(heap)
-            e = self._tasks[tid]
+            e = self._tasks[self._ready.pop(shape)]
             e.state = TaskState.RUNNING
             e.attempts += 1
             e.executor = ex.name
             e.gpu_ids = tuple(sorted(ex.free_gpus)[: shape[2]])
             self._take(ex, e)
-            out.append(Dispatch(tid, e.attempts, ex.name, e.gpu_ids))
+            out.append(Dispatch(e.id, e.attempts, ex.name, e.gpu_ids))
             if not ex.usable:
                 usable.remove(ex)
-            self._clean(heap)
-            if heap:
-                heapq.heappush(heads, (heap[0][0], heap[0][1], shape))
+            if (head := self._ready.head(shape)) is not None:
+                heapq.heappush(heads, head)
         return out
 
     # ---- internals ----
 
-    def _push(self, e: _Entry) -> None:
+    def _push(self, e: TaskEntry) -> None:
         e.state = TaskState.PENDING
-        heapq.heappush(self._heaps.setdefault(e.shape, []), (-e.priority, e.seq, e.id))
+        self._ready.push(e.shape, e.priority, e.seq, e.id)
 
-    def _clean(self, heap: list[tuple[int, int, str]]) -> None:
-        while heap:
-            e = self._tasks.get(heap[0][2])
-            if e is not None and e.state is TaskState.PENDING and not e.unmet:
-                return
-            heapq.heappop(heap)
+    def _is_ready(self, task_id: str) -> bool:
+        e = self._tasks.get(task_id)
+        return e is not None and e.state is TaskState.PENDING and not e.unmet
 
-    def _take(self, ex: Executor, e: _Entry) -> None:
+    def _take(self, ex: Executor, e: TaskEntry) -> None:
         ex.running.add(e.id)
         ex.take(e.shape, e.gpu_ids)
 
-    def _release(self, e: _Entry) -> None:
+    def _release(self, e: TaskEntry) -> None:
         ex = self._executors.get(e.executor)
         if ex and e.id in ex.running:
             ex.running.discard(e.id)
             ex.give(e.shape, e.gpu_ids)
 
-    def _forget(self, e: _Entry) -> None:
+    def _forget(self, e: TaskEntry) -> None:
         self._tasks.pop(e.id, None)
         for dep in e.unmet:
             s = self._dependants.get(dep)
             if s:
                 s.discard(e.id)
         e.state = TaskState.CANCELLED  # any heap entry left behind is now skipped
-
-
-def _dep_error(dep: str, state: TaskState | None) -> str:
-    what = state.value if state else "unknown"
-    return f"dependency failed: task {dep} is {what}"
