@@ -10,6 +10,7 @@ from dtask_common import convert
 from dtask_common.address import START_HINT, AddressError, unavailable_message
 from dtask_common.address import check_address as address_check
 from dtask_common.models import FieldError
+from google.protobuf.message import DecodeError
 
 TASK_ERRORS_KEY = "dtask-task-errors-bin"
 
@@ -147,14 +148,14 @@ def _task_errors(exc: grpc.RpcError) -> tuple[list[FieldError], int]:
     """The field errors of a rejected submission, and how many more the controller left out."""
     try:
         trailing: Any = exc.trailing_metadata()  # type: ignore[attr-defined]
-    except Exception:
+    except (AttributeError, TypeError, ValueError):  # an RpcError that is not a call: no trailer
         return [], 0
     for key, value in trailing or ():
         if key == TASK_ERRORS_KEY and isinstance(value, bytes):
             msg = pb.TaskErrors()
             try:
                 msg.ParseFromString(value)
-            except Exception:
+            except (DecodeError, TypeError):  # not a TaskErrors message: no field errors to show
                 return [], 0
             return [convert.field_error_from_pb(e) for e in msg.errors], max(0, msg.omitted)
     return [], 0
