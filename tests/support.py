@@ -181,6 +181,35 @@ def start_controller(home: Path, *extra: str, port_range: tuple[int, int] | None
     return start_dtask(["controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", *extra], home)
 
 
+def runner_proc(
+    home: Path, controller: str, name: str, *extra: str, settings: tuple[str, ...] = (), wait: bool = True
+) -> Proc:
+    """A runner started with `dtask runner` on 127.0.0.1 (reconnecting within 0.5 s); wait: until it connected."""
+    lo, hi = free_port_range()
+    sets = ["--set", "runner.reconnect_max_s=0.5"]
+    for s in settings:
+        sets += ["--set", s]
+    proc = start_dtask(
+        [
+            *sets,
+            "runner",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+            *extra,
+        ],
+        home,
+    )
+    if wait:
+        proc.wait_for(rf"connected to controller .* as {name}")
+    return proc
+
+
 @contextlib.contextmanager
 def running(proc: Proc) -> Iterator[Proc]:
     try:

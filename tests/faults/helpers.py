@@ -31,34 +31,6 @@ def controller_proc(
     return start_dtask([*sets, "controller", "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
 
 
-def runner_proc(
-    home: Path, controller: str, name: str, *extra: str, settings: tuple[str, ...] = (), wait: bool = True
-) -> Proc:
-    lo, hi = free_port_range()
-    sets = ["--set", "runner.reconnect_max_s=0.5"]
-    for s in settings:
-        sets += ["--set", s]
-    proc = start_dtask(
-        [
-            *sets,
-            "runner",
-            "--controller",
-            controller,
-            "--name",
-            name,
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-            *extra,
-        ],
-        home,
-    )
-    if wait:
-        proc.wait_for(rf"connected to controller .* as {name}")
-    return proc
-
-
 def client(home: Path, address: str, timeout: float = 10) -> Controller:
     return Controller(address, certs=home / "certs", timeout=timeout)
 

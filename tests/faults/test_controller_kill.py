@@ -10,8 +10,8 @@ from pathlib import Path
 
 from dtask_common.models import TaskSpec, TaskState
 
-from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all
-from tests.support import free_port_range
+from tests.faults.helpers import client, controller_proc, running_on, stop_all
+from tests.support import free_port_range, runner_proc
 
 
 def test_output_complete_after_controller_kill9_mid_stream(home: Path, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from dtask_common.models import ExecutorState, TaskState
 
-from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all, until
+from tests.faults.helpers import client, controller_proc, running_on, stop_all, until
 from tests.faults.proxy import proxy_to
 from tests.integration.runner.helpers import gone, wait_file
+from tests.support import runner_proc
 
 # Prints a line, then 200 more once `cut` exists (while the link is down), then waits for `go`.
 STAGED = (

@@ -14,8 +14,8 @@ import psutil
 from dtask_common import events as ev
 from dtask_common.models import TaskState
 
-from tests.faults.helpers import client, controller_proc, runner_proc, stop_all
-from tests.support import BIN
+from tests.faults.helpers import client, controller_proc, stop_all
+from tests.support import BIN, runner_proc
 
 TAIL = 256 * 1024
 DEAD_AFTER_S = 2.0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dtask_common.models import TaskState
 
-from tests.faults.helpers import client, controller_proc, runner_proc, stop_all
-from tests.support import Proc
+from tests.faults.helpers import client, controller_proc, stop_all
+from tests.support import Proc, runner_proc
 
 POISON = 'echo "attempt $DTASK_ATTEMPT kills $PPID"; kill -9 $PPID; sleep 30'
 

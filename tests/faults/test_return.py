@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from dtask_common.models import ExecutorState, TaskState
 
-from tests.faults.helpers import client, controller_proc, runner_proc, running_on, stop_all, until
+from tests.faults.helpers import client, controller_proc, running_on, stop_all, until
 from tests.faults.proxy import proxy_to
-from tests.support import BIN, free_port_range
+from tests.support import BIN, free_port_range, runner_proc
 
 # Prints a line, 300 more while the link is down (once `cut` exists), then waits for `go`.
 STAGED = (

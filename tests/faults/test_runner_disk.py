@@ -15,12 +15,11 @@ from tests.faults.helpers import (
     controller_proc,
     exit_output,
     fill_fs,
-    runner_proc,
     start_in_readonly_view,
     start_on_small_fs,
     stop_all,
 )
-from tests.support import free_port_range, start_dtask
+from tests.support import free_port_range, runner_proc, start_dtask
 
 
 def runner_args(controller: str, log_dir: Path) -> list[str]:

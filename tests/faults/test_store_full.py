@@ -9,9 +9,9 @@ import pytest
 from dtask_client import ResourceExhausted
 from dtask_common.models import TaskSpec, TaskState
 
-from tests.faults.helpers import client, fill_fs, runner_proc, running_on, start_on_small_fs, stop_all
+from tests.faults.helpers import client, fill_fs, running_on, start_on_small_fs, stop_all
 from tests.faults.proxy import proxy_to
-from tests.support import LISTEN_RE, free_port_range
+from tests.support import LISTEN_RE, free_port_range, runner_proc
 
 
 def test_submission_on_a_full_disk_fails_whole_and_the_controller_keeps_serving(home: Path, tmp_path: Path) -> None:

@@ -407,29 +407,11 @@ def expired_operator(certs_dir: Path, out: Path) -> Path:
 def test_logs_follow_and_wait_carry_on_across_a_controller_restart(home: Path, tmp_path: Path) -> None:
     """A controller restart mid-command: `logs -f` goes on without repeating output, `wait` keeps waiting."""
     from tests.integration.client.cluster import wait_for_executors
-    from tests.support import start_controller, start_dtask
+    from tests.support import runner_proc, start_controller
 
     port, _ = free_port_range(1)
     ctl = start_controller(home, port_range=(port, port))
-    lo, hi = free_port_range()
-    runner = start_dtask(
-        [
-            "--set",
-            "runner.reconnect_max_s=0.5",
-            "runner",
-            "--controller",
-            ctl.address,
-            "--name",
-            "r1",
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-            "--gpus",
-            "none",
-        ],
-        home,
-    )
+    runner = runner_proc(home, ctl.address, "r1", "--gpus", "none", wait=False)
     mark = tmp_path / "go-on"
     try:
         wait_for_executors(ctl.address, home / "certs", {"r1"})

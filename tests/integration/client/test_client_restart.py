@@ -10,7 +10,7 @@ from dtask_client import AsyncController, Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.integration.client.cluster import wait_for_executors
-from tests.support import Proc, free_port_range, start_controller, start_dtask
+from tests.support import Proc, free_port_range, runner_proc, start_controller
 
 
 def restarted(home: Path, ctl: Proc, port: int) -> Proc:
@@ -73,25 +73,7 @@ def test_sync_list_call_rides_out_a_controller_restart(home: Path) -> None:
 def test_async_follow_rides_out_a_controller_restart_without_repeating_output(home: Path, tmp_path: Path) -> None:
     port, _ = free_port_range(1)
     ctl = start_controller(home, port_range=(port, port))
-    lo, hi = free_port_range()
-    runner = start_dtask(
-        [
-            "--set",
-            "runner.reconnect_max_s=0.5",
-            "runner",
-            "--controller",
-            ctl.address,
-            "--name",
-            "r1",
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-            "--gpus",
-            "none",
-        ],
-        home,
-    )
+    runner = runner_proc(home, ctl.address, "r1", "--gpus", "none", wait=False)
     mark = tmp_path / "go-on"
 
     async def scenario() -> bytes:

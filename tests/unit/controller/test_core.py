@@ -74,6 +74,28 @@ def test_dead_then_gone_requeues_with_fake_clock(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def test_a_dead_executor_gets_no_new_work_until_it_is_heard_again(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        e = core(tmp_path, clock)
+        s = reports.connected(e, Hello("r1", capacity=Capacity(slots=2), protocol_version=1))
+        await settle()
+        drain(s)
+        clock.t += 3.5
+        liveness.check(e)
+        assert queries.executor(e, "r1").state.value == "dead"
+        (tid,) = commands.submit(e, [TaskSpec(name="a", shell="true")])
+        await settle()
+        assert [c for c in drain(s) if isinstance(c, AssignCmd)] == []  # its session never ended, but it is silent
+        assert queries.task(e, tid).state is TaskState.PENDING
+        assert reports.seen(e, s)
+        await settle()
+        assert [c for c in drain(s) if isinstance(c, AssignCmd)] == [AssignCmd(tid, 1, e.store.spec(tid), ())]
+        e.store.close()
+
+    asyncio.run(go())
+
+
 def test_restart_rebuilds_queue_running_and_counts(tmp_path: Path) -> None:
     async def go() -> None:
         clock = Clock()

@@ -243,7 +243,7 @@ def test_cancel_running_on_gone_executor() -> None:
     s = sched_with(("a", Capacity()))
     s.add("1", spec(max_retries=3))
     s.assign()
-    s.executor_down("a")
+    s.set_online("a", False)
     assert s.cancel("1") == []
     fx = s.executor_gone("a", "gone")
     assert fx[0].state is TaskState.CANCELLED  # type: ignore[union-attr]
@@ -273,7 +273,7 @@ def test_restore_running_then_executor_returns() -> None:
 
 def test_executor_down_takes_no_work() -> None:
     s = sched_with(("a", Capacity()))
-    s.executor_down("a")
+    s.set_online("a", False)
     s.add("1", spec())
     assert s.assign() == []
     s.executor_up("a", Capacity(), {})
