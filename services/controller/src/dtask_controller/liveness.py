@@ -56,6 +56,7 @@ def check(core: ControllerCore) -> None:
     for name, state in core.registry.check(keep_for(core)):
         if state is ExecutorState.DEAD:
             log.warning("executor %s dead: no message for %gs", name, core.settings.dead_after_s)
+            core.scheduler.set_online(name, False)  # no new work for a runner out of touch; its attempts stay running
             if core.fanout.active:
                 core.fanout.publish(core.executor_event(ev.ExecutorEventKind.DEAD, name))
                 core.publish_stale(name)

@@ -72,7 +72,7 @@ def disconnected(core: ControllerCore, session: Session) -> None:
         return
     if core.sessions.get(session.name) is session:
         del core.sessions[session.name]
-    core.scheduler.executor_down(session.name)
+    core.scheduler.set_online(session.name, False)
     core.tails.give_up(session.name)
     log.info(
         "executor %s disconnected; its attempts keep running for up to %gs",
@@ -90,6 +90,8 @@ def seen(core: ControllerCore, session: Session) -> bool:
         return False
     if core.registry.seen(session.name):
         log.info("executor %s alive again", session.name)
+        core.scheduler.set_online(session.name, True)
+        core.kick()
         if core.fanout.active:
             core.fanout.publish(core.executor_event(ev.ExecutorEventKind.UPDATED, session.name))
             core.publish_stale(session.name)

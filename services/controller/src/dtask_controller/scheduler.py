@@ -314,11 +314,10 @@ class Scheduler:
             if e and e.state is TaskState.RUNNING and e.executor == name:
                 self._take(ex, e)
 
-    def executor_down(self, name: str) -> None:
-        """The executor's session ended: no new work until it comes back (its attempts stay running)."""
-        ex = self._executors.get(name)
-        if ex:
-            ex.online = False
+    def set_online(self, name: str, online: bool) -> None:
+        """False: its session ended or it fell silent, so no new work (its attempts stay running); True: back."""
+        if ex := self._executors.get(name):
+            ex.online = online
 
     def executor_gone(self, name: str, reason: str) -> list[Effect]:
         """No session for lost_after_s: every attempt running there is LOST."""
