@@ -156,6 +156,7 @@ def test_flapping_link_loses_no_output_and_runs_the_attempt_once(home: Path, tmp
                     max_retries=2,
                 )
                 running_on(c, tid)
+                r1.wait_for(rf"attempt {tid}/1 started")  # the first reset must find the attempt on the runner
                 resets = 0
                 for _ in range(10):
                     r1.lines.clear()
