@@ -75,7 +75,7 @@ def runner(home: Path, fake: FakeController) -> Iterator[Proc]:
 def test_hello_tqdm_task_output_progress_result_and_ack(home: Path, fake: FakeController, runner: Proc) -> None:
     s = fake.session()
     h = s.hello
-    assert h.name == "r1" and s.peer_name == "r1" and h.protocol_version == 1 and h.version
+    assert h.name == "r1" and s.peer_name == "r1" and h.protocol_version == 2 and h.version
     assert h.capacity.slots == 3 and list(h.capacity.gpus) == [0, 1] and h.capacity.cpus == 3.5
     assert h.capacity.memory_mb == 2048 and dict(h.labels) == {"zone": "a", "kind": "gpu"}
     assert h.runner_address == "gpu-box-1:" + runner.address.rsplit(":", 1)[1]

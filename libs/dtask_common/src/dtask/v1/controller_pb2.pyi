@@ -62,16 +62,20 @@ class ProgressUpdate(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ...) -> None: ...
 
 class OutputChunk(_message.Message):
-    __slots__ = ("task_id", "attempt", "offset", "data")
+    __slots__ = ("task_id", "attempt", "offset", "data", "notice", "total_bytes")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     offset: int
     data: bytes
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    notice: str
+    total_bytes: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., notice: _Optional[str] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class AttemptFinished(_message.Message):
     __slots__ = ("task_id", "attempt", "state", "exit_code", "signal", "result", "error", "started_at", "finished_at", "peak_rss_bytes", "cpu_time_s", "output_bytes")
@@ -118,7 +122,7 @@ class AssignmentRefused(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RunnerMessage(_message.Message):
-    __slots__ = ("hello", "usage", "progress", "output", "finished", "drain", "refused")
+    __slots__ = ("hello", "usage", "progress", "output", "finished", "drain", "refused", "batch", "output_read")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +130,8 @@ class RunnerMessage(_message.Message):
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_READ_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     usage: UsageReport
     progress: ProgressUpdate
@@ -133,7 +139,29 @@ class RunnerMessage(_message.Message):
     finished: AttemptFinished
     drain: DrainState
     refused: AssignmentRefused
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ..., refused: _Optional[_Union[AssignmentRefused, _Mapping]] = ...) -> None: ...
+    batch: RunnerBatch
+    output_read: OutputRead
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., usage: _Optional[_Union[UsageReport, _Mapping]] = ..., progress: _Optional[_Union[ProgressUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., drain: _Optional[_Union[DrainState, _Mapping]] = ..., refused: _Optional[_Union[AssignmentRefused, _Mapping]] = ..., batch: _Optional[_Union[RunnerBatch, _Mapping]] = ..., output_read: _Optional[_Union[OutputRead, _Mapping]] = ...) -> None: ...
+
+class RunnerBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[RunnerMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[RunnerMessage, _Mapping]]] = ...) -> None: ...
+
+class OutputRead(_message.Message):
+    __slots__ = ("request_id", "offset", "data", "eof", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    offset: int
+    data: bytes
+    eof: bool
+    error: str
+    def __init__(self, request_id: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., eof: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets")
@@ -192,16 +220,40 @@ class Ack(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "assign", "cancel", "ack")
+    __slots__ = ("welcome", "assign", "cancel", "ack", "batch", "read_output")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    READ_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assign: Assign
     cancel: Cancel
     ack: Ack
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+    batch: ControllerBatch
+    read_output: ReadOutput
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., batch: _Optional[_Union[ControllerBatch, _Mapping]] = ..., read_output: _Optional[_Union[ReadOutput, _Mapping]] = ...) -> None: ...
+
+class ControllerBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ControllerMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[ControllerMessage, _Mapping]]] = ...) -> None: ...
+
+class ReadOutput(_message.Message):
+    __slots__ = ("request_id", "task_id", "attempt", "offset", "max_bytes")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    task_id: str
+    attempt: int
+    offset: int
+    max_bytes: int
+    def __init__(self, request_id: _Optional[int] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., max_bytes: _Optional[int] = ...) -> None: ...
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
@@ -308,22 +360,38 @@ class IsFinishedResponse(_message.Message):
     def __init__(self, finished: _Optional[bool] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ...) -> None: ...
 
 class GetTaskOutputRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "follow")
+    __slots__ = ("task_id", "attempt", "follow", "tail_bytes")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    TAIL_BYTES_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     follow: bool
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+    tail_bytes: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., follow: _Optional[bool] = ..., tail_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("exclude_usage", "exclude_progress")
+    __slots__ = ("exclude_usage", "exclude_progress", "task_ids", "states", "tag", "executor", "finished_limit", "exclude_executors", "max_batch")
     EXCLUDE_USAGE_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     exclude_usage: bool
     exclude_progress: bool
-    def __init__(self, exclude_usage: _Optional[bool] = ..., exclude_progress: _Optional[bool] = ...) -> None: ...
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    states: _containers.RepeatedScalarFieldContainer[_common_pb2.TaskState]
+    tag: str
+    executor: str
+    finished_limit: int
+    exclude_executors: bool
+    max_batch: int
+    def __init__(self, exclude_usage: _Optional[bool] = ..., exclude_progress: _Optional[bool] = ..., task_ids: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[_common_pb2.TaskState, str]]] = ..., tag: _Optional[str] = ..., executor: _Optional[str] = ..., finished_limit: _Optional[int] = ..., exclude_executors: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("tasks", "executors", "usage", "queue", "last")
@@ -401,8 +469,14 @@ class UsageEvent(_message.Message):
     sample: _common_pb2.UsageSample
     def __init__(self, executor: _Optional[str] = ..., sample: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ...) -> None: ...
 
+class EventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[WatchEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[WatchEvent, _Mapping]]] = ...) -> None: ...
+
 class WatchEvent(_message.Message):
-    __slots__ = ("seq", "at", "snapshot", "task", "progress", "executor", "usage", "queue", "resync")
+    __slots__ = ("seq", "at", "snapshot", "task", "progress", "executor", "usage", "queue", "batch", "resync")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +485,7 @@ class WatchEvent(_message.Message):
     EXECUTOR_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     RESYNC_FIELD_NUMBER: _ClassVar[int]
     seq: int
     at: _timestamp_pb2.Timestamp
@@ -420,8 +495,9 @@ class WatchEvent(_message.Message):
     executor: ExecutorEvent
     usage: UsageEvent
     queue: _common_pb2.QueueStatus
+    batch: EventBatch
     resync: bool
-    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., task: _Optional[_Union[TaskEvent, _Mapping]] = ..., progress: _Optional[_Union[ProgressEvent, _Mapping]] = ..., executor: _Optional[_Union[ExecutorEvent, _Mapping]] = ..., usage: _Optional[_Union[UsageEvent, _Mapping]] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ..., resync: _Optional[bool] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., task: _Optional[_Union[TaskEvent, _Mapping]] = ..., progress: _Optional[_Union[ProgressEvent, _Mapping]] = ..., executor: _Optional[_Union[ExecutorEvent, _Mapping]] = ..., usage: _Optional[_Union[UsageEvent, _Mapping]] = ..., queue: _Optional[_Union[_common_pb2.QueueStatus, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., resync: _Optional[bool] = ...) -> None: ...
 
 class SubmitTasksRequest(_message.Message):
     __slots__ = ("tasks",)
