@@ -194,7 +194,15 @@ class FakeController:
         self._rec("resume")
         return QueueStatus(paused=False, pending=3)
 
-    def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> Iterator[bytes]:
+    def logs(
+        self,
+        task_id: str,
+        attempt: int = 0,
+        follow: bool = False,
+        *,
+        tail_bytes: int = 0,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> Iterator[bytes]:
         self._rec("logs", (task_id, attempt, follow))
         return iter(self.output)
 

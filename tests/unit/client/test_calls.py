@@ -25,5 +25,5 @@ def test_only_calls_whose_repeat_changes_nothing_are_safe_to_retry() -> None:
 def test_builders_use_their_descriptor() -> None:
     assert _calls.list_tasks([], None, None, None, "").rpc is _calls.LIST_TASKS
     assert _calls.submit([]).rpc is _calls.SUBMIT_TASKS
-    assert _calls.follow_output("7", 0).request.follow and not _calls.output("7", 0).request.follow
+    assert _calls.output("7", 0, follow=True).request.follow and not _calls.output("7", 0).request.follow
     assert _calls.watch(False, True).request.exclude_usage

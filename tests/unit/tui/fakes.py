@@ -214,7 +214,9 @@ class FakeController:
         self.queue_status = replace(self.queue_status, paused=False)
         return self.queue_status
 
-    async def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> AsyncIterator[bytes]:
+    async def logs(
+        self, task_id: str, attempt: int = 0, follow: bool = False, *, tail_bytes: int = 0
+    ) -> AsyncIterator[bytes]:
         self.calls.append(("logs", (task_id, attempt, follow)))
         for chunk in self.output.get(task_id, []):
             yield chunk

@@ -71,17 +71,35 @@ def task_cmd(ctx: CliContext, task_id: str, as_json: bool) -> None:
 @click.argument("task_id", type=TASK_ID)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the attempt ends.")
 @click.option("--attempt", type=COUNT, default=0, show_default="latest", help="Attempt number.")
+@click.option(
+    "--tail-bytes",
+    type=COUNT,
+    default=0,
+    show_default="the whole output",
+    help="Only the last this many bytes (at most what the controller keeps, 1 MiB by default).",
+)
 @click.pass_obj
 @handles_errors
-def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int) -> None:
-    """Print a task's output (stdout and stderr as the task wrote them)."""
+def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int, tail_bytes: int) -> None:
+    """Print a task's output (stdout and stderr as the task wrote them), all of it.
+
+    The part the controller no longer keeps is read from the runner that ran it; when that runner is gone,
+    a notice on stderr says which bytes are missing.
+    """
     # Byte for byte, like cat: control characters are not escaped here (pipe through `cat -v` to see them).
+    # Each chunk is written as it arrives: any size of output goes through in constant memory.
     out = sys.stdout.buffer
     with ctx.client() as c:
         c.on_reconnect = _reconnecting(c.address)
-        for data in c.logs(task_id, attempt=attempt, follow=follow):
+        for data in c.logs(task_id, attempt=attempt, follow=follow, tail_bytes=tail_bytes, on_notice=_notice):
             out.write(data)
             out.flush()
+
+
+def _notice(text: str) -> None:
+    """Part of the output is gone: said on stderr, so that stdout keeps exactly the task's bytes."""
+    sys.stdout.flush()
+    click.echo(click.style("notice: ", fg="yellow", bold=True) + shown(text), err=True)
 
 
 @click.command("wait")

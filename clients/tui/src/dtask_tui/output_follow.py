@@ -10,7 +10,7 @@ from dtask_common.models import TaskState
 
 from dtask_tui.client import ControllerClient
 from dtask_tui.connection import is_connection_loss
-from dtask_tui.output_tail import OutputTail
+from dtask_tui.output_tail import OUTPUT_LIMIT, OutputTail
 from dtask_tui.state import Layout, Tab, TuiState
 
 OUTPUT_DEBOUNCE_S = 0.15
@@ -61,7 +61,7 @@ class OutputFollower:
         follow = task is not None and not task.state.finished
         fresh = OutputTail(task_id, attempt)  # the stream starts from the beginning of the kept tail
         try:
-            async for chunk in self.client.logs(task_id, attempt=attempt, follow=follow):
+            async for chunk in self.client.logs(task_id, attempt=attempt, follow=follow, tail_bytes=OUTPUT_LIMIT):
                 if self.state.output is not fresh:
                     self.state.output = fresh
                 fresh.add(chunk)

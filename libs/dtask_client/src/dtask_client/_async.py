@@ -26,7 +26,7 @@ from dtask_common.models import (
 from dtask_client import _calls as c
 from dtask_client import _specs
 from dtask_client._channel import AsyncChannelSource, Methods, async_methods
-from dtask_client._follow import Follow, dispatched
+from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
 from dtask_client._settings import resolve
 from dtask_client._wait import Waiter
@@ -246,21 +246,33 @@ class AsyncController:
 
     # ---- streams ----
 
-    async def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> AsyncIterator[bytes]:
-        """An attempt's output (0: the latest attempt); with follow, until the attempt ends (across restarts)."""
+    async def logs(
+        self,
+        task_id: str,
+        attempt: int = 0,
+        follow: bool = False,
+        *,
+        tail_bytes: int = 0,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """An attempt's output (0: the latest attempt), as it arrives: all of it, or only its last tail_bytes;
+        with follow, until the attempt ends (across restarts). on_notice: as Controller.logs."""
         if not follow:
             await self.task(task_id)  # NotFound before streaming
-            async for data in self._stream(c.output(task_id, attempt)):
-                yield data
+            async for chunk in self._stream(c.output(task_id, attempt, tail_bytes)):
+                yield noticed(chunk, on_notice)
             return
-        async for data in self._follow(Follow(task_id, attempt, self.address, self.timeout, self.timeout)):
+        follow_ = Follow(
+            task_id, attempt, self.address, self.timeout, self.timeout, tail_bytes=tail_bytes, on_notice=on_notice
+        )
+        async for data in self._follow(follow_):
             yield data
 
     async def _follow(self, follow: Follow) -> AsyncIterator[bytes]:
         while True:
             try:
-                async for number, offset, data in self._stream(follow.call()):
-                    if new := follow.piece(number, offset, data):
+                async for chunk in self._stream(follow.call()):
+                    if new := follow.piece(chunk):
                         yield new
                 # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
                 if follow.over(await self._send(c.task(follow.task_id), self.timeout)):

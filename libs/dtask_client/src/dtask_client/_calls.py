@@ -15,6 +15,7 @@ from dtask_common.models import (
     ExecutorUsage,
     FieldError,
     Identity,
+    OutputChunk,
     QueueStatus,
     Task,
     TaskSpec,
@@ -200,21 +201,13 @@ def resume() -> Call[QueueStatus]:
     return Call(RESUME_QUEUE, pb.ResumeQueueRequest(), convert.queue_from_pb)
 
 
-def output(task_id: str, attempt: int) -> StreamCall[bytes]:
-    """An attempt's output as stored (0: the latest attempt)."""
+def output(task_id: str, attempt: int, tail_bytes: int = 0, follow: bool = False) -> StreamCall[OutputChunk]:
+    """An attempt's output (0: the latest attempt): all of it, or its last tail_bytes; with follow, to its end
+    (each chunk says its attempt and offset, to resume a follow where it stopped)."""
     return StreamCall(
         GET_TASK_OUTPUT,
-        pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=False),
-        lambda chunk: bytes(chunk.data),
-    )
-
-
-def follow_output(task_id: str, attempt: int) -> StreamCall[tuple[int, int, bytes]]:
-    """An attempt's output to its end, as (attempt, offset, data) to resume a follow where it stopped."""
-    return StreamCall(
-        GET_TASK_OUTPUT,
-        pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=True),
-        lambda chunk: (int(chunk.attempt), int(chunk.offset), bytes(chunk.data)),
+        pb.GetTaskOutputRequest(task_id=str(task_id), attempt=attempt, follow=follow, tail_bytes=tail_bytes),
+        convert.output_from_pb,
     )
 
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dtask_common import events as ev
-from dtask_common.models import Task, TaskState
+from dtask_common.models import OutputChunk, Task, TaskState
 
 from dtask_client import _calls
 from dtask_client._retry import Reconnect, reconnect_deadline
 from dtask_client.errors import ControllerUnavailable, DtaskError
+
+log = logging.getLogger("dtask_client")
+
+
+def noticed(chunk: OutputChunk, on_notice: Callable[[str], None] | None) -> bytes:
+    """The chunk's bytes; its notice (part of the output is gone), when it has one, goes to on_notice (or the
+    log when none is given)."""
+    if chunk.notice:
+        if on_notice is not None:
+            on_notice(chunk.notice)
+        else:
+            log.warning("%s", chunk.notice)
+    return chunk.data
 
 
 def unseen(offset: int, data: bytes, next_offset: int) -> bytes:
@@ -50,16 +65,21 @@ class Follow:
     give_up_after: float | None = None
     next_offset: int = 0
     started: bool = False
+    tail_bytes: int = 0
+    on_notice: Callable[[str], None] | None = None
 
-    def call(self) -> _calls.StreamCall[tuple[int, int, bytes]]:
-        return _calls.follow_output(self.task_id, self.attempt)
+    def call(self) -> _calls.StreamCall[OutputChunk]:
+        # A stream after a reconnect starts over; what was passed on already is skipped by piece().
+        return _calls.output(self.task_id, self.attempt, self.tail_bytes, follow=True)
 
-    def piece(self, number: int, offset: int, data: bytes) -> bytes:
-        """The new part of a chunk of attempt number at offset."""
-        self.attempt = self.attempt or number  # stay with the attempt being followed
+    def piece(self, chunk: OutputChunk) -> bytes:
+        """The new part of a chunk (its notice, when new, goes to on_notice)."""
+        self.attempt = self.attempt or chunk.attempt  # stay with the attempt being followed
         self.started = True
-        new = unseen(offset, data, self.next_offset)
-        self.next_offset = max(self.next_offset, offset + len(data))
+        new = unseen(chunk.offset, chunk.data, self.next_offset)
+        if chunk.notice and chunk.offset + len(chunk.data) > self.next_offset:
+            noticed(chunk, self.on_notice)
+        self.next_offset = max(self.next_offset, chunk.offset + len(chunk.data))
         return new
 
     def over(self, task: Task) -> bool:

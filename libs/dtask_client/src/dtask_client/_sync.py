@@ -25,7 +25,7 @@ from dtask_common.models import (
 from dtask_client import _calls as c
 from dtask_client import _specs
 from dtask_client._channel import ChannelSource, sync_methods
-from dtask_client._follow import Follow, dispatched
+from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
 from dtask_client._settings import resolve
 from dtask_client._wait import Waiter
@@ -240,22 +240,35 @@ class Controller:
 
     # ---- streams ----
 
-    def logs(self, task_id: str, attempt: int = 0, follow: bool = False) -> Iterator[bytes]:
-        """An attempt's output (0: the latest attempt); with follow, until the attempt ends.
+    def logs(
+        self,
+        task_id: str,
+        attempt: int = 0,
+        follow: bool = False,
+        *,
+        tail_bytes: int = 0,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> Iterator[bytes]:
+        """An attempt's output (0: the latest attempt), as it arrives: all of it, or only its last tail_bytes
+        (at most what the controller keeps); with follow, until the attempt ends.
 
+        When part of the output can no longer be read (its runner is gone and the controller kept only
+        the tail), on_notice is called with what is missing (without on_notice it is logged as a warning).
         Following a task that has not started yet waits for its dispatch first.
         """
         if not follow:
             self.task(task_id)  # NotFound before streaming
-            return self._stream(c.output(task_id, attempt))
-        return self._follow(Follow(task_id, attempt, self.address, self.timeout))
+            return (noticed(chunk, on_notice) for chunk in self._stream(c.output(task_id, attempt, tail_bytes)))
+        return self._follow(
+            Follow(task_id, attempt, self.address, self.timeout, tail_bytes=tail_bytes, on_notice=on_notice)
+        )
 
     def _follow(self, follow: Follow) -> Iterator[bytes]:
         """Follow one attempt to its end, across controller restarts (output is not repeated)."""
         while True:
             try:
-                for number, offset, data in self._stream(follow.call()):
-                    if new := follow.piece(number, offset, data):
+                for chunk in self._stream(follow.call()):
+                    if new := follow.piece(chunk):
                         yield new
                 # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
                 if follow.over(self._send(c.task(follow.task_id), self.timeout)):

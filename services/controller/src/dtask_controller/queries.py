@@ -11,6 +11,7 @@ from dtask_common.models import ExecutorInfo, ExecutorState, ExecutorUsage, Queu
 from dtask_controller.errors import NotFound
 from dtask_controller.fanout import Watcher
 from dtask_controller.output import Tail
+from dtask_controller.runner_messages import Session
 
 if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
@@ -94,6 +95,16 @@ def output_tail(core: ControllerCore, task_id: str, attempt: int) -> Tail | None
 def stored_output(core: ControllerCore, task_id: str, attempt: int) -> tuple[int, bytes] | None:
     """(offset of the first byte, bytes) of an attempt's output as stored."""
     return core.store.output(task_id, attempt)
+
+
+def runner_session(core: ControllerCore, name: str) -> tuple[Session | None, str]:
+    """The session of the executor while it is connected and in touch (output reads go down it), else why not."""
+    session = core.sessions.get(name) if name else None
+    if session is None:
+        return None, f"runner {name or '?'} is not connected"
+    if core.registry.out_of_touch(name) is not None:
+        return None, f"runner {name} is out of touch"
+    return session, ""
 
 
 def task_changed(core: ControllerCore, task_id: str) -> asyncio.Event:

@@ -12,6 +12,8 @@ from dtask_common.models import Command
 from dtask_common.models import Hello as Hello
 from dtask_common.models import WelcomeCmd as WelcomeCmd
 
+from dtask_controller.output_reads import PendingReads
+
 
 @dataclass(eq=False)
 class Session:
@@ -23,6 +25,7 @@ class Session:
     # Why the controller ended this session, when a runner should not simply reconnect.
     ended_because: str = ""
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
+    reads: PendingReads = field(default_factory=PendingReads)  # output reads in flight (output_reads.py)
 
     def send(self, cmd: Command | None) -> None:
         self.outbox.put_nowait(cmd)

@@ -17,12 +17,13 @@ from dtask_common.models import (
     DrainReport,
     Hello,
     OutputChunk,
+    OutputReadReport,
     ProgressReport,
     RefusalReport,
     UsageSample,
 )
 
-from dtask_controller import reports
+from dtask_controller import output_reads, reports
 from dtask_controller.core import ControllerCore
 from dtask_controller.ownership import ReportGuard
 from dtask_controller.queries import CoreOwners
@@ -80,6 +81,7 @@ async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIte
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):  # _read logs whatever else ends it
             await reader
+        output_reads.ended(session)
         reports.disconnected(core, session)
 
 
@@ -133,6 +135,8 @@ def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: p
             reports.runner_draining(core, session.name, report.draining)
         case RefusalReport():
             reports.refused(core, session.name, report.task_id, report.attempt, report.reason)
+        case OutputReadReport():
+            output_reads.replied(session, report)
         case Hello():  # taken above
             reports.unexpected(core, session.name, "hello")
         case _:

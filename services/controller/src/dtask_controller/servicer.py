@@ -168,7 +168,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     async def GetTaskOutput(self, request: pb.GetTaskOutputRequest, context: Any) -> AsyncIterator[pb.OutputChunk]:
         try:
-            async for chunk in streams.output(self.core, ids.task_id(request.task_id), request.attempt, request.follow):
+            async for chunk in streams.output(
+                self.core, ids.task_id(request.task_id), request.attempt, request.follow, request.tail_bytes
+            ):
                 yield convert.output_to_pb(chunk)
         except (NotFound, Conflict, ValueError) as exc:
             await _fail(context, exc)

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, TypeVar
 from dtask_common import events as ev
 from dtask_common.models import ExecutorUsage, OutputChunk, Task
 
-from dtask_controller import queries
-from dtask_controller.errors import Conflict, NotFound, SlowWatcher
+from dtask_controller import output_stream, queries
+from dtask_controller.errors import SlowWatcher
 from dtask_controller.fanout import Watcher
 
 if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
 
 SNAPSHOT_TASKS = 500
-CHUNK_BYTES = 64 * 1024
 SNAPSHOT_DEADLINE_S = 60.0
 PIECE_BYTES = 1024 * 1024
 T = TypeVar("T")
@@ -136,36 +135,10 @@ def _usage_size(u: ExecutorUsage) -> int:
     return 100 + sum(100 + 9 * len(x.per_cpu_percent) + 60 * len(x.gpus) for x in samples)
 
 
-async def output(core: ControllerCore, task_id: str, attempt: int, follow: bool) -> AsyncIterator[OutputChunk]:
-    """The stored tail of an attempt; with follow, new output until the attempt ends."""
-    task = queries.task(core, task_id)
-    while follow and not task.attempts and not task.state.finished:
-        await queries.task_changed(core, task_id).wait()  # wait for the first dispatch
-        task = queries.task(core, task_id)
-    if not task.attempts:
-        raise Conflict(
-            f"task {task_id} has not run yet ({task.state.value}); ask again once it is dispatched, "
-            "or follow it (follow waits for the dispatch)"
-        )
-    number = attempt or task.attempts[-1].number
-    if number > len(task.attempts) or number < 0:
-        raise NotFound(f"task {task_id} has no attempt {attempt}; it has {len(task.attempts)}")
-    tail = queries.output_tail(core, task_id, number)
-    if tail is None:
-        stored = queries.stored_output(core, task_id, number)
-        if stored:
-            start, data = stored
-            for i in range(0, len(data), CHUNK_BYTES):
-                yield OutputChunk(task_id, number, start + i, data[i : i + CHUNK_BYTES])
-        return
-    offset = tail.start
-    while True:
-        changed = tail.changed
-        offset, data = tail.read(offset)
-        for i in range(0, len(data), CHUNK_BYTES):
-            yield OutputChunk(task_id, number, offset + i, data[i : i + CHUNK_BYTES])
-        offset += len(data)
-        if tail.done or not follow:
-            return
-        if tail.end == offset:
-            await changed.wait()
+async def output(
+    core: ControllerCore, task_id: str, attempt: int, follow: bool, tail_bytes: int = 0
+) -> AsyncIterator[OutputChunk]:
+    """The whole output of an attempt (or its last tail_bytes); with follow, new output until the attempt ends
+    (output_stream.py)."""
+    async for chunk in output_stream.output(core, task_id, attempt, follow, tail_bytes):
+        yield chunk

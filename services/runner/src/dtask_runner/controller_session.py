@@ -24,6 +24,7 @@ from dtask_common.models import (
     OutputChunk,
     Progress,
     ProgressReport,
+    ReadOutputCmd,
     RefusalReport,
     UsageSample,
     WelcomeCmd,
@@ -32,6 +33,7 @@ from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 from google.protobuf import unknown_fields
 
+from dtask_runner import logread
 from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
@@ -262,6 +264,8 @@ class ControllerSession:
                 self.runner.on_ack(cmd.task_id, cmd.attempt)
             case WelcomeCmd():
                 self.runner.on_welcome(cmd.usage_interval_s)
+            case ReadOutputCmd():
+                logread.answer_soon(self.runner, cmd, lambda r: self._write(convert.report_to_pb(r)), self._sends)
             case _:
                 assert_never(cmd)
 

@@ -96,6 +96,16 @@ def command_to_pb(cmd: m.Command) -> pb.ControllerMessage:
             return pb.ControllerMessage(cancel=pb.Cancel(task_id=cmd.task_id, attempt=cmd.attempt, reason=cmd.reason))
         case m.AckCmd():
             return pb.ControllerMessage(ack=pb.Ack(task_id=cmd.task_id, attempt=cmd.attempt))
+        case m.ReadOutputCmd():
+            return pb.ControllerMessage(
+                read_output=pb.ReadOutput(
+                    request_id=cmd.request_id,
+                    task_id=cmd.task_id,
+                    attempt=cmd.attempt,
+                    offset=cmd.offset,
+                    max_bytes=cmd.max_bytes,
+                )
+            )
         case _:
             assert_never(cmd)
 
@@ -121,6 +131,9 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
             return m.CancelCmd(msg.cancel.task_id, msg.cancel.attempt, msg.cancel.reason)
         case "ack":
             return m.AckCmd(msg.ack.task_id, msg.ack.attempt)
+        case "read_output":
+            r = msg.read_output
+            return m.ReadOutputCmd(r.request_id, r.task_id, r.attempt, r.offset, r.max_bytes)
         case _:
             raise UnknownMessage(which, "controller message")
 
@@ -146,6 +159,12 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
             return pb.RunnerMessage(drain=pb.DrainState(draining=r.draining))
         case m.RefusalReport():
             return pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=r.task_id, attempt=r.attempt, reason=r.reason))
+        case m.OutputReadReport():
+            return pb.RunnerMessage(
+                output_read=pb.OutputRead(
+                    request_id=r.request_id, offset=r.offset, data=r.data, eof=r.eof, error=r.error
+                )
+            )
         case _:
             assert_never(r)
 
@@ -170,5 +189,8 @@ def report_from_pb(msg: pb.RunnerMessage) -> m.Report:
         case "refused":
             r = msg.refused
             return m.RefusalReport(r.task_id, r.attempt, r.reason)
+        case "output_read":
+            o = msg.output_read
+            return m.OutputReadReport(o.request_id, o.offset, o.data, o.eof, o.error)
         case _:
             raise UnknownMessage(which, "runner message")

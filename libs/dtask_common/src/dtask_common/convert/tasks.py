@@ -236,11 +236,15 @@ def queue_from_pb(q: cpb.QueueStatus) -> m.QueueStatus:
 
 
 def output_to_pb(c: m.OutputChunk) -> pb.OutputChunk:
-    return pb.OutputChunk(task_id=c.task_id, attempt=c.attempt, offset=c.offset, data=c.data)
+    return pb.OutputChunk(
+        task_id=c.task_id, attempt=c.attempt, offset=c.offset, data=c.data, notice=c.notice, total_bytes=c.total_bytes
+    )
 
 
 def output_from_pb(c: pb.OutputChunk) -> m.OutputChunk:
-    return m.OutputChunk(task_id=c.task_id, attempt=c.attempt, offset=c.offset, data=c.data)
+    return m.OutputChunk(
+        task_id=c.task_id, attempt=c.attempt, offset=c.offset, data=c.data, notice=c.notice, total_bytes=c.total_bytes
+    )
 
 
 def specs_to_pb(specs: Iterable[m.TaskSpec]) -> list[cpb.TaskSpec]:

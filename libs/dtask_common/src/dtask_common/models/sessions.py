@@ -80,7 +80,18 @@ class AckCmd:
     attempt: int
 
 
-Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd
+@dataclass(frozen=True, slots=True)
+class ReadOutputCmd:
+    """Send up to max_bytes of this attempt's output log from offset (answered by an OutputReadReport)."""
+
+    request_id: int
+    task_id: str
+    attempt: int
+    offset: int
+    max_bytes: int
+
+
+Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd | ReadOutputCmd
 
 
 # ---- a runner's reports to the controller (with UsageSample, OutputChunk and AttemptResult) ----
@@ -111,4 +122,18 @@ class RefusalReport:
     reason: str
 
 
-Report = Hello | UsageSample | ProgressReport | OutputChunk | AttemptResult | DrainReport | RefusalReport
+@dataclass(frozen=True, slots=True)
+class OutputReadReport:
+    """The runner's answer to a ReadOutputCmd: bytes of the log from offset (eof: the attempt ended and its
+    output ends after them), or why it cannot read it."""
+
+    request_id: int
+    offset: int = 0
+    data: bytes = b""
+    eof: bool = False
+    error: str = ""
+
+
+Report = (
+    Hello | UsageSample | ProgressReport | OutputChunk | AttemptResult | DrainReport | RefusalReport | OutputReadReport
+)

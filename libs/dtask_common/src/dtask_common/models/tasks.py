@@ -169,3 +169,5 @@ class OutputChunk:
     attempt: int
     offset: int
     data: bytes
+    notice: str = ""  # what of the output asked for can no longer be read (on GetTaskOutput)
+    total_bytes: int = 0  # the attempt's whole output size as far as known (on GetTaskOutput)
