@@ -55,7 +55,7 @@ class PendingReads:
             while len(self._forgotten) > FORGOTTEN_KEPT:
                 del self._forgotten[next(iter(self._forgotten))]
 
-    def reply(self, r: OutputReadReport) -> str:
+    def reply(self, r: OutputReadReport, name: str = "") -> str:
         """A reply from the runner; it answers its read only with the range asked for. Returns what is
         wrong with it (empty: nothing, or a late reply to a read no longer waited for)."""
         entry = self._waiting.pop(r.request_id, None)
@@ -68,7 +68,7 @@ class PendingReads:
         cmd, fut = entry
         if not r.error and (r.offset != cmd.offset or len(r.data) > cmd.max_bytes):
             why = f"it answered a read of {cmd.max_bytes} bytes at {cmd.offset} with {len(r.data)} bytes at {r.offset}"
-            fut.set_exception(RunnerReadError(why))
+            fut.set_exception(RunnerReadError(f"runner {name or '?'} {why}"))
             return why
         fut.set_result(r)
         return ""
@@ -95,7 +95,7 @@ class Read:
 
 def replied(session: Session, r: OutputReadReport) -> None:
     """A runner answered a read (hook of the session's reader)."""
-    wrong = session.reads.reply(r)
+    wrong = session.reads.reply(r, session.name)
     if wrong:
         log.warning("executor %s sent a bad output read reply (%s); ignored", session.name, wrong)
 
