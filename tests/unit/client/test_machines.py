@@ -7,7 +7,7 @@ from dtask_client._follow import Follow
 from dtask_client._retry import Reconnect
 from dtask_client._wait import Progress, Waiter
 from dtask_common import events as ev
-from dtask_common.models import Task, TaskSpec, TaskState
+from dtask_common.models import OutputChunk, Task, TaskSpec, TaskState
 
 LOST = ControllerUnavailable("lost the controller at h:1", "UNAVAILABLE")
 
@@ -53,11 +53,11 @@ def test_a_window_limits_how_long_a_lost_controller_is_waited_for() -> None:
 def test_follow_passes_output_on_once_across_reconnects() -> None:
     f = Follow("7", 0, "h:1", 10.0)
     assert f.lost(LOST, 0.0) is LOST  # nothing followed yet
-    assert f.piece(2, 0, b"abc") == b"abc" and f.attempt == 2 and f.call().request.attempt == 2
-    assert f.piece(2, 3, b"de") == b"de"
+    assert f.piece(OutputChunk("7", 2, 0, b"abc")) == b"abc" and f.attempt == 2 and f.call().request.attempt == 2
+    assert f.piece(OutputChunk("7", 2, 3, b"de")) == b"de"
     assert f.lost(LOST, 1.0) == Reconnect(LOST, None, 10.0)
-    assert f.piece(2, 0, b"abcdef") == b"f"  # the stream resumed from the start: only the new byte
-    assert f.piece(2, 2, b"cd") == b""
+    assert f.piece(OutputChunk("7", 2, 0, b"abcdef")) == b"f"  # the stream resumed from the start: only the new byte
+    assert f.piece(OutputChunk("7", 2, 2, b"cd")) == b""
     assert not f.undispatched(task(TaskState.PENDING))  # started: a refusal is not about dispatch
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_BYTES = 1024 * 1024  # asked for in one ReadOutput
-WINDOW = 3  # reads in flight per output stream: at most WINDOW * READ_BYTES held for it
+WINDOW = 4  # reads in flight per output stream: at most WINDOW * READ_BYTES held for it
 READ_TIMEOUT_S = 30.0
 FORGOTTEN_KEPT = 256
 
