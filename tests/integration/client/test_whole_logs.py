@@ -3,6 +3,7 @@ only, while it runs (follow), into a file with `dtask logs`, and after its runne
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
+from dtask_client import AsyncController
 from dtask_common.models import TaskState
 
 from tests.integration.client.cluster import Cluster, cluster
@@ -69,6 +71,12 @@ def test_the_whole_output_past_what_the_controller_keeps(live: Cluster, tmp_path
         got = b"".join(c.logs(tid, on_notice=notices.append))
     assert len(got) == len(want) and hashlib.sha256(got).digest() == hashlib.sha256(want).digest()
     assert notices == []
+
+    async def via_async() -> bytes:
+        async with AsyncController(live.address, certs=live.certs, cert=live.certs / "viewer.crt") as ac:
+            return b"".join([data async for data in ac.logs(tid, on_notice=notices.append)])
+
+    assert asyncio.run(via_async()) == want and notices == []
     chunks = raw_output(live, tid)
     assert [c.offset for c in chunks] == [sum(len(x.data) for x in chunks[:i]) for i in range(len(chunks))]
     assert {c.total_bytes for c in chunks} == {len(want)} and not any(c.notice for c in chunks)
