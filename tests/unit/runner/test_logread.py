@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dtask_common.models import ReadOutputCmd
 from dtask_runner import logread
 from dtask_runner.logread import read_log
