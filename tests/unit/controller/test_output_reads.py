@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from dtask_common.models import OutputReadReport, ReadOutputCmd
+from dtask_common import convert
+from dtask_common.models import OutputChunk, OutputReadReport, ReadOutputCmd
 from dtask_controller.output_reads import PendingReads, RunnerReadError, ended, read_log, replied
 from dtask_controller.runner_messages import Session
 
@@ -155,3 +156,12 @@ def test_replies_to_no_read_are_counted_and_ignored() -> None:
         assert p.unknown == 2 and read.reply.cancelled()
 
     asyncio.run(go())
+
+
+def test_the_session_messages_of_a_read_and_the_notice_round_trip() -> None:
+    cmd = ReadOutputCmd(3, "1", 2, 5, 1024)
+    assert convert.command_from_pb(convert.command_to_pb(cmd)) == cmd
+    for r in (OutputReadReport(3, 5, b"\0\xff", True), OutputReadReport(4, 0, error="no log")):
+        assert convert.report_from_pb(convert.report_to_pb(r)) == r
+    chunk = OutputChunk("1", 2, 7, b"x", notice="the first 7 bytes ... are gone", total_bytes=8)
+    assert convert.output_from_pb(convert.output_to_pb(chunk)) == chunk
