@@ -44,7 +44,10 @@ def dtask_logs(home: Path, address: str, task_id: str) -> bytes:
     env = dict(os.environ, DTASK_HOME=str(home))
     env.pop("DTASK_CONFIG", None)
     done = subprocess.run(
-        [str(BIN / "dtask"), "--controller", address, "logs", task_id], env=env, capture_output=True, timeout=20
+        [str(BIN / "dtask"), "--controller", address, "logs", "--tail-bytes", str(TAIL), task_id],
+        env=env,
+        capture_output=True,
+        timeout=20,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -89,7 +92,7 @@ def test_floods_keep_the_runner_alive_and_the_controller_bounded(home: Path, tmp
                 else:
                     assert len(on_disk) > 40_000_000
                     assert on_disk.endswith(b"1000000/1000000 [00:03<00:00, 3.50it/s]\n")
-                tail = b"".join(c.logs(tid))
+                tail = b"".join(c.logs(tid, tail_bytes=TAIL))
                 assert 0 < len(tail) <= TAIL and on_disk.endswith(tail), kind
                 if kind == "line":
                     assert tail.endswith(b"56789<END>")
