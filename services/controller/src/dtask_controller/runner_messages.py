@@ -22,6 +22,8 @@ class Session:
     instance_id: str = ""
     # Why the controller ended this session, when a runner should not simply reconnect.
     ended_because: str = ""
+    # Set when the runner broke the protocol (a batch holding a batch or a Hello): the stream ends with it.
+    protocol_error: str = ""
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
 
     def send(self, cmd: Command | None) -> None:
