@@ -24,6 +24,8 @@ class Session:
     ended_because: str = ""
     # Set when the runner broke the protocol (a batch holding a batch or a Hello): the stream ends with it.
     protocol_error: str = ""
+    # What it sent could not be committed: the stream ends; nothing more it sent is applied.
+    broken: bool = False
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
 
     def send(self, cmd: Command | None) -> None:

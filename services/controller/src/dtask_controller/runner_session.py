@@ -145,6 +145,8 @@ async def _read(core: ControllerCore, session: Session, requests: Any, guard: Re
 
 def _apply(core: ControllerCore, session: Session, guard: ReportGuard, parts: Sequence[pb.RunnerMessage]) -> None:
     """One message of the runner (or a batch's, in order), inside the group's change."""
+    if session.broken:
+        return
     for msg in parts:
         if guard.refusal:
             break
@@ -157,6 +159,7 @@ def _broken(session: Session, exc: BaseException) -> None:
     """What the runner sent could not be applied (a store that cannot commit): the session ends, the runner
     reconnects and reports again what it holds."""
     log.info("executor %s stream ended: %s", session.name, exc)
+    session.broken = True
     session.send(None)
 
 
