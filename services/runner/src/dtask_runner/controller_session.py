@@ -85,7 +85,7 @@ class ControllerSession:
         self._connected = asyncio.Event()
         self._gen = 0
         self._reported: dict[tuple[str, int], int] = {}
-        self._queue = SendQueue()
+        self._queue: SendQueue[pb.RunnerMessage] = SendQueue()
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # messages written on the stream (a batch counts once)
         self.sessions = 0
@@ -122,7 +122,8 @@ class ControllerSession:
         if not self.connected:
             await self._connected.wait()
             return False
-        sent = self._queue.put(convert.report_to_pb(chunk), self._gen, wait=True)
+        msg = convert.report_to_pb(chunk)
+        sent = self._queue.put(msg, self._gen, msg.ByteSize(), wait=True)
         assert sent is not None
         return await sent
 
@@ -131,7 +132,7 @@ class ControllerSession:
     def _send_soon(self, msg: pb.RunnerMessage) -> None:
         """Best effort: dropped when not connected (results stay in the journal, usage is periodic)."""
         if self.connected:
-            self._queue.put(msg, self._gen)
+            self._queue.put(msg, self._gen, msg.ByteSize())
 
     async def _write_loop(self, call: Any, gen: int) -> None:
         """Write what is queued for this session: one message as itself, several ready at once as one

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from dtask.v1 import controller_pb2 as pb
+M = TypeVar("M")
 
 MAX_BATCH_MESSAGES = 256
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
 
 
 @dataclass(slots=True)
-class Queued:
-    """One message of one session (gen); sent, when set, says whether it was written."""
+class Queued(Generic[M]):
+    """One message of one session (gen), of size bytes; sent, when set, says whether it was written."""
 
-    msg: pb.RunnerMessage
+    msg: M
     gen: int
     size: int
     sent: asyncio.Future[bool] | None = None
@@ -26,26 +27,26 @@ class Queued:
             self.sent.set_result(ok)
 
 
-class SendQueue:
+class SendQueue(Generic[M]):
     """FIFO of messages for the controller; take() hands the writer all that is ready (never waits for more)."""
 
     def __init__(self, max_messages: int = MAX_BATCH_MESSAGES, max_bytes: int = MAX_BATCH_BYTES) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        self._items: deque[Queued] = deque()
+        self._items: deque[Queued[M]] = deque()
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, msg: pb.RunnerMessage, gen: int, *, wait: bool = False) -> asyncio.Future[bool] | None:
-        """Queue msg for session gen; with wait, a future that says whether it was written."""
+    def put(self, msg: M, gen: int, size: int, *, wait: bool = False) -> asyncio.Future[bool] | None:
+        """Queue msg (of size bytes) for session gen; with wait, a future that says whether it was written."""
         fut = asyncio.get_running_loop().create_future() if wait else None
-        self._items.append(Queued(msg, gen, msg.ByteSize(), fut))
+        self._items.append(Queued(msg, gen, size, fut))
         self._ready.set()
         return fut
 
-    async def take(self) -> list[Queued]:
+    async def take(self) -> list[Queued[M]]:
         """The messages ready now, oldest first (at least one; waits only while there is none), within the
         batch limits; one larger than the byte limit goes alone."""
         while not self._items:
@@ -61,7 +62,7 @@ class SendQueue:
 
     def drop(self, keep_gen: int | None = None) -> None:
         """Forget every queued message (but those of session keep_gen): they were not written."""
-        kept: deque[Queued] = deque()
+        kept: deque[Queued[M]] = deque()
         for item in self._items:
             if item.gen == keep_gen:
                 kept.append(item)
