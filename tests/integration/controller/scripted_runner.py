@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class ScriptedRunner:
         self.call: Any = None
         self.welcome: pb.Welcome | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._parts: deque[pb.ControllerMessage] = deque()  # the rest of a ControllerBatch being read
+        self.batches: list[list[str]] = []  # the kinds in each ControllerBatch received, in order
 
     async def _requests(self) -> AsyncIterator[pb.RunnerMessage]:
         yield pb.RunnerMessage(hello=self.hello)
@@ -77,11 +80,24 @@ class ScriptedRunner:
         self.welcome = first.welcome
         return first.welcome
 
-    async def recv(self, kind: str | None = None, timeout: float = 10.0) -> pb.ControllerMessage:
-        """The next message down (of the given kind: assign, cancel, ack, welcome)."""
+    async def recv_raw(self, timeout: float = 10.0) -> pb.ControllerMessage:
+        """The next message down the stream as sent (a ControllerBatch is not taken apart)."""
         msg = await asyncio.wait_for(self.call.read(), timeout)
         if msg is grpc.aio.EOF:
             raise EOFError(f"{self.name}: the controller ended the session")
+        return msg
+
+    async def recv(self, kind: str | None = None, timeout: float = 10.0) -> pb.ControllerMessage:
+        """The next command down (of the given kind: assign, cancel, ack, welcome); the commands of a
+        ControllerBatch come one by one (each batch's kinds are recorded in `batches`)."""
+        if not self._parts:
+            msg = await self.recv_raw(timeout)
+            if msg.WhichOneof("msg") == "batch":
+                self.batches.append([m.WhichOneof("msg") or "" for m in msg.batch.messages])
+                self._parts.extend(msg.batch.messages)
+            else:
+                self._parts.append(msg)
+        msg = self._parts.popleft()
         if kind is not None:
             assert msg.WhichOneof("msg") == kind, f"expected {kind}, got {msg}"
         return msg
@@ -91,6 +107,10 @@ class ScriptedRunner:
 
     def send(self, msg: pb.RunnerMessage) -> None:
         self._up.put_nowait(msg)
+
+    def send_batch(self, *msgs: pb.RunnerMessage) -> None:
+        """Several messages as one RunnerBatch."""
+        self.send(pb.RunnerMessage(batch=pb.RunnerBatch(messages=list(msgs))))
 
     def usage(self, cpu: float = 10.0, at: float = 0.0) -> None:
         sample = convert.usage_to_pb(

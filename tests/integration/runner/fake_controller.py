@@ -31,7 +31,8 @@ class FakeSession:
         self.peer_name = peer_name
         self.auto_ack = auto_ack
         self.inbox: queue.Queue[pb.RunnerMessage | None] = queue.Queue()
-        self.seen: list[pb.RunnerMessage] = []
+        self.seen: list[pb.RunnerMessage] = []  # a RunnerBatch's messages one by one
+        self.batches: list[list[str]] = []  # the kinds in each RunnerBatch received, in order
         self._loop = loop
         self._outbox: asyncio.Queue[pb.ControllerMessage | None] = asyncio.Queue()
         self.ended = threading.Event()
@@ -152,11 +153,16 @@ class _Servicer(controller_pb2_grpc.ControllerServicer):
 
         async def read() -> None:
             try:
-                async for msg in request_iterator:
-                    session.seen.append(msg)
-                    session.inbox.put(msg)
-                    if session.auto_ack and msg.WhichOneof("msg") == "finished":
-                        session.ack(msg.finished.task_id, msg.finished.attempt)
+                async for sent in request_iterator:
+                    parts = [sent]
+                    if sent.WhichOneof("msg") == "batch":
+                        session.batches.append([m.WhichOneof("msg") or "" for m in sent.batch.messages])
+                        parts = list(sent.batch.messages)
+                    for msg in parts:
+                        session.seen.append(msg)
+                        session.inbox.put(msg)
+                        if session.auto_ack and msg.WhichOneof("msg") == "finished":
+                            session.ack(msg.finished.task_id, msg.finished.attempt)
             except Exception:
                 pass
             finally:

@@ -23,6 +23,9 @@ def test_the_dispatch_knows_every_kind_of_runner_message() -> None:
     for f in pb.RunnerMessage.DESCRIPTOR.oneofs_by_name["msg"].fields:
         msg = pb.RunnerMessage()
         getattr(msg, f.name).SetInParent()
+        if f.name == "batch":  # taken apart before the dispatch, which gets its messages one by one
+            assert list(convert.report_parts(msg)) == []
+            continue
         try:
             convert.report_from_pb(msg)
         except convert.UnknownMessage:  # a kind the dispatch cannot take

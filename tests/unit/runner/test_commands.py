@@ -60,3 +60,19 @@ def test_an_unknown_command_is_logged_with_its_type_and_counted(caplog: pytest.L
     assert s.unknown_commands == {"field 9": 2, "empty": 1}
     assert "unknown command from the controller (field 9); 2 so far" in caplog.text
     assert r.calls == []
+
+
+def test_a_batch_of_commands_is_taken_in_order_and_a_bad_one_not_at_all(caplog: pytest.LogCaptureFixture) -> None:
+    r = Calls()
+    s = session(r)
+    ack = pb.ControllerMessage(ack=pb.Ack(task_id="t", attempt=1))
+    cancel = pb.ControllerMessage(cancel=pb.Cancel(task_id="u", attempt=2, reason="why"))
+    s._handle(pb.ControllerMessage(batch=pb.ControllerBatch(messages=[ack, cancel])))
+    assert r.calls == [("ack", "t", 1), ("cancel", "u", 2, "why")]
+    nested = pb.ControllerMessage(batch=pb.ControllerBatch(messages=[ack]))
+    with caplog.at_level(logging.ERROR, "dtask_runner.controller_session"):
+        s._handle(pb.ControllerMessage(batch=pb.ControllerBatch(messages=[cancel, nested])))
+        s._handle(pb.ControllerMessage(batch=pb.ControllerBatch(messages=[pb.ControllerMessage(welcome=pb.Welcome())])))
+    assert r.calls == [("ack", "t", 1), ("cancel", "u", 2, "why")]
+    assert s.unknown_commands == {"bad batch": 2}
+    assert "message 2 of a ControllerBatch of 2 is a batch" in caplog.text

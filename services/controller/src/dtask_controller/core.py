@@ -16,6 +16,7 @@ from dtask_common.models import Progress, TaskState
 from dtask_controller import queries, recovery
 from dtask_controller.effects import CancelAttempt, Dispatch, Effect, Finished, Requeued, Stale
 from dtask_controller.fanout import Fanout
+from dtask_controller.group_commit import GroupCommit
 from dtask_controller.output import OutputTails
 from dtask_controller.poison import Deaths
 from dtask_controller.registry import Registry
@@ -53,6 +54,7 @@ class ControllerCore:
         self._depth = 0
         self._dispatch_scheduled = False
         self._resyncing = False
+        self.reports_in = GroupCommit(self.change)  # runner reports arriving together: one commit
 
     # ---- the commit-then-tell rule ----
 
@@ -130,6 +132,7 @@ class ControllerCore:
                     self.scheduler.executor_up(name, rec.capacity, rec.labels, draining=rec.draining)
         finally:
             self._resyncing = False
+        self.reports_in = GroupCommit(self.change)  # runner reports arriving together: one commit
         with contextlib.suppress(RuntimeError):  # no event loop (a test driving the core directly)
             self.kick()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dtask_common import events as ev
@@ -82,6 +83,30 @@ def disconnected(core: ControllerCore, session: Session) -> None:
     if core.fanout.active:
         core.fanout.publish(core.executor_event(ev.ExecutorEventKind.UPDATED, session.name))
         core.publish_stale(session.name)
+
+
+def arrived(
+    core: ControllerCore, session: Session, apply: Callable[[], None], failed: Callable[[BaseException], None]
+) -> None:
+    """A runner's message (one, or a batch's, in order): applied with every other one that arrives in this
+    turn of the event loop, in one change (one store commit, before anyone is told); failed(exc) when it
+    cannot be committed. Skipped when the session was replaced meanwhile (the runner reports it again)."""
+
+    def current_only() -> None:
+        if core.registry.is_current(session.name, session.token):
+            apply()
+
+    core.reports_in.add(session, current_only, failed)
+
+
+def apply_arrived(core: ControllerCore) -> None:
+    """Apply what has arrived now, without waiting for the event loop's next turn."""
+    core.reports_in.flush()
+
+
+def end_after_commit(core: ControllerCore, session: Session) -> None:
+    """End the session once the open change has committed (after what it tells the runner)."""
+    core.after(lambda: session.send(None))
 
 
 def seen(core: ControllerCore, session: Session) -> bool:

@@ -24,6 +24,10 @@ class Session:
     instance_id: str = ""
     # Why the controller ended this session, when a runner should not simply reconnect.
     ended_because: str = ""
+    # Set when the runner broke the protocol (a batch holding a batch or a Hello): the stream ends with it.
+    protocol_error: str = ""
+    # What it sent could not be committed: the stream ends; nothing more it sent is applied.
+    broken: bool = False
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     reads: PendingReads = field(default_factory=PendingReads)  # output reads in flight (output_reads.py)
 

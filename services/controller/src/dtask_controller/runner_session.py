@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, assert_never
 
 import grpc
@@ -14,6 +15,7 @@ from dtask_common import PROTOCOL_VERSION, __version__, convert
 from dtask_common.authz import peer_identity
 from dtask_common.models import (
     AttemptResult,
+    Command,
     DrainReport,
     Hello,
     OutputChunk,
@@ -27,10 +29,12 @@ from dtask_controller import output_reads, reports
 from dtask_controller.core import ControllerCore
 from dtask_controller.ownership import ReportGuard
 from dtask_controller.queries import CoreOwners
-from dtask_controller.runner_messages import AckCmd, Session
+from dtask_controller.runner_messages import AckCmd, Session, WelcomeCmd
 
 log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 30.0
+MAX_BATCH_COMMANDS = 256
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
 
 
 async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIterator[pb.ControllerMessage]:
@@ -68,15 +72,14 @@ async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIte
         session.send(told)
     reader = asyncio.create_task(_read(core, session, requests, guard))
     try:
-        while True:
-            cmd = await session.outbox.get()
-            if cmd is None:
-                if guard.refusal:
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, guard.refusal)
-                if session.ended_because:
-                    await context.abort(grpc.StatusCode.ABORTED, session.ended_because)
-                return
-            yield convert.command_to_pb(cmd)
+        async for msg in _commands(session):
+            yield msg
+        if session.protocol_error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.protocol_error)
+        if guard.refusal:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, guard.refusal)
+        if session.ended_because:
+            await context.abort(grpc.StatusCode.ABORTED, session.ended_because)
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):  # _read logs whatever else ends it
@@ -85,20 +88,81 @@ async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIte
         reports.disconnected(core, session)
 
 
+async def _commands(session: Session) -> AsyncIterator[pb.ControllerMessage]:
+    """The session's outbox as messages down the stream until its None: whatever is queued when the stream
+    is free goes as one ControllerBatch (a lone command at once, as itself; a Welcome always alone)."""
+    held: list[Command | None] = []
+    while True:
+        cmd = held.pop() if held else await session.outbox.get()
+        if cmd is None:
+            return
+        first = convert.command_to_pb(cmd)
+        if isinstance(cmd, WelcomeCmd):
+            yield first
+            continue
+        msgs, size = [first], first.ByteSize()
+        while not session.outbox.empty() and len(msgs) < MAX_BATCH_COMMANDS:
+            nxt = session.outbox.get_nowait()
+            if nxt is None or isinstance(nxt, WelcomeCmd):
+                held.append(nxt)
+                break
+            msg = convert.command_to_pb(nxt)
+            size += msg.ByteSize()
+            if size > MAX_BATCH_BYTES:
+                held.append(nxt)
+                break
+            msgs.append(msg)
+        yield convert.commands_batch_pb(msgs)
+
+
 async def _read(core: ControllerCore, session: Session, requests: Any, guard: ReportGuard) -> None:
+    """Read the runner's messages; each goes to the core's group commit (applied with whatever else arrives
+    in the same turn of the event loop, in one change)."""
     try:
         async for msg in requests:
             if not reports.seen(core, session):
                 break
-            _dispatch(core, session, guard, msg)
-            if guard.refusal:
+            try:
+                parts = convert.report_parts(msg)
+            except convert.BadBatch as exc:
+                session.protocol_error = f"executor {session.name}: {exc}"
+                log.warning("executor %s session ended: %s", session.name, exc)
+                break
+            reports.arrived(
+                core,
+                session,
+                functools.partial(_apply, core, session, guard, parts),
+                functools.partial(_broken, session),
+            )
+            if guard.refusal or session.protocol_error:
                 break
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a broken stream ends the session; the runner reconnects
         log.info("executor %s stream ended: %s", session.name, exc)
     finally:
+        reports.apply_arrived(core)  # what this session sent is applied before it ends
         session.send(None)
+
+
+def _apply(core: ControllerCore, session: Session, guard: ReportGuard, parts: Sequence[pb.RunnerMessage]) -> None:
+    """One message of the runner (or a batch's, in order), inside the group's change."""
+    if session.broken:
+        return
+    for msg in parts:
+        if guard.refusal:
+            break
+        _dispatch(core, session, guard, msg)
+    if guard.refusal:
+        reports.end_after_commit(core, session)  # after the acks of what it sent before
+
+
+def _broken(session: Session, exc: BaseException) -> None:
+    """What the runner sent could not be applied (a store that cannot commit): the session ends, the runner
+    reconnects and reports again what it holds."""
+    log.info("executor %s stream ended: %s", session.name, exc)
+    session.broken = True
+    session.send(None)
 
 
 # Reports about one attempt: checked against the session's attempts before anything of them is decoded.
@@ -106,7 +170,8 @@ _ATTEMPT_REPORTS = {"output": "output", "progress": "progress", "finished": "a r
 
 
 def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: pb.RunnerMessage) -> None:
-    """Hand one runner message to its report handler (reports about foreign attempts are not applied)."""
+    """Hand one runner message (never a batch) to its report handler (reports about foreign attempts are not
+    applied): the one place each kind of message is taken."""
     kind = msg.WhichOneof("msg")
     if kind in _ATTEMPT_REPORTS:
         about = getattr(msg, kind)

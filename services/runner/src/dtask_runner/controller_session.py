@@ -37,6 +37,7 @@ from dtask_runner import logread
 from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.refusal import Refused, refusal
 from dtask_runner.runner import Runner
+from dtask_runner.send_queue import SendQueue
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,12 @@ class ControllerSession:
         self.reconnect_max_s = max(reconnect_max_s, BACKOFF_FIRST_S)
         self.controller_name = ""
         self._call: Any = None
-        self._write_lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._gen = 0
         self._reported: dict[tuple[str, int], int] = {}
-        self._sends: set[asyncio.Task[bool]] = set()
+        self._queue: SendQueue[pb.RunnerMessage] = SendQueue()
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # messages written on the stream (a batch counts once)
         self.sessions = 0
         self.unknown_commands: Counter[str] = Counter()  # by type: fields of ControllerMessage.msg it does not know
 
@@ -122,30 +124,43 @@ class ControllerSession:
         if not self.connected:
             await self._connected.wait()
             return False
-        return await self._write(convert.report_to_pb(chunk))
+        msg = convert.report_to_pb(chunk)
+        sent = self._queue.put(msg, self._gen, msg.ByteSize(), wait=True)
+        assert sent is not None
+        return await sent
 
     # ---- writing ----
 
     def _send_soon(self, msg: pb.RunnerMessage) -> None:
         """Best effort: dropped when not connected (results stay in the journal, usage is periodic)."""
-        if not self.connected:
-            return
-        task = asyncio.get_running_loop().create_task(self._write(msg))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+        if self.connected:
+            self._queue.put(msg, self._gen, msg.ByteSize())
 
-    async def _write(self, msg: pb.RunnerMessage) -> bool:
-        async with self._write_lock:
-            call = self._call
-            if call is None or not self.connected:
-                return False
+    async def _write_loop(self, call: Any, gen: int) -> None:
+        """Write what is queued for this session: one message as itself, several ready at once as one
+        RunnerBatch (nothing waits for company: a lone message goes at once)."""
+        while True:
+            items = await self._queue.take()
+            live = [i for i in items if i.gen == gen]
+            for i in items:
+                if i.gen != gen:
+                    i.done(False)
+            if not live:
+                continue
+            ok = False
             try:
-                await call.write(msg)
-                return True
+                await call.write(convert.reports_batch_pb([i.msg for i in live]))
+                ok = True
+                self.writes += 1
             except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError) as exc:
                 log.debug("write failed, the session is breaking: %s", exc)
                 self._connected.clear()
-                return False
+            finally:
+                for i in live:
+                    i.done(ok)
+            if not ok:
+                self._queue.drop()
+                return
 
     # ---- the session loop ----
 
@@ -225,6 +240,8 @@ class ControllerSession:
         for r in carried:
             self._reported[(r.task_id, r.attempt)] = self._gen
         self._call = call
+        self._queue.drop()  # what an earlier session left unwritten
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(call, self._gen))
         self._connected.set()
         self.sessions += 1
         log.info(
@@ -235,17 +252,42 @@ class ControllerSession:
             len(info.running),
             len(carried) + len(late),
         )
-        for r in late:
-            self.finished(r)
-        self.runner.on_connected()
-        while True:
-            msg = await call.read()
-            if msg is grpc.aio.EOF:
-                await _raise_status(call)
-                raise ConnectionError("the controller ended the session")
-            self._handle(msg)
+        try:
+            for r in late:
+                self.finished(r)
+            self.runner.on_connected()
+            while True:
+                msg = await call.read()
+                if msg is grpc.aio.EOF:
+                    await _raise_status(call)
+                    raise ConnectionError("the controller ended the session")
+                self._handle(msg)
+        finally:
+            self._stop_writer()
+
+    def _stop_writer(self) -> None:
+        """The session ended: its writer stops and what it left unwritten is dropped (said so to the waiting)."""
+        self._connected.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self._queue.drop()
 
     def _handle(self, msg: pb.ControllerMessage) -> None:
+        """One message down the stream: a command, or a batch of them handled in order."""
+        if msg.WhichOneof("msg") != "batch":
+            self._handle_one(msg)
+            return
+        try:
+            parts = convert.command_parts(msg)
+        except convert.BadBatch as exc:
+            self.unknown_commands["bad batch"] += 1
+            log.error("ignoring a batch of commands from the controller: %s", exc)
+            return
+        for part in parts:
+            self._handle_one(part)
+
+    def _handle_one(self, msg: pb.ControllerMessage) -> None:
         try:
             cmd = convert.command_from_pb(msg)
         except convert.UnknownMessage:
@@ -278,8 +320,7 @@ class ControllerSession:
         )
 
     async def close(self) -> None:
-        for t in list(self._sends):
-            t.cancel()
+        self._stop_writer()
         if self._call is not None:
             try:
                 await self._call.done_writing()

@@ -16,14 +16,19 @@ from dtask_common.convert.executors import (
     usage_to_pb,
 )
 from dtask_common.convert.runner_messages import (
+    BadBatch,
     UnknownMessage,
     command_from_pb,
+    command_parts,
     command_to_pb,
+    commands_batch_pb,
     hello_from_pb,
     hello_to_pb,
     identity_from_pb,
     report_from_pb,
+    report_parts,
     report_to_pb,
+    reports_batch_pb,
 )
 from dtask_common.convert.scalars import (
     executor_state_from_pb,
@@ -61,6 +66,7 @@ from dtask_common.convert.tasks import (
 )
 
 __all__ = [
+    "BadBatch",
     "UnknownMessage",
     "attempt_from_pb",
     "attempt_result_from_pb",
@@ -69,7 +75,9 @@ __all__ = [
     "capacity_from_pb",
     "capacity_to_pb",
     "command_from_pb",
+    "command_parts",
     "command_to_pb",
+    "commands_batch_pb",
     "event_from_pb",
     "event_to_pb",
     "executor_from_pb",
@@ -91,7 +99,9 @@ __all__ = [
     "queue_from_pb",
     "queue_to_pb",
     "report_from_pb",
+    "report_parts",
     "report_to_pb",
+    "reports_batch_pb",
     "resources_from_pb",
     "resources_to_pb",
     "result_from_pb",

@@ -1,7 +1,8 @@
-"""Conversion of a runner session's messages: the Hello, the controller's commands, the runner's reports."""
+"""Conversion of a runner session's messages: the Hello, the controller's commands, the runner's reports, batches."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_never
 
 from dtask.v1 import controller_pb2 as pb
@@ -28,6 +29,10 @@ class UnknownMessage(ValueError):
     def __init__(self, kind: str | None, what: str):
         self.kind = kind
         super().__init__(f"unknown {what} {kind!r}" if kind else f"{what} without a body")
+
+
+class BadBatch(ValueError):
+    """A batch holding what no batch may hold: another batch, a Hello or a Welcome."""
 
 
 def identity_from_pb(i: pb.Identity) -> m.Identity:
@@ -194,3 +199,52 @@ def report_from_pb(msg: pb.RunnerMessage) -> m.Report:
             return m.OutputReadReport(o.request_id, o.offset, o.data, o.eof, o.error)
         case _:
             raise UnknownMessage(which, "runner message")
+
+
+# ---- batches (protocol 2): several messages in one, handled in order ----
+
+
+def reports_batch_pb(msgs: Sequence[pb.RunnerMessage]) -> pb.RunnerMessage:
+    """One message as itself, several as one RunnerBatch (in order)."""
+    if len(msgs) == 1:
+        return msgs[0]
+    return pb.RunnerMessage(batch=pb.RunnerBatch(messages=msgs))
+
+
+def report_parts(msg: pb.RunnerMessage) -> Sequence[pb.RunnerMessage]:
+    """The messages a runner message carries, in order: itself, or a batch's (BadBatch when a batch holds a
+    batch or a Hello)."""
+    if msg.WhichOneof("msg") != "batch":
+        return (msg,)
+    parts = msg.batch.messages
+    for i, part in enumerate(parts):
+        kind = part.WhichOneof("msg")
+        if kind in ("batch", "hello"):
+            raise BadBatch(
+                f"message {i + 1} of a RunnerBatch of {len(parts)} is a {kind}; a batch never holds a batch or a "
+                "Hello (the runner speaks another protocol or is broken)"
+            )
+    return parts
+
+
+def commands_batch_pb(msgs: Sequence[pb.ControllerMessage]) -> pb.ControllerMessage:
+    """One message as itself, several as one ControllerBatch (in order; a Welcome is always sent alone)."""
+    if len(msgs) == 1:
+        return msgs[0]
+    return pb.ControllerMessage(batch=pb.ControllerBatch(messages=msgs))
+
+
+def command_parts(msg: pb.ControllerMessage) -> Sequence[pb.ControllerMessage]:
+    """The messages a controller message carries, in order: itself, or a batch's (BadBatch when a batch holds
+    a batch or a Welcome)."""
+    if msg.WhichOneof("msg") != "batch":
+        return (msg,)
+    parts = msg.batch.messages
+    for i, part in enumerate(parts):
+        kind = part.WhichOneof("msg")
+        if kind in ("batch", "welcome"):
+            raise BadBatch(
+                f"message {i + 1} of a ControllerBatch of {len(parts)} is a {kind}; a batch never holds a batch "
+                "or a Welcome"
+            )
+    return parts
