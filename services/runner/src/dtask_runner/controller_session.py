@@ -22,6 +22,7 @@ from dtask_common.models import (
     CancelCmd,
     DrainReport,
     OutputChunk,
+    OutputReadReport,
     Progress,
     ProgressReport,
     ReadOutputCmd,
@@ -88,6 +89,7 @@ class ControllerSession:
         self._gen = 0
         self._reported: dict[tuple[str, int], int] = {}
         self._queue: SendQueue[pb.RunnerMessage] = SendQueue()
+        self._reads: set[asyncio.Task[bool]] = set()  # answers to the controller's output reads
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # messages written on the stream (a batch counts once)
         self.sessions = 0
@@ -130,6 +132,15 @@ class ControllerSession:
         return await sent
 
     # ---- writing ----
+
+    async def _send_read(self, read: OutputReadReport) -> bool:
+        """Send the answer to an output read in this session; False when it is gone."""
+        if not self.connected:
+            return False
+        msg = convert.report_to_pb(read)
+        sent = self._queue.put(msg, self._gen, msg.ByteSize(), wait=True)
+        assert sent is not None
+        return await sent
 
     def _send_soon(self, msg: pb.RunnerMessage) -> None:
         """Best effort: dropped when not connected (results stay in the journal, usage is periodic)."""
@@ -307,7 +318,7 @@ class ControllerSession:
             case WelcomeCmd():
                 self.runner.on_welcome(cmd.usage_interval_s)
             case ReadOutputCmd():
-                logread.answer_soon(self.runner, cmd, lambda r: self._write(convert.report_to_pb(r)), self._sends)
+                logread.answer_soon(self.runner, cmd, self._send_read, self._reads)
             case _:
                 assert_never(cmd)
 
