@@ -10,12 +10,11 @@ import grpc
 import pytest
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
-from dtask_common.models import TaskSpec, TaskState
-from dtask_controller.store import SqliteStore
 
 from tests.integration.controller.conftest import start_fast_controller
 from tests.integration.controller.helpers import run, shell, stub, submit
 from tests.integration.controller.scripted_runner import ScriptedRunner
+from tests.stored_tasks import fill_store
 from tests.support import Proc
 
 PENDING, RUNNING, CANCELLED = cpb.TASK_STATE_PENDING, cpb.TASK_STATE_RUNNING, cpb.TASK_STATE_CANCELLED
@@ -198,17 +197,6 @@ def test_bad_watch_requests_are_refused_with_a_message(
         await ch.close()
 
     run(go())
-
-
-def fill_store(path: Path, n: int) -> list[str]:
-    """n finished tasks written straight into a controller's store (before it starts): fast, ~1 s for 20,000."""
-    st = SqliteStore(path)
-    with st.transaction():
-        ids = st.add_tasks([TaskSpec(name=f"old{i}", shell="true") for i in range(n)], [[]] * n, now=1.0)
-        for tid in ids:
-            st.set_task(tid, TaskState.SUCCEEDED)
-    st.close()
-    return ids
 
 
 def test_a_watch_of_one_task_on_a_large_store_holds_that_task_alone(home: Path) -> None:
