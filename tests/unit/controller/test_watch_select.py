@@ -87,3 +87,22 @@ def test_filtered_watch_batches_and_resyncs_with_a_fresh_view(tmp_path: Path) ->
         e.store.close()
 
     asyncio.run(go())
+
+
+def test_snapshots_reuse_a_kept_read_connection_with_its_transaction_ended(tmp_path: Path) -> None:
+    st = SqliteStore(tmp_path / "c.db")
+    st.add_tasks([TaskSpec(name=f"t{i}", shell="true") for i in range(3)], [[]] * 3, now=1.0)
+    first = st.read_snapshot(2, WatchFilter(task_ids=("1",)))
+    assert [t.id for p in first for t in p] == ["1"]
+    kept = list(st._readers._idle)
+    assert len(kept) == 1 and not kept[0].in_transaction
+    again = st.read_snapshot(2)
+    next(again)
+    assert not st._readers._idle  # taken again, not a new connection
+    again.close()
+    assert st._readers._idle == kept
+    st.add_tasks([TaskSpec(name="late", shell="true")], [[]], now=2.0)  # the kept reader sees new commits
+    assert [t.id for p in st.read_snapshot(10) for t in p] == ["1", "2", "3", "4"]
+    assert int(st._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]) == 0  # it holds no read back
+    st.close()
+    assert not st._readers._idle

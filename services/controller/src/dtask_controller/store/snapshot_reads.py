@@ -15,6 +15,7 @@ from dtask_controller.store.errors import SnapshotClosed
 
 Pager = Callable[[sqlite3.Connection, int, int], list[Task]]
 Loader = Callable[[sqlite3.Connection, Sequence[int]], list[Task]]
+Release = Callable[[sqlite3.Connection, bool], None]  # (connection, whether it failed): give back or close
 IN_CHUNK = 500  # ids per IN (...) list
 
 
@@ -25,16 +26,19 @@ class SqliteSnapshot(Generator[list[Task], None, None]):
     ids: for a selection, the ids of every task the pages will hold (read first, in the same transaction).
     """
 
-    def __init__(self, db: sqlite3.Connection, pager: Pager, page_size: int):
+    def __init__(self, db: sqlite3.Connection, pager: Pager, page_size: int, release: Release | None = None):
         self._db: sqlite3.Connection | None = db
         self._pager, self._size = pager, page_size
+        self._release = release or _close
         self._after = 0
         self._closed_early = False
         self.ids: list[str] | None = None
         db.execute("BEGIN")  # deferred: the read transaction starts with the first read
 
     @classmethod
-    def of_selection(cls, db: sqlite3.Connection, load: Loader, page_size: int, f: WatchFilter) -> SqliteSnapshot:
+    def of_selection(
+        cls, db: sqlite3.Connection, load: Loader, page_size: int, f: WatchFilter, release: Release | None = None
+    ) -> SqliteSnapshot:
         """Pages of the tasks the filter selects; their ids are read at once (the transaction starts here)."""
         keys: list[int] = []
 
@@ -42,11 +46,11 @@ class SqliteSnapshot(Generator[list[Task], None, None]):
             start = bisect.bisect_right(keys, after)
             return load(db, keys[start : start + limit])
 
-        snap = cls(db, pager, page_size)
+        snap = cls(db, pager, page_size, release)
         try:
             keys.extend(selected_ids(db, f))
         except BaseException:
-            snap._end()
+            snap._end(failed=True)
             raise
         snap.ids = [str(k) for k in keys]
         if not keys:
@@ -61,7 +65,7 @@ class SqliteSnapshot(Generator[list[Task], None, None]):
         try:
             page = self._pager(self._db, self._after, self._size)
         except BaseException:
-            self._end()
+            self._end(failed=True)
             raise
         if len(page) < self._size:
             self._end()  # no page after this one
@@ -83,10 +87,41 @@ class SqliteSnapshot(Generator[list[Task], None, None]):
             self._closed_early = True
             self._end()
 
-    def _end(self) -> None:
+    def _end(self, failed: bool = False) -> None:
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            self._release(db, failed)
+
+
+def _close(db: sqlite3.Connection, failed: bool) -> None:
+    db.close()
+
+
+class Readers:
+    """Read connections kept open between snapshots (opening one and reading the schema costs more than a
+    small snapshot); a connection comes back with its transaction ended, or is closed."""
+
+    def __init__(self, make: Callable[[], sqlite3.Connection], kept: int = 4):
+        self._make, self._kept = make, kept
+        self._idle: list[sqlite3.Connection] = []
+
+    def take(self) -> sqlite3.Connection:
+        return self._idle.pop() if self._idle else self._make()
+
+    def give_back(self, db: sqlite3.Connection, failed: bool) -> None:
+        if not failed and len(self._idle) < self._kept:
+            try:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")  # a read: nothing to keep; the WAL may be checkpointed past it
+                self._idle.append(db)
+                return
+            except sqlite3.Error:
+                pass
+        db.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
 
 
 def selected_ids(db: sqlite3.Connection, f: WatchFilter) -> list[int]:

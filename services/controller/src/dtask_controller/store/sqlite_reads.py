@@ -13,7 +13,7 @@ from dtask_common.models import Task, TaskSpec, TaskState, WatchFilter
 
 from dtask_controller.store.records import ActiveTask
 from dtask_controller.store.rows import ATTEMPT_COLS, TASK_COLS, SpecCache, attempt_from_row, task_from_row
-from dtask_controller.store.snapshot_reads import SqliteSnapshot, where_clause
+from dtask_controller.store.snapshot_reads import Readers, SqliteSnapshot, where_clause
 from dtask_controller.store.sqlite_file import SqliteFile
 
 __all__ = ["SqliteReads", "SqliteSnapshot"]
@@ -25,6 +25,12 @@ class SqliteReads(SqliteFile):
     def __init__(self, path: Path, *, sync: str = "normal", lock: bool = True):
         super().__init__(path, sync=sync, lock=lock)
         self._specs = SpecCache()
+        self._readers = Readers(self._reader)
+
+    def close(self) -> None:
+        """Close the kept read connections, then the store."""
+        self._readers.close()
+        super().close()
 
     def spec(self, task_id: str) -> TaskSpec:
         row = self._db.execute("SELECT spec FROM tasks WHERE id = ?", (int(task_id),)).fetchone()
@@ -138,9 +144,10 @@ class SqliteReads(SqliteFile):
     def read_snapshot(self, page_size: int, select: WatchFilter | None = None) -> SqliteSnapshot:
         """Pages of every task (or of those select selects) in id order, all from one read transaction on a
         connection of its own; with select, the ids of the tasks to come are read at once (snapshot.ids)."""
+        r = self._readers
         if select is None or not (select.selects or select.finished_limit):
-            return SqliteSnapshot(self._reader(), self._page, page_size)
-        return SqliteSnapshot.of_selection(self._reader(), self._load_ids, page_size, select)
+            return SqliteSnapshot(r.take(), self._page, page_size, r.give_back)
+        return SqliteSnapshot.of_selection(r.take(), self._load_ids, page_size, select, r.give_back)
 
     def _load_ids(self, db: sqlite3.Connection, keys: Sequence[int]) -> list[Task]:
         """The tasks of those ids (ascending, at most a few hundred), read on db."""
