@@ -29,7 +29,7 @@ from dtask_client import Controller
 from dtask_common import events as ev
 from dtask_common.models import TaskSpec, TaskState, WatchFilter
 
-from tests.integration.client.cluster import start_runner, wait_for_executors
+from tests.integration.client.cluster import start_runner
 from tests.stored_tasks import fill_store
 from tests.support import free_port_range, make_certs, start_dtask, sync_channel, tls
 
@@ -112,7 +112,10 @@ def event_split(c: Controller, runs: int) -> dict[str, list[float]]:
     return out
 
 
-SPLIT = ("ended -> controller published (report, commit)", "published -> client has the event (Watch, gRPC)")
+SPLIT = (
+    "  of which ended -> controller published (report, commit)",
+    "  of which published -> client has the event (Watch, gRPC)",
+)
 
 
 def unfiltered_waits(c: Controller, stub: controller_pb2_grpc.ControllerStub, runs: int) -> list[float]:
@@ -132,6 +135,24 @@ def unfiltered_waits(c: Controller, stub: controller_pb2_grpc.ControllerStub, ru
     return out
 
 
+def up(address: str, certs: Path, name: str, timeout: float = 60.0) -> None:
+    """Wait until the runner is connected (a Watch of executors only: no stored task is read)."""
+    with Controller(address, certs=certs) as c:
+        select = WatchFilter(task_ids=("0",), exclude_usage=True, exclude_progress=True)
+        for event in c.watch(select=select, timeout=timeout):
+            body = event.body
+            execs = (
+                body.executors
+                if isinstance(body, ev.Snapshot)
+                else [body.executor]
+                if isinstance(body, ev.ExecutorEvent)
+                else []
+            )
+            if any(e.name == name and not e.dead for e in execs):
+                return
+    raise TimeoutError(f"runner {name} did not connect within {timeout:g} s")
+
+
 def _cpu(p: psutil.Process) -> float:
     t = p.cpu_times()
     return t.user + t.system
@@ -146,10 +167,13 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         home = Path(d) / "home"
+        t0 = time.perf_counter()
         make_certs(home / "certs")
+        print(f"certificates made in {time.perf_counter() - t0:.1f} s", flush=True)
         t0 = time.perf_counter()
         fill_store(home / "controller.db", args.stored)
         print(f"stored {args.stored} finished tasks in the store file in {time.perf_counter() - t0:.1f} s", flush=True)
+        t0 = time.perf_counter()
         lo, hi = free_port_range()
         ctl = start_dtask(
             [
@@ -165,24 +189,35 @@ def main() -> None:
             ],
             home,
         )
+        print(f"controller up in {time.perf_counter() - t0:.1f} s", flush=True)
         runner = start_runner(home, ctl.address, "r1", 1)
         try:
-            wait_for_executors(ctl.address, home / "certs", {"r1"})
-            print(f"controller pid {ctl.popen.pid}, runner pid {runner.popen.pid}", flush=True)
+            up(ctl.address, home / "certs", "r1")
+            print(
+                f"controller pid {ctl.popen.pid}, runner pid {runner.popen.pid} (up at {time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
             proc = psutil.Process(ctl.popen.pid)
             with Controller(ctl.address, certs=home / "certs", timeout=60) as c:
                 waits(c, args.warmup, proc)
                 inline_floor(args.warmup)
                 floor = inline_floor(args.runs)
+                t1 = time.perf_counter()
                 lat, cpu, stages = waits(c, args.runs, proc)
+                print(f"{args.runs} waits in {time.perf_counter() - t1:.1f} s", flush=True)
                 split = event_split(c, min(args.runs, 100))
                 if args.unfiltered:
                     ch = sync_channel(ctl.address, tls(home / "certs", "operator"))
                     old = unfiltered_waits(c, controller_pb2_grpc.ControllerStub(ch), args.unfiltered)
                     ch.close()
         finally:
+            t1 = time.perf_counter()
             runner.stop()
+            t2 = time.perf_counter()
             ctl.stop()
+            print(
+                f"stopped the runner in {t2 - t1:.1f} s, the controller in {time.perf_counter() - t2:.1f} s", flush=True
+            )
     f50, f99, w50, w99 = pct(floor, 50), pct(floor, 99), pct(lat, 50), pct(lat, 99)
     print(f"inline subprocess.run(['/bin/true']), {args.runs} runs: p50 {f50:.2f} ms, p99 {f99:.2f} ms")
     print(
@@ -194,8 +229,9 @@ def main() -> None:
         f"ratios: wait p50 / inline p50 = {w50 / f50:.2f} (target <= 3), "
         f"wait p99 / wait p50 = {w99 / w50:.2f} (target <= 2)"
     )
-    print("stages (p50 ms): " + "; ".join(f"{k} {pct(v, 50):.2f}" for k, v in stages.items()))
-    print("the last stage split (p50 ms): " + "; ".join(f"{k} {pct(v, 50):.2f}" for k, v in split.items()))
+    print("stages, p50 / p99 ms:")
+    for k, v in [*stages.items(), *split.items()]:
+        print(f"  {k}: {pct(v, 50):.2f} / {pct(v, 99):.2f}")
     if args.unfiltered:
         print(
             f"unfiltered Watch (every stored task in the snapshot), {args.unfiltered} runs: "
