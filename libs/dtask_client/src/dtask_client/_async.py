@@ -21,6 +21,7 @@ from dtask_common.models import (
     Task,
     TaskSpec,
     TaskState,
+    WatchFilter,
 )
 
 from dtask_client import _calls as c
@@ -281,8 +282,8 @@ class AsyncController:
             except Conflict:
                 if follow.started or not follow.undispatched(await self.task(follow.task_id)):
                     raise
-                async for event in self.watch(include_usage=False, include_progress=False):
-                    if dispatched(event, follow.task_id):
+                async for events in self._stream(c.watch_for([follow.task_id], False)):
+                    if any(dispatched(event, follow.task_id) for event in events):
                         break
                 continue
             except ControllerUnavailable as exc:
@@ -292,10 +293,21 @@ class AsyncController:
             await self._reconnect(outcome)
 
     async def watch(
-        self, include_usage: bool = True, include_progress: bool = True, timeout: float | None = None
+        self,
+        include_usage: bool = True,
+        include_progress: bool = True,
+        timeout: float | None = None,
+        *,
+        select: WatchFilter | None = None,
     ) -> AsyncIterator[ev.WatchEvent]:
-        async for event in self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True):
-            yield event
+        """A snapshot, then every change (select: only what that filter chooses; its exclude flags rule)."""
+        stream = self._stream(c.watch(include_usage, include_progress, select), timeout, quiet_deadline=True)
+        try:
+            async for events in stream:
+                for event in events:
+                    yield event
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
 
     async def wait(
         self,
@@ -307,10 +319,10 @@ class AsyncController:
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout, give_up_after=self.timeout)
         while True:
             try:
-                events = self._stream(c.watch(False, on_change is not None), waiter.open(time.monotonic()))
+                stream = self._stream(c.watch_for(wanted, on_change is not None), waiter.open(time.monotonic()))
                 try:
-                    async for event in events:
-                        progress = waiter.apply(event)
+                    async for events in stream:
+                        progress = waiter.apply_all(events)
                         if progress is None:
                             continue
                         if on_change is not None:
@@ -318,7 +330,7 @@ class AsyncController:
                         if progress.done:
                             return progress.tasks
                 finally:
-                    await events.aclose()  # type: ignore[attr-defined]
+                    await stream.aclose()  # type: ignore[attr-defined]
                 outcome = waiter.ended(None, time.monotonic())
             except ControllerUnavailable as exc:
                 outcome = waiter.ended(exc, time.monotonic())

@@ -11,6 +11,7 @@ from dtask.v1 import controller_pb2 as pb
 from dtask_common import convert
 from dtask_common import events as ev
 from dtask_common.models import (
+    MAX_WATCH_IDS,
     ExecutorInfo,
     ExecutorUsage,
     FieldError,
@@ -20,6 +21,7 @@ from dtask_common.models import (
     Task,
     TaskSpec,
     TaskState,
+    WatchFilter,
 )
 
 from dtask_client.errors import InvalidTask
@@ -27,6 +29,7 @@ from dtask_client.errors import InvalidTask
 T = TypeVar("T")
 SERVICE = "dtask.v1.Controller"
 PAGE_SIZE = 500
+WAIT_BATCH = 256  # events per Watch message a wait() asks for
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,24 @@ def output(task_id: str, attempt: int, tail_bytes: int = 0, follow: bool = False
     )
 
 
-def watch(include_usage: bool, include_progress: bool) -> StreamCall[ev.WatchEvent]:
-    return StreamCall(
-        WATCH,
-        pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress),
-        convert.event_from_pb,
+def watch(
+    include_usage: bool, include_progress: bool, select: WatchFilter | None = None
+) -> StreamCall[list[ev.WatchEvent]]:
+    """A Watch (select: a filter, sent as it is); each message gives its events in order (a batch: several)."""
+    if select is None:
+        select = WatchFilter(exclude_usage=not include_usage, exclude_progress=not include_progress)
+    return StreamCall(WATCH, convert.watch_filter_to_pb(select), convert.events_from_pb)
+
+
+def watch_for(ids: list[str] | None, include_progress: bool) -> StreamCall[list[ev.WatchEvent]]:
+    """The Watch a wait() (or a follow waiting for a dispatch) reads: only the awaited tasks, no usage, no
+    executors, events batched; every task when ids is None, empty or longer than a Watch takes."""
+    listed = ids is not None and 0 < len(set(ids)) <= MAX_WATCH_IDS
+    select = WatchFilter(
+        task_ids=tuple(ids) if listed and ids is not None else (),
+        exclude_usage=True,
+        exclude_progress=not include_progress,
+        exclude_executors=True,
+        max_batch=WAIT_BATCH,
     )
+    return watch(False, include_progress, select)

@@ -20,6 +20,7 @@ from dtask_common.models import (
     Task,
     TaskSpec,
     TaskState,
+    WatchFilter,
 )
 
 from dtask_client import _calls as c
@@ -277,8 +278,8 @@ class Controller:
             except Conflict:
                 if follow.started or not follow.undispatched(self.task(follow.task_id)):
                     raise
-                for event in self.watch(include_usage=False, include_progress=False):
-                    if dispatched(event, follow.task_id):
+                for events in self._stream(c.watch_for([follow.task_id], False)):
+                    if any(dispatched(event, follow.task_id) for event in events):
                         break
                 continue
             except ControllerUnavailable as exc:
@@ -288,10 +289,23 @@ class Controller:
             self._reconnect(outcome)
 
     def watch(
-        self, include_usage: bool = True, include_progress: bool = True, timeout: float | None = None
+        self,
+        include_usage: bool = True,
+        include_progress: bool = True,
+        timeout: float | None = None,
+        *,
+        select: WatchFilter | None = None,
     ) -> Iterator[ev.WatchEvent]:
-        """A snapshot, then every change, until the iterator is closed (or timeout seconds passed)."""
-        return self._stream(c.watch(include_usage, include_progress), timeout, quiet_deadline=True)
+        """A snapshot, then every change, until the iterator is closed (or timeout seconds passed).
+
+        select: only the tasks and events that filter chooses (its exclude flags replace the include ones).
+        """
+        stream = self._stream(c.watch(include_usage, include_progress, select), timeout, quiet_deadline=True)
+        try:
+            for events in stream:
+                yield from events
+        finally:
+            stream.close()  # type: ignore[attr-defined]
 
     def wait(
         self,
@@ -308,10 +322,10 @@ class Controller:
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout)
         while True:
             try:
-                events = self._stream(c.watch(False, on_change is not None), waiter.open(time.monotonic()))
+                stream = self._stream(c.watch_for(wanted, on_change is not None), waiter.open(time.monotonic()))
                 try:
-                    for event in events:
-                        progress = waiter.apply(event)
+                    for events in stream:
+                        progress = waiter.apply_all(events)
                         if progress is None:
                             continue
                         if on_change is not None:
@@ -319,7 +333,7 @@ class Controller:
                         if progress.done:
                             return progress.tasks
                 finally:
-                    events.close()  # type: ignore[attr-defined]
+                    stream.close()  # type: ignore[attr-defined]
                 outcome = waiter.ended(None, time.monotonic())
             except ControllerUnavailable as exc:
                 outcome = waiter.ended(exc, time.monotonic())

@@ -129,6 +129,15 @@ class Waiter:
         self.connected = True
         return Progress(self.state.watched(), self.state.done())
 
+    def apply_all(self, events: list[ev.WatchEvent]) -> Progress | None:
+        """Apply the events of one message in order, as apply(); stops at the first after which all are done."""
+        progress = None
+        for event in events:
+            progress = self.apply(event)
+            if progress is not None and progress.done:
+                break
+        return progress
+
     def ended(self, error: ControllerUnavailable | None, now: float) -> Reconnect | DtaskError:
         """The stream ended (error None) or failed: wait for the controller, or the error to raise."""
         if error is None:

@@ -3,7 +3,10 @@
 from dtask_common.convert.events import (
     event_from_pb,
     event_to_pb,
+    events_from_pb,
     snapshot_to_pb,
+    watch_filter_from_pb,
+    watch_filter_to_pb,
 )
 from dtask_common.convert.executors import (
     capacity_from_pb,
@@ -80,6 +83,7 @@ __all__ = [
     "commands_batch_pb",
     "event_from_pb",
     "event_to_pb",
+    "events_from_pb",
     "executor_from_pb",
     "executor_state_from_pb",
     "executor_state_to_pb",
@@ -120,4 +124,6 @@ __all__ = [
     "ts_to_pb",
     "usage_from_pb",
     "usage_to_pb",
+    "watch_filter_from_pb",
+    "watch_filter_to_pb",
 ]
