@@ -16,6 +16,7 @@ from dtask_tui.status import ConnState
 log = logging.getLogger(__name__)
 
 LOST_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
+MAX_BATCH = 256  # events per Watch message
 
 
 def is_connection_loss(exc: BaseException) -> bool:
@@ -50,6 +51,8 @@ class Feed:
             try:
                 ident = await self.client.whoami()
                 self.state.set_connection(self.state.connection.state, identity=ident)
+                self.state.begin(await self.client.queue())  # hold every task, or page them
+                self.changed()
                 await self._watch()
                 backoff = 0.25
                 self._lost("the controller closed the Watch stream")
@@ -79,7 +82,9 @@ class Feed:
     async def _watch(self) -> None:
         """Apply Watch events until the stream ends."""
         first = True
-        async for event in self.client.watch():
+        st = self.state
+        events = self.client.watch_window(finished_limit=st.finished_limit(), max_batch=MAX_BATCH)
+        async for event in events:
             if first:
                 first = False
                 self.state.set_connection(ConnState.CONNECTED)
@@ -96,13 +101,19 @@ class Feed:
             await asyncio.sleep(self.poll_interval)
 
     async def poll_once(self) -> None:
-        """One complete picture from the unary queries."""
+        """One complete picture from the unary queries (while paging, of all but the tasks)."""
         c = self.client
         results = await asyncio.gather(
-            c.tasks(), c.executors(), c.resource_usage(history=self.state.history), c.queue(), return_exceptions=True
+            c.queue() if self.state.paged else c.tasks(),
+            c.executors(),
+            c.resource_usage(history=self.state.history),
+            c.queue(),
+            return_exceptions=True,
         )
         for r in results:
             if isinstance(r, BaseException):
                 raise r
         tasks, executors, usage, queue = results
+        if self.state.paged:
+            tasks = [t for t in self.state.tasks.values() if not t.state.finished]  # the rows stay; pages refresh
         self.state.replace_all(tasks, executors, usage, queue)  # type: ignore[arg-type]

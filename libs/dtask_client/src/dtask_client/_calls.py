@@ -224,3 +224,48 @@ def watch(include_usage: bool, include_progress: bool) -> StreamCall[ev.WatchEve
         pb.WatchRequest(exclude_usage=not include_usage, exclude_progress=not include_progress),
         convert.event_from_pb,
     )
+
+
+def task_page(
+    states: list[TaskState],
+    tag: str | None,
+    executor: str | None,
+    name_contains: str | None,
+    page_token: str,
+    page_size: int,
+) -> Call[tuple[list[Task], str, int]]:
+    """One page of ListTasks as (tasks, next_page_token, total matching over all pages)."""
+    req = pb.ListTasksRequest(
+        states=[convert.state_to_pb(s) for s in states],
+        tag=tag or "",
+        executor=executor or "",
+        name_contains=name_contains or "",
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return Call(
+        LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token, int(r.total))
+    )
+
+
+def _events_from_pb(msg: Any) -> list[ev.WatchEvent]:
+    """The events one Watch message carries: a batch's in order, else the one."""
+    if msg.WhichOneof("event") == "batch":
+        return [convert.event_from_pb(e) for e in msg.batch.events]
+    return [convert.event_from_pb(msg)]
+
+
+def watch_window(
+    include_usage: bool, include_progress: bool, finished_limit: int, max_batch: int
+) -> StreamCall[list[ev.WatchEvent]]:
+    """Watch with a snapshot of the unfinished tasks and only the newest finished ones, events in batches."""
+    return StreamCall(
+        WATCH,
+        pb.WatchRequest(
+            exclude_usage=not include_usage,
+            exclude_progress=not include_progress,
+            finished_limit=finished_limit,
+            max_batch=max_batch,
+        ),
+        _events_from_pb,
+    )

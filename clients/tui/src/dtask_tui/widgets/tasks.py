@@ -20,10 +20,15 @@ class TaskTable(TableView):
     def row_ids(self) -> list[str]:
         return self.state.view()
 
+    def anchor_position(self, key: str) -> int | None:
+        return self.state.view_position(key) if self.state.paged else None
+
     def empty_text(self) -> str:
+        if self.state.paged and self.state.window.loading:
+            return "loading tasks…"
         if not self.state.synced:
             return "waiting for the controller…"
-        if self.state.tasks:
+        if self.state.tasks or self.state.paged:
             return "no task matches the filter or search"
         return "no tasks yet: submit some with `dtask submit FILE`"
 
@@ -156,7 +161,6 @@ class FilterBar(LineBar):
         if st.search:
             out.append(("key", f" /{st.search} "))
         out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
-        shown = len(st.view())
-        if shown:
-            out.append(("footer", f"  row {st.focus_index() + 1}/{shown}"))
+        if st.view():
+            out.append(("footer", f"  row {st.first_row() + st.focus_index() + 1}/{st.view_total()}"))
         return out
