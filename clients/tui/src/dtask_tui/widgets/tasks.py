@@ -134,6 +134,9 @@ SHORT_LABELS = {
 }
 
 
+TINY_LABELS = {f: label[0] for f, label in FILTER_LABELS.items()}
+
+
 class FilterBar(LineBar):
     """State filters with their counts, the search text and the sort order."""
 
@@ -142,15 +145,20 @@ class FilterBar(LineBar):
         self.state = state
 
     def line(self, cols: int) -> Markup:
-        out = self._line(FILTER_LABELS)
-        if sum(len(t) for _, t in out) > cols:
-            out = self._line(SHORT_LABELS)
+        variants = [(FILTER_LABELS, True), (SHORT_LABELS, True)]
+        if self.state.paged:  # where the focus is in the whole list matters more than the (fixed) sort
+            variants += [(SHORT_LABELS, False), (TINY_LABELS, False)]
+        for labels, with_sort in variants:
+            out = self._line(labels, with_sort)
+            if sum(len(t) for _, t in out) <= cols:
+                break
         used = sum(len(t) for _, t in out)
         if used < cols:
             out.append(("footer", " " * (cols - used)))
         return out
 
-    def _line(self, labels: dict[Filter, str]) -> Markup:
+    def _line(self, labels: dict[Filter, str], with_sort: bool) -> Markup:
+        """The tabs, the search, the sort (unless left out to make room) and the focused row's number."""
         st = self.state
         counts = st.filter_counts()
         out: Markup = []
@@ -160,7 +168,8 @@ class FilterBar(LineBar):
             out.append(("footer", " "))
         if st.search:
             out.append(("key", f" /{st.search} "))
-        out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
+        if with_sort:
+            out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
         if st.view():
             out.append(("footer", f"  row {st.first_row() + st.focus_index() + 1}/{st.view_total()}"))
         return out
