@@ -6,25 +6,52 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from dtask_common.events import EventBody, ProgressEvent, UsageEvent, WatchEvent
+from dtask_common.events import EventBody, ExecutorEvent, ProgressEvent, TaskEvent, UsageEvent, WatchEvent
+from dtask_common.models import Task, WatchFilter
 
 
 class Watcher:
-    """One Watch stream's queue; when it overflows the watcher is told to resync from a snapshot."""
+    """One Watch stream's queue; when it overflows the watcher is told to resync from a snapshot.
 
-    def __init__(self, limit: int, exclude_usage: bool, exclude_progress: bool):
+    With a filter that chooses tasks by state, tag or executor, view holds the ids of the matching tasks
+    this watcher was sent (set by each snapshot): a task that stops matching gets one last event.
+    """
+
+    def __init__(self, limit: int, watch: WatchFilter):
         self.limit = limit
-        self.exclude_usage = exclude_usage
-        self.exclude_progress = exclude_progress
+        self.filter = watch
+        self.view: set[str] | None = set() if watch.by_attributes else None
         self.queue: deque[WatchEvent] = deque()
         self.overflowed = False
         self.closed = False
         self.wakeup = asyncio.Event()
 
     def wants(self, body: EventBody) -> bool:
-        if self.exclude_usage and isinstance(body, UsageEvent):
-            return False
-        return not (self.exclude_progress and isinstance(body, ProgressEvent))
+        """Whether this watcher is sent the event (keeps the view up to date)."""
+        f = self.filter
+        if isinstance(body, TaskEvent):
+            return self._wants_task(body.task)
+        if isinstance(body, ProgressEvent):
+            if f.exclude_progress or not f.wants_id(body.task_id):
+                return False
+            return self.view is None or body.task_id in self.view
+        if isinstance(body, UsageEvent):
+            return not (f.exclude_usage or f.exclude_executors)
+        return not (f.exclude_executors and isinstance(body, ExecutorEvent))
+
+    def _wants_task(self, task: Task) -> bool:
+        f = self.filter
+        if not f.selects:
+            return True
+        if self.view is None:
+            return f.wants_id(task.id)
+        if f.matches(task):
+            self.view.add(task.id)
+            return True
+        if task.id in self.view:
+            self.view.discard(task.id)  # it leaves the filter: this is its last event
+            return True
+        return False
 
     def put(self, event: WatchEvent) -> None:
         if self.overflowed:
@@ -55,8 +82,13 @@ class Fanout:
         """Whether anyone listens (callers skip building events otherwise)."""
         return bool(self._watchers)
 
-    def subscribe(self, exclude_usage: bool = False, exclude_progress: bool = False) -> Watcher:
-        w = Watcher(self.queue_limit, exclude_usage, exclude_progress)
+    def subscribe(
+        self, exclude_usage: bool = False, exclude_progress: bool = False, watch: WatchFilter | None = None
+    ) -> Watcher:
+        """A new watcher of the events watch selects (None: every event but those excluded)."""
+        if watch is None:
+            watch = WatchFilter(exclude_usage=exclude_usage, exclude_progress=exclude_progress)
+        w = Watcher(self.queue_limit, watch)
         self._watchers.add(w)
         return w
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dtask_common.models import ExecutorInfo, ExecutorState, ExecutorUsage, QueueStatus, Task, TaskState
+from dtask_common.models import (
+    ExecutorInfo,
+    ExecutorState,
+    ExecutorUsage,
+    QueueStatus,
+    Task,
+    TaskState,
+    WatchFilter,
+)
 
 from dtask_controller.errors import NotFound
 from dtask_controller.fanout import Watcher
 from dtask_controller.output import Tail
+from dtask_controller.store import SnapshotPages
 
 if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
@@ -104,10 +113,11 @@ def task_changed(core: ControllerCore, task_id: str) -> asyncio.Event:
     return event
 
 
-def snapshot_pages(core: ControllerCore, page_size: int) -> Generator[list[Task], None, None]:
-    """Every stored task in pages, from one consistent read of the store that lasts until the generator is
-    closed or exhausted; the first page is read on the first next()."""
-    yield from core.store.read_snapshot(page_size)
+def snapshot_pages(core: ControllerCore, page_size: int, select: WatchFilter | None = None) -> SnapshotPages:
+    """Every stored task (or those select chooses) in pages, from one consistent read of the store that lasts
+    until the pages are closed or exhausted; a selection's ids are read at once (pages.ids), the first page
+    on the first next()."""
+    return core.store.read_snapshot(page_size, select)
 
 
 def event_seq(core: ControllerCore) -> int:
@@ -115,8 +125,8 @@ def event_seq(core: ControllerCore) -> int:
     return core.fanout.seq
 
 
-def subscribe(core: ControllerCore, exclude_usage: bool = False, exclude_progress: bool = False) -> Watcher:
-    return core.fanout.subscribe(exclude_usage, exclude_progress)
+def subscribe(core: ControllerCore, select: WatchFilter) -> Watcher:
+    return core.fanout.subscribe(watch=select)
 
 
 def unsubscribe(core: ControllerCore, w: Watcher) -> None:

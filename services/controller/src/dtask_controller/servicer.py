@@ -176,11 +176,13 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def Watch(self, request: pb.WatchRequest, context: Any) -> AsyncIterator[pb.WatchEvent]:
         hide = masked(context)
         try:
-            async for event in streams.watch(
-                self.core, request.exclude_usage, request.exclude_progress, self.core.settings.usage_history
-            ):
-                yield self._events.get(event, hide)
-        except SlowWatcher as exc:
+            select = convert.watch_filter_from_pb(request)
+            async for event in streams.watch(self.core, history=self.core.settings.usage_history, select=select):
+                if isinstance(event, list):
+                    yield self._events.batch(event, hide)
+                else:
+                    yield self._events.get(event, hide)
+        except (SlowWatcher, ValueError) as exc:
             await _fail(context, exc)
 
     # ---- commands ----

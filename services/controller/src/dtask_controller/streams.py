@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from dtask_common import events as ev
-from dtask_common.models import ExecutorUsage, OutputChunk, Task
+from dtask_common.models import ExecutorUsage, OutputChunk, Task, WatchFilter
 
 from dtask_controller import queries
 from dtask_controller.errors import Conflict, NotFound, SlowWatcher
@@ -29,9 +29,17 @@ async def watch(
     exclude_progress: bool = False,
     history: int = 60,
     deadline_s: float = SNAPSHOT_DEADLINE_S,
-) -> AsyncIterator[ev.WatchEvent]:
-    """A consistent snapshot in pieces, then every change in order; a fresh snapshot after an overflow."""
-    w = queries.subscribe(core, exclude_usage, exclude_progress)
+    select: WatchFilter | None = None,
+) -> AsyncIterator[ev.WatchEvent | list[ev.WatchEvent]]:
+    """A consistent snapshot in pieces, then every change in order; a fresh snapshot after an overflow.
+
+    select (None: every task and event but those excluded) chooses the tasks of the snapshot and of the
+    task and progress events; with its max_batch above 1, events ready together come as lists, in order.
+    """
+    if select is None:
+        select = WatchFilter(exclude_usage=exclude_usage, exclude_progress=exclude_progress)
+    w = queries.subscribe(core, select)
+    batch = select.batch
     try:
         resync = False
         while True:
@@ -39,7 +47,10 @@ async def watch(
                 yield item
             while True:
                 while w.queue and not w.overflowed:
-                    yield w.queue.popleft()
+                    if batch > 1 and len(w.queue) > 1:
+                        yield [w.queue.popleft() for _ in range(min(batch, len(w.queue)))]
+                    else:
+                        yield w.queue.popleft()
                 if w.closed:
                     return
                 if w.overflowed:
@@ -55,12 +66,16 @@ async def _snapshot(
     core: ControllerCore, w: Watcher, resync: bool, history: int, deadline_s: float
 ) -> AsyncIterator[ev.WatchEvent]:
     # Everything up to the first read happens in one event-loop turn: no commit can slip between
-    # the sequence number, the in-memory state and the store read transaction.
+    # the sequence number, the in-memory state and the store read transaction (nor any event between the
+    # selection read and the watcher's view of it).
     w.queue.clear()
     w.overflowed = False
     seq = queries.event_seq(core)
     at = core.clock()
-    pages = queries.snapshot_pages(core, SNAPSHOT_TASKS)
+    f = w.filter
+    pages = queries.snapshot_pages(core, SNAPSHOT_TASKS, f)
+    if w.view is not None:
+        w.view = set(pages.ids or ())
     expired = False
 
     def expire() -> None:  # a watcher that stops reading must not hold the read (and the WAL) forever
@@ -79,7 +94,7 @@ async def _snapshot(
     timer = asyncio.get_running_loop().call_later(deadline_s, expire)
     try:
         page = read()
-        executors = queries.executors(core, include_gone=True)
+        executors = [] if f.exclude_executors else queries.executors(core, include_gone=True)
         usage = [queries.usage(core, e.name, history) for e in executors]
         queue = queries.queue(core)
         # Pieces stay under PIECE_BYTES (roughly): executors and queue first, then usage, then tasks.

@@ -42,3 +42,10 @@ class ConvertedEvents:
         if slot.full is None:
             slot.full = convert.event_to_pb(event)
         return slot.full
+
+    def batch(self, events: list[ev.WatchEvent], masked: bool) -> pb.WatchEvent:
+        """Several events in one message, in order; it carries the sequence number and time of the last."""
+        last = events[-1]
+        out = pb.WatchEvent(seq=last.seq, at=convert.ts_to_pb(last.at))
+        out.batch.events.extend(self.get(e, masked) for e in events)
+        return out

@@ -3,7 +3,10 @@
 from dtask_common.convert.events import (
     event_from_pb,
     event_to_pb,
+    events_from_pb,
     snapshot_to_pb,
+    watch_filter_from_pb,
+    watch_filter_to_pb,
 )
 from dtask_common.convert.executors import (
     capacity_from_pb,
@@ -72,6 +75,7 @@ __all__ = [
     "command_to_pb",
     "event_from_pb",
     "event_to_pb",
+    "events_from_pb",
     "executor_from_pb",
     "executor_state_from_pb",
     "executor_state_to_pb",
@@ -110,4 +114,6 @@ __all__ = [
     "ts_to_pb",
     "usage_from_pb",
     "usage_to_pb",
+    "watch_filter_from_pb",
+    "watch_filter_to_pb",
 ]

@@ -1,4 +1,5 @@
-"""Conversion of watch events: the snapshot and the changes a controller streams to its watchers."""
+"""Conversion of watch events (the snapshot and the changes a controller streams to its watchers) and of the
+Watch request's filter."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dtask_common.convert.executors import (
     usage_from_pb,
     usage_to_pb,
 )
-from dtask_common.convert.scalars import ts_from_pb, ts_to_pb
+from dtask_common.convert.scalars import state_from_pb, state_to_pb, ts_from_pb, ts_to_pb
 from dtask_common.convert.tasks import (
     progress_from_pb,
     progress_to_pb,
@@ -24,6 +25,7 @@ from dtask_common.convert.tasks import (
     task_from_pb,
     task_to_pb,
 )
+from dtask_common.models import TaskState, WatchFilter
 
 K = TypeVar("K", ev.TaskEventKind, ev.ExecutorEventKind)
 
@@ -102,8 +104,55 @@ def event_from_pb(e: pb.WatchEvent) -> ev.WatchEvent:
             body = ev.UsageEvent(executor=e.usage.executor, sample=usage_from_pb(e.usage.sample))
         case "queue":
             body = ev.QueueEvent(queue=queue_from_pb(e.queue))
+        case "batch":
+            raise ValueError(f"a batch of watch events (seq {e.seq}): read it with events_from_pb")
         case None:
             raise ValueError(f"watch event without a body (seq {e.seq})")
         case _:
             raise ValueError(f"unknown watch event {which!r} (seq {e.seq})")
     return ev.WatchEvent(seq=e.seq, at=ts_from_pb(e, "at") or 0.0, body=body, resync=e.resync)
+
+
+def events_from_pb(e: pb.WatchEvent) -> list[ev.WatchEvent]:
+    """The events of one message, in order: those of a batch, else the one (ValueError as event_from_pb)."""
+    if e.WhichOneof("event") == "batch":
+        return [event_from_pb(x) for x in e.batch.events]
+    return [event_from_pb(e)]
+
+
+_STATE_NAMES = ", ".join(s.name for s in TaskState)
+
+
+def watch_filter_to_pb(f: WatchFilter) -> pb.WatchRequest:
+    return pb.WatchRequest(
+        exclude_usage=f.exclude_usage,
+        exclude_progress=f.exclude_progress,
+        task_ids=list(f.task_ids),
+        states=[state_to_pb(s) for s in sorted(f.states)],
+        tag=f.tag,
+        executor=f.executor,
+        finished_limit=f.finished_limit,
+        exclude_executors=f.exclude_executors,
+        max_batch=f.max_batch,
+    )
+
+
+def watch_filter_from_pb(r: pb.WatchRequest) -> WatchFilter:
+    """The filter of a request; ValueError (saying what to send instead) for an unknown state or a bad value."""
+    states = set()
+    for v in r.states:
+        try:
+            states.add(state_from_pb(v))
+        except ValueError:
+            raise ValueError(f"unknown task state {v} in states; use {_STATE_NAMES}") from None
+    return WatchFilter(
+        task_ids=tuple(r.task_ids),
+        states=frozenset(states),
+        tag=r.tag,
+        executor=r.executor,
+        finished_limit=r.finished_limit,
+        exclude_usage=r.exclude_usage,
+        exclude_progress=r.exclude_progress,
+        exclude_executors=r.exclude_executors,
+        max_batch=r.max_batch,
+    )

@@ -52,6 +52,7 @@ from dtask_common.models.validation import (
     ValidationError,
     validate_batch,
 )
+from dtask_common.models.watch import MAX_WATCH_BATCH, MAX_WATCH_IDS, WatchFilter
 
 __all__ = [
     "FINISHED_STATES",
@@ -67,6 +68,8 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_SUBMIT",
     "MAX_TAGS",
+    "MAX_WATCH_BATCH",
+    "MAX_WATCH_IDS",
     "PROGRESS_GROUPS",
     "PROGRESS_PARSERS",
     "AckCmd",
@@ -97,6 +100,7 @@ __all__ = [
     "TaskState",
     "UsageSample",
     "ValidationError",
+    "WatchFilter",
     "WelcomeCmd",
     "validate_batch",
 ]

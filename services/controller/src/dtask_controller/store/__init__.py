@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from dtask_common.models import Capacity, Progress, Task, TaskSpec, TaskState
+from dtask_common.models import Capacity, Progress, Task, TaskSpec, TaskState, WatchFilter
 
 from dtask_controller.store.errors import SchemaTooNew, SnapshotClosed, StoreFull, StoreLocked, StoreUnusable
 from dtask_controller.store.records import ActiveTask, StoredExecutor
@@ -17,6 +17,7 @@ __all__ = [
     "ActiveTask",
     "SchemaTooNew",
     "SnapshotClosed",
+    "SnapshotPages",
     "SqliteStore",
     "Store",
     "StoreFull",
@@ -25,6 +26,18 @@ __all__ = [
     "StoredExecutor",
     "open_store",
 ]
+
+
+class SnapshotPages(Protocol):
+    """Pages of a snapshot (a generator of lists of tasks) and, for a selection, the ids they hold."""
+
+    ids: list[str] | None
+
+    def __iter__(self) -> Iterator[list[Task]]: ...
+
+    def __next__(self) -> list[Task]: ...
+
+    def close(self) -> None: ...
 
 
 class Store(Protocol):
@@ -137,10 +150,12 @@ class Store(Protocol):
     ) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages."""
 
-    def read_snapshot(self, page_size: int) -> Generator[list[Task], None, None]:
+    def read_snapshot(self, page_size: int, select: WatchFilter | None = None) -> SnapshotPages:
         """Pages of every task in id order from one read transaction, ended when closed or exhausted.
 
-        A page asked for after an early close raises SnapshotClosed."""
+        With select (a filter or a finished_limit), only the tasks it selects: their ids are read at once, in
+        the same transaction, and given as the snapshot's ids. A page asked for after an early close raises
+        SnapshotClosed."""
 
     def output(self, task_id: str, attempt: int) -> tuple[int, bytes] | None:
         """An attempt's stored output tail: (offset of its first byte, bytes); None when none is stored."""

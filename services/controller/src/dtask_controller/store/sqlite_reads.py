@@ -4,67 +4,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from dtask_common.ids import is_task_id
-from dtask_common.models import Task, TaskSpec, TaskState
+from dtask_common.models import Task, TaskSpec, TaskState, WatchFilter
 
-from dtask_controller.store.errors import SnapshotClosed
 from dtask_controller.store.records import ActiveTask
 from dtask_controller.store.rows import ATTEMPT_COLS, TASK_COLS, SpecCache, attempt_from_row, task_from_row
+from dtask_controller.store.snapshot_reads import SqliteSnapshot, where_clause
 from dtask_controller.store.sqlite_file import SqliteFile
 
-Pager = Callable[[sqlite3.Connection, int, int], list[Task]]
-
-
-class SqliteSnapshot(Generator[list[Task], None, None]):
-    """Pages of every task in id order from one read transaction on a connection of its own.
-
-    Exhausted, failed or closed, the transaction ends; a page asked for after an early close raises SnapshotClosed."""
-
-    def __init__(self, db: sqlite3.Connection, pager: Pager, page_size: int):
-        self._db: sqlite3.Connection | None = db
-        self._pager, self._size = pager, page_size
-        self._after = 0
-        self._closed_early = False
-        db.execute("BEGIN")  # deferred: the read transaction starts with the first page
-
-    def send(self, value: None, /) -> list[Task]:
-        if self._db is None:
-            if self._closed_early:
-                raise SnapshotClosed("the snapshot was closed before its last page was read")
-            raise StopIteration
-        try:
-            page = self._pager(self._db, self._after, self._size)
-        except BaseException:
-            self._end()
-            raise
-        if len(page) < self._size:
-            self._end()  # no page after this one
-        else:
-            self._after = int(page[-1].id)
-        if not page:
-            raise StopIteration
-        return page
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> list[Task]:
-        self._end()
-        if isinstance(typ, BaseException):
-            raise typ
-        raise typ() if val is None else val
-
-    def close(self) -> None:
-        """End the read transaction; a page asked for after this raises SnapshotClosed (unless none was left)."""
-        if self._db is not None:
-            self._closed_early = True
-            self._end()
-
-    def _end(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+__all__ = ["SqliteReads", "SqliteSnapshot"]
 
 
 class SqliteReads(SqliteFile):
@@ -181,22 +133,21 @@ class SqliteReads(SqliteFile):
 
     @staticmethod
     def _filter(states: Sequence[TaskState], executor: str, name_contains: str) -> tuple[str, list[Any]]:
-        clauses: list[str] = ["1"]
-        args: list[Any] = []
-        if states:
-            clauses.append(f"tasks.state IN ({','.join('?' * len(states))})")
-            args.extend(s.value for s in states)
-        if executor:
-            clauses.append("tasks.executor = ?")
-            args.append(executor)
-        if name_contains:
-            clauses.append("instr(tasks.name, ?) > 0")
-            args.append(name_contains)
-        return " AND ".join(clauses), args
+        return where_clause(states, executor, name_contains)
 
-    def read_snapshot(self, page_size: int) -> SqliteSnapshot:
-        """Pages of every task in id order, all from one read transaction on a connection of its own."""
-        return SqliteSnapshot(self._reader(), self._page, page_size)
+    def read_snapshot(self, page_size: int, select: WatchFilter | None = None) -> SqliteSnapshot:
+        """Pages of every task (or of those select selects) in id order, all from one read transaction on a
+        connection of its own; with select, the ids of the tasks to come are read at once (snapshot.ids)."""
+        if select is None or not (select.selects or select.finished_limit):
+            return SqliteSnapshot(self._reader(), self._page, page_size)
+        return SqliteSnapshot.of_selection(self._reader(), self._load_ids, page_size, select)
+
+    def _load_ids(self, db: sqlite3.Connection, keys: Sequence[int]) -> list[Task]:
+        """The tasks of those ids (ascending, at most a few hundred), read on db."""
+        if not keys:
+            return []
+        q = f"SELECT {TASK_COLS} FROM tasks WHERE id IN ({','.join('?' * len(keys))}) ORDER BY id"
+        return self._load(db, q, keys)
 
     def _page(self, db: sqlite3.Connection, after: int, limit: int) -> list[Task]:
         """A page of every task after id `after`, read on db."""
