@@ -248,13 +248,6 @@ def task_page(
     )
 
 
-def _events_from_pb(msg: Any) -> list[ev.WatchEvent]:
-    """The events one Watch message carries: a batch's in order, else the one."""
-    if msg.WhichOneof("event") == "batch":
-        return [convert.event_from_pb(e) for e in msg.batch.events]
-    return [convert.event_from_pb(msg)]
-
-
 def watch_window(
     include_usage: bool, include_progress: bool, finished_limit: int, max_batch: int
 ) -> StreamCall[list[ev.WatchEvent]]:
@@ -267,5 +260,5 @@ def watch_window(
             finished_limit=finished_limit,
             max_batch=max_batch,
         ),
-        _events_from_pb,
+        convert.events_from_pb,
     )
