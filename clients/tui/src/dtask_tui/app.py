@@ -47,6 +47,7 @@ class TuiApp:
         self.size: tuple[int, int] = (80, 24)
         self.feed = Feed(client, self.state, self.changed, poll_interval=poll_interval)
         self.pager = Pager(client, self.state, self.request_redraw)
+        self.feed.ready = self.pager.idle
         self.panes = Panes(self.state)
         self.dialog: Dialog | None = None
         self.search_edit: urwid.Edit | None = None

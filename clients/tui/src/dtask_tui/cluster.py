@@ -57,6 +57,9 @@ class Cluster:
     def _all_replaced(self) -> None:
         """Called after a complete picture replaced everything."""
 
+    def _snapshot_piece(self, piece: Snapshot) -> None:
+        """Called for each piece of a snapshot as it comes (before the whole is taken)."""
+
     def _stage_tasks(self, staged: list[Task], tasks: list[Task]) -> None:
         """Keep a snapshot piece's tasks until the snapshot is complete (a subclass may keep fewer)."""
         staged.extend(tasks)
@@ -85,6 +88,7 @@ class Cluster:
                 assert_never(body)
 
     def _snapshot_chunk(self, chunk: Snapshot) -> None:
+        self._snapshot_piece(chunk)
         st = self._staging
         if st is None:
             st = self._staging = Snapshot(tasks=[], executors=[], usage=[], queue=None, last=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from dtask_client import ControllerUnavailable, DtaskError
 
@@ -22,6 +22,10 @@ MAX_BATCH = 256  # events per Watch message
 def is_connection_loss(exc: BaseException) -> bool:
     """True when the controller is unreachable (as opposed to a call it refused or cannot serve)."""
     return isinstance(exc, ControllerUnavailable) or getattr(exc, "code", "") in LOST_CODES
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Feed:
@@ -43,16 +47,18 @@ class Feed:
         self.poll_interval = poll_interval
         self.poll_rounds = poll_rounds
         self.backoff_max = backoff_max
+        self.ready: Callable[[], Awaitable[None]] = _nothing  # what to wait for before watching
 
     async def run(self) -> None:
         """Connect, watch, fall back to polling, reconnect; forever (cancel to stop)."""
         backoff = 0.25
         while True:
             try:
-                ident = await self.client.whoami()
+                ident, queue = await asyncio.gather(self.client.whoami(), self.client.queue())
                 self.state.set_connection(self.state.connection.state, identity=ident)
-                self.state.begin(await self.client.queue())  # hold every task, or page them
+                self.state.begin(queue)  # hold every task, or page them
                 self.changed()
+                await self.ready()  # the first page before the snapshot: the screen does not wait for it
                 await self._watch()
                 backoff = 0.25
                 self._lost("the controller closed the Watch stream")

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from dtask_common.events import TaskEventKind
+from dtask_common.events import Snapshot, TaskEventKind
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task, TaskState
 
 from dtask_tui.cluster import HISTORY, carry_progress
@@ -124,6 +124,17 @@ class PagedListing(Listing):
                 continue
             if t.state.finished:
                 del self.tasks[task_id]
+
+    def _snapshot_piece(self, piece: Snapshot) -> None:
+        """While paging, the executors and counts of the snapshot's first piece show before its many tasks."""
+        if not self.paged or self.synced:
+            return
+        if piece.executors:
+            self.executors = {e.name: e for e in piece.executors}
+            self._executors_changed()
+        if piece.queue is not None:
+            self.queue = piece.queue
+            self.counts = queue_counts(piece.queue)
 
     def _stage_tasks(self, staged: list[Task], tasks: list[Task]) -> None:
         if not self.paged:

@@ -33,6 +33,12 @@ class Pager:
     def running(self) -> list[asyncio.Task[None]]:
         return [t for t in (self.task, self.counts_task) if t is not None and not t.done()]
 
+    async def idle(self) -> None:
+        """Wait for the page call running now, if any (its failure is the page call's to report)."""
+        task = self.task
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
     def sync(self) -> None:
         """Start the call the state wants next, if none is running (needs a running loop)."""
         try:
