@@ -152,6 +152,9 @@ class FilterBar(LineBar):
             out = self._line(labels, with_sort)
             if sum(len(t) for _, t in out) <= cols:
                 break
+        else:
+            if self.state.paged and out[-1][1].startswith("  row"):  # the row number first, the tabs cut
+                out = [("footer", out[-1][1][1:] + " "), *out[:-1]]
         used = sum(len(t) for _, t in out)
         if used < cols:
             out.append(("footer", " " * (cols - used)))
