@@ -85,7 +85,7 @@ def events(rng: random.Random, tasks: list[Task], execs: list[ExecutorInfo]) -> 
 def run_once(seed: int, tab: Tab, layout: Layout, size: tuple[int, int], sort: str) -> dict[str, float]:
     rng = random.Random(seed)
     tasks, execs, usage = cluster(rng)
-    state = TuiState("127.0.0.1:50051", clock=lambda: NOW)
+    state = TuiState("127.0.0.1:50051", clock=lambda: NOW, row_cap=2 * N_TASKS)  # every task held
     t0 = time.perf_counter()
     state.apply(WatchEvent(1, NOW, Snapshot(tasks, execs, usage, QueueStatus(), last=True)))
     snapshot_s = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -35,6 +36,11 @@ from dtask_common.models import (
 )
 
 NOW = 1_780_000_000.0
+
+
+def natural(text: str) -> tuple[object, ...]:
+    """The order the fake pages in: 't9' before 't10'."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
 def task(
@@ -163,6 +169,8 @@ class FakeController:
         self.calls: list[tuple[str, object]] = []
         self.watch_error = watch_error
         self.watches = 0
+        self.watch_args: list[tuple[int, int]] = []
+        self.page_gate: asyncio.Event | None = None  # set: page calls wait for it
         self.output = {"t1": [b"epoch 1 loss=0.9\n", b"epoch 2 loss=0.7\n", b"epoch: 45%|###  | 45/100\n"]}
         self.closed = False
 
@@ -182,6 +190,34 @@ class FakeController:
 
     async def queue(self) -> QueueStatus:
         return self.queue_status
+
+    async def task_page(
+        self,
+        states: list[TaskState] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+        page_token: str = "",
+        page_size: int = 500,
+    ) -> tuple[list[Task], str, int]:
+        """ListTasks over the held tasks: id order, `after:<id>` tokens, the total over all pages."""
+        self.calls.append(("task_page", (tuple(states or ()), executor, name_contains, page_token)))
+        if self.page_gate is not None:
+            await self.page_gate.wait()
+        chosen = [
+            t
+            for t in sorted(self.tasks_by_id.values(), key=lambda t: natural(t.id))
+            if (not states or t.state in states)
+            and (not executor or t.executor == executor)
+            and (not name_contains or name_contains in t.name)
+        ]
+        start = 0
+        if page_token:
+            after = natural(page_token.removeprefix("after:"))
+            start = next((i for i, t in enumerate(chosen) if natural(t.id) > after), len(chosen))
+        page = chosen[start : start + page_size]
+        more = start + page_size < len(chosen)
+        return page, f"after:{page[-1].id}" if more else "", len(chosen)
 
     async def cancel(self, task_id: str) -> Task:
         self.calls.append(("cancel", task_id))
@@ -221,11 +257,19 @@ class FakeController:
         for chunk in self.output.get(task_id, []):
             yield chunk
 
-    async def watch(self, include_usage: bool = True, include_progress: bool = True) -> AsyncIterator[WatchEvent]:
+    async def watch_window(
+        self, include_usage: bool = True, include_progress: bool = True, finished_limit: int = 0, max_batch: int = 0
+    ) -> AsyncIterator[WatchEvent]:
+        """Watch: the snapshot (every unfinished task, the newest finished_limit finished ones), then events."""
         self.watches += 1
+        self.watch_args.append((finished_limit, max_batch))
         if self.watch_error is not None:
             raise self.watch_error
-        tasks = list(self.tasks_by_id.values())
+        tasks = sorted(self.tasks_by_id.values(), key=lambda t: natural(t.id))
+        if finished_limit:
+            done = [t for t in tasks if t.state.finished][-finished_limit:]
+            keep = {t.id for t in done}
+            tasks = [t for t in tasks if not t.state.finished or t.id in keep]
         yield WatchEvent(1, NOW, Snapshot(tasks, list(self.execs.values()), list(self.usage), self.queue_status))
         while True:
             item = await self.events.get()

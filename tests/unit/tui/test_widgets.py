@@ -144,7 +144,7 @@ def test_128_core_executor_alone_renders_at_80_columns() -> None:
 def test_only_visible_rows_are_built() -> None:
     from tests.unit.tui.fakes import task
 
-    st = TuiState(clock=lambda: NOW)
+    st = TuiState(clock=lambda: NOW, row_cap=20_000)  # every task held: no paging
     st.replace_all([task(i) for i in range(10_000)], [], [], None)
     table = TaskTable(st)
     built: list[str] = []

@@ -18,6 +18,7 @@ from dtask_tui.connection import Feed
 from dtask_tui.dialogs import Dialog
 from dtask_tui.keys import Context
 from dtask_tui.output_follow import OutputFollower
+from dtask_tui.pager import Pager
 from dtask_tui.screen import Panes, Root, layout_for_width
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.palette import palette
@@ -44,7 +45,9 @@ class TuiApp:
         self.client = client
         self.state = state or TuiState(client.address)
         self.size: tuple[int, int] = (80, 24)
-        self.feed = Feed(client, self.state, self.request_redraw, poll_interval=poll_interval)
+        self.feed = Feed(client, self.state, self.changed, poll_interval=poll_interval)
+        self.pager = Pager(client, self.state, self.request_redraw)
+        self.feed.ready = self.pager.idle
         self.panes = Panes(self.state)
         self.dialog: Dialog | None = None
         self.search_edit: urwid.Edit | None = None
@@ -65,7 +68,11 @@ class TuiApp:
 
     async def stop(self) -> None:
         """Cancel the feed, the output stream and the background actions; close the client."""
-        tasks = [t for t in (self._feed_task, self.follower.task, *self.actions.background) if t is not None]
+        tasks = [
+            t
+            for t in (self._feed_task, self.follower.task, *self.pager.running, *self.actions.background)
+            if t is not None
+        ]
         for t in tasks:
             t.cancel()
         for t, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
@@ -110,6 +117,11 @@ class TuiApp:
             raise urwid.ExitMainLoop()
 
     # ---- redraws -------------------------------------------------------------------------
+    def changed(self) -> None:
+        """The state changed from the controller: fetch what it now needs, and redraw."""
+        self.pager.sync()
+        self.request_redraw()
+
     def request_redraw(self) -> None:
         """Ask for a redraw; many requests within 100 ms make one redraw."""
         if self.loop is None or self._redraw_pending:
@@ -126,6 +138,7 @@ class TuiApp:
     def refresh(self) -> None:
         """Recompose the widget tree for the current state (only visible rows are ever drawn)."""
         self.follower.sync()
+        self.pager.sync()
         self.root.set(self.panes.compose(self.size, self.context(), self.dialog, self.search_edit))
 
     def context(self) -> Context:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from dtask_common.events import WatchEvent
-from dtask_common.models import ExecutorInfo, ExecutorUsage, Identity, QueueStatus, Task
+from dtask_common.models import ExecutorInfo, ExecutorUsage, Identity, QueueStatus, Task, TaskState
 
 
 class ControllerClient(Protocol):
@@ -22,6 +22,16 @@ class ControllerClient(Protocol):
     async def resource_usage(self, executor: str | None = None, history: int = 60) -> list[ExecutorUsage]: ...
 
     async def tasks(self) -> list[Task]: ...
+
+    async def task_page(
+        self,
+        states: list[TaskState] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+        page_token: str = "",
+        page_size: int = 500,
+    ) -> tuple[list[Task], str, int]: ...
 
     async def queue(self) -> QueueStatus: ...
 
@@ -39,6 +49,12 @@ class ControllerClient(Protocol):
         self, task_id: str, attempt: int = 0, follow: bool = False, *, tail_bytes: int = 0
     ) -> AsyncIterator[bytes]: ...
 
-    def watch(self, include_usage: bool = True, include_progress: bool = True) -> AsyncIterator[WatchEvent]: ...
+    def watch_window(
+        self,
+        include_usage: bool = True,
+        include_progress: bool = True,
+        finished_limit: int = 0,
+        max_batch: int = 0,
+    ) -> AsyncIterator[WatchEvent]: ...
 
     async def close(self) -> None: ...

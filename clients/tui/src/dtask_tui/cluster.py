@@ -13,12 +13,25 @@ from dtask_common.events import (
     QueueEvent,
     Snapshot,
     TaskEvent,
+    TaskEventKind,
     UsageEvent,
     WatchEvent,
 )
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task, TaskState, UsageSample
 
 HISTORY = 60
+
+
+def carry_progress(old: Task | None, new: Task) -> None:
+    """A task event carries no progress: a running attempt keeps the progress it had."""
+    if (
+        new.progress is None
+        and old is not None
+        and old.progress is not None
+        and new.state is TaskState.RUNNING
+        and len(new.attempts) == len(old.attempts)
+    ):
+        new.progress = old.progress
 
 
 class Cluster:
@@ -44,6 +57,13 @@ class Cluster:
     def _all_replaced(self) -> None:
         """Called after a complete picture replaced everything."""
 
+    def _snapshot_piece(self, piece: Snapshot) -> None:
+        """Called for each piece of a snapshot as it comes (before the whole is taken)."""
+
+    def _stage_tasks(self, staged: list[Task], tasks: list[Task]) -> None:
+        """Keep a snapshot piece's tasks until the snapshot is complete (a subclass may keep fewer)."""
+        staged.extend(tasks)
+
     # ---- events ----------------------------------------------------------------------------
     def apply(self, event: WatchEvent) -> None:
         """Fold one Watch event into the state; an event type not handled here is an error."""
@@ -55,7 +75,7 @@ class Cluster:
             case Snapshot():
                 self._snapshot_chunk(body)
             case TaskEvent():
-                self.put_task(body.task)
+                self.put_task(body.task, body.kind)
             case ProgressEvent():
                 self._progress(body)
             case UsageEvent():
@@ -68,10 +88,11 @@ class Cluster:
                 assert_never(body)
 
     def _snapshot_chunk(self, chunk: Snapshot) -> None:
+        self._snapshot_piece(chunk)
         st = self._staging
         if st is None:
             st = self._staging = Snapshot(tasks=[], executors=[], usage=[], queue=None, last=False)
-        st.tasks.extend(chunk.tasks)
+        self._stage_tasks(st.tasks, chunk.tasks)
         st.executors.extend(chunk.executors)
         st.usage.extend(chunk.usage)
         if chunk.queue is not None:
@@ -116,17 +137,10 @@ class Cluster:
         self.synced = True
         self._all_replaced()
 
-    def put_task(self, task: Task) -> None:
-        """Add or replace one task."""
+    def put_task(self, task: Task, kind: TaskEventKind | None = None) -> None:
+        """Add or replace one task (kind: what the Watch event said happened, when it came from one)."""
         old = self.tasks.get(task.id)
-        if (
-            task.progress is None
-            and old is not None
-            and old.progress is not None
-            and task.state is TaskState.RUNNING
-            and len(task.attempts) == len(old.attempts)
-        ):
-            task.progress = old.progress
+        carry_progress(old, task)
         self.tasks[task.id] = task
         if old is not None:
             self.counts[old.state] -= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from dtask_client import ControllerUnavailable, DtaskError
 
@@ -16,11 +16,16 @@ from dtask_tui.status import ConnState
 log = logging.getLogger(__name__)
 
 LOST_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
+MAX_BATCH = 256  # events per Watch message
 
 
 def is_connection_loss(exc: BaseException) -> bool:
     """True when the controller is unreachable (as opposed to a call it refused or cannot serve)."""
     return isinstance(exc, ControllerUnavailable) or getattr(exc, "code", "") in LOST_CODES
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Feed:
@@ -42,14 +47,18 @@ class Feed:
         self.poll_interval = poll_interval
         self.poll_rounds = poll_rounds
         self.backoff_max = backoff_max
+        self.ready: Callable[[], Awaitable[None]] = _nothing  # what to wait for before watching
 
     async def run(self) -> None:
         """Connect, watch, fall back to polling, reconnect; forever (cancel to stop)."""
         backoff = 0.25
         while True:
             try:
-                ident = await self.client.whoami()
+                ident, queue = await asyncio.gather(self.client.whoami(), self.client.queue())
                 self.state.set_connection(self.state.connection.state, identity=ident)
+                self.state.begin(queue)  # hold every task, or page them
+                self.changed()
+                await self.ready()  # the first page before the snapshot: the screen does not wait for it
                 await self._watch()
                 backoff = 0.25
                 self._lost("the controller closed the Watch stream")
@@ -79,7 +88,9 @@ class Feed:
     async def _watch(self) -> None:
         """Apply Watch events until the stream ends."""
         first = True
-        async for event in self.client.watch():
+        st = self.state
+        events = self.client.watch_window(finished_limit=st.finished_limit(), max_batch=MAX_BATCH)
+        async for event in events:
             if first:
                 first = False
                 self.state.set_connection(ConnState.CONNECTED)
@@ -96,13 +107,19 @@ class Feed:
             await asyncio.sleep(self.poll_interval)
 
     async def poll_once(self) -> None:
-        """One complete picture from the unary queries."""
+        """One complete picture from the unary queries (while paging, of all but the tasks)."""
         c = self.client
         results = await asyncio.gather(
-            c.tasks(), c.executors(), c.resource_usage(history=self.state.history), c.queue(), return_exceptions=True
+            c.queue() if self.state.paged else c.tasks(),
+            c.executors(),
+            c.resource_usage(history=self.state.history),
+            c.queue(),
+            return_exceptions=True,
         )
         for r in results:
             if isinstance(r, BaseException):
                 raise r
         tasks, executors, usage, queue = results
+        if self.state.paged:
+            tasks = [t for t in self.state.tasks.values() if not t.state.finished]  # the rows stay; pages refresh
         self.state.replace_all(tasks, executors, usage, queue)  # type: ignore[arg-type]

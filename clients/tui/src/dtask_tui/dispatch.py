@@ -111,6 +111,8 @@ def run_command(app: TuiApp, command: Command) -> None:
             | Command.FILTER_CANCELLED
         ):
             st.set_filter(FILTER_COMMANDS[command])
+        case Command.SORT | Command.REVERSE if st.paged:
+            st.say(f"{st.view_total()} tasks are listed in pages, in submission order; filter to sort", "error")
         case Command.SORT:
             st.cycle_sort()
         case Command.REVERSE:

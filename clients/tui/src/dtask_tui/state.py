@@ -9,9 +9,10 @@ from enum import StrEnum
 from dtask_common.models import ExecutorInfo, Identity, Task
 
 from dtask_tui.cluster import HISTORY
-from dtask_tui.listing import Listing
 from dtask_tui.output_tail import OutputTail
+from dtask_tui.paged import FINISHED_LIMIT, LIVE_CAP, PagedListing
 from dtask_tui.status import MESSAGE_SECONDS, Connection, ConnState, Message
+from dtask_tui.window import PAGE_SIZE, ROW_CAP
 
 
 class Tab(StrEnum):
@@ -25,11 +26,23 @@ class Layout(StrEnum):
     TABLE = "table"  # table only
 
 
-class TuiState(Listing):
-    """Tasks, executors, usage history, filters, focus and connection; fed by Watch events."""
+class TuiState(PagedListing):
+    """Tasks, executors, usage history, filters, focus and connection; fed by Watch events and pages."""
 
-    def __init__(self, address: str = "", history: int = HISTORY, clock: Callable[[], float] = time.time):
-        super().__init__(history, clock)
+    def __init__(
+        self,
+        address: str = "",
+        history: int = HISTORY,
+        clock: Callable[[], float] = time.time,
+        *,
+        page_size: int = PAGE_SIZE,
+        row_cap: int = ROW_CAP,
+        live_cap: int = LIVE_CAP,
+        finished_limit: int = FINISHED_LIMIT,
+    ):
+        super().__init__(
+            history, clock, page_size=page_size, row_cap=row_cap, live_cap=live_cap, finished_limit=finished_limit
+        )
         self.connection = Connection(address)
         self.tab = Tab.TASKS
         self.layout = Layout.HORIZONTAL

@@ -205,6 +205,19 @@ class AsyncController:
             if not token:
                 return out
 
+    async def task_page(
+        self,
+        states: Iterable[TaskState | str] | None = None,
+        tag: str | None = None,
+        executor: str | None = None,
+        name_contains: str | None = None,
+        page_token: str = "",
+        page_size: int = c.PAGE_SIZE,
+    ) -> tuple[list[Task], str, int]:
+        """One page of tasks in id order: (tasks, the token of the next page or "", how many match in all)."""
+        wanted = _specs.states_of(states)
+        return await self._call(c.task_page(wanted, tag, executor, name_contains, page_token, page_size))
+
     async def tasks_pending(self) -> list[Task]:
         return await self.tasks([TaskState.PENDING])
 
@@ -308,6 +321,20 @@ class AsyncController:
                     yield event
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
+
+    async def watch_window(
+        self,
+        include_usage: bool = True,
+        include_progress: bool = True,
+        finished_limit: int = 0,
+        max_batch: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[ev.WatchEvent]:
+        """Watch whose snapshot holds only the newest finished_limit finished tasks; batches come unpacked."""
+        call = c.watch_window(include_usage, include_progress, finished_limit, max_batch)
+        async for events in self._stream(call, timeout, quiet_deadline=True):
+            for event in events:
+                yield event
 
     async def wait(
         self,

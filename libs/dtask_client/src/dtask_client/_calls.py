@@ -235,3 +235,38 @@ def watch_for(ids: list[str] | None, include_progress: bool) -> StreamCall[list[
         max_batch=WAIT_BATCH,
     )
     return watch(False, include_progress, select)
+
+
+def task_page(
+    states: list[TaskState],
+    tag: str | None,
+    executor: str | None,
+    name_contains: str | None,
+    page_token: str,
+    page_size: int,
+) -> Call[tuple[list[Task], str, int]]:
+    """One page of ListTasks as (tasks, next_page_token, total matching over all pages)."""
+    req = pb.ListTasksRequest(
+        states=[convert.state_to_pb(s) for s in states],
+        tag=tag or "",
+        executor=executor or "",
+        name_contains=name_contains or "",
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return Call(
+        LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token, int(r.total))
+    )
+
+
+def watch_window(
+    include_usage: bool, include_progress: bool, finished_limit: int, max_batch: int
+) -> StreamCall[list[ev.WatchEvent]]:
+    """Watch with a snapshot of the unfinished tasks and only the newest finished ones, events in batches."""
+    select = WatchFilter(
+        exclude_usage=not include_usage,
+        exclude_progress=not include_progress,
+        finished_limit=finished_limit,
+        max_batch=max_batch,
+    )
+    return watch(include_usage, include_progress, select)

@@ -58,6 +58,7 @@ class TableView(urwid.Widget):
         super().__init__()
         self.state = state
         self.top = 0
+        self.top_key: str | None = None  # the row drawn first, to keep it there when rows join or leave above
         self.page = 10
         self.on_select: Callable[[int], None] | None = None  # a click on row index
         self.on_scroll: Callable[[int], None] | None = None  # the wheel: rows to move
@@ -78,6 +79,10 @@ class TableView(urwid.Widget):
 
     def empty_text(self) -> str:
         return "nothing to show"
+
+    def anchor_position(self, key: str) -> int | None:
+        """Where the row drawn first last time is now, to draw from it again (None: keep the index)."""
+        return None
 
     # mouse ----------------------------------------------------------------------------------
     def mouse_event(  # type: ignore[override]
@@ -112,12 +117,15 @@ class TableView(urwid.Widget):
         body = max(0, rows - 1)
         self.page = max(1, body - 1)
         f = self.state.focus_index() if ids else 0
+        if self.top_key is not None and (anchored := self.anchor_position(self.top_key)) is not None:
+            self.top = anchored
         if f < self.top:
             self.top = f
         elif f >= self.top + body:
             self.top = f - body + 1
         self.top = max(0, min(self.top, max(0, len(ids) - body)))
         visible = ids[self.top : self.top + body]
+        self.top_key = visible[0] if visible else None
         columns = self.columns(cols, visible)
         out: list[Markup] = [self.header(columns, cols, len(ids))]
         if not ids:

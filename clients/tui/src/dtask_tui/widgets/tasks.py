@@ -20,10 +20,15 @@ class TaskTable(TableView):
     def row_ids(self) -> list[str]:
         return self.state.view()
 
+    def anchor_position(self, key: str) -> int | None:
+        return self.state.view_position(key) if self.state.paged else None
+
     def empty_text(self) -> str:
+        if self.state.paged and self.state.window.loading:
+            return "loading tasks…"
         if not self.state.synced:
             return "waiting for the controller…"
-        if self.state.tasks:
+        if self.state.tasks or self.state.paged:
             return "no task matches the filter or search"
         return "no tasks yet: submit some with `dtask submit FILE`"
 
@@ -129,6 +134,9 @@ SHORT_LABELS = {
 }
 
 
+TINY_LABELS = {f: label[0] for f, label in FILTER_LABELS.items()}
+
+
 class FilterBar(LineBar):
     """State filters with their counts, the search text and the sort order."""
 
@@ -137,15 +145,23 @@ class FilterBar(LineBar):
         self.state = state
 
     def line(self, cols: int) -> Markup:
-        out = self._line(FILTER_LABELS)
-        if sum(len(t) for _, t in out) > cols:
-            out = self._line(SHORT_LABELS)
+        variants = [(FILTER_LABELS, True), (SHORT_LABELS, True)]
+        if self.state.paged:  # where the focus is in the whole list matters more than the (fixed) sort
+            variants += [(SHORT_LABELS, False), (TINY_LABELS, False)]
+        for labels, with_sort in variants:
+            out = self._line(labels, with_sort)
+            if sum(len(t) for _, t in out) <= cols:
+                break
+        else:
+            if self.state.paged and out[-1][1].startswith("  row"):  # the row number first, the tabs cut
+                out = [("footer", out[-1][1][1:] + " "), *out[:-1]]
         used = sum(len(t) for _, t in out)
         if used < cols:
             out.append(("footer", " " * (cols - used)))
         return out
 
-    def _line(self, labels: dict[Filter, str]) -> Markup:
+    def _line(self, labels: dict[Filter, str], with_sort: bool) -> Markup:
+        """The tabs, the search, the sort (unless left out to make room) and the focused row's number."""
         st = self.state
         counts = st.filter_counts()
         out: Markup = []
@@ -155,8 +171,8 @@ class FilterBar(LineBar):
             out.append(("footer", " "))
         if st.search:
             out.append(("key", f" /{st.search} "))
-        out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
-        shown = len(st.view())
-        if shown:
-            out.append(("footer", f"  row {st.focus_index() + 1}/{shown}"))
+        if with_sort:
+            out.append(("footer", f" sort: {st.sort} {'↓' if st.reverse else '↑'}"))
+        if st.view():
+            out.append(("footer", f"  row {st.first_row() + st.focus_index() + 1}/{st.view_total()}"))
         return out
