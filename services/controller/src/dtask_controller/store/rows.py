@@ -19,15 +19,33 @@ ATTEMPT_COLS = (
 )
 EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
 
-_SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
+# json.dumps with separators builds an encoder per call; one built once writes the same text.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    d: dict[str, Any] = {f: getattr(spec, f) for f in _SPEC_FIELDS}
-    d["env"], d["labels"] = dict(spec.env), dict(spec.labels)
+    """Every field of the spec (tests/unit/controller/test_store.py checks none is missing), in field order."""
     r = spec.resources
-    d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
-    return json.dumps(d, separators=(",", ":"))
+    return _COMPACT.encode(
+        {
+            "name": spec.name,
+            "argv": spec.argv,
+            "shell": spec.shell,
+            "cwd": spec.cwd,
+            "env": dict(spec.env) if spec.env else {},
+            "labels": dict(spec.labels) if spec.labels else {},
+            "priority": spec.priority,
+            "max_retries": spec.max_retries,
+            "timeout_s": spec.timeout_s,
+            "depends_on": spec.depends_on,
+            "tags": spec.tags,
+            "progress": spec.progress,
+            "progress_pattern": spec.progress_pattern,
+            "result_marker": spec.result_marker,
+            "lost_after_s": spec.lost_after_s,
+            "resources": {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus},
+        }
+    )
 
 
 def spec_from_json(text: str) -> TaskSpec:
