@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dtask_common.config import Config
 from dtask_common.models import Resources, TaskSpec, TaskState
-from dtask_controller import commands, recovery
+from dtask_controller import commands, queries, recovery
 from dtask_controller.core import ControllerCore
 from dtask_controller.settings import Settings
 from dtask_controller.store import SqliteStore
@@ -104,6 +104,32 @@ def test_a_submission_without_dependencies_reads_no_task_state(tmp_path: Path, m
         assert all(e.scheduler.state(t) is TaskState.PENDING for t in ids)
         (dep,) = commands.submit(e, [TaskSpec(name="after", shell="true", depends_on=("1",))])
         assert e.scheduler.state(dep) is TaskState.PENDING and reads  # a dependency is looked up
+        e.store.close()
+
+    asyncio.run(go())
+
+
+def test_list_totals_by_state_come_from_the_queue_counts_and_match_the_store(tmp_path: Path) -> None:
+    async def go() -> None:
+        e = ControllerCore(SqliteStore(tmp_path / "c.db"), Settings.from_config(Config()))
+        recovery.restore(e)
+        ids = commands.submit(e, [TaskSpec(name=f"t{i}", shell="true", tags=("x",)) for i in range(30)])
+        commands.cancel(e, ids[0])
+        commands.cancel(e, ids[1])
+        db = e.store._db  # type: ignore[attr-defined]
+        e.store._db = counting = Counting(db)  # type: ignore[attr-defined]
+        cases: list[tuple[TaskState, ...]] = [(), (TaskState.PENDING,), (TaskState.CANCELLED, TaskState.PENDING)]
+        got = [queries.list_tasks(e, states=s, tag="", executor="", name_contains="", after=0, limit=5) for s in cases]
+        assert not [c for c in counting.calls if "COUNT(" in c.upper()]
+        e.store._db = db  # type: ignore[attr-defined]
+        assert [total for _page, total in got] == [30, 28, 30]
+        for s, (page, total) in zip(cases, got, strict=True):
+            stored_page, stored_total = e.store.list_tasks(states=s, limit=5)
+            assert total == stored_total and [t.id for t in page] == [t.id for t in stored_page]
+        _page, tagged = queries.list_tasks(
+            e, states=(TaskState.PENDING,), tag="x", executor="", name_contains="", after=0, limit=5
+        )
+        assert tagged == 28  # other filters are counted in the store
         e.store.close()
 
     asyncio.run(go())
