@@ -24,28 +24,39 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    """Every field of the spec (tests/unit/controller/test_store.py checks none is missing), in field order."""
+    """The spec as stored: its name, its progress parser, and every other field that is not empty or zero (a
+    field left out reads back empty or zero: a third of the bytes and of the time for a typical task)."""
+    d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
+    if spec.argv:
+        d["argv"] = spec.argv
+    if spec.shell:
+        d["shell"] = spec.shell
+    if spec.cwd:
+        d["cwd"] = spec.cwd
+    if spec.env:
+        d["env"] = dict(spec.env)
+    if spec.labels:
+        d["labels"] = dict(spec.labels)
+    if spec.priority:
+        d["priority"] = spec.priority
+    if spec.max_retries:
+        d["max_retries"] = spec.max_retries
+    if spec.timeout_s:
+        d["timeout_s"] = spec.timeout_s
+    if spec.depends_on:
+        d["depends_on"] = spec.depends_on
+    if spec.tags:
+        d["tags"] = spec.tags
+    if spec.progress_pattern:
+        d["progress_pattern"] = spec.progress_pattern
+    if spec.result_marker:
+        d["result_marker"] = spec.result_marker
+    if spec.lost_after_s:
+        d["lost_after_s"] = spec.lost_after_s
     r = spec.resources
-    return _COMPACT.encode(
-        {
-            "name": spec.name,
-            "argv": spec.argv,
-            "shell": spec.shell,
-            "cwd": spec.cwd,
-            "env": dict(spec.env) if spec.env else {},
-            "labels": dict(spec.labels) if spec.labels else {},
-            "priority": spec.priority,
-            "max_retries": spec.max_retries,
-            "timeout_s": spec.timeout_s,
-            "depends_on": spec.depends_on,
-            "tags": spec.tags,
-            "progress": spec.progress,
-            "progress_pattern": spec.progress_pattern,
-            "result_marker": spec.result_marker,
-            "lost_after_s": spec.lost_after_s,
-            "resources": {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus},
-        }
-    )
+    if r.cpus or r.memory_mb or r.gpus:
+        d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
+    return _COMPACT.encode(d)
 
 
 def spec_from_json(text: str) -> TaskSpec:
