@@ -96,3 +96,13 @@ def test_placements_are_those_of_a_walk_over_every_executor(seed: int) -> None:
         got, want = new.assign(), ref.assign()
         assert got == want
         running += [(d.task_id, d.attempt) for d in got]
+
+
+def test_a_round_with_nothing_ready_looks_at_no_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Scheduler()
+    for i in range(100):
+        s.executor_up(f"e{i}", Capacity(slots=1), {})
+    looked: list[str] = []
+    usable = Executor.usable.fget  # type: ignore[attr-defined]
+    monkeypatch.setattr(Executor, "usable", property(lambda self: looked.append(self.name) or usable(self)))
+    assert s.assign() == [] and looked == []

@@ -351,10 +351,10 @@ class Scheduler:
         """Place ready tasks on executors: priority, then submission order; each on the least loaded that fits."""
         if self.paused:
             return []
-        usable = self._room.usable()
-        if not usable:
-            return []
         heads = self._ready.heads()
+        if not heads:  # nothing ready: no executor need be looked at
+            return []
+        usable = self._room.usable()
         out: list[Dispatch] = []
         while heads and usable:
             _, _, shape = heapq.heappop(heads)
