@@ -6,7 +6,7 @@ The runners are simulated (bench/storm_fleet.py, as in the reconnect storm): eac
 ControllerSession over its own mTLS certificate, from a few client processes (asyncio); in the dispatch
 runs each reports an assignment succeeded as soon as it arrives. The CPU figure is the controller process's
 user + system time over --idle seconds (psutil), as % of one core; target <= 25%. The floor of the dispatch
-figure is the 2-runner rate of the same run; target: the fleet at least as fast (ratio >= 1).
+figure is the 2-runner rate of the same run (each the best of two runs); target: the fleet at least as fast.
 
 Run from the repository root: .venv/bin/python -m bench.fleet_bench [--runners 1000] [--clients 4]
 [--watchers 5] [--idle 20] [--tasks 2000] [--profile FILE (py-spy into .venv: the controller while idle)]
@@ -36,6 +36,7 @@ from bench.storm_bench import Fleets
 from tests.support import BIN, make_certs, sync_channel, tls
 
 CPU_TARGET = 25.0  # % of one core, idle queue
+ROUNDS = 2  # dispatch runs of each kind; the best counts (a few seconds each on a shared machine)
 MAX_BATCH = 1000  # what the watchers ask for (as the TUI): up to this many ready events in one message
 
 
@@ -75,6 +76,7 @@ def dispatch(address: str, certs_dir: Path, n: int) -> float:
     with sync_channel(address, tls(certs_dir, "operator")) as ch:
         stub = controller_pb2_grpc.ControllerStub(ch)
         stub.PauseQueue(pb.PauseQueueRequest(), timeout=30)
+        before = stub.IsFinished(pb.IsFinishedRequest(), timeout=30).queue.succeeded
         for first in range(0, n, 1000):
             batch = [cpb.TaskSpec(name=f"d{i}", shell="true") for i in range(first, min(n, first + 1000))]
             stub.SubmitTasks(pb.SubmitTasksRequest(tasks=batch), timeout=120)
@@ -85,7 +87,7 @@ def dispatch(address: str, certs_dir: Path, n: int) -> float:
             q = stub.IsFinished(pb.IsFinishedRequest(), timeout=30)
             if q.finished:
                 took = time.perf_counter() - t0
-                assert q.queue.succeeded == n, q
+                assert q.queue.succeeded - before == n, q
                 return took
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"dispatch of {n} tasks not finished in 600 s: {q.queue}")
@@ -155,7 +157,7 @@ def run(
             _stop(spy)
             w.close()  # the 2-runner floor has no watchers either
             spy = _spy(pid, profile and profile + ".dispatch")
-            res.fleet_tasks_s = tasks / dispatch(ctl.address, certs_dir, tasks)
+            res.fleet_tasks_s = max(tasks / dispatch(ctl.address, certs_dir, tasks) for _ in range(ROUNDS))
             _stop(spy)
         finally:
             fleets.close()
@@ -169,7 +171,7 @@ def run(
             fleets.send("watch", 0.0)
             fleets.send("connect")
             fleets.gather("back", 60)
-            res.two_tasks_s = tasks / dispatch(ctl.address, home2 / "certs", tasks)
+            res.two_tasks_s = max(tasks / dispatch(ctl.address, home2 / "certs", tasks) for _ in range(ROUNDS))
         finally:
             fleets.close()
             ctl.stop()
@@ -192,8 +194,8 @@ def report(r: Result, tasks: int) -> str:
             f"{r.watch_events_s / max(1, r.watchers):.0f} events/s in "
             f"{r.watch_messages_s / max(1, r.watchers):.0f} messages/s",
         ),
-        (f"dispatch {tasks} tasks over {r.runners} runners", f"{r.fleet_tasks_s:.0f} tasks/s"),
-        (f"floor: dispatch {tasks} tasks over 2 runners", f"{r.two_tasks_s:.0f} tasks/s"),
+        (f"dispatch {tasks} tasks over {r.runners} runners (best of {ROUNDS})", f"{r.fleet_tasks_s:.0f} tasks/s"),
+        (f"floor: dispatch {tasks} tasks over 2 runners (best of {ROUNDS})", f"{r.two_tasks_s:.0f} tasks/s"),
         (
             "fleet / 2 runners",
             f"{r.fleet_tasks_s / r.two_tasks_s:.2f}x ({'OK' if r.fleet_tasks_s >= r.two_tasks_s else 'SLOWER'})",
