@@ -91,7 +91,12 @@ def test_the_stored_spec_holds_every_field_that_is_set() -> None:
     assert set(json.loads(text)) == {f.name for f in fields(TaskSpec)} - {"shell"}  # argv instead
     assert spec_from_json(text) == full
     plain = TaskSpec(name="p", shell="true")
-    assert json.loads(spec_to_json(plain)) == {"name": "p", "shell": "true", "progress": "auto"}
+    assert json.loads(spec_to_json(plain)) == {
+        "name": "p",
+        "shell": "true",
+        "progress": "auto",
+        "resources": {"cpus": 0.0, "memory_mb": 0, "gpus": 0},
+    }
     assert spec_from_json(spec_to_json(plain)) == plain
     old = '{"name":"p","argv":[],"shell":"true","cwd":"","env":{},"labels":{},"priority":0,"max_retries":0}'
     assert spec_from_json(old) == plain  # a spec stored with every field reads the same

@@ -24,8 +24,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    """The spec as stored: its name, its progress parser, and every other field that is not empty or zero (a
-    field left out reads back empty or zero: a third of the bytes and of the time for a typical task)."""
+    """The spec as stored: its name, progress parser and resources, and every other field that is not empty or
+    zero (a field left out reads back empty or zero: half the bytes and less time for a typical task)."""
     d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
     if spec.argv:
         d["argv"] = spec.argv
@@ -54,8 +54,7 @@ def spec_to_json(spec: TaskSpec) -> str:
     if spec.lost_after_s:
         d["lost_after_s"] = spec.lost_after_s
     r = spec.resources
-    if r.cpus or r.memory_mb or r.gpus:
-        d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
+    d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return _COMPACT.encode(d)
 
 
