@@ -19,7 +19,7 @@ TEST_WORKERS ?= auto
 LINTS := lint-ruff lint-format lint-types lint-imports
 
 .PHONY: install test proto lint lint-ruff lint-format lint-types lint-imports format lock run-controller run-runner tui \
-	demo bench certs clean
+	demo bench bench-peers certs clean
 
 install: $(STAMP)
 
@@ -78,6 +78,12 @@ demo: certs
 
 bench: install
 	$(BIN)/python -m bench
+
+# dtask beside Ray and task-spooler (not part of make test): the peers go into $(BENCH_VENV), never the lock.
+BENCH_VENV := .bench-venv
+bench-peers: install
+	@tsp=$$(bench/install_peers.sh $(BENCH_VENV) $(PYTHON) | tail -1); \
+	  $(BIN)/python -m bench.peers_bench --ray $(BENCH_VENV)/bin/python --tsp "$$tsp" $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

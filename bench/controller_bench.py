@@ -20,29 +20,11 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_common import certs
 from dtask_common.roles import Role
 
+from bench.cluster import start_controller
 from tests.integration.controller.scripted_runner import ScriptedRunner
-from tests.support import Proc, aio_channel, free_port_range, make_certs, start_dtask, tls
+from tests.support import Proc, aio_channel, make_certs, tls
 
 BATCH = 10_000
-
-
-def start(home: Path) -> Proc:
-    lo, hi = free_port_range()
-    return start_dtask(
-        [
-            "--set",
-            "controller.dead_after_s=30",
-            "--set",
-            "controller.lost_after_s=60",
-            "controller",
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-        ],
-        home,
-        env={"PYTHONUNBUFFERED": "1"},
-    )
 
 
 def rss_mb(proc: Proc) -> float:
@@ -61,7 +43,7 @@ async def submit_all(stub: controller_pb2_grpc.ControllerStub, n: int) -> float:
 
 
 async def bench_submit_and_list(home: Path, n: int) -> dict[str, float]:
-    proc = start(home)
+    proc = start_controller(home)
     try:
         ch = aio_channel(proc.address, tls(home / "certs", "operator"))
         stub = controller_pb2_grpc.ControllerStub(ch)
@@ -95,7 +77,7 @@ async def bench_submit_and_list(home: Path, n: int) -> dict[str, float]:
 
 async def bench_dispatch(home: Path, runners: int, n: int) -> dict[str, float]:
     """n tasks queued while paused; resume; runners finish each assignment at once; time until all acked."""
-    proc = start(home)
+    proc = start_controller(home)
     try:
         ch = aio_channel(proc.address, tls(home / "certs", "operator"))
         stub = controller_pb2_grpc.ControllerStub(ch)

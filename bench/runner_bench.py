@@ -21,7 +21,8 @@ from pathlib import Path
 from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
-from tests.support import Proc, free_port_range, make_certs, start_dtask
+from bench.cluster import cluster, start_runners
+from tests.support import make_certs
 
 PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
 
@@ -30,50 +31,6 @@ def xargs_floor(n: int, parallel: int = 2) -> float:
     t0 = time.perf_counter()
     subprocess.run(f"seq {n} | xargs -P {parallel} -n 1 /bin/true", shell=True, check=True)
     return time.perf_counter() - t0
-
-
-def cluster(home: Path) -> tuple[Proc, list[Proc]]:
-    lo, hi = free_port_range()
-    ctl = start_dtask(
-        [
-            "--set",
-            "controller.dead_after_s=30",
-            "--set",
-            "controller.lost_after_s=60",
-            "controller",
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-        ],
-        home,
-    )
-    return ctl, start_runners(ctl, home, 1)
-
-
-def start_runners(ctl: Proc, home: Path, slots: int) -> list[Proc]:
-    runners = []
-    for name in ("r1", "r2"):
-        rlo, rhi = free_port_range()
-        p = start_dtask(
-            [
-                "runner",
-                "--controller",
-                ctl.address,
-                "--name",
-                name,
-                "--slots",
-                str(slots),
-                "--host",
-                "127.0.0.1",
-                "--port-range",
-                f"{rlo}-{rhi}",
-            ],
-            home,
-        )
-        p.wait_for(rf"connected to controller .* as {name}")
-        runners.append(p)
-    return runners
 
 
 def through_system(c: Controller, specs: list[TaskSpec], timeout: float) -> tuple[float, list[str]]:

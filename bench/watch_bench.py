@@ -11,9 +11,6 @@ Run from the repository root: .venv/bin/python -m bench.watch_bench [--tasks 200
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,42 +23,8 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
-from bench.runner_bench import start_runners
-from tests.support import BIN, LISTEN_RE, Proc, free_port_range, make_certs, sync_channel, tls
-
-
-def start_controller(home: Path, profile: str) -> Proc:
-    lo, hi = free_port_range()
-    args = [
-        "--set",
-        "controller.dead_after_s=30",
-        "--set",
-        "controller.lost_after_s=60",
-        "controller",
-        "--host",
-        "127.0.0.1",
-        "--port-range",
-        f"{lo}-{hi}",
-    ]
-    cmd = [str(BIN / "dtask"), *args]
-    if profile:
-        cmd = [sys.executable, "-m", "cProfile", "-o", profile, *cmd]
-    env = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
-    env.pop("DTASK_CONFIG", None)
-    popen = subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    proc = Proc(popen)
-    proc.start_reader()
-    m = proc.wait_for(LISTEN_RE.pattern)
-    proc.address = f"127.0.0.1:{m.group(2)}"
-    return proc
+from bench.cluster import start_controller, start_runners
+from tests.support import make_certs, sync_channel, tls
 
 
 def raw_watchers(address: str, certs: Path, k: int) -> list[grpc.Channel]:
@@ -117,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         home = Path(d) / "home"
         make_certs(home / "certs")
-        ctl = start_controller(home, args.profile)
+        ctl = start_controller(home, profile=args.profile)
         runners = start_runners(ctl, home, 1)
         try:
             proc = psutil.Process(ctl.popen.pid)

@@ -46,21 +46,25 @@ def submit(core: ControllerCore, specs: Sequence[TaskSpec]) -> list[str]:
     if not specs:
         raise InvalidTasks([FieldError("tasks", "the submission holds no task; give at least one")], 1)
     errors = validate_batch(specs)
-    deps, order, dep_errors = resolve_deps(specs, core.store.task_states)
-    errors.extend(dep_errors)
+    linked = any(s.depends_on for s in specs)
+    if linked:
+        deps, order, dep_errors = resolve_deps(specs, core.store.task_states)
+        errors.extend(dep_errors)
     if errors:
         raise InvalidTasks(sorted(errors, key=lambda e: e.index), len(specs))
     now = core.clock()
     with core.change():
-        ids = core.store.add_tasks(specs, [[] for _ in specs], now)
-        id_deps = [[ids[int(d[1:])] if d.startswith("#") else d for d in ds] for ds in deps]
-        core.store.add_deps([(ids[i], d) for i in range(len(specs)) for d in id_deps[i]])
+        ids = core.store.add_tasks(specs, [()] * len(specs), now)
         if core.fanout.active:
             for i, tid in enumerate(ids):
                 core.publish(functools.partial(_added, Task(tid, specs[i], submitted_at=now)))
-        for i in order:
-            finished = core.store.task_states(d for d in id_deps[i] if d not in core.scheduler)
-            core.apply(core.scheduler.add(ids[i], specs[i], id_deps[i], finished))
+        if linked:
+            _queue_linked(core, specs, ids, deps, order)
+        else:  # nothing to resolve, nothing the scheduler can refuse: each task is ready
+            add = core.scheduler.add
+            for tid, spec in zip(ids, specs, strict=True):
+                if effects := add(tid, spec):
+                    core.apply(effects)
     log.info(
         "queued %d task%s: %s",
         len(ids),
@@ -69,6 +73,17 @@ def submit(core: ControllerCore, specs: Sequence[TaskSpec]) -> list[str]:
     )
     core.kick()
     return ids
+
+
+def _queue_linked(
+    core: ControllerCore, specs: Sequence[TaskSpec], ids: list[str], deps: list[list[str]], order: list[int]
+) -> None:
+    """Record the dependencies of a submission ('#index' or stored ids) and queue its tasks in topological order."""
+    id_deps = [[ids[int(d[1:])] if d.startswith("#") else d for d in ds] for ds in deps]
+    core.store.add_deps([(ids[i], d) for i in range(len(specs)) for d in id_deps[i]])
+    for i in order:
+        finished = core.store.task_states(d for d in id_deps[i] if d not in core.scheduler)
+        core.apply(core.scheduler.add(ids[i], specs[i], id_deps[i], finished))
 
 
 def queue_task_file(core: ControllerCore, path: str) -> None:

@@ -76,6 +76,7 @@ class Fanout:
         self.queue_limit = queue_limit
         self._clock = clock
         self._watchers: set[Watcher] = set()
+        self._deferred: list[EventBody] = []
 
     @property
     def active(self) -> bool:
@@ -88,6 +89,7 @@ class Fanout:
         """A new watcher of the events watch selects (None: every event but those excluded)."""
         if watch is None:
             watch = WatchFilter(exclude_usage=exclude_usage, exclude_progress=exclude_progress)
+        self.flush_deferred()  # what came before the watcher's snapshot is in the snapshot, not its events
         w = Watcher(self.queue_limit, watch)
         self._watchers.add(w)
         return w
@@ -96,6 +98,22 @@ class Fanout:
         self._watchers.discard(w)
 
     def publish(self, body: EventBody) -> None:
+        if self._deferred:
+            self.flush_deferred()
+        self._publish(body)
+
+    def defer(self, body: EventBody) -> None:
+        """Publish body at the next flush_deferred() (a tick) or before anything else is published, so the order
+        holds: usage samples go out in bursts instead of waking every watcher once per sample."""
+        if self._watchers:
+            self._deferred.append(body)
+
+    def flush_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for body in deferred:
+            self._publish(body)
+
+    def _publish(self, body: EventBody) -> None:
         self.seq += 1
         if not self._watchers:
             return

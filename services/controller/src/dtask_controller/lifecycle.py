@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
 
 log = logging.getLogger(__name__)
+# How often usage samples that arrived are published (Fanout.defer): a watcher sees one at most this much later;
+# 1,000 runners sending usage at 1 Hz then wake each watcher 4 times a second, not 1,000 (and fill its batches).
+USAGE_PUBLISH_S = 0.25
 
 
 def flush(core: ControllerCore) -> None:
@@ -50,6 +53,7 @@ class Ticker:
         self._tasks = [
             asyncio.create_task(_every(self._interval(), self._liveness_tick)),
             asyncio.create_task(_every(self.core.settings.flush_interval_s, self.flush)),
+            asyncio.create_task(_every(USAGE_PUBLISH_S, self.core.fanout.flush_deferred)),
         ]
         self.core.kick()
 

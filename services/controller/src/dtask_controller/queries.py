@@ -74,9 +74,29 @@ def list_tasks(
     limit: int,
 ) -> tuple[list[Task], int]:
     """A page of the stored tasks that match (ids above `after`, at most `limit`) and how many match in all."""
+    # Filtered by state alone (or not at all), the total is the queue's counts: counting a million rows would
+    # take longer than reading the page.
+    known = not (tag or executor or name_contains)
     tasks, total = core.store.list_tasks(
-        states=states, tag=tag, executor=executor, name_contains=name_contains, after=after, limit=limit
+        states=states,
+        tag=tag,
+        executor=executor,
+        name_contains=name_contains,
+        after=after,
+        limit=limit,
+        count=not known,
     )
+    if known:
+        q = queue(core)
+        per_state = {
+            TaskState.PENDING: q.pending,
+            TaskState.RUNNING: q.running,
+            TaskState.SUCCEEDED: q.succeeded,
+            TaskState.FAILED: q.failed,
+            TaskState.CANCELLED: q.cancelled,
+            TaskState.LOST: q.lost,
+        }
+        total = sum(per_state[s] for s in set(states)) if states else sum(per_state.values())
     return [overlay(core, t) for t in tasks], total
 
 

@@ -125,7 +125,8 @@ def seen(core: ControllerCore, session: Session) -> bool:
 
 def usage(core: ControllerCore, name: str, sample: UsageSample) -> None:
     core.registry.add_usage(name, sample)
-    core.publish_now(lambda: ev.UsageEvent(name, sample))
+    if core.fanout.active:  # published at the next usage tick (lifecycle.py), or before any other event
+        core.fanout.defer(ev.UsageEvent(name, sample))
 
 
 def progress(core: ControllerCore, name: str, task_id: str, attempt: int, p: Progress) -> None:

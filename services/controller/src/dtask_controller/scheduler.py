@@ -20,16 +20,16 @@ from dtask_controller.effects import (
 )
 from dtask_controller.placement import NO_SHAPE, Executor, shape_of
 from dtask_controller.ready import ReadyQueue
+from dtask_controller.room import Room, best
 from dtask_controller.task_entry import TaskEntry, dep_error
 
 
 class Scheduler:
     """Holds every active (pending or running) task and every executor; decides dispatches.
 
-    Ready tasks sit in one heap per resource shape (cpus, memory, gpus, labels), ordered by
-    priority then submission order, so a dispatch round costs O(assignments x executors + shapes)
-    and never walks tasks that cannot run.
-    """
+    Ready tasks sit in one heap per resource shape (cpus, memory, gpus, labels), ordered by priority then
+    submission order, and executors with room in room.py, so a dispatch round never walks tasks that cannot
+    run nor executors that are full."""
 
     def __init__(self) -> None:
         self.paused = False
@@ -37,6 +37,7 @@ class Scheduler:
         self._executors: dict[str, Executor] = {}
         self._ready = ReadyQueue(self._is_ready)
         self._dependants: dict[str, set[str]] = {}
+        self._room = Room()
 
     # ---- queries ----
 
@@ -128,6 +129,7 @@ class Scheduler:
         ex = self._executors.get(executor)
         if ex is None:
             ex = self._executors[executor] = Executor(executor, Capacity(), {}, 0, 0.0, 0, [], online=False)
+            self._room.reopen(ex)  # (offline: only its place in the join order)
         self._take(ex, e)
 
     def cancel(self, task_id: str) -> list[Effect]:
@@ -248,6 +250,7 @@ class Scheduler:
         held = ex.held.pop(key, None) if ex else None
         if ex is not None and held is not None:
             ex.give(*held)
+            self._room.reopen(ex)
 
     def _retry_or_fail(
         self, e: TaskEntry, attempt: int, state: TaskState, error: str, free: bool = False
@@ -309,6 +312,7 @@ class Scheduler:
         running = old.running if old else set()
         ex = Executor.joined(name, capacity, labels, draining)
         self._executors[name] = ex
+        self._room.reopen(ex)
         for tid in running:
             e = self._tasks.get(tid)
             if e and e.state is TaskState.RUNNING and e.executor == name:
@@ -318,6 +322,7 @@ class Scheduler:
         """False: its session ended or it fell silent, so no new work (its attempts stay running); True: back."""
         if ex := self._executors.get(name):
             ex.online = online
+            self._room.reopen(ex)
 
     def executor_gone(self, name: str, reason: str) -> list[Effect]:
         """No session for lost_after_s: every attempt running there is LOST."""
@@ -335,6 +340,7 @@ class Scheduler:
         if ex is None:
             raise UnknownTask(f"no executor named {name!r}")
         ex.draining = draining
+        self._room.reopen(ex)
 
     def known_executor(self, name: str) -> bool:
         return name in self._executors
@@ -345,16 +351,16 @@ class Scheduler:
         """Place ready tasks on executors: priority, then submission order; each on the least loaded that fits."""
         if self.paused:
             return []
-        usable = [ex for ex in self._executors.values() if ex.usable]
-        if not usable:
-            return []
         heads = self._ready.heads()
+        if not heads:  # nothing ready: no executor need be looked at
+            return []
+        usable = self._room.usable()
         out: list[Dispatch] = []
         while heads and usable:
             _, _, shape = heapq.heappop(heads)
             if self._ready.head(shape) is None:
                 continue
-            ex = max((x for x in usable if x.fits(shape)), key=Executor.spread, default=None)
+            ex = best(usable, shape)  # the least loaded that fits
             if ex is None:
                 continue  # nothing free fits this shape this round; every task of it waits
             e = self._tasks[self._ready.pop(shape)]
@@ -364,8 +370,7 @@ class Scheduler:
             e.gpu_ids = tuple(sorted(ex.free_gpus)[: shape[2]])
             self._take(ex, e)
             out.append(Dispatch(e.id, e.attempts, ex.name, e.gpu_ids))
-            if not ex.usable:
-                usable.remove(ex)
+            self._room.put_back(usable, ex)
             if (head := self._ready.head(shape)) is not None:
                 heapq.heappush(heads, head)
         return out
@@ -389,6 +394,7 @@ class Scheduler:
         if ex and e.id in ex.running:
             ex.running.discard(e.id)
             ex.give(e.shape, e.gpu_ids)
+            self._room.reopen(ex)
 
     def _forget(self, e: TaskEntry) -> None:
         self._tasks.pop(e.id, None)

@@ -27,6 +27,9 @@ def resources_from_pb(r: cpb.Resources) -> m.Resources:
     return m.Resources(cpus=r.cpus, memory_mb=r.memory_mb, gpus=r.gpus)
 
 
+_NO_RESOURCES = m.Resources()  # frozen: one shared by every spec that asks for nothing
+
+
 def spec_to_pb(s: m.TaskSpec) -> cpb.TaskSpec:
     return cpb.TaskSpec(
         name=s.name,
@@ -54,9 +57,9 @@ def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
         argv=tuple(s.argv),
         shell=s.shell,
         cwd=s.cwd,
-        env=dict(s.env),
-        resources=resources_from_pb(s.resources),
-        labels=dict(s.labels),
+        env=dict(s.env) if s.env else {},  # (a map copied through the Mapping protocol costs, even empty)
+        resources=resources_from_pb(s.resources) if s.HasField("resources") else _NO_RESOURCES,
+        labels=dict(s.labels) if s.labels else {},
         priority=s.priority,
         max_retries=s.max_retries,
         timeout_s=s.timeout_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,16 @@ class Resources:
     gpus: int = 0
 
     def errors(self) -> list[FieldError]:
+        c, mem, g = self.cpus, self.memory_mb, self.gpus
+        if (  # the common case at once: numbers of the right types in range (bool is not int here)
+            (type(c) is float or type(c) is int)
+            and type(mem) is int
+            and type(g) is int
+            and 0 <= c < math.inf
+            and 0 <= mem <= numbers.INT64_MAX
+            and 0 <= g <= INT32_MAX
+        ):
+            return []
         out = []
         for name, limit in (("cpus", None), ("memory_mb", numbers.INT64_MAX), ("gpus", INT32_MAX)):
             problem = numbers.problem(getattr(self, name), maximum=limit)

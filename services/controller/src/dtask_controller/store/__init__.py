@@ -147,8 +147,10 @@ class Store(Protocol):
         name_contains: str = "",
         after: int = 0,
         limit: int = 100,
+        count: bool = True,
     ) -> tuple[list[Task], int]:
-        """One page of tasks in id order after id `after`, and the number matching over all pages."""
+        """One page of tasks in id order after id `after`, and the number matching over all pages (0 without
+        count: a caller that knows it spares the count)."""
 
     def read_snapshot(self, page_size: int, select: WatchFilter | None = None) -> SnapshotPages:
         """Pages of every task in id order from one read transaction, ended when closed or exhausted.

@@ -19,15 +19,43 @@ ATTEMPT_COLS = (
 )
 EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
 
-_SPEC_FIELDS = tuple(f for f in TaskSpec.__dataclass_fields__ if f != "resources")
+# json.dumps with separators builds an encoder per call; one built once writes the same text.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    d: dict[str, Any] = {f: getattr(spec, f) for f in _SPEC_FIELDS}
-    d["env"], d["labels"] = dict(spec.env), dict(spec.labels)
+    """The spec as stored: its name, progress parser and resources, and every other field that is not empty or
+    zero (a field left out reads back empty or zero: half the bytes and less time for a typical task)."""
+    d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
+    if spec.argv:
+        d["argv"] = spec.argv
+    if spec.shell:
+        d["shell"] = spec.shell
+    if spec.cwd:
+        d["cwd"] = spec.cwd
+    if spec.env:
+        d["env"] = dict(spec.env)
+    if spec.labels:
+        d["labels"] = dict(spec.labels)
+    if spec.priority:
+        d["priority"] = spec.priority
+    if spec.max_retries:
+        d["max_retries"] = spec.max_retries
+    if spec.timeout_s:
+        d["timeout_s"] = spec.timeout_s
+    if spec.depends_on:
+        d["depends_on"] = spec.depends_on
+    if spec.tags:
+        d["tags"] = spec.tags
+    if spec.progress_pattern:
+        d["progress_pattern"] = spec.progress_pattern
+    if spec.result_marker:
+        d["result_marker"] = spec.result_marker
+    if spec.lost_after_s:
+        d["lost_after_s"] = spec.lost_after_s
     r = spec.resources
     d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
-    return json.dumps(d, separators=(",", ":"))
+    return _COMPACT.encode(d)
 
 
 def spec_from_json(text: str) -> TaskSpec:

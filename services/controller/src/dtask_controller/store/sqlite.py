@@ -37,27 +37,24 @@ class SqliteStore(SqliteReads):
 
     def add_tasks(self, specs: Sequence[TaskSpec], deps: Sequence[Sequence[str]], now: float) -> list[str]:
         """Insert tasks in order (ids ascending); deps[i] are the dependency ids of specs[i]."""
-        ids: list[str] = []
+        if len(deps) != len(specs):
+            raise ValueError(f"{len(specs)} specs but {len(deps)} dependency lists")
         with self.transaction():
-            cur = self._db.cursor()
-            for spec, task_deps in zip(specs, deps, strict=True):
-                cur.execute(
-                    "INSERT INTO tasks (name, spec, state, priority, submitted_at) VALUES (?, ?, ?, ?, ?)",
-                    (spec.name, spec_to_json(spec), TaskState.PENDING.value, spec.priority, now),
-                )
-                tid = cur.lastrowid
-                assert tid is not None
-                ids.append(str(tid))
-                if spec.tags:
-                    cur.executemany(
-                        "INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)", [(t, tid) for t in spec.tags]
-                    )
-                if task_deps:
-                    cur.executemany(
-                        "INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)",
-                        [(tid, int(d)) for d in task_deps],
-                    )
-        return ids
+            # The ids SQLite would give one by one (an INTEGER PRIMARY KEY without AUTOINCREMENT takes the largest
+            # id + 1), taken at once so that every table is written with one executemany.
+            (first,) = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks").fetchone()
+            pending = TaskState.PENDING.value
+            self._db.executemany(
+                "INSERT INTO tasks (id, name, spec, state, priority, submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(first + k, s.name, spec_to_json(s), pending, s.priority, now) for k, s in enumerate(specs)],
+            )
+            tags = [(t, first + k) for k, s in enumerate(specs) for t in s.tags]
+            if tags:
+                self._db.executemany("INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)", tags)
+            links = [(first + k, int(d)) for k, ds in enumerate(deps) for d in ds]
+            if links:
+                self._db.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)", links)
+        return [str(first + k) for k in range(len(specs))]
 
     def add_deps(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Record (task id, dependency id) pairs."""
