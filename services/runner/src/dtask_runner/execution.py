@@ -176,7 +176,7 @@ class Execution:
                 return self._result(self._cancel_outcome, error=f"stopped before it started: {self._cancel_reason}")
             return self._result(TaskState.FAILED, error=message)
         self.pid = pgid = proc.pid
-        watchdog = launcher.live_watchdog()
+        watchdog = launcher.group_watchdog()
         if watchdog is not None:
             watchdog.add(pgid)
         log.info("attempt %s/%d started: pid %d", self.req.task_id, self.req.attempt, pgid)
