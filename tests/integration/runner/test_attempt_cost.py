@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -96,3 +97,22 @@ def test_an_attempt_that_leaves_nothing_reads_its_cgroup_once_and_removes_it_wit
     # An attempt's files are what they were: its log, nothing else of it in the log directory.
     assert [p.read_bytes() for p in logs] == [b"hi\n"] * ATTEMPTS
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == sorted(p.name for p in logs)
+
+
+FDS = (
+    "import os, sys\n"
+    "fds = sorted(int(n) for n in os.listdir('/proc/self/fd'))\n"
+    "print(fds, os.readlink('/proc/self/fd/1') == os.readlink('/proc/self/fd/2'), os.readlink('/proc/self/fd/1')[:5])\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["cgroup", "sweep"])
+def test_a_task_gets_one_pipe_for_stdout_and_stderr_and_no_other_descriptor_of_the_runner(
+    tmp_path: Path, kind: str
+) -> None:
+    containment = (
+        cgroup_containment(f"test-{os.getpid()}") if kind == "cgroup" else SweepContainment("the test asks for it")
+    )
+    _, logs, _ = _run_attempts(tmp_path, containment, TaskSpec(argv=(sys.executable, "-c", FDS)))
+    # 0-2, and the descriptor listdir holds while it reads /proc/self/fd.
+    assert {p.read_text() for p in logs} == {"[0, 1, 2, 3] True pipe:\n"}
