@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import signal
@@ -60,21 +61,38 @@ def find_own_group() -> Path:
 
 
 def read(group: Path, name: str) -> str:
-    with open(group / name) as f:
-        return f.read()
+    """A cgroup file's text (one open, one read: these files are small and read at once)."""
+    fd = os.open(os.path.join(group, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 4096))
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)
 
 
 def write(group: Path, name: str, value: str) -> None:
-    with open(group / name, "w") as f:
-        f.write(value)
+    """Write a cgroup file in one write (the kernel takes each write as one command)."""
+    fd = os.open(os.path.join(group, name), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def populated(group: Path) -> bool:
     """Whether a live process is in the group or below it (cgroup.events; a missing group is empty)."""
     try:
-        return "populated 1" in read(group, "cgroup.events")
+        fd = os.open(os.path.join(group, "cgroup.events"), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        return b"populated 1" in os.read(fd, 4096)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def pids(group: Path) -> list[int]:
@@ -152,6 +170,14 @@ async def wait_empty_async(group: Path, timeout: float = EMPTY_TIMEOUT_S) -> boo
 
 def remove(group: Path) -> str:
     """rmdir the group and every group below it, deepest first; '' or why it could not."""
+    try:
+        os.rmdir(group)  # a group without groups below it (the usual case) goes without a walk
+        return ""
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            return f"cannot remove cgroup {group}: {exc.strerror or exc}"
     problem = ""
     for d in _tree(group, deepest_first=True):
         try:

@@ -199,13 +199,17 @@ class CgroupBox:
         self._kill_file = kill_file
         self._memory = memory
         self._pid = 0  # signalled as a process group only while it is not in the group
+        self._started = False
         self._gate = (-1, -1)
         self._made = False
+        self._emptied = False  # seen empty after its start: nothing in it can ever come back
         self._closed = False
 
     def spawn(self, argv: list[str], stdin: int) -> tuple[list[str], int]:
         try:
-            self.group.mkdir(exist_ok=True)
+            os.mkdir(self.group)
+        except FileExistsError:
+            pass
         except OSError as exc:
             raise ContainmentError(f"cannot create the attempt's cgroup {self.group}: {exc.strerror or exc}") from None
         self._made = True
@@ -214,6 +218,7 @@ class CgroupBox:
 
     def started(self, pid: int) -> None:
         self._pid = pid
+        self._started = True
         read_end, write_end = self._gate
         os.close(read_end)
         self._gate = (-1, write_end)
@@ -235,10 +240,16 @@ class CgroupBox:
 
     async def kill(self) -> None:
         _killpg(self._pid, signal.SIGKILL)
-        if self._made and cgroup.populated(self.group):
+        if not self._made or self._emptied:
+            return
+        if cgroup.populated(self.group):
             cgroup.kill(self.group, kill_file=self._kill_file)
             if not await cgroup.wait_empty_async(self.group):
                 log.warning("cgroup %s still holds processes %s after SIGKILL", self.group, cgroup.pids(self.group))
+                return
+        # Only the runner puts processes into the group (once, in started()), and an empty group has none left
+        # to fork: once started and seen empty, it stays empty.
+        self._emptied = self._started
 
     async def close(self) -> None:
         if self._closed:
@@ -299,6 +310,7 @@ class SweepBox:
 
     def started(self, pid: int) -> None:
         self._pid = pid
+        self._started = True
 
     async def signal(self, sig: int) -> None:
         _killpg(self._pid, sig)

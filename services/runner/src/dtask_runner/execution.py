@@ -68,6 +68,7 @@ class Execution:
         self._parser: ProgressParser = parser_for("none")
         self._capture = ResultCapture(req.spec.result_marker)
         self._log_fd = -1
+        self._out_fd = -1  # the read end of the attempt's output pipe
         self._footprint = Footprint()
         self._task: asyncio.Task[None] | None = None
         self._box: Box = launcher.containment.attempt(req.task_id, req.attempt, launcher.token)
@@ -104,6 +105,7 @@ class Execution:
             result = self._result(TaskState.FAILED, error=f"runner error: {exc}")
         finally:
             self.launcher.running.pop(self.key, None)
+            self._close_out()
             if self._log_fd >= 0:
                 os.close(self._log_fd)
                 self._log_fd = -1
@@ -156,19 +158,25 @@ class Execution:
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
             argv, stdin = self._box.spawn(argv, launcher.devnull)
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=stdin,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                **(launcher.user.spawn_args() if launcher.user else {}),
-            )
+            # The output pipe is ours (a bare fd: no file object, with its fstat, ioctl and lseek, per attempt).
+            self._out_fd, out_w = os.pipe2(os.O_CLOEXEC)
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=stdin,
+                    stdout=out_w,
+                    stderr=out_w,
+                    start_new_session=True,
+                    close_fds=True,
+                    **(launcher.user.spawn_args() if launcher.user else {}),
+                )
+            finally:
+                os.close(out_w)
             self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
+            self._close_out()
             await self._box.close()
             message = spawn_message(exc)
             self._emit(f"dtask: {message}\n".encode())
@@ -176,7 +184,7 @@ class Execution:
                 return self._result(self._cancel_outcome, error=f"stopped before it started: {self._cancel_reason}")
             return self._result(TaskState.FAILED, error=message)
         self.pid = pgid = proc.pid
-        watchdog = launcher.live_watchdog()
+        watchdog = launcher.group_watchdog()
         if watchdog is not None:
             watchdog.add(pgid)
         log.info("attempt %s/%d started: pid %d", self.req.task_id, self.req.attempt, pgid)
@@ -192,10 +200,14 @@ class Execution:
         self._footprint.contained(self._box.peak_bytes)
         return self._decide(status)
 
+    def _close_out(self) -> None:
+        if self._out_fd >= 0:
+            os.close(self._out_fd)
+            self._out_fd = -1
+
     async def _supervise(self, proc: subprocess.Popen[bytes]) -> Exit:
         loop = asyncio.get_running_loop()
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
+        fd = self._out_fd
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)  # fewer wakeups under heavy output
         os.set_blocking(fd, False)
@@ -248,7 +260,7 @@ class Execution:
         finally:
             sampler.stop()
             loop.remove_reader(fd)
-            proc.stdout.close()
+            self._close_out()
         self._capture.close()
         return status, rusage
 

@@ -55,6 +55,8 @@ class Launcher:
         self.token = secrets.token_hex(8)
         self.containment = containment if containment is not None else open_containment("auto", "launcher")
         self.watchdog = Watchdog(self.token, self.containment.group) if watchdog else None
+        # Whether the watchdog is told of every attempt's process group (see group_watchdog).
+        self.tells_groups = not (self.containment.kind == "cgroup" and self.containment.group)
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
 
@@ -63,10 +65,21 @@ class Launcher:
         if self.watchdog is not None and not self.watchdog.alive:
             log.warning("the watchdog process %d is gone; starting a new one", self.watchdog.pid)
             self.watchdog = Watchdog(self.token, self.containment.group)
-            for e in self.running.values():
-                if e.pid:
-                    self.watchdog.add(e.pid)
+            if self.tells_groups:
+                for e in self.running.values():
+                    if e.pid:
+                        self.watchdog.add(e.pid)
         return self.watchdog
+
+    def group_watchdog(self) -> Watchdog | None:
+        """The watchdog to tell of an attempt's process group, or None when it need not know.
+
+        Attempts in cgroups are not told one by one: the watchdog kills the runner's cgroup, with every
+        attempt's group below it, and an attempt's process runs its task only once it is in its group
+        (before that it waits on a pipe that ends with the runner). That spares the watchdog a wakeup and
+        the runner two writes per attempt. A dead watchdog is replaced either way."""
+        watchdog = self.live_watchdog()
+        return watchdog if self.tells_groups else None
 
     def start(self, req: AttemptRequest, sink: Sink) -> Execution:
         """Start the attempt now; await `execution.done` for its result."""

@@ -11,7 +11,8 @@ repeat until one finds nothing. A runner that stops cleanly writes `.` first: it
 tasks and starts none, so only the registered groups are killed. A runner whose attempts run in
 cgroups (`python -m dtask_runner.watchdog TOKEN CGROUP`) also has the watchdog kill and remove its
 cgroup, with every attempt's group below: that takes tasks that left both their group and their
-environment behind.
+environment behind. Such a runner writes no `+PGID` / `-PGID` lines: its cgroup holds every task that runs
+(a task runs only once it is in its attempt's group), so the watchdog sleeps until the runner ends.
 """
 
 from __future__ import annotations
