@@ -24,7 +24,7 @@ from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from bench.cluster import cluster, start_runners
-from tests.support import make_certs
+from tests.support import Proc, make_certs
 
 PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
 
