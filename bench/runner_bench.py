@@ -21,7 +21,7 @@ from pathlib import Path
 from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
-from bench.cluster import cluster, start_runners
+from bench.cluster import cluster, cpu_s, start_runners
 from tests.support import make_certs
 
 PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
@@ -94,9 +94,11 @@ def main() -> None:
                 # warm up both runners
                 through_system(c, [TaskSpec(name=f"warm{i}", argv=("/bin/true",)) for i in range(20)], 60)
                 floor = xargs_floor(args.tasks)
+                cpu0 = cpu_s(ctl.popen.pid)
                 took, bad = through_system(
                     c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
                 )
+                ctl_cpu = cpu_s(ctl.popen.pid) - cpu0
                 floor2 = xargs_floor(args.tasks)
                 polled, bad2 = through_system_polling(
                     c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
@@ -109,6 +111,10 @@ def main() -> None:
                 print(
                     f"seq {args.tasks} | xargs -P 2 -n 1 /bin/true (floor, before/after): {floor:.2f} s / "
                     f"{floor2:.2f} s ({args.tasks / best:.0f} tasks/s); dtask/xargs time ratio {took / best:.1f}x"
+                )
+                print(
+                    f"  controller CPU per task: {1000 * ctl_cpu / args.tasks:.2f} ms "
+                    f"({100 * ctl_cpu / took:.0f}% of one core while the {args.tasks} ran)"
                 )
                 print(
                     f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "
