@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,18 +121,3 @@ def test_other_paths_publish_what_the_store_holds(tmp_path: Path, how: str) -> N
         core.store.close()
 
     asyncio.run(go())
-
-
-def test_dispatch_is_logged_at_debug_and_the_end_at_info(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async def go() -> None:
-        core = make_core(tmp_path)
-        reports.connected(core, Hello("r1", capacity=Capacity(slots=1), protocol_version=1))
-        (tid,) = commands.submit(core, [TaskSpec(name="a", shell="true")])
-        await settle()
-        reports.finished(core, "r1", AttemptResult(tid, 1, TaskState.SUCCEEDED, exit_code=0))
-        core.store.close()
-
-    with caplog.at_level(logging.INFO, logger="dtask_controller.core"):
-        asyncio.run(go())
-    lines = [r.getMessage() for r in caplog.records if r.name == "dtask_controller.core"]
-    assert lines == ["task 1 succeeded (attempt 1)"]

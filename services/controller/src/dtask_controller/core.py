@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, assert_never
 
 from dtask_common import events as ev
-from dtask_common.models import Progress, Task, TaskState
+from dtask_common.models import Progress, Task, TaskSpec, TaskState
 
 from dtask_controller import queries, recovery
 from dtask_controller.effects import CancelAttempt, Dispatch, Effect, Finished, Requeued, Stale
@@ -237,7 +237,6 @@ class ControllerCore:
             return
         now = self.clock()
         with self.change():
-            debug = log.isEnabledFor(logging.DEBUG)
             for d in placed:
                 self.store.add_attempt(d.task_id, d.attempt, d.executor, d.gpu_ids, now)
                 row = self.store.task_row(d.task_id)  # as the attempt leaves it, without the attempts
@@ -246,8 +245,7 @@ class ControllerCore:
                 self.after(functools.partial(self.send, d.executor, AssignCmd(d.task_id, d.attempt, spec, d.gpu_ids)))
                 known = self.live.dispatched(row, d.attempt, d.executor, d.gpu_ids, now)
                 self.task_event(ev.TaskEventKind.DISPATCHED, d.task_id, known)
-                if debug:  # the line that says where it ran is the one at its end (INFO)
-                    self.after(functools.partial(_log_dispatched, d.task_id, spec.name or spec.command_text[:40], d))
+                self.after(functools.partial(_log_dispatched, spec, d))
             self.mark_busy(d.executor for d in placed)
 
     def mark_busy(self, names: Iterable[str]) -> None:
@@ -264,19 +262,18 @@ class ControllerCore:
                     self.fanout.publish(self.executor_event(ev.ExecutorEventKind.UPDATED, name))
 
 
-def _log_dispatched(task_id: str, what: str, d: Dispatch) -> None:
-    log.debug(
-        "task %s (%s) dispatched to %s, attempt %d%s",
-        task_id,
-        what,
-        d.executor,
-        d.attempt,
-        f", gpus {list(d.gpu_ids)}" if d.gpu_ids else "",
-    )
+def _log_dispatched(spec: TaskSpec, d: Dispatch) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "task %s (%s) dispatched to %s, attempt %d%s",
+            d.task_id,
+            spec.name or spec.command_text[:40],
+            d.executor,
+            d.attempt,
+            f", gpus {list(d.gpu_ids)}" if d.gpu_ids else "",
+        )
 
 
 def _log_finished(e: Finished) -> None:
-    if e.attempt:
-        log.info("task %s %s%s (attempt %d)", e.task_id, e.state.value, f": {e.error}" if e.error else "", e.attempt)
-    else:
+    if log.isEnabledFor(logging.INFO):
         log.info("task %s %s%s", e.task_id, e.state.value, f": {e.error}" if e.error else "")
