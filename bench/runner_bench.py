@@ -23,7 +23,7 @@ import psutil
 from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
-from bench.cluster import cluster, start_runners
+from bench.cluster import cluster, cpu_s, start_runners
 from tests.support import Proc, make_certs
 
 PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
@@ -110,10 +110,12 @@ def main() -> None:
                 through_system(c, [TaskSpec(name=f"warm{i}", argv=("/bin/true",)) for i in range(20)], 60)
                 floor = xargs_floor(args.tasks)
                 cpu0 = cpu_seconds(runners)
+                ctl0 = cpu_s(ctl.popen.pid)
                 took, bad = through_system(
                     c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
                 )
                 runner_cpu = cpu_seconds(runners) - cpu0
+                ctl_cpu = cpu_s(ctl.popen.pid) - ctl0
                 floor2 = xargs_floor(args.tasks)
                 polled, bad2 = through_system_polling(
                     c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
@@ -130,6 +132,10 @@ def main() -> None:
                 print(
                     f"  the runners' own CPU (2 runners and their watchdogs, psutil): {runner_cpu:.2f} s, "
                     f"{runner_cpu * 1000 / args.tasks:.2f} ms per task; xargs's wall per task {best * 1000 / args.tasks:.2f} ms"
+                )
+                print(
+                    f"  controller CPU per task: {1000 * ctl_cpu / args.tasks:.2f} ms "
+                    f"({100 * ctl_cpu / took:.0f}% of one core while the {args.tasks} ran)"
                 )
                 print(
                     f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "

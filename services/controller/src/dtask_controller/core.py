@@ -8,15 +8,17 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, assert_never
 
 from dtask_common import events as ev
-from dtask_common.models import Progress, TaskState
+from dtask_common.models import Progress, Task, TaskSpec, TaskState
 
 from dtask_controller import queries, recovery
 from dtask_controller.effects import CancelAttempt, Dispatch, Effect, Finished, Requeued, Stale
 from dtask_controller.fanout import Fanout
 from dtask_controller.group_commit import GroupCommit
+from dtask_controller.live_tasks import LiveTasks
 from dtask_controller.output import OutputTails
 from dtask_controller.poison import Deaths
 from dtask_controller.registry import Registry
@@ -47,6 +49,7 @@ class ControllerCore:
         self.dirty_progress: set[str] = set()  # progress not yet written to the store
         self.finished_counts: dict[TaskState, int] = {}
         self.task_waiters: dict[str, asyncio.Event] = {}
+        self.live = LiveTasks()  # first attempts running as committed: their events read no store
         self.rejected_reports = 0  # runner reports and Hello claims on attempts not dispatched to that runner
         self.unexpected_messages = 0  # runner messages of a kind a session does not take (ignored)
         self._post: list[Callable[..., Any]] = []
@@ -91,8 +94,14 @@ class ControllerCore:
         if self.fanout.active:
             self.fanout.publish(make())
 
-    def task_event(self, kind: ev.TaskEventKind, task_id: str) -> None:
-        self.publish(lambda: ev.TaskEvent(kind, queries.task(self, task_id)))
+    def task_event(self, kind: ev.TaskEventKind, task_id: str, task: Task | None = None) -> None:
+        """Publish the task as the open change leaves it: `task` when the caller knows it exactly (it is not
+        changed afterwards), else read from the store after the commit."""
+        if task is None:
+            self.live.drop(task_id)  # changed in a way only the store knows
+            self.publish(lambda: ev.TaskEvent(kind, queries.task(self, task_id)))
+        else:
+            self.publish(lambda: ev.TaskEvent(kind, queries.overlay(self, replace(task, attempts=list(task.attempts)))))
         if task_id in self.task_waiters:
             self.after(lambda: self.task_waiters.pop(task_id).set() if task_id in self.task_waiters else None)
 
@@ -123,6 +132,7 @@ class ControllerCore:
         """A commit failed (a full disk?) after the scheduler had moved on: rebuild it from the store."""
         log.warning("a store commit failed; rebuilding the queue from the store")
         self._resyncing = True
+        self.live.clear()
         try:
             self.scheduler = Scheduler()
             recovery.reload(self)
@@ -174,8 +184,11 @@ class ControllerCore:
         self.finished_counts[e.state] = self.finished_counts.get(e.state, 0) + 1
         self._end_attempt(e.task_id, e.attempt)
         kind = ev.TaskEventKind.CANCELLED if e.state is TaskState.CANCELLED else ev.TaskEventKind.FINISHED
-        self.task_event(kind, e.task_id)
-        self.after(lambda: log.info("task %s %s%s", e.task_id, e.state.value, f": {e.error}" if e.error else ""))
+        known = None
+        if e.attempt and e.attempt_state is not TaskState.LOST:
+            known = self.live.finished(e.task_id, e.attempt, e.state, e.error, result)
+        self.task_event(kind, e.task_id, known)
+        self.after(functools.partial(_log_finished, e))
 
     def _requeued(self, e: Requeued, now: float) -> None:
         if e.attempt_state is TaskState.LOST:
@@ -226,22 +239,13 @@ class ControllerCore:
         with self.change():
             for d in placed:
                 self.store.add_attempt(d.task_id, d.attempt, d.executor, d.gpu_ids, now)
-                spec = self.store.spec(d.task_id)
+                row = self.store.task_row(d.task_id)  # as the attempt leaves it, without the attempts
+                spec = row.spec
                 self.tails.open(d.task_id, d.attempt)
-                self.after(
-                    lambda d=d, spec=spec: self.send(d.executor, AssignCmd(d.task_id, d.attempt, spec, d.gpu_ids))
-                )
-                self.task_event(ev.TaskEventKind.DISPATCHED, d.task_id)
-                self.after(
-                    lambda d=d, spec=spec: log.info(
-                        "task %s (%s) dispatched to %s, attempt %d%s",
-                        d.task_id,
-                        spec.name or spec.command_text[:40],
-                        d.executor,
-                        d.attempt,
-                        f", gpus {list(d.gpu_ids)}" if d.gpu_ids else "",
-                    )
-                )
+                self.after(functools.partial(self.send, d.executor, AssignCmd(d.task_id, d.attempt, spec, d.gpu_ids)))
+                known = self.live.dispatched(row, d.attempt, d.executor, d.gpu_ids, now)
+                self.task_event(ev.TaskEventKind.DISPATCHED, d.task_id, known)
+                self.after(functools.partial(_log_dispatched, spec, d))
             self.mark_busy(d.executor for d in placed)
 
     def mark_busy(self, names: Iterable[str]) -> None:
@@ -256,3 +260,20 @@ class ControllerCore:
             for name in sorted(names):
                 if self.registry.get(name):
                     self.fanout.publish(self.executor_event(ev.ExecutorEventKind.UPDATED, name))
+
+
+def _log_dispatched(spec: TaskSpec, d: Dispatch) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "task %s (%s) dispatched to %s, attempt %d%s",
+            d.task_id,
+            spec.name or spec.command_text[:40],
+            d.executor,
+            d.attempt,
+            f", gpus {list(d.gpu_ids)}" if d.gpu_ids else "",
+        )
+
+
+def _log_finished(e: Finished) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info("task %s %s%s", e.task_id, e.state.value, f": {e.error}" if e.error else "")

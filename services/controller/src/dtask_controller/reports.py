@@ -135,6 +135,7 @@ def progress(core: ControllerCore, name: str, task_id: str, attempt: int, p: Pro
         return
     core.progress[task_id] = p
     core.dirty_progress.add(task_id)
+    core.live.drop(task_id)  # the stored progress is the flush's: the task's end reads it from the store
     core.publish_now(lambda: ev.ProgressEvent(task_id, attempt, p))
 
 
@@ -185,11 +186,12 @@ def finished(core: ControllerCore, name: str, r: AttemptResult) -> None:
         if core.scheduler.current_attempt(r.task_id) == r.attempt:
             core.deaths.ended(r.task_id)
             core.tails.await_rest(r.task_id, r.attempt, r.output_bytes, name)
+        finished_at = r.finished_at or core.clock()
         core.store.finish_attempt(
             r.task_id,
             r.attempt,
             r.state,
-            finished_at=r.finished_at or core.clock(),
+            finished_at=finished_at,
             exit_code=r.exit_code,
             signal=r.signal,
             error=r.error,
@@ -198,6 +200,7 @@ def finished(core: ControllerCore, name: str, r: AttemptResult) -> None:
             cpu_time_s=r.cpu_time_s,
             started_at=r.started_at,
         )
+        core.live.attempt_ended(r, finished_at)
         core.apply(core.scheduler.attempt_finished(r.task_id, r.attempt, r.state, r.error), result=r.result)
         if session is not None:
             core.after(lambda: session.send(AckCmd(r.task_id, r.attempt)))

@@ -68,6 +68,9 @@ class Store(Protocol):
     def spec(self, task_id: str) -> TaskSpec:
         """A stored task's spec (KeyError when there is no such task)."""
 
+    def task_row(self, task_id: str) -> Task:
+        """A stored task without its attempts (KeyError when there is no such task)."""
+
     def set_task(
         self,
         task_id: str,

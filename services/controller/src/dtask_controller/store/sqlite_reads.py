@@ -38,6 +38,12 @@ class SqliteReads(SqliteFile):
             raise KeyError(task_id)
         return self._specs.parse(row[0])
 
+    def task_row(self, task_id: str) -> Task:
+        row = self._db.execute(f"SELECT {TASK_COLS} FROM tasks WHERE id = ?", (int(task_id),)).fetchone()
+        if row is None:
+            raise KeyError(task_id)
+        return task_from_row(row, self._specs)
+
     def counts(self) -> dict[TaskState, int]:
         out = {s: 0 for s in TaskState}
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state"):
