@@ -38,35 +38,7 @@ _LITERALS = (
     b"Killed",
     b"Segmentation",
 )
-
-
-def _groups(literals: tuple[bytes, ...]) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:
-    """Literals grouped by their lower-case form: one search pass per group."""
-    out: dict[bytes, list[bytes]] = {}
-    for lit in literals:
-        out.setdefault(lit.lower(), []).append(lit)
-    return tuple((low, tuple(lits)) for low, lits in out.items())
-
-
-def _first_literal(
-    text: bytes, low: bytes, pos: int, groups: tuple[tuple[bytes, tuple[bytes, ...]], ...], nxt: list[int]
-) -> int:
-    """The leftmost start >= pos of any literal in text (-1 if none), as a regex alternation finds it.
-
-    Searches the lower-cased text once per group with bytes.find (C speed) and confirms each hit on
-    the original text; nxt caches each group's next confirmed hit (-2: not searched yet, -1: none left).
-    """
-    best = -1
-    for i, (key, lits) in enumerate(groups):
-        at = nxt[i]
-        if at == -2 or 0 <= at < pos:
-            at = low.find(key, pos)
-            while at >= 0 and not any(text.startswith(lit, at) for lit in lits):
-                at = low.find(key, at + 1)
-            nxt[i] = at
-        if at >= 0 and (best < 0 or at < best):
-            best = at
-    return best
+_INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
 
 
 def convert_value(text: str) -> Any:
@@ -91,7 +63,9 @@ class ResultCapture:
 
     def __init__(self, marker: str = ""):
         self._marker = marker.encode() if marker else b""
-        self._groups = _groups(_LITERALS + ((self._marker,) if marker else ()))
+        self._interesting = (
+            re.compile(_INTERESTING.pattern + b"|" + re.escape(self._marker)) if marker else _INTERESTING
+        )
         self._carry = b""
         self._in_block = False
         self.metrics: dict[str, Any] = {}
@@ -131,14 +105,12 @@ class ResultCapture:
 
     def _scan(self, text: bytes) -> None:
         pos, end = 0, len(text)
-        low = text.lower()
-        nxt = [-2] * len(self._groups)
         while pos < end:
             if not self._in_block:
-                at = _first_literal(text, low, pos, self._groups, nxt)
-                if at < 0:
+                m = self._interesting.search(text, pos)
+                if not m:
                     return
-                pos = text.rfind(b"\n", pos, at) + 1 or pos
+                pos = text.rfind(b"\n", pos, m.start()) + 1 or pos
             nl = text.find(b"\n", pos)
             nl = end if nl < 0 else nl
             self._line(text[pos:nl][:MAX_LINE].decode("utf-8", "replace"))
