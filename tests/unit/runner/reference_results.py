@@ -1,0 +1,164 @@
+"""The line-by-line regex result scanner, kept as the reference the fast scanner must agree with."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_LINE = 16 * 1024
+MAX_METRICS = 1000
+MAX_RESULT_FILE = 1024 * 1024
+
+# `***** train metrics *****`
+_HEADER = re.compile(r"^\s*\*{3,}\s*(?P<title>.*?)\s*\*{3,}\s*$")
+# `  train_loss               =     0.6432`
+_METRIC = re.compile(r"^\s*(?P<key>[A-Za-z_][\w./@-]*)\s*=\s*(?P<value>.*?)\s*$")
+# A Python exception line, a traceback, or an error/fatal message.
+_ERROR = re.compile(
+    r"^\s*(?:(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Interrupt)(?::.*)?"
+    r"|Traceback \(most recent call last\):"
+    r"|(?:error|ERROR|Error|fatal|FATAL|Fatal)\b.*"
+    r"|Killed|Segmentation fault.*|CUDA out of memory.*)$"
+)
+# The original failed an attempt that printed a `RuntimeError:` line, whatever its exit code.
+_RUNTIME_ERROR = re.compile(r"^\s*RuntimeError:")
+# Lines worth a closer look (C-speed skip over everything else).
+_LITERALS = (
+    b"***",
+    b"Error",
+    b"Exception",
+    b"Interrupt",
+    b"Traceback",
+    b"error",
+    b"ERROR",
+    b"fatal",
+    b"FATAL",
+    b"Fatal",
+    b"Killed",
+    b"Segmentation",
+)
+_INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
+
+
+def convert_value(text: str) -> Any:
+    """A metric value as int, float, bool or the text itself."""
+    t = text.strip()
+    if re.fullmatch(r"[+-]?\d+", t):
+        try:
+            return int(t)
+        except ValueError:
+            return t
+    try:
+        f = float(t)
+    except ValueError:
+        return {"true": True, "false": False}.get(t.lower(), t)
+    if f != f or f in (float("inf"), float("-inf")):
+        return t  # JSON (and protobuf Struct) cannot carry NaN/inf faithfully
+    return f
+
+
+class ResultCapture:
+    """Feed output bytes; collects metric blocks, marker JSON objects and error lines."""
+
+    def __init__(self, marker: str = ""):
+        self._marker = marker.encode() if marker else b""
+        self._interesting = (
+            re.compile(_INTERESTING.pattern + b"|" + re.escape(self._marker)) if marker else _INTERESTING
+        )
+        self._carry = b""
+        self._in_block = False
+        self.metrics: dict[str, Any] = {}
+        self.marker_result: dict[str, Any] | None = None
+        self.last_error_line = ""
+        self.last_line = ""
+        self.runtime_error = False
+
+    def feed(self, data: bytes) -> None:
+        buf = (self._carry + data).replace(b"\r", b"\n")
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._carry = buf[-MAX_LINE:]
+            return
+        complete, self._carry = buf[: cut + 1], buf[cut + 1 :][-MAX_LINE:]
+        self._remember_last_line(complete)
+        self._scan(complete)
+
+    def close(self) -> None:
+        """End of output: the unterminated last line counts too."""
+        if self._carry:
+            carry, self._carry = self._carry, b""
+            self._remember_last_line(carry)
+            self._scan(carry + b"\n")
+        self._in_block = False
+
+    def _remember_last_line(self, text: bytes) -> None:
+        """Keep the last non-blank line: the error of a failure that printed no error-looking line."""
+        tail = text[-MAX_LINE:].rstrip()
+        if tail:
+            self.last_line = tail[tail.rfind(b"\n") + 1 :].decode("utf-8", "replace").strip()
+
+    @property
+    def error_line(self) -> str:
+        """The last error-looking line, else the last line of output."""
+        return self.last_error_line or self.last_line
+
+    def _scan(self, text: bytes) -> None:
+        pos, end = 0, len(text)
+        while pos < end:
+            if not self._in_block:
+                m = self._interesting.search(text, pos)
+                if not m:
+                    return
+                pos = text.rfind(b"\n", pos, m.start()) + 1 or pos
+            nl = text.find(b"\n", pos)
+            nl = end if nl < 0 else nl
+            self._line(text[pos:nl][:MAX_LINE].decode("utf-8", "replace"))
+            pos = nl + 1
+
+    def _line(self, line: str) -> None:
+        if self._in_block:
+            m = _METRIC.match(line)
+            if m and len(self.metrics) < MAX_METRICS:
+                self.metrics[m.group("key")] = convert_value(m.group("value"))
+                return
+            if not line.strip():
+                return  # blank lines inside a block are tolerated
+            self._in_block = False
+        if _HEADER.match(line):
+            self._in_block = True
+            return
+        if self._marker and line.startswith(self._marker.decode("utf-8", "replace")):
+            obj = _json_object(line[len(self._marker.decode("utf-8", "replace")) :])
+            if obj is not None:
+                self.marker_result = obj
+            return
+        if _ERROR.match(line):
+            self.last_error_line = line.strip()
+            if _RUNTIME_ERROR.match(line):
+                self.runtime_error = True
+
+    def result(self, result_file: bytes | None = None) -> tuple[dict[str, Any] | None, str]:
+        """(result, problem): the result file's object, else the marker's, else the metrics."""
+        problem = ""
+        if result_file is not None and len(result_file) > MAX_RESULT_FILE:
+            problem = (
+                f"DTASK_RESULT_FILE is larger than {MAX_RESULT_FILE // 1024} KiB; keep results small "
+                "(store big artefacts in files); using the captured metrics instead"
+            )
+        elif result_file is not None and result_file.strip():
+            obj = _json_object(result_file.decode("utf-8", "replace"))
+            if obj is not None:
+                return obj, ""
+            problem = "DTASK_RESULT_FILE does not hold a JSON object; using the captured metrics instead"
+        if self.marker_result is not None:
+            return self.marker_result, problem
+        return (dict(self.metrics) if self.metrics else None), problem
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
