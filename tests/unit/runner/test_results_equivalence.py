@@ -30,6 +30,14 @@ PIECES = [
     MARKER.encode() + b'{"a": 1}',
     b"dtask_result:{}",
     b"\xff\xfe*",
+    b"\t",
+    b"\xc2\xa0",
+    b"\xe3\x80\x80",
+    b"\x1c",
+    b"\xc3\xa9",
+    b"torch.cuda.OutOfMemoryError: x",
+    b"CUDA out of memory.",
+    b"x" * 17000,
 ]
 outputs = st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=40)), max_size=40).map(b"".join)
 

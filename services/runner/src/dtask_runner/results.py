@@ -39,6 +39,20 @@ _LITERALS = (
     b"Segmentation",
 )
 _INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
+# What may stand before a line's first word, as bytes: the ASCII blanks `\s` matches (\n excepted: it ends a
+# line) and any byte of a UTF-8 sequence, since a decoded line may start with Unicode blanks.
+_LEAD = rb"[\t\x0b\x0c \x1c-\x1f\x80-\xff]*"
+# How a line that may take effect (a header, a marker, an error line) starts, as bytes. Every branch holds one of
+# _LITERALS, except `CUDA out of memory`, which counts only on a line holding one.
+_STARTS = (
+    rb"\*\*\*",
+    rb"[A-Za-z_][0-9A-Za-z_.\x80-\xff]*(?:Error|Exception|Interrupt)",
+    rb"Traceback",
+    rb"error|ERROR|Error|fatal|FATAL|Fatal",
+    rb"Killed",
+    rb"Segmentation",
+    rb"(?P<cuda>CUDA out of memory)",
+)
 
 
 def convert_value(text: str) -> Any:
@@ -66,6 +80,11 @@ class ResultCapture:
         self._interesting = (
             re.compile(_INTERESTING.pattern + b"|" + re.escape(self._marker)) if marker else _INTERESTING
         )
+        starts = b"|".join(_STARTS + ((re.escape(self._marker),) if marker else ()))
+        # The first line (at the search's start) and every later one (after its \n): one C-speed search finds
+        # the next line worth a closer look; the lines between cannot take effect.
+        self._first = re.compile(_LEAD + b"(?:" + starts + b")")
+        self._next = re.compile(b"\n" + _LEAD + b"(?:" + starts + b")")
         self._carry = b""
         self._in_block = False
         self.metrics: dict[str, Any] = {}
@@ -104,13 +123,24 @@ class ResultCapture:
         return self.last_error_line or self.last_line
 
     def _scan(self, text: bytes) -> None:
+        """Take the lines of text (which ends with \\n) that can take effect, in order.
+
+        The same lines count as for a scan of every line holding one of _LITERALS (the reference): outside a
+        metric block only a line that starts as a header, a marker or an error line can, so only those are
+        looked at; inside a block, every line.
+        """
         pos, end = 0, len(text)
         while pos < end:
             if not self._in_block:
-                m = self._interesting.search(text, pos)
-                if not m:
-                    return
-                pos = text.rfind(b"\n", pos, m.start()) + 1 or pos
+                m = self._first.match(text, pos)
+                if m is None:
+                    m = self._next.search(text, pos)
+                    if m is None:
+                        return
+                    pos = m.start() + 1
+                if m.lastgroup == "cuda" and not self._interesting.search(text, pos, text.find(b"\n", pos)):
+                    pos = text.find(b"\n", pos) + 1
+                    continue
             nl = text.find(b"\n", pos)
             nl = end if nl < 0 else nl
             self._line(text[pos:nl][:MAX_LINE].decode("utf-8", "replace"))
