@@ -13,6 +13,8 @@ SCAN_BYTES = 16 * 1024
 MAX_SEGMENTS = 64
 MAX_CARRY = 8 * 1024
 MAX_LINE = 2048
+# The newest complete bytes one feed() keeps at hand: every segment it may parse lies in it whole.
+_WINDOW = 2 * SCAN_BYTES + 4 * MAX_LINE + 2
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 _SI = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
@@ -172,7 +174,9 @@ class _Matcher:
 
 
 def _tqdm_hint(seg: bytes) -> bool:
-    return b"]" in seg
+    # A bar holds `%|`, `/`, `[` and `]`; a count `[`, `:` (its elapsed time) and `]`. Removing ANSI escapes
+    # only takes characters away, so the raw segment holds them too.
+    return b"]" in seg and b"[" in seg and (b":" in seg or (b"%" in seg and b"|" in seg and b"/" in seg))
 
 
 def _fraction_hint(seg: bytes) -> bool:
@@ -212,33 +216,59 @@ class ProgressParser:
         return any(m.hint is None or m.hint(seg) for m in self._matchers)
 
     def feed(self, data: bytes) -> Progress | None:
-        """The newest progress that data brought; None when it brought none."""
+        """The newest progress that data brought; None when it brought none.
+
+        Only the newest bytes are looked at (the unterminated tail, then complete segments newest first within
+        SCAN_BYTES): the rest of a large chunk is neither copied nor read.
+        """
         if not self._matchers:
             return None
-        start = self._carry_start
-        buf = self._carry + data
-        cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
-        complete, tail = (buf[:cut], buf[cut + 1 :]) if cut >= 0 else (b"", buf)
-        tail_start = start + len(buf) - len(tail)
+        start, carry = self._carry_start, self._carry
+        n_carry = len(carry)
+        # The last \r or \n of carry + data, as an offset into carry + data (-1: none).
+        cut = max(data.rfind(b"\r"), data.rfind(b"\n"))
+        if cut >= 0:
+            cut += n_carry
+            tail = data[cut - n_carry + 1 :]
+        else:
+            cut = max(carry.rfind(b"\r"), carry.rfind(b"\n"))
+            tail = data if len(data) >= MAX_CARRY else carry[cut + 1 :] + data  # only its end is read
+        size = n_carry + len(data)
+        tail_start = start + cut + 1
         self._carry = tail[-MAX_CARRY:]
-        self._carry_start = start + len(buf) - len(self._carry)
+        self._carry_start = start + size - len(self._carry)
         if tail and tail_start > self._reported and self._may_match(tail[-MAX_LINE:]):
             p = self.parse_line(tail[-MAX_LINE:].decode("utf-8", "replace"), partial=True)
             if p is not None:
                 self._reported = tail_start
                 return p
-        # Complete segments, newest first, each identified by its absolute start offset.
-        if not self._may_match(complete[-SCAN_BYTES:]):
+        # The newest _WINDOW bytes of the complete segments (carry + data before cut); window_off: its offset.
+        if cut - _WINDOW >= n_carry:
+            window_off = cut - _WINDOW
+            window = data[window_off - n_carry : cut - n_carry]
+        else:
+            head = carry[: max(cut, 0)] + data[: max(0, cut - n_carry)]
+            window = head[-_WINDOW:]
+            window_off = len(head) - len(window)
+        return self._newest_segment(window, start + window_off)
+
+    def _newest_segment(self, window: bytes, window_start: int) -> Progress | None:
+        """Complete segments at the end of window, newest first, each identified by its absolute start offset.
+
+        A segment cut by the window's start is longer than any that is parsed (the window is long enough), so
+        it ends the search as it would have with every byte at hand.
+        """
+        if not self._may_match(window[-SCAN_BYTES:]):
             return None
-        pos, scanned = len(complete), 0
+        pos, scanned = len(window), 0
         for _ in range(MAX_SEGMENTS):
-            if pos <= 0 and not complete:
+            if pos <= 0 and not window:
                 break
-            prev = max(complete.rfind(b"\r", 0, pos), complete.rfind(b"\n", 0, pos))
-            seg_start = start + prev + 1
+            prev = max(window.rfind(b"\r", 0, pos), window.rfind(b"\n", 0, pos))
+            seg_start = window_start + prev + 1
             if seg_start <= self._reported or scanned > SCAN_BYTES:
                 break
-            seg = complete[prev + 1 : pos]
+            seg = window[prev + 1 : pos]
             scanned += len(seg) + 1
             if seg and len(seg) <= MAX_LINE * 4 and self._may_match(seg):
                 p = self.parse_line(seg.decode("utf-8", "replace"))
