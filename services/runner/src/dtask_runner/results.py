@@ -94,14 +94,24 @@ class ResultCapture:
         self.runtime_error = False
 
     def feed(self, data: bytes) -> None:
-        buf = (self._carry + data).replace(b"\r", b"\n")
-        cut = buf.rfind(b"\n")
+        """Take data: the lines it completes (the carried start of a line, then its own lines, in place)."""
+        data = data.replace(b"\r", b"\n")  # the same object when it holds no \r
+        cut = data.rfind(b"\n")
+        carry = self._carry
         if cut < 0:
-            self._carry = buf[-MAX_LINE:]
+            self._carry = (carry + data)[-MAX_LINE:] if len(data) < MAX_LINE else data[-MAX_LINE:]
             return
-        complete, self._carry = buf[: cut + 1], buf[cut + 1 :][-MAX_LINE:]
-        self._remember_last_line(complete)
-        self._scan(complete)
+        first = data.find(b"\n") + 1
+        self._carry = data[max(cut + 1, len(data) - MAX_LINE) :]
+        if cut + 1 >= MAX_LINE:
+            self._remember_last_line(data[cut + 1 - MAX_LINE : cut + 1])
+        else:
+            self._remember_last_line((carry + data[: cut + 1])[-MAX_LINE:])
+        if carry:
+            self._scan(carry + data[:first])
+            self._scan(data, first, cut + 1)
+        else:
+            self._scan(data, 0, cut + 1)
 
     def close(self) -> None:
         """End of output: the unterminated last line counts too."""
@@ -122,26 +132,26 @@ class ResultCapture:
         """The last error-looking line, else the last line of output."""
         return self.last_error_line or self.last_line
 
-    def _scan(self, text: bytes) -> None:
-        """Take the lines of text (which ends with \\n) that can take effect, in order.
+    def _scan(self, text: bytes, pos: int = 0, end: int = -1) -> None:
+        """Take the lines of text[pos:end] (which ends with \\n) that can take effect, in order.
 
         The same lines count as for a scan of every line holding one of _LITERALS (the reference): outside a
         metric block only a line that starts as a header, a marker or an error line can, so only those are
         looked at; inside a block, every line.
         """
-        pos, end = 0, len(text)
+        end = len(text) if end < 0 else end
         while pos < end:
             if not self._in_block:
-                m = self._first.match(text, pos)
+                m = self._first.match(text, pos, end)
                 if m is None:
-                    m = self._next.search(text, pos)
+                    m = self._next.search(text, pos, end)
                     if m is None:
                         return
                     pos = m.start() + 1
-                if m.lastgroup == "cuda" and not self._interesting.search(text, pos, text.find(b"\n", pos)):
-                    pos = text.find(b"\n", pos) + 1
+                if m.lastgroup == "cuda" and not self._interesting.search(text, pos, text.find(b"\n", pos, end)):
+                    pos = text.find(b"\n", pos, end) + 1
                     continue
-            nl = text.find(b"\n", pos)
+            nl = text.find(b"\n", pos, end)
             nl = end if nl < 0 else nl
             self._line(text[pos:nl][:MAX_LINE].decode("utf-8", "replace"))
             pos = nl + 1
