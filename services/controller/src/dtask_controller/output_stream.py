@@ -18,7 +18,9 @@ from dtask_controller.output_reads import RunnerReadError
 if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
 
-CHUNK_BYTES = 256 * 1024  # of output per OutputChunk
+CHUNK_BYTES = (
+    1024 * 1024
+)  # of output per OutputChunk: a whole read of the runner's log (output_reads.READ_BYTES), not cut
 
 
 async def output(

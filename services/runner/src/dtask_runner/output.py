@@ -14,7 +14,7 @@ from dtask_common.models import OutputChunk
 
 log = logging.getLogger(__name__)
 
-MAX_CHUNK = 64 * 1024
+MAX_CHUNK = 1024 * 1024  # one message per MiB of a flood (a quarter of the send queue's batch)
 FLUSH_AFTER_S = 0.1
 
 
