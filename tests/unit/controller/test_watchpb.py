@@ -54,6 +54,22 @@ def test_each_event_converted_once_per_audience() -> None:
     assert cache.get(secret, False) is not full  # only the last `keep` events are kept
 
 
+def test_watchers_woken_by_one_burst_share_its_batch_message() -> None:
+    cache = ConvertedEvents()
+    burst = [ev.WatchEvent(seq, 0.0, ev.QueueEvent(QueueStatus(pending=seq))) for seq in range(1, 6)]
+    secret = ev.WatchEvent(6, 0.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({"TOKEN": "s3cret"})))
+    first = cache.batch([*burst, secret], False)
+    assert [e.seq for e in first.batch.events] == [1, 2, 3, 4, 5, 6] and first.seq == 6
+    assert cache.batch([*burst, secret], False) is first  # another watcher's list of the same events
+    viewer = cache.batch([*burst, secret], True)
+    assert viewer is not first and viewer.batch.events[-1].task.task.spec.env["TOKEN"] == HIDDEN
+    assert cache.batch([*burst, secret], False) is first
+    other = [burst[0], burst[2], burst[1], burst[3], burst[4], secret]  # same ends, another order
+    assert [e.seq for e in cache.batch(other, False).batch.events] == [1, 3, 2, 4, 5, 6]
+    rebuilt = [ev.WatchEvent(e.seq, e.at, e.body) for e in burst]  # equal, but not the published objects
+    assert cache.batch(rebuilt, False) is not first
+
+
 def test_the_servicer_converts_tasks_and_events_in_one_place() -> None:
     import inspect
 

@@ -122,6 +122,12 @@ async def _read(core: ControllerCore, session: Session, requests: Any, guard: Re
         async for msg in requests:
             if not reports.seen(core, session):
                 break
+            if msg.WhichOneof("msg") == "usage":
+                # A lone usage sample writes nothing to the store and orders nothing: taken at once, not in a
+                # group's change (a fleet sends a thousand a second).
+                if not session.broken:
+                    reports.usage(core, session.name, convert.usage_from_pb(msg.usage.sample))
+                continue
             try:
                 parts = convert.report_parts(msg)
             except convert.BadBatch as exc:
@@ -171,7 +177,7 @@ _ATTEMPT_REPORTS = {"output": "output", "progress": "progress", "finished": "a r
 
 def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: pb.RunnerMessage) -> None:
     """Hand one runner message (never a batch) to its report handler (reports about foreign attempts are not
-    applied): the one place each kind of message is taken."""
+    applied): the one place each kind of message is taken (but a lone usage sample, which _read takes)."""
     kind = msg.WhichOneof("msg")
     if kind in _ATTEMPT_REPORTS:
         about = getattr(msg, kind)

@@ -24,6 +24,9 @@ class ConvertedEvents:
     def __init__(self, keep: int = 1024):
         self.keep = keep
         self._recent: dict[int, _Converted] = {}
+        # The last batch built for each audience: watchers woken by the same burst take the same events, and
+        # the same message serves them all (it is never changed once built).
+        self._last_batch: dict[bool, tuple[list[ev.WatchEvent], pb.WatchEvent]] = {}
 
     def get(self, event: ev.WatchEvent, masked: bool) -> pb.WatchEvent:
         """The message for event; masked: as a viewer may see it (snapshots: built each time)."""
@@ -45,7 +48,16 @@ class ConvertedEvents:
 
     def batch(self, events: list[ev.WatchEvent], masked: bool) -> pb.WatchEvent:
         """Several events in one message, in order; it carries the sequence number and time of the last."""
+        held = self._last_batch.get(masked)
+        if held is not None and _same(held[0], events):
+            return held[1]
         last = events[-1]
         out = pb.WatchEvent(seq=last.seq, at=convert.ts_to_pb(last.at))
         out.batch.events.extend(self.get(e, masked) for e in events)
+        self._last_batch[masked] = (events, out)
         return out
+
+
+def _same(a: list[ev.WatchEvent], b: list[ev.WatchEvent]) -> bool:
+    """The same published events, in the same order (each event is one object, shared by every watcher)."""
+    return len(a) == len(b) and a[0] is b[0] and a[-1] is b[-1] and all(x is y for x, y in zip(a, b, strict=True))

@@ -49,7 +49,9 @@ def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
                 memory_total_bytes=g.memory_total_bytes,
             )
             for g in u.gpus
-        ),
+        )
+        if u.gpus
+        else (),
         ram_total_bytes=u.ram_total_bytes,
         ram_used_bytes=u.ram_used_bytes,
     )
