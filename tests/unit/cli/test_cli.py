@@ -230,6 +230,7 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
         "result",
         "error",
         "stale_since",
+        "usage",
     }
     assert t["state"] == "failed" and len(t["attempts"]) == 2 and t["attempts"][1]["executor"] == "r2"
     assert t["spec"]["argv"] == ["python", "train.py"] and t["spec"]["max_retries"] == 1

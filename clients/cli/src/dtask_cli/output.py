@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
-from dtask_common.export import iso, task_to_dict
-from dtask_common.humanize import clock, duration, percent
+from dtask_common.export import attempt_usage_to_dict, iso, task_to_dict
+from dtask_common.humanize import attempt_usage, clock, duration, percent
 from dtask_common.models import (
     Capacity,
     ExecutorInfo,
@@ -266,6 +266,8 @@ def task_detail(t: Task, now: float | None = None) -> str:
     ]
     if t.progress is not None and not t.state.finished:
         lines.append(("progress", progress_text(t.progress)))
+    if (u := t.usage) is not None and t.state is TaskState.RUNNING:
+        lines.append(("usage", attempt_usage(u.cpu_percent, u.rss_bytes, u.gpu_memory_bytes, u.cpu_time_s)))
     if stale := stale_text(t, now):
         lines.append(
             (
@@ -330,6 +332,7 @@ def usage_sample_json(s: UsageSample | None) -> dict[str, Any] | None:
             }
             for g in s.gpus
         ],
+        "attempts": [{"task_id": a.task_id, **(attempt_usage_to_dict(a) or {})} for a in s.attempts],
     }
 
 
