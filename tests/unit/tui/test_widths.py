@@ -37,3 +37,19 @@ def test_never_wider_than_given(total: int) -> None:
 def test_bad_wants_are_refused() -> None:
     with pytest.raises(ValueError):
         Want("x", 5, 4)
+
+
+def test_optional_columns_give_way_to_a_column_that_would_be_cut() -> None:
+    wants = [
+        Want("name", 6, 6, 10),
+        Want("error", 12, 40, 9),
+        Want("executor", 6, 6, 7),
+        Want("started", 8, 8, 4, optional=True),
+        Want("ended", 8, 8, 2, optional=True),
+        Want("att", 3, 3, 1, optional=True),
+    ]
+    assert list(allocate(wants, 70)) == ["name", "error", "executor", "started"]  # att, then ended went
+    assert allocate(wants, 70)["error"] == 40
+    assert list(allocate(wants, 72)) == ["name", "error", "executor", "started", "ended"]
+    assert list(allocate(wants, 50)) == ["name", "error", "executor"]  # no optional left: the error is cut
+    assert allocate(wants, 50)["error"] == 36

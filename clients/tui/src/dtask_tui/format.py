@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Sequence
 
+from dtask_common.humanize import attempt_usage as attempt_usage
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
 from dtask_common.humanize import size as size

@@ -45,6 +45,7 @@ def cli(log_file: str | None, no_mouse: bool, keys_markdown: bool, **options: ob
         logging.basicConfig(level=logging.CRITICAL)
     client = client_for(ctx)
     app = TuiApp(client, export_dir=Path.cwd(), mouse=not no_mouse)
+    app.state.lost_after_s = ctx.config().controller.lost_after_s  # gone longer: off the Executors tab
     try:
         app.run()
     except KeyboardInterrupt:

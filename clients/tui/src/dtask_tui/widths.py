@@ -9,13 +9,15 @@ from dataclasses import dataclass
 class Want:
     """What one column asks for: the narrowest width it is still useful at, the width its widest content
     takes, its priority (columns of the lowest priority are dropped first when even the narrowest widths do
-    not fit) and its share of the room left once every column has its ideal width (0: none)."""
+    not fit), its share of the room left once every column has its ideal width (0: none), and whether it is
+    optional: gives its place up to a column of higher priority that would be cut."""
 
     key: str
     min: int
     ideal: int
     priority: int = 0
     grow: int = 0
+    optional: bool = False
 
     def __post_init__(self) -> None:
         if self.min < 1 or self.ideal < self.min or self.grow < 0:
@@ -27,9 +29,11 @@ def allocate(wants: list[Want], total: int, gap: int = 1) -> dict[str, int]:
 
     1. While even the narrowest widths do not fit, the column of the lowest priority goes (the last one
        listed among equals); the column of the highest priority stays, cut to total if need be.
-    2. Every column starts at its narrowest; the room left takes each one towards its ideal width, in
+    2. While a column would be cut (short of its ideal width), optional columns of lower priority go, the
+       lowest first.
+    3. Every column starts at its narrowest; the room left takes each one towards its ideal width, in
        proportion to what it lacks (so a long error and a long name both get some).
-    3. Room left over when every column is ideal is shared by the columns that grow, by their weights.
+    4. Room left over when every column is ideal is shared by the columns that grow, by their weights.
     """
     chosen = list(wants)
 
@@ -44,6 +48,12 @@ def allocate(wants: list[Want], total: int, gap: int = 1) -> dict[str, int]:
         return {}
     if need(chosen) > total:
         return {chosen[0].key: max(1, total)}
+    while (lacking := sum(w.ideal - w.min for w in chosen)) > total - need(chosen):
+        cut = max((w.priority for w in chosen if w.ideal > w.min), default=None)
+        optional = [i for i, w in enumerate(chosen) if w.optional and cut is not None and w.priority < cut]
+        if not optional or lacking <= 0:
+            break
+        chosen.pop(min(reversed(optional), key=lambda i: chosen[i].priority))
     widths = {w.key: w.min for w in chosen}
     room = total - need(chosen)
     lacks = {w.key: w.ideal - w.min for w in chosen}
