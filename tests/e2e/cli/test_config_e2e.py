@@ -115,3 +115,12 @@ def test_config_prints_each_value_and_its_source(site: Site) -> None:
     assert done.returncode == 0, done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("client.controller "))
     assert row.split() == ["client.controller", '"ctrl.example:6000"', "environment", "(DTASK_CONTROLLER)"]
+
+
+def test_config_get_prints_one_value(site: Site) -> None:
+    done = site.dtask("config", "--get", "client.controller")
+    assert done.returncode == 0 and done.stdout == f"127.0.0.1:{site.ports[0]}\n", done.stderr
+    done = site.dtask("config", "--get", "controller.port_range")
+    assert done.stdout == f"[{site.ports[0]}, {site.ports[1]}]\n"
+    done = site.dtask("config", "--get", "client.controler")
+    assert done.returncode == 2 and "did you mean 'client.controller'" in done.stderr
