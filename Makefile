@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DTASK_HOME ?= $(CURDIR)/.dtask
-CONTROLLER ?= localhost:50051
+CONTROLLER ?=
 PACKAGES := libs/dtask_common libs/dtask_client services/controller services/runner clients/cli clients/tui
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 PROTOS := $(wildcard protos/dtask/v1/*.proto)
@@ -68,10 +68,10 @@ run-controller: certs
 	$(BIN)/dtask controller $(ARGS)
 
 run-runner: certs
-	$(BIN)/dtask runner --controller $(CONTROLLER) $(if $(NAME),--name $(NAME)) $(if $(SLOTS),--slots $(SLOTS)) $(if $(GPUS),--gpus $(GPUS)) $(foreach l,$(LABELS),--label $(l)) $(ARGS)
+	$(BIN)/dtask runner $(if $(CONTROLLER),--controller $(CONTROLLER)) $(if $(NAME),--name $(NAME)) $(if $(SLOTS),--slots $(SLOTS)) $(if $(GPUS),--gpus $(GPUS)) $(foreach l,$(LABELS),--label $(l)) $(ARGS)
 
 tui: certs
-	$(BIN)/dtask-tui --controller $(CONTROLLER) $(ARGS)
+	$(BIN)/dtask-tui $(if $(CONTROLLER),--controller $(CONTROLLER)) $(ARGS)
 
 demo: certs
 	$(BIN)/python examples/demo.py $(ARGS)

@@ -15,7 +15,6 @@ from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.integration.client.cluster import Cluster, cluster
-from tests.support import grpcurl
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -31,11 +30,35 @@ def blocks(text: str, lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
 
 
-def recipes() -> list[str]:
-    cmds = []
+def recipe_lines() -> list[str]:
+    lines = []
     for block in blocks(section("grpcurl recipes"), "sh"):
-        cmds += [ln for ln in block.replace("\\\n", " ").splitlines() if ln.startswith("grpcurl ")]
-    return cmds
+        lines += [ln for ln in block.replace("\\\n", " ").splitlines() if ln.strip() and not ln.startswith("#")]
+    return lines
+
+
+def recipes() -> list[str]:
+    return [ln for ln in recipe_lines() if ln.startswith("grpcurl ")]
+
+
+def prelude() -> list[str]:
+    """The lines before the recipes that set them up (PATH, the controller's address), as written."""
+    return [ln for ln in recipe_lines() if not ln.startswith("grpcurl ")]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory, live: Cluster) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A directory laid out like the checkout after `make install` (.venv, .dtask with the certificates), and
+    an environment whose only dtask setting is a configuration file giving the controller's port range."""
+    root = tmp_path_factory.mktemp("checkout")
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    (root / ".dtask").symlink_to(live.home)
+    port = int(live.address.rpartition(":")[2])
+    config = root / "dtask.toml"
+    config.write_text(f"[controller]\nport_range = [{port}, {port + 9}]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTASK_") and k != "VIRTUAL_ENV"}
+    env.update(PATH="/usr/local/bin:/usr/bin:/bin", DTASK_CONFIG=str(config))  # grpcurl only through the prelude
+    yield root, env
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +69,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, certs_template: Path) -> Iter
             assert tid == "1"
             assert client.wait([tid], timeout=30)[0].state is TaskState.SUCCEEDED
         yield c
+
+
+def test_prelude_puts_grpcurl_on_path_and_asks_the_configuration_for_the_address() -> None:
+    assert prelude() == ['export PATH="$PWD/.venv/bin:$PATH"', "CTL=$(dtask config --get client.controller)"]
+    assert all('"$CTL" ' in line for line in recipes())
 
 
 def test_recipes_cover_every_query() -> None:
@@ -62,10 +90,12 @@ def test_recipes_cover_every_query() -> None:
     recipes(),
     ids=lambda r: r.split()[-1].rsplit("/", 1)[-1] + ("-" + r[r.index("-d ") + 4 :][:30] if "-d " in r else ""),
 )
-def test_recipe_runs(live: Cluster, recipe: str) -> None:
-    argv = shlex.split(recipe.replace(".dtask/certs/", f"{live.certs}/").replace("localhost:50051", live.address))
-    argv[0] = grpcurl()
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+def test_recipe_runs(checkout: tuple[Path, dict[str, str]], recipe: str) -> None:
+    """Each recipe as written, after the README's own prelude, in a shell at the checkout's root."""
+    root, env = checkout
+    script = "\n".join(["set -e", *prelude(), recipe])
+    r = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=30)
+    argv = shlex.split(recipe)
     method = argv[-1]
     if "-max-time" in argv and method.endswith("/Watch"):
         assert r.returncode in (0, 68), r.stderr  # 68: the -max-time limit ended the stream, as documented

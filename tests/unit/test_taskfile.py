@@ -304,3 +304,28 @@ def test_readme_task_file_parses_as_documented() -> None:
     specs = taskfile.parse(block.group(1), "readme.toml")
     assert len(specs) == 8 and specs[-1].name == "report"
     assert len(specs[-1].depends_on) == 6  # "train" means every expansion of the 2 x 3 sweep
+
+
+def test_a_matrix_entry_error_is_reported_once_for_the_entry() -> None:
+    text = (
+        '[[task]]\nname = "train"\ncommand = "python train.py --lr {lr} --seed {seed}"\npriority = "high"\n'
+        'depends_on = ["prep"]\n[task.matrix]\nlr = [0.1, 0.01, 0.001]\nseed = [1, 2]\n'
+        '[[task]]\nname = "one"\ncommand = "true"\npriority = "x"\n'
+    )
+    with pytest.raises(TaskFileError) as info:
+        taskfile.parse(text, "f.toml")
+    assert info.value.problems == [
+        "f.toml: task 'train' (#1, all 6 of its matrix tasks): depends_on: no task named 'prep' in this file "
+        "(give a task name from this file or the id of a queued task)",
+        "f.toml: task 'train' (#1, all 6 of its matrix tasks): priority: must be an integer, got 'high'",
+        "f.toml: task 'one' (#2): priority: must be an integer, got 'x'",
+    ]
+
+
+def test_an_error_of_some_expansions_says_how_many() -> None:
+    text = '[[task]]\nname = "t"\ncommand = ["{x}", "{y}"]\n[task.matrix]\nx = ["ok", ""]\ny = [1, 2]\n'
+    with pytest.raises(TaskFileError) as info:
+        taskfile.parse(text, "f.toml")
+    assert info.value.problems == [
+        "f.toml: task 't' (#1, 2 of its 4 matrix tasks): command[0]: the program name is empty"
+    ]

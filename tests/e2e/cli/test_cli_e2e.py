@@ -116,6 +116,10 @@ def test_executors_usage_pause_drain_json(dtask: Dtask) -> None:
     assert {"r1", "r2"} <= {x["executor"] for x in u} and all(len(x["history"]) <= 3 for x in u)
     assert "PER-CORE" in dtask("usage").stdout
     assert "draining" in dtask("drain", "r2").stdout
+    # `usage` says an executor's state in the words of `executors`, in the table and in JSON
+    said = {line.split()[0]: line.split()[1] for line in lines(dtask("usage").stdout)[1:]}
+    assert said["r2"] == "draining" and said["r1"] in ("idle", "busy")
+    assert {x["executor"]: x["state"] for x in json.loads(dtask("usage", "--json").stdout)}["r2"] == "draining"
     assert "draining" not in dtask("drain", "--undo", "r2").stdout
     assert "paused" in dtask("pause").stdout
     assert "dispatching" in dtask("resume").stdout

@@ -230,6 +230,7 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
         "result",
         "error",
         "stale_since",
+        "usage",
     }
     assert t["state"] == "failed" and len(t["attempts"]) == 2 and t["attempts"][1]["executor"] == "r2"
     assert t["spec"]["argv"] == ["python", "train.py"] and t["spec"]["max_retries"] == 1
@@ -438,3 +439,12 @@ def test_certs_init_moves_a_ca_key_of_the_earlier_layout(run: Run, tmp_path: Pat
     assert not (d / "ca.key").exists() and (tmp_path / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
     r = run("--certs", str(d), "certs", "init")
     assert r.exit_code == 0 and "moved" not in r.stderr and f"the CA key is in {tmp_path / 'ca'}" in r.stdout
+
+
+def test_usage_and_executors_say_the_same_state_words(run: Run, fake: FakeController) -> None:
+    def states(text: str) -> dict[str, str]:
+        return {line.split()[0]: line.split()[1] for line in text.splitlines()[1:] if line.strip()}
+
+    assert states(run("usage").stdout) == states(run("executors").stdout) == {"r1": "idle", "r2": "dead"}
+    by_name = {u["executor"]: u["state"] for u in json.loads(run("usage", "--json").stdout)}
+    assert by_name == {e["name"]: e["state"] for e in json.loads(run("executors", "--json").stdout)}

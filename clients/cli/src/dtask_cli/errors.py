@@ -22,6 +22,7 @@ from dtask_client import (
     ResourceExhausted,
     WaitTimeout,
 )
+from dtask_client.options import hoist_settings
 from dtask_common.certs import CertError
 from dtask_common.exitcodes import (
     CERTIFICATE,
@@ -157,7 +158,7 @@ class DtaskGroup(PluginGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = hoist_settings(list(sys.argv[1:] if args is None else args))
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:

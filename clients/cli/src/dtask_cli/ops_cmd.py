@@ -41,13 +41,14 @@ def executors_cmd(ctx: CliContext, include_gone: bool, as_json: bool) -> None:
 def usage_cmd(ctx: CliContext, executor: str | None, history: int, as_json: bool) -> None:
     """Latest resource usage per executor: CPU (total and per core), RAM, swap, GPU, GPU memory."""
     with ctx.client() as c:
+        states = {e.name: e.state.value for e in c.executors(include_gone=True)}  # the words of `executors`
         usage = c.resource_usage(executor, history=history)
     if as_json:
-        click.echo(to_json([output.usage_json(u) for u in usage]))
+        click.echo(to_json([output.usage_json(u, states=states) for u in usage]))
     elif not usage:
         click.echo("no executors report usage yet", err=True)
     else:
-        click.echo(output.usage_table(usage))
+        click.echo(output.usage_table(usage, states))
 
 
 @click.command("cancel")

@@ -5,12 +5,12 @@ Every string from the controller goes through safetext.shown before it is measur
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
-from dtask_common.export import iso, task_to_dict
-from dtask_common.humanize import clock, duration, percent
+from dtask_common.export import attempt_usage_to_dict, iso, task_to_dict
+from dtask_common.humanize import attempt_usage, clock, duration, percent
 from dtask_common.models import (
     Capacity,
     ExecutorInfo,
@@ -190,14 +190,23 @@ def executors_table(executors: Sequence[ExecutorInfo]) -> str:
     return "\n".join([out, *notes])
 
 
-def usage_table(usage: Sequence[ExecutorUsage]) -> str:
+def usage_state(u: ExecutorUsage, states: Mapping[str, str] | None = None) -> str:
+    """The executor's state in `dtask executors`' words (idle, busy, draining, dead, gone); from the usage's
+    own dead flag when the executor is not in states."""
+    if states and u.executor in states:
+        return states[u.executor]
+    return ExecutorState.DEAD.value if u.dead else "-"
+
+
+def usage_table(usage: Sequence[ExecutorUsage], states: Mapping[str, str] | None = None) -> str:
+    """states: executor name -> its state word, as `dtask executors` says it."""
     rows = []
     for u in usage:
         s = u.latest
         rows.append(
             [
                 u.executor,
-                "dead" if u.dead else "alive",
+                usage_state(u, states),
                 percent(s.cpu_percent if s else None),
                 percent(s.ram_percent if s else None),
                 percent(s.swap_percent if s else None),
@@ -207,10 +216,12 @@ def usage_table(usage: Sequence[ExecutorUsage]) -> str:
                 " ".join(f"{c:.0f}" for c in s.per_cpu_percent) if s else "-",
             ]
         )
-    out = table(
-        ["EXECUTOR", "STATE", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"], rows, right=(2, 3, 4, 5, 6)
+    return table(
+        ["EXECUTOR", "STATE", "CPU", "RAM", "SWAP", "GPU", "VMEM", "LOAD", "PER-CORE %"],
+        rows,
+        colour_cols=(1,),
+        right=(2, 3, 4, 5, 6),
     )
-    return out.replace(" dead ", click.style(" dead ", fg="red"))
 
 
 def queue_text(q: QueueStatus) -> str:
@@ -255,6 +266,8 @@ def task_detail(t: Task, now: float | None = None) -> str:
     ]
     if t.progress is not None and not t.state.finished:
         lines.append(("progress", progress_text(t.progress)))
+    if (u := t.usage) is not None and t.state is TaskState.RUNNING:
+        lines.append(("usage", attempt_usage(u.cpu_percent, u.rss_bytes, u.gpu_memory_bytes, u.cpu_time_s)))
     if stale := stale_text(t, now):
         lines.append(
             (
@@ -319,6 +332,7 @@ def usage_sample_json(s: UsageSample | None) -> dict[str, Any] | None:
             }
             for g in s.gpus
         ],
+        "attempts": [{"task_id": a.task_id, **(attempt_usage_to_dict(a) or {})} for a in s.attempts],
     }
 
 
@@ -344,8 +358,13 @@ def executor_json(e: ExecutorInfo) -> dict[str, Any]:
     }
 
 
-def usage_json(u: ExecutorUsage, history: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"executor": u.executor, "dead": u.dead, "latest": usage_sample_json(u.latest)}
+def usage_json(u: ExecutorUsage, history: bool = True, states: Mapping[str, str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "executor": u.executor,
+        "state": usage_state(u, states),
+        "dead": u.dead,
+        "latest": usage_sample_json(u.latest),
+    }
     if history:
         out["history"] = [usage_sample_json(s) for s in u.history]
     return out

@@ -32,6 +32,23 @@ def carry_progress(old: Task | None, new: Task) -> None:
         and len(new.attempts) == len(old.attempts)
     ):
         new.progress = old.progress
+    if (
+        new.usage is None
+        and old is not None
+        and old.usage is not None
+        and new.state is TaskState.RUNNING
+        and new.current is not None
+        and old.usage.attempt == new.current.number
+    ):
+        new.usage = old.usage
+
+
+def carry_usage(tasks: dict[str, Task], sample: UsageSample) -> None:
+    """Put each running attempt's usage from a sample on its task (when it is that task's current attempt)."""
+    for a in sample.attempts:
+        t = tasks.get(a.task_id)
+        if t is not None and t.state is TaskState.RUNNING and t.current is not None and t.current.number == a.attempt:
+            t.usage = a
 
 
 class Cluster:
@@ -126,6 +143,8 @@ class Cluster:
             self.usage[u.executor] = hist
             if u.executor in self.executors and u.latest is not None:
                 self.executors[u.executor].last_usage = u.latest
+            if u.latest is not None:
+                carry_usage(self.tasks, u.latest)
         for name, ex in self.executors.items():
             if name not in self.usage:
                 hist = deque(old.get(name, ()), maxlen=self.history)
@@ -161,6 +180,7 @@ class Cluster:
         if hist is None:
             hist = self.usage[executor] = deque(maxlen=self.history)
         hist.append(sample)
+        carry_usage(self.tasks, sample)
         ex = self.executors.get(executor)
         if ex is not None:
             ex.last_usage = sample

@@ -132,6 +132,10 @@ def run_command(app: TuiApp, command: Command) -> None:
             app.actions.drain()
         case Command.EXPORT:
             app.actions.open_export()
+        case Command.SHOW_ALL_EXECUTORS:
+            st.show_all_executors = not st.show_all_executors
+            hidden = f"executors out of touch longer than {st.lost_after_s:g}s"
+            st.say(f"showing {hidden}" if st.show_all_executors else f"hiding {hidden} (a: show them)")
         case _:
             assert_never(command)
 

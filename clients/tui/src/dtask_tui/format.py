@@ -8,8 +8,10 @@ import math
 import time
 from collections.abc import Sequence
 
+from dtask_common.humanize import attempt_usage as attempt_usage
 from dtask_common.humanize import clock as clock  # shared with the CLI
 from dtask_common.humanize import duration as duration
+from dtask_common.humanize import size as size
 from dtask_common.models import Progress
 from dtask_common.safetext import cells as cells
 from dtask_common.safetext import cut as cut
@@ -51,18 +53,6 @@ def stamp(at: float | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
     except (OverflowError, ValueError, OSError):
         return "?"
-
-
-def size(nbytes: float | None) -> str:
-    """Bytes in binary units: '512B', '1.5K', '3.2G'."""
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(value) < 1024 or unit == "T":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return "-"
 
 
 def level(value: float | None, lo: float = 0.0, hi: float = 100.0) -> str:

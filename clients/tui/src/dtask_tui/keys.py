@@ -41,6 +41,7 @@ class Command(StrEnum):
     DRAIN = "drain"
     BACK = "back"
     FOLLOW = "follow"
+    SHOW_ALL_EXECUTORS = "show-all-executors"
 
 
 class Context(StrEnum):
@@ -99,6 +100,9 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("S",), Command.REVERSE, "Reverse the sort order", Context.TASKS),
     Binding(("d",), Command.DRAIN, "Drain or undrain the executor (asks first)", Context.EXECUTORS, "drain"),
     Binding(("enter",), Command.OPEN, "Show the executor's tasks in the Tasks tab", Context.EXECUTORS, "its tasks"),
+    Binding(
+        ("a",), Command.SHOW_ALL_EXECUTORS, "Show or hide executors gone longer than lost_after_s", Context.EXECUTORS
+    ),
     Binding(("esc", "l", "enter"), Command.BACK, "Back to the table", Context.OUTPUT, "back"),
     Binding(("f", "end", "G"), Command.FOLLOW, "Follow the end of the output", Context.OUTPUT, "follow"),
     Binding(("up", "k"), Command.UP, "Scroll up", Context.OUTPUT),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from dtask_common.models import Task, TaskState
+from dtask_common.models import ExecutorInfo, Task, TaskState
 
 from dtask_tui.cluster import HISTORY, Cluster
 
@@ -64,6 +64,10 @@ class Listing(Cluster):
         self._view: list[str] | None = None
         self._view_pos: dict[str, int] = {}
         self._exec_view: list[str] | None = None
+        #: Executors out of touch longer than this (the controller's lost_after_s) are not listed ...
+        self.lost_after_s = 60.0
+        #: ... unless this is set (the Executors tab's `a`).
+        self.show_all_executors = False
         self._natural_keys: dict[str, tuple[object, ...]] = {}
 
     # ---- what drops the listed order -------------------------------------------------------
@@ -169,9 +173,20 @@ class Listing(Cluster):
         return self._view_pos.get(task_id or "")
 
     def executor_view(self) -> list[str]:
+        """Executors by name; those gone longer than lost_after_s only when show_all_executors."""
         if self._exec_view is None:
             self._exec_view = sorted(self.executors, key=natural)
-        return self._exec_view
+        if self.show_all_executors:
+            return self._exec_view
+        return [n for n in self._exec_view if not self.long_gone(self.executors[n])]
+
+    def long_gone(self, ex: ExecutorInfo) -> bool:
+        """Whether an executor is dead or gone and was last heard of more than lost_after_s ago."""
+        return ex.dead and (ex.last_seen is None or self.clock() - ex.last_seen > self.lost_after_s)
+
+    def hidden_executors(self) -> int:
+        """How many executors the Executors tab leaves out."""
+        return 0 if self.show_all_executors else len(self.executors) - len(self.executor_view())
 
     def filter_counts(self) -> dict[Filter, int]:
         c = self.counts

@@ -43,16 +43,22 @@ def cli(log_file: str | None, no_mouse: bool, keys_markdown: bool, **options: ob
             logging.getLogger(noisy).setLevel(logging.WARNING)
     else:
         logging.basicConfig(level=logging.CRITICAL)
-    try:
-        # the same resolution as `dtask`: --controller/DTASK_CONTROLLER, --certs, --cert/--key, --config, --set
-        client = AsyncController(ctx.address, certs=ctx.certs, cert=ctx.cert, key=ctx.key, config=ctx.config())
-    except DtaskError as exc:
-        raise click.ClickException(exc.message) from None
+    client = client_for(ctx)
     app = TuiApp(client, export_dir=Path.cwd(), mouse=not no_mouse)
+    app.state.lost_after_s = ctx.config().controller.lost_after_s  # gone longer: off the Executors tab
     try:
         app.run()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def client_for(ctx: OptionsContext) -> AsyncController:
+    """The client of these options, resolved as `dtask` does: --controller/DTASK_CONTROLLER, [client] controller,
+    else the first port of [controller] port_range; --certs, --cert/--key, --config, --set."""
+    try:
+        return AsyncController(ctx.address, certs=ctx.certs, cert=ctx.cert, key=ctx.key, config=ctx.config())
+    except DtaskError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from dtask_common.models import ExecutorInfo, Identity, Task
+from dtask_common.models import ExecutorInfo, Identity, Task, TaskState
 
 from dtask_tui.cluster import HISTORY
 from dtask_tui.output_tail import OutputTail
@@ -102,9 +102,23 @@ class TuiState(PagedListing):
                 else None
             )
         if pos is None:
-            pos = 0
-            self._set_focus_key(rows[0])
+            key = self.opening_row(rows) if self.tab is Tab.TASKS and self.focus_task is None else rows[0]
+            self._set_focus_key(key)
+            pos = rows.index(key)
         return pos
+
+    def opening_row(self, rows: list[str]) -> str:
+        """Where the Tasks tab opens: the first running task listed, else the newest task listed (above the
+        paged threshold, where only a window of rows is loaded: the first row)."""
+        if self.paged:
+            return rows[0]
+        listed = [self.tasks[i] for i in rows if i in self.tasks]
+        running = [t for t in listed if t.state is TaskState.RUNNING]
+        if running:
+            return running[0].id
+        if not listed:
+            return rows[0]
+        return max(listed, key=lambda t: (t.submitted_at or 0.0, len(t.id), t.id)).id
 
     def _set_focus_key(self, key: str | None) -> None:
         if self.tab is Tab.TASKS:
@@ -125,7 +139,9 @@ class TuiState(PagedListing):
         if not self.tasks:
             return None
         view = self.view()
-        if view and (self.focus_task is None or self.view_position(self.focus_task) is None):
+        if view and self.focus_task is None:
+            self.focus_task = self.opening_row(view)
+        elif view and self.view_position(self.focus_task) is None:
             self.focus_task = view[0]
         return self.tasks.get(self.focus_task or "") if view else None
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dtask_common import config as config_mod
+from dtask_common.address import PortRanges
 from dtask_common.certs import CertError
 from dtask_common.config import Config, ConfigError
 from dtask_common.tls import TlsFiles
@@ -21,6 +22,8 @@ class Settings:
     address: str
     files: TlsFiles | None
     timeout: float
+    ranges: PortRanges = PortRanges()
+    """The ports the configuration gives the controller and the runners (quoted by error hints)."""
 
 
 def resolve(
@@ -44,8 +47,9 @@ def resolve(
             raise CertificateError(f"cannot read the dtask configuration: {exc}", "CONFIG") from None
     addr = check_address(address or os.environ.get(config_mod.ENV_CONTROLLER) or config.client.controller)
     seconds = float(timeout if timeout is not None else config.client.timeout_s)
+    ranges = PortRanges(config.controller.port_range, config.runner.port_range)
     if not need_files:
-        return Settings(addr, None, seconds)
+        return Settings(addr, None, seconds, ranges)
     certs_dir = Path(certs).expanduser().absolute() if certs else config.certs_path
     default = TlsFiles.in_dir(certs_dir, "operator")
     cert_path = Path(cert).expanduser().absolute() if cert else default.cert
@@ -58,4 +62,4 @@ def resolve(
         files.check()
     except CertError as exc:
         raise CertificateError(str(exc)) from None
-    return Settings(addr, files, seconds)
+    return Settings(addr, files, seconds, ranges)

@@ -100,7 +100,7 @@ class Controller:
         try:
             reply = self._methods[call.rpc](call.request, timeout=timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, self.address, call.rpc.name) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name, self._settings.ranges) from None
         self._connected = True
         return call.convert(reply)
 
@@ -115,7 +115,7 @@ class Controller:
                 return
             if quiet_deadline and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 return
-            raise from_rpc_error(exc, self.address, call.rpc.name) from None
+            raise from_rpc_error(exc, self.address, call.rpc.name, self._settings.ranges) from None
         finally:
             stream.cancel()
 

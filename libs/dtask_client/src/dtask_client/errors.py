@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask_common import convert
-from dtask_common.address import START_HINT, AddressError, unavailable_message
+from dtask_common.address import START_HINT, AddressError, PortRanges, unavailable_message
 from dtask_common.address import check_address as address_check
 from dtask_common.models import FieldError
 from google.protobuf.message import DecodeError
@@ -111,13 +111,15 @@ def check_address(address: str) -> str:
         raise BadAddress(str(exc)) from None
 
 
-def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskError:
-    """The typed error for a failed call (sync or asyncio), with a message that says what to do."""
+def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "", ranges: PortRanges | None = None) -> DtaskError:
+    """The typed error for a failed call (sync or asyncio), with a message that says what to do (ranges: the
+    configured ports, quoted by the hints)."""
+    ranges = ranges or PortRanges()
     code: grpc.StatusCode = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
     details: str = (exc.details() if hasattr(exc, "details") else "") or ""  # type: ignore[attr-defined]
     name = code.name if code is not None else "UNKNOWN"
     if code == grpc.StatusCode.UNAVAILABLE:
-        return ControllerUnavailable(unavailable_message(address, details), name)
+        return ControllerUnavailable(unavailable_message(address, details, ranges), name)
     if code == grpc.StatusCode.CANCELLED:  # not by us (the client's own cancel is filtered out before)
         return ControllerUnavailable(
             f"the controller at {address} cancelled {method or 'the call'} "
@@ -134,8 +136,8 @@ def from_rpc_error(exc: grpc.RpcError, address: str, method: str = "") -> DtaskE
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return DtaskError(
             f"{address} does not serve dtask.v1.Controller/{method or 'this call'}: it is not a "
-            "dtask controller (a runner's port? runners serve 50100-50199) or runs another dtask "
-            "version; the controller logs `listening on HOST:PORT`",
+            f"dtask controller (a runner's port? runners serve {ranges.runner_text}) or runs another dtask "
+            f"version; the controller logs `listening on HOST:PORT` ({ranges.controller_text} here)",
             name,
         )
     if code == grpc.StatusCode.INTERNAL and not details:

@@ -22,7 +22,8 @@ def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--controller",
             envvar="DTASK_CONTROLLER",
-            help="Controller address host:port (env DTASK_CONTROLLER, default localhost:50051).",
+            help="Controller address host:port (env DTASK_CONTROLLER; default: [client] controller, else the first "
+            "port of [controller] port_range on localhost, 50051).",
         ),
         click.option(
             "--certs", type=click.Path(file_okay=False), help="Certificate directory (default $DTASK_HOME/certs)."
@@ -43,6 +44,24 @@ def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-v", "--verbose", is_flag=True, help="Debug logging."),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+def hoist_settings(argv: list[str]) -> list[str]:
+    """argv with every `--set KEY=VALUE` (or `--set=KEY=VALUE`) before `--` moved to the front, so that
+    `dtask controller --set K=V` means what `dtask --set K=V controller` does."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = argv[i]
+        if arg == "--set" and i + 1 < end:
+            hoisted += argv[i : i + 2]
+            i += 2
+            continue
+        (hoisted if arg.startswith("--set=") else rest).append(arg)
+        i += 1
+    return [*hoisted, *rest, *argv[end:]]
 
 
 @dataclass

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 START_HINT = "start one with `make run-controller` or `dtask controller`, or pass --controller HOST:PORT"
 
 _TLS_WORDS = ("ssl", "handshake", "certificate", "tls", "alert")
 #: OpenSSL reasons meaning the peer answered, but not with TLS (an HTTP server, some other service).
 _NOT_TLS_WORDS = ("wrong_version_number", "packet_length_too_long", "http_request", "unknown_protocol")
 _RESOLVE_WORDS = ("resolv", "lookup", "dns", "domain name not found")
+
+
+@dataclass(frozen=True)
+class PortRanges:
+    """The port ranges the controller and the runners serve, as the configuration gives them (for hints)."""
+
+    controller: tuple[int, int] = (50051, 50059)
+    runner: tuple[int, int] = (50100, 50199)
+
+    @property
+    def controller_text(self) -> str:
+        return f"{self.controller[0]}-{self.controller[1]}"
+
+    @property
+    def runner_text(self) -> str:
+        return f"{self.runner[0]}-{self.runner[1]}"
 
 
 class AddressError(ValueError):
@@ -40,14 +58,15 @@ def check_address(address: str) -> str:
     return text
 
 
-def unavailable_message(address: str, details: str) -> str:
+def unavailable_message(address: str, details: str, ranges: PortRanges | None = None) -> str:
     """Why the controller at address is UNAVAILABLE, from the status details: TLS from another CA, not TLS at
-    all, an unknown host, a closed connection, nothing listening."""
+    all, an unknown host, a closed connection, nothing listening (ranges: the configured ports, for hints)."""
     low = details.lower()
+    ranges = ranges or PortRanges()
     if any(w in low for w in _NOT_TLS_WORDS):
         return (
             f"something at {address} answers, but not with TLS: it is not a dtask controller; check the "
-            "port (the controller logs `listening on HOST:PORT`, 50051-50059 by default)"
+            f"port (the controller logs `listening on HOST:PORT`; the configuration gives {ranges.controller_text})"
         )
     if "certificate_verify_failed" in low or "unable to get local issuer" in low:
         return (

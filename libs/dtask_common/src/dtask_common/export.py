@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from dtask_common.models import Attempt, Progress, Resources, Task, TaskSpec
+from dtask_common.models import Attempt, AttemptUsage, Progress, Resources, Task, TaskSpec
 from dtask_common.safetext import json_text
 
 
@@ -102,6 +102,20 @@ def task_to_dict(t: Task) -> dict[str, Any]:
         "result": t.result,
         "error": t.error,
         "stale_since": iso(t.stale_since),
+        "usage": attempt_usage_to_dict(t.usage),
+    }
+
+
+def attempt_usage_to_dict(u: AttemptUsage | None) -> dict[str, Any] | None:
+    """A running attempt's latest usage: {attempt, cpu_percent, rss_bytes, gpu_memory_bytes, cpu_time_s}."""
+    if u is None:
+        return None
+    return {
+        "attempt": u.attempt,
+        "cpu_percent": u.cpu_percent,
+        "rss_bytes": u.rss_bytes,
+        "gpu_memory_bytes": u.gpu_memory_bytes,
+        "cpu_time_s": u.cpu_time_s,
     }
 
 

@@ -43,3 +43,24 @@ def clock(at: float | None, now: float | None = None, *, year: bool = False) -> 
 def percent(value: float | None) -> str:
     """A percentage like '45%' ('-' when unknown)."""
     return "-" if value is None else f"{value:.0f}%"
+
+
+def size(nbytes: float | None) -> str:
+    """Bytes in binary units: '512B', '1.5K', '3.2G' ('-' when unknown)."""
+    if nbytes is None:
+        return "-"
+    value = float(nbytes)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(value) < 1024 or unit == "T":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return "-"
+
+
+def attempt_usage(cpu_percent: float, rss_bytes: int, gpu_memory_bytes: int | None, cpu_time_s: float) -> str:
+    """A running attempt's usage: 'CPU 95%  memory 1.2G  GPU memory 3.0G  CPU time 12s'."""
+    parts = [f"CPU {percent(cpu_percent)}", f"memory {size(rss_bytes)}"]
+    if gpu_memory_bytes is not None:
+        parts.append(f"GPU memory {size(gpu_memory_bytes)}")
+    parts.append(f"CPU time {duration(cpu_time_s)}")
+    return "  ".join(parts)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from dtask_common import config as config_mod
-from dtask_common.config import Config, ConfigError
+from dtask_common.config import ENV_CONTROLLER, Config, ConfigError
+from dtask_common.config.loading import FROM_ENV, load_sourced
 from dtask_common.exitcodes import FAILED, USAGE, CommandError
 from dtask_common.tls import TlsFiles
 
@@ -25,6 +26,7 @@ class Invocation:
     settings: tuple[str, ...]
     verbose: bool
     _config: Config | None = None
+    _sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:
@@ -44,23 +46,38 @@ class Invocation:
         if self._config is not None and not overrides:
             return self._config
         merged: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         for item in self.settings:
             key, sep, value = item.partition("=")
             if not sep:
                 raise CommandError(f"--set {item!r}: use KEY=VALUE, e.g. controller.dead_after_s=5", USAGE)
             merged[key.strip()] = value
+            origins[key.strip()] = f"--set {key.strip()}"
         if self.certs:
             merged["certs"] = self.certs
+            origins["certs"] = "--certs"
         if self.controller:
             merged["client.controller"] = self.controller
-        merged.update(overrides or {})
+            from_env = self.controller == os.environ.get(ENV_CONTROLLER)
+            origins["client.controller"] = FROM_ENV if from_env else "--controller"
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                merged[key] = value
+                origins[key] = "command line"
         try:
-            cfg = config_mod.load(self.config_path, merged)
+            cfg, sources = load_sourced(self.config_path, merged, origins)
         except ConfigError as exc:
             raise CommandError(str(exc), FAILED) from None
         if not overrides:
             self._config = cfg
+        self._sources = sources
         return cfg
+
+    def sources(self) -> dict[str, str]:
+        """Where each value of the last config() came from (dotted key -> source); a key absent is a default."""
+        if self._config is None:
+            self.config()
+        return dict(self._sources)
 
     @property
     def address(self) -> str:

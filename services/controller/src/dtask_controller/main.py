@@ -12,6 +12,7 @@ from pathlib import Path
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, server
 from dtask_common.config import Config
+from dtask_common.config.effective import controller_summary
 from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.taskfile import TaskFileError
@@ -71,6 +72,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             store.path,
             cfg.certs_path,
         )
+        log.info("controller settings: %s", controller_summary(cfg))
         await stop.wait()
         log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
         await ticker.stop()

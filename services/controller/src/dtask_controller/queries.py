@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dtask_common.models import (
+    AttemptUsage,
     ExecutorInfo,
     ExecutorState,
     ExecutorUsage,
@@ -60,7 +61,17 @@ def overlay(core: ControllerCore, t: Task) -> Task:
         t.progress = p
     if t.state is TaskState.RUNNING and (away := core.registry.out_of_touch(t.executor)) is not None:
         t.stale_since = away[0]
+    if t.state is TaskState.RUNNING and t.current is not None:
+        t.usage = attempt_usage(core, t.executor, t.id, t.current.number)
     return t
+
+
+def attempt_usage(core: ControllerCore, executor: str, task_id: str, attempt: int) -> AttemptUsage | None:
+    """The latest usage the executor sampled of this attempt of a task, if any."""
+    rec = core.registry.get(executor)
+    if rec is None or not rec.usage:
+        return None
+    return next((a for a in rec.usage[-1].attempts if a.task_id == task_id and a.attempt == attempt), None)
 
 
 def list_tasks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -124,6 +125,11 @@ def seen(core: ControllerCore, session: Session) -> bool:
 
 
 def usage(core: ControllerCore, name: str, sample: UsageSample) -> None:
+    if sample.attempts:  # a runner speaks only for its own attempts: the usage of any other is dropped
+        own = set(core.scheduler.running_on(name))
+        kept = tuple(a for a in sample.attempts if (a.task_id, a.attempt) in own)
+        if len(kept) != len(sample.attempts):
+            sample = dataclasses.replace(sample, attempts=kept)
     core.registry.add_usage(name, sample)
     if core.fanout.active:  # published at the next usage tick (lifecycle.py), or before any other event
         core.fanout.defer(ev.UsageEvent(name, sample))

@@ -14,7 +14,7 @@ import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import convert
-from dtask_common.address import unavailable_message
+from dtask_common.address import PortRanges, unavailable_message
 from dtask_common.models import (
     AckCmd,
     AssignCmd,
@@ -78,9 +78,18 @@ async def _raise_status(call: Any) -> None:
 class ControllerSession:
     """Keeps a Connect stream open to the controller; the runner's Uplink."""
 
-    def __init__(self, runner: Runner, address: str, files: TlsFiles, *, reconnect_max_s: float = 10.0):
+    def __init__(
+        self,
+        runner: Runner,
+        address: str,
+        files: TlsFiles,
+        *,
+        reconnect_max_s: float = 10.0,
+        ranges: PortRanges | None = None,
+    ):
         self.runner = runner
         self.address = address
+        self.ranges = ranges or PortRanges()
         self.files = files
         self.reconnect_max_s = max(reconnect_max_s, BACKOFF_FIRST_S)
         self.controller_name = ""
@@ -220,7 +229,7 @@ class ControllerSession:
         elif code == grpc.StatusCode.UNAVAILABLE:
             # The same wording as the client's: it says what to do (TLS from another CA, wrong port, DNS, ...).
             said = (exc.details() if hasattr(exc, "details") else "") or ""
-            log.warning("controller unavailable: %s", unavailable_message(self.address, said))
+            log.warning("controller unavailable: %s", unavailable_message(self.address, said, self.ranges))
         else:
             log.warning("session with %s ended: %s %s", self.address, code.name if code else "", details)
 

@@ -77,6 +77,11 @@ class Execution:
     def key(self) -> tuple[str, int]:
         return (self.req.task_id, self.req.attempt)
 
+    @property
+    def footprint(self) -> Footprint:
+        """The attempt's memory and CPU so far (sampled while it runs)."""
+        return self._footprint
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"attempt {self.key}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import time
 from typing import Any
 
 import psutil
@@ -19,9 +20,20 @@ class Footprint:
     def __init__(self) -> None:
         self.peak_rss = 0
         self.cpu_time = 0.0
+        self.rss = 0  # at the latest sample
+        self.cpu_percent = 0.0  # between the latest two samples; 100 = one core busy
+        self.pids: tuple[int, ...] = ()  # the tree at the latest sample
+        self._at: float | None = None
 
-    def sampled(self, rss: int, cpu: float) -> None:
-        """A sample of the whole tree: its resident memory and the CPU time it used so far."""
+    def sampled(self, rss: int, cpu: float, pids: tuple[int, ...] = (), at: float | None = None) -> None:
+        """A sample of the whole tree: its resident memory, the CPU time it used so far, its processes, and
+        when (monotonic seconds)."""
+        now = time.monotonic() if at is None else at
+        if self._at is not None and now > self._at:
+            self.cpu_percent = max(0.0, (cpu - self.cpu_time) / (now - self._at) * 100.0)
+        self._at = now
+        self.rss = rss
+        self.pids = pids
         self.peak_rss = max(self.peak_rss, rss)
         self.cpu_time = max(self.cpu_time, cpu)
 
@@ -77,6 +89,6 @@ class TreeSampler:
                     cpu += t.user + t.system + (t.children_user + t.children_system if p is root else 0.0)
         except psutil.Error:
             return
-        self._footprint.sampled(rss, cpu)
+        self._footprint.sampled(rss, cpu, tuple(p.pid for p in procs))
         self._delay = min(STATS_INTERVAL_S, self._delay * 3)
         self._timer = self._loop.call_later(self._delay, self._sample)

@@ -11,7 +11,9 @@ import socket
 
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, certs, server
+from dtask_common.address import PortRanges
 from dtask_common.config import Config
+from dtask_common.config.effective import runner_summary
 from dtask_common.pidlock import LockHeld, PidLock
 from dtask_common.private import warn_if_loose
 from dtask_common.roles import RUNNER_POLICY
@@ -112,6 +114,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         ",".join(map(str, c.gpus)) or "none",
         runner.labels or "none",
     )
+    log.info("runner settings: %s", runner_summary(cfg))
     log.info("attempt logs in %s, work dir %s", runner.log_dir, runner.work_dir)
     if user is not None:
         log.info(
@@ -123,7 +126,13 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         )
     containment = runner.launcher.containment
     log.info("tasks contained by %s%s", containment.describe(), f" in {containment.group}" if containment.group else "")
-    session = ControllerSession(runner, cfg.runner.controller, files, reconnect_max_s=cfg.runner.reconnect_max_s)
+    session = ControllerSession(
+        runner,
+        cfg.runner.controller,
+        files,
+        reconnect_max_s=cfg.runner.reconnect_max_s,
+        ranges=PortRanges(cfg.controller.port_range, cfg.runner.port_range),
+    )
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")
     tasks = [session_task, loop.create_task(runner.usage_loop(), name="usage")]

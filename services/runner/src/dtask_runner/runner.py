@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import Capacity, Hello, Progress, RunningAttempt, UsageSample
+from dtask_common.models import AttemptUsage, Capacity, Hello, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.capacity import assignment_refusal, resend_rest
@@ -240,10 +240,21 @@ class Runner:
             except Exception:
                 log.exception("usage sample failed")
             else:
+                sample = replace(sample, attempts=self.attempt_usage(self.sampler.gpu_processes))
                 self.last_usage = sample
                 self.uplink.usage(sample)
             self.launcher.live_watchdog()  # a killed watchdog is replaced within a tick, not at the next start
             await asyncio.sleep(max(0.05, self.usage_interval_s - (time.monotonic() - started)))
+
+    def attempt_usage(self, gpu_processes: dict[int, int] | None) -> tuple[AttemptUsage, ...]:
+        """The usage of every running attempt, from its sampled process tree (GPU memory: of its processes,
+        when gpu_processes, the memory per pid, is known)."""
+        out = []
+        for (task_id, attempt), e in self.launcher.running.items():
+            f = e.footprint
+            gpu = None if gpu_processes is None else sum(gpu_processes.get(pid, 0) for pid in f.pids)
+            out.append(AttemptUsage(task_id, attempt, round(f.cpu_percent, 1), f.rss, gpu, round(f.cpu_time, 3)))
+        return tuple(out)
 
     async def close(self) -> None:
         """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""

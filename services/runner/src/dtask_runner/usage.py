@@ -70,6 +70,19 @@ class NvmlReader:
             raise GpuReadError(f"NVML: {exc}") from exc
         return out
 
+    def processes(self) -> dict[int, int]:
+        """GPU memory held per process id, in bytes, over every GPU; GpuReadError when it cannot be read."""
+        nv = self._nvml
+        out: dict[int, int] = {}
+        try:
+            for i in range(self._count):
+                for proc in nv.nvmlDeviceGetComputeRunningProcesses(nv.nvmlDeviceGetHandleByIndex(i)):
+                    used = proc.usedGpuMemory or 0  # None where the driver does not say
+                    out[int(proc.pid)] = out.get(int(proc.pid), 0) + int(used)
+        except nv.NVMLError as exc:
+            raise GpuReadError(f"NVML: {exc}") from exc
+        return out
+
 
 class SmiReader:
     """GPUs through `nvidia-smi --query-gpu`."""
@@ -96,6 +109,36 @@ class SmiReader:
         except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as exc:  # gone, failing, hung, garbled
             raise GpuReadError(f"{self._path}: {exc}") from exc
         return parse_smi(proc.stdout)
+
+    def processes(self) -> dict[int, int]:
+        """GPU memory held per process id, in bytes, over every GPU; GpuReadError when it cannot be read."""
+        try:
+            proc = subprocess.run(
+                [self._path, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=SMI_TIMEOUT_S,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as exc:
+            raise GpuReadError(f"{self._path}: {exc}") from exc
+        return parse_smi_apps(proc.stdout)
+
+
+def parse_smi_apps(text: str) -> dict[int, int]:
+    """GPU memory per pid, in bytes, from `nvidia-smi --query-compute-apps=pid,used_memory` (MiB; bad rows
+    skipped; a process on several GPUs summed)."""
+    out: dict[int, int] = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 2:
+            continue
+        try:
+            pid, used = int(parts[0]), _num(parts[1])
+        except ValueError:
+            continue
+        out[pid] = out.get(pid, 0) + int(used * 1024 * 1024)
+    return out
 
 
 def parse_smi(text: str) -> list[GpuUsage]:
@@ -167,6 +210,8 @@ class UsageSampler:
 
     def __init__(self, gpu_reader: GpuReader | None = None):
         self._gpu = gpu_reader
+        #: GPU memory per process id at the latest sample; None when the reader cannot say.
+        self.gpu_processes: dict[int, int] | None = None
         psutil.cpu_percent(percpu=True)  # start the measuring window
 
     def sample(self) -> UsageSample:
@@ -184,6 +229,7 @@ class UsageSampler:
             except Exception as exc:  # GpuReadError, or a reader's bug: either way GPU usage stops, not sampling
                 log.warning("reading GPUs through %s failed, GPU usage is off from now on: %s", self._gpu.name, exc)
                 self._gpu = None
+        self.gpu_processes = self._processes()
         return UsageSample(
             at=time.time(),
             cpu_percent=sum(per_cpu) / len(per_cpu) if per_cpu else 0.0,
@@ -195,3 +241,14 @@ class UsageSampler:
             ram_total_bytes=int(vm.total),
             ram_used_bytes=int(vm.total - vm.available),
         )
+
+    def _processes(self) -> dict[int, int] | None:
+        """GPU memory per pid, when the reader can say (a stand-in without `processes` cannot)."""
+        read = getattr(self._gpu, "processes", None)
+        if read is None:
+            return None
+        try:
+            return dict(read())
+        except Exception as exc:  # GpuReadError, or a reader's bug: per-process GPU memory stops, not sampling
+            log.warning("reading GPU memory per process failed: %s", exc)
+            return None

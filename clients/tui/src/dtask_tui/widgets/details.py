@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
 from dtask_tui.format import (
+    attempt_usage,
     chart,
     clip,
     clock,
@@ -122,6 +123,8 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
         if p is not None and p.rate:
             bits.append(f"{p.rate:.3g}/s")
         out.append(kv("", "   ".join(bits)))
+        if (u := t.usage) is not None:
+            out.append(kv("Usage", attempt_usage(u.cpu_percent, u.rss_bytes, u.gpu_memory_bytes, u.cpu_time_s)))
     else:
         out.append(kv("Duration", duration(elapsed)))
     if len(t.attempts) > 1 or spec.max_retries:

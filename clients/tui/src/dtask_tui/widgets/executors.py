@@ -37,6 +37,8 @@ class ExecutorTable(TableView):
     def empty_text(self) -> str:
         if not self.state.synced:
             return "waiting for the controller…"
+        if hidden := self.state.hidden_executors():
+            return f"{hidden} executors out of touch longer than {self.state.lost_after_s:g}s; a: show them"
         return "no executors: start one with `make run-runner` or `dtask runner`"
 
     def _cores(self, ids: list[str]) -> int:
@@ -139,9 +141,10 @@ class ClusterBar(LineBar):
         self.state = state
 
     def line(self, cols: int) -> Markup:
-        execs = list(self.state.executors.values())
+        execs = [self.state.executors[n] for n in self.state.executor_view()]
         live = [e for e in execs if not e.dead]
         dead = len(execs) - len(live)
+        hidden = self.state.hidden_executors()
         draining = sum(1 for e in live if e.state is ExecutorState.DRAINING)
         slots = sum(e.capacity.slots for e in live)
         busy = sum(len(e.running_task_ids) for e in live)
@@ -158,6 +161,7 @@ class ClusterBar(LineBar):
             ("footer", f" {len(live)} live"),
             ("tab_active" if dead else "footer", f" {dead} dead " if dead else ""),
             ("footer", f" {draining} draining" if draining else ""),
+            ("footer", f" ({hidden} long gone hidden: a)" if hidden else ""),
             ("footer", f" │ slots {busy}/{slots} busy │ {cores} cores CPU "),
             ("key", pct(cpu)),
             ("footer", " RAM "),

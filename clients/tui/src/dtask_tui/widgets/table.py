@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import urwid
 
@@ -11,6 +11,7 @@ from dtask_tui.format import cells, cut, fit, shown
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import Markup, to_canvas
 from dtask_tui.widgets.palette import focus
+from dtask_tui.widths import Want, allocate
 
 WHEEL_ROWS = 3
 ESSENTIAL = 9  # columns of this priority or more are never dropped
@@ -26,6 +27,17 @@ class Column:
     align: str = "left"
     priority: int = 0
     flex: bool = False
+    short: str = ""  # the title when the whole one does not fit
+
+    def heading(self, width: int) -> str:
+        """The title that fits width: the whole one, else the short one."""
+        return self.short if self.short and len(self.title) > width else self.title
+
+
+def shared_columns(columns: list[Column], wants: list[Want], cols: int) -> list[Column]:
+    """The columns the width allocator keeps, in their order, each as wide as it gives."""
+    widths = allocate(wants, cols)
+    return [replace(c, width=widths[c.key]) for c in columns if c.key in widths]
 
 
 def layout_columns(columns: list[Column], cols: int, min_flex: int = 12) -> list[Column]:

@@ -6,12 +6,13 @@ import re
 
 from dtask_common.models import Task, TaskState
 
-from dtask_tui.format import cells, clock, duration, fit, progress_bar, shown, stale_note
+from dtask_tui.format import clock, duration, fit, progress_bar, stale_note
 from dtask_tui.listing import Filter
 from dtask_tui.state import TuiState
 from dtask_tui.widgets.base import LineBar, Markup
 from dtask_tui.widgets.palette import STATE_ATTR
-from dtask_tui.widgets.table import Column, TableView, layout_columns
+from dtask_tui.widgets.table import Column, TableView, shared_columns
+from dtask_tui.widgets.task_columns import task_columns, usage_cell
 
 
 class TaskTable(TableView):
@@ -33,28 +34,10 @@ class TaskTable(TableView):
         return "no tasks yet: submit some with `dtask submit FILE`"
 
     def columns(self, cols: int, ids: list[str]) -> list[Column]:
+        """The columns of the rows in view, sharing cols by their content (see widths.allocate)."""
         st = self.state
         tasks = [st.tasks[i] for i in ids]
-        now = st.clock()
-        id_w = min(14, max([2, *(cells(shown(i)) for i in ids)]))  # widths of the text as drawn
-        ex_w = min(12, max([8, *(cells(shown(t.executor)) for t in tasks)]))
-        times = [clock(x, now) for t in tasks for x in (t.dispatched_at, t.finished_at)]
-        time_w = max([10, *(len(x) for x in times)])
-        bar_w = 24 if cols < 120 else 32
-        return layout_columns(
-            [
-                Column("id", "#", id_w, "left", 9),
-                Column("name", "Task", 0, "left", 10, flex=True),
-                Column("state", "State / progress", bar_w, "left", 9),
-                Column("executor", "Executor", ex_w, "left", 5),
-                Column("dispatched", "Dispatched", time_w, "left", 6),
-                Column("finished", "Finished", time_w, "left", 3),
-                Column("duration", "Duration", 8, "right", 4),
-                Column("attempts", "Att", 3, "right", 2),
-            ],
-            cols,
-            min_flex=20,
-        )
+        return shared_columns(*task_columns(tasks, st.clock(), st.queue.paused, st.elapsed), cols)
 
     def row_attr(self, key: str) -> str:
         return "row"
@@ -86,6 +69,8 @@ class TaskTable(TableView):
                 out.append([(attr, duration(st.elapsed(t)))])
             elif c.key == "attempts":
                 out.append([(attr, str(len(t.attempts)))])
+            else:
+                out.append([(attr, usage_cell(t, c.key))])
         return out
 
     def header(self, columns: list[Column], cols: int, total: int) -> Markup:
@@ -93,7 +78,7 @@ class TaskTable(TableView):
         arrow = "↓" if st.reverse else "↑"
         titles = []
         for c in columns:
-            title = c.title + (arrow if c.key == st.sort else "")
+            title = c.heading(c.width - (c.key == st.sort)) + (arrow if c.key == st.sort else "")
             titles.append(fit(title, c.width, c.align))
         return [("header", fit(" ".join(titles), cols))]
 
@@ -145,16 +130,21 @@ class FilterBar(LineBar):
         self.state = state
 
     def line(self, cols: int) -> Markup:
-        variants = [(FILTER_LABELS, True), (SHORT_LABELS, True)]
-        if self.state.paged:  # where the focus is in the whole list matters more than the (fixed) sort
-            variants += [(SHORT_LABELS, False), (TINY_LABELS, False)]
+        """The longest variant that fits: whole labels, short ones, without the sort, one letter; when none
+        fits, the pieces that fit whole (a tab is never cut in the middle)."""
+        variants = [(FILTER_LABELS, True), (SHORT_LABELS, True), (SHORT_LABELS, False), (TINY_LABELS, False)]
         for labels, with_sort in variants:
             out = self._line(labels, with_sort)
             if sum(len(t) for _, t in out) <= cols:
                 break
         else:
-            if self.state.paged and out[-1][1].startswith("  row"):  # the row number first, the tabs cut
+            if self.state.paged and out[-1][1].startswith("  row"):  # the row number first
                 out = [("footer", out[-1][1][1:] + " "), *out[:-1]]
+            kept: Markup = []
+            for attr, text in out:
+                if sum(len(t) for _, t in kept) + len(text) <= cols:
+                    kept.append((attr, text))
+            out = kept
         used = sum(len(t) for _, t in out)
         if used < cols:
             out.append(("footer", " " * (cols - used)))
@@ -167,7 +157,10 @@ class FilterBar(LineBar):
         out: Markup = []
         for i, f in enumerate(Filter, start=1):
             attr = "tab_active" if f is st.task_filter else "tab"
-            out.append((attr, f" {i} {labels[f]} {counts[f]} "))
+            label = (
+                SHORT_LABELS[f] if labels is TINY_LABELS and f is st.task_filter else labels[f]
+            )  # the active: a word
+            out.append((attr, f" {i} {label} {counts[f]} "))
             out.append(("footer", " "))
         if st.search:
             out.append(("key", f" /{st.search} "))

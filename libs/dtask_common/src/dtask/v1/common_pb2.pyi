@@ -156,7 +156,7 @@ class Attempt(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., number: _Optional[int] = ..., executor: _Optional[str] = ..., gpu_ids: _Optional[_Iterable[int]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "spec", "state", "submitted_at", "attempts", "progress", "result", "error", "stale_since")
+    __slots__ = ("id", "spec", "state", "submitted_at", "attempts", "progress", "result", "error", "stale_since", "usage")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,7 @@ class Task(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STALE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: TaskSpec
     state: TaskState
@@ -175,7 +176,8 @@ class Task(_message.Message):
     result: _struct_pb2.Struct
     error: str
     stale_since: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., stale_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    usage: RunningAttempt
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., stale_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Union[RunningAttempt, _Mapping]] = ...) -> None: ...
 
 class GpuUsage(_message.Message):
     __slots__ = ("index", "name", "util_percent", "memory_percent", "memory_total_bytes")
@@ -192,7 +194,7 @@ class GpuUsage(_message.Message):
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., util_percent: _Optional[float] = ..., memory_percent: _Optional[float] = ..., memory_total_bytes: _Optional[int] = ...) -> None: ...
 
 class UsageSample(_message.Message):
-    __slots__ = ("at", "cpu_percent", "per_cpu_percent", "ram_percent", "swap_percent", "load_avg", "gpus", "ram_total_bytes", "ram_used_bytes")
+    __slots__ = ("at", "cpu_percent", "per_cpu_percent", "ram_percent", "swap_percent", "load_avg", "gpus", "ram_total_bytes", "ram_used_bytes", "attempts")
     AT_FIELD_NUMBER: _ClassVar[int]
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
     PER_CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +204,7 @@ class UsageSample(_message.Message):
     GPUS_FIELD_NUMBER: _ClassVar[int]
     RAM_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     RAM_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
     cpu_percent: float
     per_cpu_percent: _containers.RepeatedScalarFieldContainer[float]
@@ -211,7 +214,8 @@ class UsageSample(_message.Message):
     gpus: _containers.RepeatedCompositeFieldContainer[GpuUsage]
     ram_total_bytes: int
     ram_used_bytes: int
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu_percent: _Optional[float] = ..., per_cpu_percent: _Optional[_Iterable[float]] = ..., ram_percent: _Optional[float] = ..., swap_percent: _Optional[float] = ..., load_avg: _Optional[_Iterable[float]] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., ram_total_bytes: _Optional[int] = ..., ram_used_bytes: _Optional[int] = ...) -> None: ...
+    attempts: _containers.RepeatedCompositeFieldContainer[RunningAttempt]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu_percent: _Optional[float] = ..., per_cpu_percent: _Optional[_Iterable[float]] = ..., ram_percent: _Optional[float] = ..., swap_percent: _Optional[float] = ..., load_avg: _Optional[_Iterable[float]] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., ram_total_bytes: _Optional[int] = ..., ram_used_bytes: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[RunningAttempt, _Mapping]]] = ...) -> None: ...
 
 class Capacity(_message.Message):
     __slots__ = ("slots", "cpus", "memory_mb", "gpus")
@@ -261,14 +265,22 @@ class ExecutorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ExecutorState, str]] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_task_ids: _Optional[_Iterable[str]] = ..., last_usage: _Optional[_Union[UsageSample, _Mapping]] = ..., containment: _Optional[str] = ...) -> None: ...
 
 class RunningAttempt(_message.Message):
-    __slots__ = ("task_id", "attempt", "started_at")
+    __slots__ = ("task_id", "attempt", "started_at", "cpu_percent", "rss_bytes", "gpu_memory_bytes", "cpu_time_s")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_S_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     started_at: _timestamp_pb2.Timestamp
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    cpu_percent: float
+    rss_bytes: int
+    gpu_memory_bytes: int
+    cpu_time_s: float
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu_percent: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., gpu_memory_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ...) -> None: ...
 
 class QueueStatus(_message.Message):
     __slots__ = ("paused", "pending", "running", "succeeded", "failed", "cancelled", "lost")

@@ -1,4 +1,5 @@
-"""Loading dtask.toml: the file, $DTASK_CONTROLLER and flag overrides, each key type-checked, then validated."""
+"""Loading dtask.toml: the file, $DTASK_CONTROLLER and flag overrides, each key type-checked, then validated;
+and where each value came from."""
 
 from __future__ import annotations
 
@@ -24,9 +25,28 @@ _SECTIONS = {"controller": ControllerConfig, "runner": RunnerConfig, "client": C
 _TOP = {"home", "certs", "ca"}
 
 
+#: Where a value came from when nothing set it.
+DEFAULT = "default"
+#: Where $DTASK_CONTROLLER's value is said to come from.
+FROM_ENV = f"environment ({ENV_CONTROLLER})"
+#: The address keys that, left at their default, dial the first port of [controller] port_range.
+DIALLED = ("client.controller", "runner.controller")
+
+
 def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Load the config file (path, else $DTASK_CONFIG, else defaults) and apply dotted overrides."""
+    return load_sourced(path, overrides)[0]
+
+
+def load_sourced(
+    path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    origins: dict[str, str] | None = None,
+) -> tuple[Config, dict[str, str]]:
+    """load(), and where each value that is not a default came from (dotted key -> the file's path, the
+    environment, or origins[key] for an override, "command line" when origins does not name it)."""
     cfg = Config()
+    sources: dict[str, str] = {}
     path = path or os.environ.get(ENV_CONFIG) or None
     if path:
         p = Path(path)
@@ -36,25 +56,53 @@ def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] |
             raise ConfigError(f"config file {p} does not exist; create it or drop --config/{ENV_CONFIG}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-        _apply_tree(cfg, data, str(p))
+        _apply_tree(cfg, data, str(p), sources)
     if os.environ.get(ENV_CONTROLLER):
         cfg.client.controller = os.environ[ENV_CONTROLLER]
+        sources["client.controller"] = FROM_ENV
     for key, value in (overrides or {}).items():
         if value is not None:
-            set_key(cfg, key, value, "command line")
+            where = (origins or {}).get(key, "command line")
+            set_key(cfg, key, value, where)
+            sources[key.strip()] = where
+    _dial_port_range(cfg, sources)
     _check(cfg)
-    return cfg
+    return cfg, sources
 
 
-def _apply_tree(cfg: Config, data: dict[str, Any], where: str) -> None:
+def dial_address(cfg: Config) -> str:
+    """The address a client on the controller's machine dials: its host (localhost for a wildcard) and the
+    first port of [controller] port_range."""
+    host = cfg.controller.host.strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "localhost"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{cfg.controller.port_range[0]}"
+
+
+def _dial_port_range(cfg: Config, sources: dict[str, str]) -> None:
+    """Addresses nothing set dial the controller where its own config makes it listen."""
+    if "controller.port_range" not in sources and "controller.host" not in sources:
+        return
+    for key in DIALLED:
+        if key not in sources:
+            section, _, name = key.partition(".")
+            setattr(getattr(cfg, section), name, dial_address(cfg))
+            sources[key] = f"{DEFAULT} (the first port of controller.port_range)"
+
+
+def _apply_tree(cfg: Config, data: dict[str, Any], where: str, sources: dict[str, str]) -> None:
     for key, value in data.items():
         if key in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{key}] must be a table")
             for sub, v in value.items():
                 set_key(cfg, f"{key}.{sub}", v, where)
+                sources[f"{key}.{sub}"] = where
         elif key in _TOP:
             set_key(cfg, key, value, where)
+            sources[key] = where
         else:
             known = sorted([*_TOP, *_SECTIONS])
             raise ConfigError(

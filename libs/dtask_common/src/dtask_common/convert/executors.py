@@ -9,6 +9,28 @@ from dtask_common import models as m
 from dtask_common.convert.scalars import executor_state_from_pb, executor_state_to_pb, opt, ts_from_pb, ts_to_pb
 
 
+def attempt_usage_to_pb(u: m.AttemptUsage) -> cpb.RunningAttempt:
+    return cpb.RunningAttempt(
+        task_id=u.task_id,
+        attempt=u.attempt,
+        cpu_percent=u.cpu_percent,
+        rss_bytes=u.rss_bytes,
+        gpu_memory_bytes=u.gpu_memory_bytes,
+        cpu_time_s=u.cpu_time_s,
+    )
+
+
+def attempt_usage_from_pb(u: cpb.RunningAttempt) -> m.AttemptUsage:
+    return m.AttemptUsage(
+        task_id=u.task_id,
+        attempt=u.attempt,
+        cpu_percent=u.cpu_percent,
+        rss_bytes=u.rss_bytes,
+        gpu_memory_bytes=opt(u, "gpu_memory_bytes"),
+        cpu_time_s=u.cpu_time_s,
+    )
+
+
 def usage_to_pb(u: m.UsageSample) -> cpb.UsageSample:
     return cpb.UsageSample(
         at=ts_to_pb(u.at),
@@ -29,6 +51,7 @@ def usage_to_pb(u: m.UsageSample) -> cpb.UsageSample:
         ],
         ram_total_bytes=u.ram_total_bytes,
         ram_used_bytes=u.ram_used_bytes,
+        attempts=[attempt_usage_to_pb(a) for a in u.attempts],
     )
 
 
@@ -54,6 +77,7 @@ def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
         else (),
         ram_total_bytes=u.ram_total_bytes,
         ram_used_bytes=u.ram_used_bytes,
+        attempts=tuple(attempt_usage_from_pb(a) for a in u.attempts),
     )
 
 

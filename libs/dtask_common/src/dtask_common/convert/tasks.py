@@ -8,6 +8,7 @@ from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 
 from dtask_common import models as m
+from dtask_common.convert.executors import attempt_usage_from_pb, attempt_usage_to_pb
 from dtask_common.convert.scalars import (
     opt,
     result_from_pb,
@@ -147,6 +148,7 @@ def task_to_pb(t: m.Task) -> cpb.Task:
         result=result_to_pb(t.result),
         error=t.error,
         stale_since=ts_to_pb(t.stale_since),
+        usage=attempt_usage_to_pb(t.usage) if t.usage else None,
     )
 
 
@@ -161,6 +163,7 @@ def task_from_pb(t: cpb.Task) -> m.Task:
         result=result_from_pb(t, "result"),
         error=t.error,
         stale_since=ts_from_pb(t, "stale_since"),
+        usage=attempt_usage_from_pb(t.usage) if t.HasField("usage") else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Domain models shared by every dtask component, with validation and no I/O."""
 
 from dtask_common.models.executors import (
+    AttemptUsage,
     Capacity,
     ExecutorInfo,
     ExecutorState,
@@ -57,6 +58,7 @@ from dtask_common.models.validation import (
 from dtask_common.models.watch import MAX_WATCH_BATCH, MAX_WATCH_IDS, WatchFilter
 
 __all__ = [
+    "AttemptUsage",
     "FINISHED_STATES",
     "INT32_MAX",
     "MAX_COMMAND_BYTES",

@@ -28,6 +28,18 @@ class GpuUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptUsage:
+    """What the processes of one running attempt use, as its runner sampled them."""
+
+    task_id: str
+    attempt: int
+    cpu_percent: float = 0.0  # since the runner's previous look; 100 = one core busy
+    rss_bytes: int = 0
+    gpu_memory_bytes: int | None = None  # None: the runner cannot read GPU memory per process
+    cpu_time_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class UsageSample:
     """One resource-usage sample of a machine; doubles as a heartbeat."""
 
@@ -40,6 +52,7 @@ class UsageSample:
     gpus: tuple[GpuUsage, ...] = ()
     ram_total_bytes: int = 0
     ram_used_bytes: int = 0
+    attempts: tuple[AttemptUsage, ...] = ()  # the usage of each attempt running there
 
     @property
     def gpu_percent(self) -> float | None:

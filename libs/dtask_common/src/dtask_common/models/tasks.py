@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dtask_common.models.executors import AttemptUsage
 from dtask_common.models.specs import TaskSpec
 
 
@@ -87,6 +88,7 @@ class Task:
     result: dict[str, Any] | None = None
     error: str = ""
     stale_since: float | None = None  # running on an executor out of touch since then
+    usage: AttemptUsage | None = None  # while running: its attempt's latest CPU, memory and GPU memory
 
     @property
     def name(self) -> str:

@@ -79,3 +79,20 @@ def describe(errors: Iterable[FieldError], source: str = "") -> list[str]:
         + f"{e.field}: {e.message}"
         for e in errors
     ]
+
+
+def once_per_entry(source: str, found: Iterable[tuple[Entry, str]], sizes: dict[int, int]) -> list[str]:
+    """Problems of expanded tasks ("field: message" each), a problem shared by several expansions of one
+    [[task]] table said once for the table (sizes: expansions per table index), in order of first sight."""
+    groups: dict[tuple[int, str], list[Entry]] = {}
+    for entry, message in found:
+        groups.setdefault((entry.index, message), []).append(entry)
+    out = []
+    for (index, message), entries in groups.items():
+        if len(entries) == 1:
+            out.append(task_prefix(source, entries[0]) + message)
+            continue
+        total = sizes.get(index, len(entries))
+        which = f"all {total} of its" if len(entries) >= total else f"{len(entries)} of its {total}"
+        out.append(f"{source}: task {entries[0].base!r} (#{index}, {which} matrix tasks): {message}")
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from dtask_common.taskfile.errors import (
     TOP_KEYS,
     Entry,
     TaskFileError,
+    once_per_entry,
     task_prefix,
     unknown_key,
 )
@@ -82,16 +84,20 @@ def parse(text: str, source: str = "<tasks>", *, base_dir: str | Path | None = N
         name = table.get("name", "")
         table = _alias(table, task_prefix(source, index=i, name=name if isinstance(name, str) else ""), problems)
         entries.extend(expand(source, i, _merge(defaults, table), extra, problems))
-    _resolve_depends(source, entries, problems)
+    found: list[tuple[Entry, str]] = []  # each expanded task's problems, said once per table below
+    _resolve_depends(source, entries, found)
     specs: list[TaskSpec] = []
     reported: list[set[str]] = []
     for entry in entries:
-        spec, bad_fields = to_spec(source, entry, problems)
+        lines: list[str] = []
+        spec, bad_fields = to_spec(source, entry, lines)
+        found.extend((entry, line.removeprefix(task_prefix(source, entry))) for line in lines)
         specs.append(spec)
         reported.append(bad_fields)
     for err in validate_batch(specs):
         if err.field.split("[")[0].split(".")[0] not in reported[err.index]:
-            problems.append(task_prefix(source, entries[err.index]) + f"{err.field}: {err.message}")
+            found.append((entries[err.index], f"{err.field}: {err.message}"))
+    problems.extend(once_per_entry(source, found, dict(Counter(e.index for e in entries))))
     if not problems:
         _check_cycles(source, entries, specs, problems)
     if problems:
@@ -120,7 +126,7 @@ def _merge(defaults: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def _resolve_depends(source: str, entries: list[Entry], problems: list[str]) -> None:
+def _resolve_depends(source: str, entries: list[Entry], found: list[tuple[Entry, str]]) -> None:
     """Map dependency names to expanded names: a matrix base name means all its expansions."""
     names = {e.name for e in entries}
     by_base: dict[str, list[str]] = {}
@@ -134,7 +140,7 @@ def _resolve_depends(source: str, entries: list[Entry], problems: list[str]) -> 
         if isinstance(deps, str):
             deps = [deps]
         if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-            problems.append(task_prefix(source, e) + "depends_on: must be a list of task names or ids")
+            found.append((e, "depends_on: must be a list of task names or ids"))
             e.values["depends_on"] = []
             continue
         resolved: list[str] = []
@@ -149,7 +155,7 @@ def _resolve_depends(source: str, entries: list[Entry], problems: list[str]) -> 
                 hint = did_you_mean(dep, sorted(names | set(by_base))) or (
                     " (give a task name from this file or the id of a queued task)"
                 )
-                problems.append(task_prefix(source, e) + f"depends_on: no task named {dep!r} in this file{hint}")
+                found.append((e, f"depends_on: no task named {dep!r} in this file{hint}"))
         e.values["depends_on"] = list(dict.fromkeys(resolved))
 
 
