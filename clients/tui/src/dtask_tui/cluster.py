@@ -18,6 +18,7 @@ from dtask_common.events import (
     WatchEvent,
 )
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task, TaskState, UsageSample
+from dtask_common.progress import newest
 
 HISTORY = 60
 
@@ -32,6 +33,13 @@ def carry_progress(old: Task | None, new: Task) -> None:
         and len(new.attempts) == len(old.attempts)
     ):
         new.progress = old.progress
+    elif (
+        new.progress is not None
+        and old is not None
+        and old.progress is not None
+        and len(new.attempts) == len(old.attempts)
+    ):
+        new.progress = newest(old.progress, new.progress)
 
 
 class Cluster:
@@ -154,7 +162,7 @@ class Cluster:
         current = task.current
         if current is not None and ev.attempt and current.number != ev.attempt:
             return
-        task.progress = ev.progress
+        task.progress = newest(task.progress, ev.progress) if current is not None else ev.progress
 
     def add_sample(self, executor: str, sample: UsageSample) -> None:
         hist = self.usage.get(executor)

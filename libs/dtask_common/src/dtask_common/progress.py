@@ -33,6 +33,19 @@ _FRACTION = re.compile(r"^(?P<label>.*?):\s*(?P<step>\d+)\s*/\s*(?P<total>\d+)$"
 _RATE = re.compile(r"^(?P<v>\d+(?:\.\d+)?)(?P<si>[kMGTPEZY]?)(?P<unit>.*)$")
 
 
+def newest(old: Progress | None, new: Progress) -> Progress:
+    """The later of two progress reports of one attempt (by when the runner saw them): shown progress never
+    moves backwards when an older report arrives after a newer one."""
+    if (
+        old is not None
+        and old.updated_at is not None
+        and new.updated_at is not None
+        and new.updated_at < old.updated_at
+    ):
+        return old
+    return new
+
+
 def _si_number(text: str) -> float:
     if text and text[-1] in _SI:
         return float(text[:-1]) * _SI[text[-1]]

@@ -182,6 +182,8 @@ class ControllerCore:
             self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
         self.store.set_task(e.task_id, e.state, error=e.error, result=result if e.attempt else None)
         self.finished_counts[e.state] = self.finished_counts.get(e.state, 0) + 1
+        if e.task_id in self.dirty_progress and (p := self.progress.get(e.task_id)) is not None:
+            self.store.set_progress([(e.task_id, p)])  # the task ends where its output ended, not at the last flush
         self._end_attempt(e.task_id, e.attempt)
         kind = ev.TaskEventKind.CANCELLED if e.state is TaskState.CANCELLED else ev.TaskEventKind.FINISHED
         known = None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from dtask_common import events as ev
 from dtask_common.models import AttemptResult, Progress, TaskState, UsageSample
+from dtask_common.progress import newest
 
 from dtask_controller import liveness, reconcile
 from dtask_controller.runner_messages import AckCmd, Hello, Session, WelcomeCmd
@@ -133,6 +134,8 @@ def progress(core: ControllerCore, name: str, task_id: str, attempt: int, p: Pro
     sched = core.scheduler
     if sched.current_attempt(task_id) != attempt or sched.state(task_id) is not TaskState.RUNNING:
         return
+    if newest(core.progress.get(task_id), p) is not p:
+        return  # older than what was reported already
     core.progress[task_id] = p
     core.dirty_progress.add(task_id)
     core.live.drop(task_id)  # the stored progress is the flush's: the task's end reads it from the store
