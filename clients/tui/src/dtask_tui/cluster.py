@@ -162,7 +162,8 @@ class Cluster:
         current = task.current
         if current is not None and ev.attempt and current.number != ev.attempt:
             return
-        task.progress = newest(task.progress, ev.progress) if current is not None else ev.progress
+        if ev.progress is not None:
+            task.progress = newest(task.progress, ev.progress) if current is not None else ev.progress
 
     def add_sample(self, executor: str, sample: UsageSample) -> None:
         hist = self.usage.get(executor)
