@@ -20,6 +20,8 @@ from dtask_common.events import (
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task, TaskState, UsageSample
 from dtask_common.progress import newest
 
+from dtask_tui.live_metrics import LiveMetrics
+
 HISTORY = 60
 
 
@@ -54,6 +56,7 @@ class Cluster:
         self.counts: Counter[TaskState] = Counter()
         self.synced = False
         self._staging: Snapshot | None = None
+        self.metrics = LiveMetrics()
 
     # ---- change hooks (a subclass drops what it derived from the changed data) -------------
     def _task_changed(self, old: Task | None, new: Task) -> None:
@@ -119,6 +122,9 @@ class Cluster:
         """Take a complete picture (a Watch snapshot or one round of polling)."""
         self.tasks = {t.id: t for t in tasks}
         self.counts = Counter(t.state for t in self.tasks.values())
+        self.metrics.clear()
+        for t in self.tasks.values():
+            self.metrics.task(t)
         self.executors = {e.name: e for e in executors}
         old = self.usage
         self.usage = {}
@@ -150,6 +156,7 @@ class Cluster:
         old = self.tasks.get(task.id)
         carry_progress(old, task)
         self.tasks[task.id] = task
+        self.metrics.task(task)
         if old is not None:
             self.counts[old.state] -= 1
         self.counts[task.state] += 1
@@ -162,6 +169,7 @@ class Cluster:
         current = task.current
         if current is not None and ev.attempt and current.number != ev.attempt:
             return
+        self.metrics.points(task, ev.task_id, ev.attempt, ev.metrics)
         if ev.progress is not None:
             task.progress = newest(task.progress, ev.progress) if current is not None else ev.progress
 
