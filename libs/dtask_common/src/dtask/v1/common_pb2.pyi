@@ -301,7 +301,7 @@ class MetricPoint(_message.Message):
     INT_VALUE_FIELD_NUMBER: _ClassVar[int]
     FLOAT_VALUE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    at: _timestamp_pb2.Timestamp
+    at: float
     int_value: int
     float_value: float
-    def __init__(self, name: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., at: _Optional[float] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ...) -> None: ...

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from dtask.v1 import common_pb2 as cpb
 
-from dtask_common.convert.scalars import ts_from_pb, ts_to_pb
-from dtask_common.models.metrics import MetricPoint, metric_name, metric_value
+from dtask_common.models.metrics import INT64_MAX, MetricPoint, metric_name
+
+_Point = cpb.MetricPoint
 
 
 def metric_to_pb(p: MetricPoint) -> cpb.MetricPoint:
-    out = cpb.MetricPoint(name=p.name, at=ts_to_pb(p.at))
-    if isinstance(p.value, int):
-        out.int_value = p.value
-    else:
-        out.float_value = p.value
-    return out
+    if type(p.value) is int:
+        return _Point(name=p.name, at=p.at, int_value=p.value)
+    return _Point(name=p.name, at=p.at, float_value=p.value)
 
 
 def metrics_to_pb(points: Iterable[MetricPoint]) -> list[cpb.MetricPoint]:
@@ -24,13 +23,21 @@ def metrics_to_pb(points: Iterable[MetricPoint]) -> list[cpb.MetricPoint]:
 
 
 def metrics_from_pb(points: Iterable[cpb.MetricPoint]) -> tuple[MetricPoint, ...]:
-    """The points that hold a valid name, a time and a finite value (others are dropped)."""
+    """The points that hold a valid name, a finite time and a finite value (others are dropped)."""
     out = []
+    valid: dict[str, bool] = {}  # a report repeats its few names: each is checked once
     for p in points:
+        name = p.name
+        ok = valid.get(name)
+        if ok is None:
+            ok = valid[name] = metric_name(name) is not None
         kind = p.WhichOneof("value")
-        value = metric_value(p.int_value if kind == "int_value" else p.float_value if kind == "float_value" else None)
-        at = ts_from_pb(p, "at")
-        if value is None or at is None or metric_name(p.name) is None:
+        if not ok or kind is None or not math.isfinite(p.at):
             continue
-        out.append(MetricPoint(p.name, at, value))
+        value: int | float = p.int_value if kind == "int_value" else p.float_value
+        if kind == "float_value" and not math.isfinite(value):
+            continue
+        if kind == "int_value" and not -INT64_MAX <= value <= INT64_MAX:
+            continue
+        out.append(MetricPoint(name, p.at, value))
     return tuple(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_METRIC_NAME = 64
 # How many points of one metric the controller keeps per attempt (downsampled beyond, first and last kept).
@@ -14,9 +14,9 @@ MAX_METRICS = 32
 INT64_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """Metric `name` was `value` at `at` (Unix seconds, as the runner saw it); ints stay ints."""
+class MetricPoint(NamedTuple):
+    """Metric `name` was `value` at `at` (Unix seconds, as the runner saw it); ints stay ints. (A named tuple:
+    thousands are made a second, and a tuple is made several times faster than a frozen dataclass.)"""
 
     name: str
     at: float
