@@ -23,7 +23,16 @@ import grpc
 from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import PROTOCOL_VERSION, __version__
-from dtask_common.models import AttemptResult, Capacity, Hello, Progress, RunningAttempt, TaskState, UsageSample
+from dtask_common.models import (
+    AttemptResult,
+    Capacity,
+    Hello,
+    MetricPoint,
+    Progress,
+    RunningAttempt,
+    TaskState,
+    UsageSample,
+)
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 from dtask_runner.attempt_request import AttemptRequest
@@ -46,6 +55,7 @@ class SimCore:
     usage_interval_s: float = 1.0
     session: ControllerSession | None = None
     finish_at_once: bool = False  # report each assignment succeeded as soon as it comes (for dispatch rates)
+    reporter: asyncio.Task[None] | None = None  # sends progress (and metric points) of its attempts, if asked
 
     def hello_info(self) -> Hello:
         self.hellos.append(time.monotonic())
@@ -106,6 +116,29 @@ class SimCore:
     @staticmethod
     def sample() -> UsageSample:
         return UsageSample(at=time.time(), cpu_percent=50.0, per_cpu_percent=(50.0, 50.0), ram_percent=30.0)
+
+    async def report_loop(self, hz: float, metrics: int) -> None:
+        """Progress of every running attempt hz times a second, each report with one point of `metrics` metrics
+        (as the runner sends a tqdm bar drawn faster than its rate limit, with that many postfix keys)."""
+        await asyncio.sleep(random.random() / hz)
+        step = 0
+        while True:
+            step += 1
+            now = time.time()
+            points = tuple(MetricPoint(f"m{j}", now, (step * (j + 1)) % 1000 / 7.0) for j in range(metrics))
+            for task_id, attempt in list(self.running):
+                if self.session is not None:
+                    self.session.progress(
+                        task_id, attempt, Progress(label="sim", step=step, total=10**6, updated_at=now), points
+                    )
+            await asyncio.sleep(1.0 / hz)
+
+    def report(self, hz: float, metrics: int) -> None:
+        if self.reporter is not None:
+            self.reporter.cancel()
+            self.reporter = None
+        if hz > 0:
+            self.reporter = asyncio.get_running_loop().create_task(self.report_loop(hz, metrics))
 
     async def usage_loop(self) -> None:
         await asyncio.sleep(random.random() * self.usage_interval_s)
@@ -206,6 +239,8 @@ class Fleet:
         )
 
     async def close(self) -> None:
+        for c in self.cores:
+            c.report(0, 0)
         for t in self._tasks:
             t.cancel()
         with contextlib.suppress(Exception):
@@ -242,6 +277,10 @@ async def _serve(fleet: Fleet, commands: Connection) -> None:
                     c.finish_at_once = True
             case "watch":
                 fleet.watch(cmd[1])
+            case "report":  # ("report", hz, metrics): progress of each running attempt hz a second (0: none)
+                for c in fleet.cores:
+                    c.report(cmd[1], cmd[2])
+                fleet.events.send(("reporting",))
             case "stats":
                 fleet.stats()
             case "stop":

@@ -177,7 +177,8 @@ def test_tui_in_tmux_watches_cancels_and_exports(
         "--name",
         "long",
         "--",
-        'for i in $(seq 1 600); do echo "step: $i / 600"; sleep 0.05; done',
+        'for i in $(seq 1 600); do echo "step: $i / 600"; echo "DTASK_METRIC {\\"loss\\": $((600 / i))}"; '
+        "sleep 0.05; done",
     ).strip()
     workdir = tmp_path / "cwd"
     workdir.mkdir()
@@ -194,6 +195,15 @@ def test_tui_in_tmux_watches_cancels_and_exports(
         later = int(tmux.wait_for(r"long\s+(\d+)/600")[1])
     assert later > first, "the progress bar did not move"
     tmux.wait_for(r"quick\s+succeeded")
+
+    # the long task's live metric as a chart (m), drawn in braille, then back to the table
+    tmux.keys("j", "m")
+    tmux.wait_for(r"Metrics of long \(" + long_id + r"\) — running")
+    tmux.wait_for(r"loss = \d+")
+    tmux.wait_for(r"[\u2801-\u28ff]")
+    tmux.keys("Escape")
+    tmux.wait_gone(r"Metrics of long")
+    tmux.keys("k")
 
     # Executors tab: r1 with usage figures
     tmux.keys("e")

@@ -176,3 +176,62 @@ def test_fraction_roundtrip(step: int, total: int, label: str) -> None:
     label = label.strip()
     p = parser_for("fraction").parse_line(f"{label}: {step} / {total}")
     assert p is not None and p.step == step and p.total == total
+
+
+NESTED_EPOCHS = r"""
+import sys, time
+from tqdm import tqdm
+for e in tqdm(range(4), desc="epoch", position=0, mininterval=0):
+    for _ in tqdm(range(5), desc="train", position=1, leave=False, mininterval=0):
+        pass
+"""
+
+EPOCH_LINES = r"""
+import sys
+from tqdm import tqdm
+for e in range(1, 4):
+    print(f"Epoch {e}/3", file=sys.stderr, flush=True)
+    for _ in tqdm(range(5), desc="train", mininterval=0):
+        pass
+"""
+
+
+def _feed_all(data: bytes, size: int) -> list[object]:
+    parser, seen = parser_for("auto"), []
+    for i in range(0, len(data), size):
+        p = parser.feed(data[i : i + size])
+        if p is not None:
+            seen.append(p)
+    return seen
+
+
+@pytest.mark.parametrize("size", [1, 50, 4096, 1 << 20])
+def test_an_outer_tqdm_bar_gives_the_epoch(size: int) -> None:
+    data = subprocess.run([sys.executable, "-c", NESTED_EPOCHS], capture_output=True, timeout=60).stderr
+    seen = [p for p in _feed_all(data, size) if p.label == "train"]  # type: ignore[attr-defined]
+    assert seen, "the inner bar was never reported"
+    epochs = [(p.epoch, p.epochs) for p in seen]  # type: ignore[attr-defined]
+    assert epochs[-1] == (4, 4) and all(n == 4 for _, n in epochs)
+    assert [k for k, _ in epochs] == sorted(k for k, _ in epochs)  # never backwards
+    last = seen[-1]
+    assert last.overall == pytest.approx((3 + last.fraction) / 4)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", [1, 64, 1 << 20])
+def test_epoch_lines_give_the_epoch(size: int) -> None:
+    data = subprocess.run([sys.executable, "-c", EPOCH_LINES], capture_output=True, timeout=60).stderr
+    seen = _feed_all(data, size)
+    assert seen and seen[-1].label == "train"  # type: ignore[attr-defined]
+    assert (seen[-1].epoch, seen[-1].epochs) == (3, 3)  # type: ignore[attr-defined]
+    assert seen[-1].overall == 1.0  # type: ignore[attr-defined]
+
+
+def test_a_description_with_epoch_k_of_n() -> None:
+    p = parser_for("auto").feed(b"\rEpoch 2/5:  40%|####      | 4/10 [00:01<00:01,  3.60it/s]")
+    assert p is not None and (p.epoch, p.epochs, p.step) == (2, 5, 4)
+    assert p.overall == pytest.approx((1 + 0.4) / 5)
+
+
+def test_no_epoch_without_epochs_in_the_output() -> None:
+    p = parser_for("auto").feed(b"\rEpoch 3:  72%|#######2  | 36/50 [00:01<00:00, 20.00it/s]")
+    assert p is not None and p.epoch is None and p.overall is None

@@ -29,6 +29,7 @@ WIRE_MODULES = frozenset(
         "libs/dtask_client/src/dtask_client/_calls.py",
         "libs/dtask_client/src/dtask_client/errors.py",
         "libs/dtask_common/src/dtask_common/convert/events.py",
+        "libs/dtask_common/src/dtask_common/convert/metrics.py",
         "libs/dtask_common/src/dtask_common/convert/executors.py",
         "libs/dtask_common/src/dtask_common/convert/runner_messages.py",
         "libs/dtask_common/src/dtask_common/convert/scalars.py",

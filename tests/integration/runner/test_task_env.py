@@ -50,6 +50,7 @@ def test_task_env_has_the_attempt_and_none_of_the_runners_dtask_variables(
         "DTASK_TASK_ID",
         "DTASK_ATTEMPT",
         "DTASK_RESULT_FILE",
+        "DTASK_METRICS_FILE",
         "DTASK_RUNNER_TOKEN",
     }
     assert env["DTASK_TASK_ID"] == "e" and env["DTASK_ATTEMPT"] == "3" and env["MINE"] == "yes"

@@ -61,6 +61,11 @@ def progress_text(p: Progress | None) -> str:
         parts.append(p.label)
     if p.eta_s is not None:
         parts.append(f"eta {duration(p.eta_s)}")
+    if p.epoch and p.epochs:
+        overall = p.overall
+        parts.append(
+            f"epoch {p.epoch}/{p.epochs}" + (f" ({overall * 100:.0f}% overall)" if overall is not None else "")
+        )
     return " ".join(parts)
 
 

@@ -144,6 +144,8 @@ class TuiApp:
     def context(self) -> Context:
         if self.state.output_open:
             return Context.OUTPUT
+        if self.state.chart is not None:
+            return Context.CHART
         return Context.TASKS if self.state.tab is Tab.TASKS else Context.EXECUTORS
 
     def render_text(self, size: tuple[int, int] | None = None) -> list[str]:

@@ -18,6 +18,9 @@ from dtask_common.events import (
     WatchEvent,
 )
 from dtask_common.models import ExecutorInfo, ExecutorUsage, QueueStatus, Task, TaskState, UsageSample
+from dtask_common.progress import newest
+
+from dtask_tui.live_metrics import LiveMetrics
 
 HISTORY = 60
 
@@ -32,6 +35,13 @@ def carry_progress(old: Task | None, new: Task) -> None:
         and len(new.attempts) == len(old.attempts)
     ):
         new.progress = old.progress
+    elif (
+        new.progress is not None
+        and old is not None
+        and old.progress is not None
+        and len(new.attempts) == len(old.attempts)
+    ):
+        new.progress = newest(old.progress, new.progress)
     if (
         new.usage is None
         and old is not None
@@ -63,6 +73,7 @@ class Cluster:
         self.counts: Counter[TaskState] = Counter()
         self.synced = False
         self._staging: Snapshot | None = None
+        self.metrics = LiveMetrics()
 
     # ---- change hooks (a subclass drops what it derived from the changed data) -------------
     def _task_changed(self, old: Task | None, new: Task) -> None:
@@ -128,6 +139,9 @@ class Cluster:
         """Take a complete picture (a Watch snapshot or one round of polling)."""
         self.tasks = {t.id: t for t in tasks}
         self.counts = Counter(t.state for t in self.tasks.values())
+        self.metrics.clear()
+        for t in self.tasks.values():
+            self.metrics.task(t)
         self.executors = {e.name: e for e in executors}
         old = self.usage
         self.usage = {}
@@ -161,6 +175,7 @@ class Cluster:
         old = self.tasks.get(task.id)
         carry_progress(old, task)
         self.tasks[task.id] = task
+        self.metrics.task(task)
         if old is not None:
             self.counts[old.state] -= 1
         self.counts[task.state] += 1
@@ -173,7 +188,9 @@ class Cluster:
         current = task.current
         if current is not None and ev.attempt and current.number != ev.attempt:
             return
-        task.progress = ev.progress
+        self.metrics.points(task, ev.task_id, ev.attempt, ev.metrics)
+        if ev.progress is not None:
+            task.progress = newest(task.progress, ev.progress) if current is not None else ev.progress
 
     def add_sample(self, executor: str, sample: UsageSample) -> None:
         hist = self.usage.get(executor)

@@ -8,7 +8,9 @@ import urwid
 
 from dtask_tui import keys
 from dtask_tui.keys import ACTIONS, FILTER_COMMANDS, Command
-from dtask_tui.state import Layout, Tab
+from dtask_tui.live_metrics import sweep_name
+from dtask_tui.state import Chart, Layout, Tab
+from dtask_tui.widgets.charts import metric_names
 
 if TYPE_CHECKING:
     from dtask_tui.app import TuiApp
@@ -93,6 +95,13 @@ def run_command(app: TuiApp, command: Command) -> None:
                 st.output_top = None
         case Command.BACK:
             st.output_open = False
+            st.chart = None
+        case Command.CHART_TASK | Command.CHART_SWEEP:
+            _open_chart(app, Chart.TASK if command is Command.CHART_TASK else Chart.SWEEP)
+        case Command.NEXT_METRIC:
+            st.chart_metric = min(st.chart_metric + 1, max(0, len(metric_names(st)) - 1))
+        case Command.PREV_METRIC:
+            st.chart_metric = max(0, st.chart_metric - 1)
         case Command.FOLLOW:
             st.output_top = None
         case Command.SEARCH:
@@ -140,8 +149,20 @@ def run_command(app: TuiApp, command: Command) -> None:
             assert_never(command)
 
 
+def _open_chart(app: TuiApp, chart: Chart) -> None:
+    st = app.state
+    t = st.focused_task()
+    if t is None:
+        return
+    if chart is Chart.SWEEP and not sweep_name(t.name):
+        st.say(f"{t.name} is not part of a sweep (a matrix task, named base[...]); m shows its own charts", "error")
+        return
+    st.chart, st.chart_task, st.chart_metric = chart, t.id, 0
+
+
 def _tab(app: TuiApp, tab: Tab) -> None:
     app.state.output_open = False
+    app.state.chart = None
     app.state.switch_tab(tab)
 
 

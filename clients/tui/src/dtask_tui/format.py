@@ -128,6 +128,9 @@ def progress_text(p: Progress | None, now: float | None = None) -> str:
     if p is None:
         return ""
     parts = []
+    if p.epoch and p.epochs:
+        overall = p.overall
+        parts.append(f"epoch {p.epoch}/{p.epochs}" + (f" ({overall * 100:.0f}%)" if overall is not None else ""))
     if p.total:
         parts.append(f"{p.step}/{p.total}")
     elif p.step:

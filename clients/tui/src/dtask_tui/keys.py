@@ -42,6 +42,11 @@ class Command(StrEnum):
     BACK = "back"
     FOLLOW = "follow"
     SHOW_ALL_EXECUTORS = "show-all-executors"
+    # Live metrics charts
+    CHART_TASK = "chart-task"
+    CHART_SWEEP = "chart-sweep"
+    NEXT_METRIC = "next-metric"
+    PREV_METRIC = "prev-metric"
 
 
 class Context(StrEnum):
@@ -50,6 +55,7 @@ class Context(StrEnum):
     TASKS = "tasks"
     EXECUTORS = "executors"
     OUTPUT = "output"
+    CHART = "chart"
 
 
 #: Commands that change the controller's state (unavailable with a viewer certificate).
@@ -110,6 +116,12 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("page up",), Command.PAGE_UP, "Page up", Context.OUTPUT),
     Binding(("page down",), Command.PAGE_DOWN, "Page down", Context.OUTPUT),
     Binding(("home", "g"), Command.HOME, "Top of the output", Context.OUTPUT),
+    # Live metrics charts
+    Binding(("m",), Command.CHART_TASK, "Charts of the task's live metrics (full screen)", Context.TASKS, "charts"),
+    Binding(("M",), Command.CHART_SWEEP, "One metric of every task of the task's sweep on one chart", Context.TASKS),
+    Binding(("esc", "m", "M"), Command.BACK, "Back to the table", Context.CHART, "back"),
+    Binding(("]", "n", "right"), Command.NEXT_METRIC, "Next metric", Context.CHART, "next metric"),
+    Binding(("[", "N", "left"), Command.PREV_METRIC, "Previous metric", Context.CHART),
 )
 
 FILTER_COMMANDS = {
@@ -146,8 +158,8 @@ def key_label(key: str) -> str:
 
 def contexts_for(context: Context) -> tuple[Context, ...]:
     """Contexts searched for a key, most specific first."""
-    if context is Context.OUTPUT:
-        return (Context.OUTPUT, Context.GLOBAL)
+    if context in (Context.OUTPUT, Context.CHART):
+        return (context, Context.GLOBAL)
     return (context, Context.TABLE, Context.GLOBAL)
 
 

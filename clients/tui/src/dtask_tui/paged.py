@@ -124,6 +124,7 @@ class PagedListing(Listing):
                 continue
             if t.state.finished:
                 del self.tasks[task_id]
+                self.metrics.drop(task_id)
 
     def _snapshot_piece(self, piece: Snapshot) -> None:
         """While paging, the executors and counts of the snapshot's first piece show before its many tasks."""
@@ -209,8 +210,10 @@ class PagedListing(Listing):
         carry_progress(old, task)
         if loaded or self._keep(task) or old is not None and not task.state.finished:
             self.tasks[task.id] = task
+            self.metrics.task(task)
         else:
             self.tasks.pop(task.id, None)
+            self.metrics.drop(task.id)
         self._view = None
 
     # ---- pages -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from dtask_tui.dialogs import Dialog
 from dtask_tui.keys import Context
 from dtask_tui.state import Layout, Tab, TuiState
 from dtask_tui.widgets.bars import Banner, BottomBar, HelpView, TopBar
+from dtask_tui.widgets.charts import ChartsView
 from dtask_tui.widgets.details import DetailsView
 from dtask_tui.widgets.executors import ClusterBar, ExecutorTable
 from dtask_tui.widgets.output import OutputView
@@ -40,6 +41,7 @@ class Panes:
             table.on_scroll = state.move_focus
         self.details = DetailsView(state)
         self.output_view = OutputView(state)
+        self.charts_view = ChartsView(state)
         self.help = HelpView(state)
 
     def table_page(self) -> int:
@@ -60,6 +62,8 @@ class Panes:
         body: urwid.Widget
         if st.output_open:
             body = self.output_view
+        elif st.chart is not None:
+            body = self.charts_view
         else:
             table: urwid.Widget
             if st.tab is Tab.TASKS:

@@ -20,6 +20,11 @@ class Tab(StrEnum):
     EXECUTORS = "executors"
 
 
+class Chart(StrEnum):
+    TASK = "task"  # every metric of the focused task
+    SWEEP = "sweep"  # one metric of every task of the focused task's sweep
+
+
 class Layout(StrEnum):
     HORIZONTAL = "horizontal"  # table above, details below
     VERTICAL = "vertical"  # table left, details right
@@ -54,6 +59,9 @@ class TuiState(PagedListing):
         self.output_open = False
         self.output_top: int | None = None  # first line shown in the output view; None follows the end
         self.message: Message | None = None
+        self.chart: Chart | None = None  # the full-screen chart view shown, if any
+        self.chart_task: str | None = None  # the task it was opened on
+        self.chart_metric = 0  # which metric (index into the names) it starts with
 
     # ---- connection and messages --------------------------------------------------------
     def set_connection(self, state: ConnState, error: str = "", identity: Identity | None = None) -> None:

@@ -44,7 +44,7 @@ class WaitState:
             self._put(body.task)
         elif isinstance(body, ev.ProgressEvent):
             current = self.tasks.get(body.task_id)
-            if current is not None:
+            if current is not None and body.progress is not None:
                 current.progress = body.progress
 
     def _put(self, t: Task) -> None:

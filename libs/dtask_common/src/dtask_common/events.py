@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dtask_common.models import ExecutorInfo, ExecutorUsage, Progress, QueueStatus, Task, UsageSample
+from dtask_common.models import ExecutorInfo, ExecutorUsage, MetricPoint, Progress, QueueStatus, Task, UsageSample
 
 
 class TaskEventKind(StrEnum):
@@ -45,7 +45,8 @@ class TaskEvent:
 class ProgressEvent:
     task_id: str
     attempt: int
-    progress: Progress
+    progress: Progress | None  # None when only metrics changed
+    metrics: tuple[MetricPoint, ...] = ()  # new points (the whole series is on the attempt)
 
 
 @dataclass(slots=True)

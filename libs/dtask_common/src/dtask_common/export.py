@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from dtask_common.models import Attempt, AttemptUsage, Progress, Resources, Task, TaskSpec
+from dtask_common.models import Attempt, AttemptUsage, MetricPoint, Progress, Resources, Task, TaskSpec
+from dtask_common.models.metrics import by_name
 from dtask_common.safetext import json_text
 
 
@@ -63,6 +64,9 @@ def progress_to_dict(p: Progress | None) -> dict[str, Any] | None:
         "elapsed_s": p.elapsed_s,
         "eta_s": p.eta_s,
         "updated_at": iso(p.updated_at),
+        "epoch": p.epoch,
+        "epochs": p.epochs,
+        "overall": p.overall,
     }
 
 
@@ -82,7 +86,13 @@ def attempt_to_dict(a: Attempt) -> dict[str, Any]:
         "result": a.result,
         "peak_rss_bytes": a.peak_rss_bytes,
         "cpu_time_s": a.cpu_time_s,
+        "metrics": metrics_to_dict(a.metrics),
     }
+
+
+def metrics_to_dict(points: Iterable[MetricPoint]) -> dict[str, list[list[float | int]]]:
+    """An attempt's live metrics: {name: [[unix seconds, value], ...]} (ints stay ints)."""
+    return {name: [[p.at, p.value] for p in series] for name, series in by_name(points).items()}
 
 
 def task_to_dict(t: Task) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dtask_common.models import PROGRESS_GROUPS, Progress, TaskSpec
 
@@ -32,7 +32,24 @@ _TQDM_COUNT = re.compile(
 )
 # `label: N / M`
 _FRACTION = re.compile(r"^(?P<label>.*?):\s*(?P<step>\d+)\s*/\s*(?P<total>\d+)$")
+# `Epoch 3/10` (a line of its own, or in a bar's description): epoch 3 of 10.
+_EPOCH_OF = re.compile(r"\bepoch\s*[:#]?\s*(?P<k>\d{1,9})\s*/\s*(?P<n>\d{1,9})", re.IGNORECASE)
+# A bar that counts the epochs themselves (an outer tqdm bar `epoch: 30%|###  | 3/10 [...]`).
+_EPOCH_BAR = re.compile(r"epochs?", re.IGNORECASE)
 _RATE = re.compile(r"^(?P<v>\d+(?:\.\d+)?)(?P<si>[kMGTPEZY]?)(?P<unit>.*)$")
+
+
+def newest(old: Progress | None, new: Progress) -> Progress:
+    """The later of two progress reports of one attempt (by when the runner saw them): shown progress never
+    moves backwards when an older report arrives after a newer one."""
+    if (
+        old is not None
+        and old.updated_at is not None
+        and new.updated_at is not None
+        and new.updated_at < old.updated_at
+    ):
+        return old
+    return new
 
 
 def _si_number(text: str) -> float:
@@ -183,6 +200,23 @@ def _fraction_hint(seg: bytes) -> bool:
     return b"/" in seg and b":" in seg
 
 
+def _epoch_hint(seg: bytes) -> bool:
+    return b"poch" in seg or b"POCH" in seg
+
+
+def epoch_of(p: Progress | None, line: str = "") -> tuple[int, int] | None:
+    """(epoch, epochs) a bar or a line says: an outer bar counting epochs (its done count + 1, for the one that
+    runs), `Epoch 3/10` in a bar's description or on a line of its own; None when it says nothing of epochs."""
+    if p is not None and p.total and p.total > 0 and _EPOCH_BAR.fullmatch(p.label.strip()):
+        done = p.step if p.elapsed_s is not None else max(0, p.step - 1)  # tqdm counts done, a line the current
+        return min(done + 1, p.total), p.total
+    m = _EPOCH_OF.search(p.label if p is not None else line)
+    if m is None:
+        return None
+    k, n = int(m.group("k")), int(m.group("n"))
+    return (k, n) if 0 < n and 0 <= k <= n else None
+
+
 class ProgressParser:
     """Feed raw output bytes; get the newest progress they carry (or None)."""
 
@@ -191,6 +225,8 @@ class ProgressParser:
         self._carry = b""
         self._carry_start = 0  # absolute offset of _carry[0] in the output
         self._reported = -1  # absolute start of the newest segment already returned
+        self._epoch: tuple[int, int] | None = None  # the epoch the output told last: (k, n)
+        self._inner: Progress | None = None  # the newest bar that is not an epoch counter
 
     @property
     def enabled(self) -> bool:
@@ -216,7 +252,8 @@ class ProgressParser:
         return any(m.hint is None or m.hint(seg) for m in self._matchers)
 
     def feed(self, data: bytes) -> Progress | None:
-        """The newest progress that data brought; None when it brought none.
+        """The newest progress that data brought; None when it brought none. When the output tells the epoch
+        (an outer bar counting epochs, `Epoch 3/10`), the progress carries it: epoch k of n, beside the bar.
 
         Only the newest bytes are looked at (the unterminated tail, then complete segments newest first within
         SCAN_BYTES): the rest of a large chunk is neither copied nor read.
@@ -237,11 +274,11 @@ class ProgressParser:
         tail_start = start + cut + 1
         self._carry = tail[-MAX_CARRY:]
         self._carry_start = start + size - len(self._carry)
+        found = _Found()
         if tail and tail_start > self._reported and self._may_match(tail[-MAX_LINE:]):
             p = self.parse_line(tail[-MAX_LINE:].decode("utf-8", "replace"), partial=True)
             if p is not None:
-                self._reported = tail_start
-                return p
+                found.take(p, tail_start)
         # The newest _WINDOW bytes of the complete segments (carry + data before cut); window_off: its offset.
         if cut - _WINDOW >= n_carry:
             window_off = cut - _WINDOW
@@ -250,19 +287,19 @@ class ProgressParser:
             head = carry[: max(cut, 0)] + data[: max(0, cut - n_carry)]
             window = head[-_WINDOW:]
             window_off = len(head) - len(window)
-        return self._newest_segment(window, start + window_off)
+        self._newest_segments(window, start + window_off, found)
+        return self._result(found)
 
-    def _newest_segment(self, window: bytes, window_start: int) -> Progress | None:
+    def _newest_segments(self, window: bytes, window_start: int, found: _Found) -> None:
         """Complete segments at the end of window, newest first, each identified by its absolute start offset.
 
         A segment cut by the window's start is longer than any that is parsed (the window is long enough), so
         it ends the search as it would have with every byte at hand.
         """
-        if not self._may_match(window[-SCAN_BYTES:]):
-            return None
         pos, scanned = len(window), 0
-        for _ in range(MAX_SEGMENTS):
-            if pos <= 0 and not window:
+        hinted = self._may_match(window[-SCAN_BYTES:]) or _epoch_hint(window[-SCAN_BYTES:])
+        for _ in range(MAX_SEGMENTS if hinted else 0):
+            if found.done or (pos <= 0 and not window):
                 break
             prev = max(window.rfind(b"\r", 0, pos), window.rfind(b"\n", 0, pos))
             seg_start = window_start + prev + 1
@@ -270,15 +307,65 @@ class ProgressParser:
                 break
             seg = window[prev + 1 : pos]
             scanned += len(seg) + 1
-            if seg and len(seg) <= MAX_LINE * 4 and self._may_match(seg):
-                p = self.parse_line(seg.decode("utf-8", "replace"))
+            if seg and len(seg) <= MAX_LINE * 4 and (found.inner is None or _epoch_hint(seg)):
+                p = self.parse_line(seg.decode("utf-8", "replace")) if self._may_match(seg) else None
                 if p is not None:
-                    self._reported = seg_start
-                    return p
+                    found.take(p, seg_start, inner_wanted=found.inner is None)
+                elif found.epoch is None and _epoch_hint(seg):
+                    found.epoch_line(_ANSI.sub("", seg.decode("utf-8", "replace")), seg_start)
             if prev < 0:
                 break
             pos = prev
-        return None
+
+    def _result(self, found: _Found) -> Progress | None:
+        epoch_changed = found.epoch is not None and found.epoch != self._epoch
+        if found.epoch is not None:
+            self._epoch = found.epoch
+        p = found.inner
+        if p is None and epoch_changed:
+            p = self._inner if self._inner is not None else found.epoch_bar
+        if p is None:
+            if found.newest > self._reported and found.epoch is not None:
+                self._reported = found.newest
+            return None
+        if found.inner is not None:
+            self._inner = found.inner
+        self._reported = max(self._reported, found.newest)
+        if self._epoch is not None:
+            p = replace(p, epoch=self._epoch[0], epochs=self._epoch[1])
+        return p
+
+
+@dataclass(slots=True)
+class _Found:
+    """What one feed found: the newest bar that is not an epoch counter, the newest epoch (and its bar)."""
+
+    inner: Progress | None = None
+    epoch: tuple[int, int] | None = None
+    epoch_bar: Progress | None = None
+    newest: int = -1  # the start of the newest segment that told something
+
+    @property
+    def done(self) -> bool:
+        return self.inner is not None and self.epoch is not None
+
+    def take(self, p: Progress, at: int, *, inner_wanted: bool = True) -> None:
+        e = epoch_of(p)
+        outer = e is not None and _EPOCH_BAR.fullmatch(p.label.strip()) is not None
+        if e is not None and self.epoch is None:
+            self.epoch = e
+            self.newest = max(self.newest, at)
+            if outer:
+                self.epoch_bar = p
+        if not outer and inner_wanted and self.inner is None:
+            self.inner = p
+            self.newest = max(self.newest, at)
+
+    def epoch_line(self, line: str, at: int) -> None:
+        e = epoch_of(None, line)
+        if e is not None:
+            self.epoch = e
+            self.newest = max(self.newest, at)
 
 
 BUILTIN = {

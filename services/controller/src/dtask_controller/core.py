@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, assert_never
 
 from dtask_common import events as ev
+from dtask_common.metric_series import MetricSeries
 from dtask_common.models import Progress, Task, TaskSpec, TaskState
 
 from dtask_controller import queries, recovery
@@ -47,6 +48,7 @@ class ControllerCore:
         self.sessions: dict[str, Session] = {}
         self.progress: dict[str, Progress] = {}
         self.dirty_progress: set[str] = set()  # progress not yet written to the store
+        self.metrics: dict[str, MetricSeries] = {}  # live metrics of running attempts (stored when they end)
         self.finished_counts: dict[TaskState, int] = {}
         self.task_waiters: dict[str, asyncio.Event] = {}
         self.live = LiveTasks()  # first attempts running as committed: their events read no store
@@ -182,6 +184,10 @@ class ControllerCore:
             self.store.finish_attempt(e.task_id, e.attempt, TaskState.LOST, finished_at=now, error=e.error)
         self.store.set_task(e.task_id, e.state, error=e.error, result=result if e.attempt else None)
         self.finished_counts[e.state] = self.finished_counts.get(e.state, 0) + 1
+        if e.task_id in self.dirty_progress and (p := self.progress.get(e.task_id)) is not None:
+            self.store.set_progress([(e.task_id, p)])  # the task ends where its output ended, not at the last flush
+        if e.task_id in self.metrics:
+            self.live.drop(e.task_id)  # its event reads the series the store now holds
         self._end_attempt(e.task_id, e.attempt)
         kind = ev.TaskEventKind.CANCELLED if e.state is TaskState.CANCELLED else ev.TaskEventKind.FINISHED
         known = None
@@ -216,6 +222,9 @@ class ControllerCore:
     def _end_attempt(self, task_id: str, attempt: int) -> None:
         self.progress.pop(task_id, None)
         self.dirty_progress.discard(task_id)
+        series = self.metrics.pop(task_id, None)
+        if series and attempt:
+            self.store.set_attempt_metrics(task_id, attempt, series.points())
         tail = self.tails.get(task_id, attempt) if attempt else None
         if tail is not None:
             if tail.dirty:  # stays dirty until the commit drops the tail: a failed commit writes it again

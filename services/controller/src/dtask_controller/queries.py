@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dtask_common.models import (
@@ -59,6 +60,9 @@ def overlay(core: ControllerCore, t: Task) -> Task:
     p = core.progress.get(t.id)
     if p is not None and t.state is TaskState.RUNNING:
         t.progress = p
+    series = core.metrics.get(t.id)
+    if series and t.state is TaskState.RUNNING and t.attempts:
+        t.attempts = [*t.attempts[:-1], replace(t.attempts[-1], metrics=series.points())]
     if t.state is TaskState.RUNNING and (away := core.registry.out_of_touch(t.executor)) is not None:
         t.stale_since = away[0]
     if t.state is TaskState.RUNNING and t.current is not None:

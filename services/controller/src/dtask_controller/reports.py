@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dtask_common import events as ev
-from dtask_common.models import AttemptResult, Progress, TaskState, UsageSample
+from dtask_common.metric_series import MetricSeries
+from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState, UsageSample
+from dtask_common.progress import newest
 
 from dtask_controller import liveness, reconcile
 from dtask_controller.runner_messages import AckCmd, Hello, Session, WelcomeCmd
@@ -135,14 +137,30 @@ def usage(core: ControllerCore, name: str, sample: UsageSample) -> None:
         core.fanout.defer(ev.UsageEvent(name, sample))
 
 
-def progress(core: ControllerCore, name: str, task_id: str, attempt: int, p: Progress) -> None:
+def progress(
+    core: ControllerCore,
+    name: str,
+    task_id: str,
+    attempt: int,
+    p: Progress | None,
+    metrics: tuple[MetricPoint, ...] = (),
+) -> None:
     sched = core.scheduler
     if sched.current_attempt(task_id) != attempt or sched.state(task_id) is not TaskState.RUNNING:
         return
-    core.progress[task_id] = p
-    core.dirty_progress.add(task_id)
-    core.live.drop(task_id)  # the stored progress is the flush's: the task's end reads it from the store
-    core.publish_now(lambda: ev.ProgressEvent(task_id, attempt, p))
+    if p is not None and newest(core.progress.get(task_id), p) is p:
+        core.progress[task_id] = p
+        core.dirty_progress.add(task_id)
+        core.live.drop(task_id)  # the stored progress is the flush's: the task's end reads it from the store
+    else:
+        p = None  # none, or older than what was reported already
+    if metrics:
+        series = core.metrics.get(task_id)
+        if series is None:
+            series = core.metrics[task_id] = MetricSeries()
+        series.add(metrics)
+    if p is not None or metrics:
+        core.publish_now(lambda: ev.ProgressEvent(task_id, attempt, p, metrics))
 
 
 def output(core: ControllerCore, task_id: str, attempt: int, offset: int, data: bytes) -> None:

@@ -199,7 +199,7 @@ def _dispatch(core: ControllerCore, session: Session, guard: ReportGuard, msg: p
         case OutputChunk():
             reports.output(core, report.task_id, report.attempt, report.offset, report.data)
         case ProgressReport():
-            reports.progress(core, session.name, report.task_id, report.attempt, report.progress)
+            reports.progress(core, session.name, report.task_id, report.attempt, report.progress, report.metrics)
         case AttemptResult():
             reports.finished(core, session.name, report)
         case DrainReport():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from dtask_common.models import TaskSpec
 
@@ -21,3 +22,9 @@ class AttemptRequest:
 def safe_stem(task_id: str, attempt: int) -> str:
     """A file-name stem for an attempt."""
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', task_id)[:100]}.{attempt}"
+
+
+def metrics_file_for(result_file: Path) -> Path:
+    """The attempt's `$DTASK_METRICS_FILE`, beside its result file."""
+    name = result_file.name.removesuffix(".result.json")
+    return result_file.with_name(f"{name}.metrics.jsonl")

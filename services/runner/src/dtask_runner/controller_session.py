@@ -21,6 +21,7 @@ from dtask_common.models import (
     AttemptResult,
     CancelCmd,
     DrainReport,
+    MetricPoint,
     OutputChunk,
     OutputReadReport,
     Progress,
@@ -110,8 +111,10 @@ class ControllerSession:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
-        self._send_soon(convert.report_to_pb(ProgressReport(task_id, attempt, progress)))
+    def progress(
+        self, task_id: str, attempt: int, progress: Progress | None, metrics: tuple[MetricPoint, ...] = ()
+    ) -> None:
+        self._send_soon(convert.report_to_pb(ProgressReport(task_id, attempt, progress, metrics)))
 
     def usage(self, sample: UsageSample) -> None:
         self._send_soon(convert.report_to_pb(sample))

@@ -12,13 +12,15 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from dtask_common.models import AttemptResult, Progress, TaskState
+from dtask_common.metrics import MetricScanner, Values
+from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState
 from dtask_common.private import open_private
 from dtask_common.progress import ProgressParser, parser_for
 
-from dtask_runner.attempt_request import AttemptRequest, safe_stem
+from dtask_runner.attempt_request import AttemptRequest, metrics_file_for, safe_stem
 from dtask_runner.containment import Box
 from dtask_runner.footprint import Footprint, TreeSampler
+from dtask_runner.metrics_file import MetricsFileTail
 from dtask_runner.outcome import outcome
 from dtask_runner.reap import Exit, wait_exit
 from dtask_runner.results import ResultCapture
@@ -35,6 +37,8 @@ PIPE_SIZE = 1024 * 1024
 F_SETPIPE_SZ = 1031
 # After the main process exits, how long to wait for the output pipe to close.
 DRAIN_TIMEOUT_S = 2.0
+# How often the attempt's $DTASK_METRICS_FILE is read for new lines.
+METRICS_POLL_S = 0.5
 
 
 class Sink(Protocol):
@@ -43,6 +47,8 @@ class Sink(Protocol):
     def on_output(self, execution: Execution) -> None: ...
 
     def on_progress(self, execution: Execution, progress: Progress) -> None: ...
+
+    def on_metrics(self, execution: Execution, points: list[MetricPoint]) -> None: ...
 
 
 class Execution:
@@ -67,6 +73,10 @@ class Execution:
         self._wake: asyncio.Future[None] | None = None  # resolved to stop waiting for the process
         self._parser: ProgressParser = parser_for("none")
         self._capture = ResultCapture(req.spec.result_marker)
+        self._metrics = MetricScanner()
+        self.metrics_path = metrics_file_for(self.result_path)
+        self._metrics_file = MetricsFileTail(self.metrics_path, launcher.user)
+        self._metrics_poll: asyncio.TimerHandle | None = None
         self._log_fd = -1
         self._out_fd = -1  # the read end of the attempt's output pipe
         self._footprint = Footprint()
@@ -132,7 +142,24 @@ class Execution:
             p.updated_at = time.time()
             self.progress = p
             self.sink.on_progress(self, p)
+        self._metric_values(self._metrics.feed(data))
         self.sink.on_output(self)
+
+    def _metric_values(self, values: Values) -> None:
+        if values:
+            now = time.time()
+            self.sink.on_metrics(self, [MetricPoint(name, now, value) for name, value in values])
+
+    def _poll_metrics_file(self, *, final: bool = False) -> None:
+        """Read what the task added to its metrics file; again in METRICS_POLL_S until it ends."""
+        self._metrics_poll = None
+        while True:
+            before = self._metrics_file.offset
+            self._metric_values(self._metrics_file.read(final=final))
+            if not final or self._metrics_file.offset == before:
+                break
+        if not final:
+            self._metrics_poll = asyncio.get_running_loop().call_later(METRICS_POLL_S, self._poll_metrics_file)
 
     def _log_broken(self, exc: OSError) -> None:
         """The log takes no more output (disk full, I/O error): stop the attempt as FAILED, saying why."""
@@ -153,8 +180,9 @@ class Execution:
                 error=f"cannot create its log {self.log_path}: "
                 f"{exc.strerror or exc}; make the runner's --log-dir writable",
             )
-        with contextlib.suppress(FileNotFoundError):
-            self.result_path.unlink()
+        for stale in (self.result_path, self.metrics_path):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         spec = self.req.spec
         launcher = self.launcher
         try:
@@ -233,6 +261,7 @@ class Execution:
                     eof.set_result(None)
 
         loop.add_reader(fd, readable)
+        self._metrics_poll = loop.call_later(METRICS_POLL_S, self._poll_metrics_file)
         exited = wait_exit(loop, proc.pid)
         sampler = TreeSampler(self._footprint, proc.pid, exited)
         timeout = self.req.spec.timeout_s or None
@@ -266,7 +295,11 @@ class Execution:
             sampler.stop()
             loop.remove_reader(fd)
             self._close_out()
+            if self._metrics_poll is not None:
+                self._metrics_poll.cancel()
         self._capture.close()
+        self._metric_values(self._metrics.close())
+        self._poll_metrics_file(final=True)
         return status, rusage
 
     async def _terminate(self, exited: asyncio.Future[Exit]) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.config import Config
-from dtask_common.models import AttemptUsage, Capacity, Hello, Progress, RunningAttempt, UsageSample
+from dtask_common.metric_series import MetricSeries
+from dtask_common.models import AttemptUsage, Capacity, Hello, MetricPoint, Progress, RunningAttempt, UsageSample
 
 from dtask_runner.attempt_request import AttemptRequest, safe_stem
 from dtask_runner.capacity import assignment_refusal, resend_rest
@@ -30,6 +31,8 @@ from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_re
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.2
+# Metric points of one metric per progress report at most (more are thinned, the first and the last kept).
+POINTS_PER_REPORT = 16
 SHUTDOWN_REPORT_S = 3.0
 
 
@@ -39,6 +42,8 @@ class _Attempt:
     pump: OutputPump
     throttle: Throttle = field(default_factory=lambda: Throttle(PROGRESS_INTERVAL_S))
     flush: asyncio.TimerHandle | None = None
+    progress: Progress | None = None  # not sent yet
+    metrics: MetricSeries = field(default_factory=lambda: MetricSeries(POINTS_PER_REPORT))  # not sent yet
 
 
 class Runner:
@@ -184,23 +189,38 @@ class Runner:
 
     def on_progress(self, execution: Execution, progress: Progress) -> None:
         a = self._attempts.get(execution.key)
-        if a is None:
-            return
+        if a is not None:
+            a.progress = progress
+            self._report_soon(execution.key, a)
+
+    def on_metrics(self, execution: Execution, points: list[MetricPoint]) -> None:
+        a = self._attempts.get(execution.key)
+        if a is not None:
+            a.metrics.add(points)
+            self._report_soon(execution.key, a)
+
+    def _report_soon(self, key: tuple[str, int], a: _Attempt) -> None:
+        """Progress and metric points go together, at most one report per PROGRESS_INTERVAL_S."""
         loop = asyncio.get_running_loop()
-        delay = a.throttle.offer(loop.time(), progress)
+        delay = a.throttle.offer(loop.time(), True)
         if delay == 0:
-            self._flush_progress(execution.key)
+            self._flush_progress(key)
         elif a.flush is None:
-            a.flush = loop.call_later(delay, self._flush_progress, execution.key)
+            a.flush = loop.call_later(delay, self._flush_progress, key)
 
     def _flush_progress(self, key: tuple[str, int]) -> None:
+        """Send the progress and metric points not sent yet (the latest always: also when the attempt ends)."""
         a = self._attempts.get(key)
         if a is None:
             return
         a.flush = None
-        p = a.throttle.take(asyncio.get_running_loop().time())
-        if isinstance(p, Progress):
-            self.uplink.progress(key[0], key[1], p)
+        a.throttle.take(asyncio.get_running_loop().time())
+        p, a.progress = a.progress, None
+        points = a.metrics.points()
+        if points:
+            a.metrics = MetricSeries(POINTS_PER_REPORT)
+        if p is not None or points:
+            self.uplink.progress(key[0], key[1], p, points)
 
     async def _finish(self, key: tuple[str, int]) -> None:
         a = self._attempts[key]

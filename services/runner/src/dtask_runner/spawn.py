@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from dtask_runner.attempt_request import AttemptRequest
+from dtask_runner.attempt_request import AttemptRequest, metrics_file_for
 from dtask_runner.taskenv import AttemptEnv, task_env
 from dtask_runner.taskuser import TaskUser
 
@@ -36,7 +36,7 @@ def build_command(
     env = task_env(
         base_env,
         spec.env,
-        AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids),
+        AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids, str(metrics_file_for(result_file))),
         hide_gpus=hide_gpus,
         user=user,
     )

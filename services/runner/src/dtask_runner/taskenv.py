@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dtask_common.metrics import METRICS_FILE_ENV
+
 from dtask_runner.taskuser import TaskUser
 from dtask_runner.watchdog import TOKEN_ENV
 
@@ -22,6 +24,7 @@ class AttemptEnv:
     result_file: str
     token: str
     gpu_ids: tuple[int, ...] = ()
+    metrics_file: str = ""
 
 
 def task_env(
@@ -41,6 +44,8 @@ def task_env(
     env["DTASK_TASK_ID"] = attempt.task_id
     env["DTASK_ATTEMPT"] = str(attempt.attempt)
     env["DTASK_RESULT_FILE"] = attempt.result_file
+    if attempt.metrics_file:
+        env[METRICS_FILE_ENV] = attempt.metrics_file
     env[TOKEN_ENV] = attempt.token
     if attempt.gpu_ids:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in attempt.gpu_ids)

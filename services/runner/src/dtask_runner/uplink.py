@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from dtask_common.models import AttemptResult, OutputChunk, Progress, UsageSample
+from dtask_common.models import AttemptResult, MetricPoint, OutputChunk, Progress, UsageSample
 
 
 class Uplink(Protocol):
@@ -14,7 +14,9 @@ class Uplink(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None: ...
+    def progress(
+        self, task_id: str, attempt: int, progress: Progress | None, metrics: tuple[MetricPoint, ...] = ()
+    ) -> None: ...
 
     def usage(self, sample: UsageSample) -> None: ...
 
@@ -32,7 +34,9 @@ class Offline:
 
     connected = False
 
-    def progress(self, task_id: str, attempt: int, progress: Progress) -> None:
+    def progress(
+        self, task_id: str, attempt: int, progress: Progress | None, metrics: tuple[MetricPoint, ...] = ()
+    ) -> None:
         pass
 
     def usage(self, sample: UsageSample) -> None:

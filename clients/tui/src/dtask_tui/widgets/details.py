@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from dtask_common.models import ExecutorInfo, Task, TaskState, UsageSample
 
+from dtask_tui.chart import number
 from dtask_tui.format import (
     attempt_usage,
     chart,
@@ -20,9 +21,11 @@ from dtask_tui.format import (
     shown,
     size,
     sparkline,
+    squeeze,
     stale_note,
     stamp,
 )
+from dtask_tui.live_metrics import sweep_name
 from dtask_tui.state import Tab, TuiState
 from dtask_tui.widgets.base import LinesBox, Markup
 from dtask_tui.widgets.palette import EXECUTOR_ATTR, STATE_ATTR, level_attr
@@ -127,6 +130,7 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
             out.append(kv("Usage", attempt_usage(u.cpu_percent, u.rss_bytes, u.gpu_memory_bytes, u.cpu_time_s)))
     else:
         out.append(kv("Duration", duration(elapsed)))
+    out += metric_lines(st, t, cols)
     if len(t.attempts) > 1 or spec.max_retries:
         out.append(kv("Attempts", f"{len(t.attempts)} of {spec.max_retries + 1}"))
         for a in t.attempts[-4:]:
@@ -150,6 +154,28 @@ def task_lines(st: TuiState, t: Task, cols: int, rows: int) -> list[Markup]:
         out.append([("error", " Error")])
         out += wrap(t.error, cols, "error", 2, 6)
     out += output_tail(st, t, cols, rows - len(out))
+    return out
+
+
+def metric_lines(st: TuiState, t: Task, cols: int, most: int = 6) -> list[Markup]:
+    """The current attempt's live metrics: one line each, a sparkline over time and the latest value."""
+    series = st.metrics.of(t)
+    names = series.names()
+    if not names:
+        return []
+    keys = "  m: charts" + ("  M: the sweep on one chart" if sweep_name(t.name) else "")
+    out: list[Markup] = [[("title", " Metrics"), ("dim", clip(keys, cols - 8))]]
+    nw = min(16, max(len(shown(n)) for n in names))
+    for name in names[:most]:
+        points = series.series(name)
+        values = [float(p.value) for p in points]
+        last = number(points[-1].value)
+        w = max(4, min(60, cols - nw - len(last) - 5))
+        lo, hi = min(values), max(values)
+        line = sparkline(squeeze(values, w), w, lo, hi if hi > lo else lo + 1.0)
+        out.append([("label", "  " + fit(name, nw)), ("row", " "), ("chart0", line), ("value", " " + last)])
+    if len(names) > most:
+        out.append([("dim", f"  … {len(names) - most} more (m)")])
     return out
 
 

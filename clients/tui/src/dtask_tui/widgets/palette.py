@@ -51,6 +51,13 @@ _BASE: list[tuple[str, str, str]] = [
     ("edit", "white", "dark blue"),
     ("button", "black", "light gray"),
     ("button_f", "white,bold", "dark red"),
+    # the lines of a chart, in turn
+    ("chart0", "light cyan", "default"),
+    ("chart1", "yellow", "default"),
+    ("chart2", "light magenta", "default"),
+    ("chart3", "light green", "default"),
+    ("chart4", "light blue", "default"),
+    ("chart5", "light red", "default"),
 ]
 
 _FOCUS_KEEP = {"bar_done", "bar_todo"}

@@ -104,7 +104,7 @@ class TaskSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., shell: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_s: _Optional[float] = ..., depends_on: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress: _Optional[str] = ..., progress_pattern: _Optional[str] = ..., result_marker: _Optional[str] = ..., lost_after_s: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("label", "step", "total", "percent", "rate", "elapsed_s", "eta_s", "updated_at")
+    __slots__ = ("label", "step", "total", "percent", "rate", "elapsed_s", "eta_s", "updated_at", "epoch", "epochs")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,8 @@ class Progress(_message.Message):
     ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
     ETA_S_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
     label: str
     step: int
     total: int
@@ -121,10 +123,12 @@ class Progress(_message.Message):
     elapsed_s: float
     eta_s: float
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, label: _Optional[str] = ..., step: _Optional[int] = ..., total: _Optional[int] = ..., percent: _Optional[float] = ..., rate: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., eta_s: _Optional[float] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    epoch: int
+    epochs: int
+    def __init__(self, label: _Optional[str] = ..., step: _Optional[int] = ..., total: _Optional[int] = ..., percent: _Optional[float] = ..., rate: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., eta_s: _Optional[float] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., epoch: _Optional[int] = ..., epochs: _Optional[int] = ...) -> None: ...
 
 class Attempt(_message.Message):
-    __slots__ = ("task_id", "number", "executor", "gpu_ids", "dispatched_at", "finished_at", "state", "exit_code", "signal", "error", "result", "peak_rss_bytes", "cpu_time_s", "duration_s")
+    __slots__ = ("task_id", "number", "executor", "gpu_ids", "dispatched_at", "finished_at", "state", "exit_code", "signal", "error", "result", "peak_rss_bytes", "cpu_time_s", "duration_s", "metrics")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +143,7 @@ class Attempt(_message.Message):
     PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     CPU_TIME_S_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     number: int
     executor: str
@@ -153,7 +158,8 @@ class Attempt(_message.Message):
     peak_rss_bytes: int
     cpu_time_s: float
     duration_s: float
-    def __init__(self, task_id: _Optional[str] = ..., number: _Optional[int] = ..., executor: _Optional[str] = ..., gpu_ids: _Optional[_Iterable[int]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricPoint]
+    def __init__(self, task_id: _Optional[str] = ..., number: _Optional[int] = ..., executor: _Optional[str] = ..., gpu_ids: _Optional[_Iterable[int]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time_s: _Optional[float] = ..., duration_s: _Optional[float] = ..., metrics: _Optional[_Iterable[_Union[MetricPoint, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "spec", "state", "submitted_at", "attempts", "progress", "result", "error", "stale_since", "usage")
@@ -299,3 +305,15 @@ class QueueStatus(_message.Message):
     cancelled: int
     lost: int
     def __init__(self, paused: _Optional[bool] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., lost: _Optional[int] = ...) -> None: ...
+
+class MetricPoint(_message.Message):
+    __slots__ = ("name", "at", "int_value", "float_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    at: float
+    int_value: int
+    float_value: float
+    def __init__(self, name: _Optional[str] = ..., at: _Optional[float] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ...) -> None: ...

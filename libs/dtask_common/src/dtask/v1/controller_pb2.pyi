@@ -52,14 +52,16 @@ class UsageReport(_message.Message):
     def __init__(self, sample: _Optional[_Union[_common_pb2.UsageSample, _Mapping]] = ...) -> None: ...
 
 class ProgressUpdate(_message.Message):
-    __slots__ = ("task_id", "attempt", "progress")
+    __slots__ = ("task_id", "attempt", "progress", "metrics")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     progress: _common_pb2.Progress
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.MetricPoint]
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.MetricPoint, _Mapping]]] = ...) -> None: ...
 
 class OutputChunk(_message.Message):
     __slots__ = ("task_id", "attempt", "offset", "data", "notice", "total_bytes")
@@ -432,14 +434,16 @@ class TaskEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[TaskEvent.Kind, str]] = ..., task: _Optional[_Union[_common_pb2.Task, _Mapping]] = ...) -> None: ...
 
 class ProgressEvent(_message.Message):
-    __slots__ = ("task_id", "attempt", "progress")
+    __slots__ = ("task_id", "attempt", "progress", "metrics")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     progress: _common_pb2.Progress
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.MetricPoint]
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.MetricPoint, _Mapping]]] = ...) -> None: ...
 
 class ExecutorEvent(_message.Message):
     __slots__ = ("kind", "executor")

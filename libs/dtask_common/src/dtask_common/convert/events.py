@@ -16,6 +16,7 @@ from dtask_common.convert.executors import (
     usage_from_pb,
     usage_to_pb,
 )
+from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
 from dtask_common.convert.scalars import state_from_pb, state_to_pb, ts_from_pb, ts_to_pb
 from dtask_common.convert.tasks import (
     progress_from_pb,
@@ -55,7 +56,12 @@ def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
             out.task.CopyFrom(pb.TaskEvent(kind=_TASK_KIND_TO_PB[b.kind], task=task_to_pb(b.task)))
         case ev.ProgressEvent():
             out.progress.CopyFrom(
-                pb.ProgressEvent(task_id=b.task_id, attempt=b.attempt, progress=progress_to_pb(b.progress))
+                pb.ProgressEvent(
+                    task_id=b.task_id,
+                    attempt=b.attempt,
+                    progress=progress_to_pb(b.progress) if b.progress is not None else None,
+                    metrics=metrics_to_pb(b.metrics),
+                )
             )
         case ev.ExecutorEvent():
             out.executor.CopyFrom(pb.ExecutorEvent(kind=_EXEC_KIND_TO_PB[b.kind], executor=executor_to_pb(b.executor)))
@@ -93,7 +99,10 @@ def event_from_pb(e: pb.WatchEvent) -> ev.WatchEvent:
             body = ev.TaskEvent(kind=_kind(_TASK_KIND_FROM_PB, e.task.kind, "task"), task=task_from_pb(e.task.task))
         case "progress":
             body = ev.ProgressEvent(
-                task_id=e.progress.task_id, attempt=e.progress.attempt, progress=progress_from_pb(e.progress.progress)
+                task_id=e.progress.task_id,
+                attempt=e.progress.attempt,
+                progress=progress_from_pb(e.progress.progress) if e.progress.HasField("progress") else None,
+                metrics=metrics_from_pb(e.progress.metrics),
             )
         case "executor":
             body = ev.ExecutorEvent(

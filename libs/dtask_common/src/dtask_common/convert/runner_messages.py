@@ -9,6 +9,7 @@ from dtask.v1 import controller_pb2 as pb
 
 from dtask_common import models as m
 from dtask_common.convert.executors import capacity_from_pb, capacity_to_pb, usage_from_pb, usage_to_pb
+from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
 from dtask_common.convert.tasks import (
     attempt_result_from_pb,
     attempt_result_to_pb,
@@ -154,7 +155,12 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
             return pb.RunnerMessage(usage=pb.UsageReport(sample=usage_to_pb(r)))
         case m.ProgressReport():
             return pb.RunnerMessage(
-                progress=pb.ProgressUpdate(task_id=r.task_id, attempt=r.attempt, progress=progress_to_pb(r.progress))
+                progress=pb.ProgressUpdate(
+                    task_id=r.task_id,
+                    attempt=r.attempt,
+                    progress=progress_to_pb(r.progress) if r.progress is not None else None,
+                    metrics=metrics_to_pb(r.metrics),
+                )
             )
         case m.OutputChunk():
             return pb.RunnerMessage(output=output_to_pb(r))
@@ -184,7 +190,12 @@ def report_from_pb(msg: pb.RunnerMessage) -> m.Report:
             return usage_from_pb(msg.usage.sample)
         case "progress":
             p = msg.progress
-            return m.ProgressReport(p.task_id, p.attempt, progress_from_pb(p.progress))
+            return m.ProgressReport(
+                p.task_id,
+                p.attempt,
+                progress_from_pb(p.progress) if p.HasField("progress") else None,
+                metrics_from_pb(p.metrics),
+            )
         case "output":
             return output_from_pb(msg.output)
         case "finished":

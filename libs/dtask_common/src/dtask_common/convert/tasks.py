@@ -9,6 +9,7 @@ from dtask.v1 import controller_pb2 as pb
 
 from dtask_common import models as m
 from dtask_common.convert.executors import attempt_usage_from_pb, attempt_usage_to_pb
+from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
 from dtask_common.convert.scalars import (
     opt,
     result_from_pb,
@@ -83,6 +84,8 @@ def progress_to_pb(p: m.Progress) -> cpb.Progress:
         elapsed_s=p.elapsed_s,
         eta_s=p.eta_s,
         updated_at=ts_to_pb(p.updated_at),
+        epoch=p.epoch,
+        epochs=p.epochs,
     )
 
 
@@ -96,6 +99,8 @@ def progress_from_pb(p: cpb.Progress) -> m.Progress:
         elapsed_s=opt(p, "elapsed_s"),
         eta_s=opt(p, "eta_s"),
         updated_at=ts_from_pb(p, "updated_at"),
+        epoch=opt(p, "epoch"),
+        epochs=opt(p, "epochs"),
     )
 
 
@@ -115,6 +120,7 @@ def attempt_to_pb(a: m.Attempt) -> cpb.Attempt:
         peak_rss_bytes=a.peak_rss_bytes,
         cpu_time_s=a.cpu_time_s,
         duration_s=a.duration_s,
+        metrics=metrics_to_pb(a.metrics),
     )
 
 
@@ -134,6 +140,7 @@ def attempt_from_pb(a: cpb.Attempt) -> m.Attempt:
         peak_rss_bytes=a.peak_rss_bytes,
         cpu_time_s=a.cpu_time_s,
         duration_s=a.duration_s,
+        metrics=metrics_from_pb(a.metrics),
     )
 
 

@@ -9,6 +9,7 @@ from dtask_common.models.executors import (
     GpuUsage,
     UsageSample,
 )
+from dtask_common.models.metrics import MAX_METRICS, MAX_POINTS, MetricPoint
 from dtask_common.models.sessions import (
     AckCmd,
     AssignCmd,
@@ -59,6 +60,9 @@ from dtask_common.models.watch import MAX_WATCH_BATCH, MAX_WATCH_IDS, WatchFilte
 
 __all__ = [
     "AttemptUsage",
+    "MAX_METRICS",
+    "MAX_POINTS",
+    "MetricPoint",
     "FINISHED_STATES",
     "INT32_MAX",
     "MAX_COMMAND_BYTES",

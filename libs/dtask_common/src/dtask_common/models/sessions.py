@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from dtask_common import PROTOCOL_VERSION, __version__
 from dtask_common.models.executors import Capacity, UsageSample
+from dtask_common.models.metrics import MetricPoint
 from dtask_common.models.specs import TaskSpec
 from dtask_common.models.tasks import AttemptResult, OutputChunk, Progress, RunningAttempt
 
@@ -99,11 +100,12 @@ Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd | ReadOutputCmd
 
 @dataclass(frozen=True, slots=True)
 class ProgressReport:
-    """The latest progress of a running attempt."""
+    """The latest progress of a running attempt (None when only metrics changed) and its new metric points."""
 
     task_id: str
     attempt: int
-    progress: Progress
+    progress: Progress | None
+    metrics: tuple[MetricPoint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from dtask_common.models.executors import AttemptUsage
+from dtask_common.models.metrics import MetricPoint
 from dtask_common.models.specs import TaskSpec
 
 
@@ -44,6 +45,9 @@ class Progress:
     elapsed_s: float | None = None
     eta_s: float | None = None
     updated_at: float | None = None
+    # The outer position when the bar restarts every epoch: epoch `epoch` (1-based) of `epochs`.
+    epoch: int | None = None
+    epochs: int | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -53,6 +57,14 @@ class Progress:
         if self.total:
             return max(0.0, min(1.0, self.step / self.total))
         return None
+
+    @property
+    def overall(self) -> float | None:
+        """Done fraction 0..1 over all epochs (the inner bar's share of the current one), when known."""
+        if not self.epoch or not self.epochs or self.epochs <= 0:
+            return None
+        inner = self.fraction or 0.0
+        return max(0.0, min(1.0, (min(self.epoch, self.epochs) - 1 + inner) / self.epochs))
 
 
 @dataclass(slots=True)
@@ -73,6 +85,7 @@ class Attempt:
     peak_rss_bytes: int = 0
     cpu_time_s: float = 0.0
     duration_s: float = 0.0
+    metrics: tuple[MetricPoint, ...] = ()  # its live metrics over time (bounded, see metric_series)
 
 
 @dataclass(slots=True)

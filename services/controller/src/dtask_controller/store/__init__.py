@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from dtask_common.models import Capacity, Progress, Task, TaskSpec, TaskState, WatchFilter
+from dtask_common.models import Capacity, MetricPoint, Progress, Task, TaskSpec, TaskState, WatchFilter
 
 from dtask_controller.store.errors import SchemaTooNew, SnapshotClosed, StoreFull, StoreLocked, StoreUnusable
 from dtask_controller.store.records import ActiveTask, StoredExecutor
@@ -108,6 +108,9 @@ class Store(Protocol):
 
     def set_progress(self, items: Iterable[tuple[str, Progress]]) -> None:
         """Set the progress of tasks: (task id, progress)."""
+
+    def set_attempt_metrics(self, task_id: str, number: int, points: Sequence[MetricPoint]) -> None:
+        """Keep the live metrics an attempt reported (its bounded series) with the attempt."""
 
     def write_output(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
         """Store output tails: (task id, attempt, offset of the first byte, bytes)."""

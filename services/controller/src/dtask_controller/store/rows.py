@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from dtask_common.models import Attempt, Capacity, Progress, Resources, Task, TaskSpec, TaskState
+from dtask_common.models import Attempt, Capacity, MetricPoint, Progress, Resources, Task, TaskSpec, TaskState
+from dtask_common.models.metrics import metric_value
 
 from dtask_controller.store.records import StoredExecutor
 
@@ -15,7 +16,7 @@ SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watc
 TASK_COLS = "id, spec, state, submitted_at, error, result, progress"
 ATTEMPT_COLS = (
     "task_id, number, executor, gpu_ids, dispatched_at, finished_at, state, exit_code, signal, "
-    "error, result, peak_rss_bytes, cpu_time_s, duration_s"
+    "error, result, peak_rss_bytes, cpu_time_s, duration_s, metrics"
 )
 EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
 
@@ -115,8 +116,9 @@ def task_from_row(row: Sequence[Any], specs: SpecCache) -> Task:
 def attempt_from_row(row: Sequence[Any]) -> Attempt:
     """An attempt from the ATTEMPT_COLS of its row."""
     (tid, number, executor, gpus, dispatched, finished, state, exit_code, signal, error, result, rss, cpu, duration) = (
-        row
+        row[:14]
     )
+    metrics = row[14] if len(row) > 14 else None
     return Attempt(
         task_id=str(tid),
         number=number,
@@ -132,7 +134,29 @@ def attempt_from_row(row: Sequence[Any]) -> Attempt:
         peak_rss_bytes=rss,
         cpu_time_s=cpu,
         duration_s=duration,
+        metrics=metrics_from_json(metrics),
     )
+
+
+def metrics_to_json(points: Sequence[MetricPoint]) -> str:
+    """An attempt's metric points as stored: [[name, at, value], ...] (ints stay ints)."""
+    return _COMPACT.encode([[p.name, p.at, p.value] for p in points])
+
+
+def metrics_from_json(text: str | None) -> tuple[MetricPoint, ...]:
+    if not text:
+        return ()
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        return ()
+    out = []
+    for item in rows if isinstance(rows, list) else ():
+        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], (int, float)):
+            value = metric_value(item[2])
+            if value is not None:
+                out.append(MetricPoint(item[0], float(item[1]), value))
+    return tuple(out)
 
 
 def executor_from_row(row: Sequence[Any]) -> StoredExecutor:

@@ -73,6 +73,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tasks ADD COLUMN lost_used_retry INTEGER;
     """,
+    # 4: an attempt keeps the live metrics it reported (a JSON list of [name, at, value], bounded per metric)
+    """
+    ALTER TABLE attempts ADD COLUMN metrics TEXT;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

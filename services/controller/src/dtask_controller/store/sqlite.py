@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dtask_common.models import Capacity, Progress, TaskSpec, TaskState
+from dtask_common.models import Capacity, MetricPoint, Progress, TaskSpec, TaskState
 
 from dtask_controller.store.records import StoredExecutor
 from dtask_controller.store.rows import (
@@ -14,6 +14,7 @@ from dtask_controller.store.rows import (
     capacity_to_json,
     dumps,
     executor_from_row,
+    metrics_to_json,
     progress_to_json,
     spec_to_json,
 )
@@ -154,6 +155,13 @@ class SqliteStore(SqliteReads):
         with self.transaction():
             self._db.executemany(
                 "UPDATE tasks SET progress = ? WHERE id = ?", [(progress_to_json(p), int(t)) for t, p in items]
+            )
+
+    def set_attempt_metrics(self, task_id: str, number: int, points: Sequence[MetricPoint]) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE attempts SET metrics = ? WHERE task_id = ? AND number = ?",
+                (metrics_to_json(points), int(task_id), number),
             )
 
     def write_output(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
