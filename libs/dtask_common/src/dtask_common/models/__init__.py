@@ -8,6 +8,7 @@ from dtask_common.models.executors import (
     GpuUsage,
     UsageSample,
 )
+from dtask_common.models.params import MAX_PARAMS, ParamValue
 from dtask_common.models.sessions import (
     AckCmd,
     AssignCmd,
@@ -66,6 +67,7 @@ __all__ = [
     "MAX_LABEL",
     "MAX_LOST_AFTER_S",
     "MAX_NAME",
+    "MAX_PARAMS",
     "MAX_PATH",
     "MAX_RETRIES",
     "MAX_SUBMIT",
@@ -90,6 +92,7 @@ __all__ = [
     "Hello",
     "Identity",
     "OutputChunk",
+    "ParamValue",
     "OutputReadReport",
     "Progress",
     "ProgressReport",
