@@ -127,6 +127,12 @@ def test_params_filter_and_json(live: Cluster, dtask: Dtask, sweep: list[str]) -
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert [t["id"] for t in json.loads(out.stdout)["tasks"]] == [sweep[2], sweep[5]]
+    bad = {"params": [{"key": "a b", "value": {"intValue": 1}}]}
+    out = subprocess.run(
+        [*grpcurl_args(files), "-d", json.dumps(bad), live.address, "dtask.v1.Controller/ListTasks"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode != 0 and "InvalidArgument" in out.stderr and "'a b' is not valid" in out.stderr
 
 
 def test_submit_param_typed_and_bad_input(dtask: Dtask) -> None:
@@ -153,3 +159,27 @@ def test_submit_param_typed_and_bad_input(dtask: Dtask) -> None:
         assert bad.returncode == 2, (args, bad.stderr)
         assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert dtask("tasks", "--param", "1x=2").returncode == 2
+
+
+def test_python_client_results_rows_and_submit_params(live: Cluster, sweep: list[str]) -> None:
+    from dtask_client import InvalidTask, UnknownColumn
+    from dtask_common.models import TaskSpec
+
+    with live.client() as c:
+        rows = c.results("fit", sort="eval_accuracy", desc=True)
+        assert [r["id"] for r in rows] == [sweep[4], sweep[1], sweep[2], sweep[3], sweep[0], sweep[5]]
+        assert all(type(r) is dict for r in rows)
+        assert list(rows[0]) == ["id", "model", "lr", "epoch", "eval_accuracy", "eval_loss", "state", "duration_s"]
+        assert type(rows[0]["epoch"]) is int and rows[5]["eval_accuracy"] is None
+        assert {type(v) for r in rows for v in r.values()} <= {str, int, float, type(None)}
+        assert c.results(ids=[sweep[0]], cols=["id", "lr"]) == [{"id": sweep[0], "lr": 0.01}]
+        with pytest.raises(UnknownColumn, match="did you mean 'eval_loss'"):
+            c.results("fit", sort="eval_los")
+
+        [tid] = c.submit(TaskSpec(name="py-param", shell="true"), params={"lr": 0.1, "n": 3})
+        assert c.task(tid).spec.params == {"lr": 0.1, "n": 3}
+        assert [t.id for t in c.tasks(params={"n": 3}, name_prefix="py-")] == [tid]
+        with pytest.raises(InvalidTask, match="parameter name 'a b' is not valid"):
+            c.submit(TaskSpec(name="x", shell="true"), params={"a b": 1})
+        with pytest.raises(ValueError, match="must be a string, integer, float or boolean"):
+            c.tasks(params={"a": [1]})  # type: ignore[dict-item]
