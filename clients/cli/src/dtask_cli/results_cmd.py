@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from dtask_common.export import to_json
 from dtask_common.models import ParamValue
-from dtask_common.results_table import Column, ResultsTable, UnknownColumn, cell_text, csv_text
+from dtask_common.results_table import ResultsTable, UnknownColumn, cell_text, csv_text, right_aligned
 from dtask_common.safetext import cells, shown
 
 from dtask_cli.context import CliContext
@@ -96,16 +96,6 @@ def results_cmd(
         click.echo(render(table))
 
 
-def _right(table: ResultsTable, column: Column) -> bool:
-    """Ids, durations and columns of numbers only are aligned to the right."""
-    if column.kind in ("id", "duration"):
-        return True
-    values = [row.get(column.name) for row in table.rows]
-    return any(v is not None for v in values) and all(
-        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
-    )
-
-
 def render(table: ResultsTable) -> str:
     """Aligned columns named as --sort and --cols take them; numbers to the right, the best marked."""
     grid: list[list[str]] = []
@@ -116,7 +106,7 @@ def render(table: ResultsTable) -> str:
             line.append(text + BEST_MARK if table.is_best(row, col.name) else text)
         grid.append(line)
     widths = [max([cells(c.name), *(cells(r[i]) for r in grid)]) for i, c in enumerate(table.columns)]
-    right = [_right(table, c) for c in table.columns]
+    right = [right_aligned(table, c) for c in table.columns]
     head = "  ".join(
         shown(c.name).rjust(w) if r else shown(c.name).ljust(w)
         for c, w, r in zip(table.columns, widths, right, strict=True)

@@ -8,6 +8,7 @@ import urwid
 
 from dtask_tui import keys
 from dtask_tui.keys import ACTIONS, FILTER_COMMANDS, Command
+from dtask_tui.results import SweepResults
 from dtask_tui.state import Layout, Tab
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ def run_command(app: TuiApp, command: Command) -> None:
     if command in ACTIONS and not st.connection.can_act:
         verb = {Command.PAUSE: "pause/resume"}.get(command, command.value)
         st.say(f"{verb} is unavailable: this is a viewer certificate (read-only)", "error")
+        return
+    if st.results is not None and command in RESULTS_COMMANDS:
+        _results_command(app, st.results, command)
         return
     match command:
         case Command.QUIT:
@@ -132,12 +136,62 @@ def run_command(app: TuiApp, command: Command) -> None:
             app.actions.drain()
         case Command.EXPORT:
             app.actions.open_export()
+        case Command.RESULTS:
+            task = st.focused_task()
+            if task is None:
+                st.say("no task selected: the Results view shows the sweep of the selected task", "error")
+            else:
+                st.output_open = False
+                st.results = SweepResults.of(task)
+        case Command.SWEEP_BY:
+            pass  # only in the Results view (RESULTS_COMMANDS)
         case _:
             assert_never(command)
 
 
+#: What the Results view does itself while it is open.
+RESULTS_COMMANDS = frozenset(
+    {
+        Command.BACK,
+        Command.SORT,
+        Command.REVERSE,
+        Command.SWEEP_BY,
+        Command.UP,
+        Command.DOWN,
+        Command.PAGE_UP,
+        Command.PAGE_DOWN,
+        Command.HOME,
+        Command.END,
+    }
+)
+
+
+def _results_command(app: TuiApp, view: SweepResults, command: Command) -> None:
+    """A key of the Results view: close, sort, switch name and tag, scroll."""
+    st = app.state
+    page = app.panes.results_view.page
+    rows = len(view.table(st.tasks.values()).rows)
+    if command is Command.BACK:
+        st.results = None
+    elif command is Command.SORT:
+        view.next_sort(view.table(st.tasks.values()))
+    elif command is Command.REVERSE:
+        view.reverse()
+    elif command is Command.SWEEP_BY:
+        if not view.toggle_by():
+            st.say("this task has no tag; the Results view shows its sweep by name", "error")
+    elif command in (Command.UP, Command.DOWN, Command.PAGE_UP, Command.PAGE_DOWN):
+        step = {Command.UP: -1, Command.DOWN: 1, Command.PAGE_UP: -page, Command.PAGE_DOWN: page}[command]
+        view.scroll(step, rows, page)
+    elif command is Command.HOME:
+        view.top = 0
+    elif command is Command.END:
+        view.scroll(rows, rows, page)
+
+
 def _tab(app: TuiApp, tab: Tab) -> None:
     app.state.output_open = False
+    app.state.results = None
     app.state.switch_tab(tab)
 
 

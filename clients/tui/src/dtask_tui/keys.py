@@ -41,6 +41,8 @@ class Command(StrEnum):
     DRAIN = "drain"
     BACK = "back"
     FOLLOW = "follow"
+    RESULTS = "results"
+    SWEEP_BY = "sweep-by"
 
 
 class Context(StrEnum):
@@ -49,6 +51,7 @@ class Context(StrEnum):
     TASKS = "tasks"
     EXECUTORS = "executors"
     OUTPUT = "output"
+    RESULTS = "results"
 
 
 #: Commands that change the controller's state (unavailable with a viewer certificate).
@@ -106,6 +109,23 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("page up",), Command.PAGE_UP, "Page up", Context.OUTPUT),
     Binding(("page down",), Command.PAGE_DOWN, "Page down", Context.OUTPUT),
     Binding(("home", "g"), Command.HOME, "Top of the output", Context.OUTPUT),
+    Binding(
+        ("R",),
+        Command.RESULTS,
+        "Results of the task's sweep: parameters and metrics, best marked",
+        Context.TASKS,
+        "results",
+    ),
+    Binding(("esc", "R"), Command.BACK, "Back to the tasks", Context.RESULTS, "back"),
+    Binding(("s",), Command.SORT, "Sort by the next column", Context.RESULTS, "sort"),
+    Binding(("S",), Command.REVERSE, "Reverse the sort order", Context.RESULTS, "reverse"),
+    Binding(("T",), Command.SWEEP_BY, "The sweep by the task's tag, or back by its name", Context.RESULTS, "tag/name"),
+    Binding(("up", "k"), Command.UP, "Scroll up", Context.RESULTS),
+    Binding(("down", "j"), Command.DOWN, "Scroll down", Context.RESULTS),
+    Binding(("page up",), Command.PAGE_UP, "Page up", Context.RESULTS),
+    Binding(("page down",), Command.PAGE_DOWN, "Page down", Context.RESULTS),
+    Binding(("home", "g"), Command.HOME, "First row", Context.RESULTS),
+    Binding(("end", "G"), Command.END, "Last row", Context.RESULTS),
 )
 
 FILTER_COMMANDS = {
@@ -142,8 +162,8 @@ def key_label(key: str) -> str:
 
 def contexts_for(context: Context) -> tuple[Context, ...]:
     """Contexts searched for a key, most specific first."""
-    if context is Context.OUTPUT:
-        return (Context.OUTPUT, Context.GLOBAL)
+    if context in (Context.OUTPUT, Context.RESULTS):
+        return (context, Context.GLOBAL)
     return (context, Context.TABLE, Context.GLOBAL)
 
 

@@ -13,6 +13,7 @@ from dtask_tui.widgets.bars import Banner, BottomBar, HelpView, TopBar
 from dtask_tui.widgets.details import DetailsView
 from dtask_tui.widgets.executors import ClusterBar, ExecutorTable
 from dtask_tui.widgets.output import OutputView
+from dtask_tui.widgets.results import ResultsView
 from dtask_tui.widgets.tasks import FilterBar, TaskTable
 
 if TYPE_CHECKING:
@@ -40,10 +41,13 @@ class Panes:
             table.on_scroll = state.move_focus
         self.details = DetailsView(state)
         self.output_view = OutputView(state)
+        self.results_view = ResultsView(state)
         self.help = HelpView(state)
 
     def table_page(self) -> int:
         """Rows a page key moves in the current view."""
+        if self.state.results is not None:
+            return self.results_view.page
         if self.state.output_open:
             return self.output_view.page
         return (self.task_table if self.state.tab is Tab.TASKS else self.exec_table).page
@@ -58,7 +62,9 @@ class Panes:
         if Banner.needed(st):
             header.append(self.banner)
         body: urwid.Widget
-        if st.output_open:
+        if st.results is not None:
+            body = self.results_view
+        elif st.output_open:
             body = self.output_view
         else:
             table: urwid.Widget

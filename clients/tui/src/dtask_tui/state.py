@@ -11,6 +11,7 @@ from dtask_common.models import ExecutorInfo, Identity, Task
 from dtask_tui.cluster import HISTORY
 from dtask_tui.output_tail import OutputTail
 from dtask_tui.paged import FINISHED_LIMIT, LIVE_CAP, PagedListing
+from dtask_tui.results import SweepResults
 from dtask_tui.status import MESSAGE_SECONDS, Connection, ConnState, Message
 from dtask_tui.window import PAGE_SIZE, ROW_CAP
 
@@ -54,6 +55,7 @@ class TuiState(PagedListing):
         self.output_open = False
         self.output_top: int | None = None  # first line shown in the output view; None follows the end
         self.message: Message | None = None
+        self.results: SweepResults | None = None  # the Results view, while open
 
     # ---- connection and messages --------------------------------------------------------
     def set_connection(self, state: ConnState, error: str = "", identity: Identity | None = None) -> None:

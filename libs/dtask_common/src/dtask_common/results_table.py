@@ -71,6 +71,16 @@ class ResultsTable:
         return [{c.name: row.get(c.name) for c in self.columns} for row in self.rows]
 
 
+def right_aligned(table: ResultsTable, column: Column) -> bool:
+    """Whether a column aligns to the right: ids, durations and columns of numbers only."""
+    if column.kind in ("id", "duration"):
+        return True
+    values = [row.get(column.name) for row in table.rows]
+    return any(v is not None for v in values) and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+    )
+
+
 def lower_is_better(name: str) -> bool:
     """Whether a lower value of this metric is better: its name says loss, error or time."""
     low = name.lower()
@@ -161,6 +171,12 @@ def sort_rows(rows: Sequence[Mapping[str, Cell]], column: str, desc: bool = Fals
     return sorted(present, key=lambda r: _sort_key(r.get(column)), reverse=desc) + missing
 
 
+def _id_order(row: Mapping[str, Cell]) -> tuple[int, str]:
+    """Submission order: ids are decimal numbers (compared by length, then text)."""
+    text = str(row["id"])
+    return (len(text), text)
+
+
 def _nan(value: Cell) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -186,7 +202,7 @@ def build(
         raise UnknownColumn(f"--min and --max both name {sorted(both)[0]!r}; give one of them")
     by_name = {c.name: c for c in every}
     shown = [by_name[n] for n in dict.fromkeys(cols)] if cols else [c for c in every if c.name not in HIDDEN_BY_DEFAULT]
-    rows: list[Mapping[str, Cell]] = sorted((row_of(t) for t in tasks), key=lambda r: int(str(r["id"])))
+    rows: list[Mapping[str, Cell]] = sorted((row_of(t) for t in tasks), key=_id_order)
     if sort:
         rows = sort_rows(rows, sort, desc)
     ranked = [c.name for c in shown if c.kind == "metric" or c.name in minimize or c.name in maximize]
