@@ -31,6 +31,7 @@ def full_task() -> m.Task:
         progress="regex",
         progress_pattern=r"(?P<step>\d+)",
         result_marker="RESULT:",
+        params={"lr": 0.1, "model": "cnn", "n": 3, "on": True, "whole": 1.0},
     )
     attempt = m.Attempt(
         task_id="7",
@@ -65,6 +66,23 @@ def full_task() -> m.Task:
 def test_task_round_trip() -> None:
     t = full_task()
     assert convert.task_from_pb(convert.task_to_pb(t)) == t
+
+
+def test_params_keep_their_types_and_order_over_the_wire() -> None:
+    back = convert.task_from_pb(convert.task_to_pb(full_task())).spec.params
+    assert list(back) == ["lr", "model", "n", "on", "whole"]
+    assert [type(v) for v in back.values()] == [float, str, int, bool, float]
+
+
+def test_whole_numbers_of_a_result_read_back_as_ints() -> None:
+    """A Struct carries every number as a double: epoch = 2 came back 2.0; a whole number now reads as an int."""
+    result = {"epoch": 2, "loss": 0.25, "big": 2**53, "huge": 2.0**60, "nested": {"steps": [1, 2.5]}, "neg": -3}
+    t = m.Task(id="1", spec=m.TaskSpec(shell="true"), result=result)
+    back = convert.task_from_pb(convert.task_to_pb(t)).result
+    assert back == result
+    assert type(back["epoch"]) is int and type(back["neg"]) is int and type(back["big"]) is int
+    assert type(back["loss"]) is float and type(back["huge"]) is float  # beyond 2**53 a double is not exact
+    assert [type(x) for x in back["nested"]["steps"]] == [int, float]
 
 
 def test_minimal_task_round_trip_keeps_absent_fields_absent() -> None:

@@ -133,6 +133,9 @@ class FakeController:
         tag: str | None = None,
         executor: str | None = None,
         name_contains: str | None = None,
+        *,
+        name_prefix: str | None = None,
+        params: Any = None,
     ) -> list[Task]:
         wanted = conn.states_of(states)
         self._rec("tasks", (wanted, tag, executor, name_contains))

@@ -218,6 +218,7 @@ def test_tasks_json_shape(run: Run, fake: FakeController) -> None:
     assert set(t) == {
         "id",
         "name",
+        "params",
         "state",
         "spec",
         "submitted_at",

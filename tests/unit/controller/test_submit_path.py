@@ -86,10 +86,12 @@ def test_the_stored_spec_holds_every_field_that_is_set() -> None:
         progress_pattern=r"(?P<step>\d+)",
         result_marker="R",
         lost_after_s=7.0,
+        params={"model": "cnn", "lr": 1.0, "n": 3, "on": True},
     )
     text = spec_to_json(full)
     assert set(json.loads(text)) == {f.name for f in fields(TaskSpec)} - {"shell"}  # argv instead
     assert spec_from_json(text) == full
+    assert [type(v) for v in spec_from_json(text).params.values()] == [str, float, int, bool]  # types kept
     plain = TaskSpec(name="p", shell="true")
     assert json.loads(spec_to_json(plain)) == {
         "name": "p",

@@ -22,6 +22,7 @@ from dtask_common.models import (
     TaskState,
     UsageSample,
 )
+from dtask_common.models.params import shown as param_text
 from dtask_common.safetext import cells, cut, shown
 
 STATE_COLOURS: dict[str, str] = {
@@ -257,6 +258,8 @@ def task_detail(t: Task, now: float | None = None) -> str:
         lines.append(("labels", " ".join(f"{k}={v}" for k, v in s.labels.items())))
     if s.tags:
         lines.append(("tags", ", ".join(s.tags)))
+    if s.params:
+        lines.append(("params", " ".join(f"{k}={param_text(v)}" for k, v in s.params.items())))
     if s.depends_on:
         lines.append(("after", ", ".join(s.depends_on)))
     lines += [

@@ -17,7 +17,7 @@ from dtask_common.safetext import shown
 
 from dtask_cli.context import CliContext
 from dtask_cli.errors import CliError, handles_errors
-from dtask_cli.params import COUNT, FINITE, PRIORITY, TASK_ID
+from dtask_cli.params import COUNT, FINITE, PRIORITY, TASK_ID, TASK_PARAM, param_map
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -82,6 +82,14 @@ class SubmitCommand(click.Command):
 )
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Runner label the task requires.")
 @click.option("--tag", "tags", multiple=True, help="Tag for filtering (repeatable).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    type=TASK_PARAM,
+    metavar="K=V",
+    help="Parameter of the task, typed like TOML: lr=0.1 a float, n=3 an int, model=cnn a string (repeatable).",
+)
 @click.option("--after", "after", multiple=True, type=TASK_ID, help="Run only after task ID succeeded.")
 @click.option("--progress", type=click.Choice(PROGRESS_PARSERS), help="Progress parser (default auto).")
 @click.option("--progress-pattern", help="Regex with named groups step/total/percent (--progress regex).")
@@ -96,6 +104,7 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
     \b
       dtask submit examples/sweep.toml
       dtask submit --name hello --retries 2 -- python train.py --lr 0.1
+      dtask submit --param lr=0.1 --param model=cnn -- python train.py --lr 0.1
       dtask submit --gpus 1 -- 'python train.py > out.log'   (one argument: run with sh -c)
     """
     ctx: CliContext = click_ctx.obj
@@ -196,6 +205,7 @@ def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
         tags=tuple(o["tags"]),
         progress=o["progress"] or "auto",
         progress_pattern=o["progress_pattern"] or "",
+        params=param_map(o["params"]),
     )
     errors = spec.errors()
     if errors:

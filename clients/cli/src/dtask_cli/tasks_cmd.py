@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 from dtask_common.exitcodes import FAILED, OK, TIMEOUT
 from dtask_common.export import export_tasks, to_json
-from dtask_common.models import Task, TaskState
+from dtask_common.models import ParamValue, Task, TaskState
 from dtask_common.safetext import shown
 
 from dtask_cli import output
 from dtask_cli.context import CliContext
 from dtask_cli.errors import CliError, StateChoice, handles_errors
-from dtask_cli.params import COUNT, FINITE, TASK_ID
+from dtask_cli.params import COUNT, FINITE, TASK_ID, TASK_PARAM, param_map
 
 STATE_CHOICES = [s.value for s in TaskState] + ["finished"]
 
@@ -33,6 +33,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 @click.option("--tag", help="Only tasks carrying this tag.")
 @click.option("--executor", help="Only tasks whose latest attempt ran on this executor.")
 @click.option("--name", "name_contains", help="Only tasks whose name contains this text.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    type=TASK_PARAM,
+    metavar="K=V",
+    help="Only tasks with this parameter value (repeatable: all must match; 3 matches 3.0).",
+)
 @json_option
 @click.pass_obj
 @handles_errors
@@ -42,15 +50,17 @@ def tasks_cmd(
     tag: str | None,
     executor: str | None,
     name_contains: str | None,
+    params: tuple[tuple[str, ParamValue], ...],
     as_json: bool,
 ) -> None:
     """List tasks (all pages), oldest first."""
+    wanted = param_map(params)
     with ctx.client() as c:
-        tasks = c.tasks(states or None, tag=tag, executor=executor, name_contains=name_contains)
+        tasks = c.tasks(states or None, tag=tag, executor=executor, name_contains=name_contains, params=wanted)
     if as_json:
         click.echo(to_json([output.task_json(t) for t in tasks]))
     elif not tasks:
-        click.echo("no tasks" + (" match" if states or tag or executor or name_contains else ""), err=True)
+        click.echo("no tasks" + (" match" if states or tag or executor or name_contains or wanted else ""), err=True)
     else:
         click.echo(output.tasks_table(tasks))
 

@@ -142,6 +142,8 @@ class TuiApp:
         self.root.set(self.panes.compose(self.size, self.context(), self.dialog, self.search_edit))
 
     def context(self) -> Context:
+        if self.state.results is not None:
+            return Context.RESULTS
         if self.state.output_open:
             return Context.OUTPUT
         if self.state.chart is not None:

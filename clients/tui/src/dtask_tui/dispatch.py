@@ -9,6 +9,7 @@ import urwid
 from dtask_tui import keys
 from dtask_tui.keys import ACTIONS, FILTER_COMMANDS, Command
 from dtask_tui.live_metrics import sweep_name
+from dtask_tui.results import SweepResults
 from dtask_tui.state import Chart, Layout, Tab
 from dtask_tui.widgets.charts import metric_names
 
@@ -52,6 +53,9 @@ def run_command(app: TuiApp, command: Command) -> None:
     if command in ACTIONS and not st.connection.can_act:
         verb = {Command.PAUSE: "pause/resume"}.get(command, command.value)
         st.say(f"{verb} is unavailable: this is a viewer certificate (read-only)", "error")
+        return
+    if st.results is not None and command in RESULTS_COMMANDS:
+        _results_command(app, st.results, command)
         return
     match command:
         case Command.QUIT:
@@ -145,6 +149,15 @@ def run_command(app: TuiApp, command: Command) -> None:
             st.show_all_executors = not st.show_all_executors
             hidden = f"executors out of touch longer than {st.lost_after_s:g}s"
             st.say(f"showing {hidden}" if st.show_all_executors else f"hiding {hidden} (a: show them)")
+        case Command.RESULTS:
+            task = st.focused_task()
+            if task is None:
+                st.say("no task selected: the Results view shows the sweep of the selected task", "error")
+            else:
+                st.output_open = False
+                st.results = SweepResults.of(task)
+        case Command.SWEEP_BY:
+            pass  # only in the Results view (RESULTS_COMMANDS)
         case _:
             assert_never(command)
 
@@ -160,9 +173,50 @@ def _open_chart(app: TuiApp, chart: Chart) -> None:
     st.chart, st.chart_task, st.chart_metric = chart, t.id, 0
 
 
+#: What the Results view does itself while it is open.
+RESULTS_COMMANDS = frozenset(
+    {
+        Command.BACK,
+        Command.SORT,
+        Command.REVERSE,
+        Command.SWEEP_BY,
+        Command.UP,
+        Command.DOWN,
+        Command.PAGE_UP,
+        Command.PAGE_DOWN,
+        Command.HOME,
+        Command.END,
+    }
+)
+
+
+def _results_command(app: TuiApp, view: SweepResults, command: Command) -> None:
+    """A key of the Results view: close, sort, switch name and tag, scroll."""
+    st = app.state
+    page = app.panes.results_view.page
+    rows = len(view.table(st.tasks.values()).rows)
+    if command is Command.BACK:
+        st.results = None
+    elif command is Command.SORT:
+        view.next_sort(view.table(st.tasks.values()))
+    elif command is Command.REVERSE:
+        view.reverse()
+    elif command is Command.SWEEP_BY:
+        if not view.toggle_by():
+            st.say("this task has no tag; the Results view shows its sweep by name", "error")
+    elif command in (Command.UP, Command.DOWN, Command.PAGE_UP, Command.PAGE_DOWN):
+        step = {Command.UP: -1, Command.DOWN: 1, Command.PAGE_UP: -page, Command.PAGE_DOWN: page}[command]
+        view.scroll(step, rows, page)
+    elif command is Command.HOME:
+        view.top = 0
+    elif command is Command.END:
+        view.scroll(rows, rows, page)
+
+
 def _tab(app: TuiApp, tab: Tab) -> None:
     app.state.output_open = False
     app.state.chart = None
+    app.state.results = None
     app.state.switch_tab(tab)
 
 

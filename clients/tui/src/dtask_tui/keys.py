@@ -47,6 +47,8 @@ class Command(StrEnum):
     CHART_SWEEP = "chart-sweep"
     NEXT_METRIC = "next-metric"
     PREV_METRIC = "prev-metric"
+    RESULTS = "results"
+    SWEEP_BY = "sweep-by"
 
 
 class Context(StrEnum):
@@ -56,6 +58,7 @@ class Context(StrEnum):
     EXECUTORS = "executors"
     OUTPUT = "output"
     CHART = "chart"
+    RESULTS = "results"
 
 
 #: Commands that change the controller's state (unavailable with a viewer certificate).
@@ -122,6 +125,23 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("esc", "m", "M"), Command.BACK, "Back to the table", Context.CHART, "back"),
     Binding(("]", "n", "right"), Command.NEXT_METRIC, "Next metric", Context.CHART, "next metric"),
     Binding(("[", "N", "left"), Command.PREV_METRIC, "Previous metric", Context.CHART),
+    Binding(
+        ("R",),
+        Command.RESULTS,
+        "Results of the task's sweep: parameters and metrics, best marked",
+        Context.TASKS,
+        "results",
+    ),
+    Binding(("esc", "R"), Command.BACK, "Back to the tasks", Context.RESULTS, "back"),
+    Binding(("s",), Command.SORT, "Sort by the next column", Context.RESULTS, "sort"),
+    Binding(("S",), Command.REVERSE, "Reverse the sort order", Context.RESULTS, "reverse"),
+    Binding(("T",), Command.SWEEP_BY, "The sweep by the task's tag, or back by its name", Context.RESULTS, "tag/name"),
+    Binding(("up", "k"), Command.UP, "Scroll up", Context.RESULTS),
+    Binding(("down", "j"), Command.DOWN, "Scroll down", Context.RESULTS),
+    Binding(("page up",), Command.PAGE_UP, "Page up", Context.RESULTS),
+    Binding(("page down",), Command.PAGE_DOWN, "Page down", Context.RESULTS),
+    Binding(("home", "g"), Command.HOME, "First row", Context.RESULTS),
+    Binding(("end", "G"), Command.END, "Last row", Context.RESULTS),
 )
 
 FILTER_COMMANDS = {
@@ -158,7 +178,7 @@ def key_label(key: str) -> str:
 
 def contexts_for(context: Context) -> tuple[Context, ...]:
     """Contexts searched for a key, most specific first."""
-    if context in (Context.OUTPUT, Context.CHART):
+    if context in (Context.OUTPUT, Context.CHART, Context.RESULTS):
         return (context, Context.GLOBAL)
     return (context, Context.TABLE, Context.GLOBAL)
 

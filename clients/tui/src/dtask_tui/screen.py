@@ -14,6 +14,7 @@ from dtask_tui.widgets.charts import ChartsView
 from dtask_tui.widgets.details import DetailsView
 from dtask_tui.widgets.executors import ClusterBar, ExecutorTable
 from dtask_tui.widgets.output import OutputView
+from dtask_tui.widgets.results import ResultsView
 from dtask_tui.widgets.tasks import FilterBar, TaskTable
 
 if TYPE_CHECKING:
@@ -42,10 +43,13 @@ class Panes:
         self.details = DetailsView(state)
         self.output_view = OutputView(state)
         self.charts_view = ChartsView(state)
+        self.results_view = ResultsView(state)
         self.help = HelpView(state)
 
     def table_page(self) -> int:
         """Rows a page key moves in the current view."""
+        if self.state.results is not None:
+            return self.results_view.page
         if self.state.output_open:
             return self.output_view.page
         return (self.task_table if self.state.tab is Tab.TASKS else self.exec_table).page
@@ -60,7 +64,9 @@ class Panes:
         if Banner.needed(st):
             header.append(self.banner)
         body: urwid.Widget
-        if st.output_open:
+        if st.results is not None:
+            body = self.results_view
+        elif st.output_open:
             body = self.output_view
         elif st.chart is not None:
             body = self.charts_view

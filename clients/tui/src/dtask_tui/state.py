@@ -11,6 +11,7 @@ from dtask_common.models import ExecutorInfo, Identity, Task, TaskState
 from dtask_tui.cluster import HISTORY
 from dtask_tui.output_tail import OutputTail
 from dtask_tui.paged import FINISHED_LIMIT, LIVE_CAP, PagedListing
+from dtask_tui.results import SweepResults
 from dtask_tui.status import MESSAGE_SECONDS, Connection, ConnState, Message
 from dtask_tui.window import PAGE_SIZE, ROW_CAP
 
@@ -62,6 +63,7 @@ class TuiState(PagedListing):
         self.chart: Chart | None = None  # the full-screen chart view shown, if any
         self.chart_task: str | None = None  # the task it was opened on
         self.chart_metric = 0  # which metric (index into the names) it starts with
+        self.results: SweepResults | None = None  # the Results view, while open
 
     # ---- connection and messages --------------------------------------------------------
     def set_connection(self, state: ConnState, error: str = "", identity: Identity | None = None) -> None:

@@ -1,5 +1,7 @@
 """The dtask Python client: `Controller` (sync) and `AsyncController` (asyncio), returning models."""
 
+from dtask_common.results_table import ResultsTable, UnknownColumn
+
 from dtask_client._async import AsyncController
 from dtask_client._sync import Controller
 from dtask_client.errors import (
@@ -27,5 +29,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "ResultsTable",
+    "UnknownColumn",
     "WaitTimeout",
 ]

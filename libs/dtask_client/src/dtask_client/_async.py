@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, assert_never
 
 import grpc
 from dtask_common import events as ev
+from dtask_common import results_table
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
     ExecutorInfo,
     ExecutorUsage,
     Identity,
+    ParamValue,
     QueueStatus,
     Task,
     TaskSpec,
     TaskState,
     WatchFilter,
 )
+from dtask_common.results_table import Cell, ResultsTable
 
 from dtask_client import _calls as c
-from dtask_client import _specs
+from dtask_client import _results, _specs
 from dtask_client._channel import AsyncChannelSource, Methods, async_methods
 from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
@@ -195,12 +198,18 @@ class AsyncController:
         tag: str | None = None,
         executor: str | None = None,
         name_contains: str | None = None,
+        *,
+        name_prefix: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
     ) -> list[Task]:
         wanted = _specs.states_of(states)
+        wanted_params = _specs.param_filter(params)
         out: list[Task] = []
         token = ""
         while True:
-            page, token = await self._call(c.list_tasks(wanted, tag, executor, name_contains, token))
+            page, token = await self._call(
+                c.list_tasks(wanted, tag, executor, name_contains, token, name_prefix=name_prefix, params=wanted_params)
+            )
             out.extend(page)
             if not token:
                 return out
@@ -218,6 +227,58 @@ class AsyncController:
         wanted = _specs.states_of(states)
         return await self._call(c.task_page(wanted, tag, executor, name_contains, page_token, page_size))
 
+    async def results_table(
+        self,
+        names: str | Sequence[str] | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        tag: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        cols: Sequence[str] | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        minimize: Sequence[str] = (),
+        maximize: Sequence[str] = (),
+    ) -> ResultsTable:
+        """The results table of a sweep, as Controller.results_table."""
+        sel = _results.selection(names, ids)
+        groups: list[list[Task]] = []
+        for prefix in sel.prefixes:
+            groups.append(await self.tasks(tag=tag, name_prefix=prefix, params=params))
+        groups.append([await self.task(i) for i in sel.ids])
+        if not sel.prefixes and not sel.ids:
+            groups.append(await self.tasks(tag=tag, params=params))
+        return results_table.build(
+            _results.merged(groups), cols=cols, sort=sort, desc=desc, minimize=minimize, maximize=maximize
+        )
+
+    async def results(
+        self,
+        names: str | Sequence[str] | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        tag: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        cols: Sequence[str] | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        minimize: Sequence[str] = (),
+        maximize: Sequence[str] = (),
+    ) -> list[dict[str, Cell]]:
+        """The results table's rows as plain dicts, as Controller.results."""
+        table = await self.results_table(
+            names,
+            ids=ids,
+            tag=tag,
+            params=params,
+            cols=cols,
+            sort=sort,
+            desc=desc,
+            minimize=minimize,
+            maximize=maximize,
+        )
+        return table.plain_rows()
+
     async def tasks_pending(self) -> list[Task]:
         return await self.tasks([TaskState.PENDING])
 
@@ -232,8 +293,10 @@ class AsyncController:
 
     # ---- commands ----
 
-    async def submit(self, specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[str]:
-        return await self._call(c.submit(_specs.specs_of(specs)))
+    async def submit(
+        self, specs: TaskSpec | Iterable[TaskSpec] | str | Path, *, params: Mapping[str, ParamValue] | None = None
+    ) -> list[str]:
+        return await self._call(c.submit(_specs.with_params(_specs.specs_of(specs), params)))
 
     async def add_task(self, spec: TaskSpec | str | list[str] | None = None, /, **fields: Any) -> str:
         return (await self.submit(_specs.spec_from_fields(spec, fields)))[0]

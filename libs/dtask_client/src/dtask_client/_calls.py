@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +17,7 @@ from dtask_common.models import (
     FieldError,
     Identity,
     OutputChunk,
+    ParamValue,
     QueueStatus,
     Task,
     TaskSpec,
@@ -150,7 +151,14 @@ def resource_usage(executor: str | None, history: int) -> Call[list[ExecutorUsag
 
 
 def list_tasks(
-    states: list[TaskState], tag: str | None, executor: str | None, name_contains: str | None, page_token: str
+    states: list[TaskState],
+    tag: str | None,
+    executor: str | None,
+    name_contains: str | None,
+    page_token: str,
+    *,
+    name_prefix: str | None = None,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> Call[tuple[list[Task], str]]:
     req = pb.ListTasksRequest(
         states=[convert.state_to_pb(s) for s in states],
@@ -159,6 +167,8 @@ def list_tasks(
         name_contains=name_contains or "",
         page_size=PAGE_SIZE,
         page_token=page_token,
+        name_prefix=name_prefix or "",
+        params=convert.params_to_pb(params) if params else None,
     )
     return Call(LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token))
 
@@ -244,6 +254,9 @@ def task_page(
     name_contains: str | None,
     page_token: str,
     page_size: int,
+    *,
+    name_prefix: str | None = None,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> Call[tuple[list[Task], str, int]]:
     """One page of ListTasks as (tasks, next_page_token, total matching over all pages)."""
     req = pb.ListTasksRequest(
@@ -253,6 +266,8 @@ def task_page(
         name_contains=name_contains or "",
         page_size=page_size,
         page_token=page_token,
+        name_prefix=name_prefix or "",
+        params=convert.params_to_pb(params) if params else None,
     )
     return Call(
         LIST_TASKS, req, lambda r: ([convert.task_from_pb(t) for t in r.tasks], r.next_page_token, int(r.total))

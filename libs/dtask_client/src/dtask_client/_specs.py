@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dtask_common import taskfile
-from dtask_common.models import FINISHED_STATES, FieldError, Resources, TaskSpec, TaskState
+from dtask_common.models import FINISHED_STATES, FieldError, ParamValue, Resources, TaskSpec, TaskState
+from dtask_common.models import params as param_rules
 from dtask_common.suggest import closest
 
 from dtask_client.errors import InvalidTask
@@ -51,6 +53,25 @@ def specs_of(specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[TaskSpec
             f"{len(errors)} task field{'s are' if len(errors) > 1 else ' is'} not UTF-8 text", errors=errors
         )
     return out
+
+
+def param_filter(params: Mapping[str, ParamValue] | None) -> dict[str, ParamValue]:
+    """A params filter checked like a spec's params (ValueError naming every problem)."""
+    wanted = dict(params or {})
+    problems = param_rules.errors(wanted)
+    if problems:
+        raise ValueError("params: " + "; ".join(f"{e.field}: {e.message}" for e in problems))
+    return wanted
+
+
+def with_params(specs: list[TaskSpec], params: Mapping[str, ParamValue] | None) -> list[TaskSpec]:
+    """The specs with params set on each (merged over their own); a bad name or value raises InvalidTask."""
+    if params is None:
+        return specs
+    problems = param_rules.errors(params)
+    if problems:
+        raise InvalidTask("invalid params: " + "; ".join(f"{e.field}: {e.message}" for e in problems), errors=problems)
+    return [dataclasses.replace(s, params={**s.params, **params}) for s in specs]
 
 
 def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, assert_never
 
 import grpc
 from dtask_common import events as ev
+from dtask_common import results_table
 from dtask_common.config import Config
 from dtask_common.models import (
     FINISHED_STATES,
     ExecutorInfo,
     ExecutorUsage,
     Identity,
+    ParamValue,
     QueueStatus,
     Task,
     TaskSpec,
     TaskState,
     WatchFilter,
 )
+from dtask_common.results_table import Cell, ResultsTable
 
 from dtask_client import _calls as c
-from dtask_client import _specs
+from dtask_client import _results, _specs
 from dtask_client._channel import ChannelSource, sync_methods
 from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
@@ -185,16 +188,80 @@ class Controller:
         tag: str | None = None,
         executor: str | None = None,
         name_contains: str | None = None,
+        *,
+        name_prefix: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
     ) -> list[Task]:
         """Every task matching the filters (all pages)."""
         wanted = _specs.states_of(states)
+        wanted_params = _specs.param_filter(params)
         out: list[Task] = []
         token = ""
         while True:
-            page, token = self._call(c.list_tasks(wanted, tag, executor, name_contains, token))
+            page, token = self._call(
+                c.list_tasks(wanted, tag, executor, name_contains, token, name_prefix=name_prefix, params=wanted_params)
+            )
             out.extend(page)
             if not token:
                 return out
+
+    def results_table(
+        self,
+        names: str | Sequence[str] | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        tag: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        cols: Sequence[str] | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        minimize: Sequence[str] = (),
+        maximize: Sequence[str] = (),
+    ) -> ResultsTable:
+        """The results table of a sweep (what `dtask results` prints): tasks named with a prefix or matrix base
+        name in names (`"train"` gives every `train[...]`), task ids (in names or ids), or, with neither, every
+        task; narrowed by tag and params. cols picks and orders columns, sort/desc orders rows (missing values
+        last), minimize/maximize say which way a metric is better (default: higher, lower when its name says
+        loss, error or time). An unknown column raises UnknownColumn (a ValueError)."""
+        sel = _results.selection(names, ids)
+        groups: list[list[Task]] = []
+        for prefix in sel.prefixes:
+            groups.append(self.tasks(tag=tag, name_prefix=prefix, params=params))
+        groups.append([self.task(i) for i in sel.ids])
+        if not sel.prefixes and not sel.ids:
+            groups.append(self.tasks(tag=tag, params=params))
+        return results_table.build(
+            _results.merged(groups), cols=cols, sort=sort, desc=desc, minimize=minimize, maximize=maximize
+        )
+
+    def results(
+        self,
+        names: str | Sequence[str] | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        tag: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        cols: Sequence[str] | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        minimize: Sequence[str] = (),
+        maximize: Sequence[str] = (),
+    ) -> list[dict[str, Cell]]:
+        """The results table's rows as plain dicts (`pandas.DataFrame(rows)` takes them): a key per column, id,
+        parameters, metrics, state, duration_s; a missing value is None; ints stay ints. Arguments as
+        results_table."""
+        table = self.results_table(
+            names,
+            ids=ids,
+            tag=tag,
+            params=params,
+            cols=cols,
+            sort=sort,
+            desc=desc,
+            minimize=minimize,
+            maximize=maximize,
+        )
+        return table.plain_rows()
 
     def tasks_pending(self) -> list[Task]:
         return self.tasks([TaskState.PENDING])
@@ -210,9 +277,14 @@ class Controller:
 
     # ---- commands ----
 
-    def submit(self, specs: TaskSpec | Iterable[TaskSpec] | str | Path) -> list[str]:
-        """Queue a spec, a list of specs or a TOML task file (all or nothing); returns the new ids."""
-        return self._call(c.submit(_specs.specs_of(specs)))
+    def submit(
+        self, specs: TaskSpec | Iterable[TaskSpec] | str | Path, *, params: Mapping[str, ParamValue] | None = None
+    ) -> list[str]:
+        """Queue a spec, a list of specs or a TOML task file (all or nothing); returns the new ids.
+
+        params (e.g. {"lr": 0.1, "model": "cnn"}) are set on each given spec (a task file's come from its matrix).
+        """
+        return self._call(c.submit(_specs.with_params(_specs.specs_of(specs), params)))
 
     def add_task(self, spec: TaskSpec | str | list[str] | None = None, /, **fields: Any) -> str:
         """Queue one task, from a TaskSpec or from TaskSpec fields (command=... for a shell string)."""

@@ -44,6 +44,7 @@ def spec_to_dict(s: TaskSpec) -> dict[str, Any]:
         "progress": s.progress,
         "progress_pattern": s.progress_pattern,
         "result_marker": s.result_marker,
+        "params": dict(s.params),
     }
 
 
@@ -100,6 +101,7 @@ def task_to_dict(t: Task) -> dict[str, Any]:
     return {
         "id": t.id,
         "name": t.name,
+        "params": dict(t.spec.params),
         "state": t.state.value,
         "spec": spec_to_dict(t.spec),
         "submitted_at": iso(t.submitted_at),

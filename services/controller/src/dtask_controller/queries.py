@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ from dtask_common.models import (
     ExecutorInfo,
     ExecutorState,
     ExecutorUsage,
+    ParamValue,
     QueueStatus,
     Task,
     TaskState,
@@ -87,11 +88,13 @@ def list_tasks(
     name_contains: str,
     after: int,
     limit: int,
+    name_prefix: str = "",
+    params: Mapping[str, ParamValue] | None = None,
 ) -> tuple[list[Task], int]:
     """A page of the stored tasks that match (ids above `after`, at most `limit`) and how many match in all."""
     # Filtered by state alone (or not at all), the total is the queue's counts: counting a million rows would
     # take longer than reading the page.
-    known = not (tag or executor or name_contains)
+    known = not (tag or executor or name_contains or name_prefix or params)
     tasks, total = core.store.list_tasks(
         states=states,
         tag=tag,
@@ -100,6 +103,8 @@ def list_tasks(
         after=after,
         limit=limit,
         count=not known,
+        name_prefix=name_prefix,
+        params=params,
     )
     if known:
         q = queue(core)

@@ -13,7 +13,8 @@ from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, convert, ids, redact
 from dtask_common.authz import peer_identity
-from dtask_common.models import MAX_SUBMIT, Task, TaskState, ValidationError
+from dtask_common.models import MAX_NAME, MAX_SUBMIT, ParamValue, Task, TaskState, ValidationError
+from dtask_common.models.params import errors as param_errors
 from dtask_common.roles import Role
 
 from dtask_controller import commands, queries, runner_session, streams, task_errors
@@ -72,6 +73,17 @@ def _states(values: Any) -> list[TaskState]:
                 f"unknown task state {v}; use PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED or LOST"
             ) from None
     return out
+
+
+def _param_filter(request: pb.ListTasksRequest) -> dict[str, ParamValue]:
+    """The params filter of a ListTasks request, checked like a spec's params."""
+    wanted = convert.params_from_pb(request.params)
+    problems = param_errors(wanted)
+    if problems:
+        raise ValueError("params: " + "; ".join(f"{e.field}: {e.message}" for e in problems))
+    if len(request.name_prefix.encode()) > MAX_NAME:
+        raise ValueError(f"name_prefix is longer than {MAX_NAME} bytes; shorten it")
+    return wanted
 
 
 def masked(context: Any) -> bool:
@@ -147,6 +159,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             name_contains=request.name_contains,
             after=after,
             limit=size + 1,
+            name_prefix=request.name_prefix,
+            params=_param_filter(request),
         )
         more = len(tasks) > size
         tasks = tasks[:size]

@@ -32,6 +32,7 @@ _BASE: list[tuple[str, str, str]] = [
     ("bar_todo", "white", "dark gray"),
     ("error", "light red", "default"),
     ("ok", "light green", "default"),
+    ("best", "light green,bold", "default"),
     ("topbar", "white", "dark gray"),
     ("conn_ok", "black", "dark green"),
     ("conn_warn", "black", "yellow"),

@@ -18,6 +18,7 @@ from dtask_common.convert.executors import (
     usage_from_pb,
     usage_to_pb,
 )
+from dtask_common.convert.params import params_from_pb, params_to_pb
 from dtask_common.convert.runner_messages import (
     BadBatch,
     UnknownMessage,
@@ -98,6 +99,8 @@ __all__ = [
     "opt",
     "output_from_pb",
     "output_to_pb",
+    "params_from_pb",
+    "params_to_pb",
     "progress_from_pb",
     "progress_to_pb",
     "queue_from_pb",

@@ -98,8 +98,14 @@ def result_to_pb(result: dict[str, Any] | None) -> struct_pb2.Struct | None:
     return out
 
 
+#: Whole numbers up to this size are exact in a double: a Struct number that is one reads back as an int.
+_EXACT_INT = 2**53
+
+
 def _value_from_pb(v: Any) -> Any:
-    """A google.protobuf.Value as json_format.MessageToDict gives it."""
+    """A google.protobuf.Value as JSON data. A Struct carries every number as a double, so a whole number
+    (|x| <= 2**53) reads back as an int: `epoch = 2` stays 2, not 2.0 (a float that is whole, 1.0, reads as 1,
+    as JSON itself would write it)."""
     kind = v.WhichOneof("kind")
     match kind:
         case "number_value":
@@ -109,6 +115,8 @@ def _value_from_pb(v: Any) -> Any:
                     f"Fail to serialize {'Infinity' if math.isinf(x) else 'NaN'} for "
                     "Value.number_value, which would parse as string_value"
                 )
+            if x.is_integer() and -_EXACT_INT <= x <= _EXACT_INT:
+                return int(x)
             return x
         case "string_value":
             return v.string_value

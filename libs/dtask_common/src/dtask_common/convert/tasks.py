@@ -10,6 +10,7 @@ from dtask.v1 import controller_pb2 as pb
 from dtask_common import models as m
 from dtask_common.convert.executors import attempt_usage_from_pb, attempt_usage_to_pb
 from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
+from dtask_common.convert.params import params_from_pb, params_to_pb
 from dtask_common.convert.scalars import (
     opt,
     result_from_pb,
@@ -50,6 +51,7 @@ def spec_to_pb(s: m.TaskSpec) -> cpb.TaskSpec:
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
         lost_after_s=float(s.lost_after_s),
+        params=params_to_pb(s.params) if s.params else None,
     )
 
 
@@ -71,6 +73,7 @@ def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
         lost_after_s=s.lost_after_s,
+        params=params_from_pb(s.params),
     )
 
 

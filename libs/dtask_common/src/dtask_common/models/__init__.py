@@ -10,6 +10,7 @@ from dtask_common.models.executors import (
     UsageSample,
 )
 from dtask_common.models.metrics import MAX_METRICS, MAX_POINTS, MetricPoint
+from dtask_common.models.params import MAX_PARAMS, ParamValue
 from dtask_common.models.sessions import (
     AckCmd,
     AssignCmd,
@@ -72,6 +73,7 @@ __all__ = [
     "MAX_LABEL",
     "MAX_LOST_AFTER_S",
     "MAX_NAME",
+    "MAX_PARAMS",
     "MAX_PATH",
     "MAX_RETRIES",
     "MAX_SUBMIT",
@@ -96,6 +98,7 @@ __all__ = [
     "Hello",
     "Identity",
     "OutputChunk",
+    "ParamValue",
     "OutputReadReport",
     "Progress",
     "ProgressReport",

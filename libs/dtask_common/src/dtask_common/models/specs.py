@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dtask_common import numbers
+from dtask_common.models import params as param_rules
+from dtask_common.models.params import ParamValue
 from dtask_common.models.validation import (
     INT32_MAX,
     MAX_COMMAND_BYTES,
@@ -74,6 +76,7 @@ class TaskSpec:
     progress_pattern: str = ""
     result_marker: str = ""
     lost_after_s: float = 0.0  # 0: the controller's lost_after_s
+    params: Mapping[str, ParamValue] = field(default_factory=dict)  # a matrix combination, or --param
 
     @property
     def command_text(self) -> str:
@@ -157,6 +160,8 @@ class TaskSpec:
         elif self.progress_pattern and self.progress in PROGRESS_PARSERS:
             bad("progress_pattern", "is only used with progress = 'regex'")
         text("result_marker", self.result_marker, MAX_LABEL)
+        if self.params:
+            errs.extend(param_rules.errors(self.params))
         return errs
 
     def validate(self, index: int = 0) -> TaskSpec:

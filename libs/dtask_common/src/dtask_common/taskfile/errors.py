@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dtask_common.models import FieldError
+from dtask_common.models import FieldError, ParamValue
 from dtask_common.suggest import closest, did_you_mean
 
 #: Keys a `[[task]]` table (and, except name/matrix/depends_on, `[defaults]`) may hold.
@@ -53,6 +53,7 @@ class Entry:
     base: str  # name before matrix expansion
     name: str
     values: dict[str, Any]
+    params: dict[str, ParamValue] = field(default_factory=dict)  # the matrix combination, typed
 
 
 def unknown_key(key: str, allowed: tuple[str, ...]) -> str:

@@ -129,5 +129,6 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
         progress=string("progress") or "auto",
         progress_pattern=string("progress_pattern"),
         result_marker=string("result_marker"),
+        params=entry.params,
     )
     return spec, bad_fields

@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dtask_common.models import MAX_SUBMIT
+from dtask_common.models import MAX_PARAMS, MAX_SUBMIT
+from dtask_common.models.params import key_problem, value_problem
 from dtask_common.taskfile.errors import TASK_KEYS, TASKFILE_DIR, Entry, TaskFileError, task_prefix, unknown_key
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -75,15 +76,21 @@ def expand(source: str, index: int, table: dict[str, Any], extra: dict[str, str]
             problems.append(where + f"matrix.{key}: values must be strings, numbers or booleans")
         elif key == TASKFILE_DIR:
             problems.append(where + f"matrix.{key}: {{{TASKFILE_DIR}}} is reserved for the task file's directory")
+        elif (problem := key_problem(key) or next(filter(None, map(value_problem, values)), None)) is not None:
+            problems.append(where + f"matrix.{key}: {problem}")
         else:
             axes.append((key, values))
     if len(axes) != len(matrix):
         return []
+    if len(axes) > MAX_PARAMS:
+        problems.append(where + f"matrix: has {len(axes)} keys; at most {MAX_PARAMS} parameters are kept per task")
+        return []
     out = []
     for combo in itertools.product(*(values for _, values in axes)):
-        params = {key: _fmt(v) for (key, _), v in zip(axes, combo, strict=True)}
+        typed = {key: v for (key, _), v in zip(axes, combo, strict=True)}
+        params = {key: _fmt(v) for key, v in typed.items()}
         name = f"{_substitute(base, params)}[{','.join(f'{k}={v}' for k, v in params.items())}]"
-        out.append(Entry(index, base, name, _substitute_all(table, {**extra, **params})))
+        out.append(Entry(index, base, name, _substitute_all(table, {**extra, **params}), typed))
     return out
 
 

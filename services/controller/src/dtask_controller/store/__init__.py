@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from dtask_common.models import Capacity, MetricPoint, Progress, Task, TaskSpec, TaskState, WatchFilter
+from dtask_common.models import Capacity, MetricPoint, ParamValue, Progress, Task, TaskSpec, TaskState, WatchFilter
 
 from dtask_controller.store.errors import SchemaTooNew, SnapshotClosed, StoreFull, StoreLocked, StoreUnusable
 from dtask_controller.store.records import ActiveTask, StoredExecutor
@@ -154,6 +154,8 @@ class Store(Protocol):
         after: int = 0,
         limit: int = 100,
         count: bool = True,
+        name_prefix: str = "",
+        params: Mapping[str, ParamValue] | None = None,
     ) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages (0 without
         count: a caller that knows it spares the count)."""

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from dtask_common.models import Attempt, Capacity, MetricPoint, Progress, Resources, Task, TaskSpec, TaskState
+from dtask_common.models import (
+    Attempt,
+    Capacity,
+    MetricPoint,
+    ParamValue,
+    Progress,
+    Resources,
+    Task,
+    TaskSpec,
+    TaskState,
+)
 from dtask_common.models.metrics import metric_value
 
 from dtask_controller.store.records import StoredExecutor
@@ -54,9 +64,20 @@ def spec_to_json(spec: TaskSpec) -> str:
         d["result_marker"] = spec.result_marker
     if spec.lost_after_s:
         d["lost_after_s"] = spec.lost_after_s
+    if spec.params:
+        d["params"] = dict(spec.params)  # JSON keeps 1.0 a float and 1 an int
     r = spec.resources
     d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return _COMPACT.encode(d)
+
+
+def param_key(value: ParamValue) -> str | int | float:
+    """A parameter value as the task_params table holds it (numbers compare by value, text and booleans apart)."""
+    if isinstance(value, bool):
+        return "b:true" if value else "b:false"
+    if isinstance(value, str):
+        return "s:" + value
+    return value
 
 
 def spec_from_json(text: str) -> TaskSpec:

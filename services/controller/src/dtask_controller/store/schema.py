@@ -77,6 +77,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE attempts ADD COLUMN metrics TEXT;
     """,
+    # 5: task parameters by name and value, for the params filter of ListTasks (the spec holds them too); a
+    # number is stored as a number (3 matches 3.0), a string as 's:' + text, a boolean as 'b:true' or 'b:false'
+    """
+    CREATE TABLE task_params (key TEXT NOT NULL, value NOT NULL, task_id INTEGER NOT NULL,
+        PRIMARY KEY (key, value, task_id)) WITHOUT ROWID;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import sqlite3
-from collections.abc import Callable, Collection, Generator, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from typing import Any
 
 from dtask_common.ids import is_task_id
-from dtask_common.models import Task, TaskState, WatchFilter
+from dtask_common.models import ParamValue, Task, TaskState, WatchFilter
 
 from dtask_controller.store.errors import SnapshotClosed
+from dtask_controller.store.rows import param_key
 
 Pager = Callable[[sqlite3.Connection, int, int], list[Task]]
 Loader = Callable[[sqlite3.Connection, Sequence[int]], list[Task]]
@@ -141,7 +142,14 @@ def selected_ids(db: sqlite3.Connection, f: WatchFilter) -> list[int]:
     return sorted(out)
 
 
-def where_clause(states: Collection[TaskState], executor: str, name_contains: str = "") -> tuple[str, list[Any]]:
+def where_clause(
+    states: Collection[TaskState],
+    executor: str,
+    name_contains: str = "",
+    *,
+    name_prefix: str = "",
+    params: Mapping[str, ParamValue] | None = None,
+) -> tuple[str, list[Any]]:
     """The WHERE clause (and its arguments) of a filter on the tasks table, as ListTasks and snapshots use it."""
     clauses: list[str] = ["1"]
     args: list[Any] = []
@@ -154,6 +162,15 @@ def where_clause(states: Collection[TaskState], executor: str, name_contains: st
     if name_contains:
         clauses.append("instr(tasks.name, ?) > 0")
         args.append(name_contains)
+    if name_prefix:
+        clauses.append("substr(tasks.name, 1, ?) = ?")
+        args.extend((len(name_prefix), name_prefix))
+    for key, value in (params or {}).items():
+        clauses.append(
+            "EXISTS (SELECT 1 FROM task_params WHERE task_params.key = ? AND task_params.value = ? "
+            "AND task_params.task_id = tasks.id)"
+        )
+        args.extend((key, param_key(value)))
     return " AND ".join(clauses), args
 
 

@@ -15,6 +15,7 @@ from dtask_controller.store.rows import (
     dumps,
     executor_from_row,
     metrics_to_json,
+    param_key,
     progress_to_json,
     spec_to_json,
 )
@@ -52,6 +53,11 @@ class SqliteStore(SqliteReads):
             tags = [(t, first + k) for k, s in enumerate(specs) for t in s.tags]
             if tags:
                 self._db.executemany("INSERT OR IGNORE INTO task_tags (tag, task_id) VALUES (?, ?)", tags)
+            params = [
+                (k, param_key(v), first + i) for i, s in enumerate(specs) if s.params for k, v in s.params.items()
+            ]
+            if params:
+                self._db.executemany("INSERT OR IGNORE INTO task_params (key, value, task_id) VALUES (?, ?, ?)", params)
             links = [(first + k, int(d)) for k, ds in enumerate(deps) for d in ds]
             if links:
                 self._db.executemany("INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)", links)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dtask_common.ids import is_task_id
-from dtask_common.models import Task, TaskSpec, TaskState, WatchFilter
+from dtask_common.models import ParamValue, Task, TaskSpec, TaskState, WatchFilter
 
 from dtask_controller.store.records import ActiveTask
 from dtask_controller.store.rows import ATTEMPT_COLS, TASK_COLS, SpecCache, attempt_from_row, task_from_row
@@ -122,10 +122,12 @@ class SqliteReads(SqliteFile):
         after: int = 0,
         limit: int = 100,
         count: bool = True,
+        name_prefix: str = "",
+        params: Mapping[str, ParamValue] | None = None,
     ) -> tuple[list[Task], int]:
         """One page of tasks in id order after id `after`, and the number matching over all pages (0 without
         count: a caller that knows it spares the count)."""
-        where, args = self._filter(states, executor, name_contains)
+        where, args = where_clause(states, executor, name_contains, name_prefix=name_prefix, params=params)
         cols = ", ".join(f"tasks.{c.strip()}" for c in TASK_COLS.split(","))
         if tag:  # walk the tag index in id order instead of building the set of tagged ids
             source = "task_tags JOIN tasks ON tasks.id = task_tags.task_id"
@@ -144,10 +146,6 @@ class SqliteReads(SqliteFile):
             page_q = f"SELECT {cols} FROM tasks WHERE {where} AND tasks.id > ? ORDER BY tasks.id LIMIT ?"
         total = self._db.execute(count_q, args).fetchone()[0] if count else 0
         return self._load(self._db, page_q, (*args, after, limit)), int(total)
-
-    @staticmethod
-    def _filter(states: Sequence[TaskState], executor: str, name_contains: str) -> tuple[str, list[Any]]:
-        return where_clause(states, executor, name_contains)
 
     def read_snapshot(self, page_size: int, select: WatchFilter | None = None) -> SqliteSnapshot:
         """Pages of every task (or of those select selects) in id order, all from one read transaction on a
