@@ -246,6 +246,31 @@ def test_tui_in_tmux_watches_cancels_and_exports(
     assert exported == expected
     assert {t["id"] for t in exported["tasks"]} == {quick, long_id}
 
+    # the Results view of a 1x2 sweep: its parameter and metric as columns, the best marked, sorted with keys
+    sweep = tmp_path / "sw.toml"
+    sweep.write_text(
+        '[[task]]\nname = "sw"\n'
+        "command = \"echo '***** eval metrics *****'; echo '  score = {n}'\"\n"
+        "[task.matrix]\nn = [1, 2]\n"
+    )
+    dtask(home, ctrl.address, "submit", str(sweep))
+    tmux.wait_for(r"sw\[n=2\]\s+succeeded")
+    tmux.wait_for(r"sw\[n=1\]\s+succeeded")
+    tmux.keys("/", "sw[", "Enter")
+    tmux.wait_for(r"/sw\[")
+    tmux.keys("R")
+    tmux.wait_for(r"Results of sw\[\.\.\.\] — 2 tasks — in submission order")
+    tmux.wait_for(r"id\s+n\s+score\s+state")
+    tmux.wait_for(r"\d+\s+2\s+2\*\s+succeeded")  # the highest score is marked
+    tmux.keys("s", "s", "s", "S")  # id, n, score; then descending
+    tmux.wait_for(r"sorted by score ↓")
+    top = tmux.screen().split("score↓")[1].split()
+    assert top[3:5] == ["2", "2*"], top  # after state, duration_s and the id: the best first
+    tmux.keys("Escape")
+    tmux.wait_gone(r"Results of sw")
+    tmux.keys("Escape")  # clears the search
+    tmux.wait_gone(r"/sw\[")
+
     # help panel from the bindings table, then quit
     tmux.keys("?")
     tmux.wait_for(r"Export all tasks to a JSON file")
