@@ -22,6 +22,12 @@ def problem(
     value: object, *, minimum: float | None = 0, maximum: float | None = None, integer: bool = False, unit: str = ""
 ) -> str | None:
     """What is wrong with value as a number of the given kind, or None when it is fine."""
+    t = type(value)  # the common case at once: a finite float, or an int, in range (bool is not int here)
+    if (t is float and not integer and value - value == 0.0) or (  # type: ignore[operator]
+        t is int and (integer or -INT64_MAX <= value <= INT64_MAX)  # type: ignore[operator]
+    ):
+        if (minimum is None or value >= minimum) and (maximum is None or value <= maximum):  # type: ignore[operator]
+            return None
     kind = "an integer" if integer else "a finite number"
     unit_text = f" {unit}" if unit else ""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):

@@ -13,7 +13,8 @@ NO_SHAPE: Shape = (0.0, 0, 0, ())
 
 def shape_of(spec: TaskSpec) -> Shape:
     r = spec.resources
-    return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(spec.labels.items())))
+    labels = spec.labels
+    return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(labels.items())) if labels else ())
 
 
 @dataclass(slots=True)

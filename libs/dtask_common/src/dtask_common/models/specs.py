@@ -99,7 +99,7 @@ class TaskSpec:
                 bad(fieldname, f"must be a string, got {type(value).__name__}")
             elif "\x00" in value:
                 bad(fieldname, "contains a NUL byte; remove it")
-            elif len(value.encode("utf-8", "surrogatepass")) > limit:
+            elif len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:  # <= 4 bytes a char
                 bad(fieldname, f"is longer than {limit} bytes; shorten it")
             elif required and not value.strip():
                 bad(fieldname, "is empty")
