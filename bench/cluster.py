@@ -50,12 +50,16 @@ def start_controller(
     return proc
 
 
-def start_runners(ctl: Proc, home: Path, slots: int, names: tuple[str, ...] = ("r1", "r2")) -> list[Proc]:
-    """One `dtask runner` per name (certificates in home/certs), each waited for until it is connected."""
+def start_runners(
+    ctl: Proc, home: Path, slots: int, names: tuple[str, ...] = ("r1", "r2"), settings: tuple[str, ...] = ()
+) -> list[Proc]:
+    """One `dtask runner` per name (certificates in home/certs, `--set` settings), each waited for until it is
+    connected."""
     runners = []
     for name in names:
         lo, hi = free_port_range()
-        args = ["runner", "--controller", ctl.address, "--name", name, "--slots", str(slots)]
+        args = [a for st in settings for a in ("--set", st)]
+        args += ["runner", "--controller", ctl.address, "--name", name, "--slots", str(slots)]
         p = start_dtask([*args, "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
         p.wait_for(rf"connected to controller .* as {name}")
         runners.append(p)

@@ -2,8 +2,9 @@
 (1 slot each) beside `xargs -P 2` on the same machine in the same run, and the output throughput
 of one task printing 200 MB (through the whole system, and through the launcher alone).
 
-The /bin/true figure waits as a user does (Controller.wait, which follows Watch); two more figures
-show the client's share (waiting by polling IsFinished instead) and 2 runners x 2 slots.
+The /bin/true figure waits as a user does (Controller.wait, which follows Watch); three more figures
+show the client's share (waiting by polling IsFinished instead), 2 runners x 2 slots, and 2 runners x 1 slot
+that each take one assignment ahead (runner.prefetch = 1).
 
 Run from the repository root: .venv/bin/python -m bench.runner_bench [--tasks 2000] [--mb 200]
 """
@@ -167,6 +168,19 @@ def main() -> None:
                     f"{args.tasks} /bin/true tasks, controller + 2 runners x 2 slots: {took:.2f} s "
                     f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}; "
                     f"xargs -P 4: {floor4:.2f} s, ratio {took / floor4:.1f}x"
+                )
+                for p in runners:
+                    p.stop()
+                runners = start_runners(ctl, home, 1, settings=("runner.prefetch=1",))
+                through_system(c, [TaskSpec(name=f"warm3-{i}", argv=("/bin/true",)) for i in range(20)], 60)
+                took, bad = through_system(
+                    c, [TaskSpec(name=f"ahead{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
+                )
+                floor5 = xargs_floor(args.tasks)
+                print(
+                    f"{args.tasks} /bin/true tasks, controller + 2 runners x 1 slot, runner.prefetch = 1: {took:.2f} s "
+                    f"({args.tasks / took:.0f} tasks/s){'; NOT OK: ' + str(len(bad)) if bad else ''}; "
+                    f"xargs -P 2: {floor5:.2f} s, ratio {took / floor5:.1f}x"
                 )
         finally:
             for p in [*runners, ctl]:

@@ -183,3 +183,24 @@ def test_peak_memory_comes_from_the_cgroup_where_it_has_the_memory_controller(tm
         assert r.peak_rss_bytes > 150 * 1024 * 1024
     finally:
         c.close()
+
+
+def test_an_attempt_whose_log_cannot_be_created_never_runs_its_task(tmp_path: Path, containment: Containment) -> None:
+    """The log is created while the process is spawned (at its gate, with cgroups): when it cannot be, the task
+    does not run, the attempt fails saying why, and nothing of it is left."""
+
+    async def main() -> AttemptResult:
+        launcher = Launcher(tmp_path / "logs", tmp_path / "work", containment=containment)
+        try:
+            (tmp_path / "logs" / "t1.1.log").mkdir()  # a directory where the log goes: it cannot be opened
+            spec = TaskSpec(shell=f"touch {tmp_path}/ran")
+            r = await asyncio.wait_for(launcher.start(AttemptRequest("t1", 1, spec), Recorder()).done, 30)
+            if containment.kind == "cgroup":
+                assert not [p for p in Path(containment.group).iterdir() if p.name.startswith("attempt-")]
+            return r
+        finally:
+            await launcher.close()
+
+    r = asyncio.run(main())
+    assert r.state is TaskState.FAILED and "cannot create its log" in r.error, r
+    assert not (tmp_path / "ran").exists()

@@ -18,7 +18,7 @@ class Walking(Scheduler):
     def assign(self) -> list[Dispatch]:
         if self.paused:
             return []
-        usable = [ex for ex in self._executors.values() if ex.usable]
+        usable = [ex for ex in self._fleet.all() if ex.usable]
         heads = self._ready.heads()
         out: list[Dispatch] = []
         while heads and usable:

@@ -301,3 +301,18 @@ def test_a_restored_loss_can_be_taken_back_and_gives_its_retry_back() -> None:
     assert s.lost_used_retry("1") is None
     s.add("3", spec(resources=Resources(gpus=1)))
     assert [(d.task_id, d.attempt, d.gpu_ids) for d in s.assign()] == [("2", 2, ()), ("3", 1, (0,))]
+
+
+def test_a_prefetching_executor_takes_work_beyond_its_slots_only_when_no_slot_is_free_elsewhere() -> None:
+    s = sched_with(("q", Capacity(slots=1, prefetch=1)), ("p", Capacity(slots=1)))
+    for i in range(1, 5):
+        s.add(str(i), spec())
+    # a free slot anywhere first (q joined first), then q's queue; p holds nothing beyond its slot
+    assert placed(s.assign()) == [("1", "q"), ("2", "p"), ("3", "q")]
+    assert s.running_on("q") == [("1", 1), ("3", 1)]
+    s.attempt_finished("2", 1, TaskState.SUCCEEDED)
+    assert placed(s.assign()) == [("4", "p")]
+    s.attempt_finished("1", 1, TaskState.SUCCEEDED)
+    s.add("5", spec())
+    assert placed(s.assign()) == [("5", "q")]  # q runs 3 now, so 5 waits in its queue
+    assert s.assign() == []

@@ -35,8 +35,8 @@ class Executor:
 
     @classmethod
     def joined(cls, name: str, capacity: Capacity, labels: Mapping[str, str], draining: bool) -> Executor:
-        """An executor that just joined, everything free."""
-        free = (max(capacity.slots, 1), capacity.cpus, capacity.memory_mb, list(capacity.gpus))
+        """An executor that just joined, everything free: its slots and the assignments it holds beyond them."""
+        free = (max(capacity.slots, 1) + capacity.prefetch, capacity.cpus, capacity.memory_mb, list(capacity.gpus))
         return cls(name, capacity, dict(labels), *free, draining=draining)
 
     def fits(self, shape: Shape) -> bool:
@@ -66,5 +66,7 @@ class Executor:
         self.free_gpus = sorted({*self.free_gpus, *(g for g in gpu_ids if g in self.capacity.gpus)})
 
     def spread(self) -> tuple[float, int]:
-        """Prefer the executor with the largest share of free slots (spreads work over the cluster)."""
-        return self.free_slots / max(self.capacity.slots, 1), self.free_slots
+        """Prefer the executor with the largest share of free slots (spreads work over the cluster); one whose
+        slots are all busy ranks below every one with a free slot, however much it prefetches."""
+        slots = max(self.capacity.slots, 1)
+        return (self.free_slots - self.capacity.prefetch) / slots, self.free_slots

@@ -18,9 +18,10 @@ from dtask_controller.effects import (
     Stale,
     UnknownTask,
 )
-from dtask_controller.placement import NO_SHAPE, Executor, shape_of
+from dtask_controller.fleet import Fleet
+from dtask_controller.placement import Executor, shape_of
 from dtask_controller.ready import ReadyQueue
-from dtask_controller.room import Room, best
+from dtask_controller.room import best
 from dtask_controller.task_entry import TaskEntry, dep_error
 
 
@@ -28,16 +29,15 @@ class Scheduler:
     """Holds every active (pending or running) task and every executor; decides dispatches.
 
     Ready tasks sit in one heap per resource shape (cpus, memory, gpus, labels), ordered by priority then
-    submission order, and executors with room in room.py, so a dispatch round never walks tasks that cannot
-    run nor executors that are full."""
+    submission order, and executors with room in the Fleet (fleet.py, room.py), so a dispatch round never walks
+    tasks that cannot run nor executors that are full."""
 
     def __init__(self) -> None:
         self.paused = False
         self._tasks: dict[str, TaskEntry] = {}
-        self._executors: dict[str, Executor] = {}
+        self._fleet = Fleet()
         self._ready = ReadyQueue(self._is_ready)
         self._dependants: dict[str, set[str]] = {}
-        self._room = Room()
 
     # ---- queries ----
 
@@ -59,13 +59,11 @@ class Scheduler:
         return e.retries_used if e else 0
 
     def running_on(self, executor: str) -> list[tuple[str, int]]:
-        ex = self._executors.get(executor)
-        if not ex:
-            return []
-        return sorted(((t, self._tasks[t].attempts) for t in ex.running), key=lambda x: int(x[0]))
+        running = self._fleet.running_ids(executor)
+        return sorted(((t, self._tasks[t].attempts) for t in running), key=lambda x: int(x[0]))
 
     def running_count(self) -> int:
-        return sum(len(ex.running) for ex in self._executors.values())
+        return self._fleet.running_count()
 
     def __contains__(self, task_id: str) -> bool:
         return task_id in self._tasks
@@ -126,11 +124,7 @@ class Scheduler:
             gpu_ids=gpu_ids,
         )
         self._tasks[task_id] = e
-        ex = self._executors.get(executor)
-        if ex is None:
-            ex = self._executors[executor] = Executor(executor, Capacity(), {}, 0, 0.0, 0, [], online=False)
-            self._room.reopen(ex)  # (offline: only its place in the join order)
-        self._take(ex, e)
+        self._take(self._fleet.restored(executor), e)
 
     def cancel(self, task_id: str) -> list[Effect]:
         """Cancel a pending task now, or ask the runner to stop a running one."""
@@ -144,7 +138,7 @@ class Scheduler:
                 *self._resolve(task_id, TaskState.CANCELLED),
             ]
         e.cancel_requested = True
-        ex = self._executors.get(e.executor)
+        ex = self._fleet.get(e.executor)
         if ex is None or not ex.online:
             return []
         return [CancelAttempt(task_id, e.attempts, e.executor)]
@@ -202,8 +196,8 @@ class Scheduler:
         again there (with its GPUs) and the retry its loss used is given back."""
         if not self.adoptable(task_id, attempt, executor):
             return False
-        e, ex = self._tasks[task_id], self._executors[executor]
-        assert e.lost is not None
+        e, ex = self._tasks[task_id], self._fleet.get(executor)
+        assert e.lost is not None and ex is not None
         e.state, e.executor, e.gpu_ids = TaskState.RUNNING, executor, e.lost[2]
         e.retries_used -= int(e.lost[3])
         e.lost = None
@@ -215,7 +209,7 @@ class Scheduler:
         e = self._tasks.get(task_id)
         return (
             e is not None
-            and executor in self._executors
+            and executor in self._fleet
             and e.lost is not None
             and e.state is TaskState.PENDING
             and e.attempts == attempt
@@ -238,19 +232,10 @@ class Scheduler:
 
     def hold(self, executor: str, key: tuple[str, int], spec: TaskSpec | None, gpu_ids: tuple[int, ...]) -> None:
         """An attempt runs there that the controller is stopping: its resources stay taken until it ends."""
-        ex = self._executors.get(executor)
-        if ex is None or key in ex.held:
-            return
-        shape = shape_of(spec) if spec is not None else NO_SHAPE
-        ex.held[key] = (shape, gpu_ids)
-        ex.take(shape, gpu_ids)
+        self._fleet.hold(executor, key, spec, gpu_ids)
 
     def unhold(self, executor: str, key: tuple[str, int]) -> None:
-        ex = self._executors.get(executor)
-        held = ex.held.pop(key, None) if ex else None
-        if ex is not None and held is not None:
-            ex.give(*held)
-            self._room.reopen(ex)
+        self._fleet.unhold(executor, key)
 
     def _retry_or_fail(
         self, e: TaskEntry, attempt: int, state: TaskState, error: str, free: bool = False
@@ -308,11 +293,7 @@ class Scheduler:
 
     def executor_up(self, name: str, capacity: Capacity, labels: Mapping[str, str], draining: bool = False) -> None:
         """An executor joined (or rejoined); attempts it already runs keep their resources."""
-        old = self._executors.get(name)
-        running = old.running if old else set()
-        ex = Executor.joined(name, capacity, labels, draining)
-        self._executors[name] = ex
-        self._room.reopen(ex)
+        ex, running = self._fleet.up(name, capacity, labels, draining)
         for tid in running:
             e = self._tasks.get(tid)
             if e and e.state is TaskState.RUNNING and e.executor == name:
@@ -320,13 +301,11 @@ class Scheduler:
 
     def set_online(self, name: str, online: bool) -> None:
         """False: its session ended or it fell silent, so no new work (its attempts stay running); True: back."""
-        if ex := self._executors.get(name):
-            ex.online = online
-            self._room.reopen(ex)
+        self._fleet.set_online(name, online)
 
     def executor_gone(self, name: str, reason: str) -> list[Effect]:
         """No session for lost_after_s: every attempt running there is LOST."""
-        ex = self._executors.get(name)
+        ex = self._fleet.get(name)
         if not ex:
             return []
         ex.online = False
@@ -336,14 +315,10 @@ class Scheduler:
         return out
 
     def set_draining(self, name: str, draining: bool) -> None:
-        ex = self._executors.get(name)
-        if ex is None:
-            raise UnknownTask(f"no executor named {name!r}")
-        ex.draining = draining
-        self._room.reopen(ex)
+        self._fleet.set_draining(name, draining)
 
     def known_executor(self, name: str) -> bool:
-        return name in self._executors
+        return name in self._fleet
 
     # ---- dispatch ----
 
@@ -354,7 +329,7 @@ class Scheduler:
         heads = self._ready.heads()
         if not heads:  # nothing ready: no executor need be looked at
             return []
-        usable = self._room.usable()
+        usable = self._fleet.usable()
         out: list[Dispatch] = []
         while heads and usable:
             _, _, shape = heapq.heappop(heads)
@@ -370,7 +345,7 @@ class Scheduler:
             e.gpu_ids = tuple(sorted(ex.free_gpus)[: shape[2]])
             self._take(ex, e)
             out.append(Dispatch(e.id, e.attempts, ex.name, e.gpu_ids))
-            self._room.put_back(usable, ex)
+            self._fleet.put_back(usable, ex)
             if (head := self._ready.head(shape)) is not None:
                 heapq.heappush(heads, head)
         return out
@@ -386,15 +361,10 @@ class Scheduler:
         return e is not None and e.state is TaskState.PENDING and not e.unmet
 
     def _take(self, ex: Executor, e: TaskEntry) -> None:
-        ex.running.add(e.id)
-        ex.take(e.shape, e.gpu_ids)
+        self._fleet.take(ex, e.id, e.shape, e.gpu_ids)
 
     def _release(self, e: TaskEntry) -> None:
-        ex = self._executors.get(e.executor)
-        if ex and e.id in ex.running:
-            ex.running.discard(e.id)
-            ex.give(e.shape, e.gpu_ids)
-            self._room.reopen(ex)
+        self._fleet.release(e.executor, e.id, e.shape, e.gpu_ids)
 
     def _forget(self, e: TaskEntry) -> None:
         self._tasks.pop(e.id, None)

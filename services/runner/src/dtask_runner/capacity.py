@@ -1,11 +1,11 @@
-"""What a runner will take on (its slots, its GPUs), and resending the rest of an ended attempt's log."""
+"""What a runner will take on (its slots, its queue, its GPUs), and resending the rest of an ended attempt's log."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 
 from dtask_common.models import Capacity, OutputChunk
@@ -15,17 +15,24 @@ from dtask_runner.execution import Execution
 from dtask_runner.output import OutputPump
 
 
-def assignment_refusal(req: AttemptRequest, running: Iterable[Execution], capacity: Capacity) -> str:
-    """Why the assignment cannot run here now (empty: it can): a runner runs at most one attempt per
-    slot and one attempt per GPU."""
+def assignment_refusal(
+    req: AttemptRequest,
+    running: Iterable[Execution],
+    capacity: Capacity,
+    queued: Collection[AttemptRequest] = (),
+) -> str:
+    """Why the assignment cannot be taken here now (empty: it can, to run at once or to wait in the queue): a
+    runner runs at most one attempt per slot, holds at most capacity.prefetch more queued, and gives each GPU
+    to one attempt (running or queued)."""
     running = list(running)
-    if len(running) >= capacity.slots:
+    if len(running) >= capacity.slots and len(queued) >= capacity.prefetch:
         busy = ", ".join(f"{e.req.task_id}/{e.req.attempt}" for e in running)
-        return f"all {capacity.slots} slot{'s' if capacity.slots != 1 else ''} busy (running {busy})"
-    taken = {g: e for e in running for g in e.req.gpu_ids}
+        more = f", {len(queued)} queued" if queued else ""
+        return f"all {capacity.slots} slot{'s' if capacity.slots != 1 else ''} busy (running {busy}{more})"
+    taken = {g: e.req for e in running for g in e.req.gpu_ids} | {g: q for q in queued for g in q.gpu_ids}
     for g in req.gpu_ids:
         if g in taken:
-            return f"GPU {g} is in use by attempt {taken[g].req.task_id}/{taken[g].req.attempt}"
+            return f"GPU {g} is in use by attempt {taken[g].task_id}/{taken[g].attempt}"
         if capacity.gpus and g not in capacity.gpus:
             return f"GPU {g} is not one of this runner's GPUs {list(capacity.gpus)}"
     return ""

@@ -57,6 +57,7 @@ class Box(Protocol):
     """One attempt's containment, from just before its spawn until everything of it is gone."""
 
     peak_bytes: int | None  # the attempt's peak memory when the containment measures it
+    gated: bool  # the spawned process runs the task only after started()
 
     def spawn(self, argv: list[str], stdin: int) -> tuple[list[str], int]:
         """The argv and stdin to spawn the attempt with (in its own session)."""
@@ -193,6 +194,8 @@ class CgroupContainment:
 class CgroupBox:
     """One attempt's cgroup: made at spawn, killed with cgroup.kill, removed once empty."""
 
+    gated = True
+
     def __init__(self, group: Path, *, kill_file: bool = True, memory: bool = False):
         self.group = group
         self.peak_bytes: int | None = None
@@ -299,6 +302,7 @@ class SweepBox:
     """One attempt's process group, plus every process whose environment holds all of its entries."""
 
     peak_bytes: int | None = None
+    gated = False
 
     def __init__(self, entries: Sequence[str]):
         self._entries = tuple(os.fsencode(e) for e in entries)

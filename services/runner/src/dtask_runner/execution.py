@@ -41,6 +41,12 @@ DRAIN_TIMEOUT_S = 2.0
 METRICS_POLL_S = 0.5
 
 
+def _close_opened(opening: asyncio.Future[int]) -> None:
+    """Close a log created for an attempt that ended without it."""
+    if not opening.cancelled() and opening.exception() is None:
+        os.close(opening.result())
+
+
 class Sink(Protocol):
     """Where an execution reports while it runs."""
 
@@ -78,6 +84,7 @@ class Execution:
         self._metrics_file = MetricsFileTail(self.metrics_path, launcher.user)
         self._metrics_poll: asyncio.TimerHandle | None = None
         self._log_fd = -1
+        self._opening: asyncio.Future[int] | None = None  # the log's fd, being created in a thread
         self._out_fd = -1  # the read end of the attempt's output pipe
         self._footprint = Footprint()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +128,8 @@ class Execution:
         finally:
             self.launcher.running.pop(self.key, None)
             self._close_out()
+            if self._opening is not None and self._log_fd < 0:  # (created after all: closed once it is)
+                self._opening.add_done_callback(_close_opened)
             if self._log_fd >= 0:
                 os.close(self._log_fd)
                 self._log_fd = -1
@@ -171,18 +180,32 @@ class Execution:
             log.error("attempt %s/%d: %s", self.req.task_id, self.req.attempt, reason)
             self.cancel(reason, outcome=TaskState.FAILED)
 
-    async def _execute(self) -> AttemptResult:
-        try:
-            self._log_fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
-        except OSError as exc:
-            return self._result(
-                TaskState.FAILED,
-                error=f"cannot create its log {self.log_path}: "
-                f"{exc.strerror or exc}; make the runner's --log-dir writable",
-            )
+    def _create_log(self) -> int:
+        """The attempt's new log (and no result or metrics file of an earlier run): in a thread, as a file create may wait
+        on the file system's journal."""
+        fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
         for stale in (self.result_path, self.metrics_path):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
+        return fd
+
+    async def _log_created(self) -> str:
+        """Wait for the log; '' once it is open, else why the attempt cannot run."""
+        assert self._opening is not None
+        try:
+            fd = await asyncio.shield(self._opening)
+        except OSError as exc:
+            self._opening = None
+            return f"cannot create its log {self.log_path}: {exc.strerror or exc}; make the runner's --log-dir writable"
+        self._opening, self._log_fd = None, fd
+        return ""
+
+    async def _execute(self) -> AttemptResult:
+        # The log is created while the process is spawned when the box gates it (the task runs only after
+        # started(), once the log exists); without a gate, first.
+        self._opening = asyncio.get_running_loop().run_in_executor(None, self._create_log)
+        if not self._box.gated and (problem := await self._log_created()):
+            return self._result(TaskState.FAILED, error=problem)
         spec = self.req.spec
         launcher = self.launcher
         try:
@@ -207,10 +230,14 @@ class Execution:
                 )
             finally:
                 os.close(out_w)
+            if self._opening is not None and (problem := await self._log_created()):
+                return await self._never_started(proc, problem)
             self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
             self._close_out()
             await self._box.close()
+            if self._opening is not None and (problem := await self._log_created()):
+                return self._result(TaskState.FAILED, error=problem)
             message = spawn_message(exc)
             self._emit(f"dtask: {message}\n".encode())
             if self._cancel_reason:
@@ -232,6 +259,15 @@ class Execution:
             self._footprint.reaped(rusage)
         self._footprint.contained(self._box.peak_bytes)
         return self._decide(status)
+
+    async def _never_started(self, proc: subprocess.Popen[bytes], problem: str) -> AttemptResult:
+        """The gated process must not run its task: killed at the gate and reaped, and the attempt FAILED."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.returncode, _ = await wait_exit(asyncio.get_running_loop(), proc.pid)
+        self._close_out()
+        await self._box.close()
+        return self._result(TaskState.FAILED, error=problem)
 
     def _close_out(self) -> None:
         if self._out_fd >= 0:

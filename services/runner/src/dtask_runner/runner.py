@@ -67,6 +67,7 @@ class Runner:
             or float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1),
             memory_mb=rc.memory_mb or psutil.virtual_memory().total // (1024 * 1024),
             gpus=gpus,
+            prefetch=rc.prefetch,
         )
         self.labels = dict(rc.labels)
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
@@ -86,6 +87,10 @@ class Runner:
         self.address = ""
         self.uplink: Uplink = Offline()
         self._attempts: dict[tuple[str, int], _Attempt] = {}
+        # Assignments beyond the slots (up to capacity.prefetch), in order, with when each came: the next
+        # starts the moment an attempt ends, without waiting for the controller.
+        self._queued: dict[tuple[str, int], tuple[AttemptRequest, float]] = {}
+        self._closing = False
         self._finishers: set[asyncio.Task[None]] = set()
         self._acked = asyncio.Event()
 
@@ -98,7 +103,7 @@ class Runner:
         # not stored yet still counts as running.
         running = [
             RunningAttempt(k[0], k[1], a.execution.started_at) for k, a in self._attempts.items() if k not in journaled
-        ]
+        ] + [RunningAttempt(k[0], k[1], at) for k, (_req, at) in self._queued.items()]
         return Hello(
             name=self.name,
             address=self.address,
@@ -143,7 +148,7 @@ class Runner:
 
     def on_assign(self, req: AttemptRequest) -> None:
         key = (req.task_id, req.attempt)
-        if key in self._attempts:
+        if key in self._attempts or key in self._queued:
             log.info("attempt %s/%d is already running here; ignoring the repeated assignment", *key)
             return
         done = self.journal.get(*key)
@@ -151,19 +156,40 @@ class Runner:
             log.info("attempt %s/%d already finished here; reporting its result again", *key)
             self.uplink.finished(done)
             return
-        reason = assignment_refusal(req, self.launcher.running.values(), self.capacity)
-        if reason:
+        queued = [q for q, _at in self._queued.values()]
+        reason = assignment_refusal(req, self.launcher.running.values(), self.capacity, queued)
+        if reason or self._closing:
+            reason = reason or "the runner is stopping"
             log.warning("attempt %s/%d refused: %s", *key, reason)
             self.uplink.refused(req.task_id, req.attempt, reason)
             return
+        if self._queued or len(self.launcher.running) >= self.capacity.slots:
+            self._queued[key] = (req, time.time())  # it starts when a slot frees (_start_queued)
+            return
+        self._start(req)
+
+    def _start(self, req: AttemptRequest) -> Execution:
+        key = (req.task_id, req.attempt)
         execution = self.launcher.start(req, self)
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
         self._attempts[key] = _Attempt(execution, pump)
         task = asyncio.get_running_loop().create_task(self._finish(key))
         self._finishers.add(task)
         task.add_done_callback(self._finishers.discard)
+        return execution
+
+    def _start_queued(self) -> None:
+        """Start queued assignments while a slot is free (in the order they came)."""
+        while self._queued and not self._closing and len(self.launcher.running) < self.capacity.slots:
+            key = next(iter(self._queued))
+            self._start(self._queued.pop(key)[0])
 
     def on_cancel(self, task_id: str, attempt: int, reason: str) -> None:
+        queued = self._queued.pop((task_id, attempt), None)
+        if queued is not None:  # it ends before it starts, reported as any cancelled attempt is
+            log.info("cancelling queued attempt %s/%d: %s", task_id, attempt, reason or "no reason given")
+            self._start(queued[0]).cancel(reason or "cancelled by the controller")
+            return
         a = self._attempts.get((task_id, attempt))
         if a is not None:
             log.info("cancelling attempt %s/%d: %s", task_id, attempt, reason or "no reason given")
@@ -226,6 +252,7 @@ class Runner:
         a = self._attempts[key]
         try:
             result = replace(await a.execution.done, output_bytes=a.execution.written)
+            self._start_queued()  # the slot is free: the next attempt starts before this one is reported
             self.journal.put(result)
             self._acked.clear()
             log.info(
@@ -279,6 +306,10 @@ class Runner:
     async def close(self) -> None:
         """Stop every attempt (SIGTERM, grace, SIGKILL), then try to report their results."""
         self.draining = True
+        self._closing = True
+        for (task_id, attempt), _queued in self._queued.items():  # never started: queued again elsewhere
+            self.uplink.refused(task_id, attempt, "the runner stopped before the attempt started")
+        self._queued.clear()
         stopped = bool(self.launcher.running)
         await self.launcher.close()
         if self._finishers:

@@ -226,16 +226,18 @@ class UsageSample(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cpu_percent: _Optional[float] = ..., per_cpu_percent: _Optional[_Iterable[float]] = ..., ram_percent: _Optional[float] = ..., swap_percent: _Optional[float] = ..., load_avg: _Optional[_Iterable[float]] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., ram_total_bytes: _Optional[int] = ..., ram_used_bytes: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[RunningAttempt, _Mapping]]] = ...) -> None: ...
 
 class Capacity(_message.Message):
-    __slots__ = ("slots", "cpus", "memory_mb", "gpus")
+    __slots__ = ("slots", "cpus", "memory_mb", "gpus", "prefetch")
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     CPUS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
+    PREFETCH_FIELD_NUMBER: _ClassVar[int]
     slots: int
     cpus: float
     memory_mb: int
     gpus: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, slots: _Optional[int] = ..., cpus: _Optional[float] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[int]] = ...) -> None: ...
+    prefetch: int
+    def __init__(self, slots: _Optional[int] = ..., cpus: _Optional[float] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[int]] = ..., prefetch: _Optional[int] = ...) -> None: ...
 
 class ExecutorInfo(_message.Message):
     __slots__ = ("name", "state", "capacity", "labels", "address", "version", "protocol_version", "connected_since", "last_seen", "running_task_ids", "last_usage", "containment")

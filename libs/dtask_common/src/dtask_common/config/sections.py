@@ -132,6 +132,12 @@ class RunnerConfig:
     """Read by the controller: a task whose runner process died this many times in a row running it fails
     instead of being retried on the next runner; 0: never. Default 3."""
 
+    prefetch: int = 0
+    """Assignments the runner takes beyond its slots: they wait on the runner, and each starts the moment a
+    slot frees, without a round trip to the controller (many short tasks run back to back). They count as
+    running on the controller (with their resources) and keep their place if another runner frees first;
+    0 (the default): none."""
+
 
 @dataclass
 class ClientConfig:

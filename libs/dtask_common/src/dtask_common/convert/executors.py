@@ -82,11 +82,13 @@ def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
 
 
 def capacity_to_pb(c: m.Capacity) -> cpb.Capacity:
-    return cpb.Capacity(slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=list(c.gpus))
+    return cpb.Capacity(slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=list(c.gpus), prefetch=c.prefetch)
 
 
 def capacity_from_pb(c: cpb.Capacity) -> m.Capacity:
-    return m.Capacity(slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=tuple(c.gpus))
+    return m.Capacity(
+        slots=c.slots, cpus=c.cpus, memory_mb=c.memory_mb, gpus=tuple(c.gpus), prefetch=max(0, c.prefetch)
+    )
 
 
 def executor_to_pb(e: m.ExecutorInfo) -> cpb.ExecutorInfo:

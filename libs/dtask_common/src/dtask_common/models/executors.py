@@ -73,6 +73,7 @@ class Capacity:
     cpus: float = 0.0
     memory_mb: int = 0
     gpus: tuple[int, ...] = ()
+    prefetch: int = 0  # assignments held beyond the slots, started the moment a slot frees
 
 
 @dataclass(slots=True)
