@@ -86,6 +86,8 @@ def test_the_stored_spec_holds_every_field_that_is_set() -> None:
         progress_pattern=r"(?P<step>\d+)",
         result_marker="R",
         lost_after_s=7.0,
+        venv="/v",  # (both only to store them: a valid spec names one)
+        conda="c",
     )
     text = spec_to_json(full)
     assert set(json.loads(text)) == {f.name for f in fields(TaskSpec)} - {"shell"}  # argv instead

@@ -43,6 +43,8 @@ def spec_to_dict(s: TaskSpec) -> dict[str, Any]:
         "progress": s.progress,
         "progress_pattern": s.progress_pattern,
         "result_marker": s.result_marker,
+        "venv": s.venv,
+        "conda": s.conda,
     }
 
 

@@ -132,6 +132,15 @@ class RunnerConfig:
     """Read by the controller: a task whose runner process died this many times in a row running it fails
     instead of being retried on the next runner; 0: never. Default 3."""
 
+    task_env_path: str = ""
+    """A Python environment every task runs in unless it names its own venv or conda: a venv or a conda
+    environment's directory on this machine (its bin first on PATH, VIRTUAL_ENV or CONDA_PREFIX set); empty
+    (the default): tasks get the runner's own PATH and no environment."""
+
+    paths: dict[str, str] = field(default_factory=dict)
+    """Directories this runner declares by name (name = "/abs/dir"): a task writes {path:NAME} and gets this
+    runner's directory, and goes only to runners that declare NAME; default none."""
+
 
 @dataclass
 class ClientConfig:

@@ -48,6 +48,8 @@ def spec_to_pb(s: m.TaskSpec) -> cpb.TaskSpec:
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
         lost_after_s=float(s.lost_after_s),
+        venv=s.venv,
+        conda=s.conda,
     )
 
 
@@ -69,6 +71,8 @@ def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
         progress_pattern=s.progress_pattern,
         result_marker=s.result_marker,
         lost_after_s=s.lost_after_s,
+        venv=s.venv,
+        conda=s.conda,
     )
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dtask_common import numbers
+from dtask_common import numbers, runner_paths
 from dtask_common.models.validation import (
     INT32_MAX,
     MAX_COMMAND_BYTES,
@@ -74,6 +74,8 @@ class TaskSpec:
     progress_pattern: str = ""
     result_marker: str = ""
     lost_after_s: float = 0.0  # 0: the controller's lost_after_s
+    venv: str = ""  # a venv directory on the runner the task runs in (its bin first on PATH)
+    conda: str = ""  # a conda environment (a directory, or a name in the runner's envs dirs)
 
     @property
     def command_text(self) -> str:
@@ -157,6 +159,12 @@ class TaskSpec:
         elif self.progress_pattern and self.progress in PROGRESS_PARSERS:
             bad("progress_pattern", "is only used with progress = 'regex'")
         text("result_marker", self.result_marker, MAX_LABEL)
+        text("venv", self.venv, MAX_PATH)
+        text("conda", self.conda, MAX_PATH)
+        if self.venv and self.conda:
+            bad("venv", "give either venv or conda, not both")
+        for fieldname, message in runner_paths.problems(self):
+            bad(fieldname, message)
         return errs
 
     def validate(self, index: int = 0) -> TaskSpec:

@@ -129,5 +129,7 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
         progress=string("progress") or "auto",
         progress_pattern=string("progress_pattern"),
         result_marker=string("result_marker"),
+        venv=string("venv"),
+        conda=string("conda"),
     )
     return spec, bad_fields

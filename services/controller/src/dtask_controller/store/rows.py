@@ -53,6 +53,10 @@ def spec_to_json(spec: TaskSpec) -> str:
         d["result_marker"] = spec.result_marker
     if spec.lost_after_s:
         d["lost_after_s"] = spec.lost_after_s
+    if spec.venv:
+        d["venv"] = spec.venv
+    if spec.conda:
+        d["conda"] = spec.conda
     r = spec.resources
     d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return _COMPACT.encode(d)
