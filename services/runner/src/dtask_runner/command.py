@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 import click
-from dtask_common import certs, runner_paths
+from dtask_common import certs, runner_paths, systemd
 from dtask_common.address import AddressError, check_address
 from dtask_common.config import Config
 from dtask_common.exitcodes import USAGE, CommandError
@@ -41,12 +41,14 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
     metavar="NAME=DIR",
     help="A directory tasks name as {path:NAME} here (runner.paths); tasks naming it go only to runners with it.",
 )
+@click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit running this runner, and exit.")
 @click.pass_obj
 def runner_cmd(
     invocation: Invocation,
     controller_address: str | None,
     labels: tuple[str, ...],
     paths: tuple[str, ...],
+    print_systemd_unit: bool,
     **flags: Any,
 ) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""
@@ -64,6 +66,9 @@ def runner_cmd(
         check_address(cfg.runner.controller)
     except AddressError as exc:
         raise CommandError(str(exc), USAGE) from None
+    if print_systemd_unit:
+        click.echo(systemd.unit_for("runner", cfg.home_path, invocation.config_path), nl=False)
+        return
     if cfg.runner.run_as and os.geteuid() != 0:  # before touching any file: the runner checks it too
         raise CommandError(
             f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "
