@@ -111,6 +111,15 @@ def test_a_runner_from_the_wheels_alone_runs_a_task(
     installed = {p.name.split("-")[0] for p in (tmp_path / "venv").glob("lib/python*/site-packages/*.dist-info")}
     assert {"dtask_runner", "dtask_common", "dtask_cli"} <= installed
     assert not installed & {"dtask_controller", "dtask_tui", "pytest", "nvidia_ml_py"}  # GPU extra stays optional
+    unit = subprocess.run(
+        [str(bin_dir / "dtask-runner"), "--controller", "ctl:50051", "--print-systemd-unit"],
+        cwd=tmp_path,
+        env=clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert f"ExecStart={bin_dir / 'dtask-runner'} --controller ctl:50051\n" in unit.stdout, unit.stdout + unit.stderr
     lo, hi = free_port_range()
     runner = start(
         [str(bin_dir / "dtask-runner"), "--controller", controller_here.address, "--name", "r1"]

@@ -179,3 +179,21 @@ def test_a_task_naming_a_path_no_runner_declares_stays_pending_and_says_why(clus
         )
         assert "waiting     no runner declares path data" in done.stdout, done.stdout + done.stderr
         c.cancel(tid)
+
+
+def test_dtask_submit_venv_makes_a_relative_venv_absolute_where_it_is_typed(cluster: Cluster) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dtask"), "--controller", cluster.ctl.address, "submit", "--venv", "venv"]
+        + ["--label", "box=one", "--", "python", "-c", SHOW],
+        cwd=cluster.root,
+        env=dict(os.environ, DTASK_HOME=str(cluster.home)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    with cluster.client() as c:
+        (task,) = c.wait([done.stdout.strip()], timeout=60)
+        seen = dict(line.split(" ", 1) for line in b"".join(c.logs(task.id)).decode().splitlines())
+    assert task.spec.venv == str(cluster.venv) and task.state is TaskState.SUCCEEDED, task
+    assert seen["prefix"] == str(cluster.venv)
