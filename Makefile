@@ -10,7 +10,7 @@ PACKAGES := libs/dtask_common libs/dtask_client services/controller services/run
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 PROTOS := $(wildcard protos/dtask/v1/*.proto)
 GEN := libs/dtask_common/src
-SOURCES := libs services clients tests bench
+SOURCES := libs services clients tests bench tools
 # Test processes (pytest-xdist), one per core by default. --dist loadfile: each module runs whole on one worker,
 # so a module's shared fixtures (a cluster) start once and its tests never run at the same time (loadgroup
 # would group finer, but pytest-xdist 3.8 ignores xdist_group marks under pytest 9.2: pytest-xdist#1386).
@@ -19,7 +19,7 @@ TEST_WORKERS ?= auto
 LINTS := lint-ruff lint-format lint-types lint-imports
 
 .PHONY: install test proto lint lint-ruff lint-format lint-types lint-imports format lock run-controller run-runner tui \
-	demo bench bench-peers certs clean
+	demo bench bench-peers certs clean dist dist-own
 
 install: $(STAMP)
 
@@ -84,6 +84,17 @@ BENCH_VENV := .bench-venv
 bench-peers: install
 	@tsp=$$(bench/install_peers.sh $(BENCH_VENV) $(PYTHON) | tail -1); \
 	  $(BIN)/python -m bench.peers_bench --ray $(BENCH_VENV)/bin/python --tsp "$$tsp" $(ARGS)
+
+# Wheels and sdists of every distribution, and the wheels of their pinned runtime dependencies (downloaded
+# from PyPI), all in dist/: `pip install --no-index --find-links dist/ dtask-runner` installs offline.
+DIST ?= dist
+dist: dist-own
+	$(BIN)/python -m tools.dist wheelhouse $(DIST)
+
+# dtask's own wheels and sdists only (no network).
+dist-own: install
+	rm -f $(DIST)/dtask_*
+	$(BIN)/python -m tools.dist build $(DIST)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -100,7 +100,8 @@ def main() -> int:
         for name in ("demo-1", "demo-2"):
             r = Service(f"runner {name}", ["runner", "--controller", address, "--name", name, "--slots",
                                            str(args.slots), "--host", "127.0.0.1", "--gpus", "none",
-                                           "--log-dir", str(demo / name)], demo / f"{name}.log", env)
+                                           "--log-dir", str(demo / name), "--task-env-path", sys.prefix],
+                        demo / f"{name}.log", env)
             services.append(r)
         for r in services[1:]:
             r.wait_listening()

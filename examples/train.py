@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A simulated training run for dtask's examples: tqdm bars, eval-metric blocks and a JSON result.
 
-It needs nothing but Python (tqdm is used when installed, otherwise the same bar format is
-printed by hand). A learning rate of 1 or more diverges on purpose: the loss becomes NaN and
+It draws its bars with tqdm (in requirements.lock: the task files run it in the checkout's
+.venv) and reports the loss on the bar with set_postfix. A learning rate of 1 or more diverges on purpose: the loss becomes NaN and
 the run fails with a RuntimeError line, as a real training script would. The cnn model is
 less stable: its effective learning rate is twice the given one.
 """
@@ -17,43 +17,13 @@ import random
 import sys
 import time
 
+from tqdm import tqdm
+
 STABILITY = {"mlp": 1.0, "cnn": 2.0}
 
 
-class _Bar:
-    """Minimal stand-in for tqdm (same line format, carriage-return redraws on stderr)."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc, self.n, self.start = total, desc, 0, time.monotonic()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        elapsed = time.monotonic() - self.start
-        rate = self.n / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.n) / rate if rate else 0.0
-        pct = 100 * self.n // self.total
-        bar = "█" * (pct // 10) + " " * (10 - pct // 10)
-        sys.stderr.write(f"\r{self.desc}: {pct:3d}%|{bar}| {self.n}/{self.total} "
-                         f"[{_clock(elapsed)}<{_clock(eta)}, {rate:.2f}it/s]")
-        sys.stderr.flush()
-
-    def set_postfix(self, **kw: object) -> None:
-        pass
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _clock(s: float) -> str:
-    return f"{int(s) // 60:02d}:{int(s) % 60:02d}"
-
-
-def bar(total: int, desc: str):  # type: ignore[no-untyped-def]
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _Bar(total, desc)
+def bar(total: int, desc: str) -> tqdm:
+    """The epoch's progress bar (dtask parses tqdm's lines into the task's live progress)."""
     return tqdm(total=total, desc=desc, mininterval=0.1, file=sys.stderr)
 
 

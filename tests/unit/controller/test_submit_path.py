@@ -87,6 +87,8 @@ def test_the_stored_spec_holds_every_field_that_is_set() -> None:
         result_marker="R",
         lost_after_s=7.0,
         params={"model": "cnn", "lr": 1.0, "n": 3, "on": True},
+        venv="/v",  # (both only to store them: a valid spec names one)
+        conda="c",
     )
     text = spec_to_json(full)
     assert set(json.loads(text)) == {f.name for f in fields(TaskSpec)} - {"shell"}  # argv instead

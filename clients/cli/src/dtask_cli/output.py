@@ -249,6 +249,10 @@ def task_detail(t: Task, now: float | None = None) -> str:
     ]
     if s.cwd:
         lines.append(("cwd", s.cwd))
+    if s.venv:
+        lines.append(("venv", s.venv))
+    if s.conda:
+        lines.append(("conda", s.conda))
     if s.env:
         lines.append(("env", " ".join(f"{k}={v}" for k, v in s.env.items())))
     r = s.resources
@@ -286,8 +290,10 @@ def task_detail(t: Task, now: float | None = None) -> str:
         )
     if t.result:
         lines.append(("result", "  ".join(f"{k}={v}" for k, v in t.result.items())))
-    if t.error:
-        lines.append(("error", t.error.strip()))
+    if t.error:  # a pending task's error is why it waits
+        lines.append(
+            ("waiting" if t.state is TaskState.PENDING else "error", t.error.strip().removeprefix("waiting: "))
+        )
     width = max(len(k) for k, _ in lines)
     colours = {"state": STATE_COLOURS.get(t.state), "error": "red"}
     out = [f"{click.style(k.ljust(width), bold=True)}  {_coloured(shown(v), colours.get(k))}" for k, v in lines]

@@ -95,6 +95,18 @@ class SubmitCommand(click.Command):
 @click.option("--progress-pattern", help="Regex with named groups step/total/percent (--progress regex).")
 @click.option("--cwd", help="Working directory on the runner.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable for the task.")
+@click.option(
+    "--venv",
+    metavar="DIR",
+    help="venv the task runs in (its bin first on PATH); a relative DIR is made absolute here. "
+    "With a task file: for its tasks that name none.",
+)
+@click.option(
+    "--conda",
+    metavar="ENV",
+    help="conda env the task runs in: a directory, or a name in the runner's conda envs. "
+    "With a task file: for its tasks that name none.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"ids": [...]} instead of one id per line.')
 @click.pass_context
 @handles_errors
@@ -118,13 +130,13 @@ def submit_cmd(click_ctx: click.Context, args: tuple[str, ...], as_json: bool, *
     else:
         if len(args) != 1:
             raise click.UsageError("give one task file, or the command after `--` (dtask submit -- CMD ARGS...)")
-        given = [k for k, v in opts.items() if v not in (None, (), False)]
+        given = [k for k, v in opts.items() if v not in (None, (), False) and k not in ("venv", "conda")]
         if given:
             raise click.UsageError(
                 f"--{given[0].replace('_', '-')} applies to `-- CMD` submissions; "
                 "in a task file set it in the [[task]] table"
             )
-        specs = _load(args[0])
+        specs = _with_python_env(_load(args[0]), opts)
     if after is not None and not opts["cwd"]:
         _hint_relative_paths(specs[0])
     from dtask_client import ResourceExhausted
@@ -160,6 +172,30 @@ def _load(path: str) -> list[TaskSpec]:
                 f"{path!r} is not a task file; to run a command put it after `--`: dtask submit -- {path}"
             )
     return taskfile.load(path)
+
+
+def _python_env(opts: dict[str, Any]) -> tuple[str, str]:
+    """--venv and --conda as sent: a relative directory made absolute here (a conda name stays a name)."""
+    import os
+
+    venv, conda = opts.get("venv") or "", opts.get("conda") or ""
+    if venv and conda:
+        raise click.UsageError("give either --venv or --conda, not both")
+    if venv and "{" not in venv:
+        venv = os.path.abspath(os.path.expanduser(venv))
+    if conda and "/" in conda and "{" not in conda:
+        conda = os.path.abspath(os.path.expanduser(conda))
+    return venv, conda
+
+
+def _with_python_env(specs: list[TaskSpec], opts: dict[str, Any]) -> list[TaskSpec]:
+    """The task file's specs, those that name no environment given --venv or --conda."""
+    import dataclasses
+
+    venv, conda = _python_env(opts)
+    if not venv and not conda:
+        return specs
+    return [s if s.venv or s.conda else dataclasses.replace(s, venv=venv, conda=conda) for s in specs]
 
 
 def _hint_relative_paths(spec: TaskSpec) -> None:
@@ -206,6 +242,8 @@ def _spec_from_flags(command: list[str], o: dict[str, Any]) -> TaskSpec:
         progress=o["progress"] or "auto",
         progress_pattern=o["progress_pattern"] or "",
         params=param_map(o["params"]),
+        venv=_python_env(o)[0],
+        conda=_python_env(o)[1],
     )
     errors = spec.errors()
     if errors:

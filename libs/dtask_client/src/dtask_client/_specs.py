@@ -82,6 +82,8 @@ def not_utf8(index: int, spec: TaskSpec) -> list[FieldError]:
         ("cwd", spec.cwd),
         ("progress_pattern", spec.progress_pattern),
         ("result_marker", spec.result_marker),
+        ("venv", spec.venv),
+        ("conda", spec.conda),
     ]
     values += [(f"argv[{i}]", a) for i, a in enumerate(spec.argv)]
     values += [(f"env.{k}", f"{k}={v}") for k, v in spec.env.items()]

@@ -45,6 +45,8 @@ def spec_to_dict(s: TaskSpec) -> dict[str, Any]:
         "progress_pattern": s.progress_pattern,
         "result_marker": s.result_marker,
         "params": dict(s.params),
+        "venv": s.venv,
+        "conda": s.conda,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from dtask_common import systemd
 from dtask_common.certs import CertError
 from dtask_common.config import Config
 from dtask_common.invocation import Invocation
@@ -18,10 +19,14 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
 @click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default $DTASK_HOME/controller.db).")
 @click.option("--tasks", type=click.Path(dir_okay=False, exists=True), help="Task file to queue at start.")
 @click.option("--name", help="Controller name (default ctrl@<host>).")
+@click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit running this controller, and exit.")
 @click.pass_obj
-def controller_cmd(invocation: Invocation, **flags: Any) -> None:
+def controller_cmd(invocation: Invocation, print_systemd_unit: bool, **flags: Any) -> None:
     """Run the controller in the foreground."""
     cfg = invocation.config({f"controller.{k}": v for k, v in flags.items()})
+    if print_systemd_unit:
+        click.echo(systemd.unit_for("controller", cfg.home_path, invocation.config_path), nl=False)
+        return
     with serving_errors():
         _check_certificate(cfg)
         setup_logging(invocation.verbose)

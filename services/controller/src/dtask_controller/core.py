@@ -21,6 +21,7 @@ from dtask_controller.fanout import Fanout
 from dtask_controller.group_commit import GroupCommit
 from dtask_controller.live_tasks import LiveTasks
 from dtask_controller.output import OutputTails
+from dtask_controller.placement import with_paths
 from dtask_controller.poison import Deaths
 from dtask_controller.registry import Registry
 from dtask_controller.runner_messages import AssignCmd, CancelCmd, Command, Session
@@ -141,7 +142,8 @@ class ControllerCore:
             for name in self.sessions:
                 rec = self.registry.get(name)
                 if rec is not None and rec.connected:
-                    self.scheduler.executor_up(name, rec.capacity, rec.labels, draining=rec.draining)
+                    labels = with_paths(rec.labels, rec.path_names)
+                    self.scheduler.executor_up(name, rec.capacity, labels, draining=rec.draining)
         finally:
             self._resyncing = False
         self.reports_in = GroupCommit(self.change)  # runner reports arriving together: one commit

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from dtask_common import runner_paths
 from dtask_common.models import Capacity, TaskSpec
 
 Shape = tuple[float, int, int, tuple[tuple[str, str], ...]]  # cpus, memory (MiB), gpus, required labels
@@ -12,9 +13,17 @@ NO_SHAPE: Shape = (0.0, 0, 0, ())
 
 
 def shape_of(spec: TaskSpec) -> Shape:
+    """What the task needs; a runner path it names ({path:NAME}) is needed like a label (see with_paths)."""
     r = spec.resources
     labels = spec.labels
+    if names := runner_paths.path_names(spec):
+        labels = {**labels, **{runner_paths.PATH_LABEL + n: "" for n in names}}
     return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(labels.items())) if labels else ())
+
+
+def with_paths(labels: Mapping[str, str], path_names: Iterable[str]) -> dict[str, str]:
+    """An executor's labels for placement: its own, and one per path it declares (PATH_LABEL + NAME)."""
+    return {**labels, **{runner_paths.PATH_LABEL + n: "" for n in path_names}}
 
 
 @dataclass(slots=True)

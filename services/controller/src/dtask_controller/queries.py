@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from dtask_common import runner_paths
 from dtask_common.models import (
     AttemptUsage,
     ExecutorInfo,
@@ -57,7 +58,7 @@ def task(core: ControllerCore, task_id: str) -> Task:
 
 
 def overlay(core: ControllerCore, t: Task) -> Task:
-    """Put the latest in-memory progress on a task read from the store."""
+    """Put the latest in-memory progress on a task read from the store, and why it waits for a runner path."""
     p = core.progress.get(t.id)
     if p is not None and t.state is TaskState.RUNNING:
         t.progress = p
@@ -68,6 +69,8 @@ def overlay(core: ControllerCore, t: Task) -> Task:
         t.stale_since = away[0]
     if t.state is TaskState.RUNNING and t.current is not None:
         t.usage = attempt_usage(core, t.executor, t.id, t.current.number)
+    if t.state is TaskState.PENDING and not t.error and (names := runner_paths.path_names(t.spec)):
+        t.error = core.registry.paths_wanting(names)  # why it waits (a missing path is a missing label)
     return t
 
 

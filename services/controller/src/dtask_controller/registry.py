@@ -30,6 +30,7 @@ class ExecutorRecord:
     dead: bool = False
     gone: bool = False
     usage: deque[UsageSample] = field(default_factory=deque)
+    path_names: tuple[str, ...] = ()  # the paths the runner declares ({path:NAME})
 
     @property
     def draining(self) -> bool:
@@ -64,6 +65,7 @@ class Registry:
         protocol_version: int,
         draining: bool,
         containment: str = "",
+        path_names: tuple[str, ...] = (),
     ) -> tuple[int, bool]:
         """Register a session; returns (session token, whether an older session was replaced)."""
         now = self._clock()
@@ -77,6 +79,7 @@ class Registry:
         rec.connected_since, rec.last_seen, rec.session = now, now, self._next_session
         rec.connected, rec.dead, rec.gone = True, False, False
         rec.runner_draining = draining
+        rec.path_names = tuple(path_names)
         return rec.session, replaced
 
     def restore(self, name: str) -> None:
@@ -138,6 +141,18 @@ class Registry:
     def draining(self, name: str) -> bool:
         rec = self._records.get(name)
         return bool(rec and rec.draining)
+
+    def paths_wanting(self, names: frozenset[str]) -> str:
+        """Why no executor in touch can take a task naming these runner paths ({path:NAME}); empty when one can."""
+        live = [r for r in self._records.values() if r.connected and not r.dead]
+        if any(names <= set(r.path_names) for r in live):
+            return ""
+        declared = {n for r in live for n in r.path_names}
+        missing = sorted(names - declared)
+        listed = ", ".join(missing or sorted(names))
+        what = f"path{'s' if len(missing or names) > 1 else ''} {listed}"
+        head = f"no runner declares {what}" if missing else f"no one runner declares all of the {what}"
+        return f"waiting: {head} (a runner declares one with dtask runner --path NAME=DIR)"
 
     def out_of_touch(self, name: str) -> tuple[float, float] | None:
         """(since when, seconds) an executor has had no session (or a silent one, counted at half

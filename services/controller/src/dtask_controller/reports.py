@@ -13,6 +13,7 @@ from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState,
 from dtask_common.progress import newest
 
 from dtask_controller import liveness, reconcile
+from dtask_controller.placement import with_paths
 from dtask_controller.runner_messages import AckCmd, Hello, Session, WelcomeCmd
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
         protocol_version=hello.protocol_version,
         draining=hello.draining,
         containment=hello.containment,
+        path_names=hello.path_names,
     )
     old = core.sessions.get(name)
     session = core.sessions[name] = Session(name, token, hello.instance_id)
@@ -46,7 +48,8 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
                 "executor %s: a different runner process took over the name (from %s)", name, hello.address or "?"
             )
         old.send(None)
-    core.scheduler.executor_up(name, hello.capacity, hello.labels, draining=core.registry.draining(name))
+    labels = with_paths(hello.labels, hello.path_names)
+    core.scheduler.executor_up(name, hello.capacity, labels, draining=core.registry.draining(name))
     with core.change():
         core.store.upsert_executor(name, core.clock(), hello.address, hello.version, hello.capacity, hello.labels)
         stale = {tid for tid, _attempt in core.scheduler.running_on(name)}  # (one taken back has its event)
@@ -56,7 +59,7 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
         core.publish(lambda: core.executor_event(ev.ExecutorEventKind.UP, name))
         core.publish_stale(name, stale)
     log.info(
-        "executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, version %s, at %s",
+        "executor %s up%s: %d slots, cpus %g, memory %d MiB, gpus %s, labels %s, paths %s, version %s, at %s",
         name,
         " (replaced its previous session)" if replaced else "",
         hello.capacity.slots,
@@ -64,6 +67,7 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
         hello.capacity.memory_mb,
         list(hello.capacity.gpus),
         hello.labels or {},
+        ",".join(hello.path_names) or "none",
         hello.version or "?",
         hello.address or "?",
     )

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 import click
-from dtask_common import certs
+from dtask_common import certs, runner_paths, systemd
 from dtask_common.address import AddressError, check_address
 from dtask_common.config import Config
 from dtask_common.exitcodes import USAGE, CommandError
@@ -29,18 +29,46 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
 @click.option("--memory-mb", type=int, help="Memory in MiB to offer (default: this machine's).")
 @click.option("--advertise-host", help="Host name the controller and clients use for the Runner service.")
 @click.option("--run-as", metavar="USER", help="Run every task as this user (the runner must run as root).")
+@click.option(
+    "--task-env-path",
+    type=click.Path(file_okay=False),
+    help="venv or conda env every task runs in unless it names its own (runner.task_env_path).",
+)
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    metavar="NAME=DIR",
+    help="A directory tasks name as {path:NAME} here (runner.paths); tasks naming it go only to runners with it.",
+)
+@click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit running this runner, and exit.")
 @click.pass_obj
-def runner_cmd(invocation: Invocation, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
+def runner_cmd(
+    invocation: Invocation,
+    controller_address: str | None,
+    labels: tuple[str, ...],
+    paths: tuple[str, ...],
+    print_systemd_unit: bool,
+    **flags: Any,
+) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""
     overrides = {f"runner.{k}": v for k, v in flags.items()}
     overrides["runner.controller"] = controller_address or invocation.controller
     if labels:
         overrides["runner.labels"] = ",".join(labels)
+    if paths:
+        try:
+            overrides["runner.paths"] = dict(runner_paths.parse_path(p) for p in paths)
+        except ValueError as exc:
+            raise CommandError(str(exc), USAGE) from None
     cfg = invocation.config(overrides)
     try:
         check_address(cfg.runner.controller)
     except AddressError as exc:
         raise CommandError(str(exc), USAGE) from None
+    if print_systemd_unit:
+        click.echo(systemd.unit_for("runner", cfg.home_path, invocation.config_path), nl=False)
+        return
     if cfg.runner.run_as and os.geteuid() != 0:  # before touching any file: the runner checks it too
         raise CommandError(
             f"--run-as {cfg.runner.run_as} (runner.run_as) needs a runner started as root, and "

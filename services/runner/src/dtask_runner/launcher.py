@@ -41,6 +41,8 @@ class Launcher:
         watchdog: bool = True,
         user: TaskUser | None = None,
         containment: Containment | None = None,
+        placeholders: Mapping[str, str] | None = None,
+        task_env_path: str = "",
     ):
         self.log_dir = log_dir
         self.work_dir = work_dir
@@ -48,6 +50,8 @@ class Launcher:
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.hide_gpus = hide_gpus
         self.user = user
+        self.placeholders = dict(placeholders or {})  # runner-side placeholders: {runner:work_dir}, {path:NAME}
+        self.task_env_path = task_env_path  # the Python environment of tasks that name none
         # A task of another user writes its result file in its work dir (the log dir is root's).
         self.result_dir = work_dir if user is not None else log_dir
         private_dir(log_dir)
@@ -98,6 +102,8 @@ class Launcher:
             token=self.token,
             hide_gpus=self.hide_gpus,
             user=self.user,
+            placeholders=self.placeholders,
+            task_env_path=self.task_env_path,
         )
 
     async def close(self, reason: str = "the runner stopped while the attempt ran") -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
-from dtask_common import PROTOCOL_VERSION, __version__
+from dtask_common import PROTOCOL_VERSION, __version__, runner_paths
 from dtask_common.config import Config
 from dtask_common.metric_series import MetricSeries
 from dtask_common.models import AttemptUsage, Capacity, Hello, MetricPoint, Progress, RunningAttempt, UsageSample
@@ -70,6 +70,7 @@ class Runner:
             prefetch=rc.prefetch,
         )
         self.labels = dict(rc.labels)
+        self.paths = {name: os.path.expanduser(d) for name, d in rc.paths.items()}
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
         self.journal = ResultJournal(self.state_dir / "results")
@@ -80,6 +81,10 @@ class Runner:
             hide_gpus=bool(gpus),
             user=user,
             containment=open_containment(rc.containment, rc.name),
+            placeholders=runner_paths.runner_values(
+                str(self.work_dir), user.home if user is not None else os.path.expanduser("~"), self.paths
+            ),
+            task_env_path=os.path.expanduser(rc.task_env_path),
         )
         self.sampler = UsageSampler(self.gpu_reader)
         self.last_usage: UsageSample | None = None
@@ -116,6 +121,7 @@ class Runner:
             containment=self.launcher.containment.describe(),
             version=__version__,
             protocol_version=PROTOCOL_VERSION,
+            path_names=tuple(sorted(self.paths)),
         )
 
     def on_welcome(self, usage_interval_s: float) -> None:

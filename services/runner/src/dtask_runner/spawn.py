@@ -7,6 +7,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from dtask_common import runner_paths
+
+from dtask_runner import pyenv
 from dtask_runner.attempt_request import AttemptRequest, metrics_file_for
 from dtask_runner.taskenv import AttemptEnv, task_env
 from dtask_runner.taskuser import TaskUser
@@ -25,20 +28,33 @@ def build_command(
     token: str,
     hide_gpus: bool,
     user: TaskUser | None,
+    placeholders: Mapping[str, str] | None = None,
+    task_env_path: str = "",
 ) -> tuple[list[str], str, dict[str, str]]:
-    """The attempt's argv (its program resolved to a path), cwd and environment; SpawnError when it cannot run."""
-    spec = req.spec
+    """The attempt's argv (its program resolved to a path), cwd and environment; SpawnError when it cannot run.
+
+    Runner-side placeholders ({runner:work_dir}, {path:NAME}) are replaced with placeholders' values first;
+    the task's Python environment (venv, conda, else task_env_path) must exist here."""
+    try:
+        spec = runner_paths.resolve_spec(req.spec, placeholders or {})
+    except runner_paths.UnresolvedPlaceholder as exc:
+        raise SpawnError(str(exc)) from None
     cwd = os.path.expanduser(spec.cwd) if spec.cwd else str(work_dir)
     if not os.path.isabs(cwd):
         cwd = str(work_dir / cwd)
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
+    try:
+        python_env = pyenv.find(spec.venv, spec.conda, task_env_path, cwd, base_env)
+    except pyenv.PyEnvError as exc:
+        raise SpawnError(str(exc)) from None
     env = task_env(
         base_env,
         spec.env,
         AttemptEnv(req.task_id, req.attempt, str(result_file), token, req.gpu_ids, str(metrics_file_for(result_file))),
         hide_gpus=hide_gpus,
         user=user,
+        python_env=python_env,
     )
     argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
     program = argv[0]
@@ -52,7 +68,9 @@ def build_command(
     else:
         found = shutil.which(program, path=env.get("PATH", os.defpath))
         if not found:
-            where = "the task's env" if "PATH" in spec.env else env.get("PATH", os.defpath)  # env values are secret
+            where = "the task's env" if "PATH" in spec.env else env.get("PATH", os.defpath)
+            if python_env is not None and "PATH" not in spec.env:
+                where = f"{python_env.bin} first, then the runner's PATH"  # env values are secret
             raise SpawnError(f"executable {program!r} was not found on PATH ({where})")
         argv[0] = found
     return argv, cwd, env

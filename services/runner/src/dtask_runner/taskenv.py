@@ -1,4 +1,4 @@
-"""A task's environment: the runner's, without dtask's own variables, then the task's, then the attempt's."""
+"""A task's environment: the runner's, without dtask's own variables, then the task's, its venv's, the attempt's."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dtask_common.metrics import METRICS_FILE_ENV
 
+from dtask_runner.pyenv import PyEnv, apply
 from dtask_runner.taskuser import TaskUser
 from dtask_runner.watchdog import TOKEN_ENV
 
@@ -34,13 +35,17 @@ def task_env(
     *,
     hide_gpus: bool = False,
     user: TaskUser | None = None,
+    python_env: PyEnv | None = None,
 ) -> dict[str, str]:
-    """The environment of one attempt; the task's own `env` wins over the runner's, the attempt's over both."""
+    """The environment of one attempt; the task's own `env` wins over the runner's, its Python environment's
+    bin goes first on PATH, and the attempt's variables win over all."""
     env = {k: v for k, v in base.items() if not k.startswith(OWN_PREFIX)}
     if user is not None:
         env.update(user.env())
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(spec_env)
+    if python_env is not None:
+        apply(env, python_env)
     env["DTASK_TASK_ID"] = attempt.task_id
     env["DTASK_ATTEMPT"] = str(attempt.attempt)
     env["DTASK_RESULT_FILE"] = attempt.result_file

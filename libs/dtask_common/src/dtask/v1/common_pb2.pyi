@@ -54,7 +54,7 @@ class Resources(_message.Message):
     def __init__(self, cpus: _Optional[float] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("name", "argv", "shell", "cwd", "env", "resources", "labels", "priority", "max_retries", "timeout_s", "depends_on", "tags", "progress", "progress_pattern", "result_marker", "lost_after_s", "params")
+    __slots__ = ("name", "argv", "shell", "cwd", "env", "resources", "labels", "priority", "max_retries", "timeout_s", "depends_on", "tags", "progress", "progress_pattern", "result_marker", "lost_after_s", "params", "venv", "conda")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,8 @@ class TaskSpec(_message.Message):
     RESULT_MARKER_FIELD_NUMBER: _ClassVar[int]
     LOST_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    VENV_FIELD_NUMBER: _ClassVar[int]
+    CONDA_FIELD_NUMBER: _ClassVar[int]
     name: str
     argv: _containers.RepeatedScalarFieldContainer[str]
     shell: str
@@ -103,7 +105,9 @@ class TaskSpec(_message.Message):
     result_marker: str
     lost_after_s: float
     params: _containers.RepeatedCompositeFieldContainer[Param]
-    def __init__(self, name: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., shell: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_s: _Optional[float] = ..., depends_on: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress: _Optional[str] = ..., progress_pattern: _Optional[str] = ..., result_marker: _Optional[str] = ..., lost_after_s: _Optional[float] = ..., params: _Optional[_Iterable[_Union[Param, _Mapping]]] = ...) -> None: ...
+    venv: str
+    conda: str
+    def __init__(self, name: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., shell: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_s: _Optional[float] = ..., depends_on: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress: _Optional[str] = ..., progress_pattern: _Optional[str] = ..., result_marker: _Optional[str] = ..., lost_after_s: _Optional[float] = ..., params: _Optional[_Iterable[_Union[Param, _Mapping]]] = ..., venv: _Optional[str] = ..., conda: _Optional[str] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("label", "step", "total", "percent", "rate", "elapsed_s", "eta_s", "updated_at", "epoch", "epochs")

@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Hello(_message.Message):
-    __slots__ = ("name", "runner_address", "capacity", "labels", "running", "unreported_results", "version", "protocol_version", "draining", "instance_id", "containment")
+    __slots__ = ("name", "runner_address", "capacity", "labels", "running", "unreported_results", "version", "protocol_version", "draining", "instance_id", "containment", "path_names")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class Hello(_message.Message):
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
+    PATH_NAMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     runner_address: str
     capacity: _common_pb2.Capacity
@@ -43,7 +44,8 @@ class Hello(_message.Message):
     draining: bool
     instance_id: str
     containment: str
-    def __init__(self, name: _Optional[str] = ..., runner_address: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., running: _Optional[_Iterable[_Union[_common_pb2.RunningAttempt, _Mapping]]] = ..., unreported_results: _Optional[_Iterable[_Union[AttemptFinished, _Mapping]]] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., draining: _Optional[bool] = ..., instance_id: _Optional[str] = ..., containment: _Optional[str] = ...) -> None: ...
+    path_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., runner_address: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., running: _Optional[_Iterable[_Union[_common_pb2.RunningAttempt, _Mapping]]] = ..., unreported_results: _Optional[_Iterable[_Union[AttemptFinished, _Mapping]]] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., draining: _Optional[bool] = ..., instance_id: _Optional[str] = ..., containment: _Optional[str] = ..., path_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UsageReport(_message.Message):
     __slots__ = ("sample",)

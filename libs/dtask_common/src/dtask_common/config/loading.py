@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from dtask_common import numbers
+from dtask_common import numbers, runner_paths
 from dtask_common.config.sections import (
     ENV_CONFIG,
     ENV_CONTROLLER,
@@ -232,6 +232,11 @@ def _check(cfg: Config) -> None:
         raise ConfigError("controller.sync must be 'normal' or 'full'")
     if cfg.runner.containment not in ("auto", "cgroup", "sweep"):
         raise ConfigError(f"runner.containment must be auto, cgroup or sweep; got {cfg.runner.containment!r}")
+    for name, directory in cfg.runner.paths.items():
+        try:
+            runner_paths.parse_path(f"{name}={directory}")
+        except ValueError as exc:
+            raise ConfigError(f"runner.paths: {exc}".replace("--path ", "", 1)) from None
     gpus = cfg.runner.gpus.strip().lower()
     if gpus not in ("", "auto", "none") and not all(x.strip().isdigit() for x in gpus.split(",") if x.strip()):
         raise ConfigError(f"runner.gpus must be auto, none or GPU indexes like 0,1; got {cfg.runner.gpus!r}")

@@ -137,6 +137,14 @@ class RunnerConfig:
     slot frees, without a round trip to the controller (many short tasks run back to back). They count as
     running on the controller (with their resources) and keep their place if another runner frees first;
     0 (the default): none."""
+    task_env_path: str = ""
+    """A Python environment every task runs in unless it names its own venv or conda: a venv or a conda
+    environment's directory on this machine (its bin first on PATH, VIRTUAL_ENV or CONDA_PREFIX set); empty
+    (the default): tasks get the runner's own PATH and no environment."""
+
+    paths: dict[str, str] = field(default_factory=dict)
+    """Directories this runner declares by name (name = "/abs/dir"): a task writes {path:NAME} and gets this
+    runner's directory, and goes only to runners that declare NAME; default none."""
 
 
 @dataclass

@@ -56,6 +56,7 @@ def hello_to_pb(h: m.Hello) -> pb.Hello:
         draining=h.draining,
         instance_id=h.instance_id,
         containment=h.containment,
+        path_names=list(h.path_names),
     )
 
 
@@ -73,6 +74,7 @@ def hello_from_pb(h: pb.Hello, *, name: str | None = None) -> m.Hello:
         draining=h.draining,
         instance_id=h.instance_id,
         containment=h.containment,
+        path_names=tuple(h.path_names),
     )
 
 

@@ -52,6 +52,8 @@ def spec_to_pb(s: m.TaskSpec) -> cpb.TaskSpec:
         result_marker=s.result_marker,
         lost_after_s=float(s.lost_after_s),
         params=params_to_pb(s.params) if s.params else None,
+        venv=s.venv,
+        conda=s.conda,
     )
 
 
@@ -74,6 +76,8 @@ def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
         result_marker=s.result_marker,
         lost_after_s=s.lost_after_s,
         params=params_from_pb(s.params),
+        venv=s.venv,
+        conda=s.conda,
     )
 
 

@@ -36,6 +36,7 @@ class Hello:
     draining: bool = False
     instance_id: str = ""  # new each time the runner process starts
     containment: str = ""  # "cgroup", or "sweep: <why no cgroup>"
+    path_names: tuple[str, ...] = ()  # the paths the runner declares ({path:NAME} in a task)
 
 
 # ---- the controller's commands to a runner ----

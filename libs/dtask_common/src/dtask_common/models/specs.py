@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dtask_common import numbers
+from dtask_common import numbers, runner_paths
 from dtask_common.models import params as param_rules
 from dtask_common.models.params import ParamValue
 from dtask_common.models.validation import (
@@ -77,6 +77,8 @@ class TaskSpec:
     result_marker: str = ""
     lost_after_s: float = 0.0  # 0: the controller's lost_after_s
     params: Mapping[str, ParamValue] = field(default_factory=dict)  # a matrix combination, or --param
+    venv: str = ""  # a venv directory on the runner the task runs in (its bin first on PATH)
+    conda: str = ""  # a conda environment (a directory, or a name in the runner's envs dirs)
 
     @property
     def command_text(self) -> str:
@@ -162,6 +164,12 @@ class TaskSpec:
         text("result_marker", self.result_marker, MAX_LABEL)
         if self.params:
             errs.extend(param_rules.errors(self.params))
+        text("venv", self.venv, MAX_PATH)
+        text("conda", self.conda, MAX_PATH)
+        if self.venv and self.conda:
+            bad("venv", "give either venv or conda, not both")
+        for fieldname, message in runner_paths.problems(self):
+            bad(fieldname, message)
         return errs
 
     def validate(self, index: int = 0) -> TaskSpec:

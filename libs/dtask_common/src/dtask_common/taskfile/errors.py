@@ -28,6 +28,8 @@ TASK_KEYS = (
     "progress_pattern",
     "result_marker",
     "matrix",
+    "venv",
+    "conda",
 )
 DEFAULT_KEYS = tuple(k for k in TASK_KEYS if k not in ("name", "matrix", "depends_on"))
 RESOURCE_KEYS = ("cpus", "memory_mb", "gpus")

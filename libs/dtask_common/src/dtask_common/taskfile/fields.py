@@ -130,5 +130,7 @@ def to_spec(source: str, entry: Entry, problems: list[str]) -> tuple[TaskSpec, s
         progress_pattern=string("progress_pattern"),
         result_marker=string("result_marker"),
         params=entry.params,
+        venv=string("venv"),
+        conda=string("conda"),
     )
     return spec, bad_fields

@@ -116,7 +116,7 @@ def _substitute(text: str, params: Mapping[str, str]) -> str:
 
 
 def _substitute_all(table: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
-    """Substitute placeholders in command (string or argv items), cwd, env values and depends_on."""
+    """Substitute placeholders in command (string or argv items), cwd, venv, conda, env values and depends_on."""
     out = dict(table)
     out.pop("name", None)
     cmd = out.get("command")
@@ -124,8 +124,9 @@ def _substitute_all(table: dict[str, Any], params: Mapping[str, str]) -> dict[st
         out["command"] = _substitute(cmd, params)
     elif isinstance(cmd, list):
         out["command"] = [_substitute(a, params) if isinstance(a, str) else a for a in cmd]
-    if isinstance(out.get("cwd"), str):
-        out["cwd"] = _substitute(out["cwd"], params)
+    for key in ("cwd", "venv", "conda"):
+        if isinstance(out.get(key), str):
+            out[key] = _substitute(out[key], params)
     if isinstance(out.get("env"), dict):
         out["env"] = {k: _substitute(v, params) if isinstance(v, str) else v for k, v in out["env"].items()}
     deps = out.get("depends_on")

@@ -66,6 +66,10 @@ def spec_to_json(spec: TaskSpec) -> str:
         d["lost_after_s"] = spec.lost_after_s
     if spec.params:
         d["params"] = dict(spec.params)  # JSON keeps 1.0 a float and 1 an int
+    if spec.venv:
+        d["venv"] = spec.venv
+    if spec.conda:
+        d["conda"] = spec.conda
     r = spec.resources
     d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return _COMPACT.encode(d)

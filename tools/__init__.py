@@ -1,0 +1,1 @@
+"""Build helpers of the repository (not part of any distribution)."""
