@@ -29,6 +29,11 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
 @click.option("--memory-mb", type=int, help="Memory in MiB to offer (default: this machine's).")
 @click.option("--advertise-host", help="Host name the controller and clients use for the Runner service.")
 @click.option("--run-as", metavar="USER", help="Run every task as this user (the runner must run as root).")
+@click.option(
+    "--metrics-address",
+    metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (no host: 127.0.0.1; plain HTTP, off by default).",
+)
 @click.pass_obj
 def runner_cmd(invocation: Invocation, controller_address: str | None, labels: tuple[str, ...], **flags: Any) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,9 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the store (and its process lock)."""
+
+    def observe_commits(self, observe: Callable[[float], None]) -> None:
+        """Call observe with the seconds each commit takes, from now on (for the metrics)."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes into one commit (nested blocks join the outermost); an error rolls all of them back."""

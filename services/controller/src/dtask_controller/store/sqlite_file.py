@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dtask_common.pidlock import LockHeld, PidLock
@@ -75,6 +76,11 @@ class SqliteFile:
             raise _unusable(self.path, exc) from None
         self._db = db
         self._depth = 0
+        self._observe: Callable[[float], None] | None = None
+
+    def observe_commits(self, observe: Callable[[float], None]) -> None:
+        """Call observe with the seconds each commit took, from now on."""
+        self._observe = observe
 
     def _connect(self, sync: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -113,11 +119,14 @@ class SqliteFile:
             raise
         self._depth -= 1
         if self._depth == 0:
+            started = time.perf_counter() if self._observe is not None else 0.0
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._end_failed(exc)
                 raise
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
 
     def _end_failed(self, exc: BaseException) -> None:
         """Roll back (SQLite may have done so already, e.g. on a full disk); a full disk is StoreFull."""
