@@ -30,6 +30,7 @@ WIRE_MODULES = frozenset(
         "libs/dtask_client/src/dtask_client/errors.py",
         "libs/dtask_common/src/dtask_common/convert/events.py",
         "libs/dtask_common/src/dtask_common/convert/executors.py",
+        "libs/dtask_common/src/dtask_common/convert/prune.py",
         "libs/dtask_common/src/dtask_common/convert/runner_messages.py",
         "libs/dtask_common/src/dtask_common/convert/scalars.py",
         "libs/dtask_common/src/dtask_common/convert/tasks.py",

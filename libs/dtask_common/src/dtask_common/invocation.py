@@ -53,7 +53,7 @@ class Invocation:
             merged["certs"] = self.certs
         if self.controller:
             merged["client.controller"] = self.controller
-        merged.update(overrides or {})
+        merged.update({k: v for k, v in (overrides or {}).items() if v is not None})  # a flag not given keeps --set
         try:
             cfg = config_mod.load(self.config_path, merged)
         except ConfigError as exc:

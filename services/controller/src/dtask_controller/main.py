@@ -18,7 +18,7 @@ from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.taskfile import TaskFileError
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller import commands, lifecycle, recovery
+from dtask_controller import commands, lifecycle, prune, recovery
 from dtask_controller.core import ControllerCore
 from dtask_controller.errors import InvalidTasks
 from dtask_controller.servicer import ControllerService
@@ -45,6 +45,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     cancel_check = threading.Event()
     check: asyncio.Task[str] | None = None
     metrics_server: MetricsServer | None = None
+    pruning: asyncio.Task[None] | None = None
     try:
         core = ControllerCore(store, Settings.from_config(cfg))
         recovery.restore(core)
@@ -64,6 +65,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await grpc_server.start()
         metrics_server = _serve_metrics(core, cfg, loop)
         ticker.start()
+        if cfg.controller.retention_days > 0:
+            pruning = asyncio.create_task(prune.auto_prune(core, cfg.controller.retention_days))
         check = asyncio.create_task(integrity.watch(store.path, stop, cancel_check))
         log.info(
             "controller %s %s listening on %s:%d (store %s, certificates in %s)",
@@ -76,6 +79,9 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         )
         await stop.wait()
         log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
+        if pruning is not None:
+            pruning.cancel()
+            await asyncio.gather(pruning, return_exceptions=True)
         await ticker.stop()
         await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s), cfg.controller.shutdown_grace_s + 2)
         lifecycle.flush(core)

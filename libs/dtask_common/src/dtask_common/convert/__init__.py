@@ -18,6 +18,12 @@ from dtask_common.convert.executors import (
     usage_from_pb,
     usage_to_pb,
 )
+from dtask_common.convert.prune import (
+    prune_request_from_pb,
+    prune_request_to_pb,
+    prune_result_from_pb,
+    prune_result_to_pb,
+)
 from dtask_common.convert.runner_messages import (
     BadBatch,
     UnknownMessage,
@@ -69,6 +75,10 @@ from dtask_common.convert.tasks import (
 )
 
 __all__ = [
+    "prune_request_from_pb",
+    "prune_request_to_pb",
+    "prune_result_from_pb",
+    "prune_result_to_pb",
     "BadBatch",
     "UnknownMessage",
     "attempt_from_pb",

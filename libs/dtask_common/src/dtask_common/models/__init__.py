@@ -8,6 +8,7 @@ from dtask_common.models.executors import (
     GpuUsage,
     UsageSample,
 )
+from dtask_common.models.prune import PrunedTask, PruneRequest, PruneResult
 from dtask_common.models.sessions import (
     AckCmd,
     AssignCmd,
@@ -57,6 +58,9 @@ from dtask_common.models.validation import (
 from dtask_common.models.watch import MAX_WATCH_BATCH, MAX_WATCH_IDS, WatchFilter
 
 __all__ = [
+    "PruneRequest",
+    "PruneResult",
+    "PrunedTask",
     "FINISHED_STATES",
     "INT32_MAX",
     "MAX_COMMAND_BYTES",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -15,6 +16,11 @@ from dtask_common.private import FILE_MODE, open_private, private_dir
 from dtask_controller.store.errors import StoreFull, StoreLocked, StoreUnusable
 from dtask_controller.store.integrity import damaged_message
 from dtask_controller.store.schema import migrate
+
+log = logging.getLogger(__name__)
+VACUUM_AT_START_MAX_BYTES = (
+    256 * 1024 * 1024
+)  # an older file up to this size is switched to incremental vacuum at start
 
 
 def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
@@ -54,6 +60,29 @@ def _lock(path: Path) -> PidLock:
         ) from None
 
 
+def _vacuum_incrementally(db: sqlite3.Connection, path: Path) -> None:
+    """A file made before auto_vacuum INCREMENTAL takes it with one VACUUM, done now when the file is small enough
+    to be quick; a larger one is left as it is (it works, it only keeps freed pages) and the log says how."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return
+    size = path.stat().st_size
+    if size > VACUUM_AT_START_MAX_BYTES:
+        log.warning(
+            "the store %s (%d MiB) keeps the pages pruning frees; to give them back to the disk, stop the "
+            "controller once and run: sqlite3 %s 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'",
+            path,
+            size >> 20,
+            path,
+        )
+        return
+    try:
+        db.execute("VACUUM")
+    except sqlite3.OperationalError as exc:  # a full disk: the store works as it was
+        log.warning("the store %s could not be rewritten for incremental vacuum: %s", path, exc)
+    else:
+        log.info("the store %s now gives pages freed by pruning back to the disk (VACUUM, once)", path)
+
+
 class SqliteFile:
     """One SQLite file per controller, opened and migrated; every write runs in a transaction committed before returning."""
 
@@ -68,6 +97,7 @@ class SqliteFile:
             _make_private(self.path)
             db = self._connect(sync)
             migrate(db)
+            _vacuum_incrementally(db, self.path)
         except (OSError, sqlite3.Error) as exc:
             if db is not None:
                 db.close()
@@ -84,6 +114,7 @@ class SqliteFile:
 
     def _connect(self, sync: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file (before its first table)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=OFF")
