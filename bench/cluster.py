@@ -51,25 +51,34 @@ def start_controller(
 
 
 def start_runners(
-    ctl: Proc, home: Path, slots: int, names: tuple[str, ...] = ("r1", "r2"), settings: tuple[str, ...] = ()
+    ctl: Proc,
+    home: Path,
+    slots: int,
+    names: tuple[str, ...] = ("r1", "r2"),
+    settings: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> list[Proc]:
-    """One `dtask runner` per name (certificates in home/certs, `--set` settings), each waited for until it is
+    """One `dtask runner` per name (certificates in home/certs, `--set` settings, extra flags added), each waited for until it is
     connected."""
     runners = []
     for name in names:
         lo, hi = free_port_range()
         args = [a for st in settings for a in ("--set", st)]
         args += ["runner", "--controller", ctl.address, "--name", name, "--slots", str(slots)]
-        p = start_dtask([*args, "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}"], home)
+        p = start_dtask([*args, "--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", *extra], home)
         p.wait_for(rf"connected to controller .* as {name}")
         runners.append(p)
     return runners
 
 
-def cluster(home: Path, slots: int = 1) -> tuple[Proc, list[Proc]]:
-    """A controller and 2 runners (r1, r2) of `slots` slots each; certificates must be in home/certs."""
-    ctl = start_controller(home)
-    return ctl, start_runners(ctl, home, slots)
+def cluster(home: Path, slots: int = 1, metrics: bool = False) -> tuple[Proc, list[Proc]]:
+    """A controller and 2 runners (r1, r2) of `slots` slots each; certificates must be in home/certs. metrics:
+    each serves /metrics on a free port of 127.0.0.1."""
+    if not metrics:
+        ctl = start_controller(home)
+        return ctl, start_runners(ctl, home, slots)
+    ctl = start_controller(home, settings=(*PATIENT, "controller.metrics_address=127.0.0.1:0"))
+    return ctl, start_runners(ctl, home, slots, extra=("--metrics-address", "0"))
 
 
 def cpu_s(pid: int) -> float:

@@ -6,7 +6,9 @@ The /bin/true figure waits as a user does (Controller.wait, which follows Watch)
 show the client's share (waiting by polling IsFinished instead), 2 runners x 2 slots, and 2 runners x 1 slot
 that each take one assignment ahead (runner.prefetch = 1).
 
-Run from the repository root: .venv/bin/python -m bench.runner_bench [--tasks 2000] [--mb 200]
+With --metrics the controller and the runners serve /metrics, each scraped once a second meanwhile.
+
+Run from the repository root: .venv/bin/python -m bench.runner_bench [--tasks 2000] [--mb 200] [--metrics]
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import contextlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -28,6 +32,33 @@ from bench.cluster import cluster, cpu_s, start_runners
 from tests.support import Proc, make_certs
 
 PRINTER = "import sys\nline = (b'x' * 1023 + b'\\n') * 1024\nfor _ in range({mb}):\n    sys.stdout.buffer.write(line)\n"
+
+
+METRICS_RE = r"metrics at http://(\S+)/metrics"
+
+
+class Scraper:
+    """Scrapes each address's /metrics once a second in a thread, as Prometheus would."""
+
+    def __init__(self, addresses: list[str]):
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._addresses = addresses
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if addresses:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            for a in self._addresses:
+                with contextlib.suppress(OSError), urllib.request.urlopen(f"http://{a}/metrics", timeout=5) as r:
+                    r.read()
+                    self.scrapes += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._addresses:
+            self._thread.join(10)
 
 
 def xargs_floor(n: int, parallel: int = 2) -> float:
@@ -100,11 +131,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--metrics", action="store_true", help="serve /metrics and scrape every endpoint once a second")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         home = Path(d) / "home"
         make_certs(home / "certs")
-        ctl, runners = cluster(home)
+        ctl, runners = cluster(home, metrics=args.metrics)
+        scraper = Scraper([p.wait_for(METRICS_RE).group(1) for p in [ctl, *runners]] if args.metrics else [])
         try:
             with Controller(ctl.address, certs=home / "certs", timeout=60) as c:
                 # warm up both runners
@@ -183,6 +216,9 @@ def main() -> None:
                     f"xargs -P 2: {floor5:.2f} s, ratio {took / floor5:.1f}x"
                 )
         finally:
+            if scraper.scrapes:
+                print(f"  /metrics scraped {scraper.scrapes} times meanwhile (once a second per endpoint)")
+            scraper.stop()
             for p in [*runners, ctl]:
                 p.stop()
         alone = launcher_alone(args.mb, Path(d))

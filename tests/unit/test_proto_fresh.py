@@ -32,6 +32,7 @@ WIRE_MODULES = frozenset(
         "libs/dtask_common/src/dtask_common/convert/metrics.py",
         "libs/dtask_common/src/dtask_common/convert/executors.py",
         "libs/dtask_common/src/dtask_common/convert/params.py",
+        "libs/dtask_common/src/dtask_common/convert/prune.py",
         "libs/dtask_common/src/dtask_common/convert/runner_messages.py",
         "libs/dtask_common/src/dtask_common/convert/scalars.py",
         "libs/dtask_common/src/dtask_common/convert/tasks.py",

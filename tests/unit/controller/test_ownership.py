@@ -53,7 +53,7 @@ def test_verdicts_and_the_cached_store_lookup() -> None:
 
 def test_foreign_reports_are_counted_logged_once_and_end_the_session(caplog: pytest.LogCaptureFixture) -> None:
     rejected: list[int] = []
-    g = ReportGuard("r1", Table(), lambda: rejected.append(1), limit=3)
+    g = ReportGuard("r1", Table(), lambda reason: rejected.append(1), limit=3)
     with caplog.at_level(logging.WARNING, "dtask_controller"):
         assert g.allows("output", "2", 1) and g.allows("a result", "9", 1)
         for _ in range(3):

@@ -13,7 +13,16 @@ import click  # noqa: E402
 from dtask_client.options import global_options  # noqa: E402
 from dtask_common import __version__  # noqa: E402
 
-from dtask_cli import certs_cmd, config_cmd, ops_cmd, results_cmd, shell_cmd, submit_cmd, tasks_cmd  # noqa: E402
+from dtask_cli import (  # noqa: E402
+    certs_cmd,
+    config_cmd,
+    ops_cmd,
+    prune_cmd,
+    results_cmd,
+    shell_cmd,
+    submit_cmd,
+    tasks_cmd,
+)
 from dtask_cli.context import CliContext  # noqa: E402
 from dtask_cli.errors import DtaskGroup  # noqa: E402
 
@@ -27,7 +36,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = CliContext.from_options(options)
 
 
-for module in (certs_cmd, submit_cmd, tasks_cmd, results_cmd, ops_cmd, shell_cmd, config_cmd):
+for module in (certs_cmd, submit_cmd, tasks_cmd, results_cmd, ops_cmd, prune_cmd, shell_cmd, config_cmd):
     module.register(cli)
 
 

@@ -19,6 +19,8 @@ from dtask_common.models import (
     ExecutorUsage,
     Identity,
     ParamValue,
+    PruneRequest,
+    PruneResult,
     QueueStatus,
     Task,
     TaskSpec,
@@ -320,6 +322,14 @@ class AsyncController:
 
     async def resume(self) -> QueueStatus:
         return await self._call(c.resume())
+
+    async def prune(
+        self, finished_before: float, *, tag: str = "", dry_run: bool = False, list_limit: int = 20
+    ) -> PruneResult:
+        """Delete finished tasks that finished before finished_before (seconds since the epoch), of one tag if
+        given, except those a pending or running task depends on; dry_run: only say what would be deleted.
+        The result names the first list_limit of them."""
+        return await self._call(c.prune(PruneRequest(finished_before, tag, dry_run, list_limit)))
 
     # ---- streams ----
 

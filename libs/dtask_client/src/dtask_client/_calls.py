@@ -18,6 +18,8 @@ from dtask_common.models import (
     Identity,
     OutputChunk,
     ParamValue,
+    PruneRequest,
+    PruneResult,
     QueueStatus,
     Task,
     TaskSpec,
@@ -79,6 +81,8 @@ RETRY_TASK = Rpc("RetryTask", pb.RetryTaskRequest, cpb.Task, safe_to_retry=False
 DRAIN_EXECUTOR = Rpc("DrainExecutor", pb.DrainExecutorRequest, cpb.ExecutorInfo, safe_to_retry=True)
 PAUSE_QUEUE = Rpc("PauseQueue", pb.PauseQueueRequest, cpb.QueueStatus, safe_to_retry=True)
 RESUME_QUEUE = Rpc("ResumeQueue", pb.ResumeQueueRequest, cpb.QueueStatus, safe_to_retry=True)
+# Not resent: a prune that committed before its reply was lost would be answered "nothing to delete".
+PRUNE = Rpc("Prune", pb.PruneRequest, pb.PruneResponse, safe_to_retry=False)
 
 #: Every client-facing method (Connect is the runners' stream).
 RPCS = (
@@ -97,6 +101,7 @@ RPCS = (
     DRAIN_EXECUTOR,
     PAUSE_QUEUE,
     RESUME_QUEUE,
+    PRUNE,
 )
 
 
@@ -212,6 +217,10 @@ def pause() -> Call[QueueStatus]:
 
 def resume() -> Call[QueueStatus]:
     return Call(RESUME_QUEUE, pb.ResumeQueueRequest(), convert.queue_from_pb)
+
+
+def prune(request: PruneRequest) -> Call[PruneResult]:
+    return Call(PRUNE, convert.prune_request_to_pb(request), convert.prune_result_from_pb)
 
 
 def output(task_id: str, attempt: int, tail_bytes: int = 0, follow: bool = False) -> StreamCall[OutputChunk]:

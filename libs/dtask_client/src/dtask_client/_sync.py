@@ -18,6 +18,8 @@ from dtask_common.models import (
     ExecutorUsage,
     Identity,
     ParamValue,
+    PruneRequest,
+    PruneResult,
     QueueStatus,
     Task,
     TaskSpec,
@@ -310,6 +312,14 @@ class Controller:
 
     def resume(self) -> QueueStatus:
         return self._call(c.resume())
+
+    def prune(
+        self, finished_before: float, *, tag: str = "", dry_run: bool = False, list_limit: int = 20
+    ) -> PruneResult:
+        """Delete finished tasks that finished before finished_before (seconds since the epoch), of one tag if
+        given, except those a pending or running task depends on; dry_run: only say what would be deleted.
+        The result names the first list_limit of them."""
+        return self._call(c.prune(PruneRequest(finished_before, tag, dry_run, list_limit)))
 
     # ---- streams ----
 

@@ -56,6 +56,7 @@ CONTROLLER_POLICY: Mapping[str, frozenset[Role]] = {
     _C + "DrainExecutor": OPERATORS,
     _C + "PauseQueue": OPERATORS,
     _C + "ResumeQueue": OPERATORS,
+    _C + "Prune": OPERATORS,
 }
 
 _R = "/dtask.v1.Runner/"

@@ -20,6 +20,11 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
 @click.option("--tasks", type=click.Path(dir_okay=False, exists=True), help="Task file to queue at start.")
 @click.option("--name", help="Controller name (default ctrl@<host>).")
 @click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit running this controller, and exit.")
+@click.option(
+    "--metrics-address",
+    metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (no host: 127.0.0.1; plain HTTP, off by default).",
+)
 @click.pass_obj
 def controller_cmd(invocation: Invocation, print_systemd_unit: bool, **flags: Any) -> None:
     """Run the controller in the foreground."""

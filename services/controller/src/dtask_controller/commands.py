@@ -132,6 +132,7 @@ def retry(core: ControllerCore, task_id: str) -> Task:
     with core.change():
         core.store.set_task(task_id, TaskState.PENDING, error="", result=None, retries_used=0)
         core.finished_counts[t.state] -= 1
+        core.tally.retries += 1
         core.apply(effects)
         core.task_event(ev.TaskEventKind.RETRIED, task_id)
     log.info("task %s queued again by an operator (was %s)", task_id, t.state.value)

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from dtask_common import events as ev
 from dtask_common.metric_series import MetricSeries
@@ -28,6 +28,10 @@ from dtask_controller.runner_messages import AssignCmd, CancelCmd, Command, Sess
 from dtask_controller.scheduler import Scheduler
 from dtask_controller.settings import Settings
 from dtask_controller.store import Store
+from dtask_controller.tally import Tally
+
+if TYPE_CHECKING:
+    from dtask_controller.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,21 @@ class ControllerCore:
         self.live = LiveTasks()  # first attempts running as committed: their events read no store
         self.rejected_reports = 0  # runner reports and Hello claims on attempts not dispatched to that runner
         self.unexpected_messages = 0  # runner messages of a kind a session does not take (ignored)
+        self.tally = Tally()  # counts for the metrics
+        self.prom: ControllerMetrics | None = None  # set by enable_metrics: histograms observed at the event
+        self._arrivals: list[str] | None = None  # tasks that became ready since the last dispatch round
         self._post: list[Callable[..., Any]] = []
         self._busy: set[str] = set()  # executors whose ExecutorEvent is due once the open change commits
         self._depth = 0
         self._dispatch_scheduled = False
         self._resyncing = False
         self.reports_in = GroupCommit(self.change)  # runner reports arriving together: one commit
+
+    def enable_metrics(self, metrics: ControllerMetrics) -> None:
+        """Observe dispatch latency, queue wait and store commits into metrics from now on."""
+        self.prom = metrics
+        self._arrivals = self.scheduler.track_ready()
+        self.store.observe_commits(metrics.store_commit.observe)
 
     # ---- the commit-then-tell rule ----
 
@@ -138,6 +151,8 @@ class ControllerCore:
         self.live.clear()
         try:
             self.scheduler = Scheduler()
+            if self.prom is not None:
+                self._arrivals = self.scheduler.track_ready()
             recovery.reload(self)
             for name in self.sessions:
                 rec = self.registry.get(name)
@@ -190,6 +205,11 @@ class ControllerCore:
             self.store.set_progress([(e.task_id, p)])  # the task ends where its output ended, not at the last flush
         if e.task_id in self.metrics:
             self.live.drop(e.task_id)  # its event reads the series the store now holds
+        self.after(functools.partial(self.tally.finished, e.state.value))
+        if e.attempt and e.attempt_state is TaskState.LOST:
+            self.tally.lost += 1
+        if self.prom is not None:
+            self.prom.ready_at.pop(e.task_id, None)
         self._end_attempt(e.task_id, e.attempt)
         kind = ev.TaskEventKind.CANCELLED if e.state is TaskState.CANCELLED else ev.TaskEventKind.FINISHED
         known = None
@@ -208,6 +228,9 @@ class ControllerCore:
             retries_used=self.scheduler.retries_used(e.task_id),
             lost_used_retry=self.scheduler.lost_used_retry(e.task_id),
         )
+        self.tally.retries += 1
+        if e.attempt_state is TaskState.LOST:
+            self.tally.lost += 1
         self._end_attempt(e.task_id, e.attempt)
         self.task_event(ev.TaskEventKind.UPDATED, e.task_id)
         self.after(
@@ -243,21 +266,35 @@ class ControllerCore:
     def dispatch(self) -> None:
         """One dispatch round: place what fits, commit the attempts, then tell the runners."""
         self._dispatch_scheduled = False
+        m = self.prom
+        if self._arrivals:
+            self._stamp_ready()
         placed = self.scheduler.assign()
         if not placed:
             return
         now = self.clock()
+        self.tally.dispatches += len(placed)
         with self.change():
             for d in placed:
                 self.store.add_attempt(d.task_id, d.attempt, d.executor, d.gpu_ids, now)
                 row = self.store.task_row(d.task_id)  # as the attempt leaves it, without the attempts
                 spec = row.spec
+                if m is not None:
+                    m.observe_dispatch(d.task_id, d.attempt, now, row.submitted_at or now)
                 self.tails.open(d.task_id, d.attempt)
                 self.after(functools.partial(self.send, d.executor, AssignCmd(d.task_id, d.attempt, spec, d.gpu_ids)))
                 known = self.live.dispatched(row, d.attempt, d.executor, d.gpu_ids, now)
                 self.task_event(ev.TaskEventKind.DISPATCHED, d.task_id, known)
                 self.after(functools.partial(_log_dispatched, spec, d))
             self.mark_busy(d.executor for d in placed)
+
+    def _stamp_ready(self) -> None:
+        """When the tasks that became ready since the last round did (this round follows within a loop turn)."""
+        assert self._arrivals is not None and self.prom is not None
+        now, ready_at = self.clock(), self.prom.ready_at
+        for task_id in self._arrivals:
+            ready_at.setdefault(task_id, now)
+        self._arrivals.clear()
 
     def mark_busy(self, names: Iterable[str]) -> None:
         """Publish the executors' state after the commit, once each however often a change marks them."""

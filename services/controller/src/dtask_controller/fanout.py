@@ -122,6 +122,14 @@ class Fanout:
             if w.wants(body):
                 w.put(event)
 
+    def resync_all(self) -> None:
+        """Send every watcher a fresh snapshot (with resync) instead of events: tasks were removed."""
+        self.flush_deferred()
+        for w in self._watchers:
+            w.queue.clear()
+            w.overflowed = True
+            w.wakeup.set()
+
     def close_all(self) -> None:
         for w in list(self._watchers):
             w.close()

@@ -14,12 +14,13 @@ from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, server
 from dtask_common.config import Config
 from dtask_common.config.effective import controller_summary
+from dtask_common.metrics_http import MetricsServer, start_metrics
 from dtask_common.private import warn_if_loose
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.taskfile import TaskFileError
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller import commands, lifecycle, recovery
+from dtask_controller import commands, lifecycle, prune, recovery
 from dtask_controller.core import ControllerCore
 from dtask_controller.errors import InvalidTasks
 from dtask_controller.servicer import ControllerService
@@ -50,6 +51,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     cancel_check = threading.Event()
     check: asyncio.Task[str] | None = None
+    metrics_server: MetricsServer | None = None
+    pruning: asyncio.Task[None] | None = None
     try:
         core = ControllerCore(store, Settings.from_config(cfg))
         recovery.restore(core)
@@ -67,7 +70,10 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         creds = server_credentials(TlsFiles.in_dir(cfg.certs_path, "controller"))
         port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
         await grpc_server.start()
+        metrics_server = _serve_metrics(core, cfg, loop)
         ticker.start()
+        if cfg.controller.retention_days > 0:
+            pruning = asyncio.create_task(prune.auto_prune(core, cfg.controller.retention_days))
         check = asyncio.create_task(integrity.watch(store.path, stop, cancel_check))
         log.info(
             "controller %s %s listening on %s:%d (store %s, certificates in %s)",
@@ -81,6 +87,9 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         log.info("controller settings: %s", controller_summary(cfg))
         await stop.wait()
         log.info("controller stopping (grace %gs)", cfg.controller.shutdown_grace_s)
+        if pruning is not None:
+            pruning.cancel()
+            await asyncio.gather(pruning, return_exceptions=True)
         await ticker.stop()
         await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s), cfg.controller.shutdown_grace_s + 2)
         lifecycle.flush(core)
@@ -93,10 +102,28 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             raise
         raise SystemExit(f"error: {integrity.damaged_message(store.path, str(exc))}") from None
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         cancel_check.set()
         if check is not None and not check.done():
             await asyncio.wait([check])
         store.close()
+
+
+def _serve_metrics(core: ControllerCore, cfg: Config, loop: asyncio.AbstractEventLoop) -> MetricsServer | None:
+    """The /metrics endpoint when controller.metrics_address is set (the core observes its histograms then)."""
+    if not cfg.controller.metrics_address:
+        return None
+    from dtask_controller.metrics import ControllerMetrics  # only a controller that serves metrics needs them
+
+    metrics = ControllerMetrics()
+    srv = start_metrics(metrics.prometheus, cfg.controller.metrics_address, "controller.metrics_address")
+    if srv is None:
+        return None
+    core.enable_metrics(metrics)
+    metrics.watch(core, loop)
+    log.info("controller metrics at %s (plain HTTP)", srv.url)
+    return srv
 
 
 def run(cfg: Config) -> None:

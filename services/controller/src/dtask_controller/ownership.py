@@ -44,6 +44,16 @@ def decide(name: str, running: str, recorded: str | None, known: bool) -> Verdic
     return Verdict.UNKNOWN
 
 
+# The metrics' label of each kind of report a guard rejects.
+REJECT_REASONS = {
+    "output": "output",
+    "progress": "progress",
+    "a result": "result",
+    "a running attempt in its Hello": "hello_running",
+    "a result in its Hello": "hello_result",
+}
+
+
 @dataclass
 class ReportGuard:
     """One runner session's view of the rule: decides, logs once per attempt, counts, and ends a session
@@ -51,7 +61,7 @@ class ReportGuard:
 
     name: str
     owners: Owners
-    on_reject: Callable[[], None] = lambda: None
+    on_reject: Callable[[str], None] = lambda reason: None  # told the reason label of each rejection
     limit: int = FOREIGN_LIMIT
     rejected: int = 0  # every report and Hello claim not applied
     refusal: str = ""  # set once the session is to be ended with PERMISSION_DENIED
@@ -115,7 +125,7 @@ class ReportGuard:
 
     def _reject(self, what: str, key: tuple[str, int]) -> None:
         self.rejected += 1
-        self.on_reject()
+        self.on_reject(REJECT_REASONS.get(what, what))
         if key in self._logged:
             return
         if len(self._logged) >= _CACHED:

@@ -19,9 +19,12 @@ class ReadyQueue:
     def __init__(self, is_ready: Callable[[str], bool]) -> None:
         self._heaps: dict[Shape, list[tuple[int, int, str]]] = {}
         self._is_ready = is_ready
+        self.arrivals: list[str] | None = None  # when a list: the ids pushed since it was last taken
 
     def push(self, shape: Shape, priority: int, seq: int, task_id: str) -> None:
         heapq.heappush(self._heaps.setdefault(shape, []), (-priority, seq, task_id))
+        if self.arrivals is not None:
+            self.arrivals.append(task_id)
 
     def heads(self) -> list[Head]:
         """The first ready task of every shape, as a heap of heads (the best first)."""

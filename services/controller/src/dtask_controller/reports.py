@@ -236,9 +236,10 @@ def finished(core: ControllerCore, name: str, r: AttemptResult) -> None:
         core.mark_busy((name,))
 
 
-def rejected(core: ControllerCore) -> None:
+def rejected(core: ControllerCore, reason: str = "") -> None:
     """A report or Hello claim on an attempt not dispatched to the runner that sent it (not applied)."""
     core.rejected_reports += 1
+    core.tally.reject(reason or "other")
 
 
 def unexpected(core: ControllerCore, name: str, kind: str | None) -> None:

@@ -65,7 +65,7 @@ async def connect(core: ControllerCore, requests: Any, context: Any) -> AsyncIte
             f"Hello names executor {h.name!r} but the certificate is for {cert_name!r}; run the runner with "
             f"--name {cert_name} or issue a certificate for {h.name!r} (dtask certs issue --role runner)",
         )
-    guard = ReportGuard(cert_name, CoreOwners(core), lambda: reports.rejected(core))
+    guard = ReportGuard(cert_name, CoreOwners(core), lambda reason: reports.rejected(core, reason))
     hello, tell = guard.filter_hello(convert.hello_from_pb(h, name=cert_name))
     session = reports.connected(core, hello)
     for told in tell:

@@ -320,6 +320,11 @@ class Scheduler:
     def known_executor(self, name: str) -> bool:
         return name in self._fleet
 
+    def track_ready(self) -> list[str]:
+        """From now on, append the id of every task that becomes ready to the list returned (its owner empties it)."""
+        self._ready.arrivals = []
+        return self._ready.arrivals
+
     # ---- dispatch ----
 
     def assign(self) -> list[Dispatch]:

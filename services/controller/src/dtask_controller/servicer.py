@@ -17,7 +17,7 @@ from dtask_common.models import MAX_NAME, MAX_SUBMIT, ParamValue, Task, TaskStat
 from dtask_common.models.params import errors as param_errors
 from dtask_common.roles import Role
 
-from dtask_controller import commands, queries, runner_session, streams, task_errors
+from dtask_controller import commands, prune, queries, runner_session, streams, task_errors
 from dtask_controller.core import ControllerCore
 from dtask_controller.errors import Conflict, InvalidTasks, NotFound, SlowWatcher, TooLarge
 from dtask_controller.store import StoreFull
@@ -236,3 +236,10 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @mapped
     async def ResumeQueue(self, request: pb.ResumeQueueRequest, context: Any) -> cpb.QueueStatus:
         return convert.queue_to_pb(commands.set_paused(self.core, False))
+
+    @mapped
+    async def Prune(self, request: pb.PruneRequest, context: Any) -> pb.PruneResponse:
+        req = convert.prune_request_from_pb(request)
+        if req.list_limit > MAX_PAGE:
+            raise ValueError(f"list_limit {req.list_limit} is more than {MAX_PAGE}; the count covers the rest")
+        return convert.prune_result_to_pb(await prune.prune(self.core, req))

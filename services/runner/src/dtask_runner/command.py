@@ -42,6 +42,11 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
     help="A directory tasks name as {path:NAME} here (runner.paths); tasks naming it go only to runners with it.",
 )
 @click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit running this runner, and exit.")
+@click.option(
+    "--metrics-address",
+    metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (no host: 127.0.0.1; plain HTTP, off by default).",
+)
 @click.pass_obj
 def runner_cmd(
     invocation: Invocation,

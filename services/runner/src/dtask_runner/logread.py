@@ -37,7 +37,9 @@ def read_log(log_dir: Path, cmd: ReadOutputCmd, running: bool) -> OutputReadRepo
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return refuse(f"this runner has no log of {what} (it did not run it here, or its log was removed)")
+        return refuse(
+            f"this runner has no log of {what} (it did not run it here, or its log was removed by the runner's log retention)"
+        )
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return refuse(f"the log of {what} is a symbolic link, not one this runner wrote")
@@ -59,6 +61,7 @@ async def answer(runner: Runner, cmd: ReadOutputCmd, send: Callable[[OutputReadR
     """Read in a worker thread (the session goes on meanwhile) and send the reply; False when it was not sent."""
     # Whether it runs is taken before the read: one that ends meanwhile is not called ended, and asked again.
     running = (cmd.task_id, cmd.attempt) in runner.launcher.running
+    runner.retention.note_read(cmd.task_id, cmd.attempt)  # retention keeps it while the reads go on
     report = await asyncio.to_thread(read_log, runner.log_dir, cmd, running)
     return await send(report)
 

@@ -14,6 +14,7 @@ from dtask_common import __version__, certs, server
 from dtask_common.address import PortRanges
 from dtask_common.config import Config
 from dtask_common.config.effective import runner_summary
+from dtask_common.metrics_http import start_metrics
 from dtask_common.pidlock import LockHeld, PidLock
 from dtask_common.private import warn_if_loose
 from dtask_common.roles import RUNNER_POLICY
@@ -135,7 +136,26 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     )
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")
-    tasks = [session_task, loop.create_task(runner.usage_loop(), name="usage")]
+    tasks = [
+        session_task,
+        loop.create_task(runner.usage_loop(), name="usage"),
+        loop.create_task(runner.retention_loop(), name="retention"),
+    ]
+    metrics_server = None
+    if cfg.runner.metrics_address:
+        from dtask_runner.metrics import runner_registry  # only a runner that serves metrics needs them
+
+        metrics_server = start_metrics(
+            runner_registry(runner, loop), cfg.runner.metrics_address, "runner.metrics_address"
+        )
+        if metrics_server is not None:
+            log.info("runner metrics at %s (plain HTTP)", metrics_server.url)
+    if runner.retention.enabled:
+        log.info(
+            "log retention: %s, %s",
+            f"{runner.retention.max_age_days:g} days" if runner.retention.max_age_days else "no age limit",
+            f"at most {runner.retention.max_bytes} bytes" if runner.retention.max_bytes else "no size limit",
+        )
     stopped = loop.create_task(stop.wait())
     refused: Refused | None = None
     try:
@@ -151,6 +171,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             t.cancel()
         await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await session.close()
+        if metrics_server is not None:
+            metrics_server.close()
         await grpc_server.stop(1)
         lock.close()
         log.info("runner stopped")

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from dtask_runner.execution import Execution
 from dtask_runner.journal import ResultJournal
 from dtask_runner.launcher import Launcher
 from dtask_runner.output import OutputPump, Throttle
+from dtask_runner.retention import SWEEP_INTERVAL_S, Retention
 from dtask_runner.taskuser import TaskUser, check_private, prepare_work_dir
 from dtask_runner.uplink import Offline, Uplink
 from dtask_runner.usage import GpuReader, UsageSampler, detect_gpus, open_gpu_reader
@@ -87,6 +89,10 @@ class Runner:
             task_env_path=os.path.expanduser(rc.task_env_path),
         )
         self.sampler = UsageSampler(self.gpu_reader)
+        self.retention = Retention(
+            self.log_dir, tuple(dict.fromkeys((self.log_dir, self.work_dir))), rc.log_retention_days, rc.log_max_bytes
+        )
+        self._sweeping = asyncio.Lock()
         self.last_usage: UsageSample | None = None
         self.draining = False
         self.address = ""
@@ -98,6 +104,8 @@ class Runner:
         self._closing = False
         self._finishers: set[asyncio.Task[None]] = set()
         self._acked = asyncio.Event()
+        self.attempts_started = 0  # since this process started (for the metrics)
+        self.attempts_finished: dict[str, int] = {}  # by outcome
 
     # ---- session callbacks ----
 
@@ -177,6 +185,7 @@ class Runner:
     def _start(self, req: AttemptRequest) -> Execution:
         key = (req.task_id, req.attempt)
         execution = self.launcher.start(req, self)
+        self.attempts_started += 1
         pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
         self._attempts[key] = _Attempt(execution, pump)
         task = asyncio.get_running_loop().create_task(self._finish(key))
@@ -261,6 +270,7 @@ class Runner:
             self._start_queued()  # the slot is free: the next attempt starts before this one is reported
             self.journal.put(result)
             self._acked.clear()
+            self.attempts_finished[result.state.value] = self.attempts_finished.get(result.state.value, 0) + 1
             log.info(
                 "attempt %s/%d %s%s", key[0], key[1], result.state.value, f": {result.error}" if result.error else ""
             )
@@ -270,8 +280,47 @@ class Runner:
             await a.pump.finish(a.execution.written)
         finally:
             self._attempts.pop(key, None)
+            if self.retention.sweep_after_finish():
+                self._background(self.sweep_logs())
         if self.journal.get(*key) is not None:  # not acknowledged yet (a reconnect's Hello may have carried it)
             self.uplink.finished(result)
+
+    def _background(self, coro: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._finishers.add(task)
+        task.add_done_callback(self._finishers.discard)
+
+    # ---- log retention ----
+
+    def retained(self) -> set[str]:
+        """The log stems retention must not touch: running, not yet reported or acknowledged, lately read."""
+        keys = (
+            set(self.launcher.running) | set(self._attempts) | {(r.task_id, r.attempt) for r in self.journal.pending()}
+        )
+        return {safe_stem(t, a) for t, a in keys} | self.retention.lately_read()
+
+    async def sweep_logs(self) -> None:
+        """One retention sweep, its file work in a worker thread."""
+        async with self._sweeping:
+            swept = await asyncio.to_thread(self.retention.sweep, self.retained())
+        if swept.removed:
+            log.info(
+                "log retention: removed %d attempt log%s (%d bytes); %d bytes of logs kept in %s",
+                swept.removed,
+                "" if swept.removed == 1 else "s",
+                swept.freed,
+                swept.kept_bytes,
+                self.log_dir,
+            )
+
+    async def retention_loop(self) -> None:
+        """A sweep at start, then one every SWEEP_INTERVAL_S."""
+        while True:
+            try:
+                await self.sweep_logs()
+            except Exception:
+                log.exception("log retention sweep failed")
+            await asyncio.sleep(SWEEP_INTERVAL_S)
 
     # ---- status, drain, usage ----
 

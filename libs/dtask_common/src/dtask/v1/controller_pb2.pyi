@@ -568,3 +568,39 @@ class PauseQueueRequest(_message.Message):
 class ResumeQueueRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class PruneRequest(_message.Message):
+    __slots__ = ("finished_before", "tag", "dry_run", "list_limit")
+    FINISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    LIST_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    finished_before: _timestamp_pb2.Timestamp
+    tag: str
+    dry_run: bool
+    list_limit: int
+    def __init__(self, finished_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tag: _Optional[str] = ..., dry_run: _Optional[bool] = ..., list_limit: _Optional[int] = ...) -> None: ...
+
+class PrunedTask(_message.Message):
+    __slots__ = ("id", "name", "state")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    state: _common_pb2.TaskState
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ...) -> None: ...
+
+class PruneResponse(_message.Message):
+    __slots__ = ("count", "tasks", "kept_as_dependencies", "dry_run", "freed_bytes")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_AS_DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    FREED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    tasks: _containers.RepeatedCompositeFieldContainer[PrunedTask]
+    kept_as_dependencies: int
+    dry_run: bool
+    freed_bytes: int
+    def __init__(self, count: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[PrunedTask, _Mapping]]] = ..., kept_as_dependencies: _Optional[int] = ..., dry_run: _Optional[bool] = ..., freed_bytes: _Optional[int] = ...) -> None: ...

@@ -116,6 +116,11 @@ class ControllerStub:
                 request_serializer=dtask_dot_v1_dot_controller__pb2.ResumeQueueRequest.SerializeToString,
                 response_deserializer=dtask_dot_v1_dot_common__pb2.QueueStatus.FromString,
                 _registered_method=True)
+        self.Prune = channel.unary_unary(
+                '/dtask.v1.Controller/Prune',
+                request_serializer=dtask_dot_v1_dot_controller__pb2.PruneRequest.SerializeToString,
+                response_deserializer=dtask_dot_v1_dot_controller__pb2.PruneResponse.FromString,
+                _registered_method=True)
 
 
 class ControllerServicer:
@@ -240,6 +245,16 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Prune(self, request, context):
+        """Delete finished tasks (succeeded, failed, cancelled, lost) that finished
+        before a time, with their attempts, output tails and results; a task that a
+        pending or running task depends on is kept. Watchers get a fresh snapshot
+        (resync) and the store file gives the freed pages back (operator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControllerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -322,6 +337,11 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.ResumeQueue,
                     request_deserializer=dtask_dot_v1_dot_controller__pb2.ResumeQueueRequest.FromString,
                     response_serializer=dtask_dot_v1_dot_common__pb2.QueueStatus.SerializeToString,
+            ),
+            'Prune': grpc.unary_unary_rpc_method_handler(
+                    servicer.Prune,
+                    request_deserializer=dtask_dot_v1_dot_controller__pb2.PruneRequest.FromString,
+                    response_serializer=dtask_dot_v1_dot_controller__pb2.PruneResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -757,6 +777,33 @@ class Controller:
             '/dtask.v1.Controller/ResumeQueue',
             dtask_dot_v1_dot_controller__pb2.ResumeQueueRequest.SerializeToString,
             dtask_dot_v1_dot_common__pb2.QueueStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Prune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dtask.v1.Controller/Prune',
+            dtask_dot_v1_dot_controller__pb2.PruneRequest.SerializeToString,
+            dtask_dot_v1_dot_controller__pb2.PruneResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,6 +19,7 @@ from dtask_common.config.sections import (
     ControllerConfig,
     RunnerConfig,
 )
+from dtask_common.metrics_address import MetricsAddressError, parse_metrics_address
 from dtask_common.suggest import did_you_mean
 
 _SECTIONS = {"controller": ControllerConfig, "runner": RunnerConfig, "client": ClientConfig}
@@ -240,3 +241,8 @@ def _check(cfg: Config) -> None:
     gpus = cfg.runner.gpus.strip().lower()
     if gpus not in ("", "auto", "none") and not all(x.strip().isdigit() for x in gpus.split(",") if x.strip()):
         raise ConfigError(f"runner.gpus must be auto, none or GPU indexes like 0,1; got {cfg.runner.gpus!r}")
+    for section in ("controller", "runner"):
+        try:
+            parse_metrics_address(getattr(cfg, section).metrics_address)
+        except MetricsAddressError as exc:
+            raise ConfigError(f"{section}.metrics_address: {exc}") from None

@@ -67,6 +67,14 @@ class ControllerConfig:
     """How hard the store syncs to disk: "normal" (the default) survives a crash of the process, "full" also
     power loss."""
 
+    metrics_address: str = ""
+    """Where to serve Prometheus metrics at /metrics over plain HTTP (no TLS, no roles): "port" or ":port"
+    (on 127.0.0.1), or "host:port"; port 0 takes a free one. Empty (the default): no metrics endpoint."""
+
+    retention_days: float = 0.0
+    """Finished tasks older than this many days are pruned from the store once an hour (as `dtask prune
+    --finished-before`); 0 (the default): never pruned automatically."""
+
 
 @dataclass
 class RunnerConfig:
@@ -145,6 +153,17 @@ class RunnerConfig:
     paths: dict[str, str] = field(default_factory=dict)
     """Directories this runner declares by name (name = "/abs/dir"): a task writes {path:NAME} and gets this
     runner's directory, and goes only to runners that declare NAME; default none."""
+    metrics_address: str = ""
+    """Where to serve the runner's Prometheus metrics at /metrics over plain HTTP (no TLS, no roles): "port"
+    or ":port" (on 127.0.0.1), or "host:port"; port 0 takes a free one. Empty (the default): none."""
+
+    log_retention_days: float = 0.0
+    """Logs (and result files) of attempts that finished more than this many days ago are removed, at start
+    and once an hour; never those of running or unacknowledged attempts. 0 (the default): kept forever."""
+
+    log_max_bytes: int = 0
+    """The most bytes the attempt logs may take together: past it the oldest finished attempts' logs are
+    removed (at start and once an hour); 0 (the default): no limit."""
 
 
 @dataclass

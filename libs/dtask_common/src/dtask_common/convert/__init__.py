@@ -19,6 +19,12 @@ from dtask_common.convert.executors import (
     usage_to_pb,
 )
 from dtask_common.convert.params import params_from_pb, params_to_pb
+from dtask_common.convert.prune import (
+    prune_request_from_pb,
+    prune_request_to_pb,
+    prune_result_from_pb,
+    prune_result_to_pb,
+)
 from dtask_common.convert.runner_messages import (
     BadBatch,
     UnknownMessage,
@@ -70,6 +76,10 @@ from dtask_common.convert.tasks import (
 )
 
 __all__ = [
+    "prune_request_from_pb",
+    "prune_request_to_pb",
+    "prune_result_from_pb",
+    "prune_result_to_pb",
     "BadBatch",
     "UnknownMessage",
     "attempt_from_pb",

@@ -11,6 +11,7 @@ from dtask_common.models.executors import (
 )
 from dtask_common.models.metrics import MAX_METRICS, MAX_POINTS, MetricPoint
 from dtask_common.models.params import MAX_PARAMS, ParamValue
+from dtask_common.models.prune import PrunedTask, PruneRequest, PruneResult
 from dtask_common.models.sessions import (
     AckCmd,
     AssignCmd,
@@ -64,6 +65,9 @@ __all__ = [
     "MAX_METRICS",
     "MAX_POINTS",
     "MetricPoint",
+    "PruneRequest",
+    "PruneResult",
+    "PrunedTask",
     "FINISHED_STATES",
     "INT32_MAX",
     "MAX_COMMAND_BYTES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,9 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the store (and its process lock)."""
+
+    def observe_commits(self, observe: Callable[[float], None]) -> None:
+        """Call observe with the seconds each commit takes, from now on (for the metrics)."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes into one commit (nested blocks join the outermost); an error rolls all of them back."""
@@ -169,6 +172,23 @@ class Store(Protocol):
 
     def output(self, task_id: str, attempt: int) -> tuple[int, bytes] | None:
         """An attempt's stored output tail: (offset of its first byte, bytes); None when none is stored."""
+
+    def prunable(self, finished_before: float, tag: str = "") -> tuple[list[tuple[str, str, TaskState]], int]:
+        """Finished tasks that finished before the time (of that tag, if given): (id, name, state) in id order,
+        and how many more match but are kept because a pending or running task depends on them."""
+
+    def delete_tasks(self, ids: Sequence[str]) -> None:
+        """Delete tasks with their attempts, output tails, tags and dependency links; their ids are never given
+        again."""
+
+    def vacuum_step(self, pages: int) -> int:
+        """Give up to `pages` freed pages back to the file system; the number of free pages left."""
+
+    def checkpoint(self) -> None:
+        """Write the write-ahead log back into the file (the file shrinks after a vacuum)."""
+
+    def file_bytes(self) -> int:
+        """The store's size on disk."""
 
 
 def open_store(path: Path, *, sync: str = "normal", lock: bool = True) -> Store:

@@ -83,6 +83,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE task_params (key TEXT NOT NULL, value NOT NULL, task_id INTEGER NOT NULL,
         PRIMARY KEY (key, value, task_id)) WITHOUT ROWID;
     """,
+    # 6: pruning. The dependants of a task are found by its id (a prune keeps a task that an active one needs);
+    # the file gives the pages a prune frees back (auto_vacuum INCREMENTAL: set on a new file before its first
+    # table; an existing file takes it with a one-time VACUUM after this migration, see sqlite_file.py)
+    """
+    CREATE INDEX task_deps_dep ON task_deps (dep_id, task_id);
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -19,10 +19,11 @@ from dtask_controller.store.rows import (
     progress_to_json,
     spec_to_json,
 )
+from dtask_controller.store.sqlite_prune import SqlitePrune
 from dtask_controller.store.sqlite_reads import SqliteReads
 
 
-class SqliteStore(SqliteReads):
+class SqliteStore(SqliteReads, SqlitePrune):
     """One SQLite file per controller (WAL, a process lock); every public write commits before returning."""
 
     # ---- settings ----
@@ -45,6 +46,7 @@ class SqliteStore(SqliteReads):
             # The ids SQLite would give one by one (an INTEGER PRIMARY KEY without AUTOINCREMENT takes the largest
             # id + 1), taken at once so that every table is written with one executemany.
             (first,) = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks").fetchone()
+            first = max(first, self.id_floor() + 1)  # a pruned id is never given again
             pending = TaskState.PENDING.value
             self._db.executemany(
                 "INSERT INTO tasks (id, name, spec, state, priority, submitted_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dtask_common.pidlock import LockHeld, PidLock
@@ -14,6 +16,11 @@ from dtask_common.private import FILE_MODE, open_private, private_dir
 from dtask_controller.store.errors import StoreFull, StoreLocked, StoreUnusable
 from dtask_controller.store.integrity import damaged_message
 from dtask_controller.store.schema import migrate
+
+log = logging.getLogger(__name__)
+VACUUM_AT_START_MAX_BYTES = (
+    256 * 1024 * 1024
+)  # an older file up to this size is switched to incremental vacuum at start
 
 
 def _unusable(path: Path, exc: OSError | sqlite3.Error) -> StoreUnusable:
@@ -53,6 +60,29 @@ def _lock(path: Path) -> PidLock:
         ) from None
 
 
+def _vacuum_incrementally(db: sqlite3.Connection, path: Path) -> None:
+    """A file made before auto_vacuum INCREMENTAL takes it with one VACUUM, done now when the file is small enough
+    to be quick; a larger one is left as it is (it works, it only keeps freed pages) and the log says how."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return
+    size = path.stat().st_size
+    if size > VACUUM_AT_START_MAX_BYTES:
+        log.warning(
+            "the store %s (%d MiB) keeps the pages pruning frees; to give them back to the disk, stop the "
+            "controller once and run: sqlite3 %s 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'",
+            path,
+            size >> 20,
+            path,
+        )
+        return
+    try:
+        db.execute("VACUUM")
+    except sqlite3.OperationalError as exc:  # a full disk: the store works as it was
+        log.warning("the store %s could not be rewritten for incremental vacuum: %s", path, exc)
+    else:
+        log.info("the store %s now gives pages freed by pruning back to the disk (VACUUM, once)", path)
+
+
 class SqliteFile:
     """One SQLite file per controller, opened and migrated; every write runs in a transaction committed before returning."""
 
@@ -67,6 +97,7 @@ class SqliteFile:
             _make_private(self.path)
             db = self._connect(sync)
             migrate(db)
+            _vacuum_incrementally(db, self.path)
         except (OSError, sqlite3.Error) as exc:
             if db is not None:
                 db.close()
@@ -75,9 +106,15 @@ class SqliteFile:
             raise _unusable(self.path, exc) from None
         self._db = db
         self._depth = 0
+        self._observe: Callable[[float], None] | None = None
+
+    def observe_commits(self, observe: Callable[[float], None]) -> None:
+        """Call observe with the seconds each commit took, from now on."""
+        self._observe = observe
 
     def _connect(self, sync: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file (before its first table)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=OFF")
@@ -113,11 +150,14 @@ class SqliteFile:
             raise
         self._depth -= 1
         if self._depth == 0:
+            started = time.perf_counter() if self._observe is not None else 0.0
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._end_failed(exc)
                 raise
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
 
     def _end_failed(self, exc: BaseException) -> None:
         """Roll back (SQLite may have done so already, e.g. on a full disk); a full disk is StoreFull."""
