@@ -56,6 +56,7 @@ CONTROLLER_POLICY: Mapping[str, frozenset[Role]] = {
     _C + "DrainExecutor": OPERATORS,
     _C + "PauseQueue": OPERATORS,
     _C + "ResumeQueue": OPERATORS,
+    "/dtask.v1.Certificates/RevokeCertificate": OPERATORS,
 }
 
 _R = "/dtask.v1.Runner/"

@@ -18,10 +18,19 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
 @click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default $DTASK_HOME/controller.db).")
 @click.option("--tasks", type=click.Path(dir_okay=False, exists=True), help="Task file to queue at start.")
 @click.option("--name", help="Controller name (default ctrl@<host>).")
+@click.option(
+    "--allow-join",
+    is_flag=True,
+    default=None,
+    help="Let machines join with a token (dtask certs token) on controller.join_address (default port 50050).",
+)
 @click.pass_obj
-def controller_cmd(invocation: Invocation, **flags: Any) -> None:
+def controller_cmd(invocation: Invocation, allow_join: bool | None, **flags: Any) -> None:
     """Run the controller in the foreground."""
-    cfg = invocation.config({f"controller.{k}": v for k, v in flags.items()})
+    overrides: dict[str, Any] = {f"controller.{k}": v for k, v in flags.items()}
+    if allow_join:
+        overrides["controller.join_enabled"] = True
+    cfg = invocation.config(overrides)
     with serving_errors():
         _check_certificate(cfg)
         setup_logging(invocation.verbose)

@@ -67,6 +67,13 @@ class ControllerConfig:
     """How hard the store syncs to disk: "normal" (the default) survives a crash of the process, "full" also
     power loss."""
 
+    join_enabled: bool = False
+    """Whether new machines may join with a token (`dtask certs token`): the controller then serves the Join
+    service on join_address, TLS without a client certificate, and signs with the CA key; default false."""
+
+    join_address: str = ""
+    """host:port of the Join service when joining is enabled; empty (the default): host and port 50050."""
+
 
 @dataclass
 class RunnerConfig:
