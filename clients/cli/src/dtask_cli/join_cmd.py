@@ -142,4 +142,4 @@ def join_cmd(ctx: CliContext, address: str, token: str, force: bool) -> None:
         click.echo(f"start the runner: dtask runner --controller {done.controller} --name {done.name}", err=True)
     else:
         flag = "" if done.role == Role.OPERATOR.value else f" --cert {done.cert}"
-        click.echo(f"use it: dtask --controller {done.controller}{flag} whoami", err=True)
+        click.echo(f"use it: dtask --controller {done.controller}{flag} status", err=True)
