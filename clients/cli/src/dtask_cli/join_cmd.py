@@ -41,14 +41,19 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _this_host() -> str:
+    fqdn = socket.getfqdn()
+    return fqdn if fqdn and not fqdn.startswith("localhost") else socket.gethostname()
+
+
 def _join_host(ctx: CliContext) -> str:
     address = ctx.config().controller.join_address.strip()
     if address:
         host, _, port = address.rpartition(":")
         if host not in ("", "0.0.0.0", "[::]"):
             return address
-        return f"{socket.getfqdn()}:{port}"
-    return f"{socket.getfqdn()}:{DEFAULT_JOIN_PORT}"
+        return f"{_this_host()}:{port}"
+    return f"{_this_host()}:{DEFAULT_JOIN_PORT}"
 
 
 @click.command("token")
