@@ -151,7 +151,9 @@ def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
             else f"expires {info.not_after:%Y-%m-%d}"
         )
         click.echo(
-            f"{p}: {who}; subject {info.subject}; serial {info.serial}; {when}" + (f"; hosts {hosts}" if hosts else "")
+            f"{p}: {who}; subject {info.subject}; {when}"
+            + (f"; hosts {hosts}" if hosts else "")
+            + f"; serial {info.serial}"
         )
 
 
