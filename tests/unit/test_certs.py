@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import stat
 from pathlib import Path
@@ -21,8 +22,9 @@ def test_init_writes_expected_files(tmp_path: Path) -> None:
     )
     for key in d.glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    # The CA key lives apart from what the services read, in a directory of its own.
-    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["ca.key"]
+    # The CA key lives apart from what the services read, in a directory of its own, with the CA's record
+    # of the certificates it issued.
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["ca.key", "issued.json", "issued.json.lock"]
     assert stat.S_IMODE((tmp_path / "ca").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "ca" / "ca.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
@@ -112,7 +114,7 @@ def test_ca_key_of_the_earlier_layout_still_issues_and_moves(tmp_path: Path) -> 
     d = tmp_path / "certs"
     certs.init(d)
     (tmp_path / "ca" / "ca.key").rename(d / "ca.key")
-    (tmp_path / "ca").rmdir()
+    shutil.rmtree(tmp_path / "ca")  # the layout of earlier versions: no CA directory (nor its record)
     assert certs.ca_key_path(d) == d / "ca.key"
     crt, _ = certs.issue(d, Role.RUNNER, "old-layout")
     certs.check_signed_by(crt, d / "ca.crt")

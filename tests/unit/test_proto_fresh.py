@@ -27,6 +27,12 @@ WIRE_TREES = (
 WIRE_MODULES = frozenset(
     {
         "libs/dtask_client/src/dtask_client/_calls.py",
+        "libs/dtask_client/src/dtask_client/certificates.py",
+        "libs/dtask_common/src/dtask_common/convert/certificates.py",
+        "libs/dtask_common/src/dtask_common/joining.py",
+        "services/controller/src/dtask_controller/certificates.py",
+        "services/controller/src/dtask_controller/join_server.py",
+        "services/controller/src/dtask_controller/join_service.py",
         "libs/dtask_client/src/dtask_client/errors.py",
         "libs/dtask_common/src/dtask_common/convert/events.py",
         "libs/dtask_common/src/dtask_common/convert/metrics.py",

@@ -150,8 +150,17 @@ def show_cmd(ctx: CliContext, paths: tuple[str, ...]) -> None:
             if expired
             else f"expires {info.not_after:%Y-%m-%d}"
         )
-        click.echo(f"{p}: {who}; subject {info.subject}; {when}" + (f"; hosts {hosts}" if hosts else ""))
+        click.echo(
+            f"{p}: {who}; subject {info.subject}; {when}"
+            + (f"; hosts {hosts}" if hosts else "")
+            + f"; serial {info.serial}"
+        )
 
 
 def register(group: click.Group) -> None:
+    from dtask_cli.join_cmd import join_cmd, token_cmd, tokens_cmd
+    from dtask_cli.revoke_cmd import list_cmd, revoke_cmd
+
+    for cmd in (token_cmd, tokens_cmd, join_cmd, revoke_cmd, list_cmd):
+        certs_group.add_command(cmd)
     group.add_command(certs_group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -10,6 +11,7 @@ import grpc
 from grpc import aio
 
 from dtask_common.certs import uri_sans
+from dtask_common.revocation import OpenCall, Revocations
 from dtask_common.roles import URI_SCHEME, Role, needed_roles, parse_role_uri
 
 
@@ -54,8 +56,9 @@ def denial(method: str, uris: Sequence[str], allowed: frozenset[Role]) -> str | 
 class RoleInterceptor(aio.ServerInterceptor):
     """Rejects every call whose certificate role the policy does not allow, before the handler runs."""
 
-    def __init__(self, policy: Mapping[str, frozenset[Role]]):
+    def __init__(self, policy: Mapping[str, frozenset[Role]], revocations: Revocations | None = None):
         self._policy = policy
+        self._revocations = revocations
 
     async def intercept_service(
         self,
@@ -67,14 +70,20 @@ class RoleInterceptor(aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
         allowed = needed_roles(method, self._policy)
-        return _wrap(handler, lambda ctx: denial(method, peer_role_uris(ctx), allowed))
+        return _wrap(handler, lambda ctx: denial(method, peer_role_uris(ctx), allowed), self._revocations)
 
 
-def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None]) -> grpc.RpcMethodHandler:
-    async def guard(context: Any) -> None:
+def _wrap(
+    handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None], revocations: Revocations | None
+) -> grpc.RpcMethodHandler:
+    async def guard(context: Any) -> str:
+        serial = revocations.serial(context) if revocations is not None else ""
+        if revocations is not None and (revoked := revocations.refusal(serial)):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, revoked)
         message = check(context)
         if message is not None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+        return serial
 
     def unary_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def run(request: Any, context: Any) -> Any:
@@ -86,13 +95,21 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None]) ->
 
     def stream_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def run(request: Any, context: Any) -> Any:
-            await guard(context)
+            serial = await guard(context)
             result = behavior(request, context)
-            if inspect.isasyncgen(result):
+            if not inspect.isasyncgen(result):
+                await result
+                return
+            if revocations is None or not serial:
                 async for item in result:
                     yield item
-            else:
-                await result
+                return
+            call = revocations.opened(serial)
+            try:
+                async for item in _until_revoked(result, call, context):
+                    yield item
+            finally:
+                revocations.closed(call)
 
         return run
 
@@ -107,3 +124,24 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None]) ->
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **kw)
     return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **kw)
+
+
+async def _until_revoked(stream: Any, call: OpenCall, context: Any) -> Any:
+    """stream's items until it ends, or until its certificate is revoked: the stream is then closed and the
+    call ended with UNAUTHENTICATED (the revocation cancels the task only while it waits inside the handler)."""
+    while not call.ended:
+        call.inside = True
+        try:
+            item = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not call.ended or task is None or task.uncancel() > 0:
+                raise
+            break
+        finally:
+            call.inside = False
+        yield item
+    await stream.aclose()
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, call.ended)

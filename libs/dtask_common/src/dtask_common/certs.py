@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dtask_common.private import private_dir, write_private
@@ -42,6 +43,7 @@ class CertInfo:
     dns: tuple[str, ...]
     ips: tuple[str, ...]
     not_after: dt.datetime
+    serial: str = ""
 
 
 def default_hosts() -> list[str]:
@@ -159,15 +161,20 @@ def issue(
     hosts: list[str] | None = None,
     stem: str | None = None,
     ca_dir: Path | None = None,
+    by: str = "issue",
 ) -> tuple[Path, Path]:
     """Issue a certificate for role/name signed by the CA (ca.crt in certs_dir, its key in ca_dir); return (crt, key)."""
-    if not NAME_RE.match(name):
-        raise CertError(f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)")
-    ca_cert, ca_key = _load_ca(certs_dir, ca_dir)
     key = _new_key()
+    cert = sign(certs_dir, role, name, key.public_key(), hosts=[*default_hosts(), *(hosts or [])], ca_dir=ca_dir, by=by)
+    crt_path, key_path = cert_paths(certs_dir, stem or stem_for(role, name))
+    _write_private(key_path, _key_bytes(key))
+    _write_public(crt_path, cert.public_bytes(serialization.Encoding.PEM))
+    return crt_path, key_path
+
+
+def _sans(role: Role, name: str, hosts: list[str], given: set[str]) -> list[x509.GeneralName]:
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
-    given = set(hosts or [])
-    for h in [*default_hosts(), *(hosts or [])]:
+    for h in hosts:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
@@ -178,7 +185,31 @@ def issue(
                     f"bad host {h!r}: give a host name or IP address (letters, digits and ._-, "
                     "e.g. gpu1.example.com or 10.0.0.7)"
                 ) from None
-    sans = list(dict.fromkeys(sans))
+    return list(dict.fromkeys(sans))
+
+
+def check_hosts(hosts: list[str]) -> None:
+    """Raise CertError for a host that is neither a DNS name nor an IP address."""
+    _sans(Role.VIEWER, "check", hosts, set(hosts))
+
+
+def sign(
+    certs_dir: Path,
+    role: Role,
+    name: str,
+    public_key: CertificatePublicKeyTypes,
+    *,
+    hosts: list[str],
+    ca_dir: Path | None = None,
+    by: str = "issue",
+) -> x509.Certificate:
+    """A certificate for role/name and public_key (with hosts as SANs), signed by the CA and recorded as issued."""
+    from dtask_common import certrecords
+
+    if not NAME_RE.match(name):
+        raise CertError(f"bad certificate name {name!r}: use letters, digits and @._- (at most 128 characters)")
+    ca_cert, ca_key = _load_ca(certs_dir, ca_dir)
+    sans = _sans(role, name, hosts, set(hosts) - set(default_hosts()))
     now = _now()
     cert = (
         x509.CertificateBuilder()
@@ -191,7 +222,7 @@ def issue(
             )
         )
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
@@ -204,10 +235,8 @@ def issue(
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    crt_path, key_path = cert_paths(certs_dir, stem or stem_for(role, name))
-    _write_private(key_path, _key_bytes(key))
-    _write_public(crt_path, cert.public_bytes(serialization.Encoding.PEM))
-    return crt_path, key_path
+    certrecords.record_issued(ca_dir or ca_dir_for(certs_dir), cert, role, name, by)
+    return cert
 
 
 def controller_name() -> str:
@@ -242,7 +271,7 @@ def init(
     for role, name, stem, extra in wanted:
         crt, key = cert_paths(certs_dir, stem)
         if force or hosts and stem == "controller" or not (crt.exists() and key.exists()):
-            issue(certs_dir, role, name, hosts=extra, stem=stem, ca_dir=ca_dir)
+            issue(certs_dir, role, name, hosts=extra, stem=stem, ca_dir=ca_dir, by="init")
             made.append(crt)
     return made
 
@@ -260,7 +289,7 @@ def ensure_runner(certs_dir: Path, name: str, ca_dir: Path | None = None) -> tup
             f"one: on the controller's machine run `dtask certs issue --role runner --name {name} --out DIR`, "
             f"then copy {', '.join('DIR/' + f for f in files)} into {certs_dir}/"
         )
-    return issue(certs_dir, Role.RUNNER, name, ca_dir=ca_dir)
+    return issue(certs_dir, Role.RUNNER, name, ca_dir=ca_dir, by="ensure")
 
 
 def read_info(path: Path) -> CertInfo:
@@ -299,7 +328,13 @@ def read_info(path: Path) -> CertInfo:
         dns=dns,
         ips=ips,
         not_after=cert.not_valid_after_utc,
+        serial=serial_hex(cert),
     )
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """A certificate's serial number as dtask shows it: lowercase hex."""
+    return format(cert.serial_number, "x")
 
 
 def uri_sans(pem: bytes) -> list[str]:

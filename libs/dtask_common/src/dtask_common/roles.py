@@ -57,6 +57,7 @@ CONTROLLER_POLICY: Mapping[str, frozenset[Role]] = {
     _C + "PauseQueue": OPERATORS,
     _C + "ResumeQueue": OPERATORS,
     _C + "Prune": OPERATORS,
+    "/dtask.v1.Certificates/RevokeCertificate": OPERATORS,
 }
 
 _R = "/dtask.v1.Runner/"

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from dtask_common.authz import RoleInterceptor
 from dtask_common.guard import GuardInterceptor
+from dtask_common.revocation import Revocations
 from dtask_common.roles import Role
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ class PortRangeFull(RuntimeError):
     """No port of the configured range could be bound."""
 
 
-def new_server(policy: Mapping[str, frozenset[Role]]) -> aio.Server:
-    """An asyncio gRPC server that checks roles on every call and never answers UNKNOWN."""
-    return aio.server(interceptors=[RoleInterceptor(policy), GuardInterceptor()], options=list(SERVER_OPTIONS))
+def new_server(policy: Mapping[str, frozenset[Role]], revocations: Revocations | None = None) -> aio.Server:
+    """An asyncio gRPC server that checks roles (and revoked certificates) on every call and never answers UNKNOWN."""
+    return aio.server(
+        interceptors=[RoleInterceptor(policy, revocations), GuardInterceptor()], options=list(SERVER_OPTIONS)
+    )
 
 
 async def add_health_and_reflection(server: aio.Server, service_names: Iterable[str]) -> health_aio.HealthServicer:

@@ -25,10 +25,19 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
     metavar="[HOST:]PORT",
     help="Serve Prometheus metrics at http://HOST:PORT/metrics (no host: 127.0.0.1; plain HTTP, off by default).",
 )
+@click.option(
+    "--allow-join",
+    is_flag=True,
+    default=None,
+    help="Let machines join with a token (dtask certs token) on controller.join_address (default port 50050).",
+)
 @click.pass_obj
-def controller_cmd(invocation: Invocation, print_systemd_unit: bool, **flags: Any) -> None:
+def controller_cmd(invocation: Invocation, print_systemd_unit: bool, allow_join: bool | None, **flags: Any) -> None:
     """Run the controller in the foreground."""
-    cfg = invocation.config({f"controller.{k}": v for k, v in flags.items()})
+    overrides: dict[str, Any] = {f"controller.{k}": v for k, v in flags.items()}
+    if allow_join:
+        overrides["controller.join_enabled"] = True
+    cfg = invocation.config(overrides)
     if print_systemd_unit:
         click.echo(systemd.unit_for("controller", cfg.home_path, invocation.config_path), nl=False)
         return

@@ -10,17 +10,21 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import grpc
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import __version__, server
+from dtask_common.certrecords import RecordError
 from dtask_common.config import Config
 from dtask_common.config.effective import controller_summary
 from dtask_common.metrics_http import MetricsServer, start_metrics
 from dtask_common.private import warn_if_loose
+from dtask_common.revocation import Revocations
 from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.taskfile import TaskFileError
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller import commands, lifecycle, prune, recovery
+from dtask_controller import commands, join_server, lifecycle, prune, recovery
+from dtask_controller.certificates import CertificatesService
 from dtask_controller.core import ControllerCore
 from dtask_controller.errors import InvalidTasks
 from dtask_controller.servicer import ControllerService
@@ -49,10 +53,17 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         store = open_store(cfg.store_path, sync=cfg.controller.sync)
     except (StoreLocked, StoreUnusable, SchemaTooNew) as exc:
         raise SystemExit(f"error: {exc}") from None
+    try:
+        revocations = Revocations(cfg.certs_path)
+    except RecordError as exc:
+        store.close()
+        raise SystemExit(f"error: {exc}") from None
     cancel_check = threading.Event()
     check: asyncio.Task[str] | None = None
     metrics_server: MetricsServer | None = None
     pruning: asyncio.Task[None] | None = None
+    joins: grpc.aio.Server | None = None
+    reload: asyncio.Task[None] | None = None
     try:
         core = ControllerCore(store, Settings.from_config(cfg))
         recovery.restore(core)
@@ -64,13 +75,18 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             except InvalidTasks as exc:
                 raise SystemExit(f"task file {Path(cfg.controller.tasks)}: {exc}") from None
         ticker = lifecycle.Ticker(core)
-        grpc_server = server.new_server(CONTROLLER_POLICY)
+        grpc_server = server.new_server(CONTROLLER_POLICY, revocations)
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(core), grpc_server)
-        await server.add_health_and_reflection(grpc_server, ["dtask.v1.Controller"])
+        controller_pb2_grpc.add_CertificatesServicer_to_server(
+            CertificatesService(revocations, cfg.ca_path), grpc_server
+        )
+        await server.add_health_and_reflection(grpc_server, ["dtask.v1.Controller", "dtask.v1.Certificates"])
         creds = server_credentials(TlsFiles.in_dir(cfg.certs_path, "controller"))
         port = server.bind_in_range(grpc_server, cfg.controller.host, cfg.controller.port_range, creds)
         await grpc_server.start()
         metrics_server = _serve_metrics(core, cfg, loop)
+        joins = await join_server.start(cfg, port)
+        reload = asyncio.create_task(join_server.reload_revocations(revocations, stop, cfg.certs_path))
         ticker.start()
         if cfg.controller.retention_days > 0:
             pruning = asyncio.create_task(prune.auto_prune(core, cfg.controller.retention_days))
@@ -91,6 +107,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
             pruning.cancel()
             await asyncio.gather(pruning, return_exceptions=True)
         await ticker.stop()
+        if joins is not None:
+            await joins.stop(0)
         await asyncio.wait_for(grpc_server.stop(cfg.controller.shutdown_grace_s), cfg.controller.shutdown_grace_s + 2)
         lifecycle.flush(core)
         log.info("controller stopped")
@@ -104,6 +122,11 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     finally:
         if metrics_server is not None:
             metrics_server.close()
+        if joins is not None:
+            await joins.stop(0)
+        if reload is not None:
+            reload.cancel()
+            await asyncio.wait([reload])
         cancel_check.set()
         if check is not None and not check.done():
             await asyncio.wait([check])

@@ -9,7 +9,7 @@ import click
 from dtask_common import certs, runner_paths, systemd
 from dtask_common.address import AddressError, check_address
 from dtask_common.config import Config
-from dtask_common.exitcodes import USAGE, CommandError
+from dtask_common.exitcodes import CERTIFICATE, USAGE, CommandError
 from dtask_common.invocation import Invocation
 from dtask_common.roles import Role
 from dtask_common.serving import check_own_certificate, serving_errors, setup_logging
@@ -47,6 +47,10 @@ from dtask_common.serving import check_own_certificate, serving_errors, setup_lo
     metavar="[HOST:]PORT",
     help="Serve Prometheus metrics at http://HOST:PORT/metrics (no host: 127.0.0.1; plain HTTP, off by default).",
 )
+@click.option(
+    "--join", "join_address", metavar="HOST:PORT", help="Join the controller at its join port first (with --token)."
+)
+@click.option("--token", help="The one-time token of --join (`dtask certs token --role runner` on the controller).")
 @click.pass_obj
 def runner_cmd(
     invocation: Invocation,
@@ -54,11 +58,21 @@ def runner_cmd(
     labels: tuple[str, ...],
     paths: tuple[str, ...],
     print_systemd_unit: bool,
+    join_address: str | None,
+    token: str | None,
     **flags: Any,
 ) -> None:
     """Run a runner in the foreground: execute tasks the controller assigns."""
     overrides = {f"runner.{k}": v for k, v in flags.items()}
     overrides["runner.controller"] = controller_address or invocation.controller
+    if join_address or token:
+        name, controller = _join(invocation, overrides, join_address, token)
+        if flags.get("name") not in (None, name):
+            raise CommandError(
+                f"--name {flags['name']} differs from the name the token gives ({name}): drop --name", USAGE
+            )
+        overrides["runner.name"] = name
+        overrides["runner.controller"] = overrides["runner.controller"] or controller
     if labels:
         overrides["runner.labels"] = ",".join(labels)
     if paths:
@@ -95,3 +109,27 @@ def _check_certificate(cfg: Config) -> None:
     crt, _ = certs.ensure_runner(cfg.certs_path, cfg.runner.name, cfg.ca_path)
     fix = f"issue one on the CA's machine: dtask certs issue --role runner --name {cfg.runner.name}"
     check_own_certificate(crt, Role.RUNNER, fix, cfg.certs_path)
+
+
+def _join(invocation: Invocation, overrides: dict[str, Any], address: str | None, token: str | None) -> tuple[str, str]:
+    """Join with the token (once: a start with the same token again uses what the first one stored);
+    (the runner's name, the controller's address)."""
+    from dtask_common.joining import JoinError, join, joined_before
+
+    if not (address and token):
+        raise CommandError("--join and --token go together: dtask runner --join HOST:PORT --token TOKEN", USAGE)
+    cfg = invocation.config(overrides)
+    done = joined_before(cfg.certs_path, token)
+    if done is None:
+        try:
+            done = join(address, token, cfg.certs_path, ca_dir=cfg.ca_path)
+        except JoinError as exc:
+            raise CommandError(str(exc), CERTIFICATE) from None
+        click.echo(f"joined as {done.role} {done.name}: wrote {done.cert} (certificate {done.serial})", err=True)
+    if done.role != Role.RUNNER.value:
+        raise CommandError(
+            f"the token was for a {done.role} ({done.name}), not a runner: its certificate is in {done.cert}; "
+            "make a runner token with `dtask certs token --role runner --name NAME`",
+            USAGE,
+        )
+    return done.name, done.controller

@@ -604,3 +604,55 @@ class PruneResponse(_message.Message):
     dry_run: bool
     freed_bytes: int
     def __init__(self, count: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[PrunedTask, _Mapping]]] = ..., kept_as_dependencies: _Optional[int] = ..., dry_run: _Optional[bool] = ..., freed_bytes: _Optional[int] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("token_id", "secret", "csr_pem")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    secret: str
+    csr_pem: bytes
+    def __init__(self, token_id: _Optional[str] = ..., secret: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("certificate_pem", "ca_pem", "role", "name", "controller_port", "serial")
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_PORT_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    certificate_pem: bytes
+    ca_pem: bytes
+    role: str
+    name: str
+    controller_port: int
+    serial: str
+    def __init__(self, certificate_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ..., role: _Optional[str] = ..., name: _Optional[str] = ..., controller_port: _Optional[int] = ..., serial: _Optional[str] = ...) -> None: ...
+
+class RevokeCertificateRequest(_message.Message):
+    __slots__ = ("target",)
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    def __init__(self, target: _Optional[str] = ...) -> None: ...
+
+class RevokedCertificate(_message.Message):
+    __slots__ = ("serial", "role", "name", "revoked_at")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    role: str
+    name: str
+    revoked_at: float
+    def __init__(self, serial: _Optional[str] = ..., role: _Optional[str] = ..., name: _Optional[str] = ..., revoked_at: _Optional[float] = ...) -> None: ...
+
+class RevokeCertificateResponse(_message.Message):
+    __slots__ = ("revoked", "ended_calls")
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    revoked: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
+    ended_calls: int
+    def __init__(self, revoked: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ..., ended_calls: _Optional[int] = ...) -> None: ...

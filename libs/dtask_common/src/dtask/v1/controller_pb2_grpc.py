@@ -813,3 +813,174 @@ class Controller:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class JoinStub:
+    """---- Joining and certificate revocation ----
+
+    Join: a new machine gets its certificate with a one-time token. Served on the
+    controller's join address (controller.join_address) over TLS without a client
+    certificate, and only when joining is enabled (controller.join_enabled or
+    `dtask controller --allow-join`). The joining side checks the server against
+    the CA fingerprint its token carries before it sends anything.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Join = channel.unary_unary(
+                '/dtask.v1.Join/Join',
+                request_serializer=dtask_dot_v1_dot_controller__pb2.JoinRequest.SerializeToString,
+                response_deserializer=dtask_dot_v1_dot_controller__pb2.JoinResponse.FromString,
+                _registered_method=True)
+
+
+class JoinServicer:
+    """---- Joining and certificate revocation ----
+
+    Join: a new machine gets its certificate with a one-time token. Served on the
+    controller's join address (controller.join_address) over TLS without a client
+    certificate, and only when joining is enabled (controller.join_enabled or
+    `dtask controller --allow-join`). The joining side checks the server against
+    the CA fingerprint its token carries before it sends anything.
+    """
+
+    def Join(self, request, context):
+        """Sign the CSR with the role and name the token fixes; the token is used up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_JoinServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=dtask_dot_v1_dot_controller__pb2.JoinRequest.FromString,
+                    response_serializer=dtask_dot_v1_dot_controller__pb2.JoinResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'dtask.v1.Join', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('dtask.v1.Join', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Join:
+    """---- Joining and certificate revocation ----
+
+    Join: a new machine gets its certificate with a one-time token. Served on the
+    controller's join address (controller.join_address) over TLS without a client
+    certificate, and only when joining is enabled (controller.join_enabled or
+    `dtask controller --allow-join`). The joining side checks the server against
+    the CA fingerprint its token carries before it sends anything.
+    """
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dtask.v1.Join/Join',
+            dtask_dot_v1_dot_controller__pb2.JoinRequest.SerializeToString,
+            dtask_dot_v1_dot_controller__pb2.JoinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class CertificatesStub:
+    """Certificates: operators cut off a certificate while the controller runs.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RevokeCertificate = channel.unary_unary(
+                '/dtask.v1.Certificates/RevokeCertificate',
+                request_serializer=dtask_dot_v1_dot_controller__pb2.RevokeCertificateRequest.SerializeToString,
+                response_deserializer=dtask_dot_v1_dot_controller__pb2.RevokeCertificateResponse.FromString,
+                _registered_method=True)
+
+
+class CertificatesServicer:
+    """Certificates: operators cut off a certificate while the controller runs.
+    """
+
+    def RevokeCertificate(self, request, context):
+        """Revoke the certificates of a name (role/name or name) or one serial (hex):
+        new calls with them are refused, their open streams are ended, for good.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CertificatesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RevokeCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCertificate,
+                    request_deserializer=dtask_dot_v1_dot_controller__pb2.RevokeCertificateRequest.FromString,
+                    response_serializer=dtask_dot_v1_dot_controller__pb2.RevokeCertificateResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'dtask.v1.Certificates', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('dtask.v1.Certificates', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Certificates:
+    """Certificates: operators cut off a certificate while the controller runs.
+    """
+
+    @staticmethod
+    def RevokeCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dtask.v1.Certificates/RevokeCertificate',
+            dtask_dot_v1_dot_controller__pb2.RevokeCertificateRequest.SerializeToString,
+            dtask_dot_v1_dot_controller__pb2.RevokeCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -74,6 +74,12 @@ class ControllerConfig:
     retention_days: float = 0.0
     """Finished tasks older than this many days are pruned from the store once an hour (as `dtask prune
     --finished-before`); 0 (the default): never pruned automatically."""
+    join_enabled: bool = False
+    """Whether new machines may join with a token (`dtask certs token`): the controller then serves the Join
+    service on join_address, TLS without a client certificate, and signs with the CA key; default false."""
+
+    join_address: str = ""
+    """host:port of the Join service when joining is enabled; empty (the default): host and port 50050."""
 
 
 @dataclass
