@@ -118,7 +118,11 @@ def main() -> int:
         started = time.monotonic()
         subprocess.run([DTASK, "wait", *ids], env=env)
         print(f"demo: the sweep took {time.monotonic() - started:.1f} s", flush=True)
-        return check(ids, env)
+        code = check(ids, env)
+        ranked = ["results", "train", "--sort", "eval_accuracy", "--desc"]
+        print(f"demo: the sweep ranked by its metric (dtask {' '.join(ranked)}; * marks the best):", flush=True)
+        subprocess.run([DTASK, *ranked], env=env, check=True)
+        return code
     except KeyboardInterrupt:
         print("\ndemo: interrupted", flush=True)
         return 130

@@ -38,6 +38,17 @@ def test_make_demo_non_interactive(tmp_path: Path) -> None:
     assert len(states) == 6
     assert states["train[model=cnn,lr=0.5]"] == ("failed", "2")  # retried once
     assert all(s == ("succeeded", "1") for n, s in states.items() if n != "train[model=cnn,lr=0.5]")
+    # the closing results table: the sweep ranked by eval_accuracy, best first, the failed one last and blank
+    out_lines = r.stdout.splitlines()
+    at = next(i for i, ln in enumerate(out_lines) if ln.startswith("demo: the sweep ranked by its metric"))
+    head = out_lines[at + 1].split()
+    assert head[:3] == ["id", "model", "lr"] and {"epoch", "eval_accuracy", "eval_loss"} <= set(head)
+    ranked = [ln.split() for ln in out_lines[at + 2 : at + 8]]
+    acc = head.index("eval_accuracy")
+    accuracies = [float(row[acc].rstrip("*")) for row in ranked[:5]]
+    assert accuracies == sorted(accuracies, reverse=True) and ranked[0][acc].endswith("*")
+    assert ranked[5][1:3] == ["cnn", "0.5"] and "failed" in ranked[5]
+    assert all(row[head.index("epoch")] == "2" for row in ranked[:5])  # an int metric prints as an int
     assert "demo: stopped the controller and the runners" in out
     home = str(tmp_path / "home")
     leftovers = [
