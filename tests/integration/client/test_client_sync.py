@@ -154,9 +154,9 @@ def test_tasks_pages_through_everything(live: Cluster, monkeypatch: pytest.Monke
         pages: list[str] = []
         real = _calls.list_tasks
 
-        def counting(*args: object) -> object:
+        def counting(*args: object, **kw: object) -> object:
             pages.append(str(args[-1]))
-            return real(*args)  # type: ignore[arg-type]
+            return real(*args, **kw)  # type: ignore[arg-type]
 
         monkeypatch.setattr(_calls, "list_tasks", counting)
         listed = c.tasks(tag="paging")
