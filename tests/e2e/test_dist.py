@@ -13,6 +13,7 @@ import pytest
 from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
+from tests.integration.test_join import start_joinable, token
 from tests.support import REPO, Proc, free_port_range, start_controller
 from tools import dist
 
@@ -159,3 +160,36 @@ def test_the_controller_cli_and_tui_install_from_the_wheels(
             timeout=30,
         )
         assert expect in done.stdout + done.stderr, (argv, done.stdout, done.stderr)
+
+
+def test_the_readme_steps_join_a_runner_installed_from_the_wheels(
+    wheels: tuple[Path, Path], home: Path, tmp_path: Path
+) -> None:
+    """README "Running on several machines", step by step: on the controller's machine (its DTASK_HOME holds the
+    CA key) a controller with --allow-join and `dtask certs token`; on the runner's machine (a DTASK_HOME of its
+    own, empty) the runner package from the wheels alone and one join command; then a task runs there."""
+    ctl, join = start_joinable(home, "--allow-join")
+    try:
+        ctl.wait_for(r"accepting joins on 127\.0\.0\.1:\d+")
+        t = token(home, "runner", "gpu1")
+        bin_dir = fresh_venv(tmp_path / "venv", wheels, "dtask-runner")
+        box = tmp_path / "gpu-box"
+        lo, hi = free_port_range()
+        runner = start(
+            [str(bin_dir / "dtask"), "runner", "--join", join, "--token", t]
+            + ["--host", "127.0.0.1", "--port-range", f"{lo}-{hi}", "--label", "who=gpu1"],
+            box,
+            tmp_path,
+        )
+        try:
+            runner.wait_for(rf"connected to controller {ctl.address} .* as gpu1")
+            assert (box / "certs" / "runner-gpu1.key").is_file()
+            assert not (home / "certs" / "runner-gpu1.key").exists()  # the key never left the runner's machine
+            with Controller(ctl.address, certs=home / "certs", timeout=10) as c:
+                (tid,) = c.submit(TaskSpec(name="joined", shell="echo joined", labels={"who": "gpu1"}))
+                (task,) = c.wait([tid], timeout=30)
+                assert task.state is TaskState.SUCCEEDED and task.attempts[-1].executor == "gpu1", task
+        finally:
+            runner.stop()
+    finally:
+        ctl.stop()
