@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
+from dtask_runner.output import MAX_CHUNK
 
 from tests.integration.runner.fake_controller import FakeController
 from tests.integration.runner.helpers import gone, wait_file
@@ -158,7 +159,7 @@ def test_reconnect_keeps_tasks_running_and_reports_once(home: Path, tmp_path: Pa
         got = b""
         while len(got) < len(log) - 6:
             chunk = s2.next("output", lambda o: o.task_id == "long")
-            assert chunk.offset == 6 + len(got) and len(chunk.data) <= 64 * 1024
+            assert chunk.offset == 6 + len(got) and len(chunk.data) <= MAX_CHUNK
             got += chunk.data
         assert b"first\n" + got == log
         # Results in the Hello are not sent again on this session; after the ack they are gone.
