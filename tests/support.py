@@ -151,16 +151,12 @@ class Proc:
         self.popen.wait(10)
 
 
-def start_dtask(
-    args: list[str], home: Path, *, env: dict[str, str] | None = None, listen: bool = True, umask: int = -1
-) -> Proc:
-    """Start `dtask ARGS` with DTASK_HOME=home (and umask, when given); wait for its listening line when listen."""
-    e = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
-    e.pop("DTASK_CONFIG", None)
-    e.update(env or {})
+def spawn(argv: list[str], env: dict[str, str], *, cwd: Path | None = None, umask: int = -1) -> Proc:
+    """Start argv in a session of its own (stdout and stderr merged) with its output read into Proc.lines."""
     popen = subprocess.Popen(
-        [str(BIN / "dtask"), *args],
-        env=e,
+        argv,
+        env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -170,6 +166,17 @@ def start_dtask(
     )
     proc = Proc(popen)
     proc.start_reader()
+    return proc
+
+
+def start_dtask(
+    args: list[str], home: Path, *, env: dict[str, str] | None = None, listen: bool = True, umask: int = -1
+) -> Proc:
+    """Start `dtask ARGS` with DTASK_HOME=home (and umask, when given); wait for its listening line when listen."""
+    e = dict(os.environ, DTASK_HOME=str(home), PYTHONUNBUFFERED="1")
+    e.pop("DTASK_CONFIG", None)
+    e.update(env or {})
+    proc = spawn([str(BIN / "dtask"), *args], e, umask=umask)
     if listen:
         m = proc.wait_for(LISTEN_RE.pattern)
         proc.address = f"127.0.0.1:{m.group(2)}"

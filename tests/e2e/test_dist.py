@@ -14,7 +14,7 @@ from dtask_client import Controller
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.integration.test_join import start_joinable, token
-from tests.support import REPO, Proc, free_port_range, start_controller
+from tests.support import REPO, Proc, free_port_range, spawn, start_controller
 from tools import dist
 
 # The third-party wheels are downloaded once (pinned, from PyPI) and kept between runs under build/.
@@ -67,19 +67,7 @@ def clean_env(home: Path) -> dict[str, str]:
 
 
 def start(argv: list[str], home: Path, cwd: Path) -> Proc:
-    popen = subprocess.Popen(
-        argv,
-        env=clean_env(home),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    proc = Proc(popen)
-    proc.start_reader()
-    return proc
+    return spawn(argv, clean_env(home), cwd=cwd)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from dtask_client import Controller
 from dtask_common.models import Task, TaskState
 
-from tests.support import BIN, Proc, free_port_range, start_dtask
+from tests.support import BIN, Proc, free_port_range, spawn, start_dtask
 
 
 def controller_proc(
@@ -69,18 +69,7 @@ def start_in_readonly_view(args: list[str], home: Path, readonly: Path) -> Proc:
         argv = [unshare, "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(readonly), *argv]
     else:
         readonly.chmod(0o555)
-    popen = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    proc = Proc(popen)
-    proc.start_reader()
-    return proc
+    return spawn(argv, env)
 
 
 def assert_clear_error(rc: int, out: str, *must: str) -> None:
@@ -124,18 +113,7 @@ def start_on_small_fs(args: list[str], home: Path, mount: Path, size: str = "64k
         str(BIN / "dtask"),
         *args,
     ]
-    popen = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    proc = Proc(popen)
-    proc.start_reader()
-    return proc
+    return spawn(argv, env)
 
 
 def fill_fs(proc: Proc, mount: Path) -> int:
