@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from tests.unit.runner.reference_results import ResultCapture as Reference
 
 MARKER = "DTASK_RESULT:"
+BLANK_MARKER = " \u00a0R:"  # a marker that starts with blanks (a space, then a UTF-8 one)
 PIECES = [
     b"\n",
     b"\r",
@@ -38,6 +39,11 @@ PIECES = [
     b"torch.cuda.OutOfMemoryError: x",
     b"CUDA out of memory.",
     b"x" * 17000,
+    b"x" * 300 + b"Error",
+    b"a.b.cError: x",
+    b"fooErrorbar: y",
+    b"\xc3\xa9Exception",
+    BLANK_MARKER.encode() + b'{"b": 2}',
 ]
 outputs = st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=40)), max_size=40).map(b"".join)
 
@@ -47,7 +53,9 @@ def _state(cap: ResultCapture | Reference) -> tuple[object, ...]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(outputs, st.lists(st.integers(min_value=0, max_value=2000), max_size=8), st.sampled_from(["", MARKER]))
+@given(
+    outputs, st.lists(st.integers(min_value=0, max_value=2000), max_size=8), st.sampled_from(["", MARKER, BLANK_MARKER])
+)
 def test_fast_scanner_agrees_with_reference(data: bytes, cuts: list[int], marker: str) -> None:
     fast, ref = ResultCapture(marker), Reference(marker)
     bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})

@@ -41,12 +41,12 @@ _LITERALS = (
 _INTERESTING = re.compile(b"|".join(re.escape(x) for x in _LITERALS))
 # What may stand before a line's first word, as bytes: the ASCII blanks `\s` matches (\n excepted: it ends a
 # line) and any byte of a UTF-8 sequence, since a decoded line may start with Unicode blanks.
-_LEAD = rb"[\t\x0b\x0c \x1c-\x1f\x80-\xff]*"
+_LEAD = rb"[\t\x0b\x0c \x1c-\x1f\x80-\xff]*+"
 # How a line that may take effect (a header, a marker, an error line) starts, as bytes. Every branch holds one of
 # _LITERALS, except `CUDA out of memory`, which counts only on a line holding one.
 _STARTS = (
     rb"\*\*\*",
-    rb"[A-Za-z_][0-9A-Za-z_.\x80-\xff]*(?:Error|Exception|Interrupt)",
+    rb"[A-Za-z_][0-9A-Za-z_.\x80-\xff]*+(?:(?<=Error)|(?<=Exception)|(?<=Interrupt))",
     rb"Traceback",
     rb"error|ERROR|Error|fatal|FATAL|Fatal",
     rb"Killed",
@@ -80,11 +80,13 @@ class ResultCapture:
         self._interesting = (
             re.compile(_INTERESTING.pattern + b"|" + re.escape(self._marker)) if marker else _INTERESTING
         )
-        starts = b"|".join(_STARTS + ((re.escape(self._marker),) if marker else ()))
+        # A line worth a closer look: one that starts (after blanks) like a header or an error line, or starts with
+        # the marker. No part of it backtracks: the blanks and a word are taken whole (a long word costs its length).
+        starts = _LEAD + b"(?:" + b"|".join(_STARTS) + b")" + (b"|" + re.escape(self._marker) if marker else b"")
         # The first line (at the search's start) and every later one (after its \n): one C-speed search finds
         # the next line worth a closer look; the lines between cannot take effect.
-        self._first = re.compile(_LEAD + b"(?:" + starts + b")")
-        self._next = re.compile(b"\n" + _LEAD + b"(?:" + starts + b")")
+        self._first = re.compile(b"(?:" + starts + b")")
+        self._next = re.compile(b"\n(?:" + starts + b")")
         self._carry = b""
         self._in_block = False
         self.metrics: dict[str, Any] = {}
