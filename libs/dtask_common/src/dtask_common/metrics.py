@@ -121,8 +121,10 @@ class MetricScanner:
         return out
 
     def _scan(self, text: bytes) -> Values:
-        if not self._in_block and b"=" not in text and b"***" not in text and _MARKER_B not in text:
-            return []
+        if not self._in_block and b"***" not in text and _MARKER_B not in text:
+            # No block and no marker: only the newest bar can count (the last line holding = and ]).
+            newest = _last_bar(text)
+            return parse_postfix(newest.decode("utf-8", "replace")) if newest is not None else []
         out: Values = []
         bar: str | None = None
         for raw in re.split(rb"[\r\n]", text):
@@ -148,3 +150,17 @@ class MetricScanner:
         if bar is not None:
             out.extend(parse_postfix(bar))
         return out
+
+
+def _last_bar(text: bytes) -> bytes | None:
+    """The last line of text (split at \\r and \\n) holding both `=` and `]`, of at most MAX_LINE bytes; found
+    from the end, one `]` at a time."""
+    end = len(text)
+    while (close := text.rfind(b"]", 0, end)) >= 0:
+        start = max(text.rfind(b"\n", 0, close), text.rfind(b"\r", 0, close)) + 1
+        stops = [i for i in (text.find(b"\n", close, end), text.find(b"\r", close, end)) if i >= 0]
+        raw = text[start : min(stops) if stops else end]
+        if len(raw) <= MAX_LINE and b"=" in raw:
+            return raw
+        end = start
+    return None
