@@ -237,3 +237,21 @@ def test_only_convert_builds_runner_session_messages() -> None:
                 continue
             offenders += [f"{rel}: {hit.group(0)}" for hit in pattern.finditer(path.read_text())]
     assert offenders == []
+
+
+def test_every_field_of_a_spec_round_trips_with_its_model_type() -> None:
+    # Every field set, to a value other than its default: spec_from_pb reads only the fields a message sets.
+    spec = dataclasses.replace(
+        full_task().spec, shell="echo hi", lost_after_s=90.0, venv="/opt/venv", conda="base", progress="tqdm"
+    )
+    assert all(
+        getattr(spec, f.name) != f.default for f in dataclasses.fields(spec) if f.default is not dataclasses.MISSING
+    )
+    back = convert.spec_from_pb(convert.spec_to_pb(spec))
+    assert back == spec
+    assert isinstance(back.argv, tuple) and isinstance(back.tags, tuple) and isinstance(back.depends_on, tuple)
+    assert type(back.env) is dict and type(back.labels) is dict and type(back.params) is dict
+    wire = {f.name for f in convert.spec_to_pb(spec).DESCRIPTOR.fields}
+    assert wire == {f.name for f in dataclasses.fields(m.TaskSpec)}  # a new field on one side only fails here
+    empty = convert.spec_from_pb(convert.spec_to_pb(m.TaskSpec()))
+    assert empty == m.TaskSpec() and empty.progress == "auto"

@@ -45,9 +45,23 @@ def spec_texts(spec: TaskSpec) -> Iterator[tuple[str, str]]:
         yield "conda", spec.conda
 
 
+def _has_brace(spec: TaskSpec) -> bool:
+    """Whether any text of spec_texts holds a `{` (most specs hold none: then no placeholder can be there)."""
+    return (
+        "{" in spec.shell
+        or "{" in spec.cwd
+        or "{" in spec.venv
+        or "{" in spec.conda
+        or any("{" in arg for arg in spec.argv)
+        or any("{" in value for value in spec.env.values())
+    )
+
+
 def problems(spec: TaskSpec) -> list[tuple[str, str]]:
     """(field, message) for each runner-side placeholder that no runner could ever resolve."""
-    out = []
+    out: list[tuple[str, str]] = []
+    if not _has_brace(spec):
+        return out
     for fieldname, text in spec_texts(spec):
         if "{" not in text:
             continue
@@ -64,6 +78,8 @@ def problems(spec: TaskSpec) -> list[tuple[str, str]]:
 
 def path_names(spec: TaskSpec) -> frozenset[str]:
     """The names of the runner paths ({path:NAME}) the spec uses."""
+    if not _has_brace(spec):
+        return frozenset()
     names = {
         name
         for _, text in spec_texts(spec)
@@ -75,7 +91,7 @@ def path_names(spec: TaskSpec) -> frozenset[str]:
 
 
 def uses_placeholders(spec: TaskSpec) -> bool:
-    return any("{runner:" in text or "{path:" in text for _, text in spec_texts(spec))
+    return _has_brace(spec) and any("{runner:" in text or "{path:" in text for _, text in spec_texts(spec))
 
 
 def runner_values(work_dir: str, home: str, paths: Mapping[str, str]) -> dict[str, str]:

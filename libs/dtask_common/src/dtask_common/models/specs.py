@@ -92,84 +92,91 @@ class TaskSpec:
     def errors(self) -> list[FieldError]:
         """Every validation problem of this spec (empty when valid)."""
         errs: list[FieldError] = []
+        bad = errs.append
 
-        def bad(fieldname: str, message: str) -> None:
-            errs.append(FieldError(fieldname, message))
+        def text(fieldname: str, value: object, limit: int, required: bool = False) -> None:
+            if (problem := _text_problem(value, limit, required)) is not None:
+                bad(FieldError(fieldname, problem))
 
-        def text(fieldname: str, value: object, limit: int, *, required: bool = False) -> None:
-            if not isinstance(value, str):
-                bad(fieldname, f"must be a string, got {type(value).__name__}")
-            elif "\x00" in value:
-                bad(fieldname, "contains a NUL byte; remove it")
-            elif len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:  # <= 4 bytes a char
-                bad(fieldname, f"is longer than {limit} bytes; shorten it")
-            elif required and not value.strip():
-                bad(fieldname, "is empty")
-
-        text("name", self.name, MAX_NAME)
+        # An empty optional string is always valid: only a field holding something (or not a string) is checked.
+        if self.name != "":
+            text("name", self.name, MAX_NAME)
         if self.argv and self.shell:
-            bad("command", "give either an argv list or a shell string, not both")
+            bad(FieldError("command", "give either an argv list or a shell string, not both"))
         elif not self.argv and not (isinstance(self.shell, str) and self.shell.strip()):
-            bad("command", "is empty; give a program and its arguments or a shell string")
+            bad(FieldError("command", "is empty; give a program and its arguments or a shell string"))
         if self.argv:
             total = 0
             for i, arg in enumerate(self.argv):
                 text(f"command[{i}]", arg, MAX_COMMAND_BYTES)
                 total += len(arg) if isinstance(arg, str) else 0
             if isinstance(self.argv[0], str) and not self.argv[0].strip():
-                bad("command[0]", "the program name is empty")
+                bad(FieldError("command[0]", "the program name is empty"))
             if total > MAX_COMMAND_BYTES:
-                bad("command", f"is longer than {MAX_COMMAND_BYTES} bytes; shorten it")
+                bad(FieldError("command", f"is longer than {MAX_COMMAND_BYTES} bytes; shorten it"))
         if self.shell:
             text("command", self.shell, MAX_COMMAND_BYTES)
-        text("cwd", self.cwd, MAX_PATH)
-        if len(self.env) > MAX_ENV_ENTRIES:
-            bad("env", f"has more than {MAX_ENV_ENTRIES} entries")
-        for key, value in self.env.items():
-            text(f"env.{key}", key, MAX_LABEL, required=True)
-            if isinstance(key, str) and "=" in key:
-                bad(f"env.{key}", "a variable name cannot contain '='")
-            text(f"env.{key}", value, MAX_ENV_VALUE)
+        if self.cwd != "":
+            text("cwd", self.cwd, MAX_PATH)
+        if self.env:
+            if len(self.env) > MAX_ENV_ENTRIES:
+                bad(FieldError("env", f"has more than {MAX_ENV_ENTRIES} entries"))
+            for key, value in self.env.items():
+                text(f"env.{key}", key, MAX_LABEL, True)
+                if isinstance(key, str) and "=" in key:
+                    bad(FieldError(f"env.{key}", "a variable name cannot contain '='"))
+                text(f"env.{key}", value, MAX_ENV_VALUE)
         errs.extend(self.resources.errors())
         for key, value in self.labels.items():
-            text(f"labels.{key}", key, MAX_LABEL, required=True)
+            text(f"labels.{key}", key, MAX_LABEL, True)
             text(f"labels.{key}", value, MAX_LABEL)
         if not is_int(self.priority) or abs(self.priority) > INT32_MAX:
-            bad("priority", f"must be an integer within ±{INT32_MAX}, got {self.priority!r}")
+            bad(FieldError("priority", f"must be an integer within ±{INT32_MAX}, got {self.priority!r}"))
         if not is_int(self.max_retries) or not 0 <= self.max_retries <= MAX_RETRIES:
-            bad("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
+            bad(FieldError("max_retries", f"must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}"))
         if numbers.problem(self.timeout_s) is not None:
-            bad("timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}")
+            bad(
+                FieldError(
+                    "timeout_s", f"must be a finite number of seconds >= 0 (0: no limit), got {self.timeout_s!r}"
+                )
+            )
         if numbers.problem(self.lost_after_s) is not None or not 0 <= self.lost_after_s <= MAX_LOST_AFTER_S:
             bad(
-                "lost_after_s",
-                f"must be a finite number of seconds from 0 (the controller's default) to "
-                f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}",
+                FieldError(
+                    "lost_after_s",
+                    f"must be a finite number of seconds from 0 (the controller's default) to "
+                    f"{MAX_LOST_AFTER_S:g}, got {self.lost_after_s!r}",
+                )
             )
-        if len(self.depends_on) > MAX_DEPENDS:
-            bad("depends_on", f"has more than {MAX_DEPENDS} entries")
-        for i, dep in enumerate(self.depends_on):
-            text(f"depends_on[{i}]", dep, MAX_NAME, required=True)
+        if self.depends_on:
+            if len(self.depends_on) > MAX_DEPENDS:
+                bad(FieldError("depends_on", f"has more than {MAX_DEPENDS} entries"))
+            for i, dep in enumerate(self.depends_on):
+                text(f"depends_on[{i}]", dep, MAX_NAME, True)
         if len(self.tags) > MAX_TAGS:
-            bad("tags", f"has more than {MAX_TAGS} entries")
+            bad(FieldError("tags", f"has more than {MAX_TAGS} entries"))
         for i, tag in enumerate(self.tags):
-            text(f"tags[{i}]", tag, MAX_LABEL, required=True)
+            text(f"tags[{i}]", tag, MAX_LABEL, True)
         if self.progress not in PROGRESS_PARSERS:
-            bad("progress", f"unknown parser {self.progress!r}; use one of {', '.join(PROGRESS_PARSERS)}")
-        text("progress_pattern", self.progress_pattern, MAX_LABEL * 4)
+            bad(FieldError("progress", f"unknown parser {self.progress!r}; use one of {', '.join(PROGRESS_PARSERS)}"))
+        if self.progress_pattern != "":
+            text("progress_pattern", self.progress_pattern, MAX_LABEL * 4)
         if self.progress == "regex":
-            check_pattern(self.progress_pattern, bad)
+            check_pattern(self.progress_pattern, lambda f, message: bad(FieldError(f, message)))
         elif self.progress_pattern and self.progress in PROGRESS_PARSERS:
-            bad("progress_pattern", "is only used with progress = 'regex'")
-        text("result_marker", self.result_marker, MAX_LABEL)
+            bad(FieldError("progress_pattern", "is only used with progress = 'regex'"))
+        if self.result_marker != "":
+            text("result_marker", self.result_marker, MAX_LABEL)
         if self.params:
             errs.extend(param_rules.errors(self.params))
-        text("venv", self.venv, MAX_PATH)
-        text("conda", self.conda, MAX_PATH)
+        if self.venv != "":
+            text("venv", self.venv, MAX_PATH)
+        if self.conda != "":
+            text("conda", self.conda, MAX_PATH)
         if self.venv and self.conda:
-            bad("venv", "give either venv or conda, not both")
+            bad(FieldError("venv", "give either venv or conda, not both"))
         for fieldname, message in runner_paths.problems(self):
-            bad(fieldname, message)
+            bad(FieldError(fieldname, message))
         return errs
 
     def validate(self, index: int = 0) -> TaskSpec:
@@ -180,3 +187,16 @@ class TaskSpec:
                 FieldError(e.field, e.message, index, self.name if isinstance(self.name, str) else "") for e in errs
             )
         return self
+
+
+def _text_problem(value: object, limit: int, required: bool) -> str | None:
+    """What is wrong with a text field's value, or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if "\x00" in value:
+        return "contains a NUL byte; remove it"
+    if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:  # <= 4 bytes a char
+        return f"is longer than {limit} bytes; shorten it"
+    if required and not value.strip():
+        return "is empty"
+    return None
