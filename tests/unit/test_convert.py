@@ -177,7 +177,7 @@ def test_runner_session_messages_round_trip() -> None:
         containment="cgroup",
     )
     commands: list[m.Command] = [
-        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),)),
+        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),), output_tail_bytes=1 << 20),
         m.AssignCmd("1", 1, spec, (0,)),
         m.CancelCmd("1", 1, "stop"),
         m.AckCmd("1", 1),

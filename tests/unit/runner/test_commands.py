@@ -21,7 +21,7 @@ class Calls:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    def on_welcome(self, usage_interval_s: float) -> None:
+    def on_welcome(self, usage_interval_s: float, output_tail_bytes: int = 0) -> None:
         self.calls.append(("welcome", usage_interval_s))
 
     def on_assign(self, req: AttemptRequest) -> None:

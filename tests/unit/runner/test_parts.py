@@ -136,6 +136,61 @@ def test_output_pump_coalesces_in_order(tmp_path: Path) -> None:
     assert len(sent) < 20  # coalesced, not one message per line
 
 
+def test_output_pump_under_a_flood_sends_what_the_controller_keeps_and_ends_with_the_whole_tail(
+    tmp_path: Path,
+) -> None:
+    """A task writing far faster than the pump sends: bytes that would fall out of the controller's tail at once are
+    skipped, the pump paces itself (one tail per flush interval), and the tail of the log arrives whole at the end."""
+    keep, chunk, total = 4096, 1024, 4 * 1024 * 1024
+
+    async def main() -> tuple[list[OutputChunk], OutputPump, bytes]:
+        log = tmp_path / "flood.log"
+        sent: list[OutputChunk] = []
+
+        async def send(c: OutputChunk) -> None:
+            sent.append(c)
+            await asyncio.sleep(0)
+
+        pump = OutputPump(log, "t", 1, send, max_chunk=chunk, flush_after_s=0.01, keep=lambda: keep)
+        data = bytes(range(256)) * (total // 256)
+        with log.open("wb") as f:
+            for i in range(0, total, 64 * 1024):  # 64 KiB writes, the pump told after each
+                f.write(data[i : i + 64 * 1024])
+                f.flush()
+                pump.notify(i + 64 * 1024)
+                await asyncio.sleep(0)
+        await asyncio.wait_for(pump.finish(total), 5)
+        return sent, pump, data
+
+    sent, pump, data = asyncio.run(main())
+    offsets = [c.offset for c in sent]
+    assert offsets == sorted(offsets)
+    for c in sent:  # every chunk holds the log's bytes at its offset
+        assert c.data == data[c.offset : c.offset + len(c.data)]
+    assert sent[-1].offset + len(sent[-1].data) == total
+    assert b"".join(c.data for c in sent)[-keep:] == data[-keep:]  # the tail, whole and in order
+    assert sum(len(c.data) for c in sent) < total // 8  # most of the flood was never sent
+    assert pump.skipped > total // 2 and pump.sent == total
+
+
+def test_output_pump_told_no_tail_sends_every_byte(tmp_path: Path) -> None:
+    async def main() -> tuple[list[OutputChunk], bytes]:
+        log = tmp_path / "all.log"
+        data = b"x" * (256 * 1024)
+        log.write_bytes(data)
+        sent: list[OutputChunk] = []
+
+        async def send(c: OutputChunk) -> None:
+            sent.append(c)
+
+        pump = OutputPump(log, "t", 1, send, max_chunk=1024, flush_after_s=0.01)  # keep: 0, an older controller
+        await asyncio.wait_for(pump.finish(len(data)), 5)
+        return sent, data
+
+    sent, data = asyncio.run(main())
+    assert b"".join(c.data for c in sent) == data
+
+
 def test_gpus_through_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No GPU on this machine: a stand-in nvidia-smi prints what the real one prints for the query.
     smi = tmp_path / "nvidia-smi"

@@ -55,7 +55,15 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
         stale = {tid for tid, _attempt in core.scheduler.running_on(name)}  # (one taken back has its event)
         offsets = reconcile.reconnect(core, hello, session, lambda result: finished(core, name, result))
         # First down the stream (what the change tells the runner goes after it, at commit).
-        session.send(WelcomeCmd(core.settings.name, name, core.settings.usage_interval_s, offsets))
+        session.send(
+            WelcomeCmd(
+                core.settings.name,
+                name,
+                core.settings.usage_interval_s,
+                offsets,
+                output_tail_bytes=core.tails.limit,
+            )
+        )
         core.publish(lambda: core.executor_event(ev.ExecutorEventKind.UP, name))
         core.publish_stale(name, stale)
     log.info(

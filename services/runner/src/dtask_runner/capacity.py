@@ -45,13 +45,15 @@ def resend_rest(
     offset: int,
     send: Callable[[OutputChunk], Awaitable[bool | None]],
     tasks: set[asyncio.Task[None]],
+    *,
+    keep: Callable[[], int] = lambda: 0,
 ) -> None:
     """Send an ended attempt's log from offset (what the controller missed while cut off), in the background."""
     with contextlib.suppress(OSError):
         size = os.stat(path).st_size
         if offset >= size:
             return
-        pump = OutputPump(path, task_id, attempt, send)
+        pump = OutputPump(path, task_id, attempt, send, keep=keep)
         pump.notify(size)
         pump.resume(offset)
         task = asyncio.get_running_loop().create_task(pump.finish(size))

@@ -256,7 +256,7 @@ class ControllerSession:
         if not isinstance(w, WelcomeCmd):
             raise ConnectionError(f"the controller sent {first.WhichOneof('msg')} before welcome")
         self.controller_name = w.controller_name
-        self.runner.on_welcome(w.usage_interval_s)
+        self.runner.on_welcome(w.usage_interval_s, w.output_tail_bytes)
         for task_id, attempt, offset in w.output_offsets:
             self.runner.resume_output(task_id, attempt, offset)
         self._gen += 1
@@ -328,7 +328,7 @@ class ControllerSession:
                 self._reported.pop((cmd.task_id, cmd.attempt), None)
                 self.runner.on_ack(cmd.task_id, cmd.attempt)
             case WelcomeCmd():
-                self.runner.on_welcome(cmd.usage_interval_s)
+                self.runner.on_welcome(cmd.usage_interval_s, cmd.output_tail_bytes)
             case ReadOutputCmd():
                 logread.answer_soon(self.runner, cmd, self._send_read, self._reads)
             case _:

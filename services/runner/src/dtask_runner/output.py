@@ -34,6 +34,7 @@ class OutputPump:
         *,
         max_chunk: int = MAX_CHUNK,
         flush_after_s: float = FLUSH_AFTER_S,
+        keep: Callable[[], int] = lambda: 0,
     ):
         self.path = path
         self.task_id = task_id
@@ -43,6 +44,8 @@ class OutputPump:
         self._send = send
         self._max_chunk = max_chunk
         self._flush_after_s = flush_after_s
+        self._keep = keep  # the controller's output tail: bytes of a flood before written - keep are not sent
+        self.skipped = 0  # bytes not sent for that
         self._more = asyncio.Event()
         self._final = False
         self._resume: int | None = None
@@ -81,6 +84,7 @@ class OutputPump:
 
     async def _run(self) -> None:
         fd = -1
+        flood_end = 0
         try:
             while True:
                 if self._resume is not None:
@@ -95,6 +99,8 @@ class OutputPump:
                     # Coalesce: give the task a moment to write more before sending.
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._full_or_final(), self._flush_after_s)
+                if self._skip_flood():
+                    flood_end = self.written  # the tail it skipped to: sent whole, then a pause
                 size = min(self._max_chunk, self.written - self.sent)
                 try:
                     if fd < 0:
@@ -115,9 +121,31 @@ class OutputPump:
                 if await self._send(OutputChunk(self.task_id, self.attempt, self.sent, data)) is False:
                     continue  # not sent (the session broke): again, from where the next session resumes
                 self.sent += len(data)
+                if flood_end and self.sent >= flood_end and not self._final:
+                    # Under a flood, one tail's worth per flush interval: what comes between falls out of the
+                    # controller's tail before anyone sees it (a reader of the whole output gets it from the log).
+                    flood_end = 0
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._final_set(), self._flush_after_s)
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def _skip_flood(self) -> bool:
+        """Under a flood (further behind than the controller's tail and a chunk), send on from one tail before
+        the end: whether it skipped."""
+        keep = self._keep()
+        behind = self.written - self.sent
+        if keep <= 0 or behind <= keep + self._max_chunk:
+            return False
+        self.skipped += behind - keep
+        self.sent = self.written - keep
+        return True
+
+    async def _final_set(self) -> None:
+        while not self._final:
+            self._more.clear()
+            await self._more.wait()
 
     async def _full_or_final(self) -> None:
         while self.written - self.sent < self._max_chunk and not self._final:

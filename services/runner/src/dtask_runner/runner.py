@@ -75,6 +75,7 @@ class Runner:
         self.paths = {name: os.path.expanduser(d) for name, d in rc.paths.items()}
         self.instance_id = uuid.uuid4().hex  # this process: it knows every attempt it was given
         self.usage_interval_s = rc.usage_interval_s
+        self.output_tail_bytes = 0  # the controller's output tail, from its Welcome (0: not told)
         self.journal = ResultJournal(self.state_dir / "results")
         self.launcher = Launcher(
             self.log_dir,
@@ -132,9 +133,14 @@ class Runner:
             path_names=tuple(sorted(self.paths)),
         )
 
-    def on_welcome(self, usage_interval_s: float) -> None:
+    def on_welcome(self, usage_interval_s: float, output_tail_bytes: int = 0) -> None:
         if usage_interval_s > 0:
             self.usage_interval_s = usage_interval_s
+        self.output_tail_bytes = max(0, output_tail_bytes)
+
+    def _output_keep(self) -> int:
+        """How far before the end of a flood of output the pumps send on from (0: every byte)."""
+        return self.output_tail_bytes
 
     def on_connected(self) -> None:
         """A session began: send what was dropped while there was none (latest usage and progress)."""
@@ -158,6 +164,7 @@ class Runner:
                 offset,
                 self.uplink.output,
                 self._finishers,
+                keep=self._output_keep,
             )
 
     def on_assign(self, req: AttemptRequest) -> None:
@@ -186,7 +193,7 @@ class Runner:
         key = (req.task_id, req.attempt)
         execution = self.launcher.start(req, self)
         self.attempts_started += 1
-        pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output)
+        pump = OutputPump(execution.log_path, req.task_id, req.attempt, self.uplink.output, keep=self._output_keep)
         self._attempts[key] = _Attempt(execution, pump)
         task = asyncio.get_running_loop().create_task(self._finish(key))
         self._finishers.add(task)

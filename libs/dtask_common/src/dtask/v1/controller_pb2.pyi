@@ -168,20 +168,22 @@ class OutputRead(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., eof: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets")
+    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets", "output_tail_bytes")
     CONTROLLER_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_NAME_FIELD_NUMBER: _ClassVar[int]
     USAGE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TAIL_BYTES_FIELD_NUMBER: _ClassVar[int]
     controller_name: str
     version: str
     protocol_version: int
     executor_name: str
     usage_interval_s: float
     output_offsets: _containers.RepeatedCompositeFieldContainer[OutputOffset]
-    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ..., output_offsets: _Optional[_Iterable[_Union[OutputOffset, _Mapping]]] = ...) -> None: ...
+    output_tail_bytes: int
+    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ..., output_offsets: _Optional[_Iterable[_Union[OutputOffset, _Mapping]]] = ..., output_tail_bytes: _Optional[int] = ...) -> None: ...
 
 class OutputOffset(_message.Message):
     __slots__ = ("task_id", "attempt", "offset")

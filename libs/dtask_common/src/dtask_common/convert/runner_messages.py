@@ -92,6 +92,7 @@ def command_to_pb(cmd: m.Command) -> pb.ControllerMessage:
                     executor_name=cmd.executor_name,
                     usage_interval_s=cmd.usage_interval_s,
                     output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets],
+                    output_tail_bytes=cmd.output_tail_bytes,
                 )
             )
         case m.AssignCmd():
@@ -131,6 +132,7 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
                 output_offsets=tuple((o.task_id, o.attempt, o.offset) for o in w.output_offsets),
                 version=w.version,
                 protocol_version=w.protocol_version,
+                output_tail_bytes=w.output_tail_bytes,
             )
         case "assign":
             a = msg.assign

@@ -53,6 +53,7 @@ class WelcomeCmd:
     output_offsets: tuple[tuple[str, int, int], ...] = ()
     version: str = __version__
     protocol_version: int = PROTOCOL_VERSION
+    output_tail_bytes: int = 0  # the output tail the controller keeps of an attempt (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
