@@ -1,5 +1,6 @@
 """A million queued tasks: the controller's memory per task, the submit rate through SubmitTasks in batches of
-10,000 (the most one call takes), and the latency of ListTasks' first page with them all stored.
+10,000 (the most one call takes), the latency of ListTasks' first page with them all stored, and of a
+wait([id]) for one finished task among them (its Watch opened, its snapshot read).
 
 Targets: <= 1 KiB of RSS per queued task, >= 50,000 tasks/s submitted, <= 10 ms for the first page. Floors,
 measured in the same run: for the submit rate, plain sqlite3 in this process inserting the same rows (task,
@@ -49,6 +50,7 @@ class Result:
     list_ms: float = 0.0
     list_pending_ms: float = 0.0
     floor_rtt_ms: float = 0.0
+    wait_ms: float = 0.0  # wait([id]) of one finished task: its Watch opened and its snapshot read
 
     @property
     def per_task(self) -> float:
@@ -115,10 +117,32 @@ async def measure(home: Path, n: int, profile: str) -> Result:
         res.list_ms = statistics.median(lat["all"])
         res.list_pending_ms = statistics.median(lat["pending"])
         res.floor_rtt_ms = statistics.median(lat["rtt"])
+        res.wait_ms = await wait_one(stub)
         await ch.close()
     finally:
         ctl.stop()
     return res
+
+
+async def wait_one(stub: controller_pb2_grpc.ControllerStub) -> float:
+    """p50 ms of 30 waits for one finished task (the last one, cancelled) as the client's wait([id]) asks:
+    a Watch of that task only, until its snapshot shows it finished."""
+    listed = await stub.ListTasks(pb.ListTasksRequest(), timeout=30)
+    tid = listed.tasks[0].id
+    await stub.CancelTask(pb.CancelTaskRequest(task_id=tid), timeout=30)
+    took = []
+    for _ in range(30):
+        t = time.perf_counter()
+        req = pb.WatchRequest(task_ids=[tid], exclude_usage=True, exclude_progress=True, exclude_executors=True)
+        stream = stub.Watch(req, timeout=30)
+        async for msg in stream:
+            if msg.WhichOneof("event") == "snapshot" and any(
+                x.id == tid and x.state == cpb.TASK_STATE_CANCELLED for x in msg.snapshot.tasks
+            ):
+                break
+        stream.cancel()
+        took.append((time.perf_counter() - t) * 1000)
+    return statistics.median(took)
 
 
 def report(r: Result) -> str:
@@ -146,6 +170,10 @@ def report(r: Result) -> str:
             "ListTasks first page (p50 of 30)",
             f"{r.list_ms:.1f} ms (state=PENDING {r.list_pending_ms:.1f} ms); target <= {LIST_TARGET_MS:g} ms: "
             f"{r.list_ms / LIST_TARGET_MS:.2f}x target",
+        ),
+        (
+            "wait([id]) of one finished task (p50 of 30)",
+            f"{r.wait_ms:.1f} ms; wait / IsFinished round trip {r.wait_ms / r.floor_rtt_ms:.1f}x",
         ),
         (
             "  floor: one IsFinished round trip",
