@@ -213,7 +213,7 @@ class Execution:
             argv, cwd, env = launcher.command(self.req, self.result_path)
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
-            argv, stdin = self._box.spawn(argv, launcher.devnull)
+            argv, stdin = self._box.spawn(argv, launcher.devnull, moves_itself=launcher.user is None)
             # The output pipe is ours (a bare fd: no file object, with its fstat, ioctl and lseek, per attempt).
             self._out_fd, out_w = os.pipe2(os.O_CLOEXEC)
             try:
@@ -232,7 +232,7 @@ class Execution:
                 os.close(out_w)
             if self._opening is not None and (problem := await self._log_created()):
                 return await self._never_started(proc, problem)
-            self._box.started(proc.pid)
+            await self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
             self._close_out()
             await self._box.close()
@@ -265,6 +265,7 @@ class Execution:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.returncode, _ = await wait_exit(asyncio.get_running_loop(), proc.pid)
+        self._box.reaped()
         self._close_out()
         await self._box.close()
         return self._result(TaskState.FAILED, error=problem)
@@ -322,6 +323,7 @@ class Execution:
             if not exited.done():
                 await self._terminate(exited)
             status, rusage = await exited
+            self._box.reaped()
             # The main process is gone: kill what it left (in its group, cgroup or by the sweep) so the pipe closes.
             await self._box.kill()
             if not eof.done():
