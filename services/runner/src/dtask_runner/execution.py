@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from dtask_common.metrics import MetricScanner, Values
 from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState
-from dtask_common.private import open_private
 from dtask_common.progress import ProgressParser, parser_for
 
+from dtask_runner.attempt_log import create_log, log_problem
 from dtask_runner.attempt_request import AttemptRequest, metrics_file_for, safe_stem
 from dtask_runner.containment import Box
 from dtask_runner.footprint import Footprint, TreeSampler
@@ -181,13 +181,22 @@ class Execution:
             self.cancel(reason, outcome=TaskState.FAILED)
 
     def _create_log(self) -> int:
-        """The attempt's new log (and no result or metrics file of an earlier run): in a thread, as a file create may wait
-        on the file system's journal."""
-        fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
-        for stale in (self.result_path, self.metrics_path):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        return fd
+        return create_log(self.log_path, (self.result_path, self.metrics_path))
+
+    def _start_log(self) -> str:
+        """Create the log now ('' or why the attempt cannot run), or start creating it in a thread (_opening)."""
+        creation = self.launcher.log_creation
+        if not creation.inline():
+            self._opening = asyncio.get_running_loop().run_in_executor(None, self._create_log)
+            return ""
+        t0 = time.perf_counter()
+        try:
+            self._log_fd = self._create_log()
+        except OSError as exc:
+            return log_problem(self.log_path, exc)
+        finally:
+            creation.took(time.perf_counter() - t0)
+        return ""
 
     async def _log_created(self) -> str:
         """Wait for the log; '' once it is open, else why the attempt cannot run."""
@@ -196,15 +205,16 @@ class Execution:
             fd = await asyncio.shield(self._opening)
         except OSError as exc:
             self._opening = None
-            return f"cannot create its log {self.log_path}: {exc.strerror or exc}; make the runner's --log-dir writable"
+            return log_problem(self.log_path, exc)
         self._opening, self._log_fd = None, fd
         return ""
 
     async def _execute(self) -> AttemptResult:
-        # The log is created while the process is spawned when the box gates it (the task runs only after
-        # started(), once the log exists); without a gate, first.
-        self._opening = asyncio.get_running_loop().run_in_executor(None, self._create_log)
-        if not self._box.gated and (problem := await self._log_created()):
+        # A log created in a thread is made while the process is spawned when the box gates it (the task runs
+        # only after started(), once the log exists); without a gate, first.
+        if problem := self._start_log():
+            return self._result(TaskState.FAILED, error=problem)
+        if self._opening is not None and not self._box.gated and (problem := await self._log_created()):
             return self._result(TaskState.FAILED, error=problem)
         spec = self.req.spec
         launcher = self.launcher
