@@ -9,7 +9,7 @@ from pathlib import Path
 from dtask_common.private import open_private
 
 # A create that takes longer than this waited on the file system (its journal, under load) ...
-SLOW_S = 0.0005
+SLOW_S = 0.00025
 # ... and the logs of this many attempts after it are created in a worker thread, then on the loop again.
 THREADED_AFTER_SLOW = 200
 
