@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from dtask_common.models import AttemptResult, TaskSpec, TaskState
-from dtask_runner import execution
+from dtask_runner import spawn
 from dtask_runner.containment import Containment, SweepContainment
 from dtask_runner.gate import SH, gated
 
@@ -42,13 +42,13 @@ def test_a_shell_task_is_spawned_as_one_shell(
     tmp_path: Path, containment: Containment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spawned: list[list[str]] = []
-    real = execution.subprocess.Popen
+    real = spawn.subprocess.Popen
 
     def spy(argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
         spawned.append(list(argv))
         return real(argv, **kw)
 
-    monkeypatch.setattr(execution.subprocess, "Popen", spy)
+    monkeypatch.setattr(spawn.subprocess, "Popen", spy)
     r, log = _run(tmp_path, containment, TaskSpec(shell="echo hi"))
     assert r.state is TaskState.SUCCEEDED and log == "hi\n"
     [argv] = [a for a in spawned if any("echo hi" in word for word in a)]  # (not the watchdog)

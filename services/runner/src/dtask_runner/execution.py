@@ -24,7 +24,7 @@ from dtask_runner.metrics_file import MetricsFileTail
 from dtask_runner.outcome import outcome
 from dtask_runner.reap import Exit, wait_exit
 from dtask_runner.results import ResultCapture
-from dtask_runner.spawn import SpawnError, spawn_failure, spawn_message
+from dtask_runner.spawn import SpawnError, popen, spawn_message
 from dtask_runner.taskuser import read_result_file
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ class Execution:
             # The output pipe is ours (a bare fd: no file object, with its fstat, ioctl and lseek, per attempt).
             self._out_fd, out_w = os.pipe2(os.O_CLOEXEC)
             try:
-                proc = self._popen(argv, cwd, env, stdin, out_w)
+                proc = popen(argv, cwd, env, stdin, out_w, launcher.user)
             finally:
                 os.close(out_w)
             if self._opening is not None and (problem := await self._log_created()):
@@ -259,24 +259,6 @@ class Execution:
             self._footprint.reaped(rusage)
         self._footprint.contained(self._box.peak_bytes)
         return self._decide(status)
-
-    def _popen(self, argv: list[str], cwd: str, env: dict[str, str], stdin: int, out: int) -> subprocess.Popen[bytes]:
-        """The attempt's first process, in its own session, stdout and stderr into the output pipe."""
-        user = self.launcher.user
-        try:
-            return subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=stdin,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-                close_fds=True,
-                **(user.spawn_args() if user else {}),
-            )
-        except OSError as exc:
-            raise spawn_failure(exc, cwd) from None
 
     async def _never_started(self, proc: subprocess.Popen[bytes], problem: str) -> AttemptResult:
         """The gated process must not run its task: killed at the gate and reaped, and the attempt FAILED."""

@@ -1,9 +1,10 @@
-"""What an attempt is started as: its argv, working directory and environment, and why it could not start."""
+"""What an attempt is started as (its argv, working directory and environment), its spawn, and why it could not start."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -77,6 +78,27 @@ def build_command(
             raise SpawnError(f"executable {program!r} was not found on PATH ({where})")
         argv[0] = found
     return argv, cwd, env
+
+
+def popen(
+    argv: list[str], cwd: str, env: dict[str, str], stdin: int, out: int, user: TaskUser | None
+) -> subprocess.Popen[bytes]:
+    """An attempt's first process, in its own session, stdout and stderr into out; a working directory it
+    cannot enter is a SpawnError saying so."""
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            **(user.spawn_args() if user else {}),
+        )
+    except OSError as exc:
+        raise spawn_failure(exc, cwd) from None
 
 
 def spawn_failure(exc: OSError, cwd: str) -> Exception:
