@@ -81,22 +81,47 @@ def _counting(monkeypatch: pytest.MonkeyPatch, calls: Counter[str], name: str) -
     monkeypatch.setattr(cgroup, name, counted)
 
 
-def test_an_attempt_that_leaves_nothing_reads_its_cgroup_once_and_removes_it_without_a_walk(
+def test_an_attempt_that_leaves_nothing_has_its_cgroup_removed_in_one_rmdir_without_reading_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     containment = cgroup_containment(f"test-{os.getpid()}")
     calls: Counter[str] = Counter()
-    for name in ("populated", "kill", "_tree"):
+    for name in ("populated", "kill", "_tree", "remove_if_empty", "remove"):
         _counting(monkeypatch, calls, name)
+    write = cgroup.write
+
+    def counted_write(group: Path, name: str, value: str) -> None:
+        calls[f"write {name}"] += 1
+        write(group, name, value)
+
+    monkeypatch.setattr(cgroup, "write", counted_write)
     _, logs, left = _run_attempts(tmp_path, containment, TaskSpec(shell="echo hi"))
-    # One look at cgroup.events finds it empty (the main process took everything with it); it stays empty.
-    assert calls["populated"] == ATTEMPTS
+    # A task of the runner's own user puts itself into its group (the runner's event loop never waits on it).
+    assert calls["write cgroup.procs"] == 0
+    # Once the main process is reaped nothing can join its group: an rmdir that works shows it was empty,
+    # without a look at cgroup.events, a kill or a walk.
+    assert calls["remove_if_empty"] == ATTEMPTS
+    assert calls["populated"] == 0
     assert calls["kill"] == 0
-    assert calls["_tree"] == 0  # a group without groups below it is one rmdir
+    assert calls["remove"] == 0
+    assert calls["_tree"] == 0
     assert left == []
     # An attempt's files are what they were: its log, nothing else of it in the log directory.
     assert [p.read_bytes() for p in logs] == [b"hi\n"] * ATTEMPTS
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == sorted(p.name for p in logs)
+
+
+def test_an_attempt_that_leaves_a_daemon_has_it_killed_and_its_cgroup_removed(tmp_path: Path) -> None:
+    # The rmdir finds the group busy: the daemon is killed, then the group goes.
+    containment = cgroup_containment(f"test-{os.getpid()}")
+    pids = tmp_path / "daemons"
+    _, logs, left = _run_attempts(
+        tmp_path, containment, TaskSpec(shell=f"setsid sleep 300 >/dev/null 2>&1 & echo $! >> {pids}; echo hi")
+    )
+    assert left == []
+    assert [p.read_bytes() for p in logs] == [b"hi\n"] * ATTEMPTS
+    for pid in map(int, pids.read_text().split()):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
 FDS = (

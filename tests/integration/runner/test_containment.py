@@ -185,12 +185,19 @@ def test_peak_memory_comes_from_the_cgroup_where_it_has_the_memory_controller(tm
         c.close()
 
 
-def test_an_attempt_whose_log_cannot_be_created_never_runs_its_task(tmp_path: Path, containment: Containment) -> None:
-    """The log is created while the process is spawned (at its gate, with cgroups): when it cannot be, the task
-    does not run, the attempt fails saying why, and nothing of it is left."""
+@pytest.mark.parametrize("threaded", [False, True])
+def test_an_attempt_whose_log_cannot_be_created_never_runs_its_task(
+    tmp_path: Path, containment: Containment, threaded: bool
+) -> None:
+    """The log is created before the spawn, or (in a thread, after a slow create) while the process is spawned
+    (at its gate, with cgroups): when it cannot be, the task does not run, the attempt fails saying why, and
+    nothing of it is left."""
 
     async def main() -> AttemptResult:
         launcher = Launcher(tmp_path / "logs", tmp_path / "work", containment=containment)
+        if threaded:
+            launcher.log_creation.took(1.0)
+            assert not launcher.log_creation.inline()
         try:
             (tmp_path / "logs" / "t1.1.log").mkdir()  # a directory where the log goes: it cannot be opened
             spec = TaskSpec(shell=f"touch {tmp_path}/ran")

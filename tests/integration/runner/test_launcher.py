@@ -124,6 +124,15 @@ def test_missing_executable_and_bad_cwd_fail_clearly(tmp_path: Path) -> None:
     assert r.state is TaskState.FAILED and "not executable" in r.error
 
 
+def test_a_working_directory_that_is_missing_or_a_file_fails_the_attempt_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    for cwd in ("/no/such/dir", str(tmp_path / "a-file")):
+        for spec in (TaskSpec(shell="true", cwd=cwd), TaskSpec(argv=("/bin/true",), cwd=cwd)):
+            r, log, _ = run_one(tmp_path, spec)
+            message = f"working directory {cwd!r} does not exist on this runner"
+            assert (r.state, r.error, log) == (TaskState.FAILED, message, f"dtask: {message}\n".encode())
+
+
 def _pids_in(path: Path) -> list[int]:
     return [int(x) for x in path.read_text().split()]
 

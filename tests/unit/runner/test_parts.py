@@ -1,4 +1,4 @@
-"""Pure and local parts of the runner: throttle, backoff, GPU settings, nvidia-smi parsing, usage, store."""
+"""Pure and local parts of the runner: throttle, log creation, backoff, GPU settings, nvidia-smi parsing, usage, store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from dtask_common.models import AttemptResult, OutputChunk, TaskState
+from dtask_runner.attempt_log import SLOW_S, THREADED_AFTER_SLOW, LogCreation
 from dtask_runner.controller_session import backoff_delays
 from dtask_runner.journal import ResultJournal
 from dtask_runner.output import OutputPump, Throttle
@@ -233,3 +234,12 @@ def test_no_gpu_library_and_a_failing_nvidia_smi_is_no_gpu_and_says_why(
     with caplog.at_level(logging.DEBUG, "dtask_runner.usage"):
         assert detect_gpus("auto", reader) == ()
     assert "offering no GPUs: reading them through nvidia-smi failed" in caplog.text
+
+
+def test_logs_are_created_on_the_loop_until_a_create_is_slow_then_in_a_thread_for_a_while() -> None:
+    creation = LogCreation()
+    assert creation.inline()
+    creation.took(SLOW_S / 2)
+    assert creation.inline()
+    creation.took(SLOW_S * 3)
+    assert [creation.inline() for _ in range(THREADED_AFTER_SLOW + 1)] == [False] * THREADED_AFTER_SLOW + [True]

@@ -168,6 +168,17 @@ async def wait_empty_async(group: Path, timeout: float = EMPTY_TIMEOUT_S) -> boo
     return not populated(group)
 
 
+def remove_if_empty(group: Path) -> bool:
+    """rmdir the group if nothing is in it (and no group below it); whether it is gone."""
+    try:
+        os.rmdir(group)
+    except FileNotFoundError:
+        pass
+    except OSError:  # EBUSY: a process (or a group) is in it
+        return False
+    return True
+
+
 def remove(group: Path) -> str:
     """rmdir the group and every group below it, deepest first; '' or why it could not."""
     try:

@@ -25,24 +25,12 @@ from pathlib import Path
 from typing import Protocol
 
 from dtask_runner import cgroup
+from dtask_runner.gate import SH, gated
 from dtask_runner.watchdog import TOKEN_ENV, carriers
 
 log = logging.getLogger(__name__)
 
 SETTINGS = ("auto", "cgroup", "sweep")
-SH = "/bin/sh"
-# The task's first process, before it runs the task: it waits for one line on stdin (a pipe from
-# the runner), which the runner writes after putting the process into the attempt's cgroup; then
-# it execs the task with stdin from /dev/null. Why a gate: Python's subprocess cannot spawn into a
-# cgroup (no CLONE_INTO_CGROUP), writing the pid into cgroup.procs after Popen races with a task
-# that forks at once (the child would stay in the runner's group), and the task writing its own
-# pid there fails once it runs as another user (moving a process needs write access to the
-# cgroup.procs of the runner's group). A line other than "go" is the reason it could not be
-# contained: the task then does not run. The gate costs one exec of sh per attempt.
-GATE = (
-    'IFS= read -r dtask_gate; [ "$dtask_gate" = go ] && exec "$@" </dev/null; '
-    'printf "error: %s\\n" "${dtask_gate:-the runner ended before the task started}" >&2; exit 125'
-)
 SWEEP_ROUNDS = 50  # scans of /proc until one finds nothing (each kill may race with a fork)
 
 
@@ -59,12 +47,17 @@ class Box(Protocol):
     peak_bytes: int | None  # the attempt's peak memory when the containment measures it
     gated: bool  # the spawned process runs the task only after started()
 
-    def spawn(self, argv: list[str], stdin: int) -> tuple[list[str], int]:
-        """The argv and stdin to spawn the attempt with (in its own session)."""
+    def spawn(self, argv: list[str], stdin: int, *, moves_itself: bool = True) -> tuple[list[str], int]:
+        """The argv and stdin to spawn the attempt with (in its own session); moves_itself: the task runs as the
+        runner's user, and can put itself into a group."""
         ...
 
-    def started(self, pid: int) -> None:
+    async def started(self, pid: int) -> None:
         """The attempt's main process exists: contain it (it runs the task only after this)."""
+        ...
+
+    def reaped(self) -> None:
+        """The attempt's main process was reaped: its pid is no longer its own."""
         ...
 
     async def signal(self, sig: int) -> None:
@@ -201,14 +194,16 @@ class CgroupBox:
         self.peak_bytes: int | None = None
         self._kill_file = kill_file
         self._memory = memory
-        self._pid = 0  # signalled as a process group only while it is not in the group
-        self._started = False
+        self._pid = 0  # signalled as a process group while it may not be in the group
+        self._moves_itself = False  # the process writes itself into the group (else the runner puts it there)
         self._gate = (-1, -1)
         self._made = False
-        self._emptied = False  # seen empty after its start: nothing in it can ever come back
+        self._sealed = False  # no process can join the group any more (only the first process ever does)
+        self._emptied = False  # seen empty once sealed: nothing in it can ever come back
+        self._removed = False
         self._closed = False
 
-    def spawn(self, argv: list[str], stdin: int) -> tuple[list[str], int]:
+    def spawn(self, argv: list[str], stdin: int, *, moves_itself: bool = True) -> tuple[list[str], int]:
         try:
             os.mkdir(self.group)
         except FileExistsError:
@@ -216,43 +211,63 @@ class CgroupBox:
         except OSError as exc:
             raise ContainmentError(f"cannot create the attempt's cgroup {self.group}: {exc.strerror or exc}") from None
         self._made = True
+        self._moves_itself = moves_itself
         self._gate = os.pipe2(os.O_CLOEXEC)
-        return [SH, "-c", GATE, "dtask", *argv], self._gate[0]
+        procs = os.path.join(self.group, "cgroup.procs") if moves_itself else ""
+        return gated(argv, procs), self._gate[0]
 
-    def started(self, pid: int) -> None:
+    async def started(self, pid: int) -> None:
         self._pid = pid
-        self._started = True
         read_end, write_end = self._gate
         os.close(read_end)
         self._gate = (-1, write_end)
-        try:
-            cgroup.write(self.group, "cgroup.procs", str(pid))
-            word = "go"
-            self._pid = 0  # in the group: the group reaches all of it (and a reaped pid is never signalled)
-        except OSError as exc:
-            word = f"cannot put the task into its cgroup {self.group}: {exc.strerror or exc}"
-            log.error("%s", word)
-        with contextlib.suppress(OSError):
+        word = "go"
+        if not self._moves_itself:
+            # The write sleeps in the kernel (a fraction of a millisecond): in a thread, off the event loop.
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, cgroup.write, self.group, "cgroup.procs", str(pid))
+                self._pid = 0  # in the group: the group reaches all of it (and a reaped pid is never signalled)
+                self._sealed = True  # only the runner puts a process into the group, and it did
+            except OSError as exc:
+                word = f"cannot put the task into its cgroup {self.group}: {exc.strerror or exc}"
+                log.error("%s", word)
+        with contextlib.suppress(OSError):  # (a shell that ended at once, on a syntax error, reads nothing)
             os.write(write_end, word.replace("\n", " ").encode() + b"\n")
         self._close_gate()
 
+    def reaped(self) -> None:
+        # The first process put itself into the group before it started anything, and it is gone: whatever is
+        # left of the attempt is in the group, and nothing can join it any more.
+        self._pid = 0
+        self._sealed = True
+
     async def signal(self, sig: int) -> None:
-        _killpg(self._pid, sig)
-        if self._made:
-            cgroup.signal_all(self.group, sig)
+        if not self._made:
+            _killpg(self._pid, sig)
+            return
+        members = cgroup.pids(self.group)
+        if self._pid and self._pid not in members:  # not in the group yet (and so without children): once
+            _killpg(self._pid, sig)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
 
     async def kill(self) -> None:
         _killpg(self._pid, signal.SIGKILL)
         if not self._made or self._emptied:
+            return
+        if self._sealed and not self._memory and cgroup.remove_if_empty(self.group):
+            # An empty group goes in one rmdir, without a look at cgroup.events first (with the memory
+            # controller its memory.peak is read before it goes).
+            self._emptied = self._removed = True
             return
         if cgroup.populated(self.group):
             cgroup.kill(self.group, kill_file=self._kill_file)
             if not await cgroup.wait_empty_async(self.group):
                 log.warning("cgroup %s still holds processes %s after SIGKILL", self.group, cgroup.pids(self.group))
                 return
-        # Only the runner puts processes into the group (once, in started()), and an empty group has none left
-        # to fork: once started and seen empty, it stays empty.
-        self._emptied = self._started
+        self._emptied = self._sealed
 
     async def close(self) -> None:
         if self._closed:
@@ -262,6 +277,8 @@ class CgroupBox:
         if not self._made:
             return
         await self.kill()
+        if self._removed:
+            return
         if self._memory:
             with contextlib.suppress(OSError, ValueError):
                 self.peak_bytes = int(cgroup.read(self.group, "memory.peak"))
@@ -309,12 +326,14 @@ class SweepBox:
         self._pid = 0
         self._swept = False
 
-    def spawn(self, argv: list[str], stdin: int) -> tuple[list[str], int]:
+    def spawn(self, argv: list[str], stdin: int, *, moves_itself: bool = True) -> tuple[list[str], int]:
         return argv, stdin
 
-    def started(self, pid: int) -> None:
+    async def started(self, pid: int) -> None:
         self._pid = pid
-        self._started = True
+
+    def reaped(self) -> None:
+        pass  # its process group is still how its leftovers are found
 
     async def signal(self, sig: int) -> None:
         _killpg(self._pid, sig)

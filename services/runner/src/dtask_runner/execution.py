@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from dtask_common.metrics import MetricScanner, Values
 from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState
-from dtask_common.private import open_private
 from dtask_common.progress import ProgressParser, parser_for
 
+from dtask_runner.attempt_log import create_log, log_problem
 from dtask_runner.attempt_request import AttemptRequest, metrics_file_for, safe_stem
 from dtask_runner.containment import Box
 from dtask_runner.footprint import Footprint, TreeSampler
@@ -24,7 +24,7 @@ from dtask_runner.metrics_file import MetricsFileTail
 from dtask_runner.outcome import outcome
 from dtask_runner.reap import Exit, wait_exit
 from dtask_runner.results import ResultCapture
-from dtask_runner.spawn import SpawnError, spawn_message
+from dtask_runner.spawn import SpawnError, popen, spawn_message
 from dtask_runner.taskuser import read_result_file
 
 if TYPE_CHECKING:
@@ -181,13 +181,22 @@ class Execution:
             self.cancel(reason, outcome=TaskState.FAILED)
 
     def _create_log(self) -> int:
-        """The attempt's new log (and no result or metrics file of an earlier run): in a thread, as a file create may wait
-        on the file system's journal."""
-        fd = open_private(self.log_path, os.O_WRONLY | os.O_TRUNC)
-        for stale in (self.result_path, self.metrics_path):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        return fd
+        return create_log(self.log_path, (self.result_path, self.metrics_path))
+
+    def _start_log(self) -> str:
+        """Create the log now ('' or why the attempt cannot run), or start creating it in a thread (_opening)."""
+        creation = self.launcher.log_creation
+        if not creation.inline():
+            self._opening = asyncio.get_running_loop().run_in_executor(None, self._create_log)
+            return ""
+        t0 = time.perf_counter()
+        try:
+            self._log_fd = self._create_log()
+        except OSError as exc:
+            return log_problem(self.log_path, exc)
+        finally:
+            creation.took(time.perf_counter() - t0)
+        return ""
 
     async def _log_created(self) -> str:
         """Wait for the log; '' once it is open, else why the attempt cannot run."""
@@ -196,15 +205,16 @@ class Execution:
             fd = await asyncio.shield(self._opening)
         except OSError as exc:
             self._opening = None
-            return f"cannot create its log {self.log_path}: {exc.strerror or exc}; make the runner's --log-dir writable"
+            return log_problem(self.log_path, exc)
         self._opening, self._log_fd = None, fd
         return ""
 
     async def _execute(self) -> AttemptResult:
-        # The log is created while the process is spawned when the box gates it (the task runs only after
-        # started(), once the log exists); without a gate, first.
-        self._opening = asyncio.get_running_loop().run_in_executor(None, self._create_log)
-        if not self._box.gated and (problem := await self._log_created()):
+        # A log created in a thread is made while the process is spawned when the box gates it (the task runs
+        # only after started(), once the log exists); without a gate, first.
+        if problem := self._start_log():
+            return self._result(TaskState.FAILED, error=problem)
+        if self._opening is not None and not self._box.gated and (problem := await self._log_created()):
             return self._result(TaskState.FAILED, error=problem)
         spec = self.req.spec
         launcher = self.launcher
@@ -213,26 +223,16 @@ class Execution:
             argv, cwd, env = launcher.command(self.req, self.result_path)
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
-            argv, stdin = self._box.spawn(argv, launcher.devnull)
+            argv, stdin = self._box.spawn(argv, launcher.devnull, moves_itself=launcher.user is None)
             # The output pipe is ours (a bare fd: no file object, with its fstat, ioctl and lseek, per attempt).
             self._out_fd, out_w = os.pipe2(os.O_CLOEXEC)
             try:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=cwd,
-                    env=env,
-                    stdin=stdin,
-                    stdout=out_w,
-                    stderr=out_w,
-                    start_new_session=True,
-                    close_fds=True,
-                    **(launcher.user.spawn_args() if launcher.user else {}),
-                )
+                proc = popen(argv, cwd, env, stdin, out_w, launcher.user)
             finally:
                 os.close(out_w)
             if self._opening is not None and (problem := await self._log_created()):
                 return await self._never_started(proc, problem)
-            self._box.started(proc.pid)
+            await self._box.started(proc.pid)
         except (SpawnError, OSError, ValueError) as exc:
             self._close_out()
             await self._box.close()
@@ -265,6 +265,7 @@ class Execution:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.returncode, _ = await wait_exit(asyncio.get_running_loop(), proc.pid)
+        self._box.reaped()
         self._close_out()
         await self._box.close()
         return self._result(TaskState.FAILED, error=problem)
@@ -322,6 +323,7 @@ class Execution:
             if not exited.done():
                 await self._terminate(exited)
             status, rusage = await exited
+            self._box.reaped()
             # The main process is gone: kill what it left (in its group, cgroup or by the sweep) so the pipe closes.
             await self._box.kill()
             if not eof.done():

@@ -13,6 +13,7 @@ from pathlib import Path
 from dtask_common.models import TaskState
 from dtask_common.private import private_dir
 
+from dtask_runner.attempt_log import LogCreation
 from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.containment import Containment, open_containment
 from dtask_runner.execution import Execution, Sink
@@ -63,6 +64,7 @@ class Launcher:
         self.tells_groups = not (self.containment.kind == "cgroup" and self.containment.group)
         self.running: dict[tuple[str, int], Execution] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every task's stdin
+        self.log_creation = LogCreation()  # on the loop, or in a thread while creates wait
 
     def live_watchdog(self) -> Watchdog | None:
         """The watchdog, started again (with every running group) if something killed it."""

@@ -1,9 +1,10 @@
-"""What an attempt is started as: its argv, working directory and environment, and why it could not start."""
+"""What an attempt is started as (its argv, working directory and environment), its spawn, and why it could not start."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from dtask_common import runner_paths
 
 from dtask_runner import pyenv
 from dtask_runner.attempt_request import AttemptRequest, metrics_file_for
+from dtask_runner.gate import SH
 from dtask_runner.taskenv import AttemptEnv, task_env
 from dtask_runner.taskuser import TaskUser
 
@@ -42,8 +44,8 @@ def build_command(
     cwd = os.path.expanduser(spec.cwd) if spec.cwd else str(work_dir)
     if not os.path.isabs(cwd):
         cwd = str(work_dir / cwd)
-    if not os.path.isdir(cwd):
-        raise SpawnError(f"working directory {cwd!r} does not exist on this runner")
+    # The working directory is not looked at here: a spawn that cannot enter it fails, and
+    # spawn_failure() then says why (one stat less for every attempt that starts).
     try:
         python_env = pyenv.find(spec.venv, spec.conda, task_env_path, cwd, base_env)
     except pyenv.PyEnvError as exc:
@@ -56,7 +58,9 @@ def build_command(
         user=user,
         python_env=python_env,
     )
-    argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
+    if not spec.argv:  # /bin/sh is exec'd by the spawn itself, which says so if it is missing
+        return [SH, "-c", spec.shell], cwd, env
+    argv = list(spec.argv)
     program = argv[0]
     if "/" in program:
         path = program if os.path.isabs(program) else os.path.join(cwd, program)
@@ -74,6 +78,34 @@ def build_command(
             raise SpawnError(f"executable {program!r} was not found on PATH ({where})")
         argv[0] = found
     return argv, cwd, env
+
+
+def popen(
+    argv: list[str], cwd: str, env: dict[str, str], stdin: int, out: int, user: TaskUser | None
+) -> subprocess.Popen[bytes]:
+    """An attempt's first process, in its own session, stdout and stderr into out; a working directory it
+    cannot enter is a SpawnError saying so."""
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            **(user.spawn_args() if user else {}),
+        )
+    except OSError as exc:
+        raise spawn_failure(exc, cwd) from None
+
+
+def spawn_failure(exc: OSError, cwd: str) -> Exception:
+    """What a failed spawn means: a working directory that is not there, or the error itself."""
+    if not os.path.isdir(cwd):
+        return SpawnError(f"working directory {cwd!r} does not exist on this runner")
+    return exc
 
 
 def spawn_message(exc: BaseException) -> str:
