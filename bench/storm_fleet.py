@@ -72,7 +72,7 @@ class SimCore:
             protocol_version=PROTOCOL_VERSION,
         )
 
-    def on_welcome(self, usage_interval_s: float) -> None:
+    def on_welcome(self, usage_interval_s: float, output_tail_bytes: int = 0) -> None:
         if usage_interval_s > 0:
             self.usage_interval_s = usage_interval_s
 
