@@ -99,9 +99,13 @@ def test_the_stored_spec_holds_every_field_that_is_set() -> None:
         "name": "p",
         "shell": "true",
         "progress": "auto",
-        "resources": {"cpus": 0.0, "memory_mb": 0, "gpus": 0},
     }
     assert spec_from_json(spec_to_json(plain)) == plain
+    gpu = TaskSpec(name="g", shell="true", resources=Resources(gpus=1))
+    assert json.loads(spec_to_json(gpu))["resources"] == {"cpus": 0.0, "memory_mb": 0, "gpus": 1}
+    assert spec_from_json(spec_to_json(gpu)) == gpu
+    stored = '{"name":"p","progress":"auto","shell":"true","resources":{"cpus":0.0,"memory_mb":0,"gpus":0}}'
+    assert spec_from_json(stored) == plain  # as stored before resources asked for none were left out
     old = '{"name":"p","argv":[],"shell":"true","cwd":"","env":{},"labels":{},"priority":0,"max_retries":0}'
     assert spec_from_json(old) == plain  # a spec stored with every field reads the same
 

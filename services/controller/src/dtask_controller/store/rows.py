@@ -35,8 +35,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    """The spec as stored: its name, progress parser and resources, and every other field that is not empty or
-    zero (a field left out reads back empty or zero: half the bytes and less time for a typical task)."""
+    """The spec as stored: its name and progress parser, and every other field that is not empty or zero, resources
+    too (a field left out reads back empty or zero: half the bytes and less time for a typical task)."""
     d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
     if spec.argv:
         d["argv"] = spec.argv
@@ -71,7 +71,8 @@ def spec_to_json(spec: TaskSpec) -> str:
     if spec.conda:
         d["conda"] = spec.conda
     r = spec.resources
-    d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
+    if r.cpus or r.memory_mb or r.gpus:  # (none asked for reads back as Resources(); a float costs the encoder)
+        d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
     return _COMPACT.encode(d)
 
 
