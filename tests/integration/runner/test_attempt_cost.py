@@ -17,7 +17,7 @@ from dtask_runner.attempt_request import AttemptRequest
 from dtask_runner.containment import Containment, SweepContainment
 from dtask_runner.launcher import Launcher
 
-from tests.integration.runner.test_containment import cgroup_containment
+from tests.integration.runner.conftest import cgroup_containment
 from tests.integration.runner.test_launcher import Recorder
 
 ATTEMPTS = 4

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dtask_common.models import AttemptResult, TaskSpec, TaskState
 from dtask_runner import cgroup
 from dtask_runner.attempt_request import AttemptRequest
-from dtask_runner.containment import CgroupContainment, Containment, SweepContainment, carriers
+from dtask_runner.containment import Containment, carriers
 from dtask_runner.launcher import Launcher
 
+from tests.integration.runner.conftest import cgroup_containment
 from tests.integration.runner.helpers import survivors
 from tests.integration.runner.test_launcher import Recorder, _wait_started
 
@@ -28,26 +28,6 @@ ESCAPES = (
 )
 # Only a cgroup holds a process that dropped the variables the sweep looks for.
 NO_TOKEN = 'env -u DTASK_RUNNER_TOKEN -u DTASK_TASK_ID setsid sleep 304 & echo "no-token $!" >> {pids}; '
-
-
-def cgroup_containment(name: str) -> CgroupContainment:
-    try:
-        return CgroupContainment.create(name)
-    except cgroup.CgroupError as exc:
-        pytest.skip(f"cgroup mode needs a writable cgroup2 group here: {exc}")
-
-
-@pytest.fixture(params=["cgroup", "sweep"])
-def containment(request: pytest.FixtureRequest) -> Iterator[Containment]:
-    c: Containment = (
-        cgroup_containment(f"test-{os.getpid()}")
-        if request.param == "cgroup"
-        else SweepContainment("the test asks for it")
-    )
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _escapes(pids: Path, containment: Containment) -> tuple[str, int]:

@@ -6,31 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dtask_common.models import AttemptResult, TaskSpec, TaskState
 from dtask_runner import spawn
-from dtask_runner.containment import Containment, SweepContainment
+from dtask_runner.containment import Containment
 from dtask_runner.gate import SH, gated
 
-from tests.integration.runner.test_containment import cgroup_containment
+from tests.integration.runner.conftest import cgroup_containment
 from tests.integration.runner.test_launcher import run_one
-
-
-@pytest.fixture(params=["cgroup", "sweep"])
-def containment(request: pytest.FixtureRequest) -> Iterator[Containment]:
-    c: Containment = (
-        cgroup_containment(f"test-{os.getpid()}")
-        if request.param == "cgroup"
-        else SweepContainment("the test asks for it")
-    )
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _run(tmp_path: Path, containment: Containment, spec: TaskSpec) -> tuple[AttemptResult, str]:
