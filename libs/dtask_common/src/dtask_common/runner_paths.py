@@ -52,8 +52,8 @@ def _has_brace(spec: TaskSpec) -> bool:
         or "{" in spec.cwd
         or "{" in spec.venv
         or "{" in spec.conda
-        or any("{" in arg for arg in spec.argv)
-        or any("{" in value for value in spec.env.values())
+        or (bool(spec.argv) and any("{" in arg for arg in spec.argv))  # (a generator costs even when empty)
+        or (bool(spec.env) and any("{" in value for value in spec.env.values()))
     )
 
 

@@ -16,6 +16,8 @@ def shape_of(spec: TaskSpec) -> Shape:
     """What the task needs; a runner path it names ({path:NAME}) is needed like a label (see with_paths)."""
     r = spec.resources
     labels = spec.labels
+    if not labels and not r.cpus and not r.memory_mb and not r.gpus and not runner_paths.path_names(spec):
+        return NO_SHAPE  # most tasks: one shape shared
     if names := runner_paths.path_names(spec):
         labels = {**labels, **{runner_paths.PATH_LABEL + n: "" for n in names}}
     return (float(r.cpus), int(r.memory_mb), int(r.gpus), tuple(sorted(labels.items())) if labels else ())

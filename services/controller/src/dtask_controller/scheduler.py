@@ -83,7 +83,6 @@ class Scheduler:
         retries_used: int = 0,
     ) -> list[Effect]:
         """Queue a task. deps are task ids; finished_deps gives the state of deps no longer active."""
-        finished_deps = finished_deps or {}
         e = TaskEntry(
             task_id,
             int(task_id),
@@ -97,7 +96,7 @@ class Scheduler:
             if dep in self._tasks:
                 e.unmet.add(dep)
             else:
-                st = finished_deps.get(dep)
+                st = finished_deps.get(dep) if finished_deps else None
                 if st is not TaskState.SUCCEEDED:
                     return [Finished(task_id, TaskState.FAILED, dep_error(dep, st))]
         self._tasks[task_id] = e

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dtask_common import numbers, runner_paths
 from dtask_common.models import params as param_rules
 from dtask_common.models.params import ParamValue
+from dtask_common.models.quick_init import quick_init
 from dtask_common.models.validation import (
     INT32_MAX,
     MAX_COMMAND_BYTES,
@@ -29,6 +30,7 @@ from dtask_common.models.validation import (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Resources:
     """What a task needs from a runner (a task always takes one slot)."""
@@ -56,6 +58,7 @@ class Resources:
         return out
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """What a task runs and how it is scheduled; exactly one of argv or shell."""
@@ -107,8 +110,9 @@ class TaskSpec:
             bad(FieldError("command", "is empty; give a program and its arguments or a shell string"))
         if self.argv:
             total = 0
-            for i, arg in enumerate(self.argv):
-                text(f"command[{i}]", arg, MAX_COMMAND_BYTES)
+            for i, arg in enumerate(self.argv):  # (a field's name is only made for a problem)
+                if (problem := _text_problem(arg, MAX_COMMAND_BYTES, False)) is not None:
+                    bad(FieldError(f"command[{i}]", problem))
                 total += len(arg) if isinstance(arg, str) else 0
             if isinstance(self.argv[0], str) and not self.argv[0].strip():
                 bad(FieldError("command[0]", "the program name is empty"))
@@ -152,11 +156,13 @@ class TaskSpec:
             if len(self.depends_on) > MAX_DEPENDS:
                 bad(FieldError("depends_on", f"has more than {MAX_DEPENDS} entries"))
             for i, dep in enumerate(self.depends_on):
-                text(f"depends_on[{i}]", dep, MAX_NAME, True)
+                if (problem := _text_problem(dep, MAX_NAME, True)) is not None:
+                    bad(FieldError(f"depends_on[{i}]", problem))
         if len(self.tags) > MAX_TAGS:
             bad(FieldError("tags", f"has more than {MAX_TAGS} entries"))
         for i, tag in enumerate(self.tags):
-            text(f"tags[{i}]", tag, MAX_LABEL, True)
+            if (problem := _text_problem(tag, MAX_LABEL, True)) is not None:
+                bad(FieldError(f"tags[{i}]", problem))
         if self.progress not in PROGRESS_PARSERS:
             bad(FieldError("progress", f"unknown parser {self.progress!r}; use one of {', '.join(PROGRESS_PARSERS)}"))
         if self.progress_pattern != "":

@@ -8,6 +8,7 @@ from typing import Any
 
 from dtask_common.models.executors import AttemptUsage
 from dtask_common.models.metrics import MetricPoint
+from dtask_common.models.quick_init import quick_init
 from dtask_common.models.specs import TaskSpec
 
 
@@ -132,6 +133,7 @@ class Task:
         return end - start if start is not None and end is not None else None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
     """What a runner reports when an attempt ends."""

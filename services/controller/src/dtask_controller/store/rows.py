@@ -20,6 +20,7 @@ from dtask_common.models import (
 )
 from dtask_common.models.metrics import metric_value
 
+from dtask_controller.store.compact_json import compact
 from dtask_controller.store.records import StoredExecutor
 
 SPECS_KEPT = 4096  # parsed specs kept by their stored text (read for every Watch event of a task)
@@ -29,9 +30,6 @@ ATTEMPT_COLS = (
     "error, result, peak_rss_bytes, cpu_time_s, duration_s, metrics"
 )
 EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
-
-# json.dumps with separators builds an encoder per call; one built once writes the same text.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def spec_to_json(spec: TaskSpec) -> str:
@@ -73,7 +71,7 @@ def spec_to_json(spec: TaskSpec) -> str:
     r = spec.resources
     if r.cpus or r.memory_mb or r.gpus:  # (none asked for reads back as Resources(); a float costs the encoder)
         d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
-    return _COMPACT.encode(d)
+    return compact(d)
 
 
 def param_key(value: ParamValue) -> str | int | float:
@@ -166,7 +164,7 @@ def attempt_from_row(row: Sequence[Any]) -> Attempt:
 
 def metrics_to_json(points: Sequence[MetricPoint]) -> str:
     """An attempt's metric points as stored: [[name, at, value], ...] (ints stay ints)."""
-    return _COMPACT.encode([[p.name, p.at, p.value] for p in points])
+    return compact([[p.name, p.at, p.value] for p in points])
 
 
 def metrics_from_json(text: str | None) -> tuple[MetricPoint, ...]:
