@@ -92,17 +92,22 @@ class Scheduler:
             attempts=attempts,
             retries_used=retries_used,
         )
+        unmet: set[str] | None = None  # (most tasks wait on none: no set for them)
         for dep in deps:
             if dep in self._tasks:
-                e.unmet.add(dep)
+                if unmet is None:
+                    unmet = set()
+                unmet.add(dep)
             else:
                 st = finished_deps.get(dep) if finished_deps else None
                 if st is not TaskState.SUCCEEDED:
                     return [Finished(task_id, TaskState.FAILED, dep_error(dep, st))]
         self._tasks[task_id] = e
-        for dep in e.unmet:
-            self._dependants.setdefault(dep, set()).add(task_id)
-        if not e.unmet:
+        if unmet:
+            e.unmet = unmet
+            for dep in unmet:
+                self._dependants.setdefault(dep, set()).add(task_id)
+        else:
             self._push(e)
         return []
 
@@ -255,7 +260,8 @@ class Scheduler:
         if state is TaskState.SUCCEEDED:
             for dep_id in self._waiting_on(task_id):
                 d = self._tasks[dep_id]
-                d.unmet.discard(task_id)
+                if isinstance(d.unmet, set):  # (always: it waited on this task)
+                    d.unmet.discard(task_id)
                 if not d.unmet:
                     self._push(d)
             return []

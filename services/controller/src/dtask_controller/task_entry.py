@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dtask_common.models import TaskState
 
@@ -21,7 +21,7 @@ class TaskEntry:
     attempts: int = 0
     retries_used: int = 0
     state: TaskState = TaskState.PENDING
-    unmet: set[str] = field(default_factory=set)
+    unmet: set[str] | frozenset[str] = frozenset()  # a set only while it waits on some (most never do: no set each)
     executor: str = ""
     gpu_ids: tuple[int, ...] = ()
     cancel_requested: bool = False
