@@ -47,8 +47,17 @@ def snapshot_to_pb(s: ev.Snapshot) -> pb.Snapshot:
 
 
 def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
-    out = pb.WatchEvent(seq=e.seq, resync=e.resync)
+    out = pb.WatchEvent()
+    event_into_pb(out, e)
+    return out
+
+
+def event_into_pb(out: pb.WatchEvent, e: ev.WatchEvent) -> None:
+    """event_to_pb(e), written into an empty message (one of a batch's: nothing to copy in)."""
+    out.seq = e.seq
     ts_into_pb(out.at, e.at)
+    if e.resync:
+        out.resync = True
     b = e.body
     match b:
         case ev.Snapshot():
@@ -73,7 +82,6 @@ def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
             out.queue.CopyFrom(queue_to_pb(b.queue))
         case _:
             assert_never(b)
-    return out
 
 
 def _kind(table: dict[int, K], value: int, what: str) -> K:
