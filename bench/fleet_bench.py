@@ -7,6 +7,8 @@ ControllerSession over its own mTLS certificate, from a few client processes (as
 runs each reports an assignment succeeded as soon as it arrives. The CPU figure is the controller process's
 user + system time over --idle seconds (psutil), as % of one core; target <= 25%. The floor of the dispatch
 figure is the 2-runner rate of the same run (each the best of two runs); target: the fleet at least as fast.
+On a loaded machine the simulated runners send fewer reports and the CPU figure drops with them: the usage
+reports the controller took a second (as its watchers saw them) and the load average show it.
 
 Run from the repository root: .venv/bin/python -m bench.fleet_bench [--runners 1000] [--clients 4]
 [--watchers 5] [--idle 20] [--tasks 2000] [--profile FILE (py-spy into .venv: the controller while idle)]
@@ -15,6 +17,7 @@ Run from the repository root: .venv/bin/python -m bench.fleet_bench [--runners 1
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -47,10 +50,11 @@ class Watchers:
     channels: list[grpc.Channel] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)
+    usage: list[int] = field(default_factory=list)  # usage events: the samples the controller took
 
     @classmethod
     def open(cls, address: str, certs_dir: Path, k: int) -> Watchers:
-        w = cls(events=[0] * k, messages=[0] * k)
+        w = cls(events=[0] * k, messages=[0] * k, usage=[0] * k)
         for i in range(k):
             ch = sync_channel(address, tls(certs_dir, "viewer"))
             stream = controller_pb2_grpc.ControllerStub(ch).Watch(pb.WatchRequest(max_batch=MAX_BATCH))
@@ -61,7 +65,9 @@ class Watchers:
     def _drain(self, i: int, stream: object) -> None:
         try:
             for msg in stream:  # type: ignore[attr-defined]
-                self.events[i] += len(msg.batch.events) if msg.HasField("batch") else 1
+                events = msg.batch.events if msg.HasField("batch") else [msg]
+                self.events[i] += len(events)
+                self.usage[i] += sum(1 for e in events if e.HasField("usage"))
                 self.messages[i] += 1
         except grpc.RpcError:
             pass
@@ -118,6 +124,8 @@ class Result:
     client_cpu_pct: float = 0.0
     watch_events_s: float = 0.0
     watch_messages_s: float = 0.0
+    usage_s: float = 0.0  # usage samples the controller took a second (as its watchers saw them)
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average before and after the window
     fleet_tasks_s: float = 0.0
     two_tasks_s: float = 0.0
 
@@ -146,14 +154,17 @@ def run(
             pid = ctl.popen.pid
             clients_pids = [p.pid for p in fleets.procs if p.pid is not None]
             spy = _spy(pid, profile)
+            load0 = os.getloadavg()[0]
             c0, k0, t0 = cpu_s(pid), sum(map(cpu_s, clients_pids)), time.perf_counter()
-            e0, m0 = sum(w.events), sum(w.messages)
+            e0, m0, u0 = sum(w.events), sum(w.messages), sum(w.usage)
             time.sleep(idle_s)  # the measurement window
             took = time.perf_counter() - t0
             res.cpu_pct = 100 * (cpu_s(pid) - c0) / took
             res.client_cpu_pct = 100 * (sum(map(cpu_s, clients_pids)) - k0) / took
             res.watch_events_s = (sum(w.events) - e0) / took
             res.watch_messages_s = (sum(w.messages) - m0) / took
+            res.usage_s = (sum(w.usage) - u0) / took / max(1, watchers)
+            res.load = (load0, os.getloadavg()[0])
             _stop(spy)
             w.close()  # the 2-runner floor has no watchers either
             spy = _spy(pid, profile and profile + ".dispatch")
@@ -189,6 +200,11 @@ def report(r: Result, tasks: int) -> str:
             f"({'OK' if r.cpu_pct <= CPU_TARGET else 'OVER'})",
         ),
         ("  the simulated runners' processes meanwhile", f"{r.client_cpu_pct:.1f}% of one core"),
+        (
+            "  usage reports the controller took",
+            f"{r.usage_s:.0f}/s of the fleet's {r.runners}/s ({r.usage_s / max(1, r.runners):.0%})",
+        ),
+        ("  load average (1 min) before / after", f"{r.load[0]:.2f} / {r.load[1]:.2f} on {os.cpu_count()} cores"),
         (
             f"  each watcher got (max_batch {MAX_BATCH})",
             f"{r.watch_events_s / max(1, r.watchers):.0f} events/s in "

@@ -78,3 +78,37 @@ def test_the_servicer_converts_tasks_and_events_in_one_place() -> None:
     source = inspect.getsource(servicer)
     assert source.count("convert.task_to_pb(") == 1  # in task_pb, which masks for viewers
     assert "event_to_pb" not in source and "snapshot_to_pb" not in source  # ConvertedEvents does it
+
+
+def test_a_batch_holds_each_event_as_converted_alone_and_keeps_it() -> None:
+    """Events converted straight into a batch are the messages convert.event_to_pb makes, per audience, and are
+    kept: another watcher's batch (or a lone send) of them copies them instead of converting again."""
+    from dtask_common import convert
+    from dtask_common.models import UsageSample
+
+    usage = [
+        ev.WatchEvent(
+            seq,
+            1.5e9 + seq,
+            ev.UsageEvent(f"r{seq}", UsageSample(at=1.5e9, cpu_percent=seq, per_cpu_percent=(1.0, 2.0))),
+        )
+        for seq in range(1, 4)
+    ]
+    secret = ev.WatchEvent(4, 2.0, ev.TaskEvent(ev.TaskEventKind.ADDED, task({"TOKEN": "s3cret"})), resync=True)
+    events = [*usage, secret]
+    for first in (True, False):  # viewers' batch first, then operators', and the other way round
+        cache = ConvertedEvents()
+        for masked in (first, not first):
+            out = cache.batch(events, masked)
+            expected = [convert.event_to_pb(hide_event(e) if masked else e) for e in events]
+            assert list(out.batch.events) == expected
+            assert (out.seq, out.at) == (4, convert.ts_to_pb(2.0))
+            for e, msg in zip(events, expected, strict=True):
+                assert cache.get(e, masked) == msg
+                assert cache.get(e, masked) is cache.get(e, masked)  # kept, not converted again
+        assert cache.get(usage[0], True) is cache.get(usage[0], False)  # nothing to hide: one message for all
+        assert cache.get(secret, True).task.task.spec.env["TOKEN"] == HIDDEN
+        assert cache.get(secret, False).task.task.spec.env["TOKEN"] == "s3cret"
+    again = ConvertedEvents()
+    again.get(usage[1], False)
+    assert list(again.batch(usage, False).batch.events) == [convert.event_to_pb(e) for e in usage]

@@ -21,10 +21,17 @@ from dtask_common.roles import Role
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 
 # Server keepalive policy; client_options() must stay within it.
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.so_reuseport", 0),
+    # A fixed 4 MiB stream window and frame size (what bandwidth probing announces anyway), without the probing:
+    # it pings the peer for about every message of a sparse stream and adds window updates, which for a fleet's
+    # usage reports at 1 Hz cost more than the reports (tests/integration/test_transport.py).
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
+    ("grpc.http2.max_frame_size", STREAM_WINDOW_BYTES),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     # grpcio >= 1.5x waits ping_timeout (default 60 s), not keepalive_timeout, for a keepalive ack.

@@ -28,15 +28,19 @@ class ConvertedEvents:
         # the same message serves them all (it is never changed once built).
         self._last_batch: dict[bool, tuple[list[ev.WatchEvent], pb.WatchEvent]] = {}
 
-    def get(self, event: ev.WatchEvent, masked: bool) -> pb.WatchEvent:
-        """The message for event; masked: as a viewer may see it (snapshots: built each time)."""
-        if isinstance(event.body, ev.Snapshot):
-            return convert.event_to_pb(redact.hide_event(event) if masked else event)
+    def _slot(self, event: ev.WatchEvent) -> _Converted:
         slot = self._recent.get(event.seq)
         if slot is None or slot.event is not event:
             slot = self._recent[event.seq] = _Converted(event)
             if len(self._recent) > self.keep:
                 del self._recent[next(iter(self._recent))]
+        return slot
+
+    def get(self, event: ev.WatchEvent, masked: bool) -> pb.WatchEvent:
+        """The message for event; masked: as a viewer may see it (snapshots: built each time)."""
+        if isinstance(event.body, ev.Snapshot):
+            return convert.event_to_pb(redact.hide_event(event) if masked else event)
+        slot = self._slot(event)
         if masked:
             if slot.masked is None:
                 hidden = redact.hide_event(event)  # the same object when there is nothing to hide
@@ -53,7 +57,28 @@ class ConvertedEvents:
             return held[1]
         last = events[-1]
         out = pb.WatchEvent(seq=last.seq, at=convert.ts_to_pb(last.at))
-        out.batch.events.extend(self.get(e, masked) for e in events)
+        items = out.batch.events
+        for e in events:
+            if isinstance(e.body, ev.Snapshot):
+                items.append(self.get(e, masked))
+                continue
+            slot = self._slot(e)
+            built = slot.masked if masked else slot.full
+            if built is not None:
+                items.append(built)  # a copy: converted for another batch or watcher already
+                continue
+            hidden = redact.hide_event(e) if masked else e  # the same object when there is nothing to hide
+            if hidden is e and slot.full is not None:  # a viewer's is the operators' message
+                items.append(slot.full)
+                slot.masked = slot.full
+                continue
+            # Converted straight into the batch (the usual case: a burst's events are new), and kept from there.
+            target = items.add()
+            convert.event_into_pb(target, hidden)
+            if masked:
+                slot.masked = target
+            if hidden is e:
+                slot.full = target
         self._last_batch[masked] = (events, out)
         return out
 

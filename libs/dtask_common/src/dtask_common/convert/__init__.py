@@ -2,6 +2,7 @@
 
 from dtask_common.convert.events import (
     event_from_pb,
+    event_into_pb,
     event_to_pb,
     events_from_pb,
     snapshot_to_pb,
@@ -93,6 +94,7 @@ __all__ = [
     "command_to_pb",
     "commands_batch_pb",
     "event_from_pb",
+    "event_into_pb",
     "event_to_pb",
     "events_from_pb",
     "executor_from_pb",

@@ -14,10 +14,10 @@ from dtask_common.convert.executors import (
     executor_usage_from_pb,
     executor_usage_to_pb,
     usage_from_pb,
-    usage_to_pb,
+    usage_into_pb,
 )
 from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
-from dtask_common.convert.scalars import state_from_pb, state_to_pb, ts_from_pb, ts_to_pb
+from dtask_common.convert.scalars import state_from_pb, state_to_pb, ts_from_pb, ts_into_pb
 from dtask_common.convert.tasks import (
     progress_from_pb,
     progress_to_pb,
@@ -47,7 +47,17 @@ def snapshot_to_pb(s: ev.Snapshot) -> pb.Snapshot:
 
 
 def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
-    out = pb.WatchEvent(seq=e.seq, at=ts_to_pb(e.at), resync=e.resync)
+    out = pb.WatchEvent()
+    event_into_pb(out, e)
+    return out
+
+
+def event_into_pb(out: pb.WatchEvent, e: ev.WatchEvent) -> None:
+    """event_to_pb(e), written into an empty message (one of a batch's: nothing to copy in)."""
+    out.seq = e.seq
+    ts_into_pb(out.at, e.at)
+    if e.resync:
+        out.resync = True
     b = e.body
     match b:
         case ev.Snapshot():
@@ -66,12 +76,12 @@ def event_to_pb(e: ev.WatchEvent) -> pb.WatchEvent:
         case ev.ExecutorEvent():
             out.executor.CopyFrom(pb.ExecutorEvent(kind=_EXEC_KIND_TO_PB[b.kind], executor=executor_to_pb(b.executor)))
         case ev.UsageEvent():
-            out.usage.CopyFrom(pb.UsageEvent(executor=b.executor, sample=usage_to_pb(b.sample)))
+            out.usage.executor = b.executor
+            usage_into_pb(out.usage.sample, b.sample)
         case ev.QueueEvent():
             out.queue.CopyFrom(queue_to_pb(b.queue))
         case _:
             assert_never(b)
-    return out
 
 
 def _kind(table: dict[int, K], value: int, what: str) -> K:

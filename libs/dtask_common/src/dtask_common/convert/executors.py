@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
 
 from dtask_common import models as m
-from dtask_common.convert.scalars import executor_state_from_pb, executor_state_to_pb, opt, ts_from_pb, ts_to_pb
+from dtask_common.convert.scalars import (
+    executor_state_from_pb,
+    executor_state_to_pb,
+    opt,
+    ts_from_pb,
+    ts_into_pb,
+    ts_to_pb,
+)
 
 
 def attempt_usage_to_pb(u: m.AttemptUsage) -> cpb.RunningAttempt:
@@ -32,53 +42,71 @@ def attempt_usage_from_pb(u: cpb.RunningAttempt) -> m.AttemptUsage:
 
 
 def usage_to_pb(u: m.UsageSample) -> cpb.UsageSample:
-    return cpb.UsageSample(
-        at=ts_to_pb(u.at),
-        cpu_percent=u.cpu_percent,
-        per_cpu_percent=list(u.per_cpu_percent),
-        ram_percent=u.ram_percent,
-        swap_percent=u.swap_percent,
-        load_avg=list(u.load_avg),
-        gpus=[
-            cpb.GpuUsage(
-                index=g.index,
-                name=g.name,
-                util_percent=g.util_percent,
-                memory_percent=g.memory_percent,
-                memory_total_bytes=g.memory_total_bytes,
-            )
-            for g in u.gpus
-        ],
-        ram_total_bytes=u.ram_total_bytes,
-        ram_used_bytes=u.ram_used_bytes,
-        attempts=[attempt_usage_to_pb(a) for a in u.attempts],
+    out = cpb.UsageSample()
+    usage_into_pb(out, u)
+    return out
+
+
+def usage_into_pb(out: cpb.UsageSample, u: m.UsageSample) -> None:
+    """usage_to_pb(u), written into an empty message (a field of the message being built: nothing to copy). Only
+    what is set is written: an empty repeated field given to a constructor still costs a container each."""
+    ts_into_pb(out.at, u.at)
+    out.cpu_percent = u.cpu_percent
+    if u.per_cpu_percent:
+        out.per_cpu_percent.extend(u.per_cpu_percent)
+    out.ram_percent = u.ram_percent
+    if u.swap_percent is not None:
+        out.swap_percent = u.swap_percent
+    if u.load_avg:
+        out.load_avg.extend(u.load_avg)
+    for g in u.gpus:
+        out.gpus.add(
+            index=g.index,
+            name=g.name,
+            util_percent=g.util_percent,
+            memory_percent=g.memory_percent,
+            memory_total_bytes=g.memory_total_bytes,
+        )
+    out.ram_total_bytes = u.ram_total_bytes
+    out.ram_used_bytes = u.ram_used_bytes
+    if u.attempts:
+        out.attempts.extend(attempt_usage_to_pb(a) for a in u.attempts)
+
+
+def _gpu_from_pb(g: cpb.GpuUsage) -> m.GpuUsage:
+    return m.GpuUsage(
+        index=g.index,
+        name=g.name,
+        util_percent=g.util_percent,
+        memory_percent=g.memory_percent,
+        memory_total_bytes=g.memory_total_bytes,
     )
+
+
+# How each set field of a UsageSample message becomes the model's (None: as it is). ListFields gives the set fields
+# only: a runner's sample sets four or five of ten, and reading an unset repeated field builds an empty container
+# each time (the controller takes a sample per runner a second).
+_USAGE_FIELDS: dict[str, Callable[[Any], Any] | None] = {
+    "at": lambda ts: ts.seconds + ts.nanos / 1e9,
+    "cpu_percent": None,
+    "per_cpu_percent": tuple,
+    "ram_percent": None,
+    "swap_percent": None,  # optional: listed when set, 0.0 included
+    "load_avg": tuple,
+    "gpus": lambda gs: tuple(_gpu_from_pb(g) for g in gs),
+    "ram_total_bytes": None,
+    "ram_used_bytes": None,
+    "attempts": lambda a: tuple(attempt_usage_from_pb(x) for x in a),
+}
 
 
 def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
-    return m.UsageSample(
-        at=ts_from_pb(u, "at") or 0.0,
-        cpu_percent=u.cpu_percent,
-        per_cpu_percent=tuple(u.per_cpu_percent),
-        ram_percent=u.ram_percent,
-        swap_percent=opt(u, "swap_percent"),
-        load_avg=tuple(u.load_avg),
-        gpus=tuple(
-            m.GpuUsage(
-                index=g.index,
-                name=g.name,
-                util_percent=g.util_percent,
-                memory_percent=g.memory_percent,
-                memory_total_bytes=g.memory_total_bytes,
-            )
-            for g in u.gpus
-        )
-        if u.gpus
-        else (),
-        ram_total_bytes=u.ram_total_bytes,
-        ram_used_bytes=u.ram_used_bytes,
-        attempts=tuple(attempt_usage_from_pb(a) for a in u.attempts),
-    )
+    kw: dict[str, Any] = {"at": 0.0}
+    for fd, value in u.ListFields():
+        name = fd.name
+        convert = _USAGE_FIELDS[name]
+        kw[name] = value if convert is None else convert(value)
+    return m.UsageSample(**kw)
 
 
 def capacity_to_pb(c: m.Capacity) -> cpb.Capacity:

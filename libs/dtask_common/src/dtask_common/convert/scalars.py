@@ -60,6 +60,14 @@ def ts_to_pb(t: float | None) -> timestamp_pb2.Timestamp | None:
     return out
 
 
+def ts_into_pb(out: timestamp_pb2.Timestamp, t: float) -> None:
+    """ts_to_pb(t), written into a message's own (set) Timestamp field instead of a new message to copy in."""
+    seconds = int(t // 1)
+    out.SetInParent()
+    out.seconds = seconds
+    out.nanos = int(round((t - seconds) * 1e9)) % 1_000_000_000
+
+
 def ts_from_pb(msg: Any, name: str) -> float | None:
     if not msg.HasField(name):
         return None
