@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dtask_common import numbers, runner_paths
 from dtask_common.models import params as param_rules
@@ -193,6 +194,45 @@ class TaskSpec:
                 FieldError(e.field, e.message, index, self.name if isinstance(self.name, str) else "") for e in errs
             )
         return self
+
+
+def set_fields(spec: TaskSpec) -> dict[str, Any]:
+    """The spec's name and progress parser, and every other field but resources that is not empty or zero, as the
+    spec holds them: what its stored and wire forms carry (a field left out reads back empty or zero)."""
+    d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
+    if spec.argv:
+        d["argv"] = spec.argv
+    if spec.shell:
+        d["shell"] = spec.shell
+    if spec.cwd:
+        d["cwd"] = spec.cwd
+    if spec.env:
+        d["env"] = spec.env
+    if spec.labels:
+        d["labels"] = spec.labels
+    if spec.priority:
+        d["priority"] = spec.priority
+    if spec.max_retries:
+        d["max_retries"] = spec.max_retries
+    if spec.timeout_s:
+        d["timeout_s"] = spec.timeout_s
+    if spec.depends_on:
+        d["depends_on"] = spec.depends_on
+    if spec.tags:
+        d["tags"] = spec.tags
+    if spec.progress_pattern:
+        d["progress_pattern"] = spec.progress_pattern
+    if spec.result_marker:
+        d["result_marker"] = spec.result_marker
+    if spec.lost_after_s:
+        d["lost_after_s"] = spec.lost_after_s
+    if spec.params:
+        d["params"] = spec.params
+    if spec.venv:
+        d["venv"] = spec.venv
+    if spec.conda:
+        d["conda"] = spec.conda
+    return d
 
 
 def _text_problem(value: object, limit: int, required: bool) -> str | None:

@@ -19,6 +19,7 @@ from dtask_common.models import (
     TaskState,
 )
 from dtask_common.models.metrics import metric_value
+from dtask_common.models.specs import set_fields
 
 from dtask_controller.store.compact_json import compact
 from dtask_controller.store.records import StoredExecutor
@@ -33,41 +34,11 @@ EXECUTOR_COLS = "name, last_seen, capacity, labels, address, version, drained"
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    """The spec as stored: its name and progress parser, and every other field that is not empty or zero, resources
-    too (a field left out reads back empty or zero: half the bytes and less time for a typical task)."""
-    d: dict[str, Any] = {"name": spec.name, "progress": spec.progress}
-    if spec.argv:
-        d["argv"] = spec.argv
-    if spec.shell:
-        d["shell"] = spec.shell
-    if spec.cwd:
-        d["cwd"] = spec.cwd
-    if spec.env:
-        d["env"] = dict(spec.env)
-    if spec.labels:
-        d["labels"] = dict(spec.labels)
-    if spec.priority:
-        d["priority"] = spec.priority
-    if spec.max_retries:
-        d["max_retries"] = spec.max_retries
-    if spec.timeout_s:
-        d["timeout_s"] = spec.timeout_s
-    if spec.depends_on:
-        d["depends_on"] = spec.depends_on
-    if spec.tags:
-        d["tags"] = spec.tags
-    if spec.progress_pattern:
-        d["progress_pattern"] = spec.progress_pattern
-    if spec.result_marker:
-        d["result_marker"] = spec.result_marker
-    if spec.lost_after_s:
-        d["lost_after_s"] = spec.lost_after_s
-    if spec.params:
-        d["params"] = dict(spec.params)  # JSON keeps 1.0 a float and 1 an int
-    if spec.venv:
-        d["venv"] = spec.venv
-    if spec.conda:
-        d["conda"] = spec.conda
+    """The spec as stored: its set fields, resources too when it asks for any (half the bytes of every field)."""
+    d = set_fields(spec)
+    for key in ("env", "labels", "params"):  # (JSON keeps a param's 1.0 a float and 1 an int)
+        if key in d:
+            d[key] = dict(d[key])
     r = spec.resources
     if r.cpus or r.memory_mb or r.gpus:  # (none asked for reads back as Resources(); a float costs the encoder)
         d["resources"] = {"cpus": r.cpus, "memory_mb": r.memory_mb, "gpus": r.gpus}
