@@ -13,6 +13,7 @@ from dtask_common.convert.scalars import (
     executor_state_from_pb,
     executor_state_to_pb,
     opt,
+    set_fields_from_pb,
     ts_from_pb,
     ts_into_pb,
     ts_to_pb,
@@ -101,12 +102,7 @@ _USAGE_FIELDS: dict[str, Callable[[Any], Any] | None] = {
 
 
 def usage_from_pb(u: cpb.UsageSample) -> m.UsageSample:
-    kw: dict[str, Any] = {"at": 0.0}
-    for fd, value in u.ListFields():
-        name = fd.name
-        convert = _USAGE_FIELDS[name]
-        kw[name] = value if convert is None else convert(value)
-    return m.UsageSample(**kw)
+    return m.UsageSample(**{"at": 0.0, **set_fields_from_pb(u, _USAGE_FIELDS)})
 
 
 def capacity_to_pb(c: m.Capacity) -> cpb.Capacity:

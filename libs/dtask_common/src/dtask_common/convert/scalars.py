@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dtask.v1 import common_pb2 as cpb
@@ -149,3 +150,14 @@ def result_from_pb(msg: Any, name: str) -> dict[str, Any] | None:
     if not msg.HasField(name):
         return None
     return _struct_from_pb(getattr(msg, name))
+
+
+def set_fields_from_pb(msg: Any, fields: Mapping[str, Callable[[Any], Any] | None]) -> dict[str, Any]:
+    """The fields msg sets, by name, each through its conversion in fields (None: as it is). ListFields gives only
+    those: reading an unset repeated or map field would build an empty container each time."""
+    kw: dict[str, Any] = {}
+    for fd, value in msg.ListFields():
+        name = fd.name
+        convert = fields[name]
+        kw[name] = value if convert is None else convert(value)
+    return kw

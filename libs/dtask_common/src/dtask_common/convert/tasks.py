@@ -16,6 +16,7 @@ from dtask_common.convert.scalars import (
     opt,
     result_from_pb,
     result_to_pb,
+    set_fields_from_pb,
     state_from_pb,
     state_to_pb,
     ts_from_pb,
@@ -74,12 +75,7 @@ _SPEC_FIELDS: dict[str, Callable[[Any], Any] | None] = {
 
 
 def spec_from_pb(s: cpb.TaskSpec) -> m.TaskSpec:
-    kw: dict[str, Any] = {}
-    for fd, value in s.ListFields():
-        name = fd.name
-        convert = _SPEC_FIELDS[name]
-        kw[name] = value if convert is None else convert(value)
-    return m.TaskSpec(**kw)
+    return m.TaskSpec(**set_fields_from_pb(s, _SPEC_FIELDS))
 
 
 def progress_to_pb(p: m.Progress) -> cpb.Progress:
