@@ -11,6 +11,8 @@ M = TypeVar("M")
 
 MAX_BATCH_MESSAGES = 256
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
+# A message this large goes alone: its per-message cost is nothing beside its bytes, and a batch would copy them.
+ALONE_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -30,9 +32,12 @@ class Queued(Generic[M]):
 class SendQueue(Generic[M]):
     """FIFO of messages for the controller; take() hands the writer all that is ready (never waits for more)."""
 
-    def __init__(self, max_messages: int = MAX_BATCH_MESSAGES, max_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(
+        self, max_messages: int = MAX_BATCH_MESSAGES, max_bytes: int = MAX_BATCH_BYTES, alone_bytes: int = ALONE_BYTES
+    ) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.alone_bytes = alone_bytes
         self._items: deque[Queued[M]] = deque()
         self._ready = asyncio.Event()
 
@@ -48,13 +53,20 @@ class SendQueue(Generic[M]):
 
     async def take(self) -> list[Queued[M]]:
         """The messages ready now, oldest first (at least one; waits only while there is none), within the
-        batch limits; one larger than the byte limit goes alone."""
+        batch limits; one of alone_bytes or more (an output chunk, a log read's reply) goes alone."""
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
         out = [self._items.popleft()]
         size = out[0].size
-        while self._items and len(out) < self.max_messages and size + self._items[0].size <= self.max_bytes:
+        if size >= self.alone_bytes:
+            return out
+        while (
+            self._items
+            and len(out) < self.max_messages
+            and self._items[0].size < self.alone_bytes
+            and size + self._items[0].size <= self.max_bytes
+        ):
             item = self._items.popleft()
             size += item.size
             out.append(item)

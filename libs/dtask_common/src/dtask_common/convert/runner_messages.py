@@ -14,7 +14,7 @@ from dtask_common.convert.tasks import (
     attempt_result_from_pb,
     attempt_result_to_pb,
     output_from_pb,
-    output_to_pb,
+    output_into_pb,
     progress_from_pb,
     progress_to_pb,
     running_from_pb,
@@ -167,7 +167,9 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
                 )
             )
         case m.OutputChunk():
-            return pb.RunnerMessage(output=output_to_pb(r))
+            msg = pb.RunnerMessage()
+            output_into_pb(r, msg.output)
+            return msg
         case m.AttemptResult():
             return pb.RunnerMessage(finished=attempt_result_to_pb(r))
         case m.DrainReport():
@@ -175,11 +177,9 @@ def report_to_pb(r: m.Report) -> pb.RunnerMessage:
         case m.RefusalReport():
             return pb.RunnerMessage(refused=pb.AssignmentRefused(task_id=r.task_id, attempt=r.attempt, reason=r.reason))
         case m.OutputReadReport():
-            return pb.RunnerMessage(
-                output_read=pb.OutputRead(
-                    request_id=r.request_id, offset=r.offset, data=r.data, eof=r.eof, error=r.error
-                )
-            )
+            # A dict, not an OutputRead built apart: its data (up to a MiB) is then set in place (output_into_pb).
+            read = {"request_id": r.request_id, "offset": r.offset, "data": r.data, "eof": r.eof, "error": r.error}
+            return pb.RunnerMessage(output_read=read)
         case _:
             assert_never(r)
 
@@ -223,7 +223,9 @@ def reports_batch_pb(msgs: Sequence[pb.RunnerMessage]) -> pb.RunnerMessage:
     """One message as itself, several as one RunnerBatch (in order)."""
     if len(msgs) == 1:
         return msgs[0]
-    return pb.RunnerMessage(batch=pb.RunnerBatch(messages=msgs))
+    batch = pb.RunnerMessage()
+    batch.batch.messages.extend(msgs)  # a copy each; the constructor's merge costs far more for output (upb)
+    return batch
 
 
 def report_parts(msg: pb.RunnerMessage) -> Sequence[pb.RunnerMessage]:
@@ -246,7 +248,9 @@ def commands_batch_pb(msgs: Sequence[pb.ControllerMessage]) -> pb.ControllerMess
     """One message as itself, several as one ControllerBatch (in order; a Welcome is always sent alone)."""
     if len(msgs) == 1:
         return msgs[0]
-    return pb.ControllerMessage(batch=pb.ControllerBatch(messages=msgs))
+    batch = pb.ControllerMessage()
+    batch.batch.messages.extend(msgs)  # as reports_batch_pb
+    return batch
 
 
 def command_parts(msg: pb.ControllerMessage) -> Sequence[pb.ControllerMessage]:
