@@ -98,69 +98,107 @@ def parse_marker(line: str) -> Values:
 
 class MetricScanner:
     """Feed raw output bytes; get the metrics the completed lines carry: the newest tqdm postfix of each feed,
-    every line of a `***** title *****` block of `key = value` lines, every marker line."""
+    every line of a `***** title *****` block of `key = value` lines, every marker line.
+
+    A chunk is neither copied nor split: only lines holding `***` or the marker can change anything outside a
+    block, and between them only the newest line holding `=` and `]` (the bar) counts, found from the end."""
 
     def __init__(self) -> None:
         self._carry = b""
         self._in_block = False
 
     def feed(self, data: bytes) -> Values:
-        buf = self._carry + data
-        cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
+        cut = max(data.rfind(b"\r"), data.rfind(b"\n"))
+        carry = self._carry
         if cut < 0:
-            self._carry = buf[-MAX_LINE:]
+            self._carry = data[-MAX_LINE:] if len(data) >= MAX_LINE else (carry + data)[-MAX_LINE:]
             return []
-        complete, self._carry = buf[:cut], buf[cut + 1 :][-MAX_LINE:]
-        return self._scan(complete)
+        first = _eol(data, 0, cut + 1)
+        self._carry = data[max(cut + 1, len(data) - MAX_LINE) :]
+        # The line the carry starts, completed by data (one longer than MAX_LINE counts for nothing).
+        head = carry + data[:first] if len(carry) + first <= MAX_LINE else b""
+        out: Values = []
+        bar = self._line(head, out, None)
+        bar = self._lines(data, first + 1, cut, out, bar)
+        if bar is not None:
+            out.extend(parse_postfix(bar.decode("utf-8", "replace")))
+        return out
 
     def close(self) -> Values:
         """End of output: the unterminated last line counts too."""
         carry, self._carry = self._carry, b""
-        out = self._scan(carry) if carry else []
+        out: Values = []
+        bar = self._line(carry, out, None)
+        if bar is not None:
+            out.extend(parse_postfix(bar.decode("utf-8", "replace")))
         self._in_block = False
         return out
 
-    def _scan(self, text: bytes) -> Values:
-        if not self._in_block and b"***" not in text and _MARKER_B not in text:
-            # No block and no marker: only the newest bar can count (the last line holding = and ]).
-            newest = _last_bar(text)
-            return parse_postfix(newest.decode("utf-8", "replace")) if newest is not None else []
-        out: Values = []
-        bar: str | None = None
-        for raw in re.split(rb"[\r\n]", text):
-            if not raw or len(raw) > MAX_LINE:
+    def _lines(self, text: bytes, pos: int, end: int, out: Values, bar: bytes | None) -> bytes | None:
+        """Take the lines of text[pos:end] in order (into out); returns the newest bar line (or bar)."""
+        star = mark = -2  # where the next `***` and marker are (-1: none before end; -2: not looked for yet)
+        while pos < end:
+            if self._in_block:  # every line counts: a metric, a blank, or the end of the block
+                nl = _eol(text, pos, end)
+                bar = self._line(text[pos:nl] if nl - pos <= MAX_LINE else b"", out, bar)
+                pos = nl + 1
                 continue
-            line = raw.decode("utf-8", "replace")
-            if self._in_block:
-                m = _BLOCK_LINE.match(line)
-                if m:
-                    number = parse_number(m.group("value"))
-                    if number is not None:
-                        out.append((m.group("key"), number))
-                    continue
-                if not line.strip():
-                    continue
-                self._in_block = False
-            if _MARKER_B in raw:
-                out.extend(parse_marker(line))
-            elif b"***" in raw and _HEADER.match(line):
-                self._in_block = True
-            elif b"=" in raw and b"]" in raw:
-                bar = line
-        if bar is not None:
-            out.extend(parse_postfix(bar))
-        return out
+            if -1 != star < pos:
+                star = text.find(b"***", pos, end)
+            if -1 != mark < pos:
+                mark = text.find(_MARKER_B, pos, end)
+            hit = min(star, mark) if star >= 0 and mark >= 0 else max(star, mark)
+            if hit < 0:
+                newest = _last_bar(text, pos, end)
+                return bar if newest is None else newest
+            start = max(text.rfind(b"\n", pos, hit), text.rfind(b"\r", pos, hit), pos - 1) + 1
+            if start > pos:
+                newest = _last_bar(text, pos, start - 1)
+                bar = bar if newest is None else newest
+            nl = _eol(text, hit, end)
+            bar = self._line(text[start:nl] if nl - start <= MAX_LINE else b"", out, bar)
+            pos = nl + 1
+        return bar
 
-
-def _last_bar(text: bytes) -> bytes | None:
-    """The last line of text (split at \\r and \\n) holding both `=` and `]`, of at most MAX_LINE bytes; found
-    from the end, one `]` at a time."""
-    end = len(text)
-    while (close := text.rfind(b"]", 0, end)) >= 0:
-        start = max(text.rfind(b"\n", 0, close), text.rfind(b"\r", 0, close)) + 1
-        stops = [i for i in (text.find(b"\n", close, end), text.find(b"\r", close, end)) if i >= 0]
-        raw = text[start : min(stops) if stops else end]
-        if len(raw) <= MAX_LINE and b"=" in raw:
+    def _line(self, raw: bytes, out: Values, bar: bytes | None) -> bytes | None:
+        """Take one line (without its end; empty or too long: nothing); returns the newest bar line (or bar)."""
+        if not raw or len(raw) > MAX_LINE:
+            return bar
+        line = raw.decode("utf-8", "replace")
+        if self._in_block:
+            m = _BLOCK_LINE.match(line)
+            if m:
+                number = parse_number(m.group("value"))
+                if number is not None:
+                    out.append((m.group("key"), number))
+                return bar
+            if not line.strip():
+                return bar
+            self._in_block = False
+        if _MARKER_B in raw:
+            out.extend(parse_marker(line))
+        elif b"***" in raw and _HEADER.match(line):
+            self._in_block = True
+        elif b"=" in raw and b"]" in raw:
             return raw
+        return bar
+
+
+def _eol(text: bytes, pos: int, end: int) -> int:
+    """Where the line at pos ends: its \\n or \\r, or end."""
+    nl = text.find(b"\n", pos, end)
+    cr = text.find(b"\r", pos, end if nl < 0 else nl)
+    return cr if cr >= 0 else end if nl < 0 else nl
+
+
+def _last_bar(text: bytes, lo: int, hi: int) -> bytes | None:
+    """The last line of text[lo:hi] (split at \\r and \\n) holding both `=` and `]`, of at most MAX_LINE
+    bytes; found from the end, one `]` at a time."""
+    end = hi
+    while (close := text.rfind(b"]", lo, end)) >= 0:
+        start = max(text.rfind(b"\n", lo, close), text.rfind(b"\r", lo, close), lo - 1) + 1
+        stop = _eol(text, close, end)
+        if stop - start <= MAX_LINE and text.find(b"=", start, stop) >= 0:
+            return text[start:stop]
         end = start
     return None

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 1024 * 1024  # the whole pipe: under a flood, each read (and scan of it) takes all that is there
 PIPE_SIZE = 1024 * 1024
 F_SETPIPE_SZ = 1031
 # After the main process exits, how long to wait for the output pipe to close.
