@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from dtask_common.allocator import reuse_freed_memory
 from dtask_common.grpcenv import prepare_grpc
 
 prepare_grpc()  # before anything imports grpc
+reuse_freed_memory()  # the controller, the runner and `dtask logs` move output in MiB messages
 
 import click  # noqa: E402
 from dtask_client.options import global_options  # noqa: E402
