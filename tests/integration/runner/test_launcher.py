@@ -253,6 +253,34 @@ def test_progress_result_file_and_metrics(tmp_path: Path) -> None:
     assert r.result == {"acc": 0.5}
 
 
+def test_a_flood_of_small_writes_is_parsed_for_progress_a_bounded_number_of_times(tmp_path: Path) -> None:
+    # 8 MiB of random bytes in 4 KiB writes, 0.5 ms apart (the runner keeps up: a read per write), then a bar,
+    # then 1 s of quiet: the parser runs at most every 50 ms or per MiB waiting (not once per read), and the bar
+    # that waited is reported while the task sleeps.
+    code = (
+        "import os, random, sys, time\nr = random.Random(1)\n"
+        "for _ in range(2048):\n    os.write(1, r.randbytes(4096)); time.sleep(0.0005)\n"
+        "os.write(1, b'\\rtrain:  50%|#####     | 5/10 [00:01<00:01,  4.00it/s]')\n"
+        "t = time.time(); time.sleep(1); print(t)\n"
+    )
+    seen: list[float] = []
+    rec = Recorder()
+    rec.on_progress = lambda e, p: (rec.progress.append(p), seen.append(time.time()))  # type: ignore[method-assign]
+
+    async def body(launcher: Launcher) -> tuple[AttemptResult, Execution]:
+        e = launcher.start(AttemptRequest("t1", 1, TaskSpec(argv=(sys.executable, "-c", code))), rec)
+        return await e.done, e
+
+    r, e = run_async(tmp_path, body)
+    assert r.state is TaskState.SUCCEEDED and e.log_path.stat().st_size > 8 << 20
+    last = rec.progress[-1]
+    assert (last.label, last.step, last.total) == ("train", 5, 10)
+    slept_at = float(e.log_path.read_bytes().rsplit(b"\r", 1)[1].split(b"]", 1)[1])
+    assert seen[-1] < slept_at + 0.9  # reported while the task slept, not only when it ended
+    reads = rec.outputs
+    assert e._progress.parses <= 8 + (r.finished_at - r.started_at) / 0.05 + 4 < reads, (e._progress.parses, reads)
+
+
 def test_peak_rss_and_cpu_time_of_the_tree(tmp_path: Path) -> None:
     # The peak is held for 1 s of wall time so that the tree sampling (0.05 s, 0.15 s, then every
     # 0.5 s) sees it: in this test process wait4's ru_maxrss cannot tell, because a child's

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from dtask_common.metrics import MetricScanner, Values
 from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState
-from dtask_common.progress import ProgressParser, parser_for
+from dtask_common.progress import parser_for
 
 from dtask_runner.attempt_log import create_log, log_problem
 from dtask_runner.attempt_request import AttemptRequest, metrics_file_for, safe_stem
@@ -22,6 +22,7 @@ from dtask_runner.containment import Box
 from dtask_runner.footprint import Footprint, TreeSampler
 from dtask_runner.metrics_file import MetricsFileTail
 from dtask_runner.outcome import outcome
+from dtask_runner.progress_feed import ThrottledParser
 from dtask_runner.reap import Exit, wait_exit
 from dtask_runner.results import ResultCapture
 from dtask_runner.spawn import SpawnError, popen, spawn_message
@@ -77,7 +78,8 @@ class Execution:
         self._timed_out = False
         self._stop_requested = False
         self._wake: asyncio.Future[None] | None = None  # resolved to stop waiting for the process
-        self._parser: ProgressParser = parser_for("none")
+        self._progress = ThrottledParser(parser_for("none"))
+        self._progress_due: asyncio.TimerHandle | None = None  # the parse of output waiting for it
         self._capture = ResultCapture(req.spec.result_marker)
         self._metrics = MetricScanner()
         self.metrics_path = metrics_file_for(self.result_path)
@@ -146,13 +148,27 @@ class Execution:
             return
         self.written += len(data)
         self._capture.feed(data)
-        p = self._parser.feed(data)
+        if self._progress.enabled:
+            loop = asyncio.get_running_loop()
+            self._progressed(self._progress.feed(data, loop.time()))
+            due = self._progress.due
+            if due is not None and self._progress_due is None:
+                self._progress_due = loop.call_at(due, self._parse_waiting)
+        self._metric_values(self._metrics.feed(data))
+        self.sink.on_output(self)
+
+    def _parse_waiting(self) -> None:
+        """Parse the output that waited for its turn (ThrottledParser); also when the attempt ends."""
+        if self._progress_due is not None:
+            self._progress_due.cancel()
+            self._progress_due = None
+        self._progressed(self._progress.flush(asyncio.get_running_loop().time()))
+
+    def _progressed(self, p: Progress | None) -> None:
         if p is not None:
             p.updated_at = time.time()
             self.progress = p
             self.sink.on_progress(self, p)
-        self._metric_values(self._metrics.feed(data))
-        self.sink.on_output(self)
 
     def _metric_values(self, values: Values) -> None:
         if values:
@@ -219,7 +235,7 @@ class Execution:
         spec = self.req.spec
         launcher = self.launcher
         try:
-            self._parser = parser_for(spec)
+            self._progress = ThrottledParser(parser_for(spec))
             argv, cwd, env = launcher.command(self.req, self.result_path)
             if self._stop_requested:
                 raise SpawnError(self._cancel_reason)
@@ -333,6 +349,7 @@ class Execution:
             sampler.stop()
             loop.remove_reader(fd)
             self._close_out()
+            self._parse_waiting()
             if self._metrics_poll is not None:
                 self._metrics_poll.cancel()
         self._capture.close()
