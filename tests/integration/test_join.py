@@ -14,7 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 from dtask.v1 import controller_pb2 as pb
-from dtask.v1 import controller_pb2_grpc
+from dtask.v1 import controller_pb2_grpc, runner_pb2_grpc
+from dtask.v1 import runner_pb2 as rpb
 from dtask_client import Controller
 from dtask_common import jointoken
 from dtask_common.models import TaskSpec, TaskState
@@ -327,3 +328,64 @@ def test_revocations_persist_across_a_restart_and_work_offline(home: Path, tmp_p
         again.stop()
     listed = dtask(home, "certs", "list").stdout.splitlines()
     assert sum(1 for ln in listed if " revoked " in ln) == 2
+
+
+def runner_status(address: str, certs: Path, role: str) -> grpc.RpcError | None:
+    """Call the Runner service's Status with a certificate: the error, or None when it answered."""
+    with sync_channel(address, tls(certs, role)) as ch:
+        try:
+            runner_pb2_grpc.RunnerStub(ch).Status(rpb.StatusRequest(), timeout=10)
+        except grpc.RpcError as exc:
+            return exc
+    return None
+
+
+def test_a_runner_refuses_what_the_controller_revoked_even_after_a_restart_alone(
+    cluster: tuple[Path, Proc, str], tmp_path: Path
+) -> None:
+    """The controller tells its runners every revoked certificate (in the Welcome, and at once when one is
+    revoked later): the Runner service refuses them, and still does when it restarts without a controller."""
+    home, ctl, join = cluster
+    early, late = tmp_path / "early", tmp_path / "late"
+    assert dtask(early, "certs", "join", join, "--token", token(home, "viewer", "early")).returncode == 0
+    assert dtask(late, "certs", "join", join, "--token", token(home, "operator", "late")).returncode == 0
+    assert dtask(home, "--controller", ctl.address, "certs", "revoke", "viewer/early").returncode == 0
+    runner = runner_proc(home, ctl.address, "gate", "--label", "who=gate")
+    try:
+        runner.wait_for(r"now refuses 1 more revoked certificate\(s\): viewer/early")
+        err = runner_status(runner.address, early / "certs", "viewer")
+        assert err is not None and err.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert "was revoked on" in (err.details() or "")
+        assert runner_status(runner.address, late / "certs", "operator") is None
+        # Revoked while the runner is connected: refused as soon as the runner hears of it.
+        assert dtask(home, "--controller", ctl.address, "certs", "revoke", "operator/late").returncode == 0
+        runner.wait_for(r"now refuses 1 more revoked certificate\(s\): operator/late")
+        with sync_channel(runner.address, tls(late / "certs", "operator")) as ch, pytest.raises(grpc.RpcError) as drain:
+            runner_pb2_grpc.RunnerStub(ch).Drain(rpb.RunnerDrainRequest(), timeout=10)
+        assert drain.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert runner_status(runner.address, home / "certs", "viewer") is None
+    finally:
+        runner.stop()
+    # Restarted with no controller to hear from: the list it was told is still refused.
+    lo, hi = free_port_range()
+    alone = start_dtask(
+        [
+            "runner",
+            "--controller",
+            "127.0.0.1:1",
+            "--name",
+            "gate",
+            "--host",
+            "127.0.0.1",
+            "--port-range",
+            f"{lo}-{hi}",
+        ],
+        home,
+    )
+    try:
+        for certs, role in ((early / "certs", "viewer"), (late / "certs", "operator")):
+            err = runner_status(alone.address, certs, role)
+            assert err is not None and err.code() is grpc.StatusCode.UNAUTHENTICATED, role
+        assert runner_status(alone.address, home / "certs", "viewer") is None
+    finally:
+        alone.stop()

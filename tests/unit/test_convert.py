@@ -177,10 +177,19 @@ def test_runner_session_messages_round_trip() -> None:
         containment="cgroup",
     )
     commands: list[m.Command] = [
-        m.WelcomeCmd("ctrl", "r1", 2.0, (("1", 1, 10),), output_tail_bytes=1 << 20),
+        m.WelcomeCmd(
+            "ctrl",
+            "r1",
+            2.0,
+            (("1", 1, 10),),
+            output_tail_bytes=1 << 20,
+            revoked=(m.Revoked("ab12", "viewer", "v", 5.5),),
+        ),
         m.AssignCmd("1", 1, spec, (0,)),
         m.CancelCmd("1", 1, "stop"),
         m.AckCmd("1", 1),
+        m.ReadOutputCmd(7, "1", 1, 100, 4096),
+        m.RevokedCmd((m.Revoked("ab12", "viewer", "v", 5.5), m.Revoked("cd34", "operator", "o", 6.0))),
     ]
     for cmd in commands:
         assert convert.command_from_pb(convert.command_to_pb(cmd)) == cmd

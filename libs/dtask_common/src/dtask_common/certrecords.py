@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 
+from dtask_common.models.certificates import Revoked as Revoked
 from dtask_common.private import open_private, private_dir, write_private
 from dtask_common.roles import Role
 
@@ -39,16 +40,6 @@ class Issued:
     issued_at: float
     #: How: "init", "issue", "ensure" or "token ID".
     by: str
-
-
-@dataclass(frozen=True)
-class Revoked:
-    """One revoked certificate."""
-
-    serial: str
-    role: str
-    name: str
-    revoked_at: float
 
 
 @contextlib.contextmanager

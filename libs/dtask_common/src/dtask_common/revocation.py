@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ class OpenCall:
 
 @dataclass(eq=False)
 class Revocations:
-    """The revoked list of certs_dir (revoked.json), reloaded when the file changes, and the open streams by serial."""
+    """The revoked list of certs_dir (revoked.json), reloaded when the file changes, and the open streams by serial;
+    on_revoked hears of each certificate newly revoked (the controller tells its runners)."""
 
     certs_dir: Path
+    on_revoked: Callable[[list[Revoked]], None] | None = None
     _revoked: dict[str, Revoked] = field(default_factory=dict)
     _stamp: tuple[int, int] | None = None
     _serials: dict[bytes, str] = field(default_factory=dict)
@@ -59,17 +62,25 @@ class Revocations:
         self._stamp = stamp
         fresh = [r for r in rows if r.serial not in self._revoked]
         self._revoked = {r.serial: r for r in rows}
+        self._told(fresh)
         return sum(self._end(r) for r in fresh)
 
     def revoke(self, entries: list[Revoked]) -> tuple[list[Revoked], int]:
         """Record entries in the file and end their streams: (the entries as recorded, streams ended)."""
         recorded = certrecords.add_revoked(self.certs_dir, entries)
-        ended = 0
-        for r in recorded:
-            if r.serial not in self._revoked:
-                self._revoked[r.serial] = r
-            ended += self._end(r)
-        return recorded, ended
+        fresh = [r for r in recorded if r.serial not in self._revoked]
+        for r in fresh:
+            self._revoked[r.serial] = r
+        self._told(fresh)
+        return recorded, sum(self._end(r) for r in recorded)
+
+    def known(self) -> tuple[Revoked, ...]:
+        """Every certificate revoked, as loaded."""
+        return tuple(self._revoked.values())
+
+    def _told(self, fresh: list[Revoked]) -> None:
+        if fresh and self.on_revoked is not None:
+            self.on_revoked(fresh)
 
     def serial(self, context: Any) -> str:
         """The serial (hex) of the peer's certificate; '' when it showed none."""

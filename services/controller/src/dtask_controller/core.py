@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from dtask_common import events as ev
 from dtask_common.metric_series import MetricSeries
-from dtask_common.models import Progress, Task, TaskSpec, TaskState
+from dtask_common.models import Progress, Revoked, Task, TaskSpec, TaskState
 
 from dtask_controller import queries, recovery
 from dtask_controller.effects import CancelAttempt, Dispatch, Effect, Finished, Requeued, Stale
@@ -68,6 +68,7 @@ class ControllerCore:
         self._dispatch_scheduled = False
         self._resyncing = False
         self.reports_in = GroupCommit(self.change)  # runner reports arriving together: one commit
+        self.revoked: Callable[[], tuple[Revoked, ...]] = tuple  # every revoked certificate (set by main)
 
     def enable_metrics(self, metrics: ControllerMetrics) -> None:
         """Observe dispatch latency, queue wait and store commits into metrics from now on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -23,7 +24,7 @@ from dtask_common.roles import CONTROLLER_POLICY
 from dtask_common.taskfile import TaskFileError
 from dtask_common.tls import TlsFiles, server_credentials
 
-from dtask_controller import commands, join_server, lifecycle, prune, recovery
+from dtask_controller import commands, join_server, lifecycle, prune, recovery, reports
 from dtask_controller.certificates import CertificatesService
 from dtask_controller.core import ControllerCore
 from dtask_controller.errors import InvalidTasks
@@ -66,6 +67,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     reload: asyncio.Task[None] | None = None
     try:
         core = ControllerCore(store, Settings.from_config(cfg))
+        core.revoked = revocations.known
+        revocations.on_revoked = functools.partial(reports.revoked, core)
         recovery.restore(core)
         if cfg.controller.tasks:
             try:

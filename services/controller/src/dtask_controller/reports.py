@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from dtask_common import events as ev
 from dtask_common.metric_series import MetricSeries
-from dtask_common.models import AttemptResult, MetricPoint, Progress, TaskState, UsageSample
+from dtask_common.models import AttemptResult, MetricPoint, Progress, Revoked, RevokedCmd, TaskState, UsageSample
 from dtask_common.progress import newest
 
 from dtask_controller import liveness, reconcile
@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from dtask_controller.core import ControllerCore
 
 log = logging.getLogger(__name__)
+
+
+def revoked(core: ControllerCore, fresh: list[Revoked]) -> None:
+    """Tell every runner of certificates newly revoked: their own service refuses them from now on."""
+    cmd = RevokedCmd(tuple(fresh))
+    for session in core.sessions.values():
+        session.send(cmd)
 
 
 def connected(core: ControllerCore, hello: Hello) -> Session:
@@ -62,6 +69,7 @@ def connected(core: ControllerCore, hello: Hello) -> Session:
                 core.settings.usage_interval_s,
                 offsets,
                 output_tail_bytes=core.tails.limit,
+                revoked=core.revoked(),
             )
         )
         core.publish(lambda: core.executor_event(ev.ExecutorEventKind.UP, name))

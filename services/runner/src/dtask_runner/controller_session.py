@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, assert_never
 
 import grpc
@@ -15,6 +15,7 @@ from dtask.v1 import controller_pb2 as pb
 from dtask.v1 import controller_pb2_grpc
 from dtask_common import convert
 from dtask_common.address import PortRanges, unavailable_message
+from dtask_common.certrecords import RecordError
 from dtask_common.models import (
     AckCmd,
     AssignCmd,
@@ -28,9 +29,12 @@ from dtask_common.models import (
     ProgressReport,
     ReadOutputCmd,
     RefusalReport,
+    Revoked,
+    RevokedCmd,
     UsageSample,
     WelcomeCmd,
 )
+from dtask_common.revocation import Revocations
 from dtask_common.server import client_options
 from dtask_common.tls import TlsFiles, channel_credentials
 from google.protobuf import unknown_fields
@@ -87,8 +91,10 @@ class ControllerSession:
         *,
         reconnect_max_s: float = 10.0,
         ranges: PortRanges | None = None,
+        revocations: Revocations | None = None,
     ):
         self.runner = runner
+        self.revocations = revocations  # the Runner service's: the controller's revoked list is added to it
         self.address = address
         self.ranges = ranges or PortRanges()
         self.files = files
@@ -257,6 +263,7 @@ class ControllerSession:
             raise ConnectionError(f"the controller sent {first.WhichOneof('msg')} before welcome")
         self.controller_name = w.controller_name
         self.runner.on_welcome(w.usage_interval_s, w.output_tail_bytes)
+        self._revoked(w.revoked)
         for task_id, attempt, offset in w.output_offsets:
             self.runner.resume_output(task_id, attempt, offset)
         self._gen += 1
@@ -331,8 +338,28 @@ class ControllerSession:
                 self.runner.on_welcome(cmd.usage_interval_s, cmd.output_tail_bytes)
             case ReadOutputCmd():
                 logread.answer_soon(self.runner, cmd, self._send_read, self._reads)
+            case RevokedCmd():
+                self._revoked(cmd.certificates)
             case _:
                 assert_never(cmd)
+
+    def _revoked(self, entries: Sequence[Revoked]) -> None:
+        """Certificates the controller revoked: the Runner service refuses them from now on (and after a restart)."""
+        if self.revocations is None:
+            return
+        fresh = [r for r in entries if self.revocations.refusal(r.serial) is None]
+        if not fresh:
+            return
+        try:
+            self.revocations.revoke(fresh)
+        except (RecordError, OSError) as exc:
+            log.error("cannot record %d revoked certificate(s) in %s: %s", len(fresh), self.revocations.path, exc)
+            return
+        log.warning(
+            "the Runner service now refuses %d more revoked certificate(s): %s",
+            len(fresh),
+            ", ".join(f"{r.role or '?'}/{r.name or '?'}" for r in fresh),
+        )
 
     def _unknown(self, msg: pb.ControllerMessage, which: str | None) -> None:
         """A command this runner does not know (from a newer controller): logged with its type, counted, ignored."""

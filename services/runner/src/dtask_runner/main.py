@@ -12,11 +12,13 @@ import socket
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, certs, server
 from dtask_common.address import PortRanges
+from dtask_common.certrecords import RecordError
 from dtask_common.config import Config
 from dtask_common.config.effective import runner_summary
 from dtask_common.metrics_http import start_metrics
 from dtask_common.pidlock import LockHeld, PidLock
 from dtask_common.private import warn_if_loose
+from dtask_common.revocation import Revocations
 from dtask_common.roles import RUNNER_POLICY
 from dtask_common.tls import TlsFiles, server_credentials
 
@@ -95,7 +97,11 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
     runner = usable_runner(cfg, user)
     lock = lock_name(runner)
-    grpc_server = server.new_server(RUNNER_POLICY)
+    try:
+        revocations = Revocations(runner.state_dir)  # the controller's revoked list, as it last told this runner
+    except RecordError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    grpc_server = server.new_server(RUNNER_POLICY, revocations)
     runner_pb2_grpc.add_RunnerServicer_to_server(RunnerService(runner), grpc_server)
     await server.add_health_and_reflection(grpc_server, ["dtask.v1.Runner"])
     port = server.bind_in_range(grpc_server, cfg.runner.host, cfg.runner.port_range, server_credentials(files))
@@ -133,6 +139,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
         files,
         reconnect_max_s=cfg.runner.reconnect_max_s,
         ranges=PortRanges(cfg.controller.port_range, cfg.runner.port_range),
+        revocations=revocations,
     )
     runner.uplink = session
     session_task = loop.create_task(session.run(), name="session")

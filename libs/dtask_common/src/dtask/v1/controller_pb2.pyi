@@ -168,7 +168,7 @@ class OutputRead(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., eof: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets", "output_tail_bytes")
+    __slots__ = ("controller_name", "version", "protocol_version", "executor_name", "usage_interval_s", "output_offsets", "output_tail_bytes", "revoked")
     CONTROLLER_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +176,7 @@ class Welcome(_message.Message):
     USAGE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TAIL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     controller_name: str
     version: str
     protocol_version: int
@@ -183,7 +184,8 @@ class Welcome(_message.Message):
     usage_interval_s: float
     output_offsets: _containers.RepeatedCompositeFieldContainer[OutputOffset]
     output_tail_bytes: int
-    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ..., output_offsets: _Optional[_Iterable[_Union[OutputOffset, _Mapping]]] = ..., output_tail_bytes: _Optional[int] = ...) -> None: ...
+    revoked: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
+    def __init__(self, controller_name: _Optional[str] = ..., version: _Optional[str] = ..., protocol_version: _Optional[int] = ..., executor_name: _Optional[str] = ..., usage_interval_s: _Optional[float] = ..., output_offsets: _Optional[_Iterable[_Union[OutputOffset, _Mapping]]] = ..., output_tail_bytes: _Optional[int] = ..., revoked: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ...) -> None: ...
 
 class OutputOffset(_message.Message):
     __slots__ = ("task_id", "attempt", "offset")
@@ -226,20 +228,28 @@ class Ack(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "assign", "cancel", "ack", "batch", "read_output")
+    __slots__ = ("welcome", "assign", "cancel", "ack", "batch", "read_output", "revoked")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     READ_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assign: Assign
     cancel: Cancel
     ack: Ack
     batch: ControllerBatch
     read_output: ReadOutput
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., batch: _Optional[_Union[ControllerBatch, _Mapping]] = ..., read_output: _Optional[_Union[ReadOutput, _Mapping]] = ...) -> None: ...
+    revoked: RevokedList
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., batch: _Optional[_Union[ControllerBatch, _Mapping]] = ..., read_output: _Optional[_Union[ReadOutput, _Mapping]] = ..., revoked: _Optional[_Union[RevokedList, _Mapping]] = ...) -> None: ...
+
+class RevokedList(_message.Message):
+    __slots__ = ("certificates",)
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    certificates: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
+    def __init__(self, certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ...) -> None: ...
 
 class ControllerBatch(_message.Message):
     __slots__ = ("messages",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dtask.v1 import controller_pb2 as pb
 
-from dtask_common.certrecords import Revoked
+from dtask_common.models.certificates import Revoked
 
 
 def revoked_to_pb(r: Revoked) -> pb.RevokedCertificate:

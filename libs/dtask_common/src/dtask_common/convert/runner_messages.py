@@ -8,6 +8,7 @@ from typing import assert_never
 from dtask.v1 import controller_pb2 as pb
 
 from dtask_common import models as m
+from dtask_common.convert.certificates import revoked_from_pb, revoked_to_pb
 from dtask_common.convert.executors import capacity_from_pb, capacity_to_pb, usage_from_pb, usage_to_pb
 from dtask_common.convert.metrics import metrics_from_pb, metrics_to_pb
 from dtask_common.convert.tasks import (
@@ -93,6 +94,7 @@ def command_to_pb(cmd: m.Command) -> pb.ControllerMessage:
                     usage_interval_s=cmd.usage_interval_s,
                     output_offsets=[pb.OutputOffset(task_id=t, attempt=a, offset=o) for t, a, o in cmd.output_offsets],
                     output_tail_bytes=cmd.output_tail_bytes,
+                    revoked=[revoked_to_pb(r) for r in cmd.revoked],
                 )
             )
         case m.AssignCmd():
@@ -115,6 +117,10 @@ def command_to_pb(cmd: m.Command) -> pb.ControllerMessage:
                     max_bytes=cmd.max_bytes,
                 )
             )
+        case m.RevokedCmd():
+            return pb.ControllerMessage(
+                revoked=pb.RevokedList(certificates=[revoked_to_pb(r) for r in cmd.certificates])
+            )
         case _:
             assert_never(cmd)
 
@@ -133,6 +139,7 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
                 version=w.version,
                 protocol_version=w.protocol_version,
                 output_tail_bytes=w.output_tail_bytes,
+                revoked=tuple(revoked_from_pb(r) for r in w.revoked),
             )
         case "assign":
             a = msg.assign
@@ -144,6 +151,8 @@ def command_from_pb(msg: pb.ControllerMessage) -> m.Command:
         case "read_output":
             r = msg.read_output
             return m.ReadOutputCmd(r.request_id, r.task_id, r.attempt, r.offset, r.max_bytes)
+        case "revoked":
+            return m.RevokedCmd(tuple(revoked_from_pb(r) for r in msg.revoked.certificates))
         case _:
             raise UnknownMessage(which, "controller message")
 

@@ -1,5 +1,6 @@
 """Domain models shared by every dtask component, with validation and no I/O."""
 
+from dtask_common.models.certificates import Revoked
 from dtask_common.models.executors import (
     AttemptUsage,
     Capacity,
@@ -25,6 +26,7 @@ from dtask_common.models.sessions import (
     ReadOutputCmd,
     RefusalReport,
     Report,
+    RevokedCmd,
     WelcomeCmd,
 )
 from dtask_common.models.specs import Resources, TaskSpec
@@ -108,6 +110,8 @@ __all__ = [
     "ProgressReport",
     "QueueStatus",
     "ReadOutputCmd",
+    "RevokedCmd",
+    "Revoked",
     "RefusalReport",
     "Report",
     "Resources",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dtask_common import PROTOCOL_VERSION, __version__
+from dtask_common.models.certificates import Revoked
 from dtask_common.models.executors import Capacity, UsageSample
 from dtask_common.models.metrics import MetricPoint
 from dtask_common.models.specs import TaskSpec
@@ -54,6 +55,7 @@ class WelcomeCmd:
     version: str = __version__
     protocol_version: int = PROTOCOL_VERSION
     output_tail_bytes: int = 0  # the output tail the controller keeps of an attempt (0: unknown)
+    revoked: tuple[Revoked, ...] = ()  # every certificate the controller has revoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,14 @@ class ReadOutputCmd:
     max_bytes: int
 
 
-Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd | ReadOutputCmd
+@dataclass(frozen=True, slots=True)
+class RevokedCmd:
+    """Certificates revoked since the Welcome: the runner's own service refuses them from now on."""
+
+    certificates: tuple[Revoked, ...]
+
+
+Command = WelcomeCmd | AssignCmd | CancelCmd | AckCmd | ReadOutputCmd | RevokedCmd
 
 
 # ---- a runner's reports to the controller (with UsageSample, OutputChunk and AttemptResult) ----
