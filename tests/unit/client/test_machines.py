@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from dtask_client import ControllerUnavailable, WaitTimeout
 from dtask_client._follow import Follow
 from dtask_client._retry import Reconnect
-from dtask_client._wait import Progress, Waiter
+from dtask_client._wait import Progress, Waiter, WaitState
 from dtask_common import events as ev
 from dtask_common.models import OutputChunk, Task, TaskSpec, TaskState
 
@@ -42,6 +43,37 @@ def test_the_wait_timeout_bounds_the_stream_and_the_reconnect() -> None:
     assert w.reconnect_failed(LOST, 103.0) is LOST
     deadline = ControllerUnavailable("did not answer", "DEADLINE_EXCEEDED")
     assert isinstance(w.ended(deadline, 104.99), WaitTimeout)
+
+
+def test_a_long_wait_lists_its_tasks_once_not_after_every_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing the watched tasks costs O(tasks): a wait for 2,000 tasks whose events come one per message lists
+    them once, when they are all done (it listed them after every event: O(tasks x events)); with an on_change
+    to call, after each message."""
+    listed = 0
+    watched = WaitState.watched
+
+    def counting(self: WaitState) -> list[Task]:
+        nonlocal listed
+        listed += 1
+        return watched(self)
+
+    monkeypatch.setattr(WaitState, "watched", counting)
+    ids = [str(i) for i in range(2000)]
+    for every, lists in ((False, 1), (True, 2001)):
+        listed = 0
+        w = Waiter(ids, None, 0.0, "h:1", 10.0)
+        first = w.apply_all(
+            [snap(*(Task(id=i, spec=TaskSpec(shell="true"), state=TaskState.RUNNING) for i in ids))], every=every
+        )
+        assert first is not None and not first.done and len(first.tasks) == (2000 if every else 0)
+        for n, i in enumerate(ids):
+            done = Task(id=i, spec=TaskSpec(shell="true"), state=TaskState.SUCCEEDED)
+            progress = w.apply_all(
+                [ev.WatchEvent(seq=n + 1, at=0.0, body=ev.TaskEvent(ev.TaskEventKind.FINISHED, done))], every=every
+            )
+            assert progress is not None and progress.done == (i == ids[-1])
+        assert progress.tasks[-1].id == "1999" and all(t.state is TaskState.SUCCEEDED for t in progress.tasks)
+        assert listed == lists, every
 
 
 def test_a_window_limits_how_long_a_lost_controller_is_waited_for() -> None:

@@ -422,7 +422,7 @@ class AsyncController:
                 stream = self._stream(c.watch_for(wanted, on_change is not None), waiter.open(time.monotonic()))
                 try:
                     async for events in stream:
-                        progress = waiter.apply_all(events)
+                        progress = waiter.apply_all(events, every=on_change is not None)
                         if progress is None:
                             continue
                         if on_change is not None:

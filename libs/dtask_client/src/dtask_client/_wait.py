@@ -87,7 +87,7 @@ def _id_key(t: Task) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class Progress:
-    """The watched tasks after an event; done when they are all finished (wait() returns them)."""
+    """The watched tasks after an event (see Waiter.apply_all); done when they are all finished (wait() returns them)."""
 
     tasks: list[Task]
     done: bool
@@ -129,14 +129,22 @@ class Waiter:
         self.connected = True
         return Progress(self.state.watched(), self.state.done())
 
-    def apply_all(self, events: list[ev.WatchEvent]) -> Progress | None:
-        """Apply the events of one message in order, as apply(); stops at the first after which all are done."""
-        progress = None
+    def apply_all(self, events: list[ev.WatchEvent], *, every: bool = False) -> Progress | None:
+        """Apply the events of one message in order, as apply(), stopping at the first after which all are done.
+
+        Listing the watched tasks costs O(tasks), so it is done once they are all done, or after each message
+        with every=True (an on_change to call); otherwise the Progress of an unfinished wait lists none."""
+        state = self.state
         for event in events:
-            progress = self.apply(event)
-            if progress is not None and progress.done:
+            state.apply(event)
+            state.check()
+            if state.ready and state.done():
                 break
-        return progress
+        if not state.ready:
+            return None
+        self.connected = True
+        done = state.done()
+        return Progress(state.watched() if done or every else [], done)
 
     def ended(self, error: ControllerUnavailable | None, now: float) -> Reconnect | DtaskError:
         """The stream ended (error None) or failed: wait for the controller, or the error to raise."""
