@@ -1,4 +1,4 @@
-"""Scanner micro-benchmark: MB/s of ResultCapture.feed and ProgressParser.feed on seeded random bytes.
+"""Scanner micro-benchmark: MB/s of ResultCapture, ProgressParser and MetricScanner.feed on seeded random bytes.
 
 The floor is a single bytes.replace pass over the same data (one C-speed copy), measured in the same run.
 Run from the repository root: .venv/bin/python -m bench.scan_bench [--mb 64] [--chunk 262144]
@@ -10,6 +10,7 @@ import argparse
 import random
 import time
 
+from dtask_common.metrics import MetricScanner
 from dtask_common.progress import parser_for
 from dtask_runner.results import ResultCapture
 
@@ -38,9 +39,16 @@ def main() -> None:
     for c in chunks:
         parser.feed(c)
     progress = args.mb / (time.perf_counter() - t0)
+    scanner = MetricScanner()
+    t0 = time.perf_counter()
+    for c in chunks:
+        scanner.feed(c)
+    scanner.close()
+    metrics = args.mb / (time.perf_counter() - t0)
     print(f"floor (bytes.replace) {floor:8.1f} MB/s")
     print(f"results scanner       {results:8.1f} MB/s  ratio {results / floor:.3f}")
     print(f"progress parser       {progress:8.1f} MB/s  ratio {progress / floor:.3f}")
+    print(f"metrics scanner       {metrics:8.1f} MB/s  ratio {metrics / floor:.3f}")
 
 
 if __name__ == "__main__":
