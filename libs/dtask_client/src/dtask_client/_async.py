@@ -28,12 +28,14 @@ from dtask_common.models import (
     WatchFilter,
 )
 from dtask_common.results_table import Cell, ResultsTable
+from dtask_common.tls import channel_credentials
 
 from dtask_client import _calls as c
 from dtask_client import _results, _specs
 from dtask_client._channel import AsyncChannelSource, Methods, async_methods
 from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
+from dtask_client._runner_output import RunnerUnreachable, WholeRead, read_direct_async
 from dtask_client._settings import resolve
 from dtask_client._wait import Waiter
 from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
@@ -345,7 +347,11 @@ class AsyncController:
         """An attempt's output (0: the latest attempt), as it arrives: all of it, or only its last tail_bytes;
         with follow, until the attempt ends (across restarts). on_notice: as Controller.logs."""
         if not follow:
-            await self.task(task_id)  # NotFound before streaming
+            task = await self.task(task_id)  # NotFound before streaming
+            if tail_bytes == 0 and self._settings.files is not None:
+                async for data in self._whole(WholeRead(task, attempt, on_notice)):
+                    yield data
+                return
             async for chunk in self._stream(c.output(task_id, attempt, tail_bytes)):
                 yield noticed(chunk, on_notice)
             return
@@ -354,6 +360,21 @@ class AsyncController:
         )
         async for data in self._follow(follow_):
             yield data
+
+    async def _whole(self, read: WholeRead) -> AsyncIterator[bytes]:
+        """As Controller._whole: a large output from its runner, else (and the rest) relayed by the controller."""
+        if executor := read.executor([chunk async for chunk in self._stream(read.probe())]):
+            assert self._settings.files is not None
+            try:
+                address = (await self.executor(executor)).address
+                async for data in read_direct_async(address, channel_credentials(self._settings.files), read):
+                    yield data
+                return
+            except (RunnerUnreachable, grpc.RpcError, DtaskError) as exc:  # (DtaskError: an executor now unknown)
+                read.failed(executor, exc)
+        async for chunk in self._stream(read.relay()):
+            if data := read.relayed(chunk):  # (its notice, if any, is told either way)
+                yield data
 
     async def _follow(self, follow: Follow) -> AsyncIterator[bytes]:
         while True:

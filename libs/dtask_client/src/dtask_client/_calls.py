@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
+from dtask.v1 import runner_pb2 as rpb
 from dtask_common import convert
 from dtask_common import events as ev
 from dtask_common.models import (
@@ -48,10 +49,11 @@ class Rpc:
     response: type[Any]
     safe_to_retry: bool
     streaming: bool = False
+    service: str = SERVICE
 
     @property
     def path(self) -> str:
-        return f"/{SERVICE}/{self.name}"
+        return f"/{self.service}/{self.name}"
 
     def method(self, channel: Any) -> Any:
         """This method's multicallable on a grpc or grpc.aio channel (what the generated stub holds)."""
@@ -84,7 +86,17 @@ RESUME_QUEUE = Rpc("ResumeQueue", pb.ResumeQueueRequest, cpb.QueueStatus, safe_t
 # Not resent: a prune that committed before its reply was lost would be answered "nothing to delete".
 PRUNE = Rpc("Prune", pb.PruneRequest, pb.PruneResponse, safe_to_retry=False)
 
-#: Every client-facing method (Connect is the runners' stream).
+#: The Runner service's ReadOutput: a large output read from the runner that ran it (see _runner_output.py).
+RUNNER_READ_OUTPUT = Rpc(
+    "ReadOutput",
+    rpb.RunnerOutputRequest,
+    rpb.RunnerOutputPiece,
+    safe_to_retry=True,
+    streaming=True,
+    service="dtask.v1.Runner",
+)
+
+#: Every client-facing method of the controller (Connect is the runners' stream).
 RPCS = (
     WHO_AM_I,
     LIST_EXECUTORS,
@@ -121,6 +133,15 @@ class StreamCall(Generic[T]):
     rpc: Rpc
     request: Any
     convert: Callable[[Any], T]
+
+
+def runner_output(task_id: str, attempt: int, offset: int) -> StreamCall[OutputChunk]:
+    """An attempt's log on the runner that ran it, from offset (each piece as an OutputChunk at its offset)."""
+    return StreamCall(
+        RUNNER_READ_OUTPUT,
+        rpb.RunnerOutputRequest(task_id=task_id, attempt=attempt, offset=offset),
+        lambda piece: OutputChunk(task_id, attempt, piece.offset, piece.data),
+    )
 
 
 def whoami() -> Call[Identity]:

@@ -27,12 +27,14 @@ from dtask_common.models import (
     WatchFilter,
 )
 from dtask_common.results_table import Cell, ResultsTable
+from dtask_common.tls import channel_credentials
 
 from dtask_client import _calls as c
 from dtask_client import _results, _specs
 from dtask_client._channel import ChannelSource, sync_methods
 from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
+from dtask_client._runner_output import RunnerUnreachable, WholeRead, read_direct
 from dtask_client._settings import resolve
 from dtask_client._wait import Waiter
 from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
@@ -340,11 +342,31 @@ class Controller:
         Following a task that has not started yet waits for its dispatch first.
         """
         if not follow:
-            self.task(task_id)  # NotFound before streaming
+            task = self.task(task_id)  # NotFound before streaming
+            if tail_bytes == 0 and self._settings.files is not None:
+                return self._whole(task, attempt, on_notice)
             return (noticed(chunk, on_notice) for chunk in self._stream(c.output(task_id, attempt, tail_bytes)))
         return self._follow(
             Follow(task_id, attempt, self.address, self.timeout, tail_bytes=tail_bytes, on_notice=on_notice)
         )
+
+    def _whole(self, task: Task, attempt: int, on_notice: Callable[[str], None] | None) -> Iterator[bytes]:
+        """The whole output: a large one straight from its runner when it can be reached, else (and from where
+        that read stopped) relayed by the controller."""
+        read = WholeRead(task, attempt, on_notice)
+        if executor := read.executor(list(self._stream(read.probe()))):
+            try:
+                yield from read_direct(self.executor(executor).address, self._credentials(), read)
+                return
+            except (RunnerUnreachable, grpc.RpcError, DtaskError) as exc:  # (DtaskError: an executor now unknown)
+                read.failed(executor, exc)
+        for chunk in self._stream(read.relay()):
+            if data := read.relayed(chunk):  # (its notice, if any, is told either way)
+                yield data
+
+    def _credentials(self) -> grpc.ChannelCredentials:
+        assert self._settings.files is not None, "a direct read needs the certificate files"
+        return channel_credentials(self._settings.files)
 
     def _follow(self, follow: Follow) -> Iterator[bytes]:
         """Follow one attempt to its end, across controller restarts (output is not repeated)."""

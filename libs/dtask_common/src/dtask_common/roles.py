@@ -64,6 +64,7 @@ _R = "/dtask.v1.Runner/"
 RUNNER_POLICY: Mapping[str, frozenset[Role]] = {
     _R + "Status": READERS | {Role.CONTROLLER},
     _R + "Drain": OPERATORS | {Role.CONTROLLER},
+    _R + "ReadOutput": READERS,
 }
 
 # Services every authenticated certificate may use (grpcurl list/describe, health checks).

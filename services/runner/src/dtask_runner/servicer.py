@@ -1,14 +1,22 @@
-"""The Runner gRPC servicer: Status and Drain on the runner's own port."""
+"""The Runner gRPC servicer: Status, Drain and ReadOutput on the runner's own port."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
 from dtask_common import __version__, convert
+from dtask_common.ids import is_task_id
+from dtask_common.models import ReadOutputCmd
 
+from dtask_runner import logread
 from dtask_runner.runner import Runner
+
+PIECE_BYTES = 1024 * 1024  # of the log per RunnerOutputPiece
 
 
 class RunnerService(runner_pb2_grpc.RunnerServicer):
@@ -38,3 +46,24 @@ class RunnerService(runner_pb2_grpc.RunnerServicer):
     async def Drain(self, request: rpb.RunnerDrainRequest, context: Any) -> rpb.RunnerStatus:
         self._runner.set_draining(not request.undrain)
         return self._status()
+
+    async def ReadOutput(self, request: rpb.RunnerOutputRequest, context: Any) -> AsyncIterator[rpb.RunnerOutputPiece]:
+        """The attempt's log from offset to its end as it is now, in pieces (each read off the event loop)."""
+        task_id, attempt, offset = request.task_id, request.attempt, request.offset
+        if not is_task_id(task_id) or attempt < 1 or offset < 0:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give a task id, an attempt number (1 or more) and an offset (0 or more) to read an attempt's output",
+            )
+        runner = self._runner
+        while True:
+            running = (task_id, attempt) in runner.launcher.running  # taken before the read, as for the controller's
+            cmd = ReadOutputCmd(0, task_id, attempt, offset, PIECE_BYTES)
+            report = await asyncio.to_thread(logread.read_log, runner.log_dir, cmd, running)
+            if report.error:
+                await context.abort(grpc.StatusCode.NOT_FOUND, report.error)
+            runner.retention.note_read(task_id, attempt)  # the log retention keeps it while it is read
+            yield rpb.RunnerOutputPiece(offset=offset, data=report.data, eof=report.eof)
+            offset += len(report.data)
+            if report.eof or not report.data:
+                return

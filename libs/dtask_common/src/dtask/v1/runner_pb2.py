@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dtask.v1 import common_pb2 as dtask_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64task/v1/runner.proto\x12\x08\x64task.v1\x1a\x15\x64task/v1/common.proto\"\x0f\n\rStatusRequest\"%\n\x12RunnerDrainRequest\x12\x0f\n\x07undrain\x18\x01 \x01(\x08\"\xda\x02\n\x0cRunnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x12.dtask.v1.Capacity\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".dtask.v1.RunnerStatus.LabelsEntry\x12)\n\x07running\x18\x04 \x03(\x0b\x32\x18.dtask.v1.RunningAttempt\x12)\n\nlast_usage\x18\x05 \x01(\x0b\x32\x15.dtask.v1.UsageSample\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12\x11\n\tconnected\x18\x07 \x01(\x08\x12\x12\n\ncontroller\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\t\x12\x13\n\x0b\x63ontainment\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x82\x01\n\x06Runner\x12\x39\n\x06Status\x12\x17.dtask.v1.StatusRequest\x1a\x16.dtask.v1.RunnerStatus\x12=\n\x05\x44rain\x12\x1c.dtask.v1.RunnerDrainRequest\x1a\x16.dtask.v1.RunnerStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64task/v1/runner.proto\x12\x08\x64task.v1\x1a\x15\x64task/v1/common.proto\"G\n\x13RunnerOutputRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\">\n\x11RunnerOutputPiece\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x03 \x01(\x08\"\x0f\n\rStatusRequest\"%\n\x12RunnerDrainRequest\x12\x0f\n\x07undrain\x18\x01 \x01(\x08\"\xda\x02\n\x0cRunnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x12.dtask.v1.Capacity\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".dtask.v1.RunnerStatus.LabelsEntry\x12)\n\x07running\x18\x04 \x03(\x0b\x32\x18.dtask.v1.RunningAttempt\x12)\n\nlast_usage\x18\x05 \x01(\x0b\x32\x15.dtask.v1.UsageSample\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12\x11\n\tconnected\x18\x07 \x01(\x08\x12\x12\n\ncontroller\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\t\x12\x13\n\x0b\x63ontainment\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xce\x01\n\x06Runner\x12\x39\n\x06Status\x12\x17.dtask.v1.StatusRequest\x1a\x16.dtask.v1.RunnerStatus\x12=\n\x05\x44rain\x12\x1c.dtask.v1.RunnerDrainRequest\x1a\x16.dtask.v1.RunnerStatus\x12J\n\nReadOutput\x12\x1d.dtask.v1.RunnerOutputRequest\x1a\x1b.dtask.v1.RunnerOutputPiece0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,14 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNNERSTATUS_LABELSENTRY']._loaded_options = None
   _globals['_RUNNERSTATUS_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_STATUSREQUEST']._serialized_start=58
-  _globals['_STATUSREQUEST']._serialized_end=73
-  _globals['_RUNNERDRAINREQUEST']._serialized_start=75
-  _globals['_RUNNERDRAINREQUEST']._serialized_end=112
-  _globals['_RUNNERSTATUS']._serialized_start=115
-  _globals['_RUNNERSTATUS']._serialized_end=461
-  _globals['_RUNNERSTATUS_LABELSENTRY']._serialized_start=416
-  _globals['_RUNNERSTATUS_LABELSENTRY']._serialized_end=461
-  _globals['_RUNNER']._serialized_start=464
-  _globals['_RUNNER']._serialized_end=594
+  _globals['_RUNNEROUTPUTREQUEST']._serialized_start=58
+  _globals['_RUNNEROUTPUTREQUEST']._serialized_end=129
+  _globals['_RUNNEROUTPUTPIECE']._serialized_start=131
+  _globals['_RUNNEROUTPUTPIECE']._serialized_end=193
+  _globals['_STATUSREQUEST']._serialized_start=195
+  _globals['_STATUSREQUEST']._serialized_end=210
+  _globals['_RUNNERDRAINREQUEST']._serialized_start=212
+  _globals['_RUNNERDRAINREQUEST']._serialized_end=249
+  _globals['_RUNNERSTATUS']._serialized_start=252
+  _globals['_RUNNERSTATUS']._serialized_end=598
+  _globals['_RUNNERSTATUS_LABELSENTRY']._serialized_start=553
+  _globals['_RUNNERSTATUS_LABELSENTRY']._serialized_end=598
+  _globals['_RUNNER']._serialized_start=601
+  _globals['_RUNNER']._serialized_end=807
 # @@protoc_insertion_point(module_scope)

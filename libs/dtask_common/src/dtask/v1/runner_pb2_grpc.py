@@ -45,6 +45,11 @@ class RunnerStub:
                 request_serializer=dtask_dot_v1_dot_runner__pb2.RunnerDrainRequest.SerializeToString,
                 response_deserializer=dtask_dot_v1_dot_runner__pb2.RunnerStatus.FromString,
                 _registered_method=True)
+        self.ReadOutput = channel.unary_stream(
+                '/dtask.v1.Runner/ReadOutput',
+                request_serializer=dtask_dot_v1_dot_runner__pb2.RunnerOutputRequest.SerializeToString,
+                response_deserializer=dtask_dot_v1_dot_runner__pb2.RunnerOutputPiece.FromString,
+                _registered_method=True)
 
 
 class RunnerServicer:
@@ -65,6 +70,15 @@ class RunnerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadOutput(self, request, context):
+        """An attempt's output from this runner's log, from offset to its end as the
+        log is now (viewer): a client reads a large output here in one hop rather
+        than through the controller, which relays it from this log otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +91,11 @@ def add_RunnerServicer_to_server(servicer, server):
                     servicer.Drain,
                     request_deserializer=dtask_dot_v1_dot_runner__pb2.RunnerDrainRequest.FromString,
                     response_serializer=dtask_dot_v1_dot_runner__pb2.RunnerStatus.SerializeToString,
+            ),
+            'ReadOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadOutput,
+                    request_deserializer=dtask_dot_v1_dot_runner__pb2.RunnerOutputRequest.FromString,
+                    response_serializer=dtask_dot_v1_dot_runner__pb2.RunnerOutputPiece.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +153,33 @@ class Runner:
             '/dtask.v1.Runner/Drain',
             dtask_dot_v1_dot_runner__pb2.RunnerDrainRequest.SerializeToString,
             dtask_dot_v1_dot_runner__pb2.RunnerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dtask.v1.Runner/ReadOutput',
+            dtask_dot_v1_dot_runner__pb2.RunnerOutputRequest.SerializeToString,
+            dtask_dot_v1_dot_runner__pb2.RunnerOutputPiece.FromString,
             options,
             channel_credentials,
             insecure,

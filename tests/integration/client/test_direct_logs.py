@@ -1,0 +1,140 @@
+"""A large output read straight from the runner that ran it (the Runner service's ReadOutput), through a real
+controller and runner: also when the controller cannot reach the runner; relayed by the controller when the
+client cannot; refused to a caller the role check refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from dtask.v1 import runner_pb2 as rpb
+from dtask.v1 import runner_pb2_grpc
+from dtask_client import AsyncController
+from dtask_client._runner_output import CONNECT_S, DIRECT_MIN_BYTES
+from dtask_common.models import TaskState
+
+from tests.faults.proxy import proxy_to
+from tests.integration.client.cluster import Cluster, cluster, start_runner
+from tests.support import BIN, copy_certs, free_port_range, start_controller, sync_channel, tls
+
+SIZE = DIRECT_MIN_BYTES + 3 * 1024 * 1024  # more than a direct read needs, and than the controller keeps (1 MiB)
+
+
+def printed(live: Cluster, expect: Path) -> str:
+    """A finished task that printed SIZE random bytes (also into expect)."""
+    with live.client() as c:
+        tid = c.add_task(f"head -c {SIZE} /dev/urandom | tee {expect}")
+        [task] = c.wait([tid], timeout=60)
+    assert task.state is TaskState.SUCCEEDED, task
+    return tid
+
+
+def dtask_logs(live: Cluster, tid: str, out: Path) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ, DTASK_HOME=str(live.home), DTASK_CONTROLLER=live.address)
+    env.pop("DTASK_CONFIG", None)
+    with out.open("wb") as f:
+        return subprocess.run([str(BIN / "dtask"), "logs", tid], stdout=f, stderr=subprocess.PIPE, env=env, timeout=60)
+
+
+def test_a_large_output_comes_from_its_runner_while_the_controller_cannot_reach_it(
+    tmp_path: Path, certs_template: Path
+) -> None:
+    """The runner's session goes through a proxy that is then cut: the controller has only its 1 MiB tail
+    (it would say the rest is gone), the client still reads every byte from the runner itself."""
+    home = copy_certs(certs_template, tmp_path / "home")
+    ctl = start_controller(home, port_range=free_port_range())
+    try:
+        with proxy_to(ctl.address) as proxy:
+            runner = start_runner(home, proxy.address, "r1")
+            runner.wait_for(r"connected to controller .* as r1")
+            live = Cluster(home, ctl, [runner])
+            try:
+                expect = tmp_path / "expect"
+                tid = printed(live, expect)
+                proxy.down()
+                ctl.wait_for(r"executor r1 disconnected")
+                notices: list[str] = []
+                with live.client("viewer") as c:
+                    got = b"".join(c.logs(tid, on_notice=notices.append))
+                assert notices == [] and got == expect.read_bytes()
+
+                async def via_async() -> bytes:
+                    async with AsyncController(ctl.address, certs=home / "certs", cert=home / "certs/viewer.crt") as ac:
+                        return b"".join([data async for data in ac.logs(tid, on_notice=notices.append)])
+
+                assert asyncio.run(via_async()) == expect.read_bytes() and notices == []
+                out = tmp_path / "out"
+                done = dtask_logs(live, tid, out)
+                assert done.returncode == 0 and out.read_bytes() == expect.read_bytes(), done.stderr
+                assert b"notice" not in done.stderr
+            finally:
+                runner.stop()
+    finally:
+        ctl.stop()
+
+
+def test_a_runner_the_client_cannot_reach_is_relayed_by_the_controller(
+    tmp_path: Path, certs_template: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner advertises an address nothing listens on: the client gives up on it at once and the
+    controller relays the whole output instead, byte for byte."""
+    with cluster(tmp_path / "c", certs_template, runners=()) as live:
+        runner = start_runner(live.home, live.address, "r1", 2, "--set", "runner.advertise_host=127.0.0.2")
+        runner.wait_for(r"connected to controller .* as r1")
+        live.runners.append(runner)
+        expect = tmp_path / "expect"
+        tid = printed(live, expect)
+        with live.client() as c:
+            assert c.executor("r1").address.startswith("127.0.0.2:")
+            t0 = time.monotonic()
+            notices: list[str] = []
+            with caplog.at_level(logging.INFO, logger="dtask_client._runner_output"):
+                got = b"".join(c.logs(tid, on_notice=notices.append))
+            took = time.monotonic() - t0
+        assert any(
+            f"task {tid}'s output comes through the controller: runner r1: " in r.message for r in caplog.records
+        )
+        assert notices == [] and got == expect.read_bytes()
+        assert took < CONNECT_S + 10, took
+
+        async def via_async() -> bytes:
+            async with AsyncController(live.address, certs=live.certs) as ac:
+                return b"".join([data async for data in ac.logs(tid, on_notice=notices.append)])
+
+        assert asyncio.run(via_async()) == expect.read_bytes() and notices == []
+
+
+def test_the_runner_serves_its_logs_to_readers_only_and_checks_what_is_asked(
+    tmp_path: Path, certs_template: Path
+) -> None:
+    with cluster(tmp_path / "c", certs_template) as live:
+        with live.client() as c:
+            tid = c.add_task("printf 'hello\\nworld\\n'")
+            c.wait([tid], timeout=60)
+        address = live.runners[0].address
+        with sync_channel(address, tls(live.certs, "viewer")) as ch:
+            stub = runner_pb2_grpc.RunnerStub(ch)
+            pieces = list(stub.ReadOutput(rpb.RunnerOutputRequest(task_id=tid, attempt=1), timeout=10))
+            assert b"".join(p.data for p in pieces) == b"hello\nworld\n" and pieces[-1].eof
+            [rest] = stub.ReadOutput(rpb.RunnerOutputRequest(task_id=tid, attempt=1, offset=6), timeout=10)
+            assert rest.offset == 6 and rest.data == b"world\n" and rest.eof
+            for bad, code in (
+                (rpb.RunnerOutputRequest(task_id="../../etc/passwd", attempt=1), grpc.StatusCode.INVALID_ARGUMENT),
+                (rpb.RunnerOutputRequest(task_id=tid, attempt=0), grpc.StatusCode.INVALID_ARGUMENT),
+                (rpb.RunnerOutputRequest(task_id=tid, attempt=1, offset=-1), grpc.StatusCode.INVALID_ARGUMENT),
+                (rpb.RunnerOutputRequest(task_id=tid, attempt=2), grpc.StatusCode.NOT_FOUND),
+                (rpb.RunnerOutputRequest(task_id="999999", attempt=1), grpc.StatusCode.NOT_FOUND),
+            ):
+                with pytest.raises(grpc.RpcError) as err:
+                    list(stub.ReadOutput(bad, timeout=10))
+                assert err.value.code() is code, bad
+        # A runner's certificate is no reader: it may not read another runner's logs.
+        with sync_channel(address, tls(live.certs, "runner-r1")) as ch, pytest.raises(grpc.RpcError) as err:
+            list(runner_pb2_grpc.RunnerStub(ch).ReadOutput(rpb.RunnerOutputRequest(task_id=tid, attempt=1), timeout=10))
+        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
