@@ -138,3 +138,24 @@ def test_the_runner_serves_its_logs_to_readers_only_and_checks_what_is_asked(
         with sync_channel(address, tls(live.certs, "runner-r1")) as ch, pytest.raises(grpc.RpcError) as err:
             list(runner_pb2_grpc.RunnerStub(ch).ReadOutput(rpb.RunnerOutputRequest(task_id=tid, attempt=1), timeout=10))
         assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_running_attempt_is_read_up_to_where_its_log_ends_now(tmp_path: Path, certs_template: Path) -> None:
+    """A task printing as fast as it can: the call ends at the log's size when it was made, without eof,
+    rather than chasing the end of the log for as long as the task runs."""
+    with cluster(tmp_path / "c", certs_template) as live:
+        with live.client() as c:
+            tid = c.add_task("head -c 3000000 /dev/zero; exec cat /dev/zero")
+            next(iter(c.logs(tid, follow=True)))  # it runs and prints
+            deadline = time.monotonic() + 20
+            with sync_channel(live.runners[0].address, tls(live.certs, "viewer")) as ch:
+                stub = runner_pb2_grpc.RunnerStub(ch)
+                while True:
+                    request = rpb.RunnerOutputRequest(task_id=tid, attempt=1)
+                    pieces = list(stub.ReadOutput(request, timeout=20))
+                    if sum(len(p.data) for p in pieces) >= 3_000_000:
+                        break
+                    assert time.monotonic() < deadline, "the log never held 3 MB"
+            assert not any(p.eof for p in pieces)
+            c.cancel(tid)
+            c.wait([tid], timeout=30)

@@ -57,6 +57,14 @@ def read_log(log_dir: Path, cmd: ReadOutputCmd, running: bool) -> OutputReadRepo
     return OutputReadReport(cmd.request_id, cmd.offset, data, eof)
 
 
+def log_size(log_dir: Path, task_id: str, attempt: int) -> int:
+    """How many bytes the attempt's log holds now (0 when there is none: read_log then says why)."""
+    try:
+        return os.stat(log_dir / f"{safe_stem(task_id, attempt)}.log", follow_symlinks=False).st_size
+    except (OSError, ValueError):
+        return 0
+
+
 async def answer(runner: Runner, cmd: ReadOutputCmd, send: Callable[[OutputReadReport], Awaitable[bool]]) -> bool:
     """Read in a worker thread (the session goes on meanwhile) and send the reply; False when it was not sent."""
     # Whether it runs is taken before the read: one that ends meanwhile is not called ended, and asked again.

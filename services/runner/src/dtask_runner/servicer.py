@@ -48,7 +48,7 @@ class RunnerService(runner_pb2_grpc.RunnerServicer):
         return self._status()
 
     async def ReadOutput(self, request: rpb.RunnerOutputRequest, context: Any) -> AsyncIterator[rpb.RunnerOutputPiece]:
-        """The attempt's log from offset to its end as it is now, in pieces (each read off the event loop)."""
+        """The attempt's log from offset to where it ends now, in pieces (each read off the event loop)."""
         task_id, attempt, offset = request.task_id, request.attempt, request.offset
         if not is_task_id(task_id) or attempt < 1 or offset < 0:
             await context.abort(
@@ -56,6 +56,9 @@ class RunnerService(runner_pb2_grpc.RunnerServicer):
                 "give a task id, an attempt number (1 or more) and an offset (0 or more) to read an attempt's output",
             )
         runner = self._runner
+        # A running attempt's log is read up to where it ends now: a task printing as fast as it is read
+        # must not hold the call open (follow its output through the controller's GetTaskOutput instead).
+        end = await asyncio.to_thread(logread.log_size, runner.log_dir, task_id, attempt)
         while True:
             running = (task_id, attempt) in runner.launcher.running  # taken before the read, as for the controller's
             cmd = ReadOutputCmd(0, task_id, attempt, offset, PIECE_BYTES)
@@ -65,5 +68,5 @@ class RunnerService(runner_pb2_grpc.RunnerServicer):
             runner.retention.note_read(task_id, attempt)  # the log retention keeps it while it is read
             yield rpb.RunnerOutputPiece(offset=offset, data=report.data, eof=report.eof)
             offset += len(report.data)
-            if report.eof or not report.data:
+            if report.eof or not report.data or offset >= end:
                 return
