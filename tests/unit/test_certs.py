@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dtask_common import certs
 from dtask_common.certs import CertError
-from dtask_common.roles import Role, parse_role_uri
+from dtask_common.roles import Role, parse_role_uri, runner_identity_host
 
 
 def test_init_writes_expected_files(tmp_path: Path) -> None:
@@ -42,6 +42,23 @@ def test_issue_runner_role_uri(tmp_path: Path) -> None:
     info = certs.read_info(crt)
     assert (info.role, info.name) == ("runner", "gpu1")
     certs.check_signed_by(crt, d / "ca.crt")
+
+
+def test_only_a_runner_certificate_carries_its_runner_identity_name(tmp_path: Path) -> None:
+    """A client reading from runner gpu1 dials it as runner_identity_host("gpu1"): only gpu1's certificate names
+    it; other runners, other roles, and `--host` cannot."""
+    d = tmp_path / "certs"
+    certs.init(d)
+    own = runner_identity_host("gpu1")
+    assert own.endswith(".runner.dtask.invalid") and own != runner_identity_host("gpu2")
+    assert own in certs.read_info(certs.issue(d, Role.RUNNER, "gpu1")[0]).dns
+    assert own not in certs.read_info(certs.issue(d, Role.RUNNER, "gpu2")[0]).dns
+    assert not any(h.endswith(".dtask.invalid") for h in certs.read_info(certs.issue(d, Role.VIEWER, "v")[0]).dns)
+    for host in (own, own.upper()):
+        with pytest.raises(CertError, match="are the runners' own"):
+            certs.issue(d, Role.VIEWER, "sneaky", hosts=[host])
+    with pytest.raises(CertError, match="are the runners' own"):
+        certs.check_hosts([own])
 
 
 def test_init_is_idempotent(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from dtask.v1 import runner_pb2_grpc
 from dtask_client import AsyncController
 from dtask_client._runner_output import CONNECT_S, DIRECT_MIN_BYTES
 from dtask_common.models import TaskState
+from dtask_runner.attempt_request import safe_stem
 
 from tests.faults.proxy import proxy_to
 from tests.integration.client.cluster import Cluster, cluster, start_runner
@@ -159,3 +160,29 @@ def test_a_running_attempt_is_read_up_to_where_its_log_ends_now(tmp_path: Path, 
             assert not any(p.eof for p in pieces)
             c.cancel(tid)
             c.wait([tid], timeout=30)
+
+
+def test_another_runner_at_the_runner_s_address_is_not_believed(tmp_path: Path, certs_template: Path) -> None:
+    """r1 ran the task and stopped; r2 (a valid runner certificate of the same CA, naming the same host) now
+    listens on r1's advertised port and holds a forged log of the attempt. The client dials r1's address, finds
+    a peer that is not r1 and takes the controller's copy instead, saying what is gone: never r2's bytes."""
+    port = free_port_range(1)[0]
+    with cluster(tmp_path / "c", certs_template, runners=()) as live:
+        r1 = start_runner(live.home, live.address, "r1", 2, "--port-range", f"{port}-{port}")
+        r1.wait_for(r"connected to controller .* as r1")
+        expect = tmp_path / "expect"
+        tid = printed(Cluster(live.home, live.controller, [r1]), expect)
+        r1.stop()
+        live.controller.wait_for(r"executor r1 disconnected")
+        forged = live.home / "runner" / "r2" / "logs" / f"{safe_stem(tid, 1)}.log"
+        forged.parent.mkdir(parents=True, exist_ok=True)
+        forged.write_bytes(b"F" * SIZE)
+        r2 = start_runner(live.home, live.address, "r2", 2, "--port-range", f"{port}-{port}")
+        live.runners.append(r2)
+        r2.wait_for(r"connected to controller .* as r2")
+        with live.client() as c:
+            assert c.executor("r1").address == c.executor("r2").address == f"127.0.0.1:{port}"
+            notices: list[str] = []
+            got = b"".join(c.logs(tid, on_notice=notices.append))
+        assert b"F" * 64 not in got and got == expect.read_bytes()[-1024 * 1024 :]
+        assert len(notices) == 1 and "runner r1 is not connected" in notices[0]

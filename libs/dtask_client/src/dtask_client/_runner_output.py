@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import grpc
 from dtask_common.models import OutputChunk, Task
+from dtask_common.roles import runner_identity_host
 from dtask_common.server import client_options
 from grpc import aio
 
@@ -48,6 +49,7 @@ class WholeRead:
     attempt: int  # as asked (0: the latest)
     on_notice: Callable[[str], None] | None
     number: int = 0  # the attempt read from its runner (0: none)
+    runner: str = ""  # the executor that ran it
     sent: int = 0  # bytes of the output passed on so far
 
     def probe(self) -> c.StreamCall[OutputChunk]:
@@ -59,7 +61,13 @@ class WholeRead:
         if not probe or probe[-1].total_bytes < DIRECT_MIN_BYTES:
             return ""
         self.number = probe[-1].attempt
-        return executor_of(self.task, self.number)
+        self.runner = executor_of(self.task, self.number)
+        return self.runner
+
+    def options(self) -> list[tuple[str, int | str]]:
+        """The direct channel's options: its TLS peer must be the runner that ran the attempt, by the name its
+        certificate carries for it (not merely a certificate of ours naming the host dialled)."""
+        return [*client_options(), ("grpc.ssl_target_name_override", runner_identity_host(self.runner))]
 
     def direct(self) -> c.StreamCall[OutputChunk]:
         """What to ask the runner for: the rest of the attempt's log."""
@@ -90,7 +98,7 @@ class WholeRead:
 def read_direct(address: str, credentials: grpc.ChannelCredentials, read: WholeRead) -> Iterator[bytes]:
     """The attempt's log from the runner's own service (ReadOutput); raises RunnerUnreachable, or grpc.RpcError,
     when it cannot be read (the caller relays the rest)."""
-    with grpc.secure_channel(address, credentials, options=client_options()) as channel:
+    with grpc.secure_channel(address, credentials, options=read.options()) as channel:
         # Connected within CONNECT_S, or given up: a health check waits for the connection that long.
         # (grpc.channel_ready_future would do, but closing its channel then waits out a 0.2 s poll.)
         health = channel.unary_unary(HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)
@@ -109,7 +117,7 @@ async def read_direct_async(
     address: str, credentials: grpc.ChannelCredentials, read: WholeRead
 ) -> AsyncIterator[bytes]:
     """As read_direct, on a grpc.aio channel of the running loop."""
-    async with aio.secure_channel(address, credentials, options=client_options()) as channel:
+    async with aio.secure_channel(address, credentials, options=read.options()) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), CONNECT_S)
         except TimeoutError:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dtask_common.private import private_dir, write_private
-from dtask_common.roles import URI_SCHEME, Role, role_uri
+from dtask_common.roles import IDENTITY_SUFFIX, URI_SCHEME, Role, role_uri, runner_identity_host
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")
 #: A DNS name for a certificate (an optional leading *. wildcard); IP addresses are checked apart.
@@ -174,7 +174,13 @@ def issue(
 
 def _sans(role: Role, name: str, hosts: list[str], given: set[str]) -> list[x509.GeneralName]:
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(role_uri(role, name))]
+    if role is Role.RUNNER:
+        sans.append(x509.DNSName(runner_identity_host(name)))
     for h in hosts:
+        if h.lower().endswith(IDENTITY_SUFFIX):
+            if h in given:
+                raise CertError(f"bad host {h!r}: names ending in {IDENTITY_SUFFIX} are the runners' own")
+            continue
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from enum import StrEnum
 
 URI_SCHEME = "dtask://"
+#: DNS names under this suffix name a runner, not a host: every runner certificate carries its own, and no
+#: other certificate can (`--host` refuses them). `.invalid` never resolves.
+IDENTITY_SUFFIX = ".runner.dtask.invalid"
 
 
 class Role(StrEnum):
@@ -15,6 +19,12 @@ class Role(StrEnum):
     RUNNER = "runner"
     OPERATOR = "operator"
     VIEWER = "viewer"
+
+
+def runner_identity_host(name: str) -> str:
+    """The DNS name runner `name`'s certificate carries: a client that dials a runner with it (as the TLS target
+    name) accepts only that runner's certificate, whatever host it runs on."""
+    return hashlib.sha256(name.encode()).hexdigest()[:40] + IDENTITY_SUFFIX
 
 
 def role_uri(role: Role, name: str) -> str:
