@@ -367,21 +367,8 @@ def test_a_runner_refuses_what_the_controller_revoked_even_after_a_restart_alone
     finally:
         runner.stop()
     # Restarted with no controller to hear from: the list it was told is still refused.
-    lo, hi = free_port_range()
-    alone = start_dtask(
-        [
-            "runner",
-            "--controller",
-            "127.0.0.1:1",
-            "--name",
-            "gate",
-            "--host",
-            "127.0.0.1",
-            "--port-range",
-            f"{lo}-{hi}",
-        ],
-        home,
-    )
+    alone = runner_proc(home, "127.0.0.1:1", "gate", wait=False)
+    alone.wait_for(r"listening on")
     try:
         for certs, role in ((early / "certs", "viewer"), (late / "certs", "operator")):
             err = runner_status(alone.address, certs, role)
