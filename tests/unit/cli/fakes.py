@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtask_client import WaitCounts
 from dtask_client import _specs as conn
 from dtask_common.models import (
     Attempt,
@@ -214,6 +215,7 @@ class FakeController:
         ids: Iterable[str] | None = None,
         timeout: float | None = None,
         on_change: Callable[[list[Task]], None] | None = None,
+        on_counts: Callable[[WaitCounts], None] | None = None,
     ) -> list[Task]:
         self._rec("wait", (list(ids) if ids is not None else None, timeout))
         chosen = [t for t in self.task_list if ids is None or t.id in ids]

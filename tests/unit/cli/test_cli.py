@@ -363,10 +363,11 @@ def test_certs_ensure_leaves_copied_certificates_alone(run: Run, tmp_path: Path)
 
 def test_wait_progress_line() -> None:
     from dtask_cli.tasks_cmd import _progress_line
+    from dtask_client import WaitCounts
 
     from tests.unit.cli.fakes import sample_tasks
 
-    line = _progress_line(sample_tasks())
+    line = _progress_line(WaitCounts.of(sample_tasks()))
     assert line.startswith("██████████··········  2/4 finished".replace("  ", " "))
     assert "\x1b[33m1 pending\x1b[0m" in line and "\x1b[31m1 failed\x1b[0m" in line
 

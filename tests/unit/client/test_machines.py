@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dtask_client import ControllerUnavailable, WaitTimeout
+from dtask_client import ControllerUnavailable, WaitCounts, WaitTimeout
 from dtask_client._follow import Follow
 from dtask_client._retry import Reconnect
 from dtask_client._wait import Progress, Waiter, WaitState
@@ -74,6 +74,30 @@ def test_a_long_wait_lists_its_tasks_once_not_after_every_message(monkeypatch: p
             assert progress is not None and progress.done == (i == ids[-1])
         assert progress.tasks[-1].id == "1999" and all(t.state is TaskState.SUCCEEDED for t in progress.tasks)
         assert listed == lists, every
+
+
+def test_counts_follow_every_change_of_state_without_listing_the_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `dtask wait` shows on a terminal after each message: kept as events come (a retried task leaves
+    succeeded again, a task shown twice counts once), never by listing the tasks."""
+    monkeypatch.setattr(WaitState, "watched", lambda self: pytest.fail("listed"))
+    ids = [str(i) for i in range(2000)]
+    w = Waiter(ids, None, 0.0, "h:1", 10.0)
+    w.apply_all([snap(*(Task(id=i, spec=TaskSpec(shell="true"), state=TaskState.PENDING) for i in ids))])
+    assert w.counts() == WaitCounts({TaskState.PENDING: 2000}, 2000)
+    for n, (i, state) in enumerate(
+        [
+            ("0", TaskState.RUNNING),
+            ("0", TaskState.SUCCEEDED),
+            ("1", TaskState.FAILED),
+            ("0", TaskState.PENDING),
+            ("0", TaskState.RUNNING),
+        ]
+    ):
+        t = Task(id=i, spec=TaskSpec(shell="true"), state=state)
+        w.apply_all([ev.WatchEvent(seq=n + 1, at=0.0, body=ev.TaskEvent(ev.TaskEventKind.UPDATED, t))])
+    got = w.counts()
+    assert got == WaitCounts({TaskState.PENDING: 1998, TaskState.RUNNING: 1, TaskState.FAILED: 1}, 2000)
+    assert got.finished == 1
 
 
 def test_a_window_limits_how_long_a_lost_controller_is_waited_for() -> None:

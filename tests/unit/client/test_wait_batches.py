@@ -8,7 +8,7 @@ from typing import Any
 
 from dtask.v1 import common_pb2 as cpb
 from dtask.v1 import controller_pb2 as pb
-from dtask_client import Controller
+from dtask_client import Controller, WaitCounts
 from dtask_client import _calls as c
 from dtask_common.config import Config
 from dtask_common.events import TaskEvent
@@ -87,6 +87,31 @@ def test_wait_asks_for_its_tasks_alone_and_unpacks_batches_in_order() -> None:
     (req,) = ch.requests
     assert list(req.task_ids) == ["1", "2"] and req.exclude_usage and req.exclude_executors
     assert not req.exclude_progress and req.max_batch == c.WAIT_BATCH
+
+
+def test_on_counts_gets_how_many_tasks_are_in_each_state_after_each_message_without_progress_events() -> None:
+    """A progress line needs the counts alone: no list of tasks per message, and no progress events asked for."""
+    ch = WatchChannel(
+        [
+            snapshot(5, task("1", PENDING), task("2", RUNNING)),
+            batch(changed(6, task("1", RUNNING), pb.TaskEvent.KIND_DISPATCHED), changed(7, task("2", DONE))),
+            batch(changed(8, task("1", DONE))),
+        ]
+    )
+    seen: list[tuple[int, int, dict[str, int]]] = []
+
+    def counted(n: WaitCounts) -> None:
+        seen.append((n.finished, n.total, {s.value: k for s, k in n.by_state.items()}))
+
+    done = client(ch).wait(["1", "2"], on_counts=counted)
+    assert [t.state for t in done] == [TaskState.SUCCEEDED, TaskState.SUCCEEDED]
+    assert seen == [
+        (0, 2, {"pending": 1, "running": 1}),
+        (1, 2, {"running": 1, "succeeded": 1}),
+        (2, 2, {"succeeded": 2}),
+    ]
+    assert ch.requests[0].exclude_progress
+    assert WaitCounts.of(done) == WaitCounts({TaskState.SUCCEEDED: 2}, 2)
 
 
 def test_wait_for_every_task_or_for_more_ids_than_a_watch_takes_watches_them_all() -> None:

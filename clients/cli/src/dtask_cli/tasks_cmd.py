@@ -5,17 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from dtask_common.exitcodes import FAILED, OK, TIMEOUT
 from dtask_common.export import export_tasks, to_json
-from dtask_common.models import ParamValue, Task, TaskState
+from dtask_common.models import ParamValue, TaskState
 from dtask_common.safetext import shown
 
 from dtask_cli import output
 from dtask_cli.context import CliContext
 from dtask_cli.errors import CliError, StateChoice, handles_errors
 from dtask_cli.params import COUNT, FINITE, TASK_ID, TASK_PARAM, param_map
+
+if TYPE_CHECKING:
+    from dtask_client import WaitCounts
 
 STATE_CHOICES = [s.value for s in TaskState] + ["finished"]
 
@@ -127,24 +131,24 @@ def wait_cmd(ctx: CliContext, task_ids: tuple[str, ...], timeout: float | None, 
     tty = sys.stderr.isatty() and not quiet and not as_json
     last = [""]
 
-    def show(tasks: list[Task]) -> None:
-        line = _progress_line(tasks)
+    from dtask_client import WaitCounts, WaitTimeout
+
+    def show(counts: WaitCounts) -> None:
+        line = _progress_line(counts)
         if line != last[0]:
             click.echo("\r\x1b[2K" + line, err=True, nl=False)
             last[0] = line
 
-    from dtask_client import WaitTimeout
-
     with ctx.client() as c:
         c.on_reconnect = _reconnecting(c.address, newline=tty)
         try:
-            tasks = c.wait(list(task_ids) or None, timeout=timeout, on_change=show if tty else None)
+            tasks = c.wait(list(task_ids) or None, timeout=timeout, on_counts=show if tty else None)
         except WaitTimeout as exc:
             if tty:
                 click.echo("", err=True)
             raise CliError(exc.message, TIMEOUT) from None
     if tty:
-        click.echo("\r\x1b[2K" + _progress_line(tasks), err=True)
+        click.echo("\r\x1b[2K" + _progress_line(WaitCounts.of(tasks)), err=True)
     if as_json:
         click.echo(to_json([output.task_json(t) for t in tasks]))
     elif not quiet and tasks:
@@ -171,16 +175,13 @@ def _reconnecting(address: str, newline: bool = False) -> Callable[[str], None]:
     return say
 
 
-def _progress_line(tasks: list[Task]) -> str:
-    counts = {s: 0 for s in TaskState}
-    for t in tasks:
-        counts[t.state] += 1
-    done = sum(n for s, n in counts.items() if s.finished)
-    parts = [f"{done}/{len(tasks)} finished"]
+def _progress_line(counts: WaitCounts) -> str:
+    done, total = counts.finished, counts.total
+    parts = [f"{done}/{total} finished"]
     for s in TaskState:
-        if counts[s]:
-            parts.append(click.style(f"{counts[s]} {s.value}", fg=output.STATE_COLOURS.get(s)))
-    return output.bar(done / len(tasks) if tasks else 1.0, 20) + " " + " · ".join(parts)
+        if n := counts.by_state.get(s, 0):
+            parts.append(click.style(f"{n} {s.value}", fg=output.STATE_COLOURS.get(s)))
+    return output.bar(done / total if total else 1.0, 20) + " " + " · ".join(parts)
 
 
 @click.command("export")

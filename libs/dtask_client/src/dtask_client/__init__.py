@@ -4,6 +4,7 @@ from dtask_common.results_table import ResultsTable, UnknownColumn
 
 from dtask_client._async import AsyncController
 from dtask_client._sync import Controller
+from dtask_client._wait import WaitCounts
 from dtask_client.errors import (
     BadAddress,
     CertificateError,
@@ -31,5 +32,6 @@ __all__ = [
     "ResourceExhausted",
     "ResultsTable",
     "UnknownColumn",
+    "WaitCounts",
     "WaitTimeout",
 ]

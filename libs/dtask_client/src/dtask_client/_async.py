@@ -37,7 +37,7 @@ from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
 from dtask_client._runner_output import RunnerUnreachable, WholeRead, read_direct_async
 from dtask_client._settings import resolve
-from dtask_client._wait import Waiter
+from dtask_client._wait import WaitCounts, Waiter
 from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
 
 T = TypeVar("T")
@@ -435,6 +435,7 @@ class AsyncController:
         ids: Iterable[str] | None = None,
         timeout: float | None = None,
         on_change: Callable[[list[Task]], None] | None = None,
+        on_counts: Callable[[WaitCounts], None] | None = None,
     ) -> list[Task]:
         wanted = [str(i) for i in ids] if ids is not None else None
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout, give_up_after=self.timeout)
@@ -448,6 +449,8 @@ class AsyncController:
                             continue
                         if on_change is not None:
                             on_change(progress.tasks)
+                        if on_counts is not None:
+                            on_counts(waiter.counts())
                         if progress.done:
                             return progress.tasks
                 finally:

@@ -36,7 +36,7 @@ from dtask_client._follow import Follow, dispatched, noticed
 from dtask_client._retry import GiveUp, Probe, Reconnect, Resend, RetryPolicy
 from dtask_client._runner_output import RunnerUnreachable, WholeRead, read_direct
 from dtask_client._settings import resolve
-from dtask_client._wait import Waiter
+from dtask_client._wait import WaitCounts, Waiter
 from dtask_client.errors import Conflict, ControllerUnavailable, DtaskError, from_rpc_error
 
 T = TypeVar("T")
@@ -416,11 +416,13 @@ class Controller:
         ids: Iterable[str] | None = None,
         timeout: float | None = None,
         on_change: Callable[[list[Task]], None] | None = None,
+        on_counts: Callable[[WaitCounts], None] | None = None,
     ) -> list[Task]:
         """Block until the given tasks (default: every task) are finished; returns them.
 
-        Raises WaitTimeout after timeout seconds. on_change is called with the watched tasks
-        whenever one of them changes.
+        Raises WaitTimeout after timeout seconds. on_change is called with the watched tasks whenever one of
+        them changes (O(tasks) each time); on_counts with how many are in each state after each message of
+        events (O(states): for a progress line over any number of tasks).
         """
         wanted = [str(i) for i in ids] if ids is not None else None
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout)
@@ -434,6 +436,8 @@ class Controller:
                             continue
                         if on_change is not None:
                             on_change(progress.tasks)
+                        if on_counts is not None:
+                            on_counts(waiter.counts())
                         if progress.done:
                             return progress.tasks
                 finally:
