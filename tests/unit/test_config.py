@@ -115,7 +115,7 @@ def test_unknown_client_key_lists_every_client_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(p)
     assert str(info.value).endswith(
-        "(did you mean 'client.timeout_s'?); known keys: client.controller, client.timeout_s"
+        "(did you mean 'client.timeout_s'?); known keys: client.controller, client.direct_logs, client.timeout_s"
     )
 
 

@@ -17,6 +17,7 @@ from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
 from dtask_client import AsyncController
 from dtask_client._runner_output import CONNECT_S, DIRECT_MIN_BYTES
+from dtask_common.config import ClientConfig, Config
 from dtask_common.models import TaskState
 from dtask_runner.attempt_request import safe_stem
 
@@ -36,11 +37,13 @@ def printed(live: Cluster, expect: Path) -> str:
     return tid
 
 
-def dtask_logs(live: Cluster, tid: str, out: Path) -> subprocess.CompletedProcess[bytes]:
+def dtask_logs(live: Cluster, tid: str, out: Path, *options: str, set_: str = "") -> subprocess.CompletedProcess[bytes]:
+    """`dtask [--set set_] logs tid [options]` into out."""
     env = dict(os.environ, DTASK_HOME=str(live.home), DTASK_CONTROLLER=live.address)
     env.pop("DTASK_CONFIG", None)
+    argv = [str(BIN / "dtask"), *(["--set", set_] if set_ else []), "logs", tid, *options]
     with out.open("wb") as f:
-        return subprocess.run([str(BIN / "dtask"), "logs", tid], stdout=f, stderr=subprocess.PIPE, env=env, timeout=60)
+        return subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, env=env, timeout=60)
 
 
 def test_a_large_output_comes_from_its_runner_while_the_controller_cannot_reach_it(
@@ -74,6 +77,17 @@ def test_a_large_output_comes_from_its_runner_while_the_controller_cannot_reach_
                 done = dtask_logs(live, tid, out)
                 assert done.returncode == 0 and out.read_bytes() == expect.read_bytes(), done.stderr
                 assert b"notice" not in done.stderr
+                # Through the controller only (client.direct_logs = false, or --via-controller): its 1 MiB tail.
+                with live.client("viewer", config=Config(client=ClientConfig(direct_logs=False))) as c:
+                    assert b"".join(c.logs(tid, on_notice=notices.append)) == expect.read_bytes()[-(1 << 20) :]
+                    assert len(notices) == 1 and "the controller kept" in notices[0], notices
+                    assert b"".join(c.logs(tid, direct=True)) == expect.read_bytes()
+                for done in (
+                    dtask_logs(live, tid, out, "--via-controller"),
+                    dtask_logs(live, tid, out, set_="client.direct_logs=false"),
+                ):
+                    assert done.returncode == 0 and out.read_bytes() == expect.read_bytes()[-(1 << 20) :], done.stderr
+                    assert b"notice: the first " in done.stderr, done.stderr
             finally:
                 runner.stop()
     finally:

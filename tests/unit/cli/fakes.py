@@ -206,6 +206,7 @@ class FakeController:
         *,
         tail_bytes: int = 0,
         on_notice: Callable[[str], None] | None = None,
+        direct: bool | None = None,
     ) -> Iterator[bytes]:
         self._rec("logs", (task_id, attempt, follow))
         return iter(self.output)

@@ -92,9 +92,14 @@ def task_cmd(ctx: CliContext, task_id: str, as_json: bool) -> None:
     show_default="the whole output",
     help="Only the last this many bytes (at most what the controller keeps, 1 MiB by default).",
 )
+@click.option(
+    "--via-controller",
+    is_flag=True,
+    help="Read the output through the controller, never straight from its runner (as client.direct_logs = false).",
+)
 @click.pass_obj
 @handles_errors
-def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int, tail_bytes: int) -> None:
+def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int, tail_bytes: int, via_controller: bool) -> None:
     """Print a task's output (stdout and stderr as the task wrote them), all of it.
 
     The part the controller no longer keeps is read from the runner that ran it; when that runner is gone,
@@ -105,7 +110,8 @@ def logs_cmd(ctx: CliContext, task_id: str, follow: bool, attempt: int, tail_byt
     out = sys.stdout.buffer
     with ctx.client() as c:
         c.on_reconnect = _reconnecting(c.address)
-        for data in c.logs(task_id, attempt=attempt, follow=follow, tail_bytes=tail_bytes, on_notice=_notice):
+        direct = False if via_controller else None
+        for data in c.logs(task_id, attempt, follow, tail_bytes=tail_bytes, on_notice=_notice, direct=direct):
             out.write(data)
             out.flush()
 

@@ -343,12 +343,14 @@ class AsyncController:
         *,
         tail_bytes: int = 0,
         on_notice: Callable[[str], None] | None = None,
+        direct: bool | None = None,
     ) -> AsyncIterator[bytes]:
         """An attempt's output (0: the latest attempt), as it arrives: all of it, or only its last tail_bytes;
-        with follow, until the attempt ends (across restarts). on_notice: as Controller.logs."""
+        with follow, until the attempt ends (across restarts). on_notice and direct: as Controller.logs."""
         if not follow:
             task = await self.task(task_id)  # NotFound before streaming
-            if tail_bytes == 0 and self._settings.files is not None:
+            want = self._settings.direct_logs if direct is None else direct
+            if tail_bytes == 0 and want and self._settings.files is not None:
                 async for data in self._whole(WholeRead(task, attempt, on_notice)):
                     yield data
                 return

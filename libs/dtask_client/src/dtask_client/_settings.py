@@ -24,6 +24,8 @@ class Settings:
     timeout: float
     ranges: PortRanges = PortRanges()
     """The ports the configuration gives the controller and the runners (quoted by error hints)."""
+    direct_logs: bool = True
+    """Whether a large whole output is read straight from its runner (client.direct_logs)."""
 
 
 def resolve(
@@ -49,7 +51,7 @@ def resolve(
     seconds = float(timeout if timeout is not None else config.client.timeout_s)
     ranges = PortRanges(config.controller.port_range, config.runner.port_range)
     if not need_files:
-        return Settings(addr, None, seconds, ranges)
+        return Settings(addr, None, seconds, ranges, config.client.direct_logs)
     certs_dir = Path(certs).expanduser().absolute() if certs else config.certs_path
     default = TlsFiles.in_dir(certs_dir, "operator")
     cert_path = Path(cert).expanduser().absolute() if cert else default.cert
@@ -62,4 +64,4 @@ def resolve(
         files.check()
     except CertError as exc:
         raise CertificateError(str(exc)) from None
-    return Settings(addr, files, seconds, ranges)
+    return Settings(addr, files, seconds, ranges, config.client.direct_logs)

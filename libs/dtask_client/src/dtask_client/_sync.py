@@ -333,17 +333,19 @@ class Controller:
         *,
         tail_bytes: int = 0,
         on_notice: Callable[[str], None] | None = None,
+        direct: bool | None = None,
     ) -> Iterator[bytes]:
         """An attempt's output (0: the latest attempt), as it arrives: all of it, or only its last tail_bytes
         (at most what the controller keeps); with follow, until the attempt ends.
 
         When part of the output can no longer be read (its runner is gone and the controller kept only
         the tail), on_notice is called with what is missing (without on_notice it is logged as a warning).
-        Following a task that has not started yet waits for its dispatch first.
+        Following a task that has not started yet waits for its dispatch first. direct: whether a large whole
+        output is read straight from its runner (None: as client.direct_logs says; False: through the controller).
         """
         if not follow:
             task = self.task(task_id)  # NotFound before streaming
-            if tail_bytes == 0 and self._settings.files is not None:
+            if tail_bytes == 0 and self._direct(direct):
                 return self._whole(task, attempt, on_notice)
             return (noticed(chunk, on_notice) for chunk in self._stream(c.output(task_id, attempt, tail_bytes)))
         return self._follow(
@@ -363,6 +365,10 @@ class Controller:
         for chunk in self._stream(read.relay()):
             if data := read.relayed(chunk):  # (its notice, if any, is told either way)
                 yield data
+
+    def _direct(self, direct: bool | None) -> bool:
+        """Whether a whole output may be read from its runner: asked for, and certificate files to dial with."""
+        return (self._settings.direct_logs if direct is None else direct) and self._settings.files is not None
 
     def _credentials(self) -> grpc.ChannelCredentials:
         assert self._settings.files is not None, "a direct read needs the certificate files"

@@ -182,6 +182,10 @@ class ClientConfig:
     timeout_s: float = 10.0
     """Seconds a call to the controller may take (streams excepted); default 10 seconds."""
 
+    direct_logs: bool = True
+    """Read a large output (8 MiB or more) straight from the runner that ran it; false: always through the
+    controller (for a machine a firewall keeps from the runners: no 1 s connection attempt first). Default true."""
+
 
 @dataclass
 class Config:
