@@ -315,3 +315,36 @@ def test_tui_with_a_viewer_certificate_shows_actions_unavailable(
     while not tmux.dead():
         assert time.monotonic() < deadline, "dtask-tui did not exit on q"
         time.sleep(0.1)
+
+
+@pytest.mark.timeout(60)
+def test_dtask_wait_on_a_terminal_shows_how_many_tasks_are_in_each_state(
+    home: Path, cluster: tuple[Proc, Proc], tmux: Tmux, tmp_path: Path
+) -> None:
+    """`dtask wait` on a terminal redraws one progress line from the counts per state as the tasks move (two
+    slots: the third task waits, then runs and fails), then prints the table and exits 1."""
+    ctrl, _runner = cluster
+    go = [tmp_path / "go1", tmp_path / "go2"]
+    ids = [
+        dtask(home, ctrl.address, "submit", "--name", f"held{n}", "--", f"while [ ! -e {g} ]; do sleep 0.05; done")
+        for n, g in enumerate(go, 1)
+    ]
+    ids.append(dtask(home, ctrl.address, "submit", "--name", "bad", "--", "exit 3"))
+    env = {"DTASK_HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    done = tmp_path / "exit"
+    wait = f"{BIN / 'dtask'} --controller {ctrl.address} wait {' '.join(i.strip() for i in ids)}"
+    tmux.start(["sh", "-c", f'{wait}; echo "exit $?" > {done}'], env)
+    tmux.wait_for(r"(?m)0/3 finished · 1 pending · 2 running *$", timeout=20)
+    go[0].touch()
+    tmux.wait_for(r"(?m)2/3 finished · 1 running · 1 succeeded · 1 failed *$")
+    go[1].touch()
+    deadline = time.monotonic() + 10
+    while not done.exists():
+        assert time.monotonic() < deadline, "dtask wait did not return"
+        time.sleep(0.05)
+    assert done.read_text() == "exit 1\n"
+    # (the pane's "dead" line may have scrolled the first line off the screen: read its history too)
+    lines = tmux.cmd("capture-pane", "-p", "-S", "-50", "-t", "tui").splitlines()
+    first = lines.index(next(line for line in lines if "finished" in line))
+    assert lines[first] == "█" * 20 + " 3/3 finished · 2 succeeded · 1 failed", lines
+    assert lines[first + 1].split()[:3] == ["ID", "NAME", "STATE"] and "1 of 3 tasks did not succeed" in lines, lines
