@@ -3,6 +3,9 @@ file`, checked byte-exact (sha256) against the same printer run inline (`subproc
 floor) in the same run; MB/s of the whole (run + fetch), of the fetch alone, and their ratios to the floor; the
 peak RSS of `dtask logs` and of the controller while it streams (constant memory whatever the size).
 
+The fetch floors beside it: `dtask --version` (what a dtask command costs to start) and `cat` of the same bytes
+into the file; and what 0.7x the floor leaves for the fetch after the run.
+
 Run from the repository root: .venv/bin/python -m bench.logs_bench [--mb 200] [--rounds 1]
 """
 
@@ -63,6 +66,14 @@ def sha256(path: Path) -> str:
         while block := f.read(4 * MB):
             h.update(block)
     return h.hexdigest()
+
+
+def timed(argv: list[str], out: Path | None = None) -> float:
+    """Seconds argv takes with its stdout into out (None: /dev/null)."""
+    t0 = time.perf_counter()
+    with (out or Path(os.devnull)).open("wb") as f:
+        subprocess.run(argv, stdout=f, check=True)
+    return time.perf_counter() - t0
 
 
 def inline_floor(argv: list[str], out: Path) -> float:
@@ -135,6 +146,9 @@ def one_round(c: Controller, ctl: Proc, runner: Proc, home: Path, mb: int, tmp: 
     cpu2 = cpu_s(ctl, runner)
     exact = out.stat().st_size == floor_out.stat().st_size and sha256(out) == sha256(floor_out)
     floor2 = inline_floor(argv, floor_out)
+    # What any fetch by a `dtask` command pays before it streams a byte, and for writing the bytes into the file.
+    startup = min(timed([str(BIN / "dtask"), "--version"]) for _ in range(3))
+    copy = timed(["cat", str(floor_out)], out)
     for p in (out, floor_out):
         p.unlink()
     return {
@@ -151,6 +165,8 @@ def one_round(c: Controller, ctl: Proc, runner: Proc, home: Path, mb: int, tmp: 
         "fetch_cpu_ctl": cpu2[0] - cpu1[0],
         "fetch_cpu_runner": cpu2[1] - cpu1[1],
         "fetch_cpu_cli": cli_cpu,
+        "startup_s": startup,
+        "copy_s": copy,
     }
 
 
@@ -179,6 +195,9 @@ def main() -> None:
                         f"{r['whole_s']:.2f} s = {mbs / r['whole_s']:.0f} MB/s, "
                         f"{r['floor_s'] / r['whole_s']:.2f}x the floor\n"
                         f"  fetch alone: {mbs / r['fetch_s']:.0f} MB/s, {r['floor_s'] / r['fetch_s']:.2f}x the floor\n"
+                        f"  fetch floors: `dtask --version` {r['startup_s']:.2f} s (start-up); `cat` of the same bytes "
+                        f"into the file {r['copy_s']:.2f} s; 0.7x the floor leaves "
+                        f"{r['floor_s'] / 0.7 - r['run_s']:.2f} s for the fetch after this run\n"
                         f"  peak RSS: dtask logs {r['cli_rss_mb']:.0f} MB; controller {r['ctl_rss_before_mb']:.0f} "
                         f"-> {r['ctl_rss_peak_mb']:.0f} MB while streaming\n"
                         f"  CPU seconds: run: runner {r['run_cpu_runner']:.2f}, controller {r['run_cpu_ctl']:.2f}; "

@@ -4,7 +4,9 @@ of one task printing 200 MB (through the whole system, and through the launcher 
 
 The /bin/true figure waits as a user does (Controller.wait, which follows Watch); three more figures
 show the client's share (waiting by polling IsFinished instead), 2 runners x 2 slots, and 2 runners x 1 slot
-that each take one assignment ahead (runner.prefetch = 1).
+that each take one assignment ahead (runner.prefetch = 1). The machine's CPU per task is split into the
+controller's, the runners', the client's (this process) and the rest, beside what 0.6x xargs would leave; a
+second floor runs xargs through the gate's shell each attempt's first process is (sh -c 'exec /bin/true').
 
 With --metrics the controller and the runners serve /metrics, each scraped once a second meanwhile.
 
@@ -61,10 +63,22 @@ class Scraper:
             self._thread.join(10)
 
 
-def xargs_floor(n: int, parallel: int = 2) -> float:
+def xargs_floor(n: int, parallel: int = 2, command: str = "/bin/true") -> float:
     t0 = time.perf_counter()
-    subprocess.run(f"seq {n} | xargs -P {parallel} -n 1 /bin/true", shell=True, check=True)
+    subprocess.run(f"seq {n} | xargs -P {parallel} -n 1 {command}", shell=True, check=True)
     return time.perf_counter() - t0
+
+
+def busy_s() -> float:
+    """CPU seconds this machine has spent on anything but idling and waiting for I/O (every core, psutil)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def own_cpu_s() -> float:
+    """This process's CPU seconds (the client's: its wait() reads the event stream)."""
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
 
 
 def cpu_seconds(procs: list[Proc]) -> float:
@@ -143,13 +157,17 @@ def main() -> None:
                 # warm up both runners
                 through_system(c, [TaskSpec(name=f"warm{i}", argv=("/bin/true",)) for i in range(20)], 60)
                 floor = xargs_floor(args.tasks)
-                cpu0 = cpu_seconds(runners)
-                ctl0 = cpu_s(ctl.popen.pid)
-                took, bad = through_system(
-                    c, [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
-                )
+                # The first process of an attempt is a shell at the cgroup gate that execs the task: the floor
+                # through the same shell shows what that costs without any of dtask.
+                gate_busy0 = busy_s()
+                gated = xargs_floor(args.tasks, command="/bin/sh -c 'exec /bin/true'")
+                gate_busy = busy_s() - gate_busy0
+                specs = [TaskSpec(name=f"true{i}", argv=("/bin/true",)) for i in range(args.tasks)]
+                cpu0, ctl0, client0, busy0 = cpu_seconds(runners), cpu_s(ctl.popen.pid), own_cpu_s(), busy_s()
+                took, bad = through_system(c, specs, 600)
                 runner_cpu = cpu_seconds(runners) - cpu0
                 ctl_cpu = cpu_s(ctl.popen.pid) - ctl0
+                client_cpu, busy = own_cpu_s() - client0, busy_s() - busy0
                 floor2 = xargs_floor(args.tasks)
                 polled, bad2 = through_system_polling(
                     c, [TaskSpec(name=f"polled{i}", argv=("/bin/true",)) for i in range(args.tasks)], 600
@@ -170,6 +188,20 @@ def main() -> None:
                 print(
                     f"  controller CPU per task: {1000 * ctl_cpu / args.tasks:.2f} ms "
                     f"({100 * ctl_cpu / took:.0f}% of one core while the {args.tasks} ran)"
+                )
+                ms = 1000 / args.tasks
+                cores = psutil.cpu_count() or 1
+                rest = busy - runner_cpu - ctl_cpu - client_cpu
+                print(
+                    f"  machine CPU per task: {busy * ms:.2f} ms = controller {ctl_cpu * ms:.2f} + runners "
+                    f"{runner_cpu * ms:.2f} + client {client_cpu * ms:.2f} + the rest {rest * ms:.2f} (the tasks, "
+                    f"their gate shells, the kernel, other load); 0.6x xargs ({0.6 * args.tasks / best:.0f} tasks/s) "
+                    f"leaves {1000 * cores * best / (0.6 * args.tasks):.2f} ms on {cores} cores"
+                )
+                print(
+                    f"  xargs -P 2 through the gate's shell (sh -c 'exec /bin/true'): {gated:.2f} s "
+                    f"({args.tasks / gated:.0f} tasks/s, {gated / best:.2f}x the floor's time; machine CPU "
+                    f"{gate_busy * ms:.2f} ms per task)"
                 )
                 print(
                     f"  the same, waiting by polling IsFinished instead of wait(): {polled:.2f} s "

@@ -5,9 +5,10 @@ The stored tasks are written straight into the store file before the controller 
 succeeded tasks with one attempt each, about 1 s per 20,000), so they cost the controller nothing but
 their rows. Each run submits one task, waits for it with Controller.wait([id]) and measures the whole
 round trip; the floor is subprocess.run(['/bin/true']) in this process, measured in the same run.
+The runner's launcher alone (its log, its cgroup and gate shell, no gRPC, no store) is timed beside, as a floor.
 --unfiltered N also times N waits done the way they were before Watch filters (a Watch of every task,
-read until the task is finished), to show what the filter saves; --controller-cpu reports the
-controller's CPU per run (psutil, user + system).
+read until the task is finished), to show what the filter saves. The controller's CPU per run is reported too
+(psutil, user + system).
 
 Run from the repository root: .venv/bin/python -m bench.wait_bench [--stored 100000] [--runs 300]
 """
@@ -15,6 +16,7 @@ Run from the repository root: .venv/bin/python -m bench.wait_bench [--stored 100
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -49,6 +51,42 @@ def inline_floor(runs: int) -> list[float]:
         subprocess.run(["/bin/true"], check=True)
         out.append(1000 * (time.perf_counter() - t0))
     return out
+
+
+def launcher_floor(runs: int, tmp: Path) -> list[float]:
+    """ms per /bin/true attempt through the runner's launcher alone, in this process: its log, its cgroup (as the
+    runner's containment = auto gives) and the gate's shell, no gRPC and no store."""
+    import asyncio
+
+    from dtask_runner.attempt_request import AttemptRequest
+    from dtask_runner.containment import open_containment
+    from dtask_runner.launcher import Launcher
+
+    class Sink:
+        def on_output(self, execution: object) -> None:
+            pass
+
+        def on_progress(self, execution: object, progress: object) -> None:
+            pass
+
+        def on_metrics(self, execution: object, points: object) -> None:
+            pass
+
+    async def main() -> list[float]:
+        containment = open_containment("auto", f"wait-bench-{os.getpid()}")
+        launcher = Launcher(tmp / "logs", tmp / "work", containment=containment)
+        out = []
+        try:
+            for i in range(runs):
+                t0 = time.perf_counter()
+                r = await launcher.start(AttemptRequest(f"f{i}", 1, TRUE), Sink()).done  # type: ignore[arg-type]
+                out.append(1000 * (time.perf_counter() - t0))
+                assert r.state is TaskState.SUCCEEDED, r.error
+        finally:
+            await launcher.close()  # (and its containment)
+        return out
+
+    return asyncio.run(main())
 
 
 def waits(c: Controller, runs: int, ctl: psutil.Process) -> tuple[list[float], list[float], dict[str, list[float]]]:
@@ -202,6 +240,7 @@ def main() -> None:
                 waits(c, args.warmup, proc)
                 inline_floor(args.warmup)
                 floor = inline_floor(args.runs)
+                launched = launcher_floor(args.runs, Path(d))
                 t1 = time.perf_counter()
                 lat, cpu, stages = waits(c, args.runs, proc)
                 print(f"{args.runs} waits in {time.perf_counter() - t1:.1f} s", flush=True)
@@ -220,6 +259,11 @@ def main() -> None:
             )
     f50, f99, w50, w99 = pct(floor, 50), pct(floor, 99), pct(lat, 50), pct(lat, 99)
     print(f"inline subprocess.run(['/bin/true']), {args.runs} runs: p50 {f50:.2f} ms, p99 {f99:.2f} ms")
+    print(
+        f"the runner's launcher alone (log, cgroup, gate shell; no gRPC, no store): p50 {pct(launched, 50):.2f} ms, "
+        f"p99 {pct(launched, 99):.2f} ms ({pct(launched, 50) / f50:.2f}x inline; the target leaves {3 * f50:.2f} ms "
+        "for everything)"
+    )
     print(
         f"submit -> wait([id]) -> done, {args.stored} tasks stored, {args.runs} runs: "
         f"p50 {w50:.2f} ms, p99 {w99:.2f} ms (mean {statistics.fmean(lat):.2f} ms)"
