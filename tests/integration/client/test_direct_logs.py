@@ -13,12 +13,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
 from dtask.v1 import runner_pb2 as rpb
 from dtask.v1 import runner_pb2_grpc
 from dtask_client import AsyncController
 from dtask_client._runner_output import CONNECT_S, DIRECT_MIN_BYTES
+from dtask_common import certs
 from dtask_common.config import ClientConfig, Config
 from dtask_common.models import TaskState
+from dtask_common.roles import Role, runner_identity_host
 from dtask_runner.attempt_request import safe_stem
 
 from tests.faults.proxy import proxy_to
@@ -123,6 +126,50 @@ def test_a_runner_the_client_cannot_reach_is_relayed_by_the_controller(
                 return b"".join([data async for data in ac.logs(tid, on_notice=notices.append)])
 
         assert asyncio.run(via_async()) == expect.read_bytes() and notices == []
+
+
+def test_a_runner_certificate_without_its_identity_name_is_said_at_start_and_relayed(
+    tmp_path: Path, certs_template: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner certificate issued before runners carried their identity name (made here with the name left
+    out): the runner says at start how to issue it again, and the client reads its large output through the
+    controller, byte for byte (it cannot tell that runner from another)."""
+    home = copy_certs(certs_template, tmp_path / "home")
+    legacy = certs._sans
+
+    def without_identity(role: Role, name: str, hosts: list[str], given: set[str]) -> list[x509.GeneralName]:
+        return [n for n in legacy(role, name, hosts, given) if n != x509.DNSName(runner_identity_host(name))]
+
+    monkeypatch.setattr(certs, "_sans", without_identity)
+    certs.issue(home / "certs", Role.RUNNER, "old", ca_dir=home / "ca")
+    monkeypatch.undo()
+    ctl = start_controller(home, port_range=free_port_range())
+    try:
+        runner = start_runner(home, ctl.address, "old")
+        try:
+            runner.wait_for(
+                r"runner-old\.crt does not carry runner old's identity name \([0-9a-f]{40}\.runner\.dtask\.invalid\): "
+                r"clients read its large outputs through the controller.*dtask certs issue --role runner --name old"
+            )
+            runner.wait_for(r"connected to controller .* as old")
+            live = Cluster(home, ctl, [runner])
+            expect = tmp_path / "expect"
+            tid = printed(live, expect)
+            with live.client() as c, caplog.at_level(logging.INFO, logger="dtask_client._runner_output"):
+                assert b"".join(c.logs(tid)) == expect.read_bytes()
+            assert any(
+                f"task {tid}'s output comes through the controller: runner old: " in r.message for r in caplog.records
+            )
+        finally:
+            runner.stop()
+    finally:
+        ctl.stop()
+    fresh = start_runner(live.home, ctl.address, "r1")  # (a runner of this version: nothing said)
+    try:
+        fresh.wait_for(r"runner r1 .* listening on")
+        assert "identity name" not in "".join(fresh.lines)
+    finally:
+        fresh.stop()
 
 
 def test_the_runner_serves_its_logs_to_readers_only_and_checks_what_is_asked(

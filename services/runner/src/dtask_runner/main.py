@@ -19,7 +19,7 @@ from dtask_common.metrics_http import start_metrics
 from dtask_common.pidlock import LockHeld, PidLock
 from dtask_common.private import warn_if_loose
 from dtask_common.revocation import Revocations
-from dtask_common.roles import RUNNER_POLICY
+from dtask_common.roles import RUNNER_POLICY, runner_identity_host
 from dtask_common.tls import TlsFiles, server_credentials
 
 from dtask_runner.containment import ContainmentError
@@ -54,6 +54,26 @@ def lock_name(runner: Runner) -> PidLock:
             f"{runner.state_dir}; give this one another name with --name (NAME=... for make "
             "run-runner)"
         ) from None
+
+
+def warn_without_identity(files: TlsFiles, name: str) -> None:
+    """Say so when this runner's certificate lacks its runner identity name (one issued before runners had it):
+    a client cannot tell the runner from another then, so it reads this runner's large outputs through the
+    controller."""
+    try:
+        dns = certs.read_info(files.cert).dns
+    except certs.CertError:
+        return  # (the server credentials say what is wrong with the file)
+    if runner_identity_host(name) not in dns:
+        log.warning(
+            "%s does not carry runner %s's identity name (%s): clients read its large outputs through the "
+            "controller, not straight from it; issue it again on the controller's machine "
+            "(dtask certs issue --role runner --name %s --out DIR) and copy it here to let them",
+            files.cert,
+            name,
+            runner_identity_host(name),
+            name,
+        )
 
 
 def usable_runner(cfg: Config, user: TaskUser | None = None) -> Runner:
@@ -95,6 +115,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
     warn_if_loose(cfg.home_path, log)
     certs.ensure_runner(cfg.certs_path, cfg.runner.name, cfg.ca_path)
     files = TlsFiles.in_dir(cfg.certs_path, f"runner-{cfg.runner.name}")
+    warn_without_identity(files, cfg.runner.name)
     runner = usable_runner(cfg, user)
     lock = lock_name(runner)
     try:
