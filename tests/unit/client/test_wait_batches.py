@@ -89,6 +89,13 @@ def test_wait_asks_for_its_tasks_alone_and_unpacks_batches_in_order() -> None:
     assert not req.exclude_progress and req.max_batch == c.WAIT_BATCH
 
 
+def test_a_plain_wait_asks_for_the_ends_of_its_tasks_alone() -> None:
+    ch = WatchChannel([snapshot(5, task("1", RUNNING)), batch(changed(6, task("1", DONE)))])
+    assert [t.state for t in client(ch).wait(["1"])] == [TaskState.SUCCEEDED]
+    (req,) = ch.requests
+    assert req.exclude_unfinished and req.exclude_progress and list(req.task_ids) == ["1"]
+
+
 def test_on_counts_gets_how_many_tasks_are_in_each_state_after_each_message_without_progress_events() -> None:
     """A progress line needs the counts alone: no list of tasks per message, and no progress events asked for."""
     ch = WatchChannel(
@@ -110,7 +117,7 @@ def test_on_counts_gets_how_many_tasks_are_in_each_state_after_each_message_with
         (1, 2, {"running": 1, "succeeded": 1}),
         (2, 2, {"succeeded": 2}),
     ]
-    assert ch.requests[0].exclude_progress
+    assert ch.requests[0].exclude_progress and not ch.requests[0].exclude_unfinished  # (running counts too)
     assert WaitCounts.of(done) == WaitCounts({TaskState.SUCCEEDED: 2}, 2)
 
 
@@ -120,6 +127,10 @@ def test_wait_for_every_task_or_for_more_ids_than_a_watch_takes_watches_them_all
     many = [str(i) for i in range(1, MAX_WATCH_IDS + 2)]
     assert list(c.watch_for(many, False).request.task_ids) == []
     assert list(c.watch_for(many[:-1], True).request.task_ids) == many[:-1]
+    # A plain wait for listed tasks needs their ends alone; a follow (its dispatch) and a progress line more.
+    assert c.watch_for(["1"], False, every_change=False).request.exclude_unfinished
+    assert not c.watch_for(["1"], False).request.exclude_unfinished
+    assert not c.watch_for(None, False, every_change=False).request.exclude_unfinished  # (new tasks count too)
 
 
 def test_watch_yields_the_events_of_a_batch_one_by_one() -> None:

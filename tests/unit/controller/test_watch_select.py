@@ -62,6 +62,36 @@ def test_a_watcher_with_a_state_filter_sees_tasks_come_and_go() -> None:
     assert kinds == ["TaskEvent", "ProgressEvent", "TaskEvent", "QueueEvent"] and w.view == set()
 
 
+def test_a_watch_excluding_unfinished_events_gets_the_ends_and_the_retries_alone() -> None:
+    """What a plain wait asks for: of a task's events, those after which it is finished, and a retry that
+    makes a finished task pending again; not its dispatch or a requeue (nor another task's events)."""
+    hub = Fanout(lambda: 1.0)
+    w = hub.subscribe(watch=WatchFilter(task_ids=("1",), exclude_progress=True, exclude_unfinished=True))
+    every = hub.subscribe(watch=WatchFilter(task_ids=("1",), exclude_progress=True))
+    spec = TaskSpec(name="a", shell="true")
+    K = ev.TaskEventKind
+    for kind, state in [
+        (K.DISPATCHED, TaskState.RUNNING),
+        (K.UPDATED, TaskState.PENDING),  # its attempt failed and it is queued again
+        (K.DISPATCHED, TaskState.RUNNING),
+        (K.FINISHED, TaskState.FAILED),
+        (K.RETRIED, TaskState.PENDING),  # an operator's RetryTask
+        (K.DISPATCHED, TaskState.RUNNING),
+        (K.CANCELLED, TaskState.CANCELLED),
+        (K.UPDATED, TaskState.LOST),
+    ]:
+        hub.publish(ev.TaskEvent(kind, Task("1", spec, state=state)))
+    hub.publish(ev.TaskEvent(K.FINISHED, Task("2", spec, state=TaskState.SUCCEEDED)))
+    seen = [(e.body.kind, e.body.task.state) for e in w.queue if isinstance(e.body, ev.TaskEvent)]
+    assert seen == [
+        (K.FINISHED, TaskState.FAILED),
+        (K.RETRIED, TaskState.PENDING),
+        (K.CANCELLED, TaskState.CANCELLED),
+        (K.UPDATED, TaskState.LOST),
+    ]
+    assert len(every.queue) == 8
+
+
 def test_filtered_watch_batches_and_resyncs_with_a_fresh_view(tmp_path: Path) -> None:
     async def go() -> None:
         e = core(tmp_path, Clock(), watch_queue=5)

@@ -263,9 +263,12 @@ def watch(
     return StreamCall(WATCH, convert.watch_filter_to_pb(select), convert.events_from_pb)
 
 
-def watch_for(ids: list[str] | None, include_progress: bool) -> StreamCall[list[ev.WatchEvent]]:
+def watch_for(
+    ids: list[str] | None, include_progress: bool, every_change: bool = True
+) -> StreamCall[list[ev.WatchEvent]]:
     """The Watch a wait() (or a follow waiting for a dispatch) reads: only the awaited tasks, no usage, no
-    executors, events batched; every task when ids is None, empty or longer than a Watch takes."""
+    executors, events batched; every task when ids is None, empty or longer than a Watch takes. Without
+    every_change, listed tasks send events only as they finish (or are retried): a plain wait needs no more."""
     listed = ids is not None and 0 < len(set(ids)) <= MAX_WATCH_IDS
     select = WatchFilter(
         task_ids=tuple(ids) if listed and ids is not None else (),
@@ -273,6 +276,7 @@ def watch_for(ids: list[str] | None, include_progress: bool) -> StreamCall[list[
         exclude_progress=not include_progress,
         exclude_executors=True,
         max_batch=WAIT_BATCH,
+        exclude_unfinished=listed and not every_change,
     )
     return watch(False, include_progress, select)
 

@@ -321,7 +321,10 @@ class Controller(SyncConnection):
         waiter = Waiter(wanted, timeout, time.monotonic(), self.address, self.timeout)
         while True:
             try:
-                stream = self._stream(c.watch_for(wanted, on_change is not None), waiter.open(time.monotonic()))
+                stream = self._stream(
+                    c.watch_for(wanted, on_change is not None, on_change is not None or on_counts is not None),
+                    waiter.open(time.monotonic()),
+                )
                 try:
                     for events in stream:
                         progress = waiter.apply_all(events, every=on_change is not None)

@@ -6,7 +6,15 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from dtask_common.events import EventBody, ExecutorEvent, ProgressEvent, TaskEvent, UsageEvent, WatchEvent
+from dtask_common.events import (
+    EventBody,
+    ExecutorEvent,
+    ProgressEvent,
+    TaskEvent,
+    TaskEventKind,
+    UsageEvent,
+    WatchEvent,
+)
 from dtask_common.models import Task, WatchFilter
 
 
@@ -30,7 +38,10 @@ class Watcher:
         """Whether this watcher is sent the event (keeps the view up to date)."""
         f = self.filter
         if isinstance(body, TaskEvent):
-            return self._wants_task(body.task)
+            if not self._wants_task(body.task):
+                return False
+            # (a wait needs the ends alone, and a retry that undoes one: not the dispatches and requeues between)
+            return not f.exclude_unfinished or body.task.state.finished or body.kind is TaskEventKind.RETRIED
         if isinstance(body, ProgressEvent):
             if f.exclude_progress or not f.wants_id(body.task_id):
                 return False

@@ -392,7 +392,7 @@ class GetTaskOutputRequest(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., follow: _Optional[bool] = ..., tail_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("exclude_usage", "exclude_progress", "task_ids", "states", "tag", "executor", "finished_limit", "exclude_executors", "max_batch")
+    __slots__ = ("exclude_usage", "exclude_progress", "task_ids", "states", "tag", "executor", "finished_limit", "exclude_executors", "max_batch", "exclude_unfinished")
     EXCLUDE_USAGE_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     TASK_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -402,6 +402,7 @@ class WatchRequest(_message.Message):
     FINISHED_LIMIT_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_EXECUTORS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_UNFINISHED_FIELD_NUMBER: _ClassVar[int]
     exclude_usage: bool
     exclude_progress: bool
     task_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -411,7 +412,8 @@ class WatchRequest(_message.Message):
     finished_limit: int
     exclude_executors: bool
     max_batch: int
-    def __init__(self, exclude_usage: _Optional[bool] = ..., exclude_progress: _Optional[bool] = ..., task_ids: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[_common_pb2.TaskState, str]]] = ..., tag: _Optional[str] = ..., executor: _Optional[str] = ..., finished_limit: _Optional[int] = ..., exclude_executors: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    exclude_unfinished: bool
+    def __init__(self, exclude_usage: _Optional[bool] = ..., exclude_progress: _Optional[bool] = ..., task_ids: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[_common_pb2.TaskState, str]]] = ..., tag: _Optional[str] = ..., executor: _Optional[str] = ..., finished_limit: _Optional[int] = ..., exclude_executors: _Optional[bool] = ..., max_batch: _Optional[int] = ..., exclude_unfinished: _Optional[bool] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("tasks", "executors", "usage", "queue", "last")

@@ -153,6 +153,7 @@ def watch_filter_to_pb(f: WatchFilter) -> pb.WatchRequest:
         finished_limit=f.finished_limit,
         exclude_executors=f.exclude_executors,
         max_batch=f.max_batch,
+        exclude_unfinished=f.exclude_unfinished,
     )
 
 
@@ -174,4 +175,5 @@ def watch_filter_from_pb(r: pb.WatchRequest) -> WatchFilter:
         exclude_progress=r.exclude_progress,
         exclude_executors=r.exclude_executors,
         max_batch=r.max_batch,
+        exclude_unfinished=r.exclude_unfinished,
     )
