@@ -6,11 +6,15 @@ import asyncio
 import threading
 from pathlib import Path
 
+from dtask.v1 import common_pb2 as cpb
+from dtask.v1 import controller_pb2_grpc
 from dtask_client import AsyncController, Controller
+from dtask_client import _calls as calls
+from dtask_common.events import TaskEvent, TaskEventKind
 from dtask_common.models import TaskSpec, TaskState
 
 from tests.integration.client.cluster import wait_for_executors
-from tests.support import Proc, free_port_range, runner_proc, start_controller
+from tests.support import Proc, free_port_range, runner_proc, start_controller, sync_channel, tls
 
 
 def restarted(home: Path, ctl: Proc, port: int) -> Proc:
@@ -95,4 +99,43 @@ def test_async_follow_rides_out_a_controller_restart_without_repeating_output(ho
         assert asyncio.run(asyncio.wait_for(scenario(), 60)) == b"first\nsecond\nthird\n"
     finally:
         runner.stop()
+        ctl.stop()
+
+
+def test_a_plain_wait_is_told_of_a_retry_and_rides_out_a_restart(home: Path) -> None:
+    """A wait with no callback asks for the ends of its tasks alone (exclude_unfinished): a finished task an
+    operator retries is still sent (the Watch it opens gets RETRIED), so the wait does not return with that
+    task's old end; across a controller restart it waits on until both tasks end."""
+    port, _ = free_port_range(1)
+    ctl = start_controller(home, port_range=(port, port))
+    try:
+        with Controller(ctl.address, certs=home / "certs", timeout=30) as c:
+            a, b = c.submit([TaskSpec(name="a", shell="true"), TaskSpec(name="b", shell="true")])  # no runner
+            c.cancel(a)
+            call = calls.watch_for([a, b], False, every_change=False)
+            assert call.request.exclude_unfinished
+            with sync_channel(ctl.address, tls(home / "certs", "operator")) as ch:
+                stream = controller_pb2_grpc.ControllerStub(ch).Watch(call.request, timeout=30)
+                snap = next(stream)
+                assert {t.id: t.state for t in snap.snapshot.tasks} == {
+                    a: cpb.TASK_STATE_CANCELLED,
+                    b: cpb.TASK_STATE_PENDING,
+                }
+                got: dict[str, object] = {}
+                waiter = threading.Thread(target=lambda: got.update(done=c.wait([a, b], timeout=60)), daemon=True)
+                waiter.start()
+                c.retry(a)
+                [retried] = call.convert(next(stream))
+                assert isinstance(retried.body, TaskEvent) and retried.body.kind is TaskEventKind.RETRIED
+                assert retried.body.task.state is TaskState.PENDING
+                stream.cancel()
+            ctl = restarted(home, ctl, port)
+            assert c.queue().pending == 2  # (a read is sent again until the channel is back; a cancel is not)
+            c.cancel(b)
+            waiter.join(0.5)
+            assert waiter.is_alive()  # a is pending again: not done with b's end alone
+            c.cancel(a)
+            waiter.join(30)
+            assert [(t.id, t.state) for t in got["done"]] == [(a, TaskState.CANCELLED), (b, TaskState.CANCELLED)]  # type: ignore[attr-defined]
+    finally:
         ctl.stop()
