@@ -139,3 +139,32 @@ def test_a_plain_wait_is_told_of_a_retry_and_rides_out_a_restart(home: Path) -> 
             assert [(t.id, t.state) for t in got["done"]] == [(a, TaskState.CANCELLED), (b, TaskState.CANCELLED)]  # type: ignore[attr-defined]
     finally:
         ctl.stop()
+
+
+def test_a_plain_wait_for_every_task_is_told_of_a_task_added_meanwhile(home: Path) -> None:
+    """A wait for every task asks for the ends alone too, and still hears of tasks added while it waits."""
+    ctl = start_controller(home, port_range=free_port_range(1))
+    try:
+        with Controller(ctl.address, certs=home / "certs", timeout=30) as c:
+            [a] = c.submit([TaskSpec(name="a", shell="true")])  # no runner
+            call = calls.watch_for(None, False, every_change=False)
+            assert call.request.exclude_unfinished and not call.request.task_ids
+            with sync_channel(ctl.address, tls(home / "certs", "operator")) as ch:
+                stream = controller_pb2_grpc.ControllerStub(ch).Watch(call.request, timeout=30)
+                assert [t.id for t in next(stream).snapshot.tasks] == [a]
+                got: dict[str, object] = {}
+                waiter = threading.Thread(target=lambda: got.update(done=c.wait(timeout=60)), daemon=True)
+                waiter.start()
+                [b] = c.submit([TaskSpec(name="b", shell="true")])
+                [added] = call.convert(next(stream))
+                assert isinstance(added.body, TaskEvent) and added.body.kind is TaskEventKind.ADDED
+                assert added.body.task.id == b
+                stream.cancel()
+            c.cancel(a)
+            waiter.join(0.5)
+            assert waiter.is_alive()  # b is still pending
+            c.cancel(b)
+            waiter.join(30)
+            assert [(t.id, t.state) for t in got["done"]] == [(a, TaskState.CANCELLED), (b, TaskState.CANCELLED)]  # type: ignore[attr-defined]
+    finally:
+        ctl.stop()

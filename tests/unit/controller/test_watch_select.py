@@ -63,14 +63,15 @@ def test_a_watcher_with_a_state_filter_sees_tasks_come_and_go() -> None:
 
 
 def test_a_watch_excluding_unfinished_events_gets_the_ends_and_the_retries_alone() -> None:
-    """What a plain wait asks for: of a task's events, those after which it is finished, and a retry that
-    makes a finished task pending again; not its dispatch or a requeue (nor another task's events)."""
+    """What a plain wait asks for: of a task's events, its addition, those after which it is finished, and a
+    retry that makes a finished task pending again; not its dispatch or a requeue (nor another task's events)."""
     hub = Fanout(lambda: 1.0)
     w = hub.subscribe(watch=WatchFilter(task_ids=("1",), exclude_progress=True, exclude_unfinished=True))
     every = hub.subscribe(watch=WatchFilter(task_ids=("1",), exclude_progress=True))
     spec = TaskSpec(name="a", shell="true")
     K = ev.TaskEventKind
     for kind, state in [
+        (K.ADDED, TaskState.PENDING),
         (K.DISPATCHED, TaskState.RUNNING),
         (K.UPDATED, TaskState.PENDING),  # its attempt failed and it is queued again
         (K.DISPATCHED, TaskState.RUNNING),
@@ -84,12 +85,13 @@ def test_a_watch_excluding_unfinished_events_gets_the_ends_and_the_retries_alone
     hub.publish(ev.TaskEvent(K.FINISHED, Task("2", spec, state=TaskState.SUCCEEDED)))
     seen = [(e.body.kind, e.body.task.state) for e in w.queue if isinstance(e.body, ev.TaskEvent)]
     assert seen == [
+        (K.ADDED, TaskState.PENDING),
         (K.FINISHED, TaskState.FAILED),
         (K.RETRIED, TaskState.PENDING),
         (K.CANCELLED, TaskState.CANCELLED),
         (K.UPDATED, TaskState.LOST),
     ]
-    assert len(every.queue) == 8
+    assert len(every.queue) == 9
 
 
 def test_filtered_watch_batches_and_resyncs_with_a_fresh_view(tmp_path: Path) -> None:

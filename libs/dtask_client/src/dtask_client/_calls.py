@@ -268,7 +268,7 @@ def watch_for(
 ) -> StreamCall[list[ev.WatchEvent]]:
     """The Watch a wait() (or a follow waiting for a dispatch) reads: only the awaited tasks, no usage, no
     executors, events batched; every task when ids is None, empty or longer than a Watch takes. Without
-    every_change, listed tasks send events only as they finish (or are retried): a plain wait needs no more."""
+    every_change, tasks send events only as they finish (or are retried, or added): a plain wait needs no more."""
     listed = ids is not None and 0 < len(set(ids)) <= MAX_WATCH_IDS
     select = WatchFilter(
         task_ids=tuple(ids) if listed and ids is not None else (),
@@ -276,7 +276,7 @@ def watch_for(
         exclude_progress=not include_progress,
         exclude_executors=True,
         max_batch=WAIT_BATCH,
-        exclude_unfinished=listed and not every_change,
+        exclude_unfinished=not every_change,
     )
     return watch(False, include_progress, select)
 

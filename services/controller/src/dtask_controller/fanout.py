@@ -17,6 +17,9 @@ from dtask_common.events import (
 )
 from dtask_common.models import Task, WatchFilter
 
+#: Task events a watch excluding unfinished ones still gets although the task is not finished after them.
+_NOT_EXCLUDED = frozenset({TaskEventKind.RETRIED, TaskEventKind.ADDED})
+
 
 class Watcher:
     """One Watch stream's queue; when it overflows the watcher is told to resync from a snapshot.
@@ -40,8 +43,8 @@ class Watcher:
         if isinstance(body, TaskEvent):
             if not self._wants_task(body.task):
                 return False
-            # (a wait needs the ends alone, and a retry that undoes one: not the dispatches and requeues between)
-            return not f.exclude_unfinished or body.task.state.finished or body.kind is TaskEventKind.RETRIED
+            # (a wait needs the ends, a retry that undoes one and new tasks: not the dispatches and requeues between)
+            return not f.exclude_unfinished or body.task.state.finished or body.kind in _NOT_EXCLUDED
         if isinstance(body, ProgressEvent):
             if f.exclude_progress or not f.wants_id(body.task_id):
                 return False

@@ -29,8 +29,8 @@ class WatchFilter:
     exclude_executors: bool = False
     max_batch: int = 0
     exclude_unfinished: bool = False
-    """Task events only for a task finished after them, or a finished one retried (a wait's); the snapshot
-    still holds every selected task."""
+    """Task events only for a task finished after them, a finished one retried or a task added (a wait's); the
+    snapshot still holds every selected task."""
     _ids: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
