@@ -168,3 +168,51 @@ def test_a_plain_wait_for_every_task_is_told_of_a_task_added_meanwhile(home: Pat
             assert [(t.id, t.state) for t in got["done"]] == [(a, TaskState.CANCELLED), (b, TaskState.CANCELLED)]  # type: ignore[attr-defined]
     finally:
         ctl.stop()
+
+
+def test_a_follow_whose_attempt_ends_while_the_controller_restarts_still_gets_its_last_output(
+    home: Path, tmp_path: Path
+) -> None:
+    """A stopping controller ends its follow streams as if the attempts had ended. When the attempt does end
+    before the follow reads on (after the restart), the follow still passes on what it printed meanwhile."""
+    port, _ = free_port_range(1)
+    ctl = start_controller(home, port_range=(port, port))
+    runner = runner_proc(home, ctl.address, "r1", "--gpus", "none", wait=False)
+    mark = tmp_path / "go-on"
+    try:
+        wait_for_executors(ctl.address, home / "certs", {"r1"})
+        for make in (Controller, "async"):
+            with Controller(ctl.address, certs=home / "certs", timeout=30) as c:
+                tid = c.add_task(f"echo first; while [ ! -e {mark} ]; do sleep 0.05; done; echo second; echo third")
+            mark.unlink(missing_ok=True)
+            if make is Controller:
+                with Controller(ctl.address, certs=home / "certs", timeout=30) as c:
+                    out = c.logs(tid, follow=True)
+                    seen = next(out)
+                    ctl = restarted(home, ctl, port)
+                    wait_for_executors(ctl.address, home / "certs", {"r1"})
+                    mark.touch()
+                    with Controller(ctl.address, certs=home / "certs", timeout=30) as other:
+                        [done] = other.wait([tid], timeout=30)  # ended before the follow reads on
+                    seen += b"".join(out)
+            else:
+
+                async def follow(tid: str = tid) -> bytes:
+                    nonlocal ctl
+                    async with AsyncController(ctl.address, certs=home / "certs", timeout=30) as ac:
+                        out = ac.logs(tid, follow=True)
+                        seen = await asyncio.wait_for(anext(out), 20)
+                        ctl = await asyncio.to_thread(restarted, home, ctl, port)
+                        await asyncio.to_thread(wait_for_executors, ctl.address, home / "certs", {"r1"})
+                        mark.touch()
+                        [done] = await ac.wait([tid], timeout=30)  # ended before the follow reads on
+                        assert done.state is TaskState.SUCCEEDED
+                        async for data in out:
+                            seen += data
+                        return seen
+
+                seen = asyncio.run(asyncio.wait_for(follow(), 60))
+            assert seen == b"first\nsecond\nthird\n", make
+    finally:
+        runner.stop()
+        ctl.stop()

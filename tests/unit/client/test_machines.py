@@ -122,3 +122,18 @@ def test_follow_of_a_task_not_started_and_a_stream_that_ended() -> None:
     assert f.undispatched(task(TaskState.PENDING)) and not f.undispatched(task(TaskState.RUNNING))
     ended = f.lost(None, 1.0)
     assert isinstance(ended, Reconnect) and ended.deadline == 6.0 and "ended the output stream" in ended.lost.message
+
+
+def test_a_follow_over_reads_the_rest_only_when_the_output_is_larger_than_what_it_passed_on() -> None:
+    """A stopping controller ends follow streams as if the attempt had ended: once the attempt is over, the
+    size a one-byte probe gives decides whether a whole read is needed for bytes that came meanwhile."""
+    f = Follow("7", 0, "h:1", 10.0)
+    assert f.piece(OutputChunk("7", 2, 0, b"first\n")) == b"first\n"
+    probe = f.probe()
+    assert probe.request.tail_bytes == 1 and probe.request.attempt == 2 and not probe.request.follow
+    assert f.rest([OutputChunk("7", 2, 5, b"\n", total_bytes=6)]) is None
+    assert f.rest([]) is None
+    rest = f.rest([OutputChunk("7", 2, 18, b"\n", total_bytes=19)])
+    assert rest is not None and rest.request.tail_bytes == 0 and rest.request.attempt == 2
+    assert not rest.request.follow
+    assert f.piece(OutputChunk("7", 2, 0, b"first\nsecond\nthird\n")) == b"second\nthird\n"

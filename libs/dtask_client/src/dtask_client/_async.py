@@ -258,6 +258,10 @@ class AsyncController(AsyncConnection):
                         yield new
                 # sent once: a task seen after riding out a restart may have ended meanwhile, its output unseen
                 if follow.over(await self._send(c.task(follow.task_id), self.timeout)):
+                    if (rest := follow.rest([chunk async for chunk in self._stream(follow.probe())])) is not None:
+                        async for chunk in self._stream(rest):
+                            if new := follow.piece(chunk):
+                                yield new
                     return
                 outcome = follow.lost(None, time.monotonic())  # the stream ended while the attempt runs on
             except Conflict:

@@ -85,6 +85,19 @@ class Follow:
     def over(self, task: Task) -> bool:
         return attempt_over(task, self.attempt)
 
+    def probe(self) -> _calls.StreamCall[OutputChunk]:
+        """Once the attempt is over: a one-byte tail read, whose chunk says how large its output is."""
+        return _calls.output(self.task_id, self.attempt, 1)
+
+    def rest(self, probe: list[OutputChunk]) -> _calls.StreamCall[OutputChunk] | None:
+        """The read that gives what the ended attempt printed after the bytes passed on (None: they all came).
+
+        A controller that stops ends its follow streams as if the attempt had ended: one that ends meanwhile
+        (while the client rides out the restart) is over before its last output was passed on. The whole
+        output is read then (what was passed on is skipped): it may be older than the controller's tail."""
+        total = probe[-1].total_bytes if probe else 0
+        return _calls.output(self.task_id, self.attempt) if total > self.next_offset else None
+
     def undispatched(self, task: Task) -> bool:
         """True when a refused follow (Conflict) means the task has not started: wait for its dispatch."""
         return not self.started and task.state is TaskState.PENDING
